@@ -1,0 +1,31 @@
+"""Shared fixtures: the repository root, the starter corpus and `../shared` (skipped when absent)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("FINSYNTH_SHARED", REPO.parent / "shared"))
+CORPUS = SHARED / "corpus"
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def corpus_dir() -> Path:
+    """`../shared/corpus`: the real 700-sample corpus. Tests that need it skip when it is absent."""
+    if not (CORPUS / "type_a.jsonl").is_file():
+        pytest.skip(f"shared corpus not found at {CORPUS} (set FINSYNTH_SHARED to its parent)")
+    return CORPUS
+
+
+@pytest.fixture(scope="session")
+def raw_dir() -> Path:
+    """The starter corpus committed in `data/raw/`."""
+    return REPO / "data" / "raw"
