@@ -1,0 +1,299 @@
+"""`finsynth build`: raw annotated rows in, a validated, linted, deduplicated, split training set out.
+
+Stages (each a plain function of data): load + quarantine -> (optional relabel) -> lint -> dedupe and
+leakage removal -> stratified split -> render chat rows -> write. Same inputs and seed give
+byte-identical outputs: nothing time- or machine-dependent is written, and every order is sorted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from . import __version__
+from .io import LoadResult, QuarantineRow, Record, expand_paths, load_file, write_json_atomic, write_jsonl_atomic, write_text_atomic
+from .lint import LintResult, lint_records
+from .neardup import NearDupIndex, normalize
+from .prompts import chat_row, template_hashes
+from .report import build_report, render_markdown
+from .schema import Sample, TestCase
+
+# Paragraphs at or above this character-trigram Jaccard are the same paragraph lightly edited: one of
+# them is enough for training, and one beside a test case leaks the answer.
+DEDUPE_THRESHOLD = 0.9
+SKIP_DIRS = {"generated"}  # candidates awaiting review live there; `--include-generated` takes them
+
+
+class BuildConfig(BaseModel):
+    """Everything that determines a build's output."""
+
+    raw_dir: Path = Path("data/raw")
+    out_dir: Path = Path("data/built")
+    seed: int = 13
+    val_fraction: float = Field(0.1, ge=0.0, lt=1.0)
+    allow_errors: bool = False
+    include_generated: bool = False
+    dedupe_threshold: float = DEDUPE_THRESHOLD
+    template_dir: Path | None = None
+    relabel: list[str] = Field(default_factory=list)
+    llm: str = "auto"
+    concurrency: int = 8
+
+
+class BuildError(Exception):
+    """The build stopped: lint errors (without --allow-errors) or no usable input."""
+
+    def __init__(self, message: str, lint: LintResult | None = None):
+        super().__init__(message)
+        self.lint = lint
+
+
+class BuildResult(BaseModel):
+    """What a build produced, for the terminal summary and for callers."""
+
+    out_dir: str
+    manifest: dict[str, Any]
+    lint: LintResult
+    report_markdown: str
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def raw_files(config: BuildConfig) -> list[Path]:
+    """The input files of a build, sorted; `generated/` candidates only when asked for."""
+    files = expand_paths([config.raw_dir])
+    if not config.include_generated:
+        files = [f for f in files if not SKIP_DIRS & set(f.relative_to(config.raw_dir).parts[:-1])]
+    if not files:
+        raise BuildError(f"{config.raw_dir}: no .jsonl/.json input files")
+    return files
+
+
+def load_raw(files: list[Path]) -> LoadResult:
+    """Load every raw file; malformed rows are quarantined with file, line and field."""
+    result = LoadResult()
+    for path in files:
+        result.extend(load_file(path))
+    return result
+
+
+def _quarantine(record: Record, reason: str, stage: str, **extra: Any) -> QuarantineRow:
+    return QuarantineRow(
+        path=record.path, line=record.line, field=None, reason=reason, stage=stage,
+        raw=json.dumps(record.item.model_dump(mode="json"), ensure_ascii=False), extra=extra,
+    )
+
+
+def drop_lint_errors(records: list[Record], lint: LintResult) -> tuple[list[Record], list[QuarantineRow]]:
+    """With --allow-errors: rows carrying sample-level error findings go to quarantine, not to training."""
+    errors: dict[tuple[str, int], list[str]] = {}
+    for f in lint.findings:
+        if f.severity == "error" and f.line:
+            errors.setdefault((f.path, f.line), []).append(f"{f.rule}: {f.message}")
+    kept, dropped = [], []
+    for record in records:
+        reasons = errors.get((record.path, record.line))
+        if reasons:
+            dropped.append(_quarantine(record, "; ".join(reasons), "lint"))
+        else:
+            kept.append(record)
+    return kept, dropped
+
+
+def dedupe(
+    train: list[Record], tests: list[Record], threshold: float
+) -> tuple[list[Record], list[QuarantineRow]]:
+    """Drop exact and near-duplicate training paragraphs (keeping the first by id) and any training
+    paragraph that near-duplicates a test paragraph (split leakage)."""
+    ordered = sorted(train, key=lambda r: (r.item.id, r.path, r.line))
+    texts = [normalize(r.item.input.paragraph) for r in ordered]
+    index = NearDupIndex(texts)
+    kept: list[Record] = []
+    dropped: list[QuarantineRow] = []
+    removed: set[int] = set()
+    for i, record in enumerate(ordered):
+        if i in removed:
+            continue
+        kept.append(record)
+        for j, similarity in index.query(texts[i], threshold=threshold):
+            if j > i and j not in removed:
+                removed.add(j)
+                kind = "duplicate" if similarity >= 1.0 else "near-duplicate"
+                dropped.append(
+                    _quarantine(ordered[j], f"{kind} of {record.item.id} (Jaccard {similarity:.2f})", "dedupe",
+                                kept_id=record.item.id, similarity=round(similarity, 4))
+                )
+    if tests:
+        test_index = NearDupIndex([normalize(t.item.input.paragraph) for t in tests])
+        clean = []
+        for record in kept:
+            hits = test_index.query(normalize(record.item.input.paragraph), threshold=threshold)
+            if hits:
+                j, similarity = hits[0]
+                dropped.append(
+                    _quarantine(record, f"split leakage: near-duplicate of test case {tests[j].item.id} "
+                                f"(Jaccard {similarity:.2f})", "leakage", test_id=tests[j].item.id)
+                )
+            else:
+                clean.append(record)
+        kept = clean
+    return kept, dropped
+
+
+def stratified_split(records: list[Record], val_fraction: float, seed: int) -> tuple[list[Record], list[Record]]:
+    """Split by (type, metric count) strata: a seeded shuffle inside each stratum, then every k-th row
+    of the concatenation goes to validation, so each stratum is represented in proportion."""
+    if val_fraction <= 0 or len(records) < 2:
+        return sorted(records, key=lambda r: r.item.id), []
+    strata: dict[tuple[str, int], list[Record]] = {}
+    for record in sorted(records, key=lambda r: r.item.id):
+        strata.setdefault((record.item.type, record.item.count), []).append(record)
+    rng = random.Random(seed)
+    ordered: list[Record] = []
+    for key in sorted(strata):
+        group = strata[key]
+        rng.shuffle(group)
+        ordered.extend(group)
+    step = 1.0 / val_fraction
+    offset = rng.random() * step
+    val_positions = set()
+    position = offset
+    while position < len(ordered):
+        val_positions.add(int(position))
+        position += step
+    val = [r for i, r in enumerate(ordered) if i in val_positions]
+    train = [r for i, r in enumerate(ordered) if i not in val_positions]
+    return sorted(train, key=lambda r: r.item.id), sorted(val, key=lambda r: r.item.id)
+
+
+def _count_summary(records: list[Record]) -> dict[str, Any]:
+    by_type: dict[str, Counter] = {}
+    for r in records:
+        by_type.setdefault(r.item.type, Counter())[r.item.count] += 1
+    return {
+        "total": len(records),
+        "by_type": {t: {str(k): v for k, v in sorted(c.items())} for t, c in sorted(by_type.items())},
+    }
+
+
+def _relabel(records: list[Record], config: BuildConfig, progress: bool) -> tuple[list[Record], list[QuarantineRow], dict]:
+    """Regenerate the analyses of the asked-for types through the LLM engine or the rules annotator."""
+    from .relabel import relabel  # imported lazily: the engine pulls in the openai client
+
+    targets = [r for r in records if isinstance(r.item, Sample) and r.item.type in config.relabel]
+    if not targets:
+        return records, [], {}
+    result = relabel(
+        [r.item for r in targets], types=set(config.relabel), llm=config.llm, concurrency=config.concurrency,
+        cache_path=config.out_dir / ".cache" / "llm.sqlite", template_dir=config.template_dir, progress=progress,
+    )
+    by_id = {s.id: s for s in result.samples}
+    target_ids = {r.item.id for r in targets}
+    out = []
+    for record in records:
+        if record.item.id in by_id:
+            out.append(Record(path=record.path, line=record.line, item=by_id[record.item.id]))
+        elif record.item.id in target_ids:
+            continue  # relabel quarantined it, with its raw reply
+        else:
+            out.append(record)
+    info = {"llm": config.llm, "types": sorted(config.relabel), "relabelled": len(result.samples),
+            "quarantined": len(result.quarantined)}
+    for key in ("usage", "stats"):
+        value = getattr(result, key, None)
+        if value is not None:
+            info[key] = value.model_dump(mode="json") if isinstance(value, BaseModel) else value
+    return out, list(result.quarantined), info
+
+
+def build(config: BuildConfig, on_stage: Callable[[str], None] | None = None, progress: bool = False) -> BuildResult:
+    """Run the whole build and write `out_dir`; raises BuildError when lint errors stop it."""
+    stage = on_stage or (lambda _name: None)
+    stage("load")
+    files = raw_files(config)
+    loaded = load_raw(files)
+    quarantined = list(loaded.quarantined)
+    train_records = [r for r in loaded.records if isinstance(r.item, Sample)]
+    test_records = sorted((r for r in loaded.records if isinstance(r.item, TestCase)), key=lambda r: r.item.id)
+    if not train_records:
+        raise BuildError(f"{config.raw_dir}: no valid training samples ({len(quarantined)} quarantined)")
+
+    relabel_info: dict[str, Any] = {}
+    if config.relabel:
+        stage("relabel")
+        train_records, relabel_quarantine, relabel_info = _relabel(train_records, config, progress)
+        quarantined.extend(relabel_quarantine)
+
+    stage("lint")
+    lint = lint_records(train_records, against=test_records or None)
+    if lint.has_errors:
+        if not config.allow_errors:
+            raise BuildError(f"lint found {sum(f.severity == 'error' for f in lint.findings)} error(s)", lint)
+        train_records, lint_dropped = drop_lint_errors(train_records, lint)
+        quarantined.extend(lint_dropped)
+
+    stage("dedupe")
+    train_records, dedupe_dropped = dedupe(train_records, test_records, config.dedupe_threshold)
+    quarantined.extend(dedupe_dropped)
+
+    stage("split")
+    train, val = stratified_split(train_records, config.val_fraction, config.seed)
+
+    stage("write")
+    out = config.out_dir
+    outputs = {
+        "train.jsonl": [chat_row(r.item, config.template_dir) for r in train],
+        "val.jsonl": [chat_row(r.item, config.template_dir) for r in val],
+        "test.jsonl": [chat_row(r.item, config.template_dir) for r in test_records],
+    }
+    for name, rows in outputs.items():
+        write_jsonl_atomic(out / name, rows)
+    quarantined.sort(key=lambda q: (q.path, q.line, q.stage))
+    write_jsonl_atomic(out / "quarantine.jsonl", quarantined)
+    report = build_report([r.item for r in train + val], lint=lint, against=[r.item for r in test_records] or None)
+    report_md = render_markdown(report)
+    write_text_atomic(out / "report.md", report_md)
+
+    read = loaded.read
+    manifest = {
+        "tool": "finsynth",
+        "version": __version__,
+        "seed": config.seed,
+        "val_fraction": config.val_fraction,
+        "dedupe_threshold": config.dedupe_threshold,
+        "inputs": [
+            {"path": f.relative_to(config.raw_dir).as_posix(), "sha256": _sha256(f)} for f in files
+        ],
+        "templates": template_hashes(config.template_dir),
+        "relabel": relabel_info,
+        "counts": {
+            "read": read,
+            "accepted": read - len(loaded.quarantined),
+            "quarantined": len(quarantined),
+            "quarantined_by_stage": dict(sorted(Counter(q.stage for q in quarantined).items())),
+            "train": _count_summary(train),
+            "val": _count_summary(val),
+            "test": {"total": len(test_records),
+                     "by_scenario": dict(sorted(Counter(r.item.scenario.value for r in test_records).items()))},
+        },
+        "lint": {k: v for k, v in sorted(lint.counts.items()) if v},
+        "outputs": {
+            name: _sha256(out / name)
+            for name in ("train.jsonl", "val.jsonl", "test.jsonl", "quarantine.jsonl", "report.md")
+        },
+    }
+    counted = len(train) + len(val) + len(test_records) + len(quarantined)
+    manifest["counts"]["reconciles"] = counted == read
+    if counted != read:  # a row went missing or was doubled: never write a manifest that hides it
+        raise BuildError(f"row accounting failed: read {read}, wrote {counted} (train+val+test+quarantine)")
+    write_json_atomic(out / "manifest.json", manifest)
+    return BuildResult(out_dir=str(out), manifest=manifest, lint=lint, report_markdown=report_md)
