@@ -198,3 +198,372 @@ def _run_build(args: argparse.Namespace) -> int:
     console.print(f"lint: {lint_summary}")
     console.print(f"report: {result.out_dir}/report.md  manifest: {result.out_dir}/manifest.json")
     return 0
+
+
+@command
+def _generate_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("generate", help="generate new candidate samples of a type with the LLM, for review")
+    p.add_argument("--type", required=True, type=str.upper, choices=list("ABCD"), help="sample type to generate")
+    p.add_argument("--n", type=int, default=20, help="how many candidates (with --from-paragraphs: at most)")
+    p.add_argument("--from-paragraphs", metavar="FILE",
+                   help="annotate these paragraphs (JSONL with paragraph/chapter_title, or one per line)")
+    p.add_argument("--examples", metavar="DIR", default="data/raw", help="raw set to draw few-shot examples from")
+    p.add_argument("--out", default="data/raw/generated", help="where accepted candidates are written")
+    p.add_argument("--quarantine-dir", default="data/quarantine/generated", help="where rejected replies go")
+    p.add_argument("--templates", metavar="DIR", help="prompt template directory (default: shipped templates)")
+    p.add_argument("--concurrency", type=int, default=None, help="parallel requests (default: config, 8)")
+    p.add_argument("--model", default=None, help="model name (default: FINSYNTH_MODEL or config)")
+    p.add_argument("--cache", default=".finsynth/llm-cache.sqlite", help="response cache (SQLite)")
+    p.add_argument("--max-reasks", type=int, default=None, help="validation re-asks per item (default: 2)")
+    p.add_argument("--seed", type=int, default=0, help="seed for example choice and topic rotation")
+    p.add_argument("--dry-run", action="store_true", help="print the rendered prompt of the first item and stop")
+    _add_format(p)
+    p.set_defaults(func=_run_generate)
+
+
+def _run_generate(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .generate import build_jobs, generate
+
+    if args.dry_run:
+        jobs, _ = build_jobs(args.type, min(args.n, 1) or 1, from_paragraphs=args.from_paragraphs,
+                             examples_dir=args.examples, template_dir=args.templates, seed=args.seed)
+        if not jobs:
+            err_console.print("[red]error:[/red] nothing to generate")
+            return 2
+        if args.format == "json":
+            print_json({"messages": jobs[0].messages, "template_hash": jobs[0].template_hash})
+        else:
+            for message in jobs[0].messages:  # verbatim: a prompt must not be re-wrapped
+                sys.stdout.write(f"--- {message['role']} ---\n{message['content']}\n")
+        return 0
+    config = load_config(model=args.model)
+    result = generate(
+        args.type, args.n, from_paragraphs=args.from_paragraphs, examples_dir=args.examples, out_dir=args.out,
+        quarantine_dir=args.quarantine_dir, config=config, concurrency=args.concurrency, cache_path=args.cache,
+        template_dir=args.templates, progress=args.format != "json", seed=args.seed, max_reasks=args.max_reasks,
+    )
+    summary = {
+        "type": result.stats.type, "requested": result.stats.requested, "accepted": result.stats.accepted,
+        "quarantined": result.stats.quarantined, "out": result.out_path, "quarantine": result.quarantine_path,
+        "usage": result.usage.summary(config.model, config.prices, config.currency),
+        "engine": result.stats.engine.model_dump() if result.stats.engine else None,
+        "model": config.model, "template_hashes": result.stats.template_hashes,
+    }
+    if args.format == "json":
+        print_json(summary)
+    else:
+        console.print(f"generated {summary['accepted']}/{summary['requested']} type {summary['type']} candidates"
+                      f" -> {summary['out']}")
+        if summary["quarantined"]:
+            console.print(f"[yellow]{summary['quarantined']} rejected[/yellow] -> {summary['quarantine']}")
+        usage = summary["usage"]
+        cost = f", cost {usage['cost']} {usage['currency']}" if "cost" in usage else ""
+        console.print(f"calls {usage['calls']} (+{usage['cached_calls']} from cache), tokens {usage['total_tokens']}"
+                      f"{cost}")
+    return 0 if result.stats.accepted or not result.stats.requested else 1
+
+
+# --- eval / diagnose (evaluation and bad-case diagnosis) -------------------------------------
+
+
+def _add_matcher_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--matcher", choices=["fuzzy", "reference", "embedding"], default="fuzzy",
+                   help="metric-name matcher (default: fuzzy; reference reproduces the reference project)")
+    p.add_argument("--threshold", type=float, help="match threshold (fuzzy 0.75, reference 0.5, embedding 0.85)")
+    p.add_argument("--model", metavar="DIR", help="local sentence-transformers model for --matcher embedding")
+
+
+@command
+def _eval_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="score predictions against gold test cases, or compare runs per scenario")
+    p.add_argument("--pred", metavar="P", help="predictions (JSON or JSONL; raw model text or parsed extractions)")
+    p.add_argument("--gold", metavar="G", help="gold test cases (JSONL)")
+    p.add_argument("--compare", nargs="+", metavar="[LABEL=]RUN",
+                   help="compare runs: eval JSON reports, recorded-verdict files, or predictions (with --gold)")
+    p.add_argument("--cases", action="store_true", help="text/md: list every case, not only the failing ones")
+    p.add_argument("--out", metavar="FILE", help="also write the JSON report to FILE (atomically)")
+    _add_matcher_args(p)
+    _add_format(p, ("text", "md", "json"))
+    p.set_defaults(func=_run_eval)
+
+
+def _eval_progress(enabled: bool, total: int):
+    from contextlib import nullcontext
+
+    from rich.progress import Progress
+
+    if not enabled or total < 2000:
+        return nullcontext(None)
+    return Progress(console=err_console, transient=True)
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    from rich.markdown import Markdown
+
+    from .evaluate import (
+        compare_runs,
+        evaluate,
+        load_gold,
+        load_predictions,
+        render_comparison_markdown,
+        render_markdown,
+    )
+    from .io import InputError, write_json_atomic
+    from .matching import get_matcher
+
+    try:
+        if args.compare:
+            comparison = compare_runs(args.compare, gold_path=args.gold, matcher=args.matcher,
+                                      threshold=args.threshold, model_path=args.model)
+            if args.out:
+                write_json_atomic(args.out, comparison)
+            if args.format == "json":
+                print_json(comparison.model_dump(mode="json"))
+            elif args.format == "md":
+                sys.stdout.write(render_comparison_markdown(comparison))
+            else:
+                console.print(Markdown(render_comparison_markdown(comparison)))
+            return 0
+        if not args.pred or not args.gold:
+            err_console.print("[red]error:[/red] eval needs --pred and --gold (or --compare RUN ...)")
+            return 2
+        matcher = get_matcher(args.matcher, threshold=args.threshold, model_path=args.model)
+        gold = load_gold(args.gold)
+        predictions = load_predictions(args.pred)
+        with _eval_progress(args.format != "json", len(gold)) as progress:
+            task = progress.add_task("scoring", total=len(gold)) if progress else None
+            report = evaluate(predictions, gold, matcher, pred_path=args.pred, gold_path=args.gold,
+                              progress=(lambda n: progress.advance(task, n)) if progress else None)
+    except InputError as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        return 2
+    if args.out:
+        write_json_atomic(args.out, report)
+    if args.format == "json":
+        print_json(report.model_dump(mode="json"))
+        return 0
+    text = render_markdown(report, failures=not args.cases)
+    if args.cases:
+        from .evaluate import markdown_table
+
+        text += "\n### All cases\n\n" + markdown_table(
+            ("#", "", "scenario", "gold", "predicted", "json"),
+            [[str(c.index), c.status, c.scenario, "、".join(c.gold_names) or "-", "、".join(c.pred_names) or "-",
+              "ok" if c.json_valid else f"invalid: {c.parse_error}"] for c in report.cases],
+        ) + "\n"
+    if args.format == "md":
+        sys.stdout.write(text)
+    else:
+        _print_eval_text(report, all_cases=args.cases)
+    return 0
+
+
+def _print_eval_text(report, all_cases: bool = False, limit: int = 50) -> None:
+    """Terminal rendering: rich tables that wrap long Chinese names instead of truncating them."""
+    from rich.table import Table
+
+    short = {"single_metric": "single", "multi_metric": "multi", "boundary_many_numbers_one_core": "boundary",
+             "financial_vs_business_classification": "fin_vs_biz", "empty_output_background": "background",
+             "mixed_financial_business": "mixed"}
+
+    def pct(v):
+        return "-" if v is None else f"{100 * v:.0f}%"
+
+    def row(name, x):
+        return [name, str(x.n), str(x.strict), str(x.loose), f"{x.total} {pct(x.total_rate)}", pct(x.precision),
+                pct(x.recall), pct(x.f1), pct(x.type_accuracy), f"{x.json_valid}/{x.n}",
+                f"{x.mean_pred_count:.2f}/{x.mean_gold_count:.2f}" if x.n else "-"]
+
+    console.print(f"[bold]{report.pred_path}[/bold] vs {report.gold_path}: matcher {report.matcher} "
+                  f"(threshold {report.threshold}), aligned by {report.alignment}")
+    table = Table(show_edge=False, pad_edge=False)
+    for i, column in enumerate(("scope", "n", "✅", "🟡", "total", "P", "R", "F1", "type", "json", "pred/gold")):
+        table.add_column(column, overflow="fold", justify="left" if i == 0 else "right")
+    table.add_row(*row("overall", report.overall), style="bold")
+    for scenario, summary in report.by_scenario.items():
+        table.add_row(*row(short.get(scenario, scenario), summary))
+    console.print(table)
+    if report.reference_agreement:
+        ra = report.reference_agreement
+        console.print(f"recorded verdicts reproduced: {ra.agree}/{ra.compared}")
+    rows = [c for c in report.cases if all_cases or c.verdict != "strict"]
+    if not rows:
+        return
+    cases = Table(title="all cases" if all_cases else "cases not strictly correct", show_edge=False)
+    for column in ("#", "", "scenario", "gold", "predicted", "missed", "extra"):
+        cases.add_column(column, overflow="fold")
+    for c in rows[:None if all_cases else limit]:
+        cases.add_row(str(c.index), c.status, short.get(c.scenario, c.scenario), "、".join(c.gold_names) or "-",
+                      "、".join(c.pred_names) or ("invalid JSON" if not c.json_valid else "-"),
+                      "、".join(c.missed) or "-", "、".join(c.extra) or "-")
+    console.print(cases)
+    if not all_cases and len(rows) > limit:
+        console.print(f"... and {len(rows) - limit} more (--cases lists all, --format json has everything)")
+
+
+@command
+def _diagnose_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("diagnose", help="failure mode and cause of every bad case, and a data plan")
+    p.add_argument("--pred", metavar="P", required=True, help="predictions (as for eval)")
+    p.add_argument("--gold", metavar="G", required=True, help="gold test cases (JSONL)")
+    p.add_argument("--train", metavar="DIR", nargs="+", required=True, help="training samples: files or directories")
+    p.add_argument("--ood-quantile", type=float, default=0.1,
+                   help="out-of-distribution below this quantile of training nearest-neighbour similarity (0.1)")
+    p.add_argument("--augment-per-case", type=int, default=8, help="targeted samples to add per bad case (8)")
+    p.add_argument("--out", metavar="FILE", help="also write the JSON diagnosis to FILE (atomically)")
+    _add_matcher_args(p)
+    _add_format(p, ("text", "md", "json"))
+    p.set_defaults(func=_run_diagnose)
+
+
+def _run_diagnose(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from rich.markdown import Markdown
+
+    from .diagnose import diagnose, render_markdown
+    from .evaluate import evaluate, load_gold, load_predictions
+    from .io import InputError, expand_paths, load_paths, write_json_atomic
+    from .matching import get_matcher
+
+    try:
+        matcher = get_matcher(args.matcher, threshold=args.threshold, model_path=args.model)
+        gold = load_gold(args.gold)
+        report = evaluate(load_predictions(args.pred), gold, matcher, pred_path=args.pred, gold_path=args.gold)
+        # A training directory may also hold the test set and the predictions (as ../shared/corpus does):
+        # those two files are not training data, so they are skipped rather than quarantined.
+        skip = {Path(args.pred).resolve(), Path(args.gold).resolve()}
+        train_files = [f for f in expand_paths(args.train) if f.resolve() not in skip]
+        train = load_paths([str(f) for f in train_files]) if train_files else None
+    except InputError as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        return 2
+    samples = train.samples if train else []
+    if train and train.quarantined:
+        # One line per file, not per row: a directory may hold unrelated JSON (e.g. a TAT-QA dump).
+        from collections import Counter
+
+        for path, n in Counter(q.path for q in train.quarantined).items():
+            first = next(q for q in train.quarantined if q.path == path)
+            err_console.print(f"[yellow]skipped[/yellow] {n} row(s) of {path} that are not training samples "
+                              f"(line {first.line}: {first.field}: {first.reason[:120]})")
+    if not samples:
+        err_console.print(f"[red]error:[/red] no valid training samples under {' '.join(args.train)}")
+        return 2
+    # Names of training labels are compared with the fuzzy matcher even when evaluation used the
+    # reference one: the reference rule's containment would call 营收 and 营收增速 the same label.
+    label_matcher = matcher if args.matcher != "reference" else get_matcher("fuzzy")
+    result = diagnose(report, gold, samples, label_matcher, ood_quantile=args.ood_quantile,
+                      augment_per_case=args.augment_per_case)
+    if args.out:
+        write_json_atomic(args.out, result)
+    if args.format == "json":
+        print_json(result.model_dump(mode="json"))
+    elif args.format == "md":
+        sys.stdout.write(render_markdown(result))
+    else:
+        console.print(Markdown(render_markdown(result)))
+    return 0
+
+
+@command
+def _lint_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("lint", help="check samples against the GUIDE's lessons; exits 1 when any error is found")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="sample JSONL/JSON files or directories")
+    p.add_argument("--against", metavar="TESTSET", help="test cases: training paragraphs near them are split leakage")
+    p.add_argument("--rules", metavar="IDS", help="comma-separated rule ids to run (default: all)")
+    p.add_argument("--show", type=int, default=20, metavar="N", help="findings listed in text output (default: 20)")
+    _add_format(p)
+    p.set_defaults(func=_run_lint)
+
+
+def _run_lint(args: argparse.Namespace) -> int:
+    from collections import Counter
+
+    from rich.table import Table
+
+    from .io import InputError, load_paths
+    from .lint import RULES, lint_records
+
+    rules = {r.strip() for r in args.rules.split(",") if r.strip()} if args.rules else None
+    try:
+        loaded = load_paths(args.paths)
+        tests = load_paths([args.against], kind="test") if args.against else None
+    except InputError as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        return 2
+    for source in (loaded, tests):
+        if source is None:
+            continue
+        for path, n in Counter(q.path for q in source.quarantined).items():
+            first = next(q for q in source.quarantined if q.path == path)
+            err_console.print(f"[yellow]quarantined[/yellow] {n} row(s) of {path} "
+                              f"(line {first.line}: {first.field}: {first.reason[:120]})")
+    if not loaded.records:
+        err_console.print(f"[red]error:[/red] no valid rows under {' '.join(args.paths)}")
+        return 2
+    result = lint_records(loaded.records, against=tests.records if tests else None, rules=rules)
+    if args.format == "json":
+        print_json(result.to_json())
+        return 1 if result.has_errors else 0
+    severities = result.severity_counts()
+    console.print(f"linted {len(loaded.records)} row(s) from {len(loaded.files)} file(s)"
+                  + (f" against {len(tests.records)} test case(s)" if tests else "")
+                  + f": [red]{severities['error']} error(s)[/red], [yellow]{severities['warning']} warning(s)[/yellow], "
+                  f"{severities['info']} info")
+    table = Table(title="findings per rule")
+    for column in ("rule", "severity", "scope", "findings"):
+        table.add_column(column, justify="right" if column == "findings" else "left")
+    style = {"error": "red", "warning": "yellow", "info": "cyan"}
+    for rule_id, rule in RULES.items():
+        n = result.counts.get(rule_id, 0)
+        ran = rules is None or rule_id in rules
+        table.add_row(rule_id, f"[{style[rule.severity]}]{rule.severity}[/]", rule.scope,
+                      str(n) if ran else "-", style=None if n else "dim")
+    console.print(table)
+    for rule_id, rule in RULES.items():
+        if result.counts.get(rule_id):
+            console.print(f"  [bold]{rule_id}[/bold]: {rule.rationale}")
+    if result.findings and args.show > 0:
+        rank = {"error": 0, "warning": 1, "info": 2}
+        first = sorted(result.findings, key=lambda f: rank[f.severity])[: args.show]
+        listing = Table(title=f"first {len(first)} of {len(result.findings)} finding(s), errors first")
+        for column in ("severity", "rule", "where", "message"):
+            listing.add_column(column, overflow="fold")
+        for f in first:
+            where = f"{f.path}:{f.line}" if f.path else "(dataset)"
+            listing.add_row(f"[{style[f.severity]}]{f.severity}[/]", f.rule, where, f.message)
+        console.print(listing)
+    return 1 if result.has_errors else 0
+
+
+# --- export (train/ integration) ------------------------------------------------------------------
+
+
+@command
+def _export_parser(sub: argparse._SubParsersAction) -> None:
+    from .export import FORMATS
+
+    p = sub.add_parser("export", help="export data/built as messages, alpaca, sharegpt or a LLaMA-Factory setup")
+    p.add_argument("data", nargs="?", default="data/built", help="built data directory")
+    p.add_argument("--to", required=True, choices=list(FORMATS), help="export format")
+    p.add_argument("--out", default=None, help="output directory (default: DATA/export/FORMAT)")
+    p.add_argument("--model", default="Qwen/Qwen3-14B", help="model path written into the LLaMA-Factory YAML")
+    _add_format(p)
+    p.set_defaults(func=_run_export)
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from .export import export
+
+    result = export(args.data, args.to, args.out, model=args.model)
+    if args.format == "json":
+        print_json(result)
+        return 0
+    for split, info in result["files"].items():
+        console.print(f"{split}: {info['rows']} row(s) -> {info['path']}")
+    for key in ("dataset_info", "train_yaml"):
+        if key in result:
+            console.print(f"{key}: {result[key]}")
+    return 0

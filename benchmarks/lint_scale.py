@@ -1,0 +1,208 @@
+"""Benchmark: lint (near-duplicate search included) and the count report on 100,000 samples.
+
+The shared corpus (700 annotated samples) is replicated with perturbed text until there are N samples:
+
+- most copies are "heavy" variants: every number redrawn with the same shape (consistently in the
+  paragraph, the analysis and the metric reasons, so exclusion coverage still holds), and ~15% of the
+  paragraph's other Chinese characters replaced by characters drawn from the corpus (metric names are
+  kept). Two heavy variants of one sample share ~25% of their character trigrams: not near-duplicates,
+  but the LSH has real work;
+- ~3% are "light" variants (one number changed): near-duplicates of their original, a tenth of them
+  with a metric dropped (label conflicts);
+- ~0.5% are exact copies (duplicates), and a few light copies of test paragraphs go into training
+  (split leakage against the 50 test cases).
+
+Samples are built in memory (not timed); `lint_records` and, when present, `report.build_report`
+are timed. Peak RSS is the whole process's.
+
+    python benchmarks/lint_scale.py [--n 100000] [--seed 0] [--no-report]
+
+The last line of output is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import re
+import resource
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from finsynth.io import Record, load_paths  # noqa: E402
+from finsynth.lint import lint_records  # noqa: E402
+from finsynth.schema import Sample  # noqa: E402
+
+SHARED = Path(os.environ.get("FINSYNTH_SHARED", REPO.parent / "shared"))
+CORPUS = SHARED / "corpus"
+NUMBER = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?")
+YEARLIKE = re.compile(r"(?:19|20)\d{2}(?=[年HQhq])")
+CJK = re.compile(r"[\u4e00-\u9fff]")
+LIGHT, EXACT, LEAK_PER_TEST = 0.03, 0.005, 1
+
+
+def _machine() -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "os": platform.platform()}
+
+
+def _redraw(number: str, rng: random.Random) -> str:
+    """A random number of the same shape: digit count, decimals and thousands separators kept."""
+    whole, _, frac = number.replace(",", "").partition(".")
+    first = str(rng.randint(1, 9)) if len(whole) > 1 or whole != "0" else "0"
+    new_whole = first + "".join(str(rng.randint(0, 9)) for _ in range(len(whole) - 1))
+    if "," in number:
+        new_whole = f"{int(new_whole):,}"
+    return new_whole + ("." + "".join(str(rng.randint(0, 9)) for _ in frac) if frac else "")
+
+
+def _renumber(row: dict, rng: random.Random, only_one: bool) -> dict:
+    """Redraw the paragraph's numbers (all, or one) and apply the same mapping to the output."""
+    paragraph = row["input"]["paragraph"]
+    years = {m.start() for m in YEARLIKE.finditer(paragraph)}
+    numbers = [m.group() for m in NUMBER.finditer(paragraph) if m.start() not in years]
+    if not numbers:
+        return row
+    chosen = [rng.choice(numbers)] if only_one else sorted(set(numbers), key=len, reverse=True)
+    mapping = {old: _redraw(old, rng) for old in chosen}
+    pattern = re.compile("|".join(re.escape(k) for k in mapping) + r"(?![\d.,]*\d)")
+
+    def sub(text: str) -> str:
+        return pattern.sub(lambda m: mapping.get(m.group(), m.group()), text)
+
+    out = json.loads(json.dumps(row, ensure_ascii=False))
+    out["input"]["paragraph"] = sub(paragraph)
+    out["output"]["analysis"] = sub(out["output"]["analysis"])
+    for metric in out["output"]["metrics"]:
+        metric["reason"] = sub(metric["reason"])
+    return out
+
+
+def _scramble(row: dict, rng: random.Random, pool: list[str], rate: float = 0.15) -> dict:
+    """Replace ~rate of the paragraph's Chinese characters outside metric names."""
+    paragraph = row["input"]["paragraph"]
+    protected = [False] * len(paragraph)
+    for metric in row["output"]["metrics"]:
+        for m in re.finditer(re.escape(metric["metric_name"]), paragraph):
+            protected[m.start():m.end()] = [True] * (m.end() - m.start())
+    chars = list(paragraph)
+    for i, ch in enumerate(chars):
+        if not protected[i] and CJK.match(ch) and rng.random() < rate:
+            chars[i] = rng.choice(pool)
+    row["input"]["paragraph"] = "".join(chars)
+    return row
+
+
+def make_records(n: int, seed: int) -> tuple[list[Record], list[Record], Counter]:
+    rng = random.Random(seed)
+    train = load_paths([CORPUS / f"type_{t}.jsonl" for t in "abcd"])
+    tests = load_paths([CORPUS / "test_cases.jsonl"], kind="test")
+    base = [r.item.model_dump(mode="json") for r in train.records]
+    pool = sorted({ch for row in base for ch in CJK.findall(row["input"]["paragraph"])})
+    kinds: Counter = Counter()
+    rows: list[dict] = []
+    for test in tests.records[: max(0, min(len(tests.records), n // 2000))]:
+        leak = test.item.model_dump(mode="json")
+        leak = _renumber({"type": "A", "input": leak["input"], "output": leak["output"]}, rng, only_one=True)
+        rows.append(leak)
+        kinds["leak"] += LEAK_PER_TEST
+    while len(rows) < n:
+        k = len(rows)
+        original = base[k % len(base)]
+        if k < len(base):
+            row, kind = original, "original"
+        else:
+            roll = rng.random()
+            if roll < EXACT:
+                row, kind = original, "exact"
+            elif roll < EXACT + LIGHT:
+                row, kind = _renumber(original, rng, only_one=True), "light"
+                if rng.random() < 0.1 and row["output"]["metrics"]:
+                    row["output"]["metrics"] = row["output"]["metrics"][:-1]
+                    kind = "light-conflict"
+            else:
+                row, kind = _scramble(_renumber(original, rng, only_one=False), rng, pool), "heavy"
+        kinds[kind] += 1
+        rows.append(row)
+    records = []
+    for line, row in enumerate(rows, start=1):
+        row = {k: v for k, v in row.items() if k in ("type", "input", "output")}
+        sample = Sample.model_validate(row)
+        records.append(Record(path=f"bench/type_{sample.type.lower()}.jsonl", line=line, item=sample))
+    return records, tests.records, kinds
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=100_000, help="samples (default 100000)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-report", action="store_true", help="time lint only")
+    args = parser.parse_args(argv)
+    if not (CORPUS / "type_a.jsonl").is_file():
+        print(json.dumps({"skipped": f"shared corpus not found at {CORPUS} (set FINSYNTH_SHARED)"}))
+        return 0
+
+    t0 = time.perf_counter()
+    records, tests, kinds = make_records(args.n, args.seed)
+    build_s = time.perf_counter() - t0
+    print(f"built {len(records)} samples in {build_s:.1f}s: {dict(kinds)}", file=sys.stderr)
+
+    t1, c1 = time.perf_counter(), time.process_time()
+    result = lint_records(records, against=tests)
+    lint_s, lint_cpu = time.perf_counter() - t1, time.process_time() - c1
+    print(f"lint: {lint_s:.1f}s, {len(result.findings)} findings", file=sys.stderr)
+
+    report_s, report_cpu, report_note = 0.0, 0.0, None
+    if args.no_report:
+        report_note = "skipped (--no-report)"
+    else:
+        try:
+            from finsynth.report import build_report
+        except ImportError as exc:  # the report lands separately
+            report_note = f"skipped: finsynth.report.build_report unavailable ({exc})"
+        else:
+            t2, c2 = time.perf_counter(), time.process_time()
+            build_report([r.item for r in records], lint=result, against=[r.item for r in tests])
+            report_s, report_cpu = time.perf_counter() - t2, time.process_time() - c2
+            print(f"report: {report_s:.1f}s", file=sys.stderr)
+
+    seconds = lint_s + report_s
+    peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    summary = {
+        "benchmark": "lint_scale",
+        "samples": len(records),
+        "seconds": round(seconds, 2),
+        "samples_per_s": round(len(records) / seconds, 1) if seconds else None,
+        "peak_rss_mib": round(peak_rss_mib, 1),
+        "cpu_seconds": round(lint_cpu + report_cpu, 2),
+        "load_average_1m": round(os.getloadavg()[0], 2),
+        "lint_seconds": round(lint_s, 2),
+        "report_seconds": round(report_s, 2),
+        "report": report_note or "included",
+        "build_seconds": round(build_s, 2),
+        "variants": dict(kinds),
+        "findings": {k: v for k, v in result.counts.items() if v},
+        "target": {"seconds": 60, "peak_rss_mib": 2048},
+        "machine": _machine(),
+    }
+    print(json.dumps(summary, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

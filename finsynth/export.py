@@ -1,0 +1,172 @@
+"""Export the built splits for other trainers: messages, alpaca, sharegpt, or a ready LLaMA-Factory setup.
+
+Every format carries the same three texts as the built row (system prompt, user turn, assistant JSON) and
+the row id, so exports load back to exactly the built rows (`load_back`). `llamafactory` writes the
+OpenAI-style messages files plus `dataset_info.json` and a training YAML matching the reference
+configuration (qwen3 template with thinking off, 8-bit bitsandbytes, LoRA r=16/alpha=32/dropout 0.05 on
+q/k/v/o/gate/up/down), so `llamafactory-cli train <yaml>` starts in one step.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .io import read_jsonl, write_json_atomic, write_jsonl_atomic, write_text_atomic
+
+FORMATS = ("messages", "alpaca", "sharegpt", "llamafactory")
+SPLITS = ("train", "val", "test")
+LORA_TARGETS = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
+LF_TAGS = {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant",
+           "system_tag": "system"}
+
+
+def _texts(row: dict[str, Any]) -> tuple[str, str, str]:
+    """(system, user, assistant) of a built row."""
+    by_role = {m["role"]: m["content"] for m in row["prompt"]}
+    if "user" not in by_role or not row.get("completion"):
+        raise ValueError(f"row {row.get('id')!r}: not a built row (needs user prompt and completion)")
+    return by_role.get("system", ""), by_role["user"], row["completion"][0]["content"]
+
+
+def to_format(row: dict[str, Any], fmt: str) -> dict[str, Any]:
+    """One built row in an export format (the id is kept in every format)."""
+    system, user, assistant = _texts(row)
+    if fmt in ("messages", "llamafactory"):
+        msgs = ([{"role": "system", "content": system}] if system else []) + [
+            {"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
+        return {"id": row["id"], "messages": msgs}
+    if fmt == "alpaca":
+        return {"id": row["id"], "instruction": user, "input": "", "output": assistant, "system": system}
+    if fmt == "sharegpt":
+        return {"id": row["id"], "system": system,
+                "conversations": [{"from": "human", "value": user}, {"from": "gpt", "value": assistant}]}
+    raise ValueError(f"unknown export format {fmt!r}; choose from {FORMATS}")
+
+
+def from_format(row: dict[str, Any], fmt: str) -> tuple[str, str, str, str]:
+    """(id, system, user, assistant) read back from an exported row."""
+    if fmt in ("messages", "llamafactory"):
+        by_role = {m["role"]: m["content"] for m in row["messages"]}
+        return row["id"], by_role.get("system", ""), by_role["user"], by_role["assistant"]
+    if fmt == "alpaca":
+        user = row["instruction"] + (("\n" + row["input"]) if row.get("input") else "")
+        return row["id"], row.get("system", ""), user, row["output"]
+    if fmt == "sharegpt":
+        turns = {t["from"]: t["value"] for t in row["conversations"]}
+        return row["id"], row.get("system", ""), turns["human"], turns["gpt"]
+    raise ValueError(f"unknown export format {fmt!r}")
+
+
+def _file_name(split: str, fmt: str) -> str:
+    return f"finsynth_{split}.jsonl" if fmt == "llamafactory" else f"{split}.jsonl"
+
+
+def dataset_info(splits: list[str]) -> dict[str, Any]:
+    """LLaMA-Factory `dataset_info.json`: sharegpt formatting with OpenAI-style role/content tags."""
+    return {
+        f"finsynth_{split}": {"file_name": _file_name(split, "llamafactory"), "formatting": "sharegpt",
+                              "columns": {"messages": "messages"}, "tags": dict(LF_TAGS)}
+        for split in splits
+    }
+
+
+def llamafactory_yaml(model: str, dataset_dir: str, splits: list[str], output_dir: str) -> dict[str, Any]:
+    """The reference configuration (GUIDE section 5) in LLaMA-Factory's keys; reply-only loss, thinking off."""
+    cfg: dict[str, Any] = {
+        "model_name_or_path": model,
+        "trust_remote_code": True,
+        "stage": "sft",
+        "do_train": True,
+        "finetuning_type": "lora",
+        "lora_rank": 16,
+        "lora_alpha": 32,
+        "lora_dropout": 0.05,
+        "lora_target": LORA_TARGETS,
+        "quantization_bit": 8,
+        "quantization_method": "bnb",
+        "dataset_dir": dataset_dir,
+        "dataset": "finsynth_train",
+        "template": "qwen3",
+        "enable_thinking": False,
+        "train_on_prompt": False,
+        "cutoff_len": 2048,
+        "preprocessing_num_workers": 4,
+        "output_dir": output_dir,
+        "logging_steps": 10,
+        "save_strategy": "epoch",
+        "save_total_limit": 3,
+        "plot_loss": True,
+        "overwrite_output_dir": False,
+        "per_device_train_batch_size": 2,
+        "gradient_accumulation_steps": 8,
+        "learning_rate": 2.0e-4,
+        "num_train_epochs": 5.0,
+        "lr_scheduler_type": "cosine",
+        "warmup_ratio": 0.05,
+        "max_grad_norm": 0.3,
+        "optim": "paged_adamw_8bit",
+        "bf16": True,
+        "gradient_checkpointing": True,
+        "seed": 42,
+        "report_to": "none",
+    }
+    if "val" in splits:
+        cfg.update({"eval_dataset": "finsynth_val", "eval_strategy": "epoch", "per_device_eval_batch_size": 4})
+    return cfg
+
+
+def export(data_dir: str | os.PathLike[str], fmt: str, out_dir: str | os.PathLike[str] | None = None,
+           model: str = "Qwen/Qwen3-14B") -> dict[str, Any]:
+    """Write every built split present in `fmt` under `out_dir` (default `<data_dir>/export/<fmt>`)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}; choose from {FORMATS}")
+    data_dir = Path(data_dir)
+    out = Path(out_dir) if out_dir else data_dir / "export" / fmt
+    written: dict[str, Any] = {"format": fmt, "out": str(out), "files": {}}
+    splits = []
+    for split in SPLITS:
+        path = data_dir / f"{split}.jsonl"
+        if not path.is_file():
+            continue
+        rows = read_jsonl(path)
+        target = out / _file_name(split, fmt)
+        write_jsonl_atomic(target, [to_format(r, fmt) for r in rows])
+        written["files"][split] = {"path": str(target), "rows": len(rows)}
+        splits.append(split)
+    if not splits:
+        raise FileNotFoundError(f"{data_dir}: no train/val/test.jsonl (run `finsynth build` first)")
+    if fmt == "llamafactory":
+        info_path = out / "dataset_info.json"
+        write_json_atomic(info_path, dataset_info(splits))
+        yaml_path = out / "qwen3_lora_sft_8bit.yaml"
+        doc = llamafactory_yaml(model, str(out), [s for s in splits if s != "test"], str(out / "saves"))
+        write_text_atomic(yaml_path, "# llamafactory-cli train " + yaml_path.name + "\n"
+                          + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
+        written["dataset_info"] = str(info_path)
+        written["train_yaml"] = str(yaml_path)
+    return written
+
+
+def load_back(out_dir: str | os.PathLike[str], fmt: str) -> dict[str, list[tuple[str, str, str, str]]]:
+    """Read an export back: split -> [(id, system, user, assistant)] (what the tests compare)."""
+    out = Path(out_dir)
+    result = {}
+    for split in SPLITS:
+        path = out / _file_name(split, fmt)
+        if path.is_file():
+            result[split] = [from_format(r, fmt) for r in read_jsonl(path)]
+    return result
+
+
+def built_texts(data_dir: str | os.PathLike[str]) -> dict[str, list[tuple[str, str, str, str]]]:
+    """The built rows as (id, system, user, assistant), split by split."""
+    result = {}
+    for split in SPLITS:
+        path = Path(data_dir) / f"{split}.jsonl"
+        if path.is_file():
+            result[split] = [(r["id"], *_texts(r)) for r in read_jsonl(path)]
+    return result

@@ -1,0 +1,324 @@
+"""The LLM engine: bounded-concurrency chat completions against any OpenAI-compatible endpoint.
+
+A job is a conversation plus a validator. Jobs flow through an `asyncio.Queue` served by
+`concurrency` workers; each worker makes one HTTP call at a time, so one slow call only occupies
+its own worker and never stalls a batch. Each step of a job is one call:
+
+* the reply is looked up in the content-addressed cache (`finsynth.cache`) first; a live reply is
+  committed there the moment it arrives, so a killed run resumes without repeating finished calls;
+* transport failures (429 with Retry-After, 5xx, timeouts, connection resets) are retried with
+  backoff (`finsynth.retry`); the job waits *off* the queue (a timer puts it back), holding no slot;
+* the reply is validated; on failure the errors are sent back (`finsynth.reask`) up to
+  `max_reasks` times, each re-ask being one more step through the queue;
+* a job that still fails ends with its last raw reply and errors, for the caller to quarantine.
+
+Token usage is recorded per attempt (re-asks included). The OpenAI client is built with
+`max_retries=0`, so this module's retry layer is the only one, and an explicit timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import openai
+from openai.types.chat import ChatCompletion
+from pydantic import BaseModel, Field
+
+from .cache import CachedReply, ResponseCache, cache_key
+from .config import EndpointConfig
+from .reask import Validation, reask_messages
+from .retry import RetryPolicy, classify
+from .usage import Usage
+
+Validator = Callable[[str], Validation]
+
+
+@dataclass
+class Job:
+    """One unit of work: a conversation, the hash of the templates that made it, a validator."""
+
+    id: str
+    messages: list[dict[str, str]]
+    template_hash: str
+    validate: Validator
+    template_dir: Any = None
+
+
+class JobResult(BaseModel):
+    """How a job ended. `ok` with an extraction, or not with the last raw reply and the errors."""
+
+    id: str
+    ok: bool
+    validation: Validation | None = None
+    raw: str | None = None
+    errors: list[str] = Field(default_factory=list)
+    failure: str | None = None  # "validation" or "transport"
+    calls: int = 0
+    cache_hits: int = 0
+    reasks: int = 0
+    retries: int = 0
+    transport_errors: list[str] = Field(default_factory=list)
+    usage: Usage = Field(default_factory=Usage)
+    messages: list[dict[str, str]] = Field(default_factory=list)
+
+
+class EngineStats(BaseModel):
+    """Counters for one engine run."""
+
+    jobs: int = 0
+    ok: int = 0
+    failed: int = 0
+    live_calls: int = 0
+    cache_hits: int = 0
+    retries: int = 0
+    retries_by_kind: dict[str, int] = Field(default_factory=dict)
+    reasks: int = 0
+    elapsed_s: float = 0.0
+
+
+@dataclass
+class _State:
+    job: Job
+    messages: list[dict[str, str]]
+    result: JobResult
+    retries_this_call: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def make_client(config: EndpointConfig) -> openai.AsyncOpenAI:
+    """An AsyncOpenAI client with the SDK's own retries off and an explicit timeout."""
+    return openai.AsyncOpenAI(
+        api_key=config.secret() or "not-set",
+        base_url=config.base_url,
+        timeout=config.timeout,
+        max_retries=0,
+    )
+
+
+class _Progress:
+    """A rich progress bar: done/total, cache hits, re-asks, failures, tokens, ETA."""
+
+    def __init__(self, total: int, enabled: bool, description: str):
+        self.enabled = enabled
+        self.progress = None
+        if not enabled:
+            return
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                   TimeRemainingColumn)
+
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("cache {task.fields[hits]} · re-asks {task.fields[reasks]} · retries {task.fields[retries]}"
+                       " · failed {task.fields[failed]} · tokens {task.fields[tokens]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            transient=False,
+        )
+        self.task = self.progress.add_task(description, total=total, hits=0, reasks=0, retries=0, failed=0, tokens=0)
+
+    def __enter__(self) -> _Progress:
+        if self.progress is not None:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+    def update(self, stats: EngineStats, usage: Usage, done: int) -> None:
+        if self.progress is not None:
+            self.progress.update(self.task, completed=done, hits=stats.cache_hits, reasks=stats.reasks,
+                                 retries=stats.retries, failed=stats.failed, tokens=usage.total_tokens)
+
+
+class LLMEngine:
+    """Runs jobs against one endpoint with a cache, retries and re-asks."""
+
+    def __init__(
+        self,
+        config: EndpointConfig,
+        cache: ResponseCache | None = None,
+        *,
+        concurrency: int | None = None,
+        max_reasks: int | None = None,
+        policy: RetryPolicy | None = None,
+        progress: bool = False,
+        description: str = "llm",
+        seed: int = 0,
+    ):
+        self.config = config
+        self.cache = cache if cache is not None else ResponseCache(None)
+        self.concurrency = max(1, concurrency or config.concurrency)
+        self.max_reasks = config.max_reasks if max_reasks is None else max_reasks
+        self.policy = policy or RetryPolicy(
+            max_retries=config.max_retries, base=config.backoff_base, cap=config.backoff_max,
+            retry_after_max=config.retry_after_max,
+        )
+        self.params = config.sampling_params()
+        self.progress = progress
+        self.description = description
+        self.rng = random.Random(seed)
+        self.usage = Usage()
+        self.stats = EngineStats()
+
+    def run(self, jobs: Sequence[Job]) -> list[JobResult]:
+        """Run `jobs` to completion (blocking); results come back in the order of `jobs`."""
+        return asyncio.run(self.arun(jobs))
+
+    async def arun(self, jobs: Sequence[Job]) -> list[JobResult]:
+        """Async form of `run`. Jobs with identical conversations are done once and shared."""
+        started = time.perf_counter()
+        unique: dict[str, Job] = {}
+        owner_of: list[str] = []
+        for job in jobs:
+            key = cache_key(self.config.model, job.template_hash, job.messages, self.params)
+            unique.setdefault(key, job)
+            owner_of.append(key)
+        results: dict[str, JobResult] = {}
+        self.stats.jobs += len(jobs)
+        if unique:
+            client = make_client(self.config)
+            try:
+                await self._drain(list(unique.items()), results, client)
+            finally:
+                await client.close()
+        out = []
+        for job, key in zip(jobs, owner_of):
+            shared = results[key]
+            out.append(shared if shared.id == job.id else shared.model_copy(update={"id": job.id}))
+        self.stats.elapsed_s = round(self.stats.elapsed_s + time.perf_counter() - started, 3)
+        return out
+
+    async def _drain(self, items: list[tuple[str, Job]], results: dict[str, JobResult], client: Any) -> None:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[_State | None] = asyncio.Queue()
+        for key, job in items:
+            queue.put_nowait(_State(job=job, messages=list(job.messages), result=JobResult(id=job.id, ok=False),
+                                    extra={"key": key}))
+        total = len(items)
+        finished = asyncio.Event()
+        timers: list[asyncio.TimerHandle] = []
+
+        def finish(state: _State) -> None:
+            state.result.messages = state.messages
+            results[state.extra["key"]] = state.result
+            if state.result.ok:
+                self.stats.ok += 1
+            else:
+                self.stats.failed += 1
+            bar.update(self.stats, self.usage, len(results))
+            if len(results) == total:
+                finished.set()
+
+        async def worker() -> None:
+            while True:
+                state = await queue.get()
+                if state is None:
+                    return
+                try:
+                    await self._step(state, client, queue, loop, timers, finish)
+                except Exception as exc:  # a bug in a validator must not lose the row
+                    state.result.failure = "error"
+                    state.result.errors.append(f"{type(exc).__name__}: {exc}")
+                    finish(state)
+                bar.update(self.stats, self.usage, len(results))
+
+        with _Progress(total, self.progress, self.description) as bar:
+            workers = [asyncio.create_task(worker()) for _ in range(min(self.concurrency, total))]
+            try:
+                await finished.wait()
+            finally:
+                for timer in timers:
+                    timer.cancel()
+                for _ in workers:
+                    queue.put_nowait(None)
+                await asyncio.gather(*workers, return_exceptions=True)
+
+    async def _step(self, state: _State, client: Any, queue: asyncio.Queue, loop: asyncio.AbstractEventLoop,
+                    timers: list, finish: Callable[[_State], None]) -> None:
+        """One call for one job: cache or live, then finish, re-ask, or schedule a retry."""
+        job, result = state.job, state.result
+        key = cache_key(self.config.model, job.template_hash, state.messages, self.params)
+        reply = self.cache.get(key)
+        if reply is not None:
+            result.cache_hits += 1
+            self.stats.cache_hits += 1
+            self.usage.add_call(reply.prompt_tokens, reply.completion_tokens, cached=True)
+            result.usage.add_call(reply.prompt_tokens, reply.completion_tokens, cached=True)
+        else:
+            try:
+                # the messages are plain JSON already: post them as they are (`chat.completions.create`
+                # would re-walk them through its TypedDict transform, ~2 ms of CPU a request)
+                response = await client.post(
+                    "/chat/completions",
+                    body={"model": self.config.model, "messages": state.messages, **self.params},
+                    cast_to=ChatCompletion,
+                )
+            except Exception as exc:
+                decision = classify(exc)
+                result.transport_errors.append(decision.kind)
+                self.usage.failed_calls += 1
+                if self.policy.should_retry(state.retries_this_call, decision):
+                    state.retries_this_call += 1
+                    result.retries += 1
+                    self.stats.retries += 1
+                    self.stats.retries_by_kind[decision.kind] = self.stats.retries_by_kind.get(decision.kind, 0) + 1
+                    delay = self.policy.delay(state.retries_this_call, decision, self.rng)
+                    timers.append(loop.call_later(delay, queue.put_nowait, state))
+                    return
+                result.failure = "transport"
+                result.errors.append(f"transport: {decision.message} after {state.retries_this_call} retries")
+                finish(state)
+                return
+            state.retries_this_call = 0
+            choice = response.choices[0] if response.choices else None
+            content = (choice.message.content if choice is not None else None) or ""
+            usage = getattr(response, "usage", None)
+            reply = CachedReply(
+                content=content,
+                prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+                completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+                finish_reason=getattr(choice, "finish_reason", None),
+            )
+            self.cache.put(key, model=self.config.model, template_hash=job.template_hash, messages=state.messages,
+                           params=self.params, reply=reply)
+            result.calls += 1
+            self.stats.live_calls += 1
+            self.usage.add_call(reply.prompt_tokens, reply.completion_tokens, cached=False)
+            result.usage.add_call(reply.prompt_tokens, reply.completion_tokens, cached=False)
+        result.raw = reply.content
+        validation = job.validate(reply.content)
+        if reply.finish_reason == "length" and validation.ok:
+            validation = Validation(errors=["reply was cut off (finish_reason=length)"], json_valid=False)
+        result.validation = validation
+        if validation.ok:
+            result.ok = True
+            result.errors = []
+            finish(state)
+            return
+        result.errors = list(validation.errors)
+        if result.reasks < self.max_reasks:
+            result.reasks += 1
+            self.stats.reasks += 1
+            state.messages = reask_messages(state.messages, reply.content, validation.errors, job.template_dir)
+            queue.put_nowait(state)
+            return
+        result.failure = "validation"
+        finish(state)
+
+
+def retry_summary(results: Sequence[JobResult]) -> dict[str, int]:
+    """Transport errors seen across results, by kind."""
+    counter: Counter[str] = Counter()
+    for result in results:
+        counter.update(result.transport_errors)
+    return dict(sorted(counter.items()))

@@ -1,0 +1,240 @@
+"""The train/ module on CPU with a tiny local Qwen3: SFT labels, adapter round trip, inference, resume.
+
+The 8-bit and 4-bit paths need CUDA (bitsandbytes int8/nf4) and skip here with that reason; they ran on
+the device machine. Nothing here needs `../shared`: the data are a few inline samples built with
+`finsynth.prompts.chat_row`, exactly the rows `finsynth build` writes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("trl")
+pytest.importorskip("peft")
+
+import torch  # noqa: E402
+
+from finsynth.io import read_jsonl, write_jsonl_atomic  # noqa: E402
+from train.config import InferConfig, TrainConfig, load_config  # noqa: E402
+from train.data import SampleTooLongError, full_ids, load_split, prompt_ids  # noqa: E402
+from train_helpers import write_built  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    return write_built(tmp_path_factory.mktemp("built"))
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory, built) -> Path:
+    from train.tiny import build_tiny_model, corpus_texts
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny"), corpus_texts([built]), vocab_size=1200)
+
+
+def _cfg(built: Path, tiny: Path, out: Path, **kw) -> TrainConfig:
+    base = dict(data=str(built), model=str(tiny), out=str(out), quant="none", per_device_train_batch_size=2,
+                gradient_accumulation_steps=1, logging_steps=1, learning_rate=5e-3, warmup_ratio=0.0)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_tiny_model_template_and_shape(tiny):
+    from transformers import AutoConfig, AutoTokenizer
+
+    config = AutoConfig.from_pretrained(tiny)
+    assert config.model_type == "qwen3" and config.head_dim == 16 and not config.tie_word_embeddings
+    tok = AutoTokenizer.from_pretrained(tiny)
+    for special in ("<|im_start|>", "<|im_end|>", "<|endoftext|>", "<think>", "</think>"):
+        ids = tok.encode(special, add_special_tokens=False)
+        assert len(ids) == 1, special
+    msgs = [{"role": "system", "content": "S"}, {"role": "user", "content": "U"}]
+    off = tok.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False, enable_thinking=False)
+    on = tok.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False, enable_thinking=True)
+    assert off.endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n")
+    assert on.endswith("<|im_start|>assistant\n")
+    full = tok.apply_chat_template(msgs + [{"role": "assistant", "content": "{}"}], tokenize=False)
+    assert full.startswith(off) and full.endswith("{}<|im_end|>\n")
+
+
+def test_config_yaml_and_flag_precedence(tmp_path):
+    from train.cli import build_parser
+    from train.config import config_from_args
+
+    yml = tmp_path / "c.yaml"
+    yml.write_text("lora_r: 8\nlearning_rate: 0.001\nquant: 4bit\n", encoding="utf-8")
+    args = build_parser().parse_args(["sft", "--model", "m", "--config", str(yml), "--learning-rate", "0.01",
+                                      "--no-group-by-length"])
+    cfg = config_from_args(TrainConfig, args)
+    assert (cfg.lora_r, cfg.learning_rate, cfg.quant, cfg.group_by_length) == (8, 0.01, "4bit", False)
+    ref = TrainConfig()
+    assert (ref.lora_r, ref.lora_alpha, ref.lora_dropout, ref.learning_rate, ref.max_grad_norm) == (16, 32, 0.05, 2e-4, 0.3)
+    assert ref.quant == "8bit" and ref.optim == "paged_adamw_8bit" and ref.num_train_epochs == 5
+    assert set(ref.target_modules) == {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("lora_rank: 8\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="unknown settings"):
+        load_config(TrainConfig, bad)
+    with pytest.raises(ValueError, match="quant"):
+        TrainConfig(model="m", quant="3bit").validate()
+
+
+@pytest.mark.parametrize("loss", ["completion", "full"])
+def test_labels_mask_prompt_and_keep_reply(built, tiny, tmp_path, loss):
+    from transformers import AutoTokenizer
+
+    from train.sft import build_trainer
+
+    trainer, info = build_trainer(_cfg(built, tiny, tmp_path / "run", loss=loss))
+    tok = AutoTokenizer.from_pretrained(tiny)
+    rows = load_split(built, "train")
+    im_end = tok.convert_tokens_to_ids("<|im_end|>")
+    assert len(trainer.train_dataset) == len(rows)
+    for row, ex in zip(rows, trainer.train_dataset):
+        p, f = prompt_ids(tok, row), full_ids(tok, row)
+        assert f[: len(p)] == p  # the inference prompt is a prefix of the training text
+        assert ex["input_ids"] == f  # nothing truncated
+        labels = ex["labels"]
+        if loss == "completion":
+            assert all(label == -100 for label in labels[: len(p)]), "a prompt token is in the loss"
+        else:
+            assert labels[: len(p)] == f[: len(p)]
+        assert labels[len(p):] == f[len(p):], "a reply token is missing from the loss"
+        assert im_end in labels[len(p):]  # the model is taught to stop
+        reply = tok.decode(f[len(p):])
+        assert reply.startswith(row["completion"][0]["content"])
+    # the collated batch keeps the masks and masks the padding
+    batch = next(iter(trainer.get_train_dataloader()))
+    assert ((batch["labels"] == -100) | (batch["labels"] == batch["input_ids"])).all()
+    assert (batch["labels"][batch["attention_mask"] == 0] == -100).all()
+    assert info["max_length"] == max(len(full_ids(tok, r)) for r in rows + load_split(built, "val"))
+
+
+def test_over_long_sample_is_an_error_not_a_truncation(built, tiny, tmp_path):
+    from train.sft import build_trainer
+
+    with pytest.raises(SampleTooLongError, match=r"exceed max_length=40 .*train:"):
+        build_trainer(_cfg(built, tiny, tmp_path / "run", max_length=40))
+
+
+def test_sft_adapter_reload_infer_resume(built, tiny, tmp_path):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+    from safetensors.torch import load_file
+
+    from train.infer import generate_transformers, load_for_inference, run_infer
+    from train.sft import RUN_LOG, run_sft
+
+    out = tmp_path / "run"
+    log = run_sft(_cfg(built, tiny, out, max_steps=3))
+    saved = json.loads((out / RUN_LOG).read_text(encoding="utf-8"))
+    assert saved["data"]["manifest_hash"] == "test-hash-123"
+    assert saved["global_steps"] == 3 and len(saved["train_loss"]) >= 3
+    assert saved["eval_loss"] and saved["final_eval_loss"] is not None
+    assert saved["tokens_per_second"] > 0 and saved["config"]["lora_r"] == 16
+    assert saved["lengths"]["train"]["n"] == 8 and saved["max_length"] > 0
+    assert 0 < saved["parameters"]["trainable"] < saved["parameters"]["total"]
+    assert (out / "checkpoint-3").is_dir()
+
+    adapter = Path(log["adapter"])
+    weights = load_file(adapter / "adapter_model.safetensors")
+    lora_b = [v for k, v in weights.items() if "lora_B" in k]
+    assert len(lora_b) == 2 * 7 and any(v.abs().sum() > 0 for v in lora_b), "adapter did not train"
+    config = json.loads((adapter / "adapter_config.json").read_text())
+    assert config["r"] == 16 and config["lora_alpha"] == 32
+    assert set(config["target_modules"]) == set(TrainConfig().target_modules)
+
+    # reload: the adapter changes the base model's logits, and the reloaded model generates
+    tok, model = load_for_inference(str(tiny), str(adapter), "none")
+    assert isinstance(model, PeftModel)
+    base = AutoModelForCausalLM.from_pretrained(tiny)
+    ids = torch.tensor([tok.encode("毛利率同比提升", add_special_tokens=False)])
+    with torch.no_grad():
+        assert not torch.allclose(model(input_ids=ids).logits, base(input_ids=ids).logits)
+    rows = read_jsonl(built / "test.jsonl")
+    texts = generate_transformers(tok, model, rows[:2], InferConfig(model=str(tiny), max_new_tokens=8, batch_size=2))
+    assert len(texts) == 2 and all(isinstance(t, str) for t in texts)
+    # batched left-padded greedy generation equals one-by-one generation
+    single = [generate_transformers(tok, model, [r], InferConfig(model=str(tiny), max_new_tokens=8))[0]
+              for r in rows[:2]]
+    assert texts == single
+
+    preds = tmp_path / "preds.jsonl"
+    result = run_infer(InferConfig(model=str(tiny), adapter=str(adapter), test=str(built / "test.jsonl"),
+                                   out=str(preds), quant="none", max_new_tokens=16, batch_size=3))
+    written = read_jsonl(preds)
+    assert [p["id"] for p in written] == [r["id"] for r in rows]
+    assert [p["index"] for p in written] == list(range(len(rows)))
+    assert all(isinstance(p["output"], str) for p in written) and result["rows"] == len(rows)
+    limited = run_infer(InferConfig(model=str(tiny), adapter=str(adapter), test=str(built / "test.jsonl"),
+                                    out=str(tmp_path / "p2.jsonl"), quant="none", max_new_tokens=4, limit=1))
+    assert limited["rows"] == 1 and len(read_jsonl(tmp_path / "p2.jsonl")) == 1
+
+    # finsynth eval consumes the predictions (gold: the structured test cases of the built rows)
+    evaluate = pytest.importorskip("finsynth.evaluate")
+    gold = tmp_path / "gold.jsonl"
+    write_jsonl_atomic(gold, [r["sample"] for r in rows])
+    report = evaluate.evaluate_files(preds, gold, "reference")
+    assert report.overall.n == len(rows)
+
+    # resume from the last checkpoint and continue to step 5
+    resumed = run_sft(_cfg(built, tiny, out, max_steps=5, resume=True))
+    assert resumed["resumed_from"].endswith("checkpoint-3") and resumed["global_steps"] == 5
+
+
+def test_resume_without_checkpoint_is_an_error(built, tiny, tmp_path):
+    from train.sft import run_sft
+
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        run_sft(_cfg(built, tiny, tmp_path / "empty", max_steps=1, resume=True))
+
+
+def test_quantised_load_needs_cuda_on_cpu(tiny):
+    from train.sft import load_base_model
+
+    if torch.cuda.is_available():
+        pytest.skip("CPU-only check")
+    with pytest.raises(RuntimeError, match="needs a CUDA GPU"):
+        load_base_model(str(tiny), "8bit")
+
+
+@pytest.mark.parametrize("quant", ["8bit", "4bit"])
+def test_quantised_sft_and_infer_on_gpu(built, tiny, tmp_path, quant):
+    if not torch.cuda.is_available():
+        pytest.skip(f"{quant} (bitsandbytes) needs a CUDA GPU; ran on the device machine")
+    pytest.importorskip("bitsandbytes")
+    from train.infer import run_infer
+    from train.sft import run_sft
+
+    log = run_sft(_cfg(built, tiny, tmp_path / "run", quant=quant, max_steps=2))
+    assert log["global_steps"] == 2 and log["peak_gpu_memory_gib"] > 0
+    assert all(e["loss"] == e["loss"] for e in log["train_loss"])  # no NaN
+    result = run_infer(InferConfig(model=str(tiny), adapter=log["adapter"], test=str(built / "test.jsonl"),
+                                   out=str(tmp_path / "preds.jsonl"), quant=quant, max_new_tokens=8))
+    assert result["rows"] == 4
+
+
+def test_bench_estimates_and_presets(built):
+    from train.bench import estimate_tokens, estimated_pairs, preset
+
+    assert estimate_tokens("毛利率") == 3 and estimate_tokens("2025") == 4
+    pairs = estimated_pairs(load_split(built, "train"))
+    assert all(0 < p < t for p, t in pairs)
+    assert preset("a")["reference"] and preset("a")["loss"] == "full"
+    assert preset("b-mb4") == {"per_device_train_batch_size": 4, "gradient_accumulation_steps": 4}
+    with pytest.raises(ValueError):
+        preset("z")
+
+
+def test_bench_cpu_smoke(built, tmp_path):
+    """The benchmark's code path end to end on a tiny shape (the real run needs the GPU)."""
+    from train.cli import main
+
+    lengths = tmp_path / "lengths.json"
+    lengths.write_text(json.dumps({"tokenizer": "test", "prompt_total": [[20, 60], [30, 90], [25, 50]]}))
+    assert main(["bench", "--shape", "tiny", "--lengths", str(lengths), "--configs", "a", "d", "--warmup", "1",
+                 "--steps", "1", "--work-dir", str(tmp_path / "w")]) == 0

@@ -1,0 +1,52 @@
+"""Inline built-data fixtures for the train/ and export tests (no ../shared needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from finsynth.io import write_json_atomic, write_jsonl_atomic
+from finsynth.prompts import chat_row
+from finsynth.schema import Extraction, Metric, ParagraphInput, Sample, TestCase
+
+PARAGRAPHS = [
+    ("农业板块分析", "牧原股份2025H1生猪出栏量3,260万头，同比增长12.5%。完全成本约为14.8元/公斤，较去年同期下降1.2元/公斤。",
+     [("完全成本", "business", 1.0)]),
+    ("通信设备行业", "中兴通讯2025H1实现营收623亿元，同比增长11.3%。毛利率为41.2%，较上年提升1.5个百分点。",
+     [("毛利率", "financial", 0.95), ("营业收入", "financial", 0.8)]),
+    ("宏观背景", "今年以来行业整体景气度回升，政策面持续发力，市场情绪有所改善。", []),
+    ("半导体设备", "北方华创国产替代验证通过率达到78%，较上年同期提升12个百分点，在手订单超过210亿元。",
+     [("验证通过率", "business", 0.95)]),
+    ("银行业", "招商银行净息差为1.98%，同比收窄17个基点；不良贷款率0.95%，拨备覆盖率430%。",
+     [("净息差", "financial", 1.0), ("不良贷款率", "financial", 0.7)]),
+    ("新能源汽车", "比亚迪单季销量突破100万辆，海外销量占比提升至18%，单车利润约0.9万元。",
+     [("销量", "business", 0.9), ("海外销量占比", "business", 0.8), ("单车利润", "financial", 0.7)]),
+]
+SCENARIOS = ["single_metric", "multi_metric", "empty_output_background", "single_metric",
+             "multi_metric", "mixed_financial_business"]
+
+
+def _extraction(metrics) -> Extraction:
+    names = "、".join(m[0] for m in metrics) or "无"
+    return Extraction(
+        analysis=f"段落深度分析的核心指标是{names}，其余数字是规模背景或历史参照。",
+        metrics=[Metric(metric_name=n, metric_type=t, score=s, reason=f"{n}是段落分析的重点") for n, t, s in metrics],
+    )
+
+
+def write_built(root: Path) -> Path:
+    """A built data directory: train/val/test JSONL rows from `chat_row` and a manifest."""
+    samples = [
+        Sample(type="ABCD"[i % 4], input=ParagraphInput(chapter_title=t, paragraph=p), output=_extraction(m))
+        for i, (t, p, m) in enumerate(PARAGRAPHS)
+    ]
+    tests = [
+        TestCase(scenario=SCENARIOS[i], input=ParagraphInput(chapter_title=t + "（测试）", paragraph=p),
+                 output=_extraction(m))
+        for i, (t, p, m) in enumerate(PARAGRAPHS[:4])
+    ]
+    rows = [chat_row(s) for s in samples]
+    write_jsonl_atomic(root / "train.jsonl", rows[:4] + rows[:4])
+    write_jsonl_atomic(root / "val.jsonl", rows[4:])
+    write_jsonl_atomic(root / "test.jsonl", [chat_row(t) for t in tests])
+    write_json_atomic(root / "manifest.json", {"content_hash": "test-hash-123"})
+    return root

@@ -1,0 +1,110 @@
+"""`python -m train {sft,infer,tiny-model,lengths,bench}`: parse flags, call the module, print JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from .config import InferConfig, TrainConfig, add_config_arguments, config_from_args
+
+
+def _run_sft(args: argparse.Namespace) -> int:
+    from .sft import dumps, run_sft
+
+    log = run_sft(config_from_args(TrainConfig, args))
+    summary = {k: log[k] for k in ("adapter", "global_steps", "final_eval_loss", "tokens_per_second",
+                                   "peak_gpu_memory_gib", "max_length")}
+    print(dumps(summary))
+    return 0
+
+
+def _run_infer(args: argparse.Namespace) -> int:
+    from .infer import run_infer
+
+    print(json.dumps(run_infer(config_from_args(InferConfig, args)), ensure_ascii=False))
+    return 0
+
+
+def _run_tiny(args: argparse.Namespace) -> int:
+    from .tiny import build_tiny_model, corpus_texts
+
+    texts = corpus_texts(args.text) if args.text else None
+    out = build_tiny_model(args.out, texts, vocab_size=args.vocab_size, hidden_size=args.hidden_size,
+                           num_hidden_layers=args.layers, seed=args.seed)
+    print(json.dumps({"model": str(out)}))
+    return 0
+
+
+def _run_lengths(args: argparse.Namespace) -> int:
+    from transformers import AutoTokenizer
+
+    from .data import load_split, measure
+
+    tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
+    report = {}
+    pairs = []
+    for split in ("train", "val", "test"):
+        rows = load_split(args.data, split, required=split == "train")
+        if rows:
+            ls = measure(tokenizer, rows)
+            report[split] = ls.summary()
+            if split == "train":
+                pairs = [[p, t] for p, t in zip(ls.prompt, ls.total)]
+    if args.out:
+        from finsynth.io import write_json_atomic
+
+        write_json_atomic(args.out, {"tokenizer": args.tokenizer, "prompt_total": pairs})
+    print(json.dumps(report))
+    return 0
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    from .bench import main as bench_main
+
+    return bench_main(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m train", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("sft", help="QLoRA SFT on data/built (trl + peft + bitsandbytes)")
+    add_config_arguments(p, TrainConfig)
+    p.set_defaults(func=_run_sft)
+
+    p = sub.add_parser("infer", help="batched generation on the test split -> predictions JSONL")
+    add_config_arguments(p, InferConfig)
+    p.set_defaults(func=_run_infer)
+
+    p = sub.add_parser("tiny-model", help="write a tiny random Qwen3 + locally trained tokenizer")
+    p.add_argument("out")
+    p.add_argument("--text", nargs="+", default=None, help="JSONL files/dirs to train the tokenizer on")
+    p.add_argument("--vocab-size", type=int, default=4000)
+    p.add_argument("--hidden-size", type=int, default=64)
+    p.add_argument("--layers", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_run_tiny)
+
+    p = sub.add_parser("lengths", help="token lengths of the built splits with a model's tokenizer")
+    p.add_argument("--data", default="data/built")
+    p.add_argument("--tokenizer", required=True)
+    p.add_argument("--out", default=None, help="write train (prompt, total) pairs here, for `bench --lengths`")
+    p.set_defaults(func=_run_lengths)
+
+    from .bench import add_arguments as add_bench_arguments
+
+    p = sub.add_parser("bench", help="GPU training-throughput benchmark (Qwen3-14B shape, random weights)")
+    add_bench_arguments(p)
+    p.set_defaults(func=_run_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

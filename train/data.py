@@ -1,0 +1,150 @@
+"""Built data in, trainer-ready rows out: load `data/built/*.jsonl`, measure token lengths, refuse overflows.
+
+The rows keep the build's conversational prompt/completion form (system + user prompt, assistant reply),
+so the loss covers the reply only and the prompt is the one the build rendered. Every row carries
+`chat_template_kwargs={"enable_thinking": False}`: trl renders training text with it, and inference passes
+the same switch, so Qwen3's thinking mode is off in both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from finsynth.io import read_jsonl
+
+CHAT_TEMPLATE_KWARGS = {"enable_thinking": False}
+SPLITS = ("train", "val", "test")
+
+
+class SampleTooLongError(ValueError):
+    """A sample's rendered token count exceeds the allowed `max_length` (it would be truncated)."""
+
+
+def split_path(data_dir: str | os.PathLike[str], split: str) -> Path:
+    return Path(data_dir) / f"{split}.jsonl"
+
+
+def load_split(data_dir: str | os.PathLike[str], split: str, required: bool = True) -> list[dict[str, Any]]:
+    """Rows of `<data_dir>/<split>.jsonl`; [] for a missing optional split."""
+    path = split_path(data_dir, split)
+    if not path.is_file():
+        if required:
+            raise FileNotFoundError(f"{path} not found: run `python -m finsynth build` first")
+        return []
+    rows = read_jsonl(path)
+    for i, row in enumerate(rows, 1):
+        if not isinstance(row.get("prompt"), list) or not isinstance(row.get("completion"), list):
+            raise ValueError(f"{path}:{i}: not a built row (needs conversational 'prompt' and 'completion')")
+    return rows
+
+
+def data_fingerprint(data_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """The manifest's content hash when the build wrote one, plus sha256 of each split file present."""
+    data_dir = Path(data_dir)
+    out: dict[str, Any] = {"dir": str(data_dir)}
+    manifest = data_dir / "manifest.json"
+    if manifest.is_file():
+        try:
+            doc = json.loads(manifest.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            doc = {}
+        for key in ("content_hash", "hash", "sha256", "data_hash"):
+            if isinstance(doc, dict) and key in doc:
+                out["manifest_hash"] = doc[key]
+                break
+        out["manifest_sha256"] = hashlib.sha256(manifest.read_bytes()).hexdigest()
+    for split in SPLITS:
+        path = split_path(data_dir, split)
+        if path.is_file():
+            out[f"{split}_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+def trl_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Conversational prompt-completion rows as trl's SFTTrainer reads them (thinking off per row)."""
+    return [
+        {"id": r.get("id", str(i)), "prompt": r["prompt"], "completion": r["completion"],
+         "chat_template_kwargs": dict(CHAT_TEMPLATE_KWARGS)}
+        for i, r in enumerate(rows)
+    ]
+
+
+def _ids(tokenizer, messages: list[dict[str, str]], add_generation_prompt: bool) -> list[int]:
+    out = tokenizer.apply_chat_template(
+        messages, add_generation_prompt=add_generation_prompt, tokenize=True, return_dict=True,
+        **CHAT_TEMPLATE_KWARGS,
+    )
+    return list(out["input_ids"])
+
+
+def prompt_ids(tokenizer, row: dict[str, Any]) -> list[int]:
+    """Token ids of the prompt as rendered for generation (the inference prompt)."""
+    return _ids(tokenizer, row["prompt"], add_generation_prompt=True)
+
+
+def full_ids(tokenizer, row: dict[str, Any]) -> list[int]:
+    """Token ids of prompt + reply as rendered for training."""
+    return _ids(tokenizer, row["prompt"] + row["completion"], add_generation_prompt=False)
+
+
+@dataclass
+class Lengths:
+    """Per-row prompt and total token counts for one split."""
+
+    ids: list[str]
+    prompt: list[int]
+    total: list[int]
+
+    def summary(self) -> dict[str, Any]:
+        if not self.total:
+            return {"n": 0}
+        ordered = sorted(self.total)
+        return {
+            "n": len(ordered),
+            "min": ordered[0],
+            "mean": round(statistics.fmean(ordered), 1),
+            "p50": ordered[len(ordered) // 2],
+            "p95": ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))],
+            "max": ordered[-1],
+            "prompt_mean": round(statistics.fmean(self.prompt), 1),
+            "reply_mean": round(statistics.fmean(t - p for t, p in zip(self.total, self.prompt)), 1),
+        }
+
+
+def measure(tokenizer, rows: list[dict[str, Any]]) -> Lengths:
+    """Token lengths with the model's own tokenizer and chat template (thinking off)."""
+    ids, prompt, total = [], [], []
+    for i, row in enumerate(rows):
+        ids.append(str(row.get("id", i)))
+        prompt.append(len(prompt_ids(tokenizer, row)))
+        total.append(len(full_ids(tokenizer, row)))
+    return Lengths(ids, prompt, total)
+
+
+def resolve_max_length(lengths: dict[str, Lengths], cap: int) -> int:
+    """The longest measured training/validation sample; error listing every sample over `cap`.
+
+    Nothing is silently truncated: a sample whose reply would lose its JSON's end fails the run here.
+    """
+    over = [
+        f"{split}:{rid} ({n} tokens)"
+        for split, ls in lengths.items()
+        for rid, n in zip(ls.ids, ls.total)
+        if n > cap
+    ]
+    if over:
+        shown = ", ".join(over[:10]) + (f" and {len(over) - 10} more" if len(over) > 10 else "")
+        raise SampleTooLongError(
+            f"{len(over)} sample(s) exceed max_length={cap} and would be truncated: {shown}. "
+            "Raise --max-length or shorten/drop these samples in the build."
+        )
+    longest = max((max(ls.total) for ls in lengths.values() if ls.total), default=0)
+    if longest == 0:
+        raise ValueError("no samples to train on")
+    return longest
