@@ -37,14 +37,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from finsynth.io import Record, load_paths  # noqa: E402
-from finsynth.lint import lint_records  # noqa: E402
-from finsynth.schema import Sample  # noqa: E402
+from finsynth.io import Record, load_paths
+from finsynth.lint import lint_records
+from finsynth.schema import Sample
 
 SHARED = Path(os.environ.get("FINSYNTH_SHARED", REPO.parent / "shared"))
 CORPUS = SHARED / "corpus"
 NUMBER = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?")
-YEARLIKE = re.compile(r"(?:19|20)\d{2}(?=[年HQhq])")
+YEARLIKE = re.compile(r"(?:19|20)\d{2}(?=[年HQhq])|(?<=[A-Za-z])\d+")  # years and codes (H1, A100) stay
 CJK = re.compile(r"[\u4e00-\u9fff]")
 LIGHT, EXACT, LEAK_PER_TEST = 0.03, 0.005, 1
 
@@ -74,22 +74,29 @@ def _redraw(number: str, rng: random.Random) -> str:
 def _renumber(row: dict, rng: random.Random, only_one: bool) -> dict:
     """Redraw the paragraph's numbers (all, or one) and apply the same mapping to the output."""
     paragraph = row["input"]["paragraph"]
-    years = {m.start() for m in YEARLIKE.finditer(paragraph)}
-    numbers = [m.group() for m in NUMBER.finditer(paragraph) if m.start() not in years]
+    numbers = [m.group() for m in NUMBER.finditer(paragraph) if not YEARLIKE.match(paragraph, m.start())]
     if not numbers:
         return row
-    chosen = [rng.choice(numbers)] if only_one else sorted(set(numbers), key=len, reverse=True)
-    mapping = {old: _redraw(old, rng) for old in chosen}
-    pattern = re.compile("|".join(re.escape(k) for k in mapping) + r"(?![\d.,]*\d)")
+    mapping: dict[str, str] = {}
+    if only_one:
+        chosen = rng.choice(numbers)
+        mapping[chosen] = _redraw(chosen, rng)
 
-    def sub(text: str) -> str:
-        return pattern.sub(lambda m: mapping.get(m.group(), m.group()), text)
+    def swap(match: re.Match[str]) -> str:
+        text = match.group()
+        if YEARLIKE.match(match.string, match.start()):
+            return text
+        if only_one:
+            return mapping.get(text, text)
+        got = mapping.get(text)
+        if got is None:
+            got = mapping[text] = _redraw(text, rng)
+        return got
 
-    out = json.loads(json.dumps(row, ensure_ascii=False))
-    out["input"]["paragraph"] = sub(paragraph)
-    out["output"]["analysis"] = sub(out["output"]["analysis"])
-    for metric in out["output"]["metrics"]:
-        metric["reason"] = sub(metric["reason"])
+    out = {"type": row["type"], "input": dict(row["input"]), "output": dict(row["output"])}
+    out["input"]["paragraph"] = NUMBER.sub(swap, paragraph)
+    out["output"]["analysis"] = NUMBER.sub(swap, row["output"]["analysis"])
+    out["output"]["metrics"] = [dict(m, reason=NUMBER.sub(swap, m["reason"])) for m in row["output"]["metrics"]]
     return out
 
 
@@ -104,7 +111,7 @@ def _scramble(row: dict, rng: random.Random, pool: list[str], rate: float = 0.15
     for i, ch in enumerate(chars):
         if not protected[i] and CJK.match(ch) and rng.random() < rate:
             chars[i] = rng.choice(pool)
-    row["input"]["paragraph"] = "".join(chars)
+    row["input"] = dict(row["input"], paragraph="".join(chars))
     return row
 
 

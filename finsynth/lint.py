@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
+from itertools import pairwise
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -213,6 +214,7 @@ _SENTENCE_BOUNDARY = re.compile(r"[\n。；;：:！？!?]")
 _LIST_MARK = re.compile(
     r"\s*(?:[(（](?P<paren>\d{1,2})[)）]|(?P<dot>\d{1,2})(?:[.．](?!\d)|[、)）])|(?P<han>[一二三四五六七八九十])、)"
 )
+_PAREN_MARK = re.compile(r"[(（](\d{1,2})[)）]")
 _CIRCLED = re.compile(r"[①-⑳]")
 _HAN_DIGITS = {c: i for i, c in enumerate("一二三四五六七八九十", start=1)}
 
@@ -231,8 +233,9 @@ def numbered_list(item: Item) -> Iterator[str]:
     for match in filter(None, (_LIST_MARK.match(analysis, pos) for pos in starts)):
         raw = match.group("paren") or match.group("dot")
         markers.append(int(raw) if raw else _HAN_DIGITS[match.group("han")])
+    parens = [int(n) for n in _PAREN_MARK.findall(analysis)] if "(" in analysis or "（" in analysis else []
     circled = [ord(c) - ord("①") + 1 for c in _CIRCLED.findall(analysis)]
-    for found, label in ((markers, "numbered"), (circled, "circled")):
+    for found, label in ((markers, "numbered"), (parens, "parenthesised"), (circled, "circled")):
         if 1 in found and 2 in found[found.index(1):]:
             shown = " ".join(str(n) for n in found[:4])
             yield f"analysis enumerates with {label} list markers ({shown}); write prose instead"
@@ -400,7 +403,7 @@ def ungrounded_metric(item: Item) -> Iterator[str]:
 def score_order(item: Item) -> Iterator[str]:
     """Metrics are not ordered by score, highest first."""
     scores = [m.score for m in item.output.metrics]
-    if any(a < b for a, b in zip(scores, scores[1:])):
+    if any(a < b for a, b in pairwise(scores)):
         yield f"metrics are not ordered by score, highest first: {', '.join(f'{s:g}' for s in scores)}"
 
 
@@ -458,6 +461,14 @@ def _where(record: Record) -> str:
     return f"{record.item.id} ({record.path}:{record.line})"
 
 
+def _same_side_pairs(view: DatasetView) -> Iterator[tuple[int, int, float, Record, Record]]:
+    """Near-duplicate pairs of linted records on the same side (both training or both test)."""
+    for i, j, similarity in view.pairs:
+        (ri, linted_i), (rj, linted_j) = view.combined[i], view.combined[j]
+        if linted_i and linted_j and isinstance(ri.item, TestCase) == isinstance(rj.item, TestCase):
+            yield i, j, similarity, ri, rj
+
+
 @rule(
     id="fixed-count",
     severity="error",
@@ -497,11 +508,8 @@ def fixed_count(view: DatasetView) -> Iterator[Finding]:
 def duplicate(view: DatasetView) -> Iterator[Finding]:
     """A paragraph identical (after normalisation) to an earlier one."""
     done: set[int] = set()
-    for i, j, _ in view.pairs:
-        (ri, li), (rj, lj) = view.combined[i], view.combined[j]
-        if j in done or not (li and lj) or isinstance(ri.item, TestCase) != isinstance(rj.item, TestCase):
-            continue
-        if view.normalized[i] == view.normalized[j]:
+    for i, j, _, ri, rj in _same_side_pairs(view):
+        if j not in done and view.normalized[i] == view.normalized[j]:
             done.add(j)
             yield _finding("duplicate", rj, f"paragraph is identical to {_where(ri)}")
 
@@ -515,11 +523,8 @@ def duplicate(view: DatasetView) -> Iterator[Finding]:
 def near_duplicate(view: DatasetView) -> Iterator[Finding]:
     """A paragraph whose character-trigram Jaccard with an earlier one is >= 0.8 (not identical)."""
     done: set[int] = set()
-    for i, j, similarity in view.pairs:
-        (ri, li), (rj, lj) = view.combined[i], view.combined[j]
-        if j in done or not (li and lj) or isinstance(ri.item, TestCase) != isinstance(rj.item, TestCase):
-            continue
-        if view.normalized[i] != view.normalized[j]:
+    for i, j, similarity, ri, rj in _same_side_pairs(view):
+        if j not in done and view.normalized[i] != view.normalized[j]:
             done.add(j)
             yield _finding("near-duplicate", rj, f"paragraph near-duplicates {_where(ri)} (Jaccard {similarity:.2f})")
 
@@ -534,11 +539,8 @@ def label_conflict(view: DatasetView) -> Iterator[Finding]:
     """Duplicate or near-duplicate paragraphs whose metric sets disagree (count, or names by the
     reference matcher)."""
     done: set[int] = set()
-    for i, j, similarity in view.pairs:
-        (ri, li), (rj, lj) = view.combined[i], view.combined[j]
-        if j in done or not (li and lj) or isinstance(ri.item, TestCase) != isinstance(rj.item, TestCase):
-            continue
-        if not metric_sets_agree(ri.item, rj.item):
+    for _, j, similarity, ri, rj in _same_side_pairs(view):
+        if j not in done and not metric_sets_agree(ri.item, rj.item):
             done.add(j)
             names_i = [m.metric_name for m in ri.item.output.metrics] or ["(none)"]
             names_j = [m.metric_name for m in rj.item.output.metrics] or ["(none)"]

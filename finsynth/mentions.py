@@ -47,7 +47,7 @@ _COUNT_UNITS = sorted(
     次 站 所 间 栋 个 只 枚 部 支 列 节 批 例 篇 股 票 箱 标箱 桶 根 盒 瓶 吨 千克 公斤 克 斤 升 毫升
     平方米 平米 平方公里 平方千米 亩 公顷 立方米 方 千瓦时 度 千瓦 兆瓦 吉瓦 瓦 公里 千米 米 杯 种 辆次
     小时 分钟 秒 天 周 个月 TEU GWh MWh kWh TWh Wh GW MW kW TW W km KM mAh Ah bps
-    """.split(),
+    """.split(),  # noqa: SIM905 -- a word list reads better as text
     key=len,
     reverse=True,
 )
@@ -72,7 +72,7 @@ _UNIT_PATTERN = rf"""
 
 _NUMBER = r"(?P<sign>[+\-−－＋])?(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
 _MENTION = re.compile(
-    rf"(?P<lead>约|近|超|超过|逾|达|高达)?{_NUMBER}\s?(?:(?P<unit>{_UNIT_PATTERN})|(?P<code>[A-Za-z]{{1,4}}(?:/[A-Za-z]{{1,3}})?|英寸|寸|折|点|分(?!之|别|钟|红|拆|部|行|布|公司|析|化|散|期|成|级|类|销|享|配|摊|层|支|包|众|段|为)))?",
+    rf"{_NUMBER}\s?(?:(?P<unit>{_UNIT_PATTERN})|(?P<code>[A-Za-z]{{1,4}}(?:/[A-Za-z]{{1,3}})?|英寸|寸|折|点|分(?!之|别|钟|红|拆|部|行|布|公司|析|化|散|期|成|级|类|销|享|配|摊|层|支|包|众|段|为)))?",
     re.VERBOSE,
 )
 _CN_DIGITS = "零一二两三四五六七八九十百千"
@@ -84,9 +84,11 @@ _CN_MENTION = re.compile(rf"(?P<num>[{_CN_DIGITS}]+(?:点[零一二三四五六�
 
 # What may follow a number and makes it a date or a period rather than a quantity.
 _PERIOD_PARTS = [
-    r"(?:FY|CY)?(?:19|20)\d{2}(?:\s*[-—–~～至/]\s*(?:19|20)?\d{2})?"
-    r"(?:年度?|年末|年初|年底|年中|财年)?(?:[HhQq][1-4]|[1-4][HhQq]|上半年|下半年|前三季度|全年"
-    r"|第?[一二三四1-4]季度|E|A)?",
+    (
+        r"(?:FY|CY)?(?:19|20)\d{2}(?:\s*[-—–~～至/]\s*(?:19|20)?\d{2})?"
+        r"(?:年度?|年末|年初|年底|年中|财年)?(?:[HhQq][1-4]|[1-4][HhQq]|上半年|下半年|前三季度|全年"
+        r"|第?[一二三四1-4]季度|E|A)?"
+    ),
     r"(?:FY|CY)?[HhQq][1-4](?:\s*(?:19|20)?\d{2})?",
     r"[1-4][HhQq](?:\d{2})?",
     r"(?:前|第|上|下|本|今|去)?[一二三四1-4]季度|[上下]半年|全年|年初|年末|年底|年中|同期|上年同期|去年同期",
@@ -114,7 +116,7 @@ _TRAILING_WORDS = """
 下降 下滑 减少 降至 降低 回落 回落至 下跌 收窄 收窄至 缩小 跌至
 达到 达 实现 录得 为 是 至 到 从 由 在 于 保持 保持在 维持 维持在 突破 超过 不足 低于 高于
 有 占 的 了 约为 分别为 左右 以上 以下 之间 达到了 来到 - — – ~ ～
-""".split()
+""".split()  # noqa: SIM905 -- a word list reads better as text
 # matched on the reversed text, so stripping a suffix costs only its own length
 _TRAILING_REV = re.compile(
     "(?:" + "|".join(re.escape(w[::-1]) for w in sorted(_TRAILING_WORDS, key=len, reverse=True)) + ")+"
@@ -214,17 +216,24 @@ def _kind_of(match: re.Match[str]) -> tuple[str, str]:
     return "other", ""
 
 
+_PERIOD_NEXT = frozenset("年月日号季个HhQqEeA-—–~～至/. ")
+
+
 def _skip(text: str, match: re.Match[str], start: int) -> bool:
     """Periods, identifiers, list markers: numbers that are not quantitative items."""
     num_start, num_end = match.start("num"), match.end("num")
     unit = match.group("unit")
-    period = _PERIOD.match(text, num_start)
+    after = text[num_end:num_end + 1]
+    period = (
+        _PERIOD.match(text, num_start)
+        if after in _PERIOD_NEXT or (num_end - num_start == 4 and text.startswith(("19", "20"), num_start))
+        else None
+    )
     if period and period.end() > num_end and (not unit or period.end() >= match.end() or match.group("count")):
         return True  # 2025H1, 2025年, 3Q24, 1-9月, 5个季度
-    if start > 0 and text[start - 1].isascii() and (text[start - 1].isalnum() or text[start - 1] in "._"):
-        # glued to a name: H1, A100, NT3, T+3 -- unless a money/percent unit makes it a value (ROE21%)
-        if not (unit and any(match.group(g) for g in _STRONG_UNITS)):
-            return True
+    glued = start > 0 and text[start - 1].isascii() and (text[start - 1].isalnum() or text[start - 1] in "._")
+    if glued and not (unit and any(match.group(g) for g in _STRONG_UNITS)):
+        return True  # glued to a name: H1, A100, NT3, T+3 -- unless money/percent make it a value (ROE21%)
     if unit and match.group("count") and unit.strip() in ("个月", "天", "周", "日", "小时") and text[
         max(0, start - 2):start
     ].endswith(_DURATION_PREFIXES):
@@ -303,14 +312,14 @@ class _Subjects:
 def extract_mentions(paragraph: str, skip_values: set[float] | None = None) -> list[Mention]:
     """Every quantitative item in `paragraph`, in order. Periods, list markers and identifiers are
     skipped; numbers glued to product codes are kept as kind "other". With `skip_values`, items
-    whose absolute value (rounded to 6 places) is in the set are left out (faster: their subjects
+    whose absolute value is in the set are left out (faster: their subjects
     are never worked out)."""
     text = _fullwidth_to_ascii(paragraph)
     found = _scan(text)
     subjects = _Subjects(text, found)
     mentions: list[Mention] = []
     for index, (start, end, value, unit, kind) in enumerate(found):
-        if skip_values is not None and value is not None and round(abs(value), 6) in skip_values:
+        if skip_values is not None and value is not None and abs(value) in skip_values:
             continue
         mentions.append(Mention(paragraph[start:end], value, unit, start, end, kind, subjects[index]))
     return mentions
@@ -318,10 +327,7 @@ def extract_mentions(paragraph: str, skip_values: set[float] | None = None) -> l
 
 def numbers_in(text: str) -> set[float]:
     """Absolute values of every number written in `text` (for "is this value cited?" checks)."""
-    out: set[float] = set()
-    for match in _PLAIN_NUMBER.finditer(_fullwidth_to_ascii(text)):
-        out.add(round(abs(float(match.group().replace(",", ""))), 6))
-    return out
+    return {float(x.replace(",", "")) if "," in x else float(x) for x in _PLAIN_NUMBER.findall(_fullwidth_to_ascii(text))}
 
 
 _PLAIN_NUMBER = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?")

@@ -17,6 +17,7 @@ import heapq
 import unicodedata
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
+from itertools import pairwise
 
 import numpy as np
 from datasketch import LeanMinHash, MinHashLSH
@@ -24,6 +25,8 @@ from datasketch import LeanMinHash, MinHashLSH
 DEFAULT_THRESHOLD = 0.8
 DEFAULT_NUM_PERM = 64
 LSH_RECALL = 0.98  # chance that a pair exactly at the threshold becomes a candidate
+ESTIMATE_SLACK = 0.25  # candidates whose MinHash estimate is this far below the threshold are dropped
+_SHINGLE_CACHE = 4096  # shingle sets kept while verifying candidates
 DEFAULT_NGRAM = 3
 _SEED = 20250601
 
@@ -61,6 +64,7 @@ def jaccard(a: str | set[str] | frozenset[str], b: str | set[str] | frozenset[st
 # equals shingling `normalize(text)`.
 
 _CHUNK_CHARS = 1 << 21  # characters per vectorised block
+_CACHE_GRAMS = 1 << 15  # n-gram hashes permuted per pass (128 KiB of uint32)
 _U64 = np.uint64
 _SAFE_RANGES = (
     (0x20, 0x7F), (0xA0, 0x100), (0x2000, 0x2070), (0x2100, 0x2190), (0x2190, 0x2300), (0x2460, 0x2500),
@@ -84,6 +88,19 @@ def _char_table() -> tuple[np.ndarray, np.ndarray]:
             elif not norm:
                 special[c] = False
     return table, special
+
+
+@lru_cache(maxsize=4)
+def _weights(size: int) -> np.ndarray:
+    return np.random.default_rng(_SEED + 1).integers(0, 2**64, size=size, dtype=np.uint64) | _U64(1)
+
+
+def _position_weights(length: int) -> np.ndarray:
+    """Random odd 64-bit weights by position in a text (grown in powers of two, so cached)."""
+    size = 1024
+    while size < length:
+        size *= 2
+    return _weights(size)
 
 
 def _splitmix64(x: np.ndarray) -> np.ndarray:
@@ -138,7 +155,7 @@ def _sketch_block(texts: Sequence[str], num_perm: int, n: int) -> tuple[np.ndarr
     # collision, only they) hash alike
     position = np.arange(codes.size, dtype=np.int64) - np.repeat(offsets[:-1], lengths)
     with np.errstate(over="ignore"):
-        mixed = _splitmix64(wide * _U64(0x100000001B3) ^ _splitmix64(position.astype(np.uint64)))
+        mixed = (wide + _U64(1)) * _position_weights(int(lengths.max(initial=0)))[position]
     content = np.zeros(count, dtype=np.uint64)
     nonempty = lengths > 0
     if codes.size:
@@ -159,12 +176,23 @@ def _sketch_block(texts: Sequence[str], num_perm: int, n: int) -> tuple[np.ndarr
     if hashes.size:
         a, b = _permutations(num_perm)
         gram_offsets = (np.cumsum(grams_per_doc) - grams_per_doc)[rows]
-        tmp = np.empty_like(hashes)
+        # permute in cache-sized slices of whole texts: every pass then runs from L2
+        cuts = np.searchsorted(gram_offsets, np.arange(0, hashes.size, _CACHE_GRAMS), side="left")
+        cuts = np.unique(np.concatenate([cuts, [rows.size]]))
+        block_sig = np.empty((num_perm, 0), dtype=np.uint32)
         with np.errstate(over="ignore"):
-            for p in range(num_perm):
-                np.multiply(hashes, a[p], out=tmp)
-                np.add(tmp, b[p], out=tmp)
-                sig[rows, p] = np.minimum.reduceat(tmp, gram_offsets)
+            for lo, hi in pairwise(cuts):
+                g0 = gram_offsets[lo]
+                g1 = gram_offsets[hi] if hi < rows.size else hashes.size
+                part = hashes[g0:g1]
+                local = gram_offsets[lo:hi] - g0
+                tmp = np.empty_like(part)
+                block_sig = np.empty((num_perm, hi - lo), dtype=np.uint32)
+                for p in range(num_perm):
+                    np.multiply(part, a[p], out=tmp)
+                    np.add(tmp, b[p], out=tmp)
+                    np.minimum.reduceat(tmp, local, out=block_sig[p])
+                sig[rows[lo:hi]] = block_sig.T
     # texts shorter than n are one shingle: themselves
     for i in np.flatnonzero((lengths > 0) & (grams_per_doc == 0)):
         sig[i] = _short_signature(codes[offsets[i]:offsets[i + 1]], num_perm)
@@ -256,15 +284,24 @@ def _candidate_pairs(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
         sorted_keys = keys[band][order]
         boundaries = np.flatnonzero(np.diff(sorted_keys)) + 1
         starts = np.concatenate([[0], boundaries])
-        ends = np.concatenate([boundaries, [sorted_keys.size]])
-        for start, end in zip(starts[ends - starts > 1], ends[ends - starts > 1]):
-            members = np.sort(order[start:end])
-            ii, jj = np.triu_indices(members.size, k=1)
-            found.append(np.stack([members[ii], members[jj]], axis=1))
+        sizes = np.diff(np.concatenate([starts, [sorted_keys.size]]))
+        shared = sizes > 1
+        if not shared.any():
+            continue
+        # every member pairs with the members after it in its (sorted) bucket, all buckets at once
+        b_starts, b_sizes = starts[shared], sizes[shared]
+        members = np.repeat(b_starts, b_sizes)
+        rank = np.arange(members.size) - np.repeat(np.cumsum(b_sizes) - b_sizes, b_sizes)
+        members = members + rank  # positions in `order`
+        partners = np.repeat(b_sizes, b_sizes) - rank - 1
+        first = np.repeat(members, partners)
+        step = np.arange(first.size) - np.repeat(np.cumsum(partners) - partners, partners) + 1
+        a, b = order[first].astype(np.int64), order[first + step].astype(np.int64)
+        found.append(np.minimum(a, b) * sig.shape[0] + np.maximum(a, b))
     if not found:
         return np.empty((0, 2), dtype=np.int64)
-    pairs = np.concatenate(found).astype(np.int64)
-    return np.unique(pairs, axis=0)
+    codes = np.unique(np.concatenate(found))
+    return np.stack([codes // sig.shape[0], codes % sig.shape[0]], axis=1)
 
 
 # --- search -------------------------------------------------------------------------------------
@@ -297,14 +334,12 @@ def near_duplicate_pairs(
     reps: list[int] = []
     order = np.argsort(content, kind="stable")
     sorted_content = content[order]
-    bounds = np.flatnonzero(np.diff(sorted_content)) + 1
-    for block in np.split(order, bounds):
-        block = sorted(block.tolist())
-        if len(block) == 1:
-            reps.append(block[0])
-            continue
+    starts = np.concatenate([[0], np.flatnonzero(np.diff(sorted_content)) + 1])
+    sizes = np.diff(np.concatenate([starts, [len(texts)]]))
+    reps.extend(order[starts[sizes == 1]].tolist())
+    for start, size in zip(starts[sizes > 1].tolist(), sizes[sizes > 1].tolist()):
         by_text: dict[str, list[int]] = {}
-        for i in block:
+        for i in sorted(order[start:start + size].tolist()):
             by_text.setdefault(norm(i), []).append(i)
         for members in by_text.values():
             reps.append(members[0])
@@ -318,16 +353,25 @@ def near_duplicate_pairs(
                 pairs.append((members[x], members[y], 1.0))
     if len(reps) > 1:
         bands, rows = lsh_params(threshold, num_perm)
+        rep_index = np.asarray(reps)
+        candidates = _candidate_pairs(sig[rep_index], bands, rows)
+        if candidates.size:
+            # cheap filter: the MinHash estimate; a pair at the threshold estimates this low with
+            # probability < 1e-4 at 64 permutations
+            left, right = rep_index[candidates[:, 0]], rep_index[candidates[:, 1]]
+            estimate = (sig[left] == sig[right]).mean(axis=1)
+            candidates = candidates[estimate >= threshold - ESTIMATE_SLACK]
         cache: dict[int, set[str]] = {}
 
         def shingle_set(i: int) -> set[str]:
             got = cache.get(i)
             if got is None:
+                if len(cache) >= _SHINGLE_CACHE:
+                    cache.clear()  # candidates come sorted: recent texts are the ones reused
                 got = cache[i] = shingles(norm(i), n)
             return got
 
-        rep_index = np.asarray(reps)
-        for a, b in _candidate_pairs(sig[rep_index], bands, rows).tolist():
+        for a, b in candidates.tolist():
             ia, ib = reps[a], reps[b]
             similarity = jaccard(shingle_set(ia), shingle_set(ib))
             if similarity >= threshold:

@@ -1,0 +1,453 @@
+"""Lint rules: each with positive and negative cases, the registry, the corpus acceptance checks,
+and the `lint` command."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import Counter
+
+import pytest
+
+from finsynth.cli import main
+from finsynth.io import Record, load_paths
+from finsynth.lint import RULES, Finding, LintResult, lint_records, lint_sample, rule
+from finsynth.schema import Sample, TestCase
+from finsynth.style import EXCLUSION_CATEGORIES, classify_analysis, exclusion_items
+
+PARAGRAPH = (
+    "受益于原材料价格大幅下降，中国巨石2025H1毛利率提升至31.2%，同比改善4.6个百分点。玻纤纱均价同比下降约12%，"
+    "但原材料成本降幅更大，叶腊石采购价同比下降22%，天然气价格同比下降18%。"
+)
+B_ANALYSIS = (
+    "本段核心分析对象是毛利率（31.2%，同比+4.6pct）。逐项排除：玻纤纱均价（同比-12%）：归因项——是毛利率提升的收入端背景。"
+    "叶腊石采购价（同比-22%）：归因项——是成本端原因之一。天然气价格（同比-18%）：归因项——同为成本端原因。"
+    "段落分析框架是'原因→结果'，只有结果才是分析主体。"
+)
+D_ANALYSIS = (
+    "本段核心分析对象是毛利率（31.2%，同比+4.6pct，financial——利润表核心科目）和叶腊石采购价（同比-22%，"
+    "business——衡量原材料采购成本，非财务报表数据）。逐项排除：玻纤纱均价（同比-12%）：归因项——收入端背景。"
+    "天然气价格（同比-18%）：归因项——成本端原因。段落分析框架是双维度分析。"
+)
+A_ANALYSIS = "段落分析玻纤龙头的盈利弹性。毛利率31.2%提升4.6个百分点是核心，叶腊石和天然气价格下降是归因。"
+
+
+def metric(name: str, score: float = 0.9, kind: str = "financial") -> dict:
+    return {"metric_name": name, "metric_type": kind, "score": score, "reason": "r"}
+
+
+def sample(type_: str = "A", analysis: str = A_ANALYSIS, metrics: list[dict] | None = None,
+           paragraph: str = PARAGRAPH) -> Sample:
+    return Sample(type=type_, input={"chapter_title": "盈利能力", "paragraph": paragraph},
+                  output={"analysis": analysis, "metrics": [metric("毛利率", 1.0)] if metrics is None else metrics})
+
+
+def make_test_case(paragraph: str = PARAGRAPH, metrics: list[dict] | None = None) -> TestCase:
+    return TestCase(scenario="single_metric", input={"paragraph": paragraph},
+                    output={"analysis": A_ANALYSIS, "metrics": [metric("毛利率", 1.0)] if metrics is None else metrics})
+
+
+def rules_fired(item, rules=None) -> set[str]:
+    return {f.rule for f in lint_sample(item, rules)}
+
+
+def records(items, path="train.jsonl") -> list[Record]:
+    return [Record(path=path, line=i, item=item) for i, item in enumerate(items, start=1)]
+
+
+# --- registry -----------------------------------------------------------------------------------
+
+
+def test_registry_has_every_rule_with_severity_and_rationale() -> None:
+    expected = {
+        "numbered-list", "semicolon-enumeration", "count-anchor", "style-mismatch", "exclusion-coverage",
+        "metric-not-in-analysis", "ungrounded-metric", "score-order", "fixed-count", "duplicate",
+        "near-duplicate", "label-conflict", "split-leakage",
+    }
+    assert expected <= set(RULES)
+    for rule_id, r in RULES.items():
+        assert r.id == rule_id
+        assert r.severity in ("error", "warning", "info")
+        assert r.scope in ("sample", "dataset")
+        assert r.rationale and "\n" not in r.rationale
+        assert r.check.__doc__
+
+
+def test_rule_ids_are_unique() -> None:
+    with pytest.raises(ValueError, match="registered twice"):
+        rule(id="numbered-list", severity="error", rationale="x")(lambda item: [])
+
+
+def test_unknown_rule_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown lint rule"):
+        lint_records(records([sample()]), rules={"no-such-rule"})
+
+
+def test_clean_samples_have_no_findings() -> None:
+    assert lint_sample(sample("A")) == []
+    assert lint_sample(sample("B", B_ANALYSIS)) == []
+    assert lint_sample(sample("D", D_ANALYSIS, [metric("毛利率", 0.95), metric("叶腊石采购价", 0.9, "business")])) == []
+
+
+# --- numbered-list ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "analysis",
+    [
+        "1. 毛利率是核心。2. 净利率是结果。",
+        "段落分析盈利：1、毛利率提升；2、净利率改善。",
+        "（1）毛利率提升明显（2）净利率改善",
+        "①毛利率提升；②净利率改善。",
+        "一、毛利率提升。二、净利率改善。",
+    ],
+)
+def test_numbered_list_fires(analysis: str) -> None:
+    assert rules_fired(sample(analysis=analysis), {"numbered-list"}) == {"numbered-list"}
+
+
+@pytest.mark.parametrize(
+    "analysis",
+    [
+        "1.6T光模块送样是看点，3.5万台出货量是规模，2025H1毛利率提升，9.8元售价稳定。",
+        "毛利率31.2%提升4.6个百分点。2.15倍的现金短债比是安全垫。",
+        "1. 只有一个标号不算列表。",
+    ],
+)
+def test_numbered_list_quiet_on_numbers(analysis: str) -> None:
+    assert rules_fired(sample(analysis=analysis), {"numbered-list"}) == set()
+
+
+# --- semicolon-enumeration ----------------------------------------------------------------------
+
+
+def test_semicolon_enumeration_fires() -> None:
+    analysis = "毛利率——提升4.6个百分点，是核心；净利率——随之改善；叶腊石采购价——成本端原因。"
+    assert rules_fired(sample(analysis=analysis), {"semicolon-enumeration"}) == {"semicolon-enumeration"}
+
+
+@pytest.mark.parametrize(
+    "analysis",
+    [
+        # the corpus's type C prose joins clauses with semicolons but no dash heads
+        "段落从营收增速、毛利率和净利率三个维度分析。营收增速有同比数据；毛利率分析了结构升级；净利率是落脚点。",
+        # exclusion items separated by semicolons are the B style, not an enumeration of metrics
+        "本段核心是毛利率。逐项排除：玻纤纱均价：归因项——收入端；叶腊石采购价：归因项——成本端。",
+        "毛利率是核心——它决定盈利弹性；其他数字是背景。",
+    ],
+)
+def test_semicolon_enumeration_quiet(analysis: str) -> None:
+    assert rules_fired(sample(analysis=analysis), {"semicolon-enumeration"}) == set()
+
+
+# --- count-anchor -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "analysis",
+    ["核心指标数量：2。段落分析毛利率。", "本段有3个指标被深度分析。段落从三个维度分析。", "【核心指标数量：1】毛利率是核心。",
+     "共2个核心指标：毛利率和净利率。"],
+)
+def test_count_anchor_fires(analysis: str) -> None:
+    assert rules_fired(sample(analysis=analysis), {"count-anchor"}) == {"count-anchor"}
+
+
+@pytest.mark.parametrize(
+    "analysis",
+    ["本段只有1个指标被深度分析。段落围绕毛利率展开。", "段落分析毛利率，虽然提到了3个指标，只有毛利率被深度分析。", A_ANALYSIS],
+)
+def test_count_anchor_quiet(analysis: str) -> None:
+    assert rules_fired(sample(analysis=analysis), {"count-anchor"}) == set()
+
+
+# --- style-mismatch -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("type_", "analysis"),
+    [("B", A_ANALYSIS), ("D", B_ANALYSIS), ("D", A_ANALYSIS), ("A", B_ANALYSIS), ("C", D_ANALYSIS)],
+)
+def test_style_mismatch_fires(type_: str, analysis: str) -> None:
+    metrics = [metric("毛利率", 0.95), metric("叶腊石采购价", 0.9, "business")] if type_ == "D" else None
+    found = lint_sample(sample(type_, analysis, metrics), {"style-mismatch"})
+    assert [f.rule for f in found] == ["style-mismatch"]
+    assert f"type {type_}" in found[0].message
+
+
+@pytest.mark.parametrize(("type_", "analysis"), [("A", A_ANALYSIS), ("C", A_ANALYSIS), ("B", B_ANALYSIS),
+                                                 ("B", D_ANALYSIS), ("D", D_ANALYSIS)])
+def test_style_mismatch_quiet(type_: str, analysis: str) -> None:
+    assert rules_fired(sample(type_, analysis), {"style-mismatch"}) == set()
+
+
+def test_style_mismatch_skips_test_cases() -> None:
+    case = TestCase(scenario="single_metric", input={"paragraph": PARAGRAPH},
+                    output={"analysis": B_ANALYSIS, "metrics": [metric("毛利率", 1.0)]})
+    assert rules_fired(case, {"style-mismatch"}) == set()
+
+
+def test_classify_and_parse_exclusion_list() -> None:
+    assert classify_analysis(A_ANALYSIS) == "prose"
+    assert classify_analysis(B_ANALYSIS) == "exclusion"
+    assert classify_analysis(D_ANALYSIS) == "hybrid"
+    items = exclusion_items(B_ANALYSIS)
+    assert [(i.name, i.category, i.values) for i in items] == [
+        ("玻纤纱均价", "归因项", "同比-12%"), ("叶腊石采购价", "归因项", "同比-22%"), ("天然气价格", "归因项", "同比-18%"),
+    ]
+    variants = "逐项排除：A指标：定性/无数值——无数据。B指标（5%）：行业宏观数据——行业的。C：历史参照——去年。"
+    assert [i.category for i in exclusion_items(variants)] == ["定性无数值", "行业/宏观数据", "历史参照"]
+    assert set(EXCLUSION_CATEGORIES) == {"归因项", "子项拆分", "规模背景", "定性无数值", "历史参照", "行业/宏观数据"}
+
+
+# --- exclusion-coverage -------------------------------------------------------------------------
+
+
+def test_exclusion_coverage_fires_for_an_unmentioned_number() -> None:
+    analysis = B_ANALYSIS.replace("天然气价格（同比-18%）：归因项——同为成本端原因。", "")
+    found = lint_sample(sample("B", analysis), {"exclusion-coverage"})
+    assert [f.rule for f in found] == ["exclusion-coverage"]
+    assert "18%" in found[0].message and "天然气价格" in found[0].message
+
+
+def test_exclusion_coverage_accepts_named_items_and_periods() -> None:
+    assert rules_fired(sample("B", B_ANALYSIS), {"exclusion-coverage"}) == set()
+    # an item named without its number is covered by its name
+    by_name = B_ANALYSIS.replace("天然气价格（同比-18%）", "天然气价格")
+    assert rules_fired(sample("B", by_name), {"exclusion-coverage"}) == set()
+    # dates and periods are not quantitative items
+    paragraph = "公司2025年上半年（2025H1）毛利率为31.2%，连续三年提升，Q3有望延续。"
+    analysis = "本段核心分析对象是毛利率（31.2%）。逐项排除：连续三年提升：定性无数值——趋势描述。"
+    assert rules_fired(sample("B", analysis, paragraph=paragraph), {"exclusion-coverage"}) == set()
+
+
+def test_exclusion_coverage_only_for_b_and_d() -> None:
+    analysis = "段落分析毛利率。"
+    assert rules_fired(sample("A", analysis), {"exclusion-coverage"}) == set()
+    assert rules_fired(sample("C", analysis), {"exclusion-coverage"}) == set()
+    # a B analysis without any exclusion list is style-mismatch's business, not this rule's
+    assert rules_fired(sample("B", analysis), {"exclusion-coverage"}) == set()
+
+
+# --- metric-not-in-analysis / ungrounded-metric / score-order -----------------------------------
+
+
+def test_metric_not_in_analysis() -> None:
+    item = sample(metrics=[metric("毛利率", 1.0), metric("资产负债率", 0.8)])
+    found = lint_sample(item, {"metric-not-in-analysis"})
+    assert [f.message.split("'")[1] for f in found] == ["资产负债率"]
+    assert rules_fired(sample(), {"metric-not-in-analysis"}) == set()
+    # a variant in parentheses counts: ROE（净资产收益率）discussed as ROE
+    roe = sample(analysis="ROE提升是核心。", metrics=[metric("ROE（净资产收益率）", 1.0)],
+                 paragraph="公司ROE为21.4%，同比提升3.1个百分点。")
+    assert rules_fired(roe, {"metric-not-in-analysis", "ungrounded-metric"}) == set()
+
+
+def test_ungrounded_metric() -> None:
+    assert rules_fired(sample(metrics=[metric("经营性现金流净额", 1.0)]), {"ungrounded-metric"}) == {"ungrounded-metric"}
+    renamed = sample(paragraph="百济神州2025H1泽布替尼（百悦泽）全球销售额达到18.2亿美元，同比增长62%。",
+                     analysis="核心产品全球销售额是核心。", metrics=[metric("核心产品全球销售额", 1.0, "business")])
+    assert rules_fired(renamed, {"ungrounded-metric"}) == {"ungrounded-metric"}
+    derived = sample(paragraph="公司实现营收623亿元，同比增长11.3%。", analysis="营收增速是核心。",
+                     metrics=[metric("营收增速", 1.0)])
+    assert rules_fired(derived, {"ungrounded-metric"}) == set()
+    assert rules_fired(sample(), {"ungrounded-metric"}) == set()
+
+
+def test_score_order() -> None:
+    item = sample(metrics=[metric("毛利率", 0.8), metric("叶腊石采购价", 0.9, "business")])
+    assert rules_fired(item, {"score-order"}) == {"score-order"}
+    ordered = sample(metrics=[metric("毛利率", 0.9), metric("叶腊石采购价", 0.9, "business")])
+    assert rules_fired(ordered, {"score-order"}) == set()
+
+
+# --- dataset rules ------------------------------------------------------------------------------
+
+OTHER = [
+    "中兴通讯2025H1实现营收623亿元，同比增长11.3%。运营商网络业务收入346亿元。",
+    "牧原股份2025H1实现生猪出栏量3,260万头，同比增长12.5%。完全成本约为14.8元/公斤。",
+    "招商银行2025H1不良贷款率0.95%，拨备覆盖率达到430%，较年初下降7个百分点。",
+    "宁德时代2025H1动力电池装机量128GWh，全球市占率38.5%，同比提升2.3个百分点。",
+]
+
+
+def dataset(counts: list[int], type_: str = "A") -> list[Record]:
+    items = []
+    for i, n in enumerate(counts):
+        paragraph = f"第{i}号公司的段落：" + "".join(chr(0x4E00 + (i * 37 + k * 11) % 20000) for k in range(60))
+        names = ["毛利率", "净利率", "营收", "市占率"][:n]
+        items.append(sample(type_, "段落分析" + "、".join(names) + "。" if n else "段落无核心指标。",
+                            [metric(x, 0.9 - 0.1 * k) for k, x in enumerate(names)], paragraph=paragraph))
+    return records(items)
+
+
+def test_fixed_count_error_over_dataset() -> None:
+    result = lint_records(dataset([2] * 19 + [1]), rules={"fixed-count"})
+    assert [f.severity for f in result.findings] == ["error", "warning"]
+    assert result.has_errors and "19 of 20" in result.findings[0].message
+
+
+def test_fixed_count_warning_per_type() -> None:
+    recs = dataset([3] * 17 + [2] * 3) + dataset([1] * 10 + [2] * 10, type_="C")
+    result = lint_records(recs, rules={"fixed-count"})
+    assert [(f.severity, f.message[:6]) for f in result.findings] == [("warning", "type A")]
+    assert not result.has_errors
+
+
+def test_fixed_count_quiet_on_varied_or_small_sets() -> None:
+    assert lint_records(dataset([1, 2, 3, 0] * 10), rules={"fixed-count"}).findings == []
+    assert lint_records(dataset([2] * 10), rules={"fixed-count"}).findings == []
+
+
+def test_duplicate_near_duplicate_and_label_conflict() -> None:
+    near = PARAGRAPH.replace("31.2%", "31.5%")
+    items = [sample(paragraph=PARAGRAPH), sample(paragraph=OTHER[0]), sample(paragraph=PARAGRAPH),
+             sample(paragraph=near, metrics=[metric("叶腊石采购价", 1.0, "business")]),
+             sample(paragraph=OTHER[1])]
+    result = lint_records(records(items), rules={"duplicate", "near-duplicate", "label-conflict"})
+    by_rule = {(f.rule, f.line) for f in result.findings}
+    assert by_rule == {("duplicate", 3), ("near-duplicate", 4), ("label-conflict", 4)}
+    assert result.counts["duplicate"] == 1 and result.counts["split-leakage"] == 0
+    dup = next(f for f in result.findings if f.rule == "duplicate")
+    assert dup.path == "train.jsonl" and dup.sample_id == items[2].id and items[0].id in dup.message
+
+
+def test_no_duplicates_among_distinct_paragraphs() -> None:
+    result = lint_records(records([sample(paragraph=p) for p in [PARAGRAPH, *OTHER]]),
+                          rules={"duplicate", "near-duplicate", "label-conflict", "split-leakage"})
+    assert result.findings == []
+
+
+def test_agreeing_labels_are_no_conflict() -> None:
+    near = PARAGRAPH.replace("31.2%", "31.5%")
+    items = [sample(paragraph=PARAGRAPH), sample(paragraph=near, metrics=[metric("毛利率（综合）", 0.9)])]
+    assert lint_records(records(items), rules={"label-conflict"}).findings == []
+
+
+def test_split_leakage_against_test_set() -> None:
+    train = records([sample(paragraph=OTHER[0]), sample(paragraph=PARAGRAPH.replace("31.2%", "31.3%"))])
+    tests = records([make_test_case(PARAGRAPH), make_test_case(OTHER[2])], path="test.jsonl")
+    result = lint_records(train, against=tests, rules={"split-leakage", "near-duplicate"})
+    assert [(f.rule, f.line) for f in result.findings] == [("split-leakage", 2)]
+    assert tests[0].item.id in result.findings[0].message
+    assert lint_records(train, rules={"split-leakage"}).findings == []
+    # test cases passed among the records count as the test side
+    mixed = lint_records(train + tests, rules={"split-leakage", "near-duplicate", "duplicate"})
+    assert [(f.rule, f.path) for f in mixed.findings] == [("split-leakage", "train.jsonl")]
+
+
+# --- results ------------------------------------------------------------------------------------
+
+
+def test_result_counts_every_rule_and_serialises() -> None:
+    result = lint_records(records([sample(analysis="核心指标数量：1。" + A_ANALYSIS)]))
+    assert set(result.counts) == set(RULES)
+    assert result.counts["count-anchor"] == 1 and result.has_errors
+    payload = result.to_json()
+    assert set(payload) == {"findings", "counts"}
+    assert set(payload["findings"][0]) == {"rule", "severity", "path", "line", "sample_id", "message"}
+    json.dumps(payload, ensure_ascii=False)
+    assert not LintResult().has_errors
+
+
+def test_lint_sample_uses_provenance_and_ignores_dataset_rules() -> None:
+    item = sample(analysis="核心指标数量：1。" + A_ANALYSIS)
+    item.provenance.source, item.provenance.line = "raw/a.jsonl", 7
+    (finding,) = lint_sample(item, {"count-anchor", "fixed-count"})
+    assert isinstance(finding, Finding)
+    assert (finding.path, finding.line, finding.sample_id) == ("raw/a.jsonl", 7, item.id)
+
+
+# --- the real corpus ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def corpus_lint(corpus_dir):
+    train = load_paths([corpus_dir / f"type_{t}.jsonl" for t in "abcd"])
+    tests = load_paths([corpus_dir / "test_cases.jsonl"], kind="test")
+    return train, tests, lint_records(train.records, against=tests.records)
+
+
+def test_corpus_count_anchor_is_exactly_the_count_openings(corpus_lint) -> None:
+    train, _, result = corpus_lint
+    fired = {(f.path, f.line) for f in result.findings if f.rule == "count-anchor"}
+    announcing = {(r.path, r.line) for r in train.records if r.item.output.analysis.startswith("本段有")}
+    assert len(fired) == 36 and fired == announcing
+    assert all(p.endswith("type_c.jsonl") for p, _ in fired)
+    # the other 36 type C rows open with a restraint ("本段只有1个指标…"), not an announcement
+    c_rows = [r for r in train.records if r.item.type == "C"]
+    assert len(c_rows) == 72
+    assert all(r.item.output.analysis.startswith("本段只有1个") for r in c_rows if (r.path, r.line) not in fired)
+
+
+def test_corpus_type_a_has_no_numbered_list(corpus_lint) -> None:
+    train, _, result = corpus_lint
+    assert sum(r.item.type == "A" for r in train.records) == 270
+    assert result.counts["numbered-list"] == 0
+    assert result.counts["semicolon-enumeration"] == 0
+
+
+def test_corpus_styles_fit_their_types(corpus_lint) -> None:
+    _, _, result = corpus_lint
+    assert result.counts["style-mismatch"] == 0
+
+
+def test_corpus_exclusion_coverage_flags_a_minority(corpus_lint) -> None:
+    train, _, result = corpus_lint
+    bd = [r for r in train.records if r.item.type in ("B", "D")]
+    flagged = [f for f in result.findings if f.rule == "exclusion-coverage"]
+    assert 0 < len(flagged) < 0.1 * len(bd)
+    assert all(f.severity == "warning" for f in flagged)
+
+
+def test_corpus_dataset_rules(corpus_lint) -> None:
+    _, _, result = corpus_lint
+    fixed = [f for f in result.findings if f.rule == "fixed-count"]
+    # D: 150 of 156 have 2 metrics (warning); A: 215 of 270 (79.6%) stays under 80%; overall none
+    assert [(f.severity, f.message.split(":")[0]) for f in fixed] == [("warning", "type D")]
+    for rule_id in ("duplicate", "near-duplicate", "label-conflict", "split-leakage"):
+        assert result.counts[rule_id] == 0
+    severities = Counter(f.severity for f in result.findings)
+    assert severities["error"] == 36  # the count anchors
+
+
+# --- CLI ----------------------------------------------------------------------------------------
+
+
+def test_cli_json_and_exit_code(corpus_dir, capsys) -> None:
+    code = main(["lint", str(corpus_dir / "type_c.jsonl"), "--format", "json", "--rules", "count-anchor,numbered-list"])
+    payload = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert payload["counts"]["count-anchor"] == 36 and payload["counts"]["numbered-list"] == 0
+    assert set(payload["counts"]) == set(RULES)
+
+
+def test_cli_clean_file_exits_zero(tmp_path, capsys) -> None:
+    path = tmp_path / "type_a.jsonl"
+    path.write_text(json.dumps(sample().model_dump(mode="json"), ensure_ascii=False) + "\n", encoding="utf-8")
+    assert main(["lint", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "findings per rule" in out and "count-anchor" in out
+
+
+def test_cli_against_and_errors(tmp_path, capsys) -> None:
+    train = tmp_path / "train.jsonl"
+    test = tmp_path / "test.jsonl"
+    train.write_text(json.dumps(sample().model_dump(mode="json"), ensure_ascii=False) + "\n{bad json\n", encoding="utf-8")
+    test.write_text(json.dumps(make_test_case().model_dump(mode="json"), ensure_ascii=False) + "\n", encoding="utf-8")
+    assert main(["lint", str(train), "--against", str(test), "--format", "json"]) == 1
+    captured = capsys.readouterr()
+    payload = json.loads(captured.out)
+    assert [f["rule"] for f in payload["findings"]] == ["split-leakage"]
+    assert "quarantined 1 row" in captured.err
+    assert main(["lint", str(tmp_path / "missing.jsonl")]) == 2
+    assert main(["lint", str(train), "--rules", "nope"]) == 2
+
+
+def test_cli_module_entry_point(corpus_dir, repo_root) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "finsynth", "lint", str(corpus_dir / "type_a.jsonl"), "--rules", "numbered-list"],
+        cwd=repo_root, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "numbered-list" in proc.stdout
