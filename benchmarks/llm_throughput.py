@@ -33,11 +33,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from finsynth.annotators.rules import annotate  # noqa: E402
-from finsynth.config import EndpointConfig  # noqa: E402
-from finsynth.io import load_paths, write_jsonl_atomic  # noqa: E402
-from finsynth.relabel import relabel  # noqa: E402
-from finsynth.schema import Extraction, Metric, ParagraphInput, Sample  # noqa: E402
+from finsynth.annotators.rules import annotate
+from finsynth.config import EndpointConfig
+from finsynth.io import load_paths, write_jsonl_atomic
+from finsynth.relabel import relabel
+from finsynth.schema import Extraction, Metric, ParagraphInput, Sample
 
 CORPUS = Path(os.environ.get("FINSYNTH_SHARED", REPO.parent / "shared")) / "corpus" / "type_b.jsonl"
 
@@ -115,6 +115,36 @@ def run(samples: list[Sample], base_url: str, concurrency: int, cache: Path | No
     }
 
 
+def client_ceiling(base_url: str, concurrency: int, requests: int) -> float:
+    """Requests/s of the bare AsyncOpenAI client on this machine against a zero-latency server: the
+    most any scheduling can reach here, whatever the latency (CPU and syscalls, not waiting)."""
+    import asyncio
+
+    import openai
+    from openai.types.chat import ChatCompletion
+
+    body = {"model": "ceiling", "messages": [{"role": "user", "content": "【段落内容】ceiling\n" + "x" * 1500}]}
+
+    async def go() -> float:
+        client = openai.AsyncOpenAI(base_url=base_url, api_key="sk-bench", max_retries=0, timeout=30)
+        queue: asyncio.Queue[int] = asyncio.Queue()
+        for i in range(requests):
+            queue.put_nowait(i)
+
+        async def worker() -> None:
+            while not queue.empty():
+                queue.get_nowait()
+                await client.post("/chat/completions", body=body, cast_to=ChatCompletion)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+        await client.close()
+        return requests / elapsed
+
+    return round(asyncio.run(go()), 1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=1000)
@@ -124,8 +154,12 @@ def main() -> None:
     parser.add_argument("--backoff-ms", type=float, default=100.0, help="backoff base (full jitter) for retries")
     parser.add_argument("--batch", type=int, default=50)
     parser.add_argument("--sequential-requests", type=int, default=50)
+    parser.add_argument("--also-latency-ms", type=float, default=1000.0,
+                        help="repeat the concurrent runs at this latency (0 to skip): an ideal rate below the "
+                             "client ceiling, so the ratio measures scheduling rather than this machine's CPU")
     args = parser.parse_args()
 
+    load_start = [round(x, 2) for x in os.getloadavg()]  # other work on the box skews every rate
     samples, source = make_samples(args.requests)
     ideal = args.concurrency / (args.latency_ms / 1000)
     log = sys.stderr
@@ -133,7 +167,14 @@ def main() -> None:
         work = Path(tmp)
         answers = write_jsonl_atomic(work / "answers.jsonl", [
             {"paragraph": " ".join(s.input.paragraph.split("\n")), "content": annotate(s).to_json()} for s in samples
-        ])
+        ] + [{"paragraph": "ceiling", "content": "ok"}])
+
+        server = Server(answers, 0.0, 0.0, work, "ceiling")
+        try:
+            ceiling = client_ceiling(server.base_url, args.concurrency, 500)
+        finally:
+            server.stop()
+        print(f"client ceiling: {ceiling:7.1f} rps (bare client, zero latency)", file=log)
 
         server = Server(answers, args.latency_ms, 0.0, work, "clean")
         try:
@@ -178,6 +219,20 @@ def main() -> None:
         rerun_calls = sum(served.get("counts", {}).values())
         print(f"cached re-run : {rerun_calls} calls in {rerun['elapsed_s']} s", file=log)
 
+        slow = {}
+        if args.also_latency_ms:
+            slow_ideal = args.concurrency / (args.also_latency_ms / 1000)
+            for name, rate in (("no_faults", 0.0), ("faults", args.fault_rate)):
+                server = Server(answers, args.also_latency_ms, rate, work, f"slow-{name}")
+                try:
+                    slow[name] = run(samples, server.base_url, args.concurrency, None, args)
+                finally:
+                    server.stop()
+                slow[name]["ratio"] = round(slow[name]["achieved_rps"] / slow_ideal, 3)
+                print(f"{args.also_latency_ms:.0f} ms {name:9}: {slow[name]['achieved_rps']:7.1f} rps"
+                      f"  ratio {slow[name]['ratio']:.3f}", file=log)
+            slow = {"latency_ms": args.also_latency_ms, "ideal_rps": round(slow_ideal, 1), **slow}
+
     report = {
         "requests": args.requests,
         "concurrency": args.concurrency,
@@ -197,8 +252,13 @@ def main() -> None:
         "sequential": sequential,
         "batch_and_wait": batch,
         "cached_rerun": rerun,
+        "client_ceiling_rps": ceiling,
+        "ratio_vs_ceiling": round(faulted["achieved_rps"] / min(ideal, ceiling), 3),
+        "at_also_latency": slow,
         "samples": source,
         "cpus": os.cpu_count(),
+        "loadavg_start": load_start,
+        "loadavg_end": [round(x, 2) for x in os.getloadavg()],
     }
     print(json.dumps(report, ensure_ascii=False))
 

@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import random
+import re
 from pathlib import Path
 
 from pydantic import BaseModel, Field
@@ -29,7 +30,7 @@ from .io import QuarantineRow, expand_paths, load_file, write_jsonl_atomic
 from .llm import EngineStats, Job, LLMEngine
 from .parsing import find_json_object, strip_wrappers
 from .prompts import render, template_hash
-from .reask import REASK_TEMPLATE, Validation, validate_extraction
+from .reask import REASK_TEMPLATE, Validation, lint_errors, validate_extraction
 from .relabel import ANNOTATOR_SYSTEM, combined_hash, exclusion_categories
 from .schema import Extraction, ParagraphInput, Provenance, Sample
 from .usage import Usage
@@ -109,8 +110,22 @@ def read_paragraphs(path: str | os.PathLike[str]) -> list[GenerateItem]:
     return items
 
 
+_COUNT_OPENING = re.compile(r"^\s*(?:本段|该段|此段|段落)[^。，]{0,8}?(?:\d+|[一二两三四])\s*个[^。]*。\s*")
+
+
+def clean_example(sample: Sample) -> Sample | None:
+    """The sample as a few-shot example, or None when unfit: an opening sentence that announces a
+    count ("本段只有1个指标被深度分析。", in every C row of the reference corpus) is cut, since a model
+    copies it (GUIDE lesson 5); what remains must be lint-clean for its type."""
+    analysis = _COUNT_OPENING.sub("", sample.output.analysis, count=1).strip()
+    if not analysis:
+        return None
+    cleaned = sample.model_copy(update={"output": sample.output.model_copy(update={"analysis": analysis})})
+    return None if lint_errors(cleaned) else cleaned
+
+
 def load_examples(sample_type: str, examples_dir: str | os.PathLike[str] | None) -> list[Sample]:
-    """Samples of `sample_type` from the raw set (generated candidates excluded), sorted by id."""
+    """Clean samples of `sample_type` from the raw set (generated candidates excluded), by id."""
     if examples_dir is None or not Path(examples_dir).exists():
         return []
     found = []
@@ -119,7 +134,9 @@ def load_examples(sample_type: str, examples_dir: str | os.PathLike[str] | None)
             continue
         for record in load_file(path).records:
             if isinstance(record.item, Sample) and record.item.type == sample_type:
-                found.append(record.item)
+                cleaned = clean_example(record.item)
+                if cleaned is not None:
+                    found.append(cleaned)
     return sorted(found, key=lambda s: s.id)
 
 

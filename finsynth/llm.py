@@ -22,9 +22,9 @@ import asyncio
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import openai
 from openai.types.chat import ChatCompletion
@@ -92,40 +92,74 @@ class _State:
 
 
 def make_client(config: EndpointConfig) -> openai.AsyncOpenAI:
-    """An AsyncOpenAI client with the SDK's own retries off and an explicit timeout."""
+    """An AsyncOpenAI client with the SDK's own retries off and an explicit timeout.
+
+    It rides on aiohttp where installed (the `openai[aiohttp]` extra, a base dependency here): at high
+    concurrency the default httpx transport costs about 1.6x the client CPU per request, which caps a
+    small machine's throughput long before the endpoint does.
+    """
+    http_client = openai.DefaultAioHttpClient(timeout=config.timeout) if _has_aiohttp() else None
     return openai.AsyncOpenAI(
         api_key=config.secret() or "not-set",
         base_url=config.base_url,
         timeout=config.timeout,
         max_retries=0,
+        http_client=http_client,
     )
+
+
+def _has_aiohttp() -> bool:
+    try:
+        import httpx_aiohttp  # noqa: F401  (what openai.DefaultAioHttpClient needs)
+    except ImportError:
+        try:
+            import openai._vendor.httpx_aiohttp  # noqa: F401
+            import aiohttp  # noqa: F401
+        except ImportError:
+            return False
+    return True
+
+
+def _run(coro):
+    """asyncio.run on uvloop where installed: a cheaper event loop for hundreds of open requests."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)
 
 
 class _Progress:
     """A rich progress bar: done/total, cache hits, re-asks, failures, tokens, ETA."""
 
-    def __init__(self, total: int, enabled: bool, description: str):
+    def __init__(self, total: int | None, enabled: bool, description: str):
         self.enabled = enabled
         self.progress = None
         if not enabled:
             return
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                   TimeRemainingColumn)
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
 
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
-            BarColumn(),
+            BarColumn(bar_width=16),
             MofNCompleteColumn(),
-            TextColumn("cache {task.fields[hits]} · re-asks {task.fields[reasks]} · retries {task.fields[retries]}"
-                       " · failed {task.fields[failed]} · tokens {task.fields[tokens]}"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
+            TextColumn("hit {task.fields[hits]} reask {task.fields[reasks]} retry {task.fields[retries]}"
+                       " [red]fail {task.fields[failed]}[/red] {task.fields[tokens]} tok"),
+            TextColumn("eta"),
             TimeRemainingColumn(),
             transient=False,
         )
-        self.task = self.progress.add_task(description, total=total, hits=0, reasks=0, retries=0, failed=0, tokens=0)
+        self.task = self.progress.add_task(description, total=total, hits=0, reasks=0, retries=0, failed=0,
+                                           tokens="0")
 
-    def __enter__(self) -> _Progress:
+    def __enter__(self) -> Self:
         if self.progress is not None:
             self.progress.start()
         return self
@@ -137,7 +171,15 @@ class _Progress:
     def update(self, stats: EngineStats, usage: Usage, done: int) -> None:
         if self.progress is not None:
             self.progress.update(self.task, completed=done, hits=stats.cache_hits, reasks=stats.reasks,
-                                 retries=stats.retries, failed=stats.failed, tokens=usage.total_tokens)
+                                 retries=stats.retries, failed=stats.failed, tokens=_compact(usage.total_tokens))
+
+
+def _compact(n: int) -> str:
+    """1234567 -> "1.2M": token counts that fit a progress bar."""
+    for unit, size in (("M", 1_000_000), ("k", 1_000)):
+        if n >= size:
+            return f"{n / size:.1f}{unit}"
+    return str(n)
 
 
 class LLMEngine:
@@ -170,43 +212,57 @@ class LLMEngine:
         self.usage = Usage()
         self.stats = EngineStats()
 
-    def run(self, jobs: Sequence[Job]) -> list[JobResult]:
+    def run(self, jobs: Iterable[Job], total: int | None = None) -> list[JobResult]:
         """Run `jobs` to completion (blocking); results come back in the order of `jobs`."""
-        return asyncio.run(self.arun(jobs))
+        return _run(self.arun(jobs, total))
 
-    async def arun(self, jobs: Sequence[Job]) -> list[JobResult]:
-        """Async form of `run`. Jobs with identical conversations are done once and shared."""
+    async def arun(self, jobs: Iterable[Job], total: int | None = None) -> list[JobResult]:
+        """Async form of `run`. `jobs` may be a lazy iterable: it is consumed as the queue drains, so
+        the first requests go out while later prompts are still being rendered. Jobs with identical
+        conversations are done once and their result shared."""
         started = time.perf_counter()
-        unique: dict[str, Job] = {}
-        owner_of: list[str] = []
-        for job in jobs:
-            key = cache_key(self.config.model, job.template_hash, job.messages, self.params)
-            unique.setdefault(key, job)
-            owner_of.append(key)
+        if total is None and isinstance(jobs, Sized):
+            total = len(jobs)
+        order: list[tuple[str, str]] = []
         results: dict[str, JobResult] = {}
-        self.stats.jobs += len(jobs)
-        if unique:
-            client = make_client(self.config)
-            try:
-                await self._drain(list(unique.items()), results, client)
-            finally:
-                await client.close()
+        client = make_client(self.config)
+        try:
+            await self._drain(iter(jobs), order, results, client, total)
+        finally:
+            await client.close()
         out = []
-        for job, key in zip(jobs, owner_of):
+        for key, job_id in order:
             shared = results[key]
-            out.append(shared if shared.id == job.id else shared.model_copy(update={"id": job.id}))
+            out.append(shared if shared.id == job_id else shared.model_copy(update={"id": job_id}))
+        self.stats.jobs += len(order)
         self.stats.elapsed_s = round(self.stats.elapsed_s + time.perf_counter() - started, 3)
         return out
 
-    async def _drain(self, items: list[tuple[str, Job]], results: dict[str, JobResult], client: Any) -> None:
+    async def _drain(self, jobs: Iterator[Job], order: list[tuple[str, str]], results: dict[str, JobResult],
+                     client: Any, total: int | None) -> None:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[_State | None] = asyncio.Queue()
-        for key, job in items:
-            queue.put_nowait(_State(job=job, messages=list(job.messages), result=JobResult(id=job.id, ok=False),
-                                    extra={"key": key}))
-        total = len(items)
         finished = asyncio.Event()
         timers: list[asyncio.TimerHandle] = []
+        produced = {"unique": 0, "done": False}
+
+        def check_done() -> None:
+            if produced["done"] and len(results) == produced["unique"]:
+                finished.set()
+
+        async def producer() -> None:
+            seen: set[str] = set()
+            for job in jobs:
+                key = cache_key(self.config.model, job.template_hash, job.messages, self.params)
+                order.append((key, job.id))
+                if key not in seen:
+                    seen.add(key)
+                    produced["unique"] += 1
+                    queue.put_nowait(_State(job=job, messages=list(job.messages),
+                                            result=JobResult(id=job.id, ok=False), extra={"key": key}))
+                    await asyncio.sleep(0)  # let the workers send what is queued while we render more
+            produced["done"] = True
+            check_done()
 
         def finish(state: _State) -> None:
             state.result.messages = state.messages
@@ -216,8 +272,7 @@ class LLMEngine:
             else:
                 self.stats.failed += 1
             bar.update(self.stats, self.usage, len(results))
-            if len(results) == total:
-                finished.set()
+            check_done()
 
         async def worker() -> None:
             while True:
@@ -226,15 +281,17 @@ class LLMEngine:
                     return
                 try:
                     await self._step(state, client, queue, loop, timers, finish)
-                except Exception as exc:  # a bug in a validator must not lose the row
+                except Exception as exc:  # noqa: BLE001 -- a bug in a validator must not lose the row
                     state.result.failure = "error"
                     state.result.errors.append(f"{type(exc).__name__}: {exc}")
                     finish(state)
                 bar.update(self.stats, self.usage, len(results))
 
+        n_workers = self.concurrency if total is None else max(1, min(self.concurrency, total))
         with _Progress(total, self.progress, self.description) as bar:
-            workers = [asyncio.create_task(worker()) for _ in range(min(self.concurrency, total))]
+            workers = [asyncio.create_task(worker()) for _ in range(n_workers)]
             try:
+                await producer()
                 await finished.wait()
             finally:
                 for timer in timers:
@@ -263,7 +320,7 @@ class LLMEngine:
                     body={"model": self.config.model, "messages": state.messages, **self.params},
                     cast_to=ChatCompletion,
                 )
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 -- classify() decides what is retryable
                 decision = classify(exc)
                 result.transport_errors.append(decision.kind)
                 self.usage.failed_calls += 1

@@ -20,6 +20,7 @@ SYSTEM_TEMPLATE = "system.j2"
 USER_TEMPLATE = "user.j2"
 
 
+@lru_cache(maxsize=1)
 def default_template_dir() -> Path:
     """Templates shipped in the wheel (`finsynth/_templates`) or, in a checkout, `templates/`."""
     packaged = Path(__file__).parent / "_templates"
@@ -29,7 +30,10 @@ def default_template_dir() -> Path:
 
 
 def resolve_template_dir(template_dir: str | os.PathLike[str] | None = None) -> Path:
-    path = Path(template_dir) if template_dir else default_template_dir()
+    """The template directory to use: `template_dir` if given (it must exist), else the shipped one."""
+    if not template_dir:
+        return default_template_dir()
+    path = Path(template_dir)
     if not path.is_dir():
         raise FileNotFoundError(f"template directory {path} does not exist")
     return path
@@ -42,6 +46,7 @@ def _environment(template_dir: Path) -> SandboxedEnvironment:
         undefined=StrictUndefined,
         keep_trailing_newline=False,
         autoescape=False,
+        auto_reload=False,  # templates do not change within a run; skip a stat() per render
     )
 
 

@@ -127,8 +127,9 @@ def _same_metrics(original: Sample):
     def check(extraction: Extraction) -> list[str]:
         got = [(m.metric_name, m.metric_type) for m in extraction.metrics]
         if sorted(got) != sorted(wanted):
-            return [f"metrics must be exactly {json.dumps([n for n, _ in wanted], ensure_ascii=False)} with their"
-                    f" metric_type unchanged; got {json.dumps([n for n, _ in got], ensure_ascii=False)}"]
+            names = json.dumps([n for n, _ in wanted], ensure_ascii=False)
+            got_names = json.dumps([n for n, _ in got], ensure_ascii=False)
+            return [f"metrics must be exactly {names} with their metric_type unchanged; got {got_names}"]
         return []
 
     return check
@@ -223,17 +224,17 @@ def relabel(
                 stats.template_hashes[name] = template_hash(name, template_dir)
         stats.model = config.model
         stats.endpoint = config.public()
-        jobs = [
+        jobs = (  # lazy: rendered as the queue drains
             Job(id=samples[i].id, messages=relabel_messages(samples[i], template_dir),
                 template_hash=hashes[samples[i].type], validate=relabel_validator(samples[i]),
                 template_dir=template_dir)
             for i in targets
-        ]
+        )
         cache = ResponseCache(Path(cache_path) if cache_path is not None else None)
         try:
             engine = LLMEngine(config, cache, concurrency=concurrency, max_reasks=max_reasks, progress=progress,
                                description=f"relabel {','.join(sorted(types))}")
-            results = engine.run(jobs)
+            results = engine.run(jobs, total=len(targets))
         finally:
             cache.close()
         usage = engine.usage

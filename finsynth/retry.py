@@ -49,9 +49,26 @@ def _retry_after(headers: object) -> float | None:
         return max(0.0, parsed.timestamp() - time.time())
 
 
+def _reset_cause(exc: BaseException) -> BaseException | None:
+    """The OS-level connection failure behind an exception, if any. The aiohttp transport reports a
+    reset connection as a *timeout*; the cause chain says what really happened."""
+    seen = 0
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None and seen < 8:
+        if isinstance(cause, ConnectionError) or (
+            isinstance(cause, OSError) and not isinstance(cause, TimeoutError) and cause.errno is not None
+        ):
+            return cause
+        cause, seen = cause.__cause__ or cause.__context__, seen + 1
+    return None
+
+
 def classify(exc: BaseException) -> RetryDecision:
     """Map an exception from the OpenAI client to a retry decision."""
     if isinstance(exc, openai.APITimeoutError):
+        reset = _reset_cause(exc)
+        if reset is not None:
+            return RetryDecision(retryable=True, kind="connection", message=f"connection error: {reset}")
         return RetryDecision(retryable=True, kind="timeout", message="request timed out")
     if isinstance(exc, openai.APIConnectionError):
         cause = exc.__cause__ or exc.__context__

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import json
 import re
@@ -32,7 +33,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 PARAGRAPH = re.compile(r"【段落内容】(.*?)(?:\n|$)", re.DOTALL)
 
@@ -195,7 +196,7 @@ class FakeOpenAI:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)
 
-    def __enter__(self) -> FakeOpenAI:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -229,14 +230,12 @@ class FakeOpenAI:
                 keep = await self._respond(method, path, headers, raw, writer)
                 if not keep:
                     return
-        except (ConnectionError, asyncio.IncompleteReadError):
-            return
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            return  # client went away, or the server is shutting down
         finally:
             self._writers.discard(writer)
-            try:
+            with contextlib.suppress(OSError, RuntimeError):
                 writer.close()
-            except Exception:
-                pass
 
     async def _write(self, writer: asyncio.StreamWriter, status: int, payload: dict[str, Any],
                      headers: dict[str, str] | None = None) -> None:
@@ -319,7 +318,8 @@ def answer_script(
     """Answer each paragraph with its stored reply after `latency` seconds.
 
     `fault_rate` of the requests (chosen deterministically by key and attempt) fail with a transport
-    fault instead, rotating 500, 503, 429 (Retry-After: 0) and a connection reset. With `gate`, only
+    fault instead, rotating 500 (after the full latency), 503 and 429 with Retry-After: 0 (at once, as a
+    gateway sheds load) and a connection reset (half-way through the latency). With `gate`, only
     the first `gate_after` distinct conversations are answered until the event is set; the rest hang.
     """
     admitted: set[str] = set()
@@ -333,13 +333,13 @@ def answer_script(
                 admitted.add(request.key)
         if fault_rate and _fraction(request.key, request.attempt, "fault") < fault_rate:
             kind = int(_fraction(request.key, request.attempt, "kind") * 4)
-            if kind == 0:
+            if kind == 0:  # the backend failed while working: after the full latency
                 return Reply(status=500, delay=latency)
-            if kind == 1:
-                return Reply(status=503, delay=latency)
-            if kind == 2:
-                return Reply(status=429, headers={"Retry-After": "0"}, delay=latency)
-            return Reply(drop=True, delay=latency)
+            if kind == 1:  # a gateway sheds load at once
+                return Reply(status=503)
+            if kind == 2:  # rate limited at the door
+                return Reply(status=429, headers={"Retry-After": "0"})
+            return Reply(drop=True, delay=latency / 2)  # connection reset mid-request
         paragraph = request.paragraph
         content = answers.get(paragraph or "")
         if content is None:

@@ -31,8 +31,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def config_for(server: FakeOpenAI, **overrides) -> EndpointConfig:
-    settings = dict(base_url=server.base_url, api_key=API_KEY, model="fake-model", timeout=0.5,
-                    backoff_base=0.01, backoff_max=0.05, max_retries=3, max_reasks=2)
+    settings = {"base_url": server.base_url, "api_key": API_KEY, "model": "fake-model", "timeout": 0.5,
+                "backoff_base": 0.01, "backoff_max": 0.05, "max_retries": 3, "max_reasks": 2}
     settings.update(overrides)
     return EndpointConfig(**settings)
 
@@ -319,3 +319,97 @@ def test_auto_without_endpoint_uses_rules():
     assert all(s.provenance.annotator == "rules" for s in result.samples)
     with pytest.raises(ValueError, match="needs an endpoint"):
         relabel(samples, llm="openai", progress=False, config=EndpointConfig())
+
+
+def test_build_relabel_through_the_endpoint(tmp_path):
+    """`finsynth build --relabel B --llm openai` end to end: rows relabelled, the failure quarantined
+    with its raw reply, usage in the manifest, and the key in no file the build wrote."""
+    samples = [make_sample(i, "invalid" if i == 0 else "good") for i in range(8)]
+    for i, sample in enumerate(samples[:4]):  # vary the count so the set is not fixed-count
+        if i % 2:
+            sample.output.metrics.append(sample.output.metrics[0].model_copy(
+                update={"metric_name": "叶腊石采购价", "metric_type": "business", "score": 0.5}))
+    raw = tmp_path / "raw"
+    write_jsonl_atomic(raw / "type_b.jsonl", samples)
+    router = Router(samples)
+    with FakeOpenAI(router) as server:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "FINSYNTH_"))}
+        env.update({"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": API_KEY, "FINSYNTH_MODEL": "fake-model"})
+        done = subprocess.run(
+            [sys.executable, "-m", "finsynth", "build", "--raw", str(raw), "--out", str(tmp_path / "built"),
+             "--relabel", "B", "--llm", "openai", "--concurrency", "4", "--allow-errors", "--format", "json"],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False)
+        assert f"Bearer {API_KEY}" in server.auth_headers
+    assert done.returncode == 0, done.stderr
+    manifest = json.loads(done.stdout)
+    relabel_info = manifest["relabel"]
+    assert relabel_info["llm"] == "openai" and relabel_info["quarantined"] == 1
+    assert relabel_info["usage"]["calls"] == 7 + 3  # the invalid row: first ask + 2 re-asks
+    assert API_KEY not in done.stdout + done.stderr
+    written = [p for p in (tmp_path / "built").rglob("*") if p.is_file()]
+    assert any(p.name.endswith(".sqlite") for p in written)
+    for path in written:
+        assert API_KEY.encode() not in path.read_bytes(), path
+    quarantine = "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in written if "quarantine" in p.name)
+    assert '\\"score\\": 7' in quarantine or '"score": 7' in quarantine
+
+
+D_PARAGRAPH = "2025年公司会员总数突破4,200万，同比增长18.5%。毛利率为35.2%，同比提升1.1个百分点。坪效为5.8万元/平方米。"
+D_HYBRID = ("本段核心分析对象是会员总数（4,200万，同比+18.5%，business——衡量用户运营规模，不出现在报表中）和毛利率"
+            "（35.2%，同比+1.1pct，financial——利润表核心科目）。逐项排除：坪效（5.8万元/平方米）：归因项——是零售运营效率的"
+            "佐证数据。段落分析框架是用户规模与盈利转化双维度。")
+
+
+def test_relabel_d_is_held_to_the_hybrid_style(tmp_path):
+    from finsynth.schema import Extraction, Metric, ParagraphInput, Sample
+
+    metrics = [Metric(metric_name="会员总数", metric_type="business", score=0.93),
+               Metric(metric_name="毛利率", metric_type="financial", score=0.92)]
+    sample = Sample(type="D", input=ParagraphInput(chapter_title="零售", paragraph=D_PARAGRAPH),
+                    output=Extraction(analysis="旧", metrics=metrics))
+    metrics_json = [m.model_dump() for m in metrics]
+    # first reply: exclusion list without the financial/business rationale (B style), then hybrid
+    b_style = D_HYBRID.replace("，business——衡量用户运营规模，不出现在报表中", "").replace("，financial——利润表核心科目", "")
+    seen = []
+
+    def script(request):
+        seen.append(request.turn)
+        analysis = b_style if request.turn == 1 else D_HYBRID
+        return Reply(content=json.dumps({"analysis": analysis, "metrics": metrics_json}, ensure_ascii=False))
+
+    with FakeOpenAI(script) as server:
+        result = relabel([sample], types={"D"}, llm="openai", cache_path=None, progress=False,
+                         config=config_for(server))
+    assert seen == [1, 2] and result.stats.reasks == 1
+    assert result.samples[0].output.analysis == D_HYBRID and result.samples[0].type == "D"
+    # the rules annotator does not pretend to do D
+    with pytest.raises(ValueError, match="Type B only"):
+        relabel([sample], types={"D"}, llm="rules", progress=False, config=EndpointConfig())
+
+
+def test_engine_edge_cases(tmp_path):
+    from finsynth.llm import Job, LLMEngine
+    from finsynth.reask import Validation
+    from finsynth.schema import Extraction
+
+    def ok(raw: str) -> Validation:
+        return Validation(extraction=Extraction(analysis=raw))
+
+    def broken(raw: str) -> Validation:
+        raise RuntimeError("validator bug")
+
+    with FakeOpenAI(lambda request: Reply(content="fine")) as server:
+        engine = LLMEngine(config_for(server), concurrency=2, progress=True)
+        assert engine.run([]) == []
+        twins = [Job(id=f"twin-{i}", messages=[{"role": "user", "content": "same"}], template_hash="t", validate=ok)
+                 for i in range(3)]
+        lazy = (Job(id=f"lazy-{i}", messages=[{"role": "user", "content": f"q{i}"}], template_hash="t", validate=ok)
+                for i in range(4))
+        results = engine.run(twins) + engine.run(lazy)
+        bad = engine.run([Job(id="bad", messages=[{"role": "user", "content": "x"}], template_hash="t",
+                              validate=broken)])
+        assert server.total_requests == 1 + 4 + 1  # identical conversations are asked once
+    assert [r.id for r in results] == ["twin-0", "twin-1", "twin-2"] + [f"lazy-{i}" for i in range(4)]
+    assert all(r.ok for r in results)
+    assert not bad[0].ok and bad[0].failure == "error" and "validator bug" in bad[0].errors[0]
+    assert bad[0].raw == "fine"  # the reply is kept for the quarantine

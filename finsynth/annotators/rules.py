@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 
 from ..matching import bigram_jaccard
@@ -37,6 +38,11 @@ _CLAUSE_BREAK = "，,。；;！？!?：:\n"
 INDUSTRY_CUES = ("行业", "全行业", "全国", "全球", "国内市场", "海外市场", "市场规模", "宏观", "GDP", "CPI", "PPI",
                  "社零", "统计局", "协会", "据", "央行", "同业", "竞争对手", "可比公司", "渗透率", "大盘", "指数",
                  "BNEF", "IDC", "中汽协", "乘联会", "海关", "政策", "整体市场", "市场整体", "全市场")
+# heads of names that drive a result rather than split it ("天然气价格", "原材料成本")
+DRIVER_HEADS = frozenset({"价格", "均价", "单价", "成本", "费用", "汇率", "利率", "价差"})
+# in an item's own name: market prices and economy-wide figures, not the company's
+MARKET_CUES = ("市场均价", "市场价", "现货", "期货", "LME", "国际", "原油", "国债", "收益率", "全社会", "社会消费品",
+               "房地产", "城市", "预算", "CR", "市占率", "份额", "交易所", "大宗", "指数")
 _HISTORY_BEFORE = re.compile(
     r"(?:上年同期|去年同期|上年末|去年末|去年|上年|年初|历史|此前|以往|峰值|高点|低点|前期|上一轮|过去|曾)"
     r"(?:的|为|是|达到|达)?(?:约|近|超)?$"
@@ -46,8 +52,9 @@ _FROM_BEFORE = re.compile(r"(?:从|由)[^，,。；;]{0,8}$")
 _TO_AFTER = re.compile(r"\s*(?:的)?(?:提升|提高|增|升|降|下降|下滑|回落|扩大|收窄|变|到|至)")
 _LABEL_TAIL = re.compile(r"(?:从|由)(?:上年同期|去年同期|上年末|上年|去年|年初|年末)?(?:的)?$")
 _LABEL_HEAD = re.compile(r"^(?:由于|因为|叠加|受益于|得益于|同时|此外|其中|而|但)+")
-BREAKDOWN_CUES = ("其中", "分别", "占比", "占", "细分", "构成", "分产品", "分地区", "分业务", "拆分", "板块", "分部",
-                  "子公司", "单季", "季度", "贡献了", "来自")
+# anywhere in the clause / just before the number
+BREAKDOWN_CUES = ("其中", "分别", "占比", "占", "细分", "构成", "分产品", "分地区", "分业务")
+BREAKDOWN_LEADS = ("拆分", "板块", "分部", "子公司", "单季", "季度", "贡献了", "来自")
 CAUSE_CUES = ("受益于", "得益于", "由于", "因为", "主要因", "驱动", "带动", "推动", "叠加", "导致", "原因", "拉动",
               "成本", "价格", "均价", "单价", "采购", "原材料", "费用", "汇率", "补贴", "影响", "使得", "促使")
 QUALITATIVE_CUES = ("表示", "认为", "显著", "旺盛", "持续", "策略", "有望", "预计", "趋势", "景气", "改善", "承压",
@@ -116,18 +123,25 @@ def _has(text: str, cues: tuple[str, ...]) -> bool:
     return any(cue in text for cue in cues)
 
 
+def _head(name: str) -> str:
+    """The head noun of a metric name, for sibling detection: "抖音渠道GMV" -> "GMV", "欧洲市场收入" -> "收入"."""
+    match = re.search(r"(?:[A-Za-z]+|费用率|不良率|利用率|[\u4e00-\u9fff]{2})$", name)
+    return match.group() if match else name
+
+
 def classify_mention(paragraph: str, mention: Mention, core_names: list[str], sentence: str,
-                     previous_end: int = 0) -> str:
+                     previous_end: int = 0, siblings: frozenset[str] = frozenset()) -> str:
     """The exclusion category of one non-core mention, from cue words and position.
 
     `previous_end` is where the mention before this one ends: position cues ("从X提升至", "上年同期
-    的X") are read only in the text between the two numbers.
+    的X") are read only in the text between the two numbers. `siblings` are head nouns shared by
+    several non-core items ("抖音渠道GMV", "天猫渠道GMV"): parallel items of one breakdown.
     """
     left, right = _clause_bounds(paragraph, mention.start, mention.end)
     clause = paragraph[left:right]
     before = paragraph[max(left, previous_end):mention.start]
     after = paragraph[mention.end:right]
-    if _has(clause, INDUSTRY_CUES) or _has(mention.subject, INDUSTRY_CUES):
+    if _has(clause, INDUSTRY_CUES) or _has(mention.subject, INDUSTRY_CUES + MARKET_CUES):
         return "行业/宏观数据"
     if (_FROM_BEFORE.search(before) and _TO_AFTER.match(after)) or _HISTORY_BEFORE.search(before):
         return "历史参照"
@@ -135,8 +149,13 @@ def classify_mention(paragraph: str, mention: Mention, core_names: list[str], se
         return "历史参照"  # "上年同期的上网电价为0.405元/千瓦时"
     if any(_extends(mention.subject, name) for name in core_names):
         return "子项拆分"
-    if _has(clause, BREAKDOWN_CUES[:9]) or _has(before, BREAKDOWN_CUES[9:]):
+    if _has(clause, BREAKDOWN_CUES) or _has(before, BREAKDOWN_LEADS):
         return "子项拆分"
+    head = _head(mention.subject) if mention.subject else ""
+    if head and head not in DRIVER_HEADS and (
+        head in siblings or any(_head(name) == head and name != mention.subject for name in core_names)
+    ):
+        return "子项拆分"  # one of several "X收入", or a part of the core "营业收入"
     if _has(sentence, CAUSE_CUES) or _has(mention.subject, CAUSE_CUES):
         return "归因项"
     if mention.kind in ("amount", "count"):
@@ -216,13 +235,16 @@ def annotate(sample: Sample, template_dir: str | os.PathLike[str] | None = None)
         else:
             others.append(mention)
 
+    heads = Counter(_head(m.subject) for m in others if m.subject)
+    siblings = frozenset(h for h, n in heads.items()
+                         if n >= 2 and len({m.subject for m in others if m.subject and _head(m.subject) == h}) >= 2)
     items: list[_Item] = []
     for mention in others:
         index = sentence_of(mention.start)
         start, end = sentences[index] if sentences else (0, len(paragraph))
         position = mentions.index(mention)
         previous_end = mentions[position - 1].end if position else 0
-        category = classify_mention(paragraph, mention, core_names, paragraph[start:end], previous_end)
+        category = classify_mention(paragraph, mention, core_names, paragraph[start:end], previous_end, siblings)
         label = _label(paragraph, mention)
         previous = items[-1] if items else None
         same_item = previous is not None and previous.name == label and previous.sentence == index
