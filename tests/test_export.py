@@ -6,12 +6,11 @@ import json
 
 import pytest
 import yaml
+from train_helpers import write_built
 
 from finsynth.cli import main
 from finsynth.export import FORMATS, built_texts, export, from_format, load_back, to_format
 from finsynth.io import read_jsonl
-
-from train_helpers import write_built
 
 
 @pytest.fixture()
@@ -51,7 +50,7 @@ def test_llamafactory_setup(built, tmp_path):
     assert main(["export", str(built), "--to", "llamafactory", "--out", str(out), "--model", "/models/Qwen3-14B"]) == 0
     info = json.loads((out / "dataset_info.json").read_text(encoding="utf-8"))
     assert set(info) == {"finsynth_train", "finsynth_val", "finsynth_test"}
-    for name, entry in info.items():
+    for entry in info.values():
         assert (out / entry["file_name"]).is_file()
         assert entry["formatting"] == "sharegpt" and entry["columns"] == {"messages": "messages"}
         assert entry["tags"]["system_tag"] == "system"

@@ -16,12 +16,12 @@ pytest.importorskip("torch")
 pytest.importorskip("trl")
 pytest.importorskip("peft")
 
-import torch  # noqa: E402
+import torch
+from train_helpers import write_built
 
-from finsynth.io import read_jsonl, write_jsonl_atomic  # noqa: E402
-from train.config import InferConfig, TrainConfig, load_config  # noqa: E402
-from train.data import SampleTooLongError, full_ids, load_split, prompt_ids  # noqa: E402
-from train_helpers import write_built  # noqa: E402
+from finsynth.io import read_jsonl, write_jsonl_atomic
+from train.config import InferConfig, TrainConfig, load_config
+from train.data import SampleTooLongError, full_ids, load_split, prompt_ids
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +37,9 @@ def tiny(tmp_path_factory, built) -> Path:
 
 
 def _cfg(built: Path, tiny: Path, out: Path, **kw) -> TrainConfig:
-    base = dict(data=str(built), model=str(tiny), out=str(out), quant="none", per_device_train_batch_size=2,
-                gradient_accumulation_steps=1, logging_steps=1, learning_rate=5e-3, warmup_ratio=0.0)
+    base = {"data": str(built), "model": str(tiny), "out": str(out), "quant": "none",
+            "per_device_train_batch_size": 2, "gradient_accumulation_steps": 1, "logging_steps": 1,
+            "learning_rate": 5e-3, "warmup_ratio": 0.0}
     base.update(kw)
     return TrainConfig(**base)
 
@@ -74,6 +75,7 @@ def test_config_yaml_and_flag_precedence(tmp_path):
     ref = TrainConfig()
     assert (ref.lora_r, ref.lora_alpha, ref.lora_dropout, ref.learning_rate, ref.max_grad_norm) == (16, 32, 0.05, 2e-4, 0.3)
     assert ref.quant == "8bit" and ref.optim == "paged_adamw_8bit" and ref.num_train_epochs == 5
+    assert ref.per_device_train_batch_size * ref.gradient_accumulation_steps == 16  # the reference's 2 x 8
     assert set(ref.target_modules) == {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
     bad = tmp_path / "bad.yaml"
     bad.write_text("lora_rank: 8\n", encoding="utf-8")
@@ -123,8 +125,8 @@ def test_over_long_sample_is_an_error_not_a_truncation(built, tiny, tmp_path):
 
 def test_sft_adapter_reload_infer_resume(built, tiny, tmp_path):
     from peft import PeftModel
-    from transformers import AutoModelForCausalLM
     from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
 
     from train.infer import generate_transformers, load_for_inference, run_infer
     from train.sft import RUN_LOG, run_sft
@@ -238,3 +240,16 @@ def test_bench_cpu_smoke(built, tmp_path):
     lengths.write_text(json.dumps({"tokenizer": "test", "prompt_total": [[20, 60], [30, 90], [25, 50]]}))
     assert main(["bench", "--shape", "tiny", "--lengths", str(lengths), "--configs", "a", "d", "--warmup", "1",
                  "--steps", "1", "--work-dir", str(tmp_path / "w")]) == 0
+
+
+def test_lengths_command_measures_with_the_tokenizer(built, tiny, tmp_path):
+    from transformers import AutoTokenizer
+
+    from train.cli import main
+
+    out = tmp_path / "lengths.json"
+    assert main(["lengths", "--data", str(built), "--tokenizer", str(tiny), "--out", str(out)]) == 0
+    pairs = json.loads(out.read_text(encoding="utf-8"))["prompt_total"]
+    tok = AutoTokenizer.from_pretrained(tiny)
+    rows = load_split(built, "train")
+    assert pairs == [[len(prompt_ids(tok, r)), len(full_ids(tok, r))] for r in rows]

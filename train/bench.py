@@ -32,13 +32,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-QWEN3_14B = dict(hidden_size=5120, num_hidden_layers=40, num_attention_heads=40, num_key_value_heads=8,
-                 head_dim=128, intermediate_size=17408, vocab_size=151936, tie_word_embeddings=False,
-                 max_position_embeddings=40960, rope_theta=1_000_000.0, rms_norm_eps=1e-6)
-TINY = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=16,
-            intermediate_size=128, vocab_size=4000, tie_word_embeddings=False, max_position_embeddings=4096)
+QWEN3_14B = {"hidden_size": 5120, "num_hidden_layers": 40, "num_attention_heads": 40, "num_key_value_heads": 8,
+             "head_dim": 128, "intermediate_size": 17408, "vocab_size": 151936, "tie_word_embeddings": False,
+             "max_position_embeddings": 40960, "rope_theta": 1_000_000.0, "rms_norm_eps": 1e-6}
+TINY = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+        "head_dim": 16, "intermediate_size": 128, "vocab_size": 4000, "tie_word_embeddings": False,
+        "max_position_embeddings": 4096}
 SHAPES = {"qwen3-14b": QWEN3_14B, "tiny": TINY}
-DEFAULT_CONFIGS = ["a", "b", "b-mb8", "c", "d"]
+DEFAULT_CONFIGS = ["a", "b", "c", "d", "b-mb8", "b-mb2"]
 
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _CJK_PUNCT = re.compile(r"[\u3000-\u303f\uff00-\uffef]")
@@ -140,8 +141,8 @@ def _quantize_linears(model, quant: str, threshold: float, device) -> None:
             del child, weight
     torch.cuda.empty_cache()
     # What from_pretrained(quantization_config=...) sets, so peft/trl/Trainer treat it as a bnb model.
-    setattr(model, "is_loaded_in_8bit", quant == "8bit")
-    setattr(model, "is_loaded_in_4bit", quant == "4bit")
+    model.is_loaded_in_8bit = quant == "8bit"
+    model.is_loaded_in_4bit = quant == "4bit"
     model.quantization_method = QuantizationMethod.BITS_AND_BYTES
 
 
@@ -181,7 +182,7 @@ def run_one(spec: str, args: argparse.Namespace) -> dict[str, Any]:
     from transformers import Trainer, TrainerCallback, TrainingArguments
 
     from .config import TrainConfig
-    from .sft import lora_config, sft_arguments
+    from .sft import lora_config, one_gpu_per_process, sft_arguments
 
     overrides = preset(spec)
     reference = overrides.pop("reference", False)
@@ -223,8 +224,8 @@ def run_one(spec: str, args: argparse.Namespace) -> dict[str, Any]:
             step_tokens.append(sum(counter))
             counter.clear()
 
-    common = dict(max_steps=total_steps, logging_steps=1, save_strategy="no", eval_strategy="no",
-                  report_to="none", dataloader_num_workers=0)
+    common = {"max_steps": total_steps, "logging_steps": 1, "save_strategy": "no", "eval_strategy": "no",
+              "report_to": "none", "dataloader_num_workers": 0}
     if reference:
         from peft import get_peft_model, prepare_model_for_kbit_training
 
@@ -236,6 +237,7 @@ def run_one(spec: str, args: argparse.Namespace) -> dict[str, Any]:
             learning_rate=cfg.learning_rate, lr_scheduler_type="cosine", warmup_steps=0.05, max_grad_norm=0.3,
             optim="paged_adamw_8bit" if cuda else "adamw_torch", bf16=cuda, gradient_checkpointing=True,
             remove_unused_columns=False, use_cpu=not cuda, seed=args.seed, **common)
+        one_gpu_per_process(targs)
         dataset = dataset.remove_columns(["completion_mask"])
         trainer = Trainer(model=model, args=targs, train_dataset=dataset,
                           data_collator=_Collator(_reference_collate(0), counter), callbacks=[Timer()])
@@ -249,6 +251,7 @@ def run_one(spec: str, args: argparse.Namespace) -> dict[str, Any]:
         sargs = sft_arguments(cfg, max_length=args.max_length, has_eval=False)
         for key, value in common.items():
             setattr(sargs, key, value)
+        one_gpu_per_process(sargs)
         sargs.completion_only_loss = cfg.loss == "completion"
         collator = _Collator(DataCollatorForLanguageModeling(pad_token_id=0), counter)
         trainer = SFTTrainer(model=model, args=sargs, train_dataset=dataset, processing_class=tokenizer,
@@ -299,7 +302,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--work-dir", default="/tmp/finsynth-bench")
     p.add_argument("--log", default=None, help="append every child's full output here")
+    p.add_argument("--child-timeout", type=int, default=900, help="seconds allowed per configuration")
     p.add_argument("--one", default=None, help=argparse.SUPPRESS)
+
+
+def _text(value: bytes | str | None) -> str:
+    if value is None:
+        return ""
+    return value.decode(errors="replace") if isinstance(value, bytes) else value
 
 
 def main(args: argparse.Namespace) -> int:
@@ -316,7 +326,13 @@ def main(args: argparse.Namespace) -> int:
         if args.lengths:
             cmd += ["--lengths", args.lengths]
         started = time.time()
-        proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env.setdefault("CUDA_VISIBLE_DEVICES", "0")  # one GPU per configuration, as the numbers are reported
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env,
+                                  timeout=args.child_timeout, check=False)
+        except subprocess.TimeoutExpired as exc:
+            proc = subprocess.CompletedProcess(cmd, 124, _text(exc.stdout), _text(exc.stderr) + "\ntimed out")
         if args.log:
             with open(args.log, "a", encoding="utf-8") as fh:
                 fh.write(f"===== {spec}: {' '.join(cmd)} (rc={proc.returncode})\n{proc.stdout}\n{proc.stderr}\n")

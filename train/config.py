@@ -32,8 +32,11 @@ class TrainConfig:
     lora_alpha: int = 32
     lora_dropout: float = 0.05
     target_modules: list[str] = field(default_factory=lambda: list(LORA_TARGETS))
-    per_device_train_batch_size: int = 2
-    gradient_accumulation_steps: int = 8
+    # The reference's effective batch of 16 (2 x 8) as micro-batch 4 x accumulation 4: same optimisation,
+    # half the int8 weight dequantisations per sample. On an H200 (Qwen3-14B shape, `python -m train bench`)
+    # 2.5x the reference's samples/s at 0.86x its peak memory; micro-batch 8 is 3.3x but 1.24x the memory.
+    per_device_train_batch_size: int = 4
+    gradient_accumulation_steps: int = 4
     per_device_eval_batch_size: int = 4
     learning_rate: float = 2e-4
     lr_scheduler_type: str = "cosine"

@@ -40,7 +40,7 @@ def load_split(data_dir: str | os.PathLike[str], split: str, required: bool = Tr
     rows = read_jsonl(path)
     for i, row in enumerate(rows, 1):
         if not isinstance(row.get("prompt"), list) or not isinstance(row.get("completion"), list):
-            raise ValueError(f"{path}:{i}: not a built row (needs conversational 'prompt' and 'completion')")
+            raise ValueError(f"{path}:{i}: not a built row (needs conversational 'prompt' and 'completion')")  # noqa: TRY004
     return rows
 
 

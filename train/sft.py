@@ -120,6 +120,16 @@ def sft_arguments(cfg: TrainConfig, max_length: int, has_eval: bool):
     )
 
 
+def one_gpu_per_process(args) -> None:
+    """A single (non-distributed) process that sees several GPUs trains on the first one.
+
+    transformers would wrap the model in `nn.DataParallel`, which trl refuses and which is slow with a
+    quantised base; several GPUs are used through `accelerate launch` (DDP) instead.
+    """
+    if args.n_gpu > 1:
+        args._n_gpu = 1
+
+
 def build_trainer(cfg: TrainConfig):
     """Load data, measure lengths, load the model and tokenizer, and assemble the SFTTrainer.
 
@@ -142,6 +152,7 @@ def build_trainer(cfg: TrainConfig):
     model = load_base_model(cfg.model, cfg.quant, bf16=cfg.bf16, llm_int8_threshold=cfg.llm_int8_threshold,
                             attn_implementation=cfg.attn_implementation)
     args = sft_arguments(cfg, max_length, has_eval=bool(val_rows))
+    one_gpu_per_process(args)
     if cfg.loss == "full":
         args.completion_only_loss = False
     trainer = SFTTrainer(
