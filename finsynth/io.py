@@ -138,6 +138,8 @@ def parse_row(row: Any, path: Path, line: int, kind: Kind = "auto") -> Sample | 
     """Validate one decoded JSON row as a Sample or TestCase; raises ValidationError/ValueError."""
     if not isinstance(row, dict):
         raise ValueError(f"row is {type(row).__name__}, expected an object")
+    if isinstance(row.get("sample"), dict) and ("prompt" in row or "messages" in row):
+        row = row["sample"]  # a built row (prompts.chat_row): the structured sample rides inside it
     row = dict(row)
     is_test = kind == "test" or (
         kind == "auto"

@@ -10,7 +10,7 @@ import pytest
 
 from finsynth.build import BuildConfig, BuildError, build
 from finsynth.cli import main
-from finsynth.io import read_jsonl
+from finsynth.io import load_paths, read_jsonl
 from finsynth.prompts import system_prompt
 
 OUTPUTS = ("train.jsonl", "val.jsonl", "test.jsonl", "quarantine.jsonl", "report.md", "manifest.json")
@@ -43,6 +43,12 @@ def test_starter_corpus_builds_cleanly(raw_copy: Path, tmp_path: Path) -> None:
     assert reply == row["sample"]["output"]
     # every stratum with enough rows is represented in validation
     assert counts["val"]["total"] >= 1
+    # built files load back as samples and test cases: lint, report, eval and diagnose read them as they are
+    built = load_paths([tmp_path / "out" / "train.jsonl", tmp_path / "out" / "test.jsonl"])
+    assert not built.quarantined
+    assert len(built.samples) == counts["train"]["total"]
+    assert len(built.test_cases) == counts["test"]["total"]
+    assert {s.id for s in built.samples} == {r["id"] for r in train}
 
 
 def test_build_is_deterministic_and_seed_sensitive(raw_copy: Path, tmp_path: Path) -> None:
