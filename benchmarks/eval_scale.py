@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import sys
 import tempfile
@@ -26,6 +25,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _machine import machine_info
 
 from finsynth import matching
 from finsynth.evaluate import evaluate, load_gold, load_predictions
@@ -38,18 +40,6 @@ SCENARIOS = ["single_metric", "multi_metric", "boundary_many_numbers_one_core",
 SWAPS = [("营业收入", "营收"), ("营收", "营业收入"), ("市占率", "市场份额"), ("毛利率", "毛利润率"),
          ("净利率", "净利润率"), ("增速", "同比增长率"), ("现金流", "净现金流"), ("占比", "比重")]
 PREFIXES = ["", "", "", "公司", "集团", "海外", "国内", "核心", "整体", "主营"]
-
-
-def _machine() -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "os": platform.platform()}
 
 
 def _rows(path: Path) -> list[dict]:
@@ -152,7 +142,7 @@ def main() -> int:
         "benchmark": "eval_scale", "cases": len(gold), "unique_metric_names": unique_names,
         "load_gold_s": round(t1 - t0, 3), "load_predictions_s": round(t2 - t1, 3),
         "fuzzy": results["fuzzy"], "reference": results["reference"],
-        "end_to_end_fuzzy_s": round(t2 - t0 + results["fuzzy"]["seconds"], 3), "machine": _machine(),
+        "end_to_end_fuzzy_s": round(t2 - t0 + results["fuzzy"]["seconds"], 3), "machine": machine_info(),
     }
     print(json.dumps(payload, ensure_ascii=False))
     return 0

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import re
 import resource
@@ -36,6 +35,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _machine import machine_info
 
 from finsynth.io import Record, load_paths
 from finsynth.lint import lint_records
@@ -47,18 +49,6 @@ NUMBER = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?")
 YEARLIKE = re.compile(r"(?:19|20)\d{2}(?=[年HQhq])|(?<=[A-Za-z])\d+")  # years and codes (H1, A100) stay
 CJK = re.compile(r"[\u4e00-\u9fff]")
 LIGHT, EXACT, LEAK_PER_TEST = 0.03, 0.005, 1
-
-
-def _machine() -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "os": platform.platform()}
 
 
 def _redraw(number: str, rng: random.Random) -> str:
@@ -205,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         "variants": dict(kinds),
         "findings": {k: v for k, v in result.counts.items() if v},
         "target": {"seconds": 60, "peak_rss_mib": 2048},
-        "machine": _machine(),
+        "machine": machine_info(),
     }
     print(json.dumps(summary, ensure_ascii=False))
     return 0

@@ -18,7 +18,16 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from . import __version__
-from .io import LoadResult, QuarantineRow, Record, expand_paths, load_file, write_json_atomic, write_jsonl_atomic, write_text_atomic
+from .io import (
+    LoadResult,
+    QuarantineRow,
+    Record,
+    expand_paths,
+    load_file,
+    write_json_atomic,
+    write_jsonl_atomic,
+    write_text_atomic,
+)
 from .lint import LintResult, lint_records
 from .neardup import NearDupIndex, normalize
 from .prompts import chat_row, template_hashes

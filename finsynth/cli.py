@@ -25,6 +25,19 @@ def print_json(payload: Any) -> None:
     sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
 
 
+def render(fmt: str, payload: Any, markdown: Callable[[], str]) -> None:
+    """Emit a result as JSON (a Pydantic model or plain data), raw Markdown, or Markdown on the terminal."""
+    if fmt == "json":
+        print_json(payload.model_dump(mode="json") if hasattr(payload, "model_dump") else payload)
+    elif fmt == "md":
+        text = markdown()
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    else:
+        from rich.markdown import Markdown
+
+        console.print(Markdown(markdown()))
+
+
 def _add_format(parser: argparse.ArgumentParser, choices: Sequence[str] = ("text", "json")) -> None:
     parser.add_argument("--format", choices=list(choices), default=choices[0], help="output format")
 
@@ -103,14 +116,7 @@ def _run_report(args: argparse.Namespace) -> int:
     if args.plot:
         plot_counts(report, args.plot)
         err_console.print(f"plot written to {args.plot}")
-    if args.format == "json":
-        print_json(report.to_json())
-    elif args.format == "md":
-        sys.stdout.write(report.to_markdown() + "\n")
-    else:
-        from rich.markdown import Markdown
-
-        console.print(Markdown(report.to_markdown()))
+    render(args.format, report.to_json(), report.to_markdown)
     return 0
 
 
@@ -299,7 +305,6 @@ def _eval_progress(enabled: bool, total: int):
 
 
 def _run_eval(args: argparse.Namespace) -> int:
-    from rich.markdown import Markdown
 
     from .evaluate import (
         compare_runs,
@@ -318,12 +323,7 @@ def _run_eval(args: argparse.Namespace) -> int:
                                       threshold=args.threshold, model_path=args.model)
             if args.out:
                 write_json_atomic(args.out, comparison)
-            if args.format == "json":
-                print_json(comparison.model_dump(mode="json"))
-            elif args.format == "md":
-                sys.stdout.write(render_comparison_markdown(comparison))
-            else:
-                console.print(Markdown(render_comparison_markdown(comparison)))
+            render(args.format, comparison, lambda: render_comparison_markdown(comparison))
             return 0
         if not args.pred or not args.gold:
             err_console.print("[red]error:[/red] eval needs --pred and --gold (or --compare RUN ...)")
@@ -420,8 +420,6 @@ def _diagnose_parser(sub: argparse._SubParsersAction) -> None:
 def _run_diagnose(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from rich.markdown import Markdown
-
     from .diagnose import diagnose, render_markdown
     from .evaluate import evaluate, load_gold, load_predictions
     from .io import InputError, expand_paths, load_paths, write_json_atomic
@@ -458,12 +456,7 @@ def _run_diagnose(args: argparse.Namespace) -> int:
                       augment_per_case=args.augment_per_case)
     if args.out:
         write_json_atomic(args.out, result)
-    if args.format == "json":
-        print_json(result.model_dump(mode="json"))
-    elif args.format == "md":
-        sys.stdout.write(render_markdown(result))
-    else:
-        console.print(Markdown(render_markdown(result)))
+    render(args.format, result, lambda: render_markdown(result))
     return 0
 
 

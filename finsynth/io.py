@@ -137,7 +137,7 @@ def _field_of(error: ValidationError) -> tuple[str, str]:
 def parse_row(row: Any, path: Path, line: int, kind: Kind = "auto") -> Sample | TestCase:
     """Validate one decoded JSON row as a Sample or TestCase; raises ValidationError/ValueError."""
     if not isinstance(row, dict):
-        raise ValueError(f"row is {type(row).__name__}, expected an object")
+        raise ValueError(f"row is {type(row).__name__}, expected an object")  # noqa: TRY004 (quarantined like any bad row)
     if isinstance(row.get("sample"), dict) and ("prompt" in row or "messages" in row):
         row = row["sample"]  # a built row (prompts.chat_row): the structured sample rides inside it
     row = dict(row)

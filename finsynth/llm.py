@@ -113,8 +113,8 @@ def _has_aiohttp() -> bool:
         import httpx_aiohttp  # noqa: F401  (what openai.DefaultAioHttpClient needs)
     except ImportError:
         try:
-            import openai._vendor.httpx_aiohttp  # noqa: F401
             import aiohttp  # noqa: F401
+            import openai._vendor.httpx_aiohttp  # noqa: F401
         except ImportError:
             return False
     return True

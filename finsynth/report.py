@@ -239,8 +239,9 @@ def _bar(share: float, width: int = 20) -> str:
 
 def render_markdown(report: Report) -> str:
     """The report as Markdown (also what the terminal shows): tables first, then the verdict."""
-    out = [f"# Count-distribution report\n\n{report.n_samples} training samples, "
-           f"{report.mean_count:.2f} metrics per paragraph on average.\n"]
+    heading = (f"# Count-distribution report\n\n{report.n_samples} training samples, "
+               f"{report.mean_count:.2f} metrics per paragraph on average.\n")
+    out = [heading]
     out.append("## Metric count per type\n")
     rows = []
     for t, dist in report.count_table.items():

@@ -85,7 +85,7 @@ class Provenance(BaseModel):
 def content_id(prefix: str, payload: ParagraphInput) -> str:
     """A stable id from the input text: the same paragraph has the same id in every run."""
     digest = hashlib.sha256(
-        f"{payload.chapter_title}\n{payload.paragraph}".encode("utf-8")
+        f"{payload.chapter_title}\n{payload.paragraph}".encode()
     ).hexdigest()[:16]
     return f"{prefix}-{digest}"
 

@@ -18,7 +18,7 @@ def test_wheel_ships_templates_and_renders_prompts(repo_root: Path, tmp_path: Pa
     wheel_dir = tmp_path / "wheel"
     built = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheel_dir), str(repo_root)],
-        capture_output=True, text=True,
+        capture_output=True, text=True, check=False,
     )
     if built.returncode != 0 and "hatchling" in built.stderr and "No matching distribution" in built.stderr:
         pytest.skip("the build backend (hatchling) cannot be fetched here")
