@@ -245,6 +245,7 @@ class LLMEngine:
         finished = asyncio.Event()
         timers: list[asyncio.TimerHandle] = []
         produced = {"unique": 0, "done": False}
+        fatal: list[BaseException] = []
 
         def check_done() -> None:
             if produced["done"] and len(results) == produced["unique"]:
@@ -281,6 +282,12 @@ class LLMEngine:
                     return
                 try:
                     await self._step(state, client, queue, loop, timers, finish)
+                except ImportError as exc:
+                    # a missing dependency would fail every row the same way: stop loudly instead
+                    # of quarantining the whole run
+                    fatal.append(exc)
+                    finished.set()
+                    return
                 except Exception as exc:  # noqa: BLE001 -- a bug in a validator must not lose the row
                     state.result.failure = "error"
                     state.result.errors.append(f"{type(exc).__name__}: {exc}")
@@ -293,6 +300,8 @@ class LLMEngine:
             try:
                 await producer()
                 await finished.wait()
+                if fatal:
+                    raise fatal[0]
             finally:
                 for timer in timers:
                     timer.cancel()

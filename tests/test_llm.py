@@ -413,3 +413,18 @@ def test_engine_edge_cases(tmp_path):
     assert all(r.ok for r in results)
     assert not bad[0].ok and bad[0].failure == "error" and "validator bug" in bad[0].errors[0]
     assert bad[0].raw == "fine"  # the reply is kept for the quarantine
+
+
+def test_missing_dependency_stops_the_run_instead_of_quarantining_everything():
+    from finsynth.llm import Job, LLMEngine
+    from finsynth.reask import Validation
+
+    def needs_missing_module(raw: str) -> Validation:
+        raise ModuleNotFoundError("No module named 'datasketch'")
+
+    with FakeOpenAI(lambda request: Reply(content="fine")) as server:
+        engine = LLMEngine(config_for(server), concurrency=4)
+        jobs = [Job(id=f"j{i}", messages=[{"role": "user", "content": f"q{i}"}], template_hash="t",
+                    validate=needs_missing_module) for i in range(6)]
+        with pytest.raises(ModuleNotFoundError, match="datasketch"):
+            engine.run(jobs)
