@@ -411,7 +411,7 @@ _MODE_TYPE = {
 }
 _WHY = {
     "over_extraction": "the model adds metrics the gold treats as background; {t} samples with {k} metric(s) and "
-                       "per-item exclusion of the other numbers teach restraint",
+                       "{style} teach restraint",
     "background_extraction": "the model extracts from background paragraphs; type B samples with 0 metrics",
     "under_extraction": "the model stops short of the gold count; type C samples with 3-4 metrics break the habit",
     "wrong_metric": "the model names a different (or reworded) metric; type A samples whose metric names are "
@@ -419,6 +419,16 @@ _WHY = {
     "type_error": "financial vs business confusion; type D samples with a short classification rationale",
     "invalid_json": "outputs that are not JSON; check the chat template and that every training target is one "
                     "JSON object (analysis first)",
+}
+
+
+# Lesson 4: per-item exclusion helps B (and, as a hybrid, D) but hurts A and C, so the restraint a plan
+# asks for is written in the analysis style of the type it adds.
+_RESTRAINT_STYLE = {
+    "A": "prose analyses that say why the other numbers are not core (no exclusion list: lesson 4)",
+    "B": "per-item exclusion of the other numbers",
+    "C": "prose analyses that say why the other numbers are not core (no exclusion list: lesson 4)",
+    "D": "hybrid analyses (per-item exclusion plus a classification rationale per metric)",
 }
 
 
@@ -444,7 +454,7 @@ def data_plan(
     for (mode, sample_type, k), cases in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
         have = type_counts.get(sample_type, Counter())
         total = sum(have.values())
-        reason = _WHY[mode].format(t=sample_type, k=k)
+        reason = _WHY[mode].format(t=sample_type, k=k, style=_RESTRAINT_STYLE.get(sample_type, ""))
         scen = Counter(d.scenario for d in cases).most_common(1)[0][0]
         reason += (f" ({len(cases)} bad case(s), mostly {scen}; the corpus has {have.get(k, 0)} of {total} type "
                    f"{sample_type} samples with {k} metric(s))")

@@ -159,6 +159,11 @@ def test_v11_over_extraction_leads_and_is_tied_to_counts(corpus_dir):
     assert boundary and 22 in boundary[0].cases and boundary[0].count > 0
     rebalance = [p for p in diag.plan if p.action == "rebalance"]
     assert rebalance and rebalance[0].count > 0 and "2.13" in rebalance[0].reason
+    # lesson 4: the plan never asks for exclusion-style analyses in A or C samples
+    for item in diag.plan:
+        if item.action == "add" and item.sample_type in ("A", "C"):
+            assert "per-item exclusion" not in item.reason, item.reason
+    assert "per-item exclusion" in boundary[0].reason
     top_extra = next(iter(diag.extra_metric_names))
     assert top_extra == "毛利率" and diag.extra_metric_names[top_extra]["training_samples"] > 100
 
