@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Self
 
 from rich.console import Console
 
@@ -36,6 +36,35 @@ def render(fmt: str, payload: Any, markdown: Callable[[], str]) -> None:
         from rich.markdown import Markdown
 
         console.print(Markdown(markdown()))
+
+
+class _Ticker:
+    """A rich progress bar (count, rate, ETA) on stderr for long work; silent for small or JSON runs."""
+
+    def __init__(self, description: str, total: int, enabled: bool, minimum: int = 2000):
+        self.bar = None
+        if enabled and total >= minimum:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                TimeRemainingColumn(), console=err_console, transient=True)
+            self.task = self.bar.add_task(description, total=total)
+
+    def __enter__(self) -> Self:
+        if self.bar:
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar:
+            self.bar.stop()
+
+    @property
+    def advance(self) -> Callable[[int], None] | None:
+        """A callback for library functions' progress hooks, or None when no bar is shown."""
+        if self.bar is None:
+            return None
+        return lambda n: self.bar.advance(self.task, n)
 
 
 def _add_format(parser: argparse.ArgumentParser, choices: Sequence[str] = ("text", "json")) -> None:
@@ -109,9 +138,11 @@ def _run_report(args: argparse.Namespace) -> int:
     if not samples:
         err_console.print("[red]error:[/red] no valid training samples in the given paths")
         return 2
-    lint = None if args.no_lint else lint_records(
-        [r for r in loaded.records if r.item.type != "test"], against=tests.records if tests else None
-    )
+    lint = None
+    if not args.no_lint:
+        train_records = [r for r in loaded.records if r.item.type != "test"]
+        with _Ticker("linting", len(train_records) + 1, args.format != "json") as ticker:
+            lint = lint_records(train_records, against=tests.records if tests else None, on_progress=ticker.advance)
     report = build_report(samples, lint=lint, against=tests.test_cases if tests else None)
     if args.plot:
         plot_counts(report, args.plot)
@@ -294,14 +325,6 @@ def _eval_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run_eval)
 
 
-def _eval_progress(enabled: bool, total: int):
-    from contextlib import nullcontext
-
-    from rich.progress import Progress
-
-    if not enabled or total < 2000:
-        return nullcontext(None)
-    return Progress(console=err_console, transient=True)
 
 
 def _run_eval(args: argparse.Namespace) -> int:
@@ -331,10 +354,9 @@ def _run_eval(args: argparse.Namespace) -> int:
         matcher = get_matcher(args.matcher, threshold=args.threshold, model_path=args.model)
         gold = load_gold(args.gold)
         predictions = load_predictions(args.pred)
-        with _eval_progress(args.format != "json", len(gold)) as progress:
-            task = progress.add_task("scoring", total=len(gold)) if progress else None
+        with _Ticker("scoring", len(gold), args.format != "json") as ticker:
             report = evaluate(predictions, gold, matcher, pred_path=args.pred, gold_path=args.gold,
-                              progress=(lambda n: progress.advance(task, n)) if progress else None)
+                              progress=ticker.advance)
     except InputError as exc:
         err_console.print(f"[red]error:[/red] {exc}")
         return 2
@@ -496,7 +518,9 @@ def _run_lint(args: argparse.Namespace) -> int:
     if not loaded.records:
         err_console.print(f"[red]error:[/red] no valid rows under {' '.join(args.paths)}")
         return 2
-    result = lint_records(loaded.records, against=tests.records if tests else None, rules=rules)
+    with _Ticker("linting", len(loaded.records) + 1, args.format != "json") as ticker:
+        result = lint_records(loaded.records, against=tests.records if tests else None, rules=rules,
+                              on_progress=ticker.advance)
     if args.format == "json":
         print_json(result.to_json())
         return 1 if result.has_errors else 0

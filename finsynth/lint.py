@@ -613,20 +613,27 @@ def lint_records(
     against: Sequence[Record] | None = None,
     rules: Iterable[str] | None = None,
     threshold: float = NEAR_DUP_THRESHOLD,
+    on_progress: Callable[[int], None] | None = None,
 ) -> LintResult:
     """Run the chosen rules (all by default) over `records`; `against` is the test set that
     split-leakage compares with (test cases among `records` count as test set too). Findings come
-    sorted by path, line and rule, dataset-wide ones last."""
+    sorted by path, line and rule, dataset-wide ones last. `on_progress(n)` is told of every 500
+    samples checked and once more when the dataset rules are done (len(records) + 1 steps in all)."""
     chosen = _select(rules)
     sample_rules = [r for r in chosen if r.scope == "sample"]
     findings: list[Finding] = []
-    for record in records:
+    tick = on_progress or (lambda _n: None)
+    for i, record in enumerate(records, start=1):
         findings.extend(_check_item(record.item, sample_rules, record.path, record.line))
+        if i % 500 == 0:
+            tick(500)
+    tick(len(records) % 500)
     dataset_rules = [r for r in chosen if r.scope == "dataset"]
     if dataset_rules:
         view = DatasetView(records, against, threshold=threshold)
         for r in dataset_rules:
             findings.extend(r.check(view))
+    tick(1)
     findings.sort(key=_order)
     counts = {rule_id: 0 for rule_id in RULES}
     for f in findings:

@@ -451,3 +451,15 @@ def test_cli_module_entry_point(corpus_dir, repo_root) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "numbered-list" in proc.stdout
+
+
+def test_lint_progress_hook_counts_every_sample_and_the_dataset_pass(corpus_dir):
+    from finsynth.io import load_paths
+    from finsynth.lint import lint_records
+
+    records = load_paths([corpus_dir / "type_a.jsonl", corpus_dir / "type_b.jsonl"]).records
+    ticks: list[int] = []
+    quiet = lint_records(records)
+    loud = lint_records(records, on_progress=ticks.append)
+    assert sum(ticks) == len(records) + 1
+    assert loud.counts == quiet.counts  # reporting progress changes nothing
