@@ -231,6 +231,16 @@ def _run_build(args: argparse.Namespace) -> int:
         f"{counts['test']['total']} test + {counts['quarantined']} quarantined "
         f"({'reconciled' if counts['reconciles'] else 'NOT reconciled'})"
     )
+    relabel = manifest.get("relabel") or {}
+    if relabel:
+        usage = relabel.get("usage") or {}
+        cost = (relabel.get("stats") or {}).get("cost")
+        console.print(
+            f"relabel ({relabel['llm']}, types {','.join(relabel['types'])}): {relabel['relabelled']} relabelled, "
+            f"{relabel['quarantined']} quarantined; {usage.get('calls', 0)} live call(s), "
+            f"{usage.get('cached_calls', 0)} cached, {usage.get('prompt_tokens', 0)}+"
+            f"{usage.get('completion_tokens', 0)} tokens" + (f", cost {cost:.4f}" if cost is not None else "")
+        )
     lint_summary = ", ".join(f"{k}={v}" for k, v in manifest["lint"].items()) or "clean"
     console.print(f"lint: {lint_summary}")
     console.print(f"report: {result.out_dir}/report.md  manifest: {result.out_dir}/manifest.json")
