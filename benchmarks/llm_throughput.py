@@ -116,25 +116,25 @@ def run(samples: list[Sample], base_url: str, concurrency: int, cache: Path | No
 
 
 def client_ceiling(base_url: str, concurrency: int, requests: int) -> float:
-    """Requests/s of the bare AsyncOpenAI client on this machine against a zero-latency server: the
-    most any scheduling can reach here, whatever the latency (CPU and syscalls, not waiting)."""
+    """Requests/s of the engine's own client stack (the SDK on aiohttp, uvloop, raw bytes back) against a
+    zero-latency server with nothing else to do: the most any scheduling can reach on this machine,
+    whatever the latency (CPU and syscalls, not waiting)."""
     import asyncio
 
-    import openai
-    from openai.types.chat import ChatCompletion
+    from finsynth.llm import make_client, run_coroutine
 
-    body = {"model": "ceiling", "messages": [{"role": "user", "content": "【段落内容】ceiling\n" + "x" * 1500}]}
+    messages = [{"role": "user", "content": "【段落内容】ceiling\n" + "x" * 1500}]
+    config = EndpointConfig(base_url=base_url, api_key="sk-bench", model="ceiling", timeout=30)
 
     async def go() -> float:
-        client = openai.AsyncOpenAI(base_url=base_url, api_key="sk-bench", max_retries=0, timeout=30)
-        queue: asyncio.Queue[int] = asyncio.Queue()
-        for i in range(requests):
-            queue.put_nowait(i)
+        client = make_client(config)
+        remaining = [requests]
 
         async def worker() -> None:
-            while not queue.empty():
-                queue.get_nowait()
-                await client.post("/chat/completions", body=body, cast_to=ChatCompletion)
+            while remaining[0] > 0:
+                remaining[0] -= 1
+                await client.post("/chat/completions", body={"model": "ceiling", "messages": messages},
+                                  cast_to=bytes)
 
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -142,7 +142,7 @@ def client_ceiling(base_url: str, concurrency: int, requests: int) -> float:
         await client.close()
         return requests / elapsed
 
-    return round(asyncio.run(go()), 1)
+    return round(run_coroutine(go()), 1)
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ Token usage is recorded per attempt (re-asks included). The OpenAI client is bui
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 from collections import Counter
@@ -27,7 +28,6 @@ from dataclasses import dataclass, field
 from typing import Any, Self
 
 import openai
-from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, Field
 
 from .cache import CachedReply, ResponseCache, cache_key
@@ -120,7 +120,7 @@ def _has_aiohttp() -> bool:
     return True
 
 
-def _run(coro):
+def run_coroutine(coro):
     """asyncio.run on uvloop where installed: a cheaper event loop for hundreds of open requests."""
     try:
         import uvloop
@@ -128,6 +128,27 @@ def _run(coro):
         return asyncio.run(coro)
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return runner.run(coro)
+
+
+def parse_completion(body: bytes) -> CachedReply:
+    """The reply text, token usage and finish reason of a chat-completion response body.
+
+    A body that is not a chat completion (a proxy's HTML error page with status 200, say) reads as an
+    empty reply, which validation then rejects and re-asks: never a crash that loses the row."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return CachedReply(content="", prompt_tokens=0, completion_tokens=0, finish_reason=None)
+    choices = data.get("choices") if isinstance(data, dict) else None
+    choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
+    message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+    usage = data.get("usage") if isinstance(data, dict) and isinstance(data.get("usage"), dict) else {}
+    return CachedReply(
+        content=message.get("content") or "",
+        prompt_tokens=int(usage.get("prompt_tokens") or 0),
+        completion_tokens=int(usage.get("completion_tokens") or 0),
+        finish_reason=choice.get("finish_reason"),
+    )
 
 
 class _Progress:
@@ -214,7 +235,7 @@ class LLMEngine:
 
     def run(self, jobs: Iterable[Job], total: int | None = None) -> list[JobResult]:
         """Run `jobs` to completion (blocking); results come back in the order of `jobs`."""
-        return _run(self.arun(jobs, total))
+        return run_coroutine(self.arun(jobs, total))
 
     async def arun(self, jobs: Iterable[Job], total: int | None = None) -> list[JobResult]:
         """Async form of `run`. `jobs` may be a lazy iterable: it is consumed as the queue drains, so
@@ -324,11 +345,13 @@ class LLMEngine:
             try:
                 # the messages are plain JSON already: post them as they are (`chat.completions.create`
                 # would re-walk them through its TypedDict transform, ~2 ms of CPU a request)
-                response = await client.post(
+                # raw bytes back: the SDK's response models cost more CPU than the few fields we read
+                body = await client.post(
                     "/chat/completions",
                     body={"model": self.config.model, "messages": state.messages, **self.params},
-                    cast_to=ChatCompletion,
+                    cast_to=bytes,
                 )
+                response = parse_completion(body)
             except Exception as exc:  # noqa: BLE001 -- classify() decides what is retryable
                 decision = classify(exc)
                 result.transport_errors.append(decision.kind)
@@ -346,15 +369,7 @@ class LLMEngine:
                 finish(state)
                 return
             state.retries_this_call = 0
-            choice = response.choices[0] if response.choices else None
-            content = (choice.message.content if choice is not None else None) or ""
-            usage = getattr(response, "usage", None)
-            reply = CachedReply(
-                content=content,
-                prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
-                completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
-                finish_reason=getattr(choice, "finish_reason", None),
-            )
+            reply = response
             self.cache.put(key, model=self.config.model, template_hash=job.template_hash, messages=state.messages,
                            params=self.params, reply=reply)
             result.calls += 1

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 MentionKind = Literal["amount", "percent", "pct_point", "multiple", "count", "price", "other"]
@@ -314,6 +315,19 @@ def extract_mentions(paragraph: str, skip_values: set[float] | None = None) -> l
     skipped; numbers glued to product codes are kept as kind "other". With `skip_values`, items
     whose absolute value is in the set are left out (faster: their subjects
     are never worked out)."""
+    if skip_values is None:
+        return list(_all_mentions(paragraph))
+    return _extract(paragraph, skip_values)
+
+
+@lru_cache(maxsize=4096)
+def _all_mentions(paragraph: str) -> tuple[Mention, ...]:
+    # one paragraph is scanned several times per sample (prompt hints, then exclusion-coverage on the
+    # reply, then again on a re-ask): remember the last few thousand
+    return tuple(_extract(paragraph, None))
+
+
+def _extract(paragraph: str, skip_values: set[float] | None) -> list[Mention]:
     text = _fullwidth_to_ascii(paragraph)
     found = _scan(text)
     subjects = _Subjects(text, found)

@@ -428,3 +428,17 @@ def test_missing_dependency_stops_the_run_instead_of_quarantining_everything():
                     validate=needs_missing_module) for i in range(6)]
         with pytest.raises(ModuleNotFoundError, match="datasketch"):
             engine.run(jobs)
+
+
+def test_parse_completion_reads_the_fields_and_survives_junk():
+    from finsynth.llm import parse_completion
+
+    body = json.dumps({"choices": [{"message": {"role": "assistant", "content": "{\"a\":1}"},
+                                    "finish_reason": "length"}],
+                       "usage": {"prompt_tokens": 12, "completion_tokens": 3}}).encode()
+    reply = parse_completion(body)
+    assert (reply.content, reply.prompt_tokens, reply.completion_tokens, reply.finish_reason) == (
+        '{"a":1}', 12, 3, "length")
+    for junk in (b"<html>bad gateway</html>", b"[]", b'{"choices": []}', b'{"choices": [{"message": null}]}'):
+        empty = parse_completion(junk)
+        assert empty.content == "" and empty.prompt_tokens == 0
