@@ -495,7 +495,8 @@ def _run_diagnose(args: argparse.Namespace) -> int:
 @command
 def _lint_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("lint", help="check samples against the GUIDE's lessons; exits 1 when any error is found")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="sample JSONL/JSON files or directories")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="sample JSONL/JSON files or directories")
+    p.add_argument("--list", action="store_true", help="print the rules table (id, scope, severity, rationale)")
     p.add_argument("--against", metavar="TESTSET", help="test cases: training paragraphs near them are split leakage")
     p.add_argument("--rules", metavar="IDS", help="comma-separated rule ids to run (default: all)")
     p.add_argument("--show", type=int, default=20, metavar="N", help="findings listed in text output (default: 20)")
@@ -509,8 +510,16 @@ def _run_lint(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from .io import InputError, load_paths
-    from .lint import RULES, lint_records
+    from .lint import RULES, lint_records, rules_table
 
+    if args.list:
+        rows = rules_table()
+        render(args.format, {"rules": rows}, lambda: "| rule | scope | severity | rationale |\n|---|---|---|---|\n"
+               + "".join(f"| `{r['id']}` | {r['scope']} | {r['severity']} | {r['rationale']} |\n" for r in rows))
+        return 0
+    if not args.paths:
+        err_console.print("[red]error:[/red] lint needs at least one PATH (or --list)")
+        return 2
     rules = {r.strip() for r in args.rules.split(",") if r.strip()} if args.rules else None
     try:
         loaded = load_paths(args.paths)

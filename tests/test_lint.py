@@ -463,3 +463,16 @@ def test_lint_progress_hook_counts_every_sample_and_the_dataset_pass(corpus_dir)
     loud = lint_records(records, on_progress=ticks.append)
     assert sum(ticks) == len(records) + 1
     assert loud.counts == quiet.counts  # reporting progress changes nothing
+
+
+def test_cli_lists_the_rules_table(capsys):
+    import json
+
+    from finsynth.cli import main
+    from finsynth.lint import RULES
+
+    assert main(["lint", "--list", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rules"]
+    assert [r["id"] for r in rows] == list(RULES)
+    assert all(r["rationale"] and r["severity"] in ("error", "warning", "info") for r in rows)
+    assert main(["lint"]) == 2  # no paths and no --list: a usage error, not a silent pass
