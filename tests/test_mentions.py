@@ -142,3 +142,16 @@ def test_corpus_paragraphs(corpus_dir) -> None:
                     with_subject += bool(mention.subject)
     assert total > 5000
     assert with_subject / total > 0.97
+
+
+def test_subject_drops_compound_movement_verbs():
+    from finsynth.mentions import extract_mentions
+
+    cases = {
+        "公司吨油成本下降至约3,150元/吨。": "吨油成本",
+        "销售费用率上升至8.5%。": "销售费用率",
+        "存货减少至12亿元。": "存货",
+    }
+    for paragraph, subject in cases.items():
+        (mention,) = extract_mentions(paragraph)
+        assert mention.subject == subject, (paragraph, mention.subject)
