@@ -22,18 +22,17 @@ import random
 import re
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from .cache import ResponseCache
 from .config import EndpointConfig, load_config
 from .io import QuarantineRow, expand_paths, load_file, write_jsonl_atomic
-from .llm import EngineStats, Job, LLMEngine
+from .llm import Job, LLMEngine, RunResult, RunStats
 from .parsing import find_json_object, strip_wrappers
 from .prompts import render, template_hash
 from .reask import REASK_TEMPLATE, Validation, lint_errors, validate_extraction
 from .relabel import ANNOTATOR_SYSTEM, combined_hash, exclusion_categories
 from .schema import Extraction, ParagraphInput, Provenance, Sample
-from .usage import Usage
 
 GENERATE_TEMPLATES = {t: f"generate_{t.lower()}.j2" for t in "ABCD"}
 SHARED_TEMPLATE = "_generate_rules.j2"
@@ -58,23 +57,18 @@ FOCUS = {
 }
 
 
-class GenerateStats(BaseModel):
+class GenerateStats(RunStats):
+    """What a generate run did."""
+
     type: str
     requested: int
     accepted: int = 0
-    quarantined: int = 0
     mode: str = "new"
-    model: str | None = None
-    template_hashes: dict[str, str] = Field(default_factory=dict)
-    engine: EngineStats | None = None
-    endpoint: dict | None = None
-    cost: float | None = None
 
 
-class GenerateResult(BaseModel):
-    samples: list[Sample] = Field(default_factory=list)
-    quarantined: list[QuarantineRow] = Field(default_factory=list)
-    usage: Usage = Field(default_factory=Usage)
+class GenerateResult(RunResult):
+    """Accepted candidates, rejects, usage and stats; where they were written."""
+
     stats: GenerateStats
     out_path: str | None = None
     quarantine_path: str | None = None

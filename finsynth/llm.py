@@ -32,8 +32,10 @@ from pydantic import BaseModel, Field
 
 from .cache import CachedReply, ResponseCache, cache_key
 from .config import EndpointConfig
+from .io import QuarantineRow
 from .reask import Validation, reask_messages
 from .retry import RetryPolicy, classify
+from .schema import Sample
 from .usage import Usage
 
 Validator = Callable[[str], Validation]
@@ -80,6 +82,25 @@ class EngineStats(BaseModel):
     retries_by_kind: dict[str, int] = Field(default_factory=dict)
     reasks: int = 0
     elapsed_s: float = 0.0
+
+
+class RunStats(BaseModel):
+    """What an LLM-assisted run (relabel, generate) reports beside its rows."""
+
+    model: str | None = None
+    quarantined: int = 0
+    template_hashes: dict[str, str] = Field(default_factory=dict)
+    engine: EngineStats | None = None
+    endpoint: dict | None = None
+    cost: float | None = None
+
+
+class RunResult(BaseModel):
+    """The rows an LLM-assisted run produced, the rows it quarantined, and the tokens it used."""
+
+    samples: list[Sample] = Field(default_factory=list)
+    quarantined: list[QuarantineRow] = Field(default_factory=list)
+    usage: Usage = Field(default_factory=Usage)
 
 
 @dataclass

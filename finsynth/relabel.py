@@ -22,12 +22,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
-
 from .cache import ResponseCache
 from .config import EndpointConfig, load_config
 from .io import QuarantineRow
-from .llm import EngineStats, Job, LLMEngine
+from .llm import Job, LLMEngine, RunResult, RunStats
 from .prompts import render, template_hash
 from .reask import REASK_TEMPLATE, Validation, lint_errors, validate_extraction
 from .schema import Extraction, Sample
@@ -38,28 +36,19 @@ RELABEL_TEMPLATES = {"B": "relabel_b.j2", "D": "relabel_d.j2"}
 LLMChoice = Literal["auto", "rules", "openai"]
 
 
-class RelabelStats(BaseModel):
+class RelabelStats(RunStats):
     """What a relabel run did."""
 
     annotator: str
-    model: str | None = None
     requested: int = 0
     relabelled: int = 0
     passed_through: int = 0
-    quarantined: int = 0
     reasks: int = 0
-    template_hashes: dict[str, str] = Field(default_factory=dict)
-    engine: EngineStats | None = None
-    endpoint: dict | None = None
-    cost: float | None = None
 
 
-class RelabelResult(BaseModel):
+class RelabelResult(RunResult):
     """Relabelled (and passed-through) samples in input order, plus quarantine, usage and stats."""
 
-    samples: list[Sample] = Field(default_factory=list)
-    quarantined: list[QuarantineRow] = Field(default_factory=list)
-    usage: Usage = Field(default_factory=Usage)
     stats: RelabelStats
     read: int = 0
 
