@@ -1,7 +1,7 @@
 """`finsynth build`: raw annotated rows in, a validated, linted, deduplicated, split training set out.
 
-Stages (each a plain function of data): load + quarantine -> (optional relabel) -> lint -> dedupe and
-leakage removal -> stratified split -> render chat rows -> write. Same inputs and seed give
+Stages (each a plain function of data): load + quarantine -> (optional relabel) -> lint (split leakage
+among its errors) -> dedupe -> stratified split -> render chat rows -> write. Same inputs and seed give
 byte-identical outputs: nothing time- or machine-dependent is written, and every order is sorted.
 """
 
@@ -118,11 +118,11 @@ def drop_lint_errors(records: list[Record], lint: LintResult) -> tuple[list[Reco
     return kept, dropped
 
 
-def dedupe(
-    train: list[Record], tests: list[Record], threshold: float
-) -> tuple[list[Record], list[QuarantineRow]]:
-    """Drop exact and near-duplicate training paragraphs (keeping the first by id) and any training
-    paragraph that near-duplicates a test paragraph (split leakage)."""
+def dedupe(train: list[Record], threshold: float) -> tuple[list[Record], list[QuarantineRow]]:
+    """Drop exact and near-duplicate training paragraphs, keeping the first by id.
+
+    Leakage into the test set needs no pass here: lint's `split-leakage` (an error, at a lower
+    threshold) stops the build or, with --allow-errors, has already quarantined those rows."""
     ordered = sorted(train, key=lambda r: (r.item.id, r.path, r.line))
     texts = [normalize(r.item.input.paragraph) for r in ordered]
     index = NearDupIndex(texts)
@@ -141,20 +141,6 @@ def dedupe(
                     _quarantine(ordered[j], f"{kind} of {record.item.id} (Jaccard {similarity:.2f})", "dedupe",
                                 kept_id=record.item.id, similarity=round(similarity, 4))
                 )
-    if tests:
-        test_index = NearDupIndex([normalize(t.item.input.paragraph) for t in tests])
-        clean = []
-        for record in kept:
-            hits = test_index.query(normalize(record.item.input.paragraph), threshold=threshold)
-            if hits:
-                j, similarity = hits[0]
-                dropped.append(
-                    _quarantine(record, f"split leakage: near-duplicate of test case {tests[j].item.id} "
-                                f"(Jaccard {similarity:.2f})", "leakage", test_id=tests[j].item.id)
-                )
-            else:
-                clean.append(record)
-        kept = clean
     return kept, dropped
 
 
@@ -251,7 +237,7 @@ def build(config: BuildConfig, on_stage: Callable[[str], None] | None = None, pr
         quarantined.extend(lint_dropped)
 
     stage("dedupe")
-    train_records, dedupe_dropped = dedupe(train_records, test_records, config.dedupe_threshold)
+    train_records, dedupe_dropped = dedupe(train_records, config.dedupe_threshold)
     quarantined.extend(dedupe_dropped)
 
     stage("split")
