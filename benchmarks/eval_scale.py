@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import sys
 import tempfile
@@ -27,14 +26,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _machine import machine_info
+from _common import CORPUS, machine_info
 
 from finsynth import matching
 from finsynth.evaluate import evaluate, load_gold, load_predictions
 from finsynth.matching import get_matcher
 
-SHARED = Path(os.environ.get("FINSYNTH_SHARED", REPO.parent / "shared"))
-CORPUS = SHARED / "corpus"
 SCENARIOS = ["single_metric", "multi_metric", "boundary_many_numbers_one_core",
              "financial_vs_business_classification", "empty_output_background", "mixed_financial_business"]
 SWAPS = [("营业收入", "营收"), ("营收", "营业收入"), ("市占率", "市场份额"), ("毛利率", "毛利润率"),

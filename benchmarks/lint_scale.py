@@ -37,14 +37,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _machine import machine_info
+from _common import CORPUS, machine_info
 
 from finsynth.io import Record, load_paths
 from finsynth.lint import lint_records
 from finsynth.schema import Sample
 
-SHARED = Path(os.environ.get("FINSYNTH_SHARED", REPO.parent / "shared"))
-CORPUS = SHARED / "corpus"
 NUMBER = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?")
 YEARLIKE = re.compile(r"(?:19|20)\d{2}(?=[年HQhq])|(?<=[A-Za-z])\d+")  # years and codes (H1, A100) stay
 CJK = re.compile(r"[\u4e00-\u9fff]")

@@ -32,6 +32,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import CORPUS
 
 from finsynth.annotators.rules import annotate
 from finsynth.config import EndpointConfig
@@ -39,7 +42,7 @@ from finsynth.io import load_paths, write_jsonl_atomic
 from finsynth.relabel import relabel
 from finsynth.schema import Extraction, Metric, ParagraphInput, Sample
 
-CORPUS = Path(os.environ.get("FINSYNTH_SHARED", REPO.parent / "shared")) / "corpus" / "type_b.jsonl"
+CORPUS_B = CORPUS / "type_b.jsonl"
 
 
 def make_samples(n: int) -> tuple[list[Sample], str]:
@@ -47,9 +50,9 @@ def make_samples(n: int) -> tuple[list[Sample], str]:
     request is distinct), or synthetic ones when the corpus is absent."""
     base: list[Sample] = []
     source = "synthetic"
-    if CORPUS.is_file():
-        base = [s for s in load_paths([CORPUS]).samples if annotate(s).analysis]
-        source = str(CORPUS)
+    if CORPUS_B.is_file():
+        base = [s for s in load_paths([CORPUS_B]).samples if annotate(s).analysis]
+        source = str(CORPUS_B)
     out = []
     for i in range(n):
         if base:

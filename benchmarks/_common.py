@@ -1,10 +1,13 @@
-"""What machine a benchmark ran on: recorded beside every number it prints."""
+"""Shared by the benchmarks: where the shared corpus is, and what machine a run was on."""
 
 from __future__ import annotations
 
 import os
 import platform
 from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = Path(os.environ.get("FINSYNTH_SHARED", REPO.parent / "shared")) / "corpus"
 
 
 def machine_info() -> dict:
