@@ -18,6 +18,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from . import __version__
+from .findings import browse_findings
+from .html_report import write_html
 from .io import (
     LoadResult,
     QuarantineRow,
@@ -230,6 +232,7 @@ def build(config: BuildConfig, on_stage: Callable[[str], None] | None = None, pr
 
     stage("lint")
     lint = lint_records(train_records, against=test_records or None)
+    linted = train_records
     if lint.has_errors:
         if not config.allow_errors:
             raise BuildError(f"lint found {sum(f.severity == 'error' for f in lint.findings)} error(s)", lint)
@@ -257,6 +260,9 @@ def build(config: BuildConfig, on_stage: Callable[[str], None] | None = None, pr
     report = build_report([r.item for r in train + val], lint=lint, against=[r.item for r in test_records] or None)
     report_md = render_markdown(report)
     write_text_atomic(out / "report.md", report_md)
+    # the browser shows what lint found in the raw rows, including rows --allow-errors quarantined
+    write_html(out / "report.html", report, browse_findings(linted, lint), title="finsynth build report",
+               source=f"{len(train) + len(val)} training samples from {config.raw_dir.as_posix()} (seed {config.seed})")
 
     read = loaded.read
     manifest = {
@@ -283,7 +289,7 @@ def build(config: BuildConfig, on_stage: Callable[[str], None] | None = None, pr
         "lint": {k: v for k, v in sorted(lint.counts.items()) if v},
         "outputs": {
             name: _sha256(out / name)
-            for name in ("train.jsonl", "val.jsonl", "test.jsonl", "quarantine.jsonl", "report.md")
+            for name in ("train.jsonl", "val.jsonl", "test.jsonl", "quarantine.jsonl", "report.md", "report.html")
         },
     }
     counted = len(train) + len(val) + len(test_records) + len(quarantined)

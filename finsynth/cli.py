@@ -119,18 +119,27 @@ def _load_or_exit(paths: Sequence[str], kind: str = "auto"):
 
 @command
 def _report_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("report", help="count distribution per type (and against a test set), styles, lengths, lint")
+    p = sub.add_parser("report", help="count distribution per type (and against a test set), styles, lengths, lint; "
+                                      "--format html for the reviewer's visual report")
     p.add_argument("paths", nargs="+", metavar="PATH", help="training JSONL/JSON files or directories")
     p.add_argument("--against", metavar="TESTSET", help="test cases to compare the count distribution with")
-    p.add_argument("--no-lint", action="store_true", help="skip the lint summary")
-    p.add_argument("--plot", metavar="PNG", help="also save a bar chart of the distributions")
-    _add_format(p, ("text", "md", "json"))
+    p.add_argument("--no-lint", action="store_true", help="skip the lint summary (and the findings browser)")
+    p.add_argument("--tokenizer", metavar="PATH", help="local tokenizer (model directory or tokenizer.json) "
+                                                       "for token-length distributions")
+    p.add_argument("--plot", metavar="PNG", help="also save a bar chart of the count distributions")
+    p.add_argument("-o", "--out", metavar="FILE", help="write the report to FILE (atomically) instead of stdout")
+    _add_format(p, ("text", "md", "json", "html"))
     p.set_defaults(func=_run_report)
 
 
 def _run_report(args: argparse.Namespace) -> int:
+    from .charts import save_count_plot
+    from .findings import browse_findings
+    from .html_report import render_html
+    from .io import write_text_atomic
     from .lint import lint_records
-    from .report import build_report, plot_counts
+    from .report import build_report, render_markdown
+    from .tokens import load_tokenizer, token_lengths
 
     loaded = _load_or_exit(args.paths)
     tests = _load_or_exit([args.against], kind="test") if args.against else None
@@ -138,16 +147,38 @@ def _run_report(args: argparse.Namespace) -> int:
     if not samples:
         err_console.print("[red]error:[/red] no valid training samples in the given paths")
         return 2
+    lengths = None
+    if args.tokenizer:
+        try:
+            lengths = token_lengths(samples, load_tokenizer(args.tokenizer))
+        except (OSError, RuntimeError, ValueError) as exc:
+            err_console.print(f"[red]error:[/red] {exc}")
+            return 2
     lint = None
+    train_records = [r for r in loaded.records if r.item.type != "test"]
     if not args.no_lint:
-        train_records = [r for r in loaded.records if r.item.type != "test"]
         with _Ticker("linting", len(train_records) + 1, args.format != "json") as ticker:
             lint = lint_records(train_records, against=tests.records if tests else None, on_progress=ticker.advance)
-    report = build_report(samples, lint=lint, against=tests.test_cases if tests else None)
+    report = build_report(samples, lint=lint, against=tests.test_cases if tests else None, token_lengths=lengths)
     if args.plot:
-        plot_counts(report, args.plot)
+        save_count_plot(report, args.plot)
         err_console.print(f"plot written to {args.plot}")
-    render(args.format, report.to_json(), report.to_markdown)
+    if args.format == "html":
+        browser = browse_findings(train_records, lint) if lint is not None else None
+        source = " ".join(args.paths) + (f" against {args.against}" if args.against else "")
+        text = render_html(report, browser, source=source)
+    elif args.format == "json":
+        text = json.dumps(report.to_json(), ensure_ascii=False, indent=2) + "\n"
+    elif args.format == "md" or args.out:
+        text = render_markdown(report)
+    else:
+        render(args.format, report.to_json(), report.to_markdown)
+        return 0
+    if args.out:
+        write_text_atomic(args.out, text)
+        err_console.print(f"report written to {args.out}")
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0
 
 

@@ -26,7 +26,7 @@ from pydantic import BaseModel, Field
 from rapidfuzz import fuzz
 
 from .io import Record
-from .mentions import QUANTITY_KINDS, extract_mentions, numbers_in
+from .mentions import QUANTITY_KINDS, Mention, extract_mentions, numbers_in
 from .neardup import DEFAULT_THRESHOLD, near_duplicate_pairs, normalize
 from .schema import Sample, TestCase
 from .style import classify_analysis, exclusion_items
@@ -45,8 +45,17 @@ NEAR_DUP_THRESHOLD = DEFAULT_THRESHOLD  # character-trigram Jaccard
 MAX_LISTED = 5                 # items named in one message
 
 
+class Span(BaseModel):
+    """Where a finding points: characters [start, end) of the sample's analysis or paragraph."""
+
+    field: Literal["analysis", "paragraph"]
+    start: int
+    end: int
+
+
 class Finding(BaseModel):
-    """One lint result. `path`/`line` locate the row (None for dataset-wide findings)."""
+    """One lint result. `path`/`line` locate the row (None for dataset-wide findings); `spans` mark the
+    offending text (a list marker, a count anchor, an uncovered number) where the rule can point."""
 
     rule: str
     severity: Severity
@@ -54,12 +63,26 @@ class Finding(BaseModel):
     line: int | None = None
     sample_id: str | None = None
     message: str
+    spans: list[Span] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """What a sample rule may yield instead of a bare message: the message, the spans it points at,
+    and a severity when it differs from the rule's."""
+
+    message: str
+    spans: tuple[Span, ...] = ()
+    severity: Severity | None = None
+
+
+def _spans(field: Literal["analysis", "paragraph"], bounds: Iterable[tuple[int, int]]) -> tuple[Span, ...]:
+    return tuple(Span(field=field, start=a, end=b) for a, b in bounds if b > a)
 
 
 @dataclass(frozen=True)
 class Rule:
-    """A registered rule. Sample checks yield messages (or (message, severity)); dataset checks yield
-    Findings."""
+    """A registered rule. Sample checks yield messages (or `Hit`s); dataset checks yield Findings."""
 
     id: str
     severity: Severity
@@ -108,7 +131,7 @@ class LintResult(BaseModel):
         return {s: counts.get(s, 0) for s in SEVERITIES}
 
     def to_json(self) -> dict[str, Any]:
-        """`{"findings": [{rule, severity, path, line, sample_id, message}], "counts": {rule: n}}`."""
+        """`{"findings": [{rule, severity, path, line, sample_id, message, spans}], "counts": {rule: n}}`."""
         return {"findings": [f.model_dump() for f in self.findings], "counts": dict(self.counts)}
 
 
@@ -228,17 +251,21 @@ def numbered_list(item: Item) -> Iterator[str]:
     """The analysis enumerates with 1. 2. / 1、 / (1) / ① markers (numbers such as 1.6T, 3.5万,
     2025H1, 9.8元 are not markers): at least two markers counting up from 1."""
     analysis = item.output.analysis
-    markers: list[int] = []
+    markers: list[tuple[int, tuple[int, int]]] = []
     starts = [0] + [m.end() for m in _SENTENCE_BOUNDARY.finditer(analysis)]
     for match in filter(None, (_LIST_MARK.match(analysis, pos) for pos in starts)):
         raw = match.group("paren") or match.group("dot")
-        markers.append(int(raw) if raw else _HAN_DIGITS[match.group("han")])
-    parens = [int(n) for n in _PAREN_MARK.findall(analysis)] if "(" in analysis or "（" in analysis else []
-    circled = [ord(c) - ord("①") + 1 for c in _CIRCLED.findall(analysis)]
+        number = int(raw) if raw else _HAN_DIGITS[match.group("han")]
+        markers.append((number, (match.start() + len(match.group()) - len(match.group().lstrip()), match.end())))
+    parens = ([(int(m.group(1)), m.span()) for m in _PAREN_MARK.finditer(analysis)]
+              if "(" in analysis or "（" in analysis else [])
+    circled = [(ord(m.group()) - ord("①") + 1, m.span()) for m in _CIRCLED.finditer(analysis)]
     for found, label in ((markers, "numbered"), (parens, "parenthesised"), (circled, "circled")):
-        if 1 in found and 2 in found[found.index(1):]:
-            shown = " ".join(str(n) for n in found[:4])
-            yield f"analysis enumerates with {label} list markers ({shown}); write prose instead"
+        numbers = [n for n, _ in found]
+        if 1 in numbers and 2 in numbers[numbers.index(1):]:
+            shown = " ".join(str(n) for n in numbers[:4])
+            yield Hit(f"analysis enumerates with {label} list markers ({shown}); write prose instead",
+                      _spans("analysis", (span for _, span in found)))
             return
 
 
@@ -257,17 +284,20 @@ def semicolon_enumeration(item: Item) -> Iterator[str]:
     analysis = item.output.analysis
     if "；" not in analysis and ";" not in analysis:
         return
-    run, best, heads = 0, 0, []
+    run, best, heads, bounds, offset = 0, 0, [], [], 0
     for segment in _SEMI_SPLIT.split(analysis):
         match = _ENUM_HEAD.match(segment)
         if match:
             run += 1
             heads.append(match.group().strip(" —-"))
+            bounds.append((offset + match.start(), offset + match.end()))
             best = max(best, run)
         else:
             run = 0
+        offset += len(segment) + 1
     if best >= 2:
-        yield f"analysis enumerates with 'X——…；Y——…' segments ({_listed(heads)}); write prose instead"
+        yield Hit(f"analysis enumerates with 'X——…；Y——…' segments ({_listed(heads)}); write prose instead",
+                  _spans("analysis", bounds))
 
 
 _COUNT_WORD = r"(?:\d+|[一二两三四五六七八九十])"
@@ -290,9 +320,12 @@ def count_anchor(item: Item) -> Iterator[str]:
     """The analysis opens by announcing a count ("核心指标数量：2", "本段有3个指标被深度分析").
     A restraint opening ("本段只有1个指标被深度分析") is not an announcement and does not fire."""
     analysis = item.output.analysis
-    if _COUNT_ANCHOR.match(analysis):
+    match = _COUNT_ANCHOR.match(analysis)
+    if match:
         opening = re.split(r"[。；;\n]", analysis.strip(), maxsplit=1)[0][:40]
-        yield f"analysis opens by announcing a metric count ({opening!r}); reason first, count last"
+        lead = len(match.group()) - len(match.group().lstrip(" \t\n【[（(「“\"'"))
+        yield Hit(f"analysis opens by announcing a metric count ({opening!r}); reason first, count last",
+                  _spans("analysis", [(match.start() + lead, match.end())]))
 
 
 EXPECTED_STYLES: dict[str, tuple[str, ...]] = {
@@ -319,28 +352,35 @@ def style_mismatch(item: Item) -> Iterator[str]:
     expected = EXPECTED_STYLES.get(item.type)
     if expected is None:
         return
-    style = classify_analysis(item.output.analysis)
+    analysis = item.output.analysis
+    style = classify_analysis(analysis)
     if style not in expected:
-        yield (f"type {item.type} analysis is {style} ({_STYLE_WORDS[style]}); "
-               f"type {item.type} needs {_STYLE_WORDS[expected[0]]}")
+        # point at the exclusion list's item names when there is one the type should not have
+        bounds = []
+        for excluded in exclusion_items(analysis) if style != "prose" else ():
+            start = analysis.find(excluded.name)
+            if start >= 0:
+                bounds.append((start, start + len(excluded.name)))
+        yield Hit(f"type {item.type} analysis is {style} ({_STYLE_WORDS[style]}); "
+                  f"type {item.type} needs {_STYLE_WORDS[expected[0]]}", _spans("analysis", bounds))
 
 
-def uncovered_mentions(item: Item) -> list[tuple[str, str]]:
-    """(mention text, subject) of the paragraph's quantitative items that the analysis neither
-    extracts nor excludes: the value is not cited anywhere in the analysis and the subject matches
-    no metric name and no excluded item name."""
+def uncovered_mentions(item: Item) -> list[Mention]:
+    """The paragraph's quantitative items that the analysis neither extracts nor excludes: the value
+    is not cited anywhere in the analysis and the subject matches no metric name and no excluded
+    item name."""
     analysis = item.output.analysis
     cited = numbers_in(analysis)
     names = [m.metric_name for m in item.output.metrics]
     names += [x.name for x in exclusion_items(analysis)]
-    out: list[tuple[str, str]] = []
+    out: list[Mention] = []
     for mention in extract_mentions(item.input.paragraph, skip_values=cited):
         if mention.kind not in QUANTITY_KINDS:
             continue
         subject = mention.subject
         if subject and (subject in analysis or any(_names_similar(subject, n) for n in names)):
             continue
-        out.append((mention.text, subject))
+        out.append(mention)
     return out
 
 
@@ -357,9 +397,9 @@ def exclusion_coverage(item: Item) -> Iterator[str]:
         return
     missing = uncovered_mentions(item)
     if missing:
-        shown = [f"{text}（{subject}）" if subject else text for text, subject in missing]
-        yield (f"{len(missing)} quantitative item(s) of the paragraph neither extracted nor excluded: "
-               f"{_listed(shown)}")
+        shown = [f"{m.text}（{m.subject}）" if m.subject else m.text for m in missing]
+        yield Hit(f"{len(missing)} quantitative item(s) of the paragraph neither extracted nor excluded: "
+                  f"{_listed(shown)}", _spans("paragraph", ((m.start, m.end) for m in missing)))
 
 
 @rule(
@@ -590,9 +630,9 @@ def _check_item(item: Item, rules: Sequence[Rule], path: str | None, line: int |
     out: list[Finding] = []
     for r in rules:
         for result in r.check(item):
-            message, severity = result if isinstance(result, tuple) else (result, r.severity)
-            out.append(Finding(rule=r.id, severity=severity, path=path, line=line, sample_id=item.id,
-                               message=message))
+            hit = result if isinstance(result, Hit) else Hit(result)
+            out.append(Finding(rule=r.id, severity=hit.severity or r.severity, path=path, line=line,
+                               sample_id=item.id, message=hit.message, spans=list(hit.spans)))
     return out
 
 

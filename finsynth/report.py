@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import polars as pl
 from pydantic import BaseModel, Field
@@ -31,6 +31,15 @@ class LengthStats(BaseModel):
     mean: float
     p90: float
     max: int
+
+
+class Histogram(BaseModel):
+    """Samples per length bin, per type: bin i holds lengths in [edges[i], edges[i+1]); the first and
+    last bins also hold the tails beyond them (folded in, so the chart stays readable)."""
+
+    unit: Literal["characters", "tokens"]
+    edges: list[int]
+    counts: dict[str, list[int]]
 
 
 class Comparison(BaseModel):
@@ -59,7 +68,10 @@ class Report(BaseModel):
     style_by_type: dict[str, dict[str, int]]
     analysis_length: dict[str, LengthStats]
     paragraph_length: dict[str, LengthStats]
+    length_histograms: dict[str, Histogram] = Field(default_factory=dict)
+    token_length: dict[str, dict[str, LengthStats]] | None = None
     lint_counts: dict[str, int] | None = None
+    lint_errors: dict[str, int] | None = None
     lint_severity: dict[str, int] | None = None
     against: Comparison | None = None
 
@@ -104,6 +116,40 @@ def _length_stats(series: pl.Series) -> LengthStats:
         p90=float(series.quantile(0.9, interpolation="nearest")),
         max=int(series.max()),
     )
+
+
+HISTOGRAM_BINS = 24
+
+
+def _nice_step(span: float, bins: int) -> int:
+    """A round bin width (1, 2, 5 x 10^k) giving about `bins` bins over `span`."""
+    raw = max(span / bins, 1.0)
+    magnitude = 10 ** math.floor(math.log10(raw))
+    for factor in (1, 2, 5, 10):
+        if raw <= factor * magnitude:
+            return int(factor * magnitude)
+    return int(10 * magnitude)
+
+
+def _histogram(frame: pl.DataFrame, column: str, types: list[str], unit: str) -> Histogram:
+    """Fixed-width bins over the 1st to 99th percentile, each tail folded into its end bin: an
+    aggregate whose size does not grow with the number of samples."""
+    values = frame[column]
+    if values.len() == 0:
+        return Histogram(unit=unit, edges=[0, 1], counts={t: [0] for t in types})
+    low = int(values.quantile(0.01, interpolation="lower") or 0)
+    high = int(values.quantile(0.99, interpolation="higher") or 0) + 1
+    step = _nice_step(high - low, HISTOGRAM_BINS)
+    low = low // step * step
+    n_bins = max(1, math.ceil((high - low) / step))
+    binned = (
+        frame.select(pl.col("type"), ((pl.col(column) - low) // step).clip(0, n_bins - 1).alias("bin"))
+        .group_by(["type", "bin"]).len()
+    )
+    counts = {t: [0] * n_bins for t in types}
+    for row in binned.iter_rows(named=True):
+        counts[row["type"]][row["bin"]] = row["len"]
+    return Histogram(unit=unit, edges=[low + i * step for i in range(n_bins + 1)], counts=counts)
 
 
 def _distribution(counts: Sequence[int]) -> dict[int, int]:
@@ -173,10 +219,27 @@ def build_report(
     samples: Sequence[Sample],
     lint: Any | None = None,
     against: Sequence[TestCase] | None = None,
+    token_lengths: dict[str, Sequence[int]] | None = None,
 ) -> Report:
-    """Compute the report for training samples, optionally with lint results and a test set."""
+    """Compute the report for training samples, optionally with lint results, a test set, and token
+    lengths ({"paragraph": [...], "analysis": [...]}, one per sample, from `tokens.token_lengths`)."""
     frame = _frame(samples)
     types = sorted(frame["type"].unique().to_list())
+    histograms = {
+        "paragraph": _histogram(frame, "paragraph_len", types, "characters"),
+        "analysis": _histogram(frame, "analysis_len", types, "characters"),
+    }
+    token_stats = None
+    if token_lengths:
+        token_stats = {}
+        for field, lengths in sorted(token_lengths.items()):
+            if len(lengths) != frame.height:
+                raise ValueError(f"token_lengths[{field!r}] has {len(lengths)} entries for {frame.height} samples")
+            column = f"{field}_tokens"
+            with_tokens = frame.with_columns(pl.Series(column, list(lengths), dtype=pl.Int64))
+            histograms[column] = _histogram(with_tokens, column, types, "tokens")
+            token_stats[field] = {t: _length_stats(with_tokens.filter(pl.col("type") == t)[column]) for t in types}
+            token_stats[field]["all"] = _length_stats(with_tokens[column])
     count_table: dict[str, dict[int, int]] = {}
     for t in types:
         sub = frame.filter(pl.col("type") == t)["count"].to_list()
@@ -202,12 +265,15 @@ def build_report(
     paragraph_length = {t: _length_stats(frame.filter(pl.col("type") == t)["paragraph_len"]) for t in types}
     paragraph_length["all"] = _length_stats(frame["paragraph_len"])
 
-    lint_counts = lint_severity = None
+    lint_counts = lint_errors = lint_severity = None
     if lint is not None:
         lint_counts = {rule: n for rule, n in sorted(lint.counts.items()) if n}
-        lint_severity = {}
+        lint_severity, lint_errors = {}, {}
         for finding in lint.findings:
             lint_severity[finding.severity] = lint_severity.get(finding.severity, 0) + 1
+            if finding.severity == "error":
+                lint_errors[finding.rule] = lint_errors.get(finding.rule, 0) + 1
+        lint_errors = dict(sorted(lint_errors.items(), key=lambda kv: (-kv[1], kv[0])))
 
     return Report(
         n_samples=frame.height,
@@ -221,10 +287,84 @@ def build_report(
         style_by_type=style_by_type,
         analysis_length=analysis_length,
         paragraph_length=paragraph_length,
+        length_histograms=histograms,
+        token_length=token_stats,
         lint_counts=lint_counts,
+        lint_errors=lint_errors,
         lint_severity=lint_severity,
         against=compare_counts(frame["count"].to_list(), against) if against else None,
     )
+
+
+class Assessment(BaseModel):
+    """Whether the set is fit to train on, in two or three sentences: the biggest problem first, then
+    what to fix first, then what can wait."""
+
+    fit: bool
+    sentences: list[str]
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.sentences)
+
+
+def _rules_listed(counts: dict[str, int], limit: int = 3) -> str:
+    shown = [f"{rule} {n}" for rule, n in list(counts.items())[:limit]]
+    more = len(counts) - limit
+    return ", ".join(shown) + (f" and {more} more rule(s)" if more > 0 else "")
+
+
+def _skew_fix(cmp: Comparison) -> str:
+    """What to change in the data to close a count skew, in the GUIDE's terms."""
+    low_train = cmp.train_share.get(0, 0.0) + cmp.train_share.get(1, 0.0)
+    low_test = cmp.test_share.get(0, 0.0) + cmp.test_share.get(1, 0.0)
+    if cmp.mean_ratio > 1:
+        return (f"add paragraphs with 0 or 1 core metrics (now {low_train:.0%} of training against "
+                f"{low_test:.0%} of the test set), mostly type B boundary negatives and single-metric type A, "
+                f"or drop padded metrics")
+    high_train, high_test = 1 - low_train, 1 - low_test
+    return (f"add paragraphs with 2 or more core metrics (now {high_train:.0%} of training against "
+            f"{high_test:.0%} of the test set), mostly type C count variation and type D mixed paragraphs")
+
+
+def assess(report: Report) -> Assessment:
+    """Fit to train on or not, and what to fix first. Order of concern: a metric-count skew against
+    the test set (it drove the reference project's over-extraction), then lint errors (the build
+    refuses them), then warnings (reported, not blocking)."""
+    cmp = report.against
+    skewed = cmp is not None and math.isfinite(cmp.mean_ratio) and abs(cmp.mean_ratio - 1) > MEAN_RATIO_TOLERANCE
+    errors = report.lint_errors or {}
+    n_errors = sum(errors.values())
+    n_warnings = (report.lint_severity or {}).get("warning", 0)
+    warning_rules = {rule: n - errors.get(rule, 0) for rule, n in (report.lint_counts or {}).items()}
+    warning_rules = dict(sorted(((r, n) for r, n in warning_rules.items() if n), key=lambda kv: (-kv[1], kv[0])))
+    sentences: list[str] = []
+    if skewed:
+        direction = "over-extract" if cmp.mean_ratio > 1 else "under-extract"
+        sentences.append(
+            f"Not fit to train on yet: the metric counts are skewed against the test set, "
+            f"{cmp.train_mean:.2f} metrics per training paragraph against {cmp.test_mean:.2f} per test case "
+            f"(ratio {cmp.mean_ratio:.2f}, Jensen-Shannon divergence {cmp.js_divergence:.3f}), "
+            f"so a model trained on it will {direction}.")
+        fix = f"Fix that first: {_skew_fix(cmp)}"
+        if n_errors:
+            fix += f"; then clear the {n_errors} lint error(s) ({_rules_listed(errors)}), which the build refuses"
+        sentences.append(fix + ".")
+    elif n_errors:
+        sentences.append(f"Not fit to train on yet: lint finds {n_errors} error(s) ({_rules_listed(errors)}), "
+                         f"each a pattern that cost the reference project accuracy, and the build refuses them.")
+        top = next(iter(errors))
+        sentences.append(f"Fix the {errors[top]} {top} finding(s) first (see the findings browser below).")
+    else:
+        in_line = (f"the metric counts are in line with the test set (ratio {cmp.mean_ratio:.2f})"
+                   if cmp else "no test set was given, so the count distribution is unchecked (pass --against)")
+        sentences.append(f"Fit to train on: no lint errors, and {in_line}.")
+    if n_warnings:
+        sentences.append(f"{n_warnings} warning(s) ({_rules_listed(warning_rules)}) are worth a look "
+                         f"but do not block training.")
+    elif not skewed and not n_errors and report.lint_counts is not None:
+        sentences.append("Lint finds no warnings either.")
+    return Assessment(fit=not skewed and not n_errors, sentences=sentences[:3])
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> str:
@@ -241,7 +381,7 @@ def render_markdown(report: Report) -> str:
     """The report as Markdown (also what the terminal shows): tables first, then the verdict."""
     heading = (f"# Count-distribution report\n\n{report.n_samples} training samples, "
                f"{report.mean_count:.2f} metrics per paragraph on average.\n")
-    out = [heading]
+    out = [heading, "**" + assess(report).text + "**\n"]
     out.append("## Metric count per type\n")
     rows = []
     for t, dist in report.count_table.items():
@@ -291,36 +431,3 @@ def render_markdown(report: Report) -> str:
         if report.lint_counts:
             out.append(_table(["rule", "findings"], [[r, n] for r, n in report.lint_counts.items()]) + "\n")
     return "\n".join(out)
-
-
-def plot_counts(report: Report, path: str) -> str:
-    """Bar chart of the count distribution per type (and the test set's), saved as PNG."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:  # optional extra
-        raise RuntimeError("plots need matplotlib: pip install 'finsynth[plot]'") from exc
-    series = {t: dist for t, dist in report.count_table.items() if t != "all"}
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    width = 0.8 / max(len(series), 1)
-    for i, (t, dist) in enumerate(series.items()):
-        axes[0].bar([c + i * width for c in COUNTS], [dist[c] for c in COUNTS], width, label=f"type {t}")
-    axes[0].set(title="Metric count per type", xlabel="metrics per sample", ylabel="samples")
-    axes[0].set_xticks([c + width * (len(series) - 1) / 2 for c in COUNTS], [str(c) for c in COUNTS])
-    axes[0].legend()
-    if report.against:
-        cmp = report.against
-        axes[1].bar([c - 0.2 for c in COUNTS], [cmp.train_share[c] for c in COUNTS], 0.4, label="train")
-        axes[1].bar([c + 0.2 for c in COUNTS], [cmp.test_share[c] for c in COUNTS], 0.4, label="test")
-        axes[1].set(title=f"Share per count (JS {cmp.js_divergence:.3f}, mean ratio {cmp.mean_ratio:.2f})",
-                    xlabel="metrics per sample", ylabel="share")
-        axes[1].set_xticks(COUNTS)
-        axes[1].legend()
-    else:
-        axes[1].axis("off")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path

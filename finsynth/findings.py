@@ -1,0 +1,132 @@
+"""The findings browser's data: lint findings with the samples they point at, sampled to a bound.
+
+A reviewer wants to read the offending text, not a rule id and a line number. Each shown finding
+carries its sample (paragraph, analysis, metrics) and the spans to highlight. A set of 100,000
+samples can have tens of thousands of findings, so the browser shows at most `limit` of them, shared
+fairly between rules and spread evenly over each rule's list; the totals say how many there are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pydantic import BaseModel, Field
+
+from .io import Record
+from .lint import Finding, LintResult, Span
+
+BROWSER_LIMIT = 400
+
+
+class MetricView(BaseModel):
+    name: str
+    metric_type: str
+    score: float
+
+
+class SampleView(BaseModel):
+    """A sample as the browser shows it; `key` is "path:line"."""
+
+    key: str
+    sample_id: str
+    type: str
+    path: str
+    line: int
+    paragraph: str
+    analysis: str
+    metrics: list[MetricView]
+
+
+class FindingView(BaseModel):
+    rule: str
+    severity: str
+    message: str
+    sample_key: str | None = None
+    sample_id: str | None = None
+    type: str | None = None
+    path: str | None = None
+    line: int | None = None
+    spans: list[Span] = Field(default_factory=list)
+
+
+class FindingsBrowser(BaseModel):
+    """The sampled findings, the samples they point at, and the true totals per rule."""
+
+    findings: list[FindingView]
+    samples: dict[str, SampleView]
+    total: int
+    total_by_rule: dict[str, int]
+    shown_by_rule: dict[str, int]
+
+    @property
+    def sampled(self) -> bool:
+        return len(self.findings) < self.total
+
+
+def _quotas(sizes: dict[str, int], limit: int) -> dict[str, int]:
+    """Share `limit` between rules: small rules are shown whole, the rest split what is left evenly."""
+    quotas: dict[str, int] = {}
+    pending = sorted(sizes, key=lambda rule: (sizes[rule], rule))
+    remaining = limit
+    while pending:
+        share = remaining // len(pending)
+        if sizes[pending[0]] <= share:
+            rule = pending.pop(0)
+            quotas[rule] = sizes[rule]
+            remaining -= sizes[rule]
+            continue
+        extra = remaining - share * len(pending)
+        for i, rule in enumerate(sorted(pending)):
+            quotas[rule] = share + (1 if i < extra else 0)
+        break
+    return quotas
+
+
+def _spread(items: list[Finding], k: int) -> list[Finding]:
+    """`k` items evenly spaced over the list (all of them when k >= len)."""
+    if k >= len(items):
+        return items
+    return [items[i * len(items) // k] for i in range(k)]
+
+
+def _key(path: str | None, line: int | None) -> str:
+    return f"{path}:{line}"
+
+
+def browse_findings(records: Sequence[Record], lint: LintResult, limit: int = BROWSER_LIMIT) -> FindingsBrowser:
+    """Pick at most `limit` findings (fair per rule, deterministic) and attach the samples they name."""
+    by_rule: dict[str, list[Finding]] = {}
+    for finding in lint.findings:
+        by_rule.setdefault(finding.rule, []).append(finding)
+    quotas = _quotas({rule: len(found) for rule, found in by_rule.items()}, limit)
+    chosen = {id(f) for rule, found in by_rule.items() for f in _spread(found, quotas[rule])}
+    shown = [f for f in lint.findings if id(f) in chosen]
+
+    wanted = {_key(f.path, f.line) for f in shown if f.path is not None}
+    samples: dict[str, SampleView] = {}
+    for record in records:
+        key = _key(record.path, record.line)
+        if key in wanted and key not in samples:
+            item = record.item
+            samples[key] = SampleView(
+                key=key, sample_id=item.id, type=item.type, path=record.path, line=record.line,
+                paragraph=item.input.paragraph, analysis=item.output.analysis,
+                metrics=[MetricView(name=m.metric_name, metric_type=m.metric_type, score=m.score)
+                         for m in item.output.metrics],
+            )
+    views = []
+    for f in shown:
+        key = _key(f.path, f.line)
+        sample = samples.get(key)
+        views.append(FindingView(
+            rule=f.rule, severity=f.severity, message=f.message, sample_key=key if sample else None,
+            sample_id=f.sample_id, type=sample.type if sample else None, path=f.path, line=f.line,
+            spans=f.spans,
+        ))
+    return FindingsBrowser(
+        findings=views,
+        samples=dict(sorted(samples.items(), key=lambda kv: (kv[1].path, kv[1].line))),
+        total=len(lint.findings),
+        total_by_rule={rule: len(found) for rule, found in sorted(by_rule.items())},
+        shown_by_rule={rule: min(len(found), quotas[rule]) for rule, found in sorted(by_rule.items())},
+    )
