@@ -1,4 +1,4 @@
-"""Benchmark: lint (near-duplicate search included) and the count report on 100,000 samples.
+"""Benchmark: lint (near-duplicate search included), the count report and the HTML report on 100,000 samples.
 
 The shared corpus (700 annotated samples) is replicated with perturbed text until there are N samples:
 
@@ -12,10 +12,12 @@ The shared corpus (700 annotated samples) is replicated with perturbed text unti
 - ~0.5% are exact copies (duplicates), and a few light copies of test paragraphs go into training
   (split leakage against the 50 test cases).
 
-Samples are built in memory (not timed); `lint_records` and, when present, `report.build_report`
-are timed. Peak RSS is the whole process's.
+Samples are built in memory (not timed); `lint_records`, `report.build_report` and the HTML report
+(findings browser selection, charts, page render, written to a temp file) are timed, all within one
+budget. Peak RSS is the whole process's; the HTML file's size is reported, since it must not grow
+with the data.
 
-    python benchmarks/lint_scale.py [--n 100000] [--seed 0] [--no-report]
+    python benchmarks/lint_scale.py [--n 100000] [--seed 0] [--no-report] [--html-out FILE]
 
 The last line of output is one JSON object.
 """
@@ -29,6 +31,7 @@ import random
 import re
 import resource
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -147,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=100_000, help="samples (default 100000)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-report", action="store_true", help="time lint only")
+    parser.add_argument("--html-out", metavar="FILE", help="keep the HTML report here (default: a temp file)")
     args = parser.parse_args(argv)
     if not (CORPUS / "type_a.jsonl").is_file():
         print(json.dumps({"skipped": f"shared corpus not found at {CORPUS} (set FINSYNTH_SHARED)"}))
@@ -163,20 +167,27 @@ def main(argv: list[str] | None = None) -> int:
     print(f"lint: {lint_s:.1f}s, {len(result.findings)} findings", file=sys.stderr)
 
     report_s, report_cpu, report_note = 0.0, 0.0, None
+    html_s, html_bytes = 0.0, None
     if args.no_report:
         report_note = "skipped (--no-report)"
     else:
-        try:
-            from finsynth.report import build_report
-        except ImportError as exc:  # the report lands separately
-            report_note = f"skipped: finsynth.report.build_report unavailable ({exc})"
-        else:
-            t2, c2 = time.perf_counter(), time.process_time()
-            build_report([r.item for r in records], lint=result, against=[r.item for r in tests])
-            report_s, report_cpu = time.perf_counter() - t2, time.process_time() - c2
-            print(f"report: {report_s:.1f}s", file=sys.stderr)
+        from finsynth.findings import browse_findings
+        from finsynth.html_report import write_html
+        from finsynth.report import build_report
 
-    seconds = lint_s + report_s
+        t2, c2 = time.perf_counter(), time.process_time()
+        report = build_report([r.item for r in records], lint=result, against=[r.item for r in tests])
+        report_s = time.perf_counter() - t2
+        print(f"report: {report_s:.1f}s", file=sys.stderr)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(args.html_out or Path(tmp) / "report.html")
+            t3 = time.perf_counter()
+            write_html(path, report, browse_findings(records, result), source="benchmarks/lint_scale.py")
+            html_s, html_bytes = time.perf_counter() - t3, path.stat().st_size
+        report_cpu = time.process_time() - c2
+        print(f"html report: {html_s:.1f}s, {html_bytes / 1e6:.2f} MB", file=sys.stderr)
+
+    seconds = lint_s + report_s + html_s
     peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     summary = {
         "benchmark": "lint_scale",
@@ -188,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
         "load_average_1m": round(os.getloadavg()[0], 2),
         "lint_seconds": round(lint_s, 2),
         "report_seconds": round(report_s, 2),
+        "html_seconds": round(html_s, 2),
+        "html_bytes": html_bytes,
         "report": report_note or "included",
         "build_seconds": round(build_s, 2),
         "variants": dict(kinds),

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pydantic import BaseModel, Field
 
 from .io import Record
-from .lint import Finding, LintResult, Span
+from .lint import LintResult, Span
 
 BROWSER_LIMIT = 400
 
@@ -82,7 +82,7 @@ def _quotas(sizes: dict[str, int], limit: int) -> dict[str, int]:
     return quotas
 
 
-def _spread(items: list[Finding], k: int) -> list[Finding]:
+def _spread(items: list[int], k: int) -> list[int]:
     """`k` items evenly spaced over the list (all of them when k >= len)."""
     if k >= len(items):
         return items
@@ -95,12 +95,12 @@ def _key(path: str | None, line: int | None) -> str:
 
 def browse_findings(records: Sequence[Record], lint: LintResult, limit: int = BROWSER_LIMIT) -> FindingsBrowser:
     """Pick at most `limit` findings (fair per rule, deterministic) and attach the samples they name."""
-    by_rule: dict[str, list[Finding]] = {}
-    for finding in lint.findings:
-        by_rule.setdefault(finding.rule, []).append(finding)
+    by_rule: dict[str, list[int]] = {}
+    for index, finding in enumerate(lint.findings):
+        by_rule.setdefault(finding.rule, []).append(index)
     quotas = _quotas({rule: len(found) for rule, found in by_rule.items()}, limit)
-    chosen = {id(f) for rule, found in by_rule.items() for f in _spread(found, quotas[rule])}
-    shown = [f for f in lint.findings if id(f) in chosen]
+    chosen = sorted(i for rule, found in by_rule.items() for i in _spread(found, quotas[rule]))
+    shown = [lint.findings[i] for i in chosen]
 
     wanted = {_key(f.path, f.line) for f in shown if f.path is not None}
     samples: dict[str, SampleView] = {}

@@ -39,6 +39,7 @@ def test_llm_throughput_small() -> None:
 def test_lint_scale_small(corpus_dir: Path) -> None:
     result = _run("lint_scale.py", "--n", "1500")
     assert result["samples"] == 1500 and result["peak_rss_mib"] > 0 and result["samples_per_s"] > 0
+    assert result["html_seconds"] > 0 and 100_000 < result["html_bytes"] < 2_000_000
 
 
 @pytest.mark.timeout(300)

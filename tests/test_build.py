@@ -13,7 +13,7 @@ from finsynth.cli import main
 from finsynth.io import load_paths, read_jsonl
 from finsynth.prompts import system_prompt
 
-OUTPUTS = ("train.jsonl", "val.jsonl", "test.jsonl", "quarantine.jsonl", "report.md", "manifest.json")
+OUTPUTS = ("train.jsonl", "val.jsonl", "test.jsonl", "quarantine.jsonl", "report.md", "report.html", "manifest.json")
 
 
 @pytest.fixture()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -120,3 +122,13 @@ def test_atomic_write_leaves_no_temp_files(tmp_path: Path) -> None:
     rows = read_jsonl(out)
     assert rows[0]["id"] == sample.id and rows[1] == {"a": "中文"}
     assert "中文" in out.read_text(encoding="utf-8")  # not \\u-escaped
+
+
+def test_atomic_write_gives_the_mode_a_plain_write_would(tmp_path: Path) -> None:
+    # a report or split written for others to read must not be left private (mkstemp's 0600)
+    old = os.umask(0o022)
+    try:
+        out = write_jsonl_atomic(tmp_path / "rows.jsonl", [{"a": 1}])
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o644

@@ -476,3 +476,39 @@ def test_cli_lists_the_rules_table(capsys):
     assert [r["id"] for r in rows] == list(RULES)
     assert all(r["rationale"] and r["severity"] in ("error", "warning", "info") for r in rows)
     assert main(["lint"]) == 2  # no paths and no --list: a usage error, not a silent pass
+
+
+# --- spans: what the findings browser highlights ------------------------------------------------
+
+
+def _span_texts(item, rule_id: str) -> list[tuple[str, str]]:
+    [finding] = [f for f in lint_sample(item, [rule_id])]
+    texts = {"analysis": item.output.analysis, "paragraph": item.input.paragraph}
+    return [(s.field, texts[s.field][s.start:s.end]) for s in finding.spans]
+
+
+def test_spans_point_at_list_markers_and_count_anchor() -> None:
+    numbered = sample(analysis="段落分析毛利率。1. 毛利率31.2%是核心；2. 叶腊石价格是归因。")
+    assert _span_texts(numbered, "numbered-list") == [("analysis", "1."), ("analysis", "2.")]
+    circled = sample(analysis="核心有两点：①毛利率31.2%；②叶腊石价格下降。")
+    assert _span_texts(circled, "numbered-list") == [("analysis", "①"), ("analysis", "②")]
+    anchored = sample(analysis="【本段有2个核心指标】毛利率31.2%提升4.6个百分点，叶腊石价格下降是归因。")
+    [(field, text)] = _span_texts(anchored, "count-anchor")
+    assert field == "analysis" and text.startswith("本段有2个") and not text.startswith("【")
+    semicolons = sample(analysis="毛利率——31.2%是核心；叶腊石价格——成本端原因；天然气价格——同为原因。")
+    assert [t for _, t in _span_texts(semicolons, "semicolon-enumeration")] == [
+        "毛利率——", "叶腊石价格——", "天然气价格——"]
+
+
+def test_spans_point_at_uncovered_numbers_in_the_paragraph() -> None:
+    # the B analysis without its 天然气 exclusion leaves 18% uncovered
+    analysis = B_ANALYSIS.replace("天然气价格（同比-18%）：归因项——同为成本端原因。", "")
+    item = sample("B", analysis=analysis)
+    spans = _span_texts(item, "exclusion-coverage")
+    assert spans and all(field == "paragraph" for field, _ in spans)
+    assert any("18%" in text for _, text in spans)
+
+
+def test_style_mismatch_points_at_the_exclusion_items_a_prose_type_should_not_have() -> None:
+    texts = [t for _, t in _span_texts(sample("A", analysis=B_ANALYSIS), "style-mismatch")]
+    assert "玻纤纱均价" in texts and "叶腊石采购价" in texts

@@ -1,4 +1,4 @@
-"""The package works from a wheel, not only from a checkout: templates ship inside it."""
+"""The package works from a wheel, not only from a checkout: templates and report assets ship inside it."""
 
 from __future__ import annotations
 
@@ -27,6 +27,8 @@ def test_wheel_ships_templates_and_renders_prompts(repo_root: Path, tmp_path: Pa
     names = zipfile.ZipFile(wheel).namelist()
     assert "finsynth/_templates/system.j2" in names and "finsynth/_templates/relabel_b.j2" in names
     assert "train/sft.py" in names
+    for asset in ("report.html.j2", "report.css", "report.js"):
+        assert f"finsynth/assets/{asset}" in names
 
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
@@ -37,3 +39,11 @@ def test_wheel_ships_templates_and_renders_prompts(repo_root: Path, tmp_path: Pa
                          check=True).stdout.splitlines()
     assert out[0].startswith(str(target)) and out[0].endswith("_templates")
     assert out[1] == system_prompt()
+
+    # the HTML report's page template and assets load from the installed wheel too
+    code = ("import finsynth.html_report as h; from finsynth.report import build_report; "
+            "from finsynth.io import load_paths; print(h.ASSETS); "
+            f"print(len(h.render_html(build_report(load_paths([{str(repo_root / 'data' / 'raw')!r}]).samples))))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         check=True).stdout.splitlines()
+    assert out[0].startswith(str(target)) and int(out[1]) > 10_000

@@ -1,0 +1,239 @@
+"""The reviewer's HTML report: self-contained, charts and findings browser present, honest summary,
+bounded size; rendered in headless Chromium where it is installed (CI installs it)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from finsynth.cli import main
+from finsynth.findings import browse_findings
+from finsynth.html_report import highlight, render_html
+from finsynth.io import Record, load_paths
+from finsynth.lint import Finding, LintResult, Span, lint_records
+from finsynth.report import assess, build_report
+
+CHART_IDS = ("counts", "balance", "style", "lengths", "lint")
+# what a self-contained page may name: nothing to fetch (SVG namespace URIs are identifiers, not requests)
+_FETCHING = re.compile(r"""(?:src|href|action|poster|data)\s*=\s*["']?(?!#|data:)[a-z]+:|url\(\s*["']?(?!data:|#)[^)]""",
+                       re.IGNORECASE)
+
+
+def _shared_paths(corpus_dir: Path) -> list[str]:
+    return [str(corpus_dir / f"type_{t}.jsonl") for t in "abcd"]
+
+
+def _report_html(tmp_path: Path, paths: list[str], against: str | None, name: str) -> Path:
+    out = tmp_path / f"{name}.html"
+    args = ["report", *paths, "--format", "html", "-o", str(out)]
+    if against:
+        args += ["--against", against]
+    assert main(args) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def shared_html(tmp_path_factory, corpus_dir: Path) -> Path:
+    return _report_html(tmp_path_factory.mktemp("shared"), _shared_paths(corpus_dir),
+                        str(corpus_dir / "test_cases.jsonl"), "shared")
+
+
+@pytest.fixture(scope="module")
+def starter_html(tmp_path_factory, raw_dir: Path) -> Path:
+    return _report_html(tmp_path_factory.mktemp("starter"), [str(raw_dir)], None, "starter")
+
+
+def _summary(html: str) -> str:
+    return re.search(r'<span id="summary-text">(.*?)</span>', html, re.DOTALL).group(1)
+
+
+# --- the page as a file ---------------------------------------------------------------------------
+
+
+def test_page_is_self_contained(shared_html: Path) -> None:
+    html = shared_html.read_text(encoding="utf-8")
+    assert "Content-Security-Policy" in html and "default-src 'none'" in html
+    assert not _FETCHING.search(html), _FETCHING.search(html)
+    assert "<link" not in html and "@import" not in html and "@font-face" not in html
+    for chart in CHART_IDS:
+        assert f'<h2 id="{chart}">' in html
+    assert html.count('<svg class="chart"') == len(CHART_IDS)
+
+
+def test_shared_corpus_summary_names_the_count_skew_first(shared_html: Path) -> None:
+    summary = _summary(shared_html.read_text(encoding="utf-8"))
+    first = summary.split(". ")[0]
+    assert first.startswith("Not fit to train on yet: the metric counts are skewed against the test set")
+    assert "2.13" in first and "1.44" in first and "1.48" in first
+    assert "over-extract" in first
+    assert "36 lint error(s) (count-anchor 36)" in summary  # what to fix next, with the rule
+
+
+def test_shared_corpus_browser_highlights_the_offending_spans(shared_html: Path) -> None:
+    html = shared_html.read_text(encoding="utf-8")
+    assert '<table id="findings-table">' in html
+    # every count-anchor finding is shown (36 < the browser's limit), its opening marked as an error
+    assert len(re.findall(r'<tr data-rule="count-anchor"', html)) == 36
+    assert re.search(r'<mark class="sev-error" title="count-anchor">本段有\d个指标</mark>', html)
+    assert re.search(r'<mark class="sev-warning" title="exclusion-coverage">[^<]+</mark>', html)
+    assert "指标" in html  # Chinese is written as text, not escaped
+
+
+def test_starter_corpus_report_is_fit_and_has_no_findings_table(starter_html: Path, raw_dir: Path) -> None:
+    html = starter_html.read_text(encoding="utf-8")
+    assert _summary(html).startswith("Fit to train on")
+    assert html.count('<svg class="chart"') == len(CHART_IDS)
+    assert "No lint findings." in html
+
+
+def test_summary_for_lint_errors_without_a_test_set() -> None:
+    from test_lint import sample
+
+    bad = sample(analysis="1. 毛利率31.2%是核心；2. 叶腊石价格是归因。")
+    records = [Record(path="raw.jsonl", line=i, item=s) for i, s in enumerate([bad, sample()], 1)]
+    lint = lint_records(records)
+    verdict = assess(build_report([r.item for r in records], lint=lint))
+    assert not verdict.fit
+    assert verdict.sentences[0].startswith("Not fit to train on yet: lint finds 1 error(s) (numbered-list 1)")
+
+
+def test_text_is_escaped_and_spans_never_nest() -> None:
+    text = "营收<script>alert(1)</script>增长12%"
+    spans = [Span(field="analysis", start=0, end=4), Span(field="analysis", start=2, end=len(text))]
+    out = str(highlight(text, spans, ["warning", "error"], ["r1", "r2"]))
+    assert "<script" not in out and "</script" not in out and "&lt;/script&gt;" in out
+    assert out.count("<mark") == 3 and "<mark" not in re.sub(r"<mark[^>]*>[^<]*</mark>", "", out)
+    assert out.startswith('<mark class="sev-warning" title="r1">营收</mark><mark class="sev-error" title="r1, r2">')
+
+
+def test_browser_is_sampled_fairly_and_the_page_stays_bounded(corpus_dir: Path) -> None:
+    loaded = load_paths(_shared_paths(corpus_dir))
+    lint = lint_records(loaded.records)
+    # many findings of one rule, a few of another: the small rule is shown whole
+    flood = [Finding(rule="score-order", severity="warning", path=r.path, line=r.line, sample_id=r.item.id,
+                     message="m") for r in loaded.records] * 10
+    big = LintResult(findings=flood + lint.findings, counts={})
+    browser = browse_findings(loaded.records, big, limit=100)
+    assert len(browser.findings) == 100 and browser.sampled
+    assert browser.shown_by_rule["count-anchor"] == 36 and browser.total_by_rule["score-order"] == 7051
+    assert browser == browse_findings(loaded.records, big, limit=100)  # deterministic
+    report = build_report(loaded.samples, lint=lint)
+    html = render_html(report, browser)
+    assert f"Showing 100 of {len(big.findings)} findings" in html
+    # ten times the findings: a page of the same size (other samples shown, as many of them)
+    bigger = LintResult(findings=flood * 10 + lint.findings, counts={})
+    html_bigger = render_html(report, browse_findings(loaded.records, bigger, limit=100))
+    assert abs(len(html_bigger) - len(html)) < 0.05 * len(html) and len(html.encode()) < 1_000_000
+
+
+def test_token_lengths_from_a_local_tokenizer(tmp_path: Path, raw_dir: Path, capsys) -> None:
+    tokenizers = pytest.importorskip("tokenizers")
+    loaded = load_paths([raw_dir])
+    model = tokenizers.models.WordLevel(
+        {ch: i for i, ch in enumerate(sorted({c for s in loaded.samples for c in s.input.paragraph + s.output.analysis}) + ["[UNK]"])},
+        unk_token="[UNK]")
+    tok = tokenizers.Tokenizer(model)
+    tok.pre_tokenizer = tokenizers.pre_tokenizers.Split("", "isolated")  # one token per character
+    tok.save(str(tmp_path / "tokenizer.json"))
+    out = tmp_path / "r.html"
+    assert main(["report", str(raw_dir), "--tokenizer", str(tmp_path), "--format", "html", "-o", str(out)]) == 0
+    html = out.read_text(encoding="utf-8")
+    assert "paragraph length (tokens)" in html
+    assert main(["report", str(raw_dir), "--tokenizer", str(tmp_path), "--format", "json"]) == 0
+    import json
+
+    payload = json.loads(capsys.readouterr().out)
+    # one token per character: token statistics equal the character statistics
+    assert payload["token_length"]["paragraph"]["all"] == payload["paragraph_length"]["all"]
+    assert main(["report", str(raw_dir), "--tokenizer", str(tmp_path / "missing"), "--format", "json"]) == 2
+
+
+# --- the page in a browser ----------------------------------------------------------------------
+
+
+def _chromium() -> str:
+    path = os.environ.get("FINSYNTH_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    reason = None
+    if path is None:
+        reason = "headless Chromium not installed (apt-get install chromium)"
+    else:
+        try:
+            import playwright.sync_api  # noqa: F401
+        except ImportError:
+            reason = "playwright not installed (pip install -e '.[dev]')"
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the browser test: {reason}")
+        pytest.skip(reason)
+    return path
+
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+def _open_in_browser(html: Path, screenshot: Path) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    requests: list[str] = []
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.on("request", lambda r: requests.append(r.url))
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.goto(html.resolve().as_uri(), wait_until="load")
+        result = page.evaluate("""() => ({
+            charts: Array.from(document.querySelectorAll('svg.chart')).map(s => s.getBoundingClientRect().width),
+            findings: document.querySelectorAll('#findings-table tbody tr').length,
+            cards: document.querySelectorAll('.card').length,
+            summary: document.querySelector('#summary-text').innerText,
+        })""")
+        if result["findings"]:
+            page.select_option("#filter-rule", "count-anchor")
+            result["filtered_rows"] = page.locator("#findings-table tbody tr:visible").count()
+            result["filtered_rules"] = page.eval_on_selector_all(
+                "#findings-table tbody tr:not([hidden])", "rows => [...new Set(rows.map(r => r.dataset.rule))]")
+            result["visible_cards"] = page.locator(".card:visible").count()
+            result["shown_count"] = page.inner_text("#shown-count")
+            page.click("#findings-table tbody tr:visible >> nth=0 >> a")
+            result["target_mark"] = page.inner_text(".card:target mark")
+            page.select_option("#filter-rule", "")
+        page.screenshot(path=str(screenshot), full_page=True)
+        browser.close()
+    result["requests"] = requests
+    result["errors"] = errors
+    keep = os.environ.get("FINSYNTH_SCREENSHOTS")
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        shutil.copy(screenshot, Path(keep) / screenshot.name)
+    return result
+
+
+def test_shared_corpus_report_in_chromium(shared_html: Path, tmp_path: Path) -> None:
+    shot = tmp_path / "report-shared-corpus.png"
+    result = _open_in_browser(shared_html, shot)
+    assert result["requests"] == [shared_html.resolve().as_uri()]  # nothing but the page itself
+    assert result["errors"] == []
+    assert len(result["charts"]) == len(CHART_IDS) and all(w > 200 for w in result["charts"])
+    assert result["findings"] == 105 and result["cards"] > 0
+    assert "skewed against the test set" in result["summary"]
+    assert result["filtered_rows"] == 36 and result["filtered_rules"] == ["count-anchor"]
+    assert result["shown_count"] == "36" and 0 < result["visible_cards"] <= 36
+    assert re.fullmatch(r"本段有\d个指标", result["target_mark"])
+    assert shot.stat().st_size > 50_000
+
+
+def test_starter_corpus_report_in_chromium(starter_html: Path, tmp_path: Path) -> None:
+    shot = tmp_path / "report-starter-corpus.png"
+    result = _open_in_browser(starter_html, shot)
+    assert result["requests"] == [starter_html.resolve().as_uri()]
+    assert result["errors"] == []
+    assert len(result["charts"]) == len(CHART_IDS)
+    assert result["summary"].startswith("Fit to train on")
+    assert shot.stat().st_size > 50_000
