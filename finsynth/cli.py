@@ -274,7 +274,8 @@ def _run_build(args: argparse.Namespace) -> int:
         )
     lint_summary = ", ".join(f"{k}={v}" for k, v in manifest["lint"].items()) or "clean"
     console.print(f"lint: {lint_summary}")
-    console.print(f"report: {result.out_dir}/report.md  manifest: {result.out_dir}/manifest.json")
+    console.print(f"report: {result.out_dir}/report.md, {result.out_dir}/report.html  "
+                  f"manifest: {result.out_dir}/manifest.json")
     return 0
 
 

@@ -76,7 +76,8 @@ class Report(BaseModel):
     against: Comparison | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+        """The report's data plus `assessment`: {"fit": bool, "sentences": [...]}."""
+        return {**self.model_dump(mode="json"), "assessment": assess(self).model_dump(mode="json")}
 
     def to_markdown(self) -> str:
         return render_markdown(self)

@@ -43,6 +43,8 @@ def test_starter_corpus_builds_cleanly(raw_copy: Path, tmp_path: Path) -> None:
     assert reply == row["sample"]["output"]
     # every stratum with enough rows is represented in validation
     assert counts["val"]["total"] >= 1
+    html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert "Fit to train on: no lint errors" in html and html.count('<svg class="chart"') == 5
     # built files load back as samples and test cases: lint, report, eval and diagnose read them as they are
     built = load_paths([tmp_path / "out" / "train.jsonl", tmp_path / "out" / "test.jsonl"])
     assert not built.quarantined

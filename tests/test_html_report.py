@@ -44,7 +44,8 @@ def shared_html(tmp_path_factory, corpus_dir: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def starter_html(tmp_path_factory, raw_dir: Path) -> Path:
-    return _report_html(tmp_path_factory.mktemp("starter"), [str(raw_dir)], None, "starter")
+    train = [str(raw_dir / f"type_{t}.jsonl") for t in "abcd"]
+    return _report_html(tmp_path_factory.mktemp("starter"), train, str(raw_dir / "test_cases.jsonl"), "starter")
 
 
 def _summary(html: str) -> str:
@@ -83,11 +84,12 @@ def test_shared_corpus_browser_highlights_the_offending_spans(shared_html: Path)
     assert "指标" in html  # Chinese is written as text, not escaped
 
 
-def test_starter_corpus_report_is_fit_and_has_no_findings_table(starter_html: Path, raw_dir: Path) -> None:
+def test_starter_corpus_report_is_fit_with_an_empty_findings_table(starter_html: Path) -> None:
     html = starter_html.read_text(encoding="utf-8")
-    assert _summary(html).startswith("Fit to train on")
+    assert _summary(html).startswith(
+        "Fit to train on: no lint errors, and the metric counts are in line with the test set (ratio 1.13)")
     assert html.count('<svg class="chart"') == len(CHART_IDS)
-    assert "No lint findings." in html
+    assert '<table id="findings-table">' in html and "No lint findings." in html
 
 
 def test_summary_for_lint_errors_without_a_test_set() -> None:
@@ -190,7 +192,8 @@ def _open_in_browser(html: Path, screenshot: Path) -> dict:
         page.goto(html.resolve().as_uri(), wait_until="load")
         result = page.evaluate("""() => ({
             charts: Array.from(document.querySelectorAll('svg.chart')).map(s => s.getBoundingClientRect().width),
-            findings: document.querySelectorAll('#findings-table tbody tr').length,
+            table: !!document.querySelector('#findings-table'),
+            findings: document.querySelectorAll('#findings-table tbody tr[data-rule]').length,
             cards: document.querySelectorAll('.card').length,
             summary: document.querySelector('#summary-text').innerText,
         })""")
@@ -221,7 +224,7 @@ def test_shared_corpus_report_in_chromium(shared_html: Path, tmp_path: Path) -> 
     assert result["requests"] == [shared_html.resolve().as_uri()]  # nothing but the page itself
     assert result["errors"] == []
     assert len(result["charts"]) == len(CHART_IDS) and all(w > 200 for w in result["charts"])
-    assert result["findings"] == 105 and result["cards"] > 0
+    assert result["table"] and result["findings"] == 105 and result["cards"] > 0
     assert "skewed against the test set" in result["summary"]
     assert result["filtered_rows"] == 36 and result["filtered_rules"] == ["count-anchor"]
     assert result["shown_count"] == "36" and 0 < result["visible_cards"] <= 36
@@ -235,5 +238,6 @@ def test_starter_corpus_report_in_chromium(starter_html: Path, tmp_path: Path) -
     assert result["requests"] == [starter_html.resolve().as_uri()]
     assert result["errors"] == []
     assert len(result["charts"]) == len(CHART_IDS)
+    assert result["findings"] == 0 and result["table"]
     assert result["summary"].startswith("Fit to train on")
     assert shot.stat().st_size > 50_000

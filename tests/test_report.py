@@ -56,4 +56,10 @@ def test_report_cli_json_and_plot(corpus_dir: Path, tmp_path: Path, capsys) -> N
     payload = json.loads(capsys.readouterr().out)
     assert payload["count_table"]["C"]["4"] == 12
     assert payload["lint_counts"]["count-anchor"] == 36
+    assert payload["lint_errors"] == {"count-anchor": 36}
+    assert payload["assessment"]["fit"] is False
+    assert payload["assessment"]["sentences"][0].startswith("Not fit to train on yet: the metric counts are skewed")
+    edges = payload["length_histograms"]["paragraph"]["edges"]
+    assert sum(payload["length_histograms"]["paragraph"]["counts"]["C"]) == 72 and edges == sorted(edges)
     assert png.stat().st_size > 10_000
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

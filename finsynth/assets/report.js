@@ -1,7 +1,7 @@
 // Findings browser: filter the findings table by rule, type, severity and text; show only the sample
 // cards that a visible finding points at.
 (function () {
-  const rows = Array.from(document.querySelectorAll("#findings-table tbody tr"));
+  const rows = Array.from(document.querySelectorAll("#findings-table tbody tr[data-rule]"));
   const cards = Array.from(document.querySelectorAll(".card"));
   const controls = ["rule", "type", "severity"].map((name) => document.getElementById("filter-" + name));
   const search = document.getElementById("filter-text");
