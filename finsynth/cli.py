@@ -143,6 +143,10 @@ def _run_report(args: argparse.Namespace) -> int:
 
     loaded = _load_or_exit(args.paths)
     tests = _load_or_exit([args.against], kind="test") if args.against else None
+    against_label = args.against
+    if tests is None and loaded.test_cases:  # `report data/built`: its test split is the test set
+        tests = loaded
+        against_label = "the test cases among the given paths"
     samples = loaded.samples
     if not samples:
         err_console.print("[red]error:[/red] no valid training samples in the given paths")
@@ -158,14 +162,15 @@ def _run_report(args: argparse.Namespace) -> int:
     train_records = [r for r in loaded.records if r.item.type != "test"]
     if not args.no_lint:
         with _Ticker("linting", len(train_records) + 1, args.format != "json") as ticker:
-            lint = lint_records(train_records, against=tests.records if tests else None, on_progress=ticker.advance)
+            test_records = [r for r in tests.records if r.item.type == "test"] if tests else None
+            lint = lint_records(train_records, against=test_records, on_progress=ticker.advance)
     report = build_report(samples, lint=lint, against=tests.test_cases if tests else None, token_lengths=lengths)
     if args.plot:
         save_count_plot(report, args.plot)
         err_console.print(f"plot written to {args.plot}")
     if args.format == "html":
         browser = browse_findings(train_records, lint) if lint is not None else None
-        source = " ".join(args.paths) + (f" against {args.against}" if args.against else "")
+        source = " ".join(args.paths) + (f" against {against_label}" if against_label else "")
         text = render_html(report, browser, source=source)
     elif args.format == "json":
         text = json.dumps(report.to_json(), ensure_ascii=False, indent=2) + "\n"

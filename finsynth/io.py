@@ -73,12 +73,35 @@ class InputError(Exception):
     """A whole input is unusable (missing path, unreadable file); rows never raise this."""
 
 
+BUILT_SPLITS = ("train.jsonl", "val.jsonl", "test.jsonl")
+
+
+def built_splits(directory: str | os.PathLike[str]) -> list[Path] | None:
+    """The split files of a `finsynth build` output directory (one with the build's manifest.json),
+    or None for any other directory. Its manifest, reports and quarantine are not samples."""
+    directory = Path(directory)
+    manifest = directory / "manifest.json"
+    if not manifest.is_file():
+        return None
+    try:
+        doc = json.loads(manifest.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(doc, dict) or doc.get("tool") != "finsynth":
+        return None
+    return [directory / name for name in BUILT_SPLITS if (directory / name).is_file()]
+
+
 def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
-    """Files named directly, plus every *.jsonl/*.json under named directories, in sorted order."""
+    """Files named directly, plus every *.jsonl/*.json under named directories, in sorted order; a
+    build output directory gives its train, val and test splits."""
     out: list[Path] = []
     for raw in paths:
         path = Path(raw)
-        if path.is_dir():
+        splits = built_splits(path) if path.is_dir() else None
+        if splits is not None:
+            out.extend(splits)
+        elif path.is_dir():
             out.extend(
                 sorted(p for p in path.rglob("*") if p.suffix in INPUT_SUFFIXES and p.is_file())
             )

@@ -241,3 +241,19 @@ def test_starter_corpus_report_in_chromium(starter_html: Path, tmp_path: Path) -
     assert result["findings"] == 0 and result["table"]
     assert result["summary"].startswith("Fit to train on")
     assert shot.stat().st_size > 50_000
+
+
+def test_report_on_a_build_directory_uses_its_splits_and_test_set(raw_dir: Path, tmp_path: Path) -> None:
+    from finsynth.build import BuildConfig, build
+
+    shutil.copytree(raw_dir, tmp_path / "raw")
+    built = tmp_path / "built"
+    manifest = build(BuildConfig(raw_dir=tmp_path / "raw", out_dir=built)).manifest
+    out = tmp_path / "review.html"
+    # the command: manifest, reports and quarantine in the directory are not read as samples
+    assert main(["report", str(built), "--format", "html", "-o", str(out)]) == 0
+    html = out.read_text(encoding="utf-8")
+    n_train = manifest["counts"]["train"]["total"] + manifest["counts"]["val"]["total"]
+    assert f"training samples<b>{n_train}</b>" in html
+    assert f"test cases<b>{manifest['counts']['test']['total']}</b>" in html
+    assert "in line with the test set" in _summary(html)

@@ -132,3 +132,13 @@ def test_atomic_write_gives_the_mode_a_plain_write_would(tmp_path: Path) -> None
     finally:
         os.umask(old)
     assert stat.S_IMODE(out.stat().st_mode) == 0o644
+
+
+def test_a_build_directory_expands_to_its_splits(tmp_path: Path) -> None:
+    from finsynth.io import expand_paths, write_json_atomic
+
+    for name in ("train.jsonl", "val.jsonl", "test.jsonl", "quarantine.jsonl"):
+        (tmp_path / name).write_text("", encoding="utf-8")
+    assert [p.name for p in expand_paths([tmp_path])] == ["quarantine.jsonl", "test.jsonl", "train.jsonl", "val.jsonl"]
+    write_json_atomic(tmp_path / "manifest.json", {"tool": "finsynth", "outputs": {}})
+    assert [p.name for p in expand_paths([tmp_path])] == ["train.jsonl", "val.jsonl", "test.jsonl"]
