@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(args.html_out or Path(tmp) / "report.html")
             t3 = time.perf_counter()
-            write_html(path, report, browse_findings(records, result), source="benchmarks/lint_scale.py")
+            write_html(path, report, browse_findings(records, result, against=tests), source="benchmarks/lint_scale.py")
             html_s, html_bytes = time.perf_counter() - t3, path.stat().st_size
         report_cpu = time.process_time() - c2
         print(f"html report: {html_s:.1f}s, {html_bytes / 1e6:.2f} MB", file=sys.stderr)

@@ -160,16 +160,16 @@ def _run_report(args: argparse.Namespace) -> int:
             return 2
     lint = None
     train_records = [r for r in loaded.records if r.item.type != "test"]
+    test_records = [r for r in tests.records if r.item.type == "test"] if tests else None
     if not args.no_lint:
         with _Ticker("linting", len(train_records) + 1, args.format != "json") as ticker:
-            test_records = [r for r in tests.records if r.item.type == "test"] if tests else None
             lint = lint_records(train_records, against=test_records, on_progress=ticker.advance)
     report = build_report(samples, lint=lint, against=tests.test_cases if tests else None, token_lengths=lengths)
     if args.plot:
         save_count_plot(report, args.plot)
         err_console.print(f"plot written to {args.plot}")
     if args.format == "html":
-        browser = browse_findings(train_records, lint) if lint is not None else None
+        browser = browse_findings(train_records, lint, against=test_records) if lint is not None else None
         source = " ".join(args.paths) + (f" against {against_label}" if against_label else "")
         text = render_html(report, browser, source=source)
     elif args.format == "json":

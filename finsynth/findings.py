@@ -47,13 +47,16 @@ class FindingView(BaseModel):
     path: str | None = None
     line: int | None = None
     spans: list[Span] = Field(default_factory=list)
+    related_key: str | None = None
 
 
 class FindingsBrowser(BaseModel):
-    """The sampled findings, the samples they point at, and the true totals per rule."""
+    """The sampled findings, the samples they point at (and the other rows of pair findings), and
+    the true totals per rule."""
 
     findings: list[FindingView]
     samples: dict[str, SampleView]
+    related: dict[str, SampleView] = Field(default_factory=dict)
     total: int
     total_by_rule: dict[str, int]
     shown_by_rule: dict[str, int]
@@ -93,8 +96,20 @@ def _key(path: str | None, line: int | None) -> str:
     return f"{path}:{line}"
 
 
-def browse_findings(records: Sequence[Record], lint: LintResult, limit: int = BROWSER_LIMIT) -> FindingsBrowser:
-    """Pick at most `limit` findings (fair per rule, deterministic) and attach the samples they name."""
+def _view(record: Record) -> SampleView:
+    item = record.item
+    return SampleView(
+        key=_key(record.path, record.line), sample_id=item.id, type=item.type, path=record.path,
+        line=record.line, paragraph=item.input.paragraph, analysis=item.output.analysis,
+        metrics=[MetricView(name=m.metric_name, metric_type=m.metric_type, score=m.score)
+                 for m in item.output.metrics],
+    )
+
+
+def browse_findings(records: Sequence[Record], lint: LintResult, limit: int = BROWSER_LIMIT,
+                    against: Sequence[Record] | None = None) -> FindingsBrowser:
+    """Pick at most `limit` findings (fair per rule, deterministic) and attach the samples they name;
+    `against` (the test set) supplies the test cases that split-leakage findings point at."""
     by_rule: dict[str, list[int]] = {}
     for index, finding in enumerate(lint.findings):
         by_rule.setdefault(finding.rule, []).append(index)
@@ -103,29 +118,29 @@ def browse_findings(records: Sequence[Record], lint: LintResult, limit: int = BR
     shown = [lint.findings[i] for i in chosen]
 
     wanted = {_key(f.path, f.line) for f in shown if f.path is not None}
+    wanted_related = {_key(f.related.path, f.related.line) for f in shown if f.related is not None}
     samples: dict[str, SampleView] = {}
-    for record in records:
+    related: dict[str, SampleView] = {}
+    for record in [*records, *(against or ())]:
         key = _key(record.path, record.line)
         if key in wanted and key not in samples:
-            item = record.item
-            samples[key] = SampleView(
-                key=key, sample_id=item.id, type=item.type, path=record.path, line=record.line,
-                paragraph=item.input.paragraph, analysis=item.output.analysis,
-                metrics=[MetricView(name=m.metric_name, metric_type=m.metric_type, score=m.score)
-                         for m in item.output.metrics],
-            )
+            samples[key] = _view(record)
+        if key in wanted_related and key not in related:
+            related[key] = _view(record)
     views = []
     for f in shown:
         key = _key(f.path, f.line)
         sample = samples.get(key)
+        related_key = _key(f.related.path, f.related.line) if f.related else None
         views.append(FindingView(
             rule=f.rule, severity=f.severity, message=f.message, sample_key=key if sample else None,
             sample_id=f.sample_id, type=sample.type if sample else None, path=f.path, line=f.line,
-            spans=f.spans,
+            spans=f.spans, related_key=related_key if related_key in related else None,
         ))
     return FindingsBrowser(
         findings=views,
         samples=dict(sorted(samples.items(), key=lambda kv: (kv[1].path, kv[1].line))),
+        related=dict(sorted(related.items(), key=lambda kv: (kv[1].path, kv[1].line))),
         total=len(lint.findings),
         total_by_rule={rule: len(found) for rule, found in sorted(by_rule.items())},
         shown_by_rule={rule: min(len(found), quotas[rule]) for rule, found in sorted(by_rule.items())},

@@ -8,6 +8,7 @@ the first CJK font the reader's machine has (see `charts.CJK_FONTS`).
 from __future__ import annotations
 
 import os
+from difflib import SequenceMatcher
 from functools import lru_cache
 from itertools import pairwise
 from pathlib import Path
@@ -32,9 +33,13 @@ def _environment() -> Environment:
     return env
 
 
+MARK_ORDER = (*SEVERITIES, "diff")  # the first listed wins where marks overlap
+
+
 def highlight(text: str, spans: list[Span], severities: list[str], rules: list[str]) -> Markup:
-    """`text` escaped, with each span wrapped in <mark> (the most severe finding's colour; the rules in
-    its title). Overlapping spans are split at every boundary, so marks never nest."""
+    """`text` escaped, with each span wrapped in <mark> (the most severe finding's colour, or "diff"
+    for text that differs from a near-duplicate; the rules in its title). Overlapping spans are split
+    at every boundary, so marks never nest."""
     cuts = sorted({0, len(text), *(max(0, min(len(text), p)) for s in spans for p in (s.start, s.end))})
     out: list[str] = []
     for a, b in pairwise(cuts):
@@ -43,14 +48,29 @@ def highlight(text: str, spans: list[Span], severities: list[str], rules: list[s
         if not covering:
             out.append(piece)
             continue
-        severity = min((severities[i] for i in covering), key=SEVERITIES.index)
+        severity = min((severities[i] for i in covering), key=MARK_ORDER.index)
         title = ", ".join(sorted({rules[i] for i in covering}))
         out.append(f'<mark class="sev-{severity}" title="{escape(title)}">{piece}</mark>')
     return Markup("".join(out))
 
 
+def _differences(a: str, b: str) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """Character ranges of `a` and of `b` that the other text does not share (difflib opcodes)."""
+    ours, theirs = [], []
+    for tag, i1, i2, j1, j2 in SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if tag != "equal":
+            ours.append((i1, i2))
+            theirs.append((j1, j2))
+    return ours, theirs
+
+
+def _marked(text: str, marks: list[tuple[Span, str, str]]) -> Markup:
+    return highlight(text, [m[0] for m in marks], [m[1] for m in marks], [m[2] for m in marks])
+
+
 def _sample_cards(browser: FindingsBrowser) -> list[dict]:
-    """Each sample with its findings and both texts highlighted."""
+    """Each sample with its findings and both texts highlighted; for pair findings (duplicates, label
+    conflicts, leaks) the other row too, with the characters that differ marked on both sides."""
     by_sample: dict[str, list] = {}
     for finding in browser.findings:
         if finding.sample_key:
@@ -58,17 +78,22 @@ def _sample_cards(browser: FindingsBrowser) -> list[dict]:
     cards = []
     for index, (key, sample) in enumerate(browser.samples.items()):
         found = by_sample.get(key, [])
-        texts = {}
-        for field in ("paragraph", "analysis"):
-            spans, severities, rules = [], [], []
-            for f in found:
-                for span in f.spans:
-                    if span.field == field:
-                        spans.append(span)
-                        severities.append(f.severity)
-                        rules.append(f.rule)
-            texts[field] = highlight(getattr(sample, field), spans, severities, rules)
-        cards.append({"anchor": f"s{index}", "key": key, "sample": sample, "findings": found, **texts})
+        marks: dict[str, list[tuple[Span, str, str]]] = {"paragraph": [], "analysis": []}
+        for f in found:
+            for span in f.spans:
+                marks[span.field].append((span, f.severity, f.rule))
+        related = []
+        for other_key in dict.fromkeys(f.related_key for f in found if f.related_key):
+            other = browser.related[other_key]
+            ours, theirs = _differences(sample.paragraph, other.paragraph)
+            label = f"differs from {other.sample_id}"
+            marks["paragraph"] += [(Span(field="paragraph", start=a, end=b), "diff", label) for a, b in ours]
+            other_marks = [(Span(field="paragraph", start=a, end=b), "diff", f"differs from {sample.sample_id}")
+                           for a, b in theirs]
+            related.append({"sample": other, "paragraph": _marked(other.paragraph, other_marks)})
+        cards.append({"anchor": f"s{index}", "key": key, "sample": sample, "findings": found, "related": related,
+                      "paragraph": _marked(sample.paragraph, marks["paragraph"]),
+                      "analysis": _marked(sample.analysis, marks["analysis"])})
     return cards
 
 

@@ -53,6 +53,14 @@ class Span(BaseModel):
     end: int
 
 
+class Related(BaseModel):
+    """The other row of a pair finding (the earlier copy, the conflicting label, the leaked test case)."""
+
+    path: str
+    line: int
+    sample_id: str
+
+
 class Finding(BaseModel):
     """One lint result. `path`/`line` locate the row (None for dataset-wide findings); `spans` mark the
     offending text (a list marker, a count anchor, an uncovered number) where the rule can point."""
@@ -64,6 +72,7 @@ class Finding(BaseModel):
     sample_id: str | None = None
     message: str
     spans: list[Span] = Field(default_factory=list)
+    related: Related | None = None
 
 
 @dataclass(frozen=True)
@@ -131,7 +140,7 @@ class LintResult(BaseModel):
         return {s: counts.get(s, 0) for s in SEVERITIES}
 
     def to_json(self) -> dict[str, Any]:
-        """`{"findings": [{rule, severity, path, line, sample_id, message, spans}], "counts": {rule: n}}`."""
+        """`{"findings": [{rule, severity, path, line, sample_id, message, spans, related}], "counts": {rule: n}}`."""
         return {"findings": [f.model_dump() for f in self.findings], "counts": dict(self.counts)}
 
 
@@ -486,7 +495,8 @@ class DatasetView:
         return {i: normalize(self.combined[i][0].item.input.paragraph) for i in needed}
 
 
-def _finding(rule_id: str, record: Record | None, message: str, severity: Severity | None = None) -> Finding:
+def _finding(rule_id: str, record: Record | None, message: str, severity: Severity | None = None,
+             related: Record | None = None) -> Finding:
     return Finding(
         rule=rule_id,
         severity=severity or RULES[rule_id].severity,
@@ -494,6 +504,7 @@ def _finding(rule_id: str, record: Record | None, message: str, severity: Severi
         line=record.line if record else None,
         sample_id=record.item.id if record else None,
         message=message,
+        related=Related(path=related.path, line=related.line, sample_id=related.item.id) if related else None,
     )
 
 
@@ -551,7 +562,7 @@ def duplicate(view: DatasetView) -> Iterator[Finding]:
     for i, j, _, ri, rj in _same_side_pairs(view):
         if j not in done and view.normalized[i] == view.normalized[j]:
             done.add(j)
-            yield _finding("duplicate", rj, f"paragraph is identical to {_where(ri)}")
+            yield _finding("duplicate", rj, f"paragraph is identical to {_where(ri)}", related=ri)
 
 
 @rule(
@@ -566,7 +577,8 @@ def near_duplicate(view: DatasetView) -> Iterator[Finding]:
     for i, j, similarity, ri, rj in _same_side_pairs(view):
         if j not in done and view.normalized[i] != view.normalized[j]:
             done.add(j)
-            yield _finding("near-duplicate", rj, f"paragraph near-duplicates {_where(ri)} (Jaccard {similarity:.2f})")
+            yield _finding("near-duplicate", rj, f"paragraph near-duplicates {_where(ri)} (Jaccard {similarity:.2f})",
+                           related=ri)
 
 
 @rule(
@@ -586,7 +598,7 @@ def label_conflict(view: DatasetView) -> Iterator[Finding]:
             names_j = [m.metric_name for m in rj.item.output.metrics] or ["(none)"]
             yield _finding("label-conflict", rj,
                            f"metrics [{'、'.join(names_j)}] disagree with [{'、'.join(names_i)}] of "
-                           f"{_where(ri)}, a near-duplicate paragraph (Jaccard {similarity:.2f})")
+                           f"{_where(ri)}, a near-duplicate paragraph (Jaccard {similarity:.2f})", related=ri)
 
 
 @rule(
@@ -608,7 +620,8 @@ def split_leakage(view: DatasetView) -> Iterator[Finding]:
             continue
         done.add(train_index)
         yield _finding("split-leakage", train,
-                       f"training paragraph near-duplicates test case {_where(test)} (Jaccard {similarity:.2f})")
+                       f"training paragraph near-duplicates test case {_where(test)} (Jaccard {similarity:.2f})",
+                       related=test)
 
 
 # --- running ------------------------------------------------------------------------------------

@@ -178,6 +178,25 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-component-update", "--disable-sync"]
 
 
+CJK_FAMILY = re.compile(r"CJK|WenQuanYi|Droid Sans Fallback|Source Han|PingFang|YaHei|Hei|Song|Ming", re.I)
+
+
+def _fonts_for(page, selector: str) -> dict[str, int]:
+    """The fonts Chromium actually drew an element's text with, and how many glyphs each (DevTools)."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("DOM.enable")
+    cdp.send("CSS.enable")
+    root = cdp.send("DOM.getDocument")["root"]["nodeId"]
+    node = cdp.send("DOM.querySelector", {"nodeId": root, "selector": selector})["nodeId"]
+    fonts = cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]
+    return {f["familyName"]: f["glyphCount"] for f in fonts}
+
+
+def _assert_chinese_drawn_with_a_cjk_font(fonts: dict[str, int]) -> None:
+    cjk = {name: n for name, n in fonts.items() if CJK_FAMILY.search(name)}
+    assert cjk, f"Chinese text fell back to {fonts}: install a CJK font (apt-get install fonts-wqy-zenhei)"
+
+
 def _open_in_browser(html: Path, screenshot: Path) -> dict:
     from playwright.sync_api import sync_playwright
 
@@ -197,6 +216,7 @@ def _open_in_browser(html: Path, screenshot: Path) -> dict:
             cards: document.querySelectorAll('.card').length,
             summary: document.querySelector('#summary-text').innerText,
         })""")
+        result["fonts"] = _fonts_for(page, "#rules-table tbody tr:nth-child(3) td:last-child")
         if result["findings"]:
             page.select_option("#filter-rule", "count-anchor")
             result["filtered_rows"] = page.locator("#findings-table tbody tr:visible").count()
@@ -229,6 +249,7 @@ def test_shared_corpus_report_in_chromium(shared_html: Path, tmp_path: Path) -> 
     assert result["filtered_rows"] == 36 and result["filtered_rules"] == ["count-anchor"]
     assert result["shown_count"] == "36" and 0 < result["visible_cards"] <= 36
     assert re.fullmatch(r"本段有\d个指标", result["target_mark"])
+    _assert_chinese_drawn_with_a_cjk_font(result["fonts"])
     assert shot.stat().st_size > 50_000
 
 
@@ -240,6 +261,7 @@ def test_starter_corpus_report_in_chromium(starter_html: Path, tmp_path: Path) -
     assert len(result["charts"]) == len(CHART_IDS)
     assert result["findings"] == 0 and result["table"]
     assert result["summary"].startswith("Fit to train on")
+    _assert_chinese_drawn_with_a_cjk_font(result["fonts"])
     assert shot.stat().st_size > 50_000
 
 
@@ -257,3 +279,26 @@ def test_report_on_a_build_directory_uses_its_splits_and_test_set(raw_dir: Path,
     assert f"training samples<b>{n_train}</b>" in html
     assert f"test cases<b>{manifest['counts']['test']['total']}</b>" in html
     assert "in line with the test set" in _summary(html)
+
+
+def test_pair_findings_show_the_other_row_with_the_differences_marked() -> None:
+    from test_lint import PARAGRAPH, make_test_case, metric, sample
+
+    edited = PARAGRAPH.replace("31.2%", "33.5%")
+    train = [sample(paragraph=PARAGRAPH), sample(paragraph=edited, metrics=[metric("毛利率", 1.0), metric("叶腊石采购价", 0.8)])]
+    records = [Record(path="raw.jsonl", line=i, item=s) for i, s in enumerate(train, 1)]
+    leaked = sample(paragraph=PARAGRAPH.replace("4.6", "4.8"))
+    records.append(Record(path="raw.jsonl", line=3, item=leaked))
+    tests = [Record(path="test.jsonl", line=1, item=make_test_case())]
+    lint = lint_records(records, against=tests)
+    pairs = [f for f in lint.findings if f.rule in ("label-conflict", "split-leakage", "near-duplicate")]
+    assert pairs and all(f.related is not None and f.related.line != f.line or f.related.path != f.path
+                         for f in pairs)
+    assert {f.related.path for f in pairs if f.rule == "split-leakage"} == {"test.jsonl"}
+    browser = browse_findings(records, lint, against=tests)
+    assert "test.jsonl:1" in browser.related
+    html = render_html(build_report([r.item for r in records], lint=lint), browser)
+    assert "compared with" in html and "(test case)" in html
+    # 31.2 -> 33.5: the changed digits are marked on both sides
+    assert re.search(r'<mark class="sev-diff" title="differs from [^"]+">[^<]*3[^<]*</mark>', html)
+    assert html.count('class="related"') >= 2

@@ -345,7 +345,7 @@ def test_result_counts_every_rule_and_serialises() -> None:
     assert result.counts["count-anchor"] == 1 and result.has_errors
     payload = result.to_json()
     assert set(payload) == {"findings", "counts"}
-    assert set(payload["findings"][0]) == {"rule", "severity", "path", "line", "sample_id", "message", "spans"}
+    assert set(payload["findings"][0]) == {"rule", "severity", "path", "line", "sample_id", "message", "spans", "related"}
     json.dumps(payload, ensure_ascii=False)
     assert not LintResult().has_errors
 
