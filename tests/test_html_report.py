@@ -125,7 +125,7 @@ def test_browser_is_sampled_fairly_and_the_page_stays_bounded(corpus_dir: Path) 
     assert browser == browse_findings(loaded.records, big, limit=100)  # deterministic
     report = build_report(loaded.samples, lint=lint)
     html = render_html(report, browser)
-    assert f"Showing 100 of {len(big.findings)} findings" in html
+    assert f"Showing 100 of {len(big.findings):,} findings" in html
     # ten times the findings: a page of the same size (other samples shown, as many of them)
     bigger = LintResult(findings=flood * 10 + lint.findings, counts={})
     html_bigger = render_html(report, browse_findings(loaded.records, bigger, limit=100))
@@ -227,6 +227,10 @@ def _open_in_browser(html: Path, screenshot: Path) -> dict:
             page.click("#findings-table tbody tr:visible >> nth=0 >> a")
             result["target_mark"] = page.inner_text(".card:target mark")
             page.select_option("#filter-rule", "")
+            page.click('a.filter-link[data-rule="score-order"]')
+            result["linked_rule"] = page.input_value("#filter-rule")
+            result["linked_rows"] = page.locator("#findings-table tbody tr:visible").count()
+            page.select_option("#filter-rule", "")
         page.screenshot(path=str(screenshot), full_page=True)
         browser.close()
     result["requests"] = requests
@@ -250,6 +254,7 @@ def test_shared_corpus_report_in_chromium(shared_html: Path, tmp_path: Path) -> 
     assert result["shown_count"] == "36" and 0 < result["visible_cards"] <= 36
     assert re.fullmatch(r"本段有\d个指标", result["target_mark"])
     _assert_chinese_drawn_with_a_cjk_font(result["fonts"])
+    assert result["linked_rule"] == "score-order" and result["linked_rows"] == 51
     assert shot.stat().st_size > 50_000
 
 

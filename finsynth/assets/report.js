@@ -25,6 +25,13 @@
     shown.textContent = String(visible);
   }
   for (const control of controls) control.addEventListener("change", apply);
+  // a rule's count in the rules table opens the browser filtered to that rule
+  for (const link of document.querySelectorAll("a.filter-link")) {
+    link.addEventListener("click", () => {
+      controls[0].value = link.dataset.rule;
+      apply();
+    });
+  }
   search.addEventListener("input", apply);
   apply();
 })();
