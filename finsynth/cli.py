@@ -127,6 +127,8 @@ def _report_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tokenizer", metavar="PATH", help="local tokenizer (model directory or tokenizer.json) "
                                                        "for token-length distributions")
     p.add_argument("--plot", metavar="PNG", help="also save a bar chart of the count distributions")
+    p.add_argument("--max-findings", type=int, metavar="N",
+                   help="findings shown in the HTML browser, shared fairly between rules (default 400)")
     p.add_argument("-o", "--out", metavar="FILE", help="write the report to FILE (atomically) instead of stdout")
     _add_format(p, ("text", "md", "json", "html"))
     p.set_defaults(func=_run_report)
@@ -134,13 +136,16 @@ def _report_parser(sub: argparse._SubParsersAction) -> None:
 
 def _run_report(args: argparse.Namespace) -> int:
     from .charts import save_count_plot
-    from .findings import browse_findings
+    from .findings import BROWSER_LIMIT, browse_findings
     from .html_report import render_html
     from .io import write_text_atomic
     from .lint import lint_records
     from .report import build_report, render_markdown
     from .tokens import load_tokenizer, token_lengths
 
+    if args.max_findings is not None and args.max_findings < 0:
+        err_console.print("[red]error:[/red] --max-findings must be 0 or more")
+        return 2
     loaded = _load_or_exit(args.paths)
     tests = _load_or_exit([args.against], kind="test") if args.against else None
     against_label = args.against
@@ -169,7 +174,8 @@ def _run_report(args: argparse.Namespace) -> int:
         save_count_plot(report, args.plot)
         err_console.print(f"plot written to {args.plot}")
     if args.format == "html":
-        browser = browse_findings(train_records, lint, against=test_records) if lint is not None else None
+        limit = BROWSER_LIMIT if args.max_findings is None else args.max_findings
+        browser = browse_findings(train_records, lint, limit=limit, against=test_records) if lint is not None else None
         source = " ".join(args.paths) + (f" against {against_label}" if against_label else "")
         text = render_html(report, browser, source=source)
     elif args.format == "json":

@@ -307,3 +307,10 @@ def test_pair_findings_show_the_other_row_with_the_differences_marked() -> None:
     # 31.2 -> 33.5: the changed digits are marked on both sides
     assert re.search(r'<mark class="sev-diff" title="differs from [^"]+">[^<]*3[^<]*</mark>', html)
     assert html.count('class="related"') >= 2
+
+
+def test_max_findings_bounds_the_browser(corpus_dir: Path, tmp_path: Path) -> None:
+    out = _report_html(tmp_path, [*_shared_paths(corpus_dir), "--max-findings", "10"], None, "ten")
+    html = out.read_text(encoding="utf-8")
+    assert len(re.findall(r"<tr data-rule=", html)) == 10 and "Showing 10 of 105 findings" in html
+    assert main(["report", *_shared_paths(corpus_dir), "--format", "html", "--max-findings", "-1"]) == 2
