@@ -301,7 +301,7 @@ class Assessment(BaseModel):
     """Whether the set is fit to train on, in two or three sentences: the biggest problem first, then
     what to fix first, then what can wait."""
 
-    fit: bool
+    fit: bool | None = Field(description="None when lint was not run and nothing else rules the set out")
     sentences: list[str]
 
     @property
@@ -359,6 +359,10 @@ def assess(report: Report) -> Assessment:
     else:
         in_line = (f"the metric counts are in line with the test set (ratio {cmp.mean_ratio:.2f})"
                    if cmp else "no test set was given, so the count distribution is unchecked (pass --against)")
+        if report.lint_counts is None:
+            sentences.append(f"Not judged: lint was not run, so whether the set is fit to train on is unknown; "
+                             f"{in_line}.")
+            return Assessment(fit=None, sentences=sentences)
         sentences.append(f"Fit to train on: no lint errors, and {in_line}.")
     if n_warnings:
         sentences.append(f"{n_warnings} warning(s) ({_rules_listed(warning_rules)}) are worth a look "

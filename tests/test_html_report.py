@@ -178,7 +178,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-component-update", "--disable-sync"]
 
 
-CJK_FAMILY = re.compile(r"CJK|WenQuanYi|Droid Sans Fallback|Source Han|PingFang|YaHei|Hei|Song|Ming", re.I)
+CJK_FAMILY = re.compile(r"CJK|WenQuanYi|Droid Sans Fallback|Source Han|PingFang|YaHei|Hei|Song|Ming", re.IGNORECASE)
 
 
 def _fonts_for(page, selector: str) -> dict[str, int]:
@@ -314,3 +314,10 @@ def test_max_findings_bounds_the_browser(corpus_dir: Path, tmp_path: Path) -> No
     html = out.read_text(encoding="utf-8")
     assert len(re.findall(r"<tr data-rule=", html)) == 10 and "Showing 10 of 105 findings" in html
     assert main(["report", *_shared_paths(corpus_dir), "--format", "html", "--max-findings", "-1"]) == 2
+
+
+def test_without_lint_the_summary_claims_no_fitness(raw_dir: Path, tmp_path: Path) -> None:
+    out = _report_html(tmp_path, [str(raw_dir / "type_a.jsonl"), "--no-lint"], None, "nolint")
+    html = out.read_text(encoding="utf-8")
+    assert _summary(html).startswith("Not judged: lint was not run")
+    assert "no lint errors" not in html and 'class="summary unjudged"' in html
