@@ -98,7 +98,7 @@ def count_figure(report: Report) -> Figure:
             ax.bar([c - offset for c in COUNTS], share, 0.4 if cmp else 0.7, color=colour, label="training")
             if cmp:
                 ax.bar([c + offset for c in COUNTS], [cmp.test_share[c] for c in COUNTS], 0.4,
-                       color="white", edgecolor=TEST_COLOUR, hatch="///", label="test set")
+                       color="white", edgecolor=TEST_COLOUR, hatch="///", label="test set (all cases)")
             mean = report.mean_count if key == "all" else report.mean_count_by_type[key]
             title = "all types" if key == "all" else f"type {key}: {TYPE_NAMES.get(key, '')}"
             ax.set_title(f"{title}\nn={total}, mean {mean:.2f}", fontsize=9)

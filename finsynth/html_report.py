@@ -7,6 +7,7 @@ the first CJK font the reader's machine has (see `charts.CJK_FONTS`).
 
 from __future__ import annotations
 
+import json
 import os
 from difflib import SequenceMatcher
 from functools import lru_cache
@@ -97,6 +98,11 @@ def _sample_cards(browser: FindingsBrowser) -> list[dict]:
     return cards
 
 
+def _json_for_script(payload: dict) -> str:
+    """JSON safe inside <script>: no "</" can close the element early."""
+    return json.dumps(payload, ensure_ascii=False, sort_keys=True).replace("</", "<\\/")
+
+
 def _anchor_map(browser: FindingsBrowser) -> dict[str, str]:
     return {key: f"s{index}" for index, key in enumerate(browser.samples)}
 
@@ -124,6 +130,7 @@ def render_html(report: Report, browser: FindingsBrowser | None = None, title: s
         rule_ids=sorted(browser.total_by_rule) if browser else [],
         types=sorted({s.type for s in browser.samples.values()}) if browser else [],
         severities=SEVERITIES,
+        data=Markup(_json_for_script(report.to_json())),
         css=Markup((ASSETS / "report.css").read_text(encoding="utf-8").replace("FONT_STACK", font_stack)),
         script=Markup((ASSETS / "report.js").read_text(encoding="utf-8")),
     )

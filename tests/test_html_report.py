@@ -3,6 +3,7 @@ bounded size; rendered in headless Chromium where it is installed (CI installs i
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -72,6 +73,10 @@ def test_shared_corpus_summary_names_the_count_skew_first(shared_html: Path) -> 
     assert "2.13" in first and "1.44" in first and "1.48" in first
     assert "over-extract" in first
     assert "36 lint error(s) (count-anchor 36)" in summary  # what to fix next, with the rule
+    # the numbers behind the page travel with it, for tools
+    data = json.loads(re.search(r'<script type="application/json" id="report-data">(.*?)</script>',
+                                shared_html.read_text(encoding="utf-8"), re.DOTALL).group(1))
+    assert data["against"]["mean_ratio"] == 1.478 and data["assessment"]["fit"] is False
 
 
 def test_shared_corpus_browser_highlights_the_offending_spans(shared_html: Path) -> None:
@@ -146,8 +151,6 @@ def test_token_lengths_from_a_local_tokenizer(tmp_path: Path, raw_dir: Path, cap
     html = out.read_text(encoding="utf-8")
     assert "paragraph length (tokens)" in html
     assert main(["report", str(raw_dir), "--tokenizer", str(tmp_path), "--format", "json"]) == 0
-    import json
-
     payload = json.loads(capsys.readouterr().out)
     # one token per character: token statistics equal the character statistics
     assert payload["token_length"]["paragraph"]["all"] == payload["paragraph_length"]["all"]
