@@ -244,7 +244,7 @@ def _listed(items: Sequence[str]) -> str:
 
 _SENTENCE_BOUNDARY = re.compile(r"[\n。；;：:！？!?]")
 _LIST_MARK = re.compile(
-    r"\s*(?:[(（](?P<paren>\d{1,2})[)）]|(?P<dot>\d{1,2})(?:[.．](?!\d)|[、)）])|(?P<han>[一二三四五六七八九十])、)"
+    r"\s*(?P<mark>[(（](?P<paren>\d{1,2})[)）]|(?P<dot>\d{1,2})(?:[.．](?!\d)|[、)）])|(?P<han>[一二三四五六七八九十])、)"
 )
 _PAREN_MARK = re.compile(r"[(（](\d{1,2})[)）]")
 _CIRCLED = re.compile(r"[①-⑳]")
@@ -265,7 +265,7 @@ def numbered_list(item: Item) -> Iterator[str]:
     for match in filter(None, (_LIST_MARK.match(analysis, pos) for pos in starts)):
         raw = match.group("paren") or match.group("dot")
         number = int(raw) if raw else _HAN_DIGITS[match.group("han")]
-        markers.append((number, (match.start() + len(match.group()) - len(match.group().lstrip()), match.end())))
+        markers.append((number, match.span("mark")))
     parens = ([(int(m.group(1)), m.span()) for m in _PAREN_MARK.finditer(analysis)]
               if "(" in analysis or "（" in analysis else [])
     circled = [(ord(m.group()) - ord("①") + 1, m.span()) for m in _CIRCLED.finditer(analysis)]
@@ -312,7 +312,7 @@ def semicolon_enumeration(item: Item) -> Iterator[str]:
 _COUNT_WORD = r"(?:\d+|[一二两三四五六七八九十])"
 _COUNT_ANCHOR = re.compile(
     r"^[\s【\[（(「“\"']*"
-    r"(?:(?:核心|关键)?指标(?:数量|个数|数目|数)\s*(?:[:：]|为|是)\s*" + _COUNT_WORD
+    r"(?P<anchor>(?:核心|关键)?指标(?:数量|个数|数目|数)\s*(?:[:：]|为|是)\s*" + _COUNT_WORD
     + r"|(?:本段落?|该段落?|此段|段落|这段)?(?:中)?(?:共|总共|一共)?(?:有|包含|含有|涉及|提取出?|识别出?|给出)\s*"
     + _COUNT_WORD + r"\s*个(?:核心|关键|重要)?(?:指标|核心指标|被深度分析)"
     + r"|(?:共|总共|一共)\s*" + _COUNT_WORD + r"\s*个(?:核心|关键)?指标"
@@ -332,9 +332,8 @@ def count_anchor(item: Item) -> Iterator[str]:
     match = _COUNT_ANCHOR.match(analysis)
     if match:
         opening = re.split(r"[。；;\n]", analysis.strip(), maxsplit=1)[0][:40]
-        lead = len(match.group()) - len(match.group().lstrip(" \t\n【[（(「“\"'"))
         yield Hit(f"analysis opens by announcing a metric count ({opening!r}); reason first, count last",
-                  _spans("analysis", [(match.start() + lead, match.end())]))
+                  _spans("analysis", [match.span("anchor")]))
 
 
 EXPECTED_STYLES: dict[str, tuple[str, ...]] = {
