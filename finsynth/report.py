@@ -8,6 +8,7 @@ review and obvious in these tables.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -122,14 +123,18 @@ def _length_stats(series: pl.Series) -> LengthStats:
 HISTOGRAM_BINS = 24
 
 
+def _stats_by_type(frame: pl.DataFrame, column: str, types: list[str]) -> dict[str, LengthStats]:
+    """Length statistics of `column` for each type, then for all samples under "all"."""
+    stats = {t: _length_stats(frame.filter(pl.col("type") == t)[column]) for t in types}
+    stats["all"] = _length_stats(frame[column])
+    return stats
+
+
 def _nice_step(span: float, bins: int) -> int:
     """A round bin width (1, 2, 5 x 10^k) giving about `bins` bins over `span`."""
     raw = max(span / bins, 1.0)
     magnitude = 10 ** math.floor(math.log10(raw))
-    for factor in (1, 2, 5, 10):
-        if raw <= factor * magnitude:
-            return int(factor * magnitude)
-    return int(10 * magnitude)
+    return int(next(factor * magnitude for factor in (1, 2, 5, 10) if raw <= factor * magnitude))
 
 
 def _histogram(frame: pl.DataFrame, column: str, types: list[str], unit: str) -> Histogram:
@@ -239,8 +244,7 @@ def build_report(
             column = f"{field}_tokens"
             with_tokens = frame.with_columns(pl.Series(column, list(lengths), dtype=pl.Int64))
             histograms[column] = _histogram(with_tokens, column, types, "tokens")
-            token_stats[field] = {t: _length_stats(with_tokens.filter(pl.col("type") == t)[column]) for t in types}
-            token_stats[field]["all"] = _length_stats(with_tokens[column])
+            token_stats[field] = _stats_by_type(with_tokens, column, types)
     count_table: dict[str, dict[int, int]] = {}
     for t in types:
         sub = frame.filter(pl.col("type") == t)["count"].to_list()
@@ -261,20 +265,15 @@ def build_report(
     for row in styles.iter_rows(named=True):
         style_by_type[row["type"]][row["style"]] = row["len"]
 
-    analysis_length = {t: _length_stats(frame.filter(pl.col("type") == t)["analysis_len"]) for t in types}
-    analysis_length["all"] = _length_stats(frame["analysis_len"])
-    paragraph_length = {t: _length_stats(frame.filter(pl.col("type") == t)["paragraph_len"]) for t in types}
-    paragraph_length["all"] = _length_stats(frame["paragraph_len"])
+    analysis_length = _stats_by_type(frame, "analysis_len", types)
+    paragraph_length = _stats_by_type(frame, "paragraph_len", types)
 
     lint_counts = lint_errors = lint_severity = None
     if lint is not None:
         lint_counts = {rule: n for rule, n in sorted(lint.counts.items()) if n}
-        lint_severity, lint_errors = {}, {}
-        for finding in lint.findings:
-            lint_severity[finding.severity] = lint_severity.get(finding.severity, 0) + 1
-            if finding.severity == "error":
-                lint_errors[finding.rule] = lint_errors.get(finding.rule, 0) + 1
-        lint_errors = dict(sorted(lint_errors.items(), key=lambda kv: (-kv[1], kv[0])))
+        lint_severity = {severity: n for severity, n in lint.severity_counts().items() if n}
+        errors = Counter(f.rule for f in lint.errors)
+        lint_errors = dict(sorted(errors.items(), key=lambda kv: (-kv[1], kv[0])))
 
     return Report(
         n_samples=frame.height,
