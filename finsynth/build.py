@@ -261,7 +261,8 @@ def build(config: BuildConfig, on_stage: Callable[[str], None] | None = None, pr
     report_md = render_markdown(report)
     write_text_atomic(out / "report.md", report_md)
     # the browser shows what lint found in the raw rows, including rows --allow-errors quarantined
-    write_html(out / "report.html", report, browse_findings(linted, lint, against=test_records), title="finsynth build report",
+    write_html(out / "report.html", report, browse_findings(linted, lint, against=test_records),
+               title="finsynth build report",
                source=f"{len(train) + len(val)} training samples from {config.raw_dir.as_posix()} (seed {config.seed})")
 
     read = loaded.read

@@ -20,9 +20,14 @@ console = Console(stderr=False, highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
 
+def json_text(payload: Any) -> str:
+    """One JSON document as the CLI prints it: indented, Chinese unescaped, newline-terminated."""
+    return json.dumps(payload, ensure_ascii=False, indent=2) + "\n"
+
+
 def print_json(payload: Any) -> None:
-    """Machine-readable output: one JSON document on stdout, Chinese unescaped."""
-    sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
+    """Machine-readable output: one JSON document on stdout."""
+    sys.stdout.write(json_text(payload))
 
 
 def render(fmt: str, payload: Any, markdown: Callable[[], str]) -> None:
@@ -179,7 +184,7 @@ def _run_report(args: argparse.Namespace) -> int:
         source = " ".join(args.paths) + (f" against {against_label}" if against_label else "")
         text = render_html(report, browser, source=source)
     elif args.format == "json":
-        text = json.dumps(report.to_json(), ensure_ascii=False, indent=2) + "\n"
+        text = json_text(report.to_json())
     elif args.format == "md" or args.out:
         text = render_markdown(report)
     else:

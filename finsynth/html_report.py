@@ -37,21 +37,25 @@ def _environment() -> Environment:
 MARK_ORDER = (*SEVERITIES, "diff")  # the first listed wins where marks overlap
 
 
-def highlight(text: str, spans: list[Span], severities: list[str], rules: list[str]) -> Markup:
-    """`text` escaped, with each span wrapped in <mark> (the most severe finding's colour, or "diff"
-    for text that differs from a near-duplicate; the rules in its title). Overlapping spans are split
-    at every boundary, so marks never nest."""
-    cuts = sorted({0, len(text), *(max(0, min(len(text), p)) for s in spans for p in (s.start, s.end))})
+Mark = tuple[Span, str, str]  # a span, its class (a severity or "diff"), and the label shown on hover
+
+
+def highlight(text: str, marks: list[Mark]) -> Markup:
+    """`text` escaped, with each mark's span wrapped in <mark> (the most severe finding's colour, or
+    "diff" for text that differs from a near-duplicate; the labels in its title). Overlapping spans
+    are split at every boundary, so marks never nest."""
+    bounds = (max(0, min(len(text), p)) for span, _, _ in marks for p in (span.start, span.end))
+    cuts = sorted({0, len(text), *bounds})
     out: list[str] = []
     for a, b in pairwise(cuts):
         piece = escape(text[a:b])
-        covering = [i for i, s in enumerate(spans) if s.start <= a and b <= s.end]
+        covering = [(kind, label) for span, kind, label in marks if span.start <= a and b <= span.end]
         if not covering:
             out.append(piece)
             continue
-        severity = min((severities[i] for i in covering), key=MARK_ORDER.index)
-        title = ", ".join(sorted({rules[i] for i in covering}))
-        out.append(f'<mark class="sev-{severity}" title="{escape(title)}">{piece}</mark>')
+        kind = min((k for k, _ in covering), key=MARK_ORDER.index)
+        title = ", ".join(sorted({label for _, label in covering}))
+        out.append(f'<mark class="sev-{kind}" title="{escape(title)}">{piece}</mark>')
     return Markup("".join(out))
 
 
@@ -65,10 +69,6 @@ def _differences(a: str, b: str) -> tuple[list[tuple[int, int]], list[tuple[int,
     return ours, theirs
 
 
-def _marked(text: str, marks: list[tuple[Span, str, str]]) -> Markup:
-    return highlight(text, [m[0] for m in marks], [m[1] for m in marks], [m[2] for m in marks])
-
-
 def _sample_cards(browser: FindingsBrowser) -> list[dict]:
     """Each sample with its findings and both texts highlighted; for pair findings (duplicates, label
     conflicts, leaks) the other row too, with the characters that differ marked on both sides."""
@@ -79,7 +79,7 @@ def _sample_cards(browser: FindingsBrowser) -> list[dict]:
     cards = []
     for index, (key, sample) in enumerate(browser.samples.items()):
         found = by_sample.get(key, [])
-        marks: dict[str, list[tuple[Span, str, str]]] = {"paragraph": [], "analysis": []}
+        marks: dict[str, list[Mark]] = {"paragraph": [], "analysis": []}
         for f in found:
             for span in f.spans:
                 marks[span.field].append((span, f.severity, f.rule))
@@ -91,10 +91,10 @@ def _sample_cards(browser: FindingsBrowser) -> list[dict]:
             marks["paragraph"] += [(Span(field="paragraph", start=a, end=b), "diff", label) for a, b in ours]
             other_marks = [(Span(field="paragraph", start=a, end=b), "diff", f"differs from {sample.sample_id}")
                            for a, b in theirs]
-            related.append({"sample": other, "paragraph": _marked(other.paragraph, other_marks)})
+            related.append({"sample": other, "paragraph": highlight(other.paragraph, other_marks)})
         cards.append({"anchor": f"s{index}", "key": key, "sample": sample, "findings": found, "related": related,
-                      "paragraph": _marked(sample.paragraph, marks["paragraph"]),
-                      "analysis": _marked(sample.analysis, marks["analysis"])})
+                      "paragraph": highlight(sample.paragraph, marks["paragraph"]),
+                      "analysis": highlight(sample.analysis, marks["analysis"])})
     return cards
 
 
@@ -103,16 +103,13 @@ def _json_for_script(payload: dict) -> str:
     return json.dumps(payload, ensure_ascii=False, sort_keys=True).replace("</", "<\\/")
 
 
-def _anchor_map(browser: FindingsBrowser) -> dict[str, str]:
-    return {key: f"s{index}" for index, key in enumerate(browser.samples)}
-
-
 def render_html(report: Report, browser: FindingsBrowser | None = None, title: str = "finsynth data report",
                 source: str = "") -> str:
     """The whole report page as a string (deterministic for the same inputs)."""
     assessment = assess(report)
     charts = report_charts(report)
     font_stack = ", ".join(f'"{f}"' for f in CJK_FONTS) + ", sans-serif"
+    cards = _sample_cards(browser) if browser else []
     rules = [{"id": r.id, "severity": r.severity, "rationale": r.rationale,
               "count": (report.lint_counts or {}).get(r.id, 0)} for r in RULES.values()]
     return _environment().get_template("report.html.j2").render(
@@ -125,8 +122,8 @@ def render_html(report: Report, browser: FindingsBrowser | None = None, title: s
         type_names=TYPE_NAMES,
         rules=rules,
         browser=browser,
-        cards=_sample_cards(browser) if browser else [],
-        anchors=_anchor_map(browser) if browser else {},
+        cards=cards,
+        anchors={card["key"]: card["anchor"] for card in cards},
         rule_ids=sorted(browser.total_by_rule) if browser else [],
         types=sorted({s.type for s in browser.samples.values()}) if browser else [],
         severities=SEVERITIES,

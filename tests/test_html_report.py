@@ -111,7 +111,7 @@ def test_summary_for_lint_errors_without_a_test_set() -> None:
 def test_text_is_escaped_and_spans_never_nest() -> None:
     text = "营收<script>alert(1)</script>增长12%"
     spans = [Span(field="analysis", start=0, end=4), Span(field="analysis", start=2, end=len(text))]
-    out = str(highlight(text, spans, ["warning", "error"], ["r1", "r2"]))
+    out = str(highlight(text, [(spans[0], "warning", "r1"), (spans[1], "error", "r2")]))
     assert "<script" not in out and "</script" not in out and "&lt;/script&gt;" in out
     assert out.count("<mark") == 3 and "<mark" not in re.sub(r"<mark[^>]*>[^<]*</mark>", "", out)
     assert out.startswith('<mark class="sev-warning" title="r1">营收</mark><mark class="sev-error" title="r1, r2">')
