@@ -17,7 +17,8 @@ from rich.console import Console
 from . import __version__
 
 console = Console(stderr=False, highlight=False)
-err_console = Console(stderr=True, highlight=False)
+# soft_wrap: an error names a file path, which must survive copy and paste whole, not folded at 80 columns
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def json_text(payload: Any) -> str:
