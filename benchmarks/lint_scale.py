@@ -12,12 +12,19 @@ The shared corpus (700 annotated samples) is replicated with perturbed text unti
 - ~0.5% are exact copies (duplicates), and a few light copies of test paragraphs go into training
   (split leakage against the 50 test cases).
 
+`--workload clustered` builds what repeated generation produces instead: every corpus paragraph
+copied ~140 times (100,000 / 700), each copy with a short prefix ("据公司公告，", varied) and one changed
+number (in the paragraph, the analysis and the reasons alike), 2% of the copies with a metric
+dropped (label conflicts), plus the same planted test paragraphs. Each paragraph's copies form one
+near-duplicate cluster of ~140, which all-pairs search turns into ~10,000 pairs per paragraph.
+
 Samples are built in memory (not timed); `lint_records`, `report.build_report` and the HTML report
 (findings browser selection, charts, page render, written to a temp file) are timed, all within one
 budget. Peak RSS is the whole process's; the HTML file's size is reported, since it must not grow
 with the data.
 
-    python benchmarks/lint_scale.py [--n 100000] [--seed 0] [--no-report] [--html-out FILE]
+    python benchmarks/lint_scale.py [--n 100000] [--seed 0] [--workload perturbed|clustered]
+                                    [--no-report] [--html-out FILE]
 
 The last line of output is one JSON object.
 """
@@ -50,6 +57,9 @@ NUMBER = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?")
 YEARLIKE = re.compile(r"(?:19|20)\d{2}(?=[年HQhq])|(?<=[A-Za-z])\d+")  # years and codes (H1, A100) stay
 CJK = re.compile(r"[\u4e00-\u9fff]")
 LIGHT, EXACT, LEAK_PER_TEST = 0.03, 0.005, 1
+PREFIXES = ("据公司公告，", "据年报披露，", "公告显示，", "据悉，", "报告期内，", "据半年报，", "数据显示，", "据公司披露，",
+            "据业绩快报，", "财报显示，")
+CLUSTER_CONFLICT = 0.02
 
 
 def _redraw(number: str, rng: random.Random) -> str:
@@ -106,7 +116,19 @@ def _scramble(row: dict, rng: random.Random, pool: list[str], rate: float = 0.15
     return row
 
 
-def make_records(n: int, seed: int) -> tuple[list[Record], list[Record], Counter]:
+def _clustered(original: dict, rng: random.Random) -> tuple[dict, str]:
+    """A copy as repeated generation makes it: a short prefix and one number changed."""
+    row = _renumber(original, rng, only_one=True)
+    if row is original:
+        row = {"type": row["type"], "input": dict(row["input"]), "output": dict(row["output"])}
+    row["input"] = dict(row["input"], paragraph=rng.choice(PREFIXES) + row["input"]["paragraph"])
+    if rng.random() < CLUSTER_CONFLICT and row["output"]["metrics"]:
+        row["output"] = dict(row["output"], metrics=row["output"]["metrics"][:-1])
+        return row, "cluster-conflict"
+    return row, "cluster-copy"
+
+
+def make_records(n: int, seed: int, workload: str = "perturbed") -> tuple[list[Record], list[Record], Counter]:
     rng = random.Random(seed)
     train = load_paths([CORPUS / f"type_{t}.jsonl" for t in "abcd"])
     tests = load_paths([CORPUS / "test_cases.jsonl"], kind="test")
@@ -124,6 +146,8 @@ def make_records(n: int, seed: int) -> tuple[list[Record], list[Record], Counter
         original = base[k % len(base)]
         if k < len(base):
             row, kind = original, "original"
+        elif workload == "clustered":
+            row, kind = _clustered(original, rng)
         else:
             roll = rng.random()
             if roll < EXACT:
@@ -149,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000, help="samples (default 100000)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workload", choices=("perturbed", "clustered"), default="perturbed",
+                        help="perturbed copies (default) or near-duplicate clusters of ~140 copies per paragraph")
     parser.add_argument("--no-report", action="store_true", help="time lint only")
     parser.add_argument("--html-out", metavar="FILE", help="keep the HTML report here (default: a temp file)")
     args = parser.parse_args(argv)
@@ -157,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     t0 = time.perf_counter()
-    records, tests, kinds = make_records(args.n, args.seed)
+    records, tests, kinds = make_records(args.n, args.seed, args.workload)
     build_s = time.perf_counter() - t0
     print(f"built {len(records)} samples in {build_s:.1f}s: {dict(kinds)}", file=sys.stderr)
 
@@ -191,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     summary = {
         "benchmark": "lint_scale",
+        "workload": args.workload,
         "samples": len(records),
         "seconds": round(seconds, 2),
         "samples_per_s": round(len(records) / seconds, 1) if seconds else None,

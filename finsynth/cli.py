@@ -2,6 +2,17 @@
 
 Each subcommand has a `_<name>_parser(sub)` that registers it and a `_run_<name>(args) -> int`.
 Every reporting command accepts `--format json`.
+
+Exit codes: 0 ok, 1 findings or a failed run (lint errors, a stopped build, nothing generated),
+2 a user error, 130 interrupted.
+
+Errors take one path (`run_command`, shared with `python -m train`). Library code raises
+`finsynth.io.UserError` (`InputError` for an unusable input) for whatever the user can fix; `run_command`
+also counts as user errors the library's other edge exceptions: a `ValueError` (a bad value, setting or
+file content), an `OSError` (a missing or unreadable path, a full disk) and a missing optional package.
+A user error prints one line, `error: MESSAGE`, on stderr and exits 2; with `--debug` (before or after
+the subcommand) its traceback comes first. Any other exception is a bug: it propagates, so Python prints
+the traceback and exits 1. `_run_*` functions raise rather than print their own errors.
 """
 
 from __future__ import annotations
@@ -13,8 +24,10 @@ from collections.abc import Callable, Sequence
 from typing import Any, Self
 
 from rich.console import Console
+from rich.text import Text
 
 from . import __version__
+from .io import UserError
 
 console = Console(stderr=False, highlight=False)
 # soft_wrap: an error names a file path, which must survive copy and paste whole, not folded at 80 columns
@@ -95,29 +108,110 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for register in PARSERS:
         register(sub)
+    add_debug_flag(parser, sub)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def add_debug_flag(parser: argparse.ArgumentParser, sub: argparse._SubParsersAction) -> None:
+    """`--debug` on the program and on every subcommand, so it works before or after COMMAND."""
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    for subparser in {id(p): p for p in sub.choices.values()}.values():
+        # SUPPRESS: a subcommand that was not given --debug must not reset one given before it
+        subparser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                               help="show the traceback of an error")
+
+
+# optional package (top-level module) -> the extra that installs it (None: install it by name)
+OPTIONAL_PACKAGES: dict[str, str | None] = {
+    "torch": "train", "transformers": "train", "peft": "train", "trl": "train", "bitsandbytes": "train",
+    "accelerate": "train", "tokenizers": "train", "datasets": "train",
+    "sentence_transformers": "embedding", "vllm": None,
+}
+
+
+def _missing_package(exc: BaseException | None) -> str | None:
+    """The optional package whose absence raised `exc` (directly or as the cause of a wrapper), if any."""
+    while exc is not None:
+        if isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] in OPTIONAL_PACKAGES:
+            return (exc.name or "").split(".")[0]
+        exc = exc.__cause__
+    return None
+
+
+def user_error_message(exc: BaseException) -> str | None:
+    """The one-line message for an error the user can fix, or None when `exc` is a bug."""
+    from jinja2 import TemplateError, TemplateSyntaxError
+
+    package = _missing_package(exc)
+    if isinstance(exc, TemplateSyntaxError):  # a bad --templates file
+        text = f"{exc.filename or exc.name}: line {exc.lineno}: bad template: {exc.message}"
+    elif isinstance(exc, TemplateError):
+        text = f"template error: {exc.message or type(exc).__name__} (check --templates)"
+    elif isinstance(exc, ModuleNotFoundError) and package:
+        extra = OPTIONAL_PACKAGES[package]
+        text = (f"the optional package {package} is not installed: "
+                + (f"pip install 'finsynth[{extra}]'" if extra else f"pip install {package}"))
+    elif isinstance(exc, (UserError, ValueError)) or package:
+        text = str(exc)
+    elif isinstance(exc, OSError):
+        text = f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else str(exc)
+    else:
+        return None
+    return "; ".join(line.strip() for line in text.splitlines() if line.strip()) or type(exc).__name__
+
+
+def print_error(message: str) -> None:
+    """`error: MESSAGE` on stderr, one line (Text: no markup or emoji codes read into the message)."""
+    err_console.print(Text.assemble(("error:", "red"), " ", message))
+
+
+def run_command(func: Callable[[argparse.Namespace], int | None], args: argparse.Namespace) -> int:
+    """Run a subcommand under the error convention of the module docstring; returns the exit code."""
     try:
-        return int(args.func(args) or 0)
+        return int(func(args) or 0)
     except KeyboardInterrupt:
         err_console.print("[red]interrupted[/red]")
         return 130
-    except (FileNotFoundError, ValueError) as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
+    except Exception as exc:
+        message = user_error_message(exc)
+        if message is None:
+            raise  # a bug: the traceback is the report
+        if getattr(args, "debug", False):
+            import traceback
+
+            traceback.print_exc()
+        print_error(message)
         return 2
 
 
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return run_command(args.func, args)
+
+
 # --- subcommands register below -------------------------------------------------------------
+
+
+def _require(path: str, flag: str, hint: str = "") -> None:
+    """A path given with `flag` must exist: the error names the flag as well as the path."""
+    from pathlib import Path
+
+    from .io import InputError
+
+    if not Path(path).exists():
+        raise InputError(f"{flag} {path}: no such file or directory" + (f"; {hint}" if hint else ""))
+
+
+def _print_warnings(result) -> None:
+    for warning in result.warnings:
+        err_console.print(Text.assemble(("warning:", "yellow"), " ", warning))
 
 
 def _load_or_exit(paths: Sequence[str], kind: str = "auto"):
     from .io import load_paths
 
     result = load_paths(paths, kind=kind)  # type: ignore[arg-type]
+    _print_warnings(result)
     for q in result.quarantined:
         err_console.print(f"[yellow]quarantined[/yellow] {q.path}:{q.line} [{q.field}] {q.reason}")
     return result
@@ -141,6 +235,11 @@ def _report_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_report(args: argparse.Namespace) -> int:
+    if args.max_findings is not None and args.max_findings < 0:
+        raise UserError("--max-findings must be 0 or more")
+    loaded = _load_or_exit(args.paths)
+    tests = _load_or_exit([args.against], kind="test") if args.against else None
+    # the heavy imports (matplotlib, datasketch) after the inputs are known to be readable
     from .charts import save_count_plot
     from .findings import BROWSER_LIMIT, browse_findings
     from .html_report import render_html
@@ -149,33 +248,23 @@ def _run_report(args: argparse.Namespace) -> int:
     from .report import build_report, render_markdown
     from .tokens import load_tokenizer, token_lengths
 
-    if args.max_findings is not None and args.max_findings < 0:
-        err_console.print("[red]error:[/red] --max-findings must be 0 or more")
-        return 2
-    loaded = _load_or_exit(args.paths)
-    tests = _load_or_exit([args.against], kind="test") if args.against else None
     against_label = args.against
     if tests is None and loaded.test_cases:  # `report data/built`: its test split is the test set
         tests = loaded
         against_label = "the test cases among the given paths"
     samples = loaded.samples
     if not samples:
-        err_console.print("[red]error:[/red] no valid training samples in the given paths")
-        return 2
-    lengths = None
-    if args.tokenizer:
-        try:
-            lengths = token_lengths(samples, load_tokenizer(args.tokenizer))
-        except (OSError, RuntimeError, ValueError) as exc:
-            err_console.print(f"[red]error:[/red] {exc}")
-            return 2
+        raise UserError(f"no valid training samples in {' '.join(args.paths)} (see the quarantined rows above)")
+    lengths = token_lengths(samples, load_tokenizer(args.tokenizer)) if args.tokenizer else None
     lint = None
+    unreadable = list(loaded.quarantined) + (list(tests.quarantined) if tests and tests is not loaded else [])
     train_records = [r for r in loaded.records if r.item.type != "test"]
     test_records = [r for r in tests.records if r.item.type == "test"] if tests else None
     if not args.no_lint:
         with _Ticker("linting", len(train_records) + 1, args.format != "json") as ticker:
-            lint = lint_records(train_records, against=test_records, on_progress=ticker.advance)
-    report = build_report(samples, lint=lint, against=tests.test_cases if tests else None, token_lengths=lengths)
+            lint = lint_records(train_records, against=test_records, on_progress=ticker.advance, unreadable=unreadable)
+    report = build_report(samples, lint=lint, against=tests.test_cases if tests else None, token_lengths=lengths,
+                          unreadable_rows=len(unreadable))
     if args.plot:
         save_count_plot(report, args.plot)
         err_console.print(f"plot written to {args.plot}")
@@ -225,6 +314,7 @@ def _run_build(args: argparse.Namespace) -> int:
 
     from rich.table import Table
 
+    _require(args.raw, "--raw", "pass the directory of raw sample files (default data/raw)")
     from .build import BuildConfig, BuildError, build
 
     config = BuildConfig(
@@ -259,8 +349,9 @@ def _run_build(args: argparse.Namespace) -> int:
         else:
             err_console.print(f"[red]build failed:[/red] {exc}")
         return 1
-    if status:
-        status.stop()
+    finally:  # also when a user error propagates to run_command
+        if status:
+            status.stop()
     manifest = result.manifest
     if quiet:
         print_json(manifest)
@@ -325,8 +416,7 @@ def _run_generate(args: argparse.Namespace) -> int:
         jobs, _ = build_jobs(args.type, min(args.n, 1) or 1, from_paragraphs=args.from_paragraphs,
                              examples_dir=args.examples, template_dir=args.templates, seed=args.seed)
         if not jobs:
-            err_console.print("[red]error:[/red] nothing to generate")
-            return 2
+            raise UserError("nothing to generate (check --from-paragraphs and --n)")
         if args.format == "json":
             print_json({"messages": jobs[0].messages, "template_hash": jobs[0].template_hash})
         else:
@@ -396,29 +486,26 @@ def _run_eval(args: argparse.Namespace) -> int:
         render_comparison_markdown,
         render_markdown,
     )
-    from .io import InputError, write_json_atomic
+    from .io import write_json_atomic
     from .matching import get_matcher
 
-    try:
-        if args.compare:
-            comparison = compare_runs(args.compare, gold_path=args.gold, matcher=args.matcher,
-                                      threshold=args.threshold, model_path=args.model)
-            if args.out:
-                write_json_atomic(args.out, comparison)
-            render(args.format, comparison, lambda: render_comparison_markdown(comparison))
-            return 0
-        if not args.pred or not args.gold:
-            err_console.print("[red]error:[/red] eval needs --pred and --gold (or --compare RUN ...)")
-            return 2
-        matcher = get_matcher(args.matcher, threshold=args.threshold, model_path=args.model)
-        gold = load_gold(args.gold)
-        predictions = load_predictions(args.pred)
-        with _Ticker("scoring", len(gold), args.format != "json") as ticker:
-            report = evaluate(predictions, gold, matcher, pred_path=args.pred, gold_path=args.gold,
-                              progress=ticker.advance)
-    except InputError as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
-        return 2
+    if args.compare:
+        comparison = compare_runs(args.compare, gold_path=args.gold, matcher=args.matcher,
+                                  threshold=args.threshold, model_path=args.model)
+        if args.out:
+            write_json_atomic(args.out, comparison)
+        render(args.format, comparison, lambda: render_comparison_markdown(comparison))
+        return 0
+    if not args.pred or not args.gold:
+        raise UserError("eval needs --pred and --gold (or --compare RUN ...)")
+    _require(args.pred, "--pred")
+    _require(args.gold, "--gold")
+    matcher = get_matcher(args.matcher, threshold=args.threshold, model_path=args.model)
+    gold = load_gold(args.gold)
+    predictions = load_predictions(args.pred)
+    with _Ticker("scoring", len(gold), args.format != "json") as ticker:
+        report = evaluate(predictions, gold, matcher, pred_path=args.pred, gold_path=args.gold,
+                          progress=ticker.advance)
     if args.out:
         write_json_atomic(args.out, report)
     if args.format == "json":
@@ -503,21 +590,21 @@ def _run_diagnose(args: argparse.Namespace) -> int:
 
     from .diagnose import diagnose, render_markdown
     from .evaluate import evaluate, load_gold, load_predictions
-    from .io import InputError, expand_paths, load_paths, write_json_atomic
+    from .io import expand_paths, load_paths, write_json_atomic
     from .matching import get_matcher
 
-    try:
-        matcher = get_matcher(args.matcher, threshold=args.threshold, model_path=args.model)
-        gold = load_gold(args.gold)
-        report = evaluate(load_predictions(args.pred), gold, matcher, pred_path=args.pred, gold_path=args.gold)
-        # A training directory may also hold the test set and the predictions (as ../shared/corpus does):
-        # those two files are not training data, so they are skipped rather than quarantined.
-        skip = {Path(args.pred).resolve(), Path(args.gold).resolve()}
-        train_files = [f for f in expand_paths(args.train) if f.resolve() not in skip]
-        train = load_paths([str(f) for f in train_files]) if train_files else None
-    except InputError as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
-        return 2
+    _require(args.pred, "--pred")
+    _require(args.gold, "--gold")
+    matcher = get_matcher(args.matcher, threshold=args.threshold, model_path=args.model)
+    gold = load_gold(args.gold)
+    report = evaluate(load_predictions(args.pred), gold, matcher, pred_path=args.pred, gold_path=args.gold)
+    # A training directory may also hold the test set and the predictions (as ../shared/corpus does):
+    # those two files are not training data, so they are skipped rather than quarantined.
+    skip = {Path(args.pred).resolve(), Path(args.gold).resolve()}
+    train_files = [f for f in expand_paths(args.train) if f.resolve() not in skip]
+    train = load_paths([str(f) for f in train_files]) if train_files else None
+    if train:
+        _print_warnings(train)
     samples = train.samples if train else []
     if train and train.quarantined:
         # One line per file, not per row: a directory may hold unrelated JSON (e.g. a TAT-QA dump).
@@ -528,8 +615,7 @@ def _run_diagnose(args: argparse.Namespace) -> int:
             err_console.print(f"[yellow]skipped[/yellow] {n} row(s) of {path} that are not training samples "
                               f"(line {first.line}: {first.field}: {first.reason[:120]})")
     if not samples:
-        err_console.print(f"[red]error:[/red] no valid training samples under {' '.join(args.train)}")
-        return 2
+        raise UserError(f"no valid training samples under {' '.join(args.train)}")
     # Names of training labels are compared with the fuzzy matcher even when evaluation used the
     # reference one: the reference rule's containment would call 营收 and 营收增速 the same label.
     label_matcher = matcher if args.matcher != "reference" else get_matcher("fuzzy")
@@ -546,30 +632,56 @@ def _lint_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("lint", help="check samples against the GUIDE's lessons; exits 1 when any error is found")
     p.add_argument("paths", nargs="*", metavar="PATH", help="sample JSONL/JSON files or directories")
     p.add_argument("--list", action="store_true", help="print the rules table (id, scope, severity, rationale)")
+    p.add_argument("--explain", metavar="RULE", help="print a rule's documentation: what, why, examples, fix")
     p.add_argument("--against", metavar="TESTSET", help="test cases: training paragraphs near them are split leakage")
-    p.add_argument("--rules", metavar="IDS", help="comma-separated rule ids to run (default: all)")
+    p.add_argument("--select", "--rules", nargs="+", metavar="RULE", dest="select",
+                   help="run only these rules (space- or comma-separated ids)")
+    p.add_argument("--ignore", nargs="+", metavar="RULE", help="skip these rules")
+    p.add_argument("--max-tokens", type=int, default=None, metavar="N",
+                   help="training max_length the length rule checks against (default: 2048)")
+    p.add_argument("--max-chars", type=int, default=None, metavar="N",
+                   help="character bound of paragraph + analysis (default: max-tokens x 1.7)")
+    p.add_argument("--tokenizer", metavar="PATH", help="local tokenizer.json (or its directory): the length "
+                   "rule then counts the rendered training row's tokens")
     p.add_argument("--show", type=int, default=20, metavar="N", help="findings listed in text output (default: 20)")
-    _add_format(p)
+    _add_format(p, ("text", "md", "json"))
     p.set_defaults(func=_run_lint)
 
 
-def _run_lint(args: argparse.Namespace) -> int:
-    from collections import Counter
+def _rule_ids(values: Sequence[str] | None) -> list[str] | None:
+    return [part.strip() for v in values for part in v.split(",") if part.strip()] if values else None
 
+
+def _run_lint(args: argparse.Namespace) -> int:
+    from rich.markup import escape
     from rich.table import Table
 
     from .io import InputError, load_paths
-    from .lint import RULES, lint_records, rules_table
+    from .lint import DEFAULT_MAX_TOKENS, RULES, LintOptions, lint_loaded, rules_markdown, rules_table, select_rules
 
     if args.list:
-        rows = rules_table()
-        render(args.format, {"rules": rows}, lambda: "| rule | scope | severity | rationale |\n|---|---|---|---|\n"
-               + "".join(f"| `{r['id']}` | {r['scope']} | {r['severity']} | {r['rationale']} |\n" for r in rows))
+        render(args.format, {"rules": rules_table()}, rules_markdown)
+        return 0
+    if args.explain:
+        rule = RULES.get(args.explain)
+        if rule is None:
+            err_console.print(f"[red]error:[/red] --explain {args.explain}: no such rule; known: {', '.join(RULES)}")
+            return 2
+        render(args.format, {"id": rule.id, "severity": rule.severity, "scope": rule.scope, "summary": rule.summary,
+                             "rationale": rule.rationale, "fix": rule.fix, "fires": rule.fires.describe(),
+                             "passes": rule.passes.describe()}, rule.explain)
         return 0
     if not args.paths:
-        err_console.print("[red]error:[/red] lint needs at least one PATH (or --list)")
+        err_console.print("[red]error:[/red] lint needs at least one PATH (or --list, or --explain RULE)")
         return 2
-    rules = {r.strip() for r in args.rules.split(",") if r.strip()} if args.rules else None
+    select, ignore = _rule_ids(args.select), _rule_ids(args.ignore)
+    select_rules(select, ignore)  # an unknown id fails here, before any file is read
+    tokenizer = None
+    if args.tokenizer:
+        from .tokens import load_tokenizer
+
+        tokenizer = load_tokenizer(args.tokenizer)
+    options = LintOptions.for_max_tokens(args.max_tokens or DEFAULT_MAX_TOKENS, tokenizer, args.max_chars)
     try:
         loaded = load_paths(args.paths)
         tests = load_paths([args.against], kind="test") if args.against else None
@@ -577,50 +689,54 @@ def _run_lint(args: argparse.Namespace) -> int:
         err_console.print(f"[red]error:[/red] {exc}")
         return 2
     for source in (loaded, tests):
-        if source is None:
-            continue
-        for path, n in Counter(q.path for q in source.quarantined).items():
-            first = next(q for q in source.quarantined if q.path == path)
-            err_console.print(f"[yellow]quarantined[/yellow] {n} row(s) of {path} "
-                              f"(line {first.line}: {first.field}: {first.reason[:120]})")
-    if not loaded.records:
-        err_console.print(f"[red]error:[/red] no valid rows under {' '.join(args.paths)}")
-        return 2
-    with _Ticker("linting", len(loaded.records) + 1, args.format != "json") as ticker:
-        result = lint_records(loaded.records, against=tests.records if tests else None, rules=rules,
-                              on_progress=ticker.advance)
+        for warning in getattr(source, "warnings", None) or []:
+            err_console.print(f"[yellow]warning:[/yellow] {warning}")
+    with _Ticker("linting", len(loaded.records) + 1, args.format == "text") as ticker:
+        result = lint_loaded(loaded, tests, rules=select, ignore=ignore, options=options, on_progress=ticker.advance)
     if args.format == "json":
         print_json(result.to_json())
         return 1 if result.has_errors else 0
+    if args.format == "md":
+        render("md", result, lambda: _lint_markdown(result))
+        return 1 if result.has_errors else 0
     severities = result.severity_counts()
+    unreadable = result.counts.get("unreadable-row", 0)
     console.print(f"linted {len(loaded.records)} row(s) from {len(loaded.files)} file(s)"
                   + (f" against {len(tests.records)} test case(s)" if tests else "")
+                  + (f", [red]{unreadable} row(s) did not load[/red]" if unreadable else "")
                   + f": [red]{severities['error']} error(s)[/red], [yellow]{severities['warning']} warning(s)[/yellow], "
                   f"{severities['info']} info")
+    ran = {r.id for r in select_rules(select, ignore)}
     table = Table(title="findings per rule")
     for column in ("rule", "severity", "scope", "findings"):
         table.add_column(column, justify="right" if column == "findings" else "left")
     style = {"error": "red", "warning": "yellow", "info": "cyan"}
     for rule_id, rule in RULES.items():
         n = result.counts.get(rule_id, 0)
-        ran = rules is None or rule_id in rules
         table.add_row(rule_id, f"[{style[rule.severity]}]{rule.severity}[/]", rule.scope,
-                      str(n) if ran else "-", style=None if n else "dim")
+                      str(n) if rule_id in ran else "-", style=None if n else "dim")
     console.print(table)
     for rule_id, rule in RULES.items():
         if result.counts.get(rule_id):
-            console.print(f"  [bold]{rule_id}[/bold]: {rule.rationale}")
+            console.print(f"  [bold]{rule_id}[/bold]: {rule.rationale}  (finsynth lint --explain {rule_id})")
     if result.findings and args.show > 0:
         rank = {"error": 0, "warning": 1, "info": 2}
         first = sorted(result.findings, key=lambda f: rank[f.severity])[: args.show]
-        listing = Table(title=f"first {len(first)} of {len(result.findings)} finding(s), errors first")
-        for column in ("severity", "rule", "where", "message"):
-            listing.add_column(column, overflow="fold")
+        # one finding a line, ruff-style ("path:line: severity rule: message"): paths stay whole for an editor
+        console.print(f"first {len(first)} of {len(result.findings)} finding(s), errors first:")
         for f in first:
             where = f"{f.path}:{f.line}" if f.path else "(dataset)"
-            listing.add_row(f"[{style[f.severity]}]{f.severity}[/]", f.rule, where, f.message)
-        console.print(listing)
+            console.print(f"{escape(where)}: [{style[f.severity]}]{f.severity}[/] [bold]{f.rule}[/bold]: {escape(f.message)}",
+                          soft_wrap=True, markup=True, highlight=False)
     return 1 if result.has_errors else 0
+
+
+def _lint_markdown(result) -> str:
+    lines = ["| severity | rule | where | message |", "|---|---|---|---|"]
+    for f in result.findings:
+        where = f"{f.path}:{f.line}" if f.path else "(dataset)"
+        lines.append(f"| {f.severity} | `{f.rule}` | {where} | " + f.message.replace("|", "\\|") + " |")
+    return "\n".join(lines) + "\n"
 
 
 # --- export (train/ integration) ------------------------------------------------------------------

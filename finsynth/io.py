@@ -2,6 +2,14 @@
 
 Nothing read is lost: every non-blank input row becomes either a `Record` or a `QuarantineRow`, and
 `LoadResult.reconciles()` checks read == accepted + quarantined.
+
+Files are read as people have them: a UTF-8 byte-order mark is dropped (the first row is kept), CRLF
+line endings are fine, and a JSON array saved as `.jsonl` is read as its elements, with a warning in
+`LoadResult.warnings`.
+
+`UserError` is the library's one exception type for something the user can fix (a path, a file, a
+setting, a missing package); the CLIs print its message on one line and exit 2. `InputError` is the
+`UserError` for an unusable input.
 """
 
 from __future__ import annotations
@@ -16,7 +24,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from .schema import Provenance, Sample, TestCase
+from .schema import Sample, TestCase
 
 Kind = Literal["sample", "test", "auto"]
 _TYPE_FROM_NAME = re.compile(r"type[_\-]?([abcd])(?![a-z])", re.IGNORECASE)
@@ -50,6 +58,7 @@ class LoadResult(BaseModel):
     quarantined: list[QuarantineRow] = Field(default_factory=list)
     read: int = 0
     files: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)  # whole-file remarks (a JSON array in a .jsonl file)
 
     @property
     def samples(self) -> list[Sample]:
@@ -67,9 +76,14 @@ class LoadResult(BaseModel):
         self.quarantined.extend(other.quarantined)
         self.read += other.read
         self.files.extend(other.files)
+        self.warnings.extend(other.warnings)
 
 
-class InputError(Exception):
+class UserError(Exception):
+    """Something the user can fix: the message names the thing and what to do (the CLIs print it, exit 2)."""
+
+
+class InputError(UserError):
     """A whole input is unusable (missing path, unreadable file); rows never raise this."""
 
 
@@ -118,27 +132,40 @@ def type_from_filename(path: Path) -> str | None:
     return match.group(1).upper() if match else None
 
 
-def _raw_rows(path: Path) -> Iterator[tuple[int, str | None, str]]:
-    """Yield (line number, decoded text or None on bad UTF-8, raw text) for each non-blank row."""
+_BOM = b"\xef\xbb\xbf"
+
+
+def _raw_rows(path: Path, warnings: list[str] | None = None) -> Iterator[tuple[int, str | None, str]]:
+    """Yield (line number, decoded text or None on bad UTF-8, raw text) for each non-blank row.
+
+    A JSON array yields its elements numbered from 1 (in a `.jsonl` file too, noted in `warnings`)."""
     data = path.read_bytes()
-    if path.suffix == ".json":
+    data = data.removeprefix(_BOM)  # Windows editors' UTF-8 signature: not part of the first row
+    if data.lstrip().startswith(b"["):
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
+            text = None
+        if text is None and path.suffix == ".json":
             yield 0, None, data.decode("utf-8", errors="replace")
             return
-        stripped = text.lstrip()
-        if stripped.startswith("["):
-            try:
-                rows = json.loads(text)
-            except json.JSONDecodeError:
-                yield 0, text, text  # fails again, with the parser's message, in _parse_row
-                return
+        try:
+            rows = json.loads(text) if text is not None else None
+        except json.JSONDecodeError:
+            rows = None
+        if isinstance(rows, list):
+            if path.suffix != ".json" and warnings is not None:
+                warnings.append(f"{path}: holds a JSON array, not one object per line; read its {len(rows)} "
+                                f"element(s) as rows numbered from 1 (rename it .json to silence this)")
             for index, row in enumerate(rows, start=1):
                 dumped = json.dumps(row, ensure_ascii=False)
                 yield index, dumped, dumped
             return
-        # a .json file holding one object per line is read as JSONL
+        if path.suffix == ".json":
+            yield 0, text, text  # fails again, with the parser's message, in load_file
+            return
+        # a .jsonl file that is not one valid array: read line by line, so bad lines are named
+    # a .json file holding one object per line is read as JSONL
     for number, raw in enumerate(data.split(b"\n"), start=1):
         if not raw.strip():
             continue
@@ -171,7 +198,7 @@ def parse_row(row: Any, path: Path, line: int, kind: Kind = "auto") -> Sample | 
     provenance = dict(row.pop("provenance", None) or {})
     provenance.setdefault("source", str(path))
     provenance.setdefault("line", line)
-    row["provenance"] = Provenance(**provenance)
+    row["provenance"] = provenance  # validated with the row, so an error names `provenance.<field>`
     if is_test:
         row.setdefault("type", "test")
         return TestCase.model_validate(row)
@@ -187,9 +214,11 @@ def load_file(path: str | os.PathLike[str], kind: Kind = "auto") -> LoadResult:
     path = Path(path)
     result = LoadResult(files=[str(path)])
     try:
-        rows = list(_raw_rows(path))
+        rows = list(_raw_rows(path, result.warnings))
+    except FileNotFoundError as exc:
+        raise InputError(f"{path}: no such file") from exc
     except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc}") from exc
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     for line, text, raw in rows:
         result.read += 1
         if text is None:
@@ -231,8 +260,8 @@ def load_paths(paths: Iterable[str | os.PathLike[str]], kind: Kind = "auto") -> 
 
 
 def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Plain JSONL reader for files this tool wrote itself (built splits, caches)."""
-    with open(path, encoding="utf-8") as handle:
+    """Plain JSONL reader for files this tool wrote itself (built splits, caches); a BOM is ignored."""
+    with open(path, encoding="utf-8-sig") as handle:
         return [json.loads(line) for line in handle if line.strip()]
 
 

@@ -15,12 +15,18 @@ from __future__ import annotations
 
 import heapq
 import unicodedata
-from collections.abc import Iterable, Sequence
+from bisect import bisect_left
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from itertools import pairwise
+from typing import NamedTuple
 
 import numpy as np
 from datasketch import LeanMinHash, MinHashLSH
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 DEFAULT_THRESHOLD = 0.8
 DEFAULT_NUM_PERM = 64
@@ -145,9 +151,12 @@ def _normalized_codes(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     return codes, offsets
 
 
-def _sketch_block(texts: Sequence[str], num_perm: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+def _sketch_block(texts: Sequence[str], num_perm: int, n: int,
+                  blocks: list[tuple[np.ndarray, np.ndarray]] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """MinHash signatures and content hashes (uint64, equal for equal normalised texts)."""
     codes, offsets = _normalized_codes(texts)
+    if blocks is not None:
+        blocks.append((codes, offsets))
     count = len(texts)
     lengths = np.diff(offsets)
     wide = codes.astype(np.uint64)
@@ -213,6 +222,12 @@ def _short_signature(codes: np.ndarray, num_perm: int) -> np.ndarray:
 def sketch(texts: Sequence[str], num_perm: int = DEFAULT_NUM_PERM, n: int = DEFAULT_NGRAM) -> tuple[np.ndarray, np.ndarray]:
     """(MinHash signatures len(texts) x num_perm uint32, content hashes uint64) of raw texts,
     normalised as `normalize` does, in blocks of ~2M characters."""
+    return _sketch(texts, num_perm, n)
+
+
+def _sketch(texts: Sequence[str], num_perm: int, n: int,
+            blocks: list[tuple[np.ndarray, np.ndarray]] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """`sketch`, appending each block's normalised code points and offsets to `blocks` if given."""
     sig = np.empty((len(texts), num_perm), dtype=np.uint32)
     content = np.empty(len(texts), dtype=np.uint64)
     start = 0
@@ -221,7 +236,7 @@ def sketch(texts: Sequence[str], num_perm: int = DEFAULT_NUM_PERM, n: int = DEFA
         while end < len(texts) and (end == start or size + len(texts[end]) <= _CHUNK_CHARS):
             size += len(texts[end])
             end += 1
-        sig[start:end], content[start:end] = _sketch_block(texts[start:end], num_perm, n)
+        sig[start:end], content[start:end] = _sketch_block(texts[start:end], num_perm, n, blocks)
         start = end
     return sig, content
 
@@ -306,21 +321,10 @@ def _candidate_pairs(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
 
 # --- search -------------------------------------------------------------------------------------
 
-def near_duplicate_pairs(
-    texts: Sequence[str],
-    threshold: float = DEFAULT_THRESHOLD,
-    num_perm: int = DEFAULT_NUM_PERM,
-    n: int = DEFAULT_NGRAM,
-) -> list[tuple[int, int, float]]:
-    """Every pair (i, j, jaccard), i < j, whose n-gram Jaccard is >= threshold, sorted by (i, j).
-
-    Identical normalised texts pair through a content hash (similarity 1.0); the rest through
-    MinHash LSH blocking and exact verification. Sub-quadratic except for the output itself: a group
-    of m identical or near-identical texts yields its m*(m-1)/2 pairs."""
-    texts = list(texts)
-    if len(texts) < 2:
-        return []
-    sig, content = sketch(texts, num_perm, n)
+def _identical_groups(texts: Sequence[str], content: np.ndarray) -> tuple[list[int], dict[int, list[int]], Callable[[int], str]]:
+    """Texts grouped by equal normalised text: (first index of every distinct text, sorted;
+    {first index: all its indices} for texts that occur more than once; normalised text by index,
+    cached). Equal content hashes are confirmed on the normalised strings."""
     norms: dict[int, str] = {}
 
     def norm(i: int) -> str:
@@ -329,7 +333,6 @@ def near_duplicate_pairs(
             got = norms[i] = normalize(texts[i])
         return got
 
-    # exact duplicates: equal content hash, confirmed on the normalised strings
     groups: dict[int, list[int]] = {}
     reps: list[int] = []
     order = np.argsort(content, kind="stable")
@@ -346,6 +349,25 @@ def near_duplicate_pairs(
             if len(members) > 1:
                 groups[members[0]] = members
     reps.sort()
+    return reps, groups, norm
+
+
+def near_duplicate_pairs(
+    texts: Sequence[str],
+    threshold: float = DEFAULT_THRESHOLD,
+    num_perm: int = DEFAULT_NUM_PERM,
+    n: int = DEFAULT_NGRAM,
+) -> list[tuple[int, int, float]]:
+    """Every pair (i, j, jaccard), i < j, whose n-gram Jaccard is >= threshold, sorted by (i, j).
+
+    Identical normalised texts pair through a content hash (similarity 1.0); the rest through
+    MinHash LSH blocking and exact verification. Sub-quadratic except for the output itself: a group
+    of m identical or near-identical texts yields its m*(m-1)/2 pairs."""
+    texts = list(texts)
+    if len(texts) < 2:
+        return []
+    sig, content = sketch(texts, num_perm, n)
+    reps, groups, norm = _identical_groups(texts, content)
     pairs: list[tuple[int, int, float]] = []
     for members in groups.values():
         for x in range(len(members)):
@@ -380,6 +402,384 @@ def near_duplicate_pairs(
                         pairs.append((min(x, y), max(x, y), similarity))
     pairs.sort()
     return pairs
+
+
+# --- clusters -----------------------------------------------------------------------------------
+#
+# Repeated generation makes clusters: one paragraph copied a hundred times with a changed number.
+# All pairs of a cluster of k is k*(k-1)/2 (quadratic output); a cluster is k - 1 links instead,
+# each from a text to one earlier text it is verified near:
+#
+# 1. identical normalised texts link to the earliest of them (a content hash, confirmed);
+# 2. distinct texts sharing an LSH band bucket are joined (union-find: scipy's connected
+#    components) to the bucket's earliest text where their MinHash estimate passes the cheap filter;
+#    every text is verified (exact Jaccard, all at once in numpy) against its component's earliest
+#    text, the representative, and links to it when near;
+# 3. the others (leftovers), in index order: against the representatives of the clusters their
+#    earlier bucket mates are in, earliest first, then against those mates themselves (a chain: near
+#    some member, not the representative), most similar by MinHash estimate first; a text that is
+#    near none of them represents a new cluster.
+#
+# Every link is verified with the exact Jaccard. A cluster is the tree of its links, the
+# representative its root (its earliest member: links point backwards). Recall is the LSH's: a
+# text near some earlier text (sharing a band bucket with it, as a pair at the threshold does with
+# probability LSH_RECALL) gets a link, unless (pathological data) it is near only texts further
+# back in its buckets than _CHAIN_WINDOW members, or ranks below the checks allowed per text.
+
+_REP_CHECKS = 4        # exact checks of a leftover against cluster representatives
+_CHAIN_CHECKS = 8      # exact checks of a leftover against other earlier members
+_CHAIN_WINDOW = 256    # earlier members per bucket a leftover is compared with
+_PAIR_BLOCK = 1 << 14  # pairs verified per numpy pass
+_GRAM_BITS = 16        # bits per character rank in a packed n-gram
+_ID_BITS = 3 * _GRAM_BITS
+_ID_MASK = _U64((1 << _ID_BITS) - 1)
+_SORT_TEXTS = (1 << (64 - _ID_BITS)) - 1  # texts per sort block: their number fits above the id
+
+
+class ClusterMember(NamedTuple):
+    """One non-representative member of a cluster: `anchor` is the earlier text it was verified
+    against (the earliest identical text when `identical`, else the cluster's representative, or for
+    a chain member the earlier member it is near), `similarity` their exact Jaccard (1.0 if identical)."""
+
+    index: int
+    anchor: int
+    similarity: float
+    identical: bool
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """Texts linked by verified near-duplicate links: `representative` is the earliest, `members`
+    the others by index, each with its link."""
+
+    representative: int
+    members: tuple[ClusterMember, ...]
+
+    @property
+    def indices(self) -> tuple[int, ...]:
+        """All the cluster's texts, ascending (the representative first)."""
+        return (self.representative, *(m.index for m in self.members))
+
+
+class _ShingleCache:
+    """Shingle sets of normalised texts, least recently used dropped past `size`."""
+
+    def __init__(self, norm: Callable[[int], str], n: int, size: int = _SHINGLE_CACHE) -> None:
+        self.norm, self.n, self.size = norm, n, size
+        self.sets: OrderedDict[int, set[str]] = OrderedDict()
+
+    def __call__(self, i: int) -> set[str]:
+        got = self.sets.get(i)
+        if got is None:
+            if len(self.sets) >= self.size:
+                self.sets.popitem(last=False)
+            got = self.sets[i] = shingles(self.norm(i), self.n)
+        else:
+            self.sets.move_to_end(i)
+        return got
+
+
+def _packed_grams(codes: np.ndarray, offsets: np.ndarray, select: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Exact n-gram sets of the texts `select` (normalised code points `codes`, text i at
+    offsets[i]:offsets[i + 1]), as sorted unique uint64 ids per text, flattened, and offsets
+    (len(select) + 1). A character becomes its rank among the characters present (1..65535), an
+    n-gram packs the ranks in 16 bits each, a text shorter than n packs itself (a zero top rank, so
+    no n-gram's id). Equal ids are equal shingles, so set sizes and intersections give the exact
+    Jaccard of `shingles`. None when n > 3 or there are over 65,535 distinct characters."""
+    if not 1 <= n <= 3:
+        return None
+    present = np.zeros(0x110000, dtype=bool)
+    present[codes] = True
+    if int(present.sum()) >= 1 << _GRAM_BITS:
+        return None
+    rank = np.cumsum(present, dtype=np.uint64)
+    shift = _U64(_GRAM_BITS)
+    all_lengths = np.diff(offsets)
+    ids_parts, count_parts = [], []
+    lo = 0
+    while lo < select.size:
+        # a block: at most _SORT_TEXTS texts and about _CHUNK_CHARS characters
+        sizes = np.cumsum(all_lengths[select[lo:lo + _SORT_TEXTS]])
+        hi = lo + max(1, int(np.searchsorted(sizes, _CHUNK_CHARS, side="right")))
+        chosen = select[lo:hi]
+        lengths = all_lengths[chosen]
+        at = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths) + np.repeat(offsets[chosen], lengths)
+        r = rank[codes[at]]
+        starts = np.concatenate([[0], np.cumsum(lengths)])
+        grams = np.maximum(lengths - n + 1, 0)
+        m = max(r.size - n + 1, 0)
+        acc = np.zeros(m, dtype=np.uint64)
+        for k in range(n):
+            acc = (acc << shift) | r[k:k + m]
+        first = np.repeat(starts[:-1], grams)
+        ids = acc[first + np.arange(first.size) - np.repeat(np.cumsum(grams) - grams, grams)]
+        doc = np.repeat(np.arange(chosen.size, dtype=np.uint64), grams)
+        short = np.flatnonzero((lengths > 0) & (lengths < n))
+        if short.size:
+            packed = np.zeros(short.size, dtype=np.uint64)
+            for k in range(n - 1):
+                inside = k < lengths[short]
+                packed[inside] = (packed[inside] << shift) | r[starts[short[inside]] + k]
+            ids, doc = np.concatenate([ids, packed]), np.concatenate([doc, short.astype(np.uint64)])
+        keys = (doc << _U64(_ID_BITS)) | ids
+        keys.sort()
+        if keys.size:
+            keys = keys[np.concatenate([[True], keys[1:] != keys[:-1]])]
+        ids_parts.append(keys & _ID_MASK)
+        count_parts.append(np.bincount((keys >> _U64(_ID_BITS)).astype(np.int64), minlength=chosen.size))
+        lo = hi
+    counts = np.concatenate(count_parts) if count_parts else np.zeros(0, dtype=np.int64)
+    ids = np.concatenate(ids_parts) if ids_parts else np.zeros(0, dtype=np.uint64)
+    return ids, np.concatenate([[0], np.cumsum(counts)])
+
+
+class _Exact:
+    """Exact n-gram Jaccard between texts by position: packed n-gram ids (numpy) where
+    `_packed_grams` can, string shingle sets otherwise."""
+
+    def __init__(self, texts: Sequence[str], packed: tuple[np.ndarray, np.ndarray] | None, n: int) -> None:
+        self.packed = packed
+        if packed is not None:
+            self.ids, self.offsets = packed[0], packed[1].tolist()
+            self.starts, self.ends = packed[1][:-1], packed[1][1:]
+        self.sets = None if packed is not None else _ShingleCache(lambda i: normalize(texts[i]), n)
+
+    def __call__(self, p: int, q: int) -> float:
+        if self.sets is not None:
+            return jaccard(self.sets(p), self.sets(q))
+        offsets = self.offsets
+        a, b = self.ids[offsets[p]:offsets[p + 1]], self.ids[offsets[q]:offsets[q + 1]]
+        if not a.size or not b.size:
+            return 1.0 if a.size == b.size else 0.0
+        at = np.searchsorted(b, a)
+        np.minimum(at, b.size - 1, out=at)
+        inter = int(np.count_nonzero(b[at] == a))
+        return inter / (a.size + b.size - inter)
+
+    def many(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        """Jaccard of each pair (left[k], right[k]) as float64, the same values `__call__` gives."""
+        if self.sets is not None:
+            return np.array([self(p, q) for p, q in zip(left.tolist(), right.tolist())], dtype=np.float64)
+        out = np.empty(left.size, dtype=np.float64)
+        for lo in range(0, left.size, _PAIR_BLOCK):
+            pl, pr = left[lo:lo + _PAIR_BLOCK], right[lo:lo + _PAIR_BLOCK]
+            keys, sizes = [], []
+            for side in (pl, pr):
+                size = self.ends[side] - self.starts[side]
+                pair = np.repeat(np.arange(side.size, dtype=np.uint64), size)
+                at = np.arange(pair.size) - np.repeat(np.cumsum(size) - size, size) + np.repeat(self.starts[side], size)
+                keys.append((pair << _U64(_ID_BITS)) | self.ids[at])  # ascending: pairs in order, ids sorted
+                sizes.append(size)
+            key_l, key_r = keys
+            inter = np.zeros(pl.size, dtype=np.int64)
+            if key_r.size and key_l.size:
+                at = np.searchsorted(key_r, key_l)
+                np.minimum(at, key_r.size - 1, out=at)
+                common = key_l[key_r[at] == key_l]
+                inter = np.bincount((common >> _U64(_ID_BITS)).astype(np.int64), minlength=pl.size)
+            union = sizes[0] + sizes[1] - inter
+            out[lo:lo + pl.size] = np.where(union > 0, inter / np.maximum(union, 1), 1.0)
+        return out
+
+
+def _shared_buckets(sig: np.ndarray, bands: int, rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """LSH buckets holding two or more texts, numbered 0..B-1: (bucket numbers of each text,
+    flattened, and where each text's start, len(sig) + 1; members of each bucket ascending,
+    flattened, and where each bucket's start, B + 1)."""
+    keys = _band_keys(sig, bands, rows)
+    texts, buckets, offset = [], [], 0
+    for band in range(bands):
+        _, inverse, counts = np.unique(keys[band], return_inverse=True, return_counts=True)
+        shared = np.flatnonzero(counts[inverse] > 1)
+        texts.append(shared)
+        buckets.append(inverse[shared] + offset)
+        offset += counts.size
+    text_of = np.concatenate(texts)
+    _, bucket_of = np.unique(np.concatenate(buckets), return_inverse=True)
+    count = int(bucket_of.max()) + 1 if bucket_of.size else 0
+    by_text = np.lexsort((bucket_of, text_of))
+    text_starts = np.searchsorted(text_of[by_text], np.arange(sig.shape[0] + 1))
+    by_bucket = np.lexsort((text_of, bucket_of))
+    bucket_starts = np.searchsorted(bucket_of[by_bucket], np.arange(count + 1))
+    return bucket_of[by_text], text_starts, text_of[by_bucket], bucket_starts
+
+
+def _agreement(sig: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Signature positions equal between sig[left[k]] and sig[right[k]], in blocks."""
+    out = np.empty(left.size, dtype=np.int64)
+    step = 1 << 16
+    for lo in range(0, left.size, step):
+        out[lo:lo + step] = np.count_nonzero(sig[left[lo:lo + step]] == sig[right[lo:lo + step]], axis=1)
+    return out
+
+
+class NearDupSearch:
+    """The texts sketched once (normalised code points, MinHash signatures, content hashes), for
+    `clusters()` within them and `earliest_near(among)` against another, short list."""
+
+    def __init__(
+        self,
+        texts: Iterable[str],
+        threshold: float = DEFAULT_THRESHOLD,
+        num_perm: int = DEFAULT_NUM_PERM,
+        n: int = DEFAULT_NGRAM,
+    ) -> None:
+        self.texts = list(texts)
+        self.threshold, self.num_perm, self.n = threshold, num_perm, n
+        blocks: list[tuple[np.ndarray, np.ndarray]] = []
+        self.sig, self.content = _sketch(self.texts, num_perm, n, blocks)
+        self._codes = np.concatenate([c for c, _ in blocks]) if blocks else np.zeros(0, dtype=np.uint32)
+        lengths = np.concatenate([np.diff(o) for _, o in blocks]) if blocks else np.zeros(0, dtype=np.int64)
+        self._offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+
+    def clusters(self) -> list[Cluster]:
+        """Clusters of near-duplicate texts (n-gram Jaccard >= threshold along every link), by
+        representative; a text near no other is in none (see `near_duplicate_clusters`)."""
+        if len(self.texts) < 2:
+            return []
+        reps, groups, _ = _identical_groups(self.texts, self.content)
+        link: list[int] = [-1] * len(reps)  # position (in reps) of the earlier distinct text linked to
+        link_similarity: list[float] = [0.0] * len(reps)
+        root = list(range(len(reps)))
+        if len(reps) > 1:
+            self._link_distinct(reps, link, link_similarity, root)
+        members: dict[int, list[ClusterMember]] = {}
+        for p, i in enumerate(reps):
+            copies = groups.get(i)
+            if link[p] < 0 and copies is None:
+                continue
+            cluster = members.setdefault(reps[root[p]], [])
+            if link[p] >= 0:
+                cluster.append(ClusterMember(i, reps[link[p]], link_similarity[p], False))
+            if copies is not None:
+                cluster.extend(ClusterMember(j, i, 1.0, True) for j in copies[1:])
+        return [Cluster(rep, tuple(sorted(found))) for rep, found in sorted(members.items())]
+
+    def _link_distinct(self, reps: list[int], link: list[int], link_similarity: list[float], root: list[int]) -> None:
+        """Steps 2 and 3 of the comment above, over the distinct texts (positions in `reps`)."""
+        count, threshold = len(reps), self.threshold
+        bands, rows = lsh_params(threshold, self.num_perm)
+        rep_index = np.asarray(reps, dtype=np.int64)
+        rep_sig = self.sig[rep_index]
+        bucket_of, text_starts, bucket_members, bucket_starts = _shared_buckets(rep_sig, bands, rows)
+        if not bucket_of.size:
+            return
+        min_agree = (threshold - ESTIMATE_SLACK) * self.num_perm  # the cheap filter of near_duplicate_pairs
+        # candidate components: each text joined to its buckets' earliest texts that pass the filter
+        text_of = np.repeat(np.arange(count), np.diff(text_starts))
+        head = bucket_members[bucket_starts[bucket_of]]
+        edge = np.flatnonzero(head != text_of)
+        edge = edge[_agreement(rep_sig, text_of[edge], head[edge]) >= min_agree]
+        graph = coo_matrix((np.ones(edge.size, dtype=np.int8), (text_of[edge], head[edge])), shape=(count, count))
+        _, label = connected_components(graph.tocsr(), directed=False)
+        first = np.full(int(label.max()) + 1, count, dtype=np.int64)
+        np.minimum.at(first, label, np.arange(count))
+        representative = first[label]
+        # exact n-gram sets of the texts in some shared bucket, addressed by slot
+        involved = np.flatnonzero(np.diff(text_starts) > 0)
+        slot = np.full(count, -1, dtype=np.int64)
+        slot[involved] = np.arange(involved.size)
+        packed = _packed_grams(self._codes, self._offsets, rep_index[involved], self.n)
+        exact = _Exact([self.texts[i] for i in rep_index[involved].tolist()], packed, self.n)
+        guessed = involved[representative[involved] != involved]
+        verified = dict(zip(guessed.tolist(), exact.many(slot[guessed], slot[representative[guessed]]).tolist()))
+        members, starts = bucket_members.tolist(), bucket_starts.tolist()
+        text_buckets, text_start, rep_of, slots = bucket_of.tolist(), text_starts.tolist(), representative.tolist(), slot.tolist()
+        for p in involved.tolist():
+            guess = rep_of[p]
+            similarity = verified.get(p, 0.0)
+            if guess != p and similarity >= threshold:
+                link[p], link_similarity[p], root[p] = guess, similarity, root[guess]
+                continue
+            # a leftover: near the representative of an earlier bucket mate's cluster, or a mate itself
+            mates: set[int] = set()
+            for b in text_buckets[text_start[p]:text_start[p + 1]]:
+                lo, hi = starts[b], starts[b + 1]
+                end = bisect_left(members, p, lo, hi)
+                mates.update(members[max(lo, end - _CHAIN_WINDOW):end])
+            mates.discard(guess)  # verified above
+            if not mates:
+                continue
+            heads = sorted({root[c] for c in mates}.difference((guess,)))
+            earlier = sorted(mates.difference(heads))
+            agree = np.count_nonzero(rep_sig[heads + earlier] == rep_sig[p], axis=1).tolist()
+            order = [h for h, a in zip(heads, agree) if a >= min_agree][:_REP_CHECKS]  # earliest first
+            chain = sorted((-a, c) for c, a in zip(earlier, agree[len(heads):]) if a >= min_agree)  # most similar first
+            for c in order + [c for _, c in chain[:_CHAIN_CHECKS]]:
+                similarity = exact(slots[p], slots[c])
+                if similarity >= threshold:
+                    link[p], link_similarity[p], root[p] = c, similarity, root[c]
+                    break
+
+    def earliest_near(self, among: Sequence[str]) -> list[tuple[int, float] | None]:
+        """For each text, the earliest of `among` whose n-gram Jaccard with it is >= threshold, as
+        (index in `among`, Jaccard), or None (see the module function `earliest_near`)."""
+        among = list(among)
+        out: list[tuple[int, float] | None] = [None] * len(self.texts)
+        if not self.texts or not among:
+            return out
+        among_sig, _ = sketch(among, self.num_perm, self.n)
+        bands, rows = lsh_params(self.threshold, self.num_perm)
+        among_keys = _band_keys(among_sig, bands, rows)
+        text_keys = _band_keys(self.sig, bands, rows)
+        found: list[np.ndarray] = []
+        for band in range(bands):
+            order = np.argsort(among_keys[band], kind="stable")
+            sorted_keys = among_keys[band][order]
+            lo = np.searchsorted(sorted_keys, text_keys[band], side="left")
+            hits = np.searchsorted(sorted_keys, text_keys[band], side="right") - lo
+            where = np.flatnonzero(hits)
+            if not where.size:
+                continue
+            sizes = hits[where]
+            step = np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+            found.append(np.repeat(where, sizes).astype(np.int64) * len(among) + order[np.repeat(lo[where], sizes) + step])
+        if not found:
+            return out
+        codes = np.unique(np.concatenate(found))  # by text, then by position in `among`
+        text, other = codes // len(among), codes % len(among)
+        keep = (self.sig[text] == among_sig[other]).mean(axis=1) >= self.threshold - ESTIMATE_SLACK
+        target = _ShingleCache(lambda a: normalize(among[a]), self.n)
+        current, query = -1, set()
+        for t, a in zip(text[keep].tolist(), other[keep].tolist()):
+            if out[t] is not None:
+                continue
+            if t != current:  # candidates come by text
+                current, query = t, shingles(self.texts[t], self.n)
+            similarity = jaccard(query, target(a))
+            if similarity >= self.threshold:
+                out[t] = (a, similarity)
+        return out
+
+
+def near_duplicate_clusters(
+    texts: Sequence[str],
+    threshold: float = DEFAULT_THRESHOLD,
+    num_perm: int = DEFAULT_NUM_PERM,
+    n: int = DEFAULT_NGRAM,
+) -> list[Cluster]:
+    """Clusters of near-duplicate texts (n-gram Jaccard >= threshold along every link), by
+    representative; a text near no other is in none. Linear in the number of texts on clustered
+    data: each text is verified against its cluster's representative, or a few earlier texts, never
+    against all of its cluster (the comment above gives the procedure and its bounds).
+    Deterministic: the same texts in the same order give the same clusters.
+
+    A chain A ~ B ~ C with A and C not near is one cluster: B links to A, C to B."""
+    return NearDupSearch(texts, threshold, num_perm, n).clusters()
+
+
+def earliest_near(
+    texts: Sequence[str],
+    among: Sequence[str],
+    threshold: float = DEFAULT_THRESHOLD,
+    num_perm: int = DEFAULT_NUM_PERM,
+    n: int = DEFAULT_NGRAM,
+) -> list[tuple[int, float] | None]:
+    """For each of `texts`, the earliest of `among` whose n-gram Jaccard with it is >= threshold, as
+    (index in `among`, Jaccard), or None. For a short `among` (a test set) against many texts:
+    candidates come from shared LSH buckets (identical texts always share them), so the work is the
+    number of texts plus the candidate pairs, never len(texts) * len(among)."""
+    return NearDupSearch(texts, threshold, num_perm, n).earliest_near(among)
 
 
 class NearDupIndex:

@@ -75,6 +75,7 @@ class Report(BaseModel):
     lint_errors: dict[str, int] | None = None
     lint_severity: dict[str, int] | None = None
     against: Comparison | None = None
+    unreadable_rows: int = Field(0, description="input rows that did not load (the unreadable-row rule)")
 
     def to_json(self) -> dict[str, Any]:
         """The report's data plus `assessment`: {"fit": bool, "sentences": [...]}."""
@@ -226,9 +227,11 @@ def build_report(
     lint: Any | None = None,
     against: Sequence[TestCase] | None = None,
     token_lengths: dict[str, Sequence[int]] | None = None,
+    unreadable_rows: int = 0,
 ) -> Report:
-    """Compute the report for training samples, optionally with lint results, a test set, and token
-    lengths ({"paragraph": [...], "analysis": [...]}, one per sample, from `tokens.token_lengths`)."""
+    """Compute the report for training samples, optionally with lint results, a test set, token
+    lengths ({"paragraph": [...], "analysis": [...]}, one per sample, from `tokens.token_lengths`),
+    and the number of input rows that did not load (the set is not fit while there are any)."""
     frame = _frame(samples)
     types = sorted(frame["type"].unique().to_list())
     histograms = {
@@ -293,6 +296,7 @@ def build_report(
         lint_errors=lint_errors,
         lint_severity=lint_severity,
         against=compare_counts(frame["count"].to_list(), against) if against else None,
+        unreadable_rows=unreadable_rows,
     )
 
 
@@ -339,6 +343,14 @@ def assess(report: Report) -> Assessment:
     warning_rules = {rule: n - errors.get(rule, 0) for rule, n in (report.lint_counts or {}).items()}
     warning_rules = dict(sorted(((r, n) for r, n in warning_rules.items() if n), key=lambda kv: (-kv[1], kv[0])))
     sentences: list[str] = []
+    if report.unreadable_rows:
+        # before anything else: the numbers below describe only the rows that loaded
+        total = report.n_samples + report.unreadable_rows
+        sentences.append(f"Not fit to train on yet: {report.unreadable_rows} of {total} input row(s) did not load "
+                         f"(unreadable-row), so this report describes only the {report.n_samples} that did; fix or "
+                         f"remove them first (finsynth lint names each file and line).")
+        if not skewed and not n_errors - errors.get("unreadable-row", 0):
+            return Assessment(fit=False, sentences=sentences)
     if skewed:
         direction = "over-extract" if cmp.mean_ratio > 1 else "under-extract"
         sentences.append(
@@ -368,7 +380,7 @@ def assess(report: Report) -> Assessment:
                          f"but do not block training.")
     elif not skewed and not n_errors and report.lint_counts is not None:
         sentences.append("Lint finds no warnings either.")
-    return Assessment(fit=not skewed and not n_errors, sentences=sentences[:3])
+    return Assessment(fit=not skewed and not n_errors and not report.unreadable_rows, sentences=sentences[:3])
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> str:

@@ -38,7 +38,8 @@ class Metric(_Strict):
 
     metric_name: str = Field(min_length=1)
     metric_type: MetricType
-    score: float = Field(ge=0.0, le=1.0)
+    # strict: "0.9" or true is a wrong row, not a score (an int such as 1 is still a number)
+    score: float = Field(ge=0.0, le=1.0, strict=True)
     reason: str = ""
 
 
@@ -76,7 +77,7 @@ class Provenance(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     source: str = ""
-    line: int = 0
+    line: int = Field(default=0, strict=True)  # not "3", not true
     annotator: str | None = None
     template_hash: str | None = None
     model: str | None = None

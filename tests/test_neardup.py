@@ -1,10 +1,14 @@
-"""Near-duplicate search: normalisation, Jaccard, LSH blocking, the index (finsynth/neardup.py)."""
+"""Near-duplicate search: normalisation, Jaccard, LSH blocking, clusters, the index (finsynth/neardup.py)."""
 
 from __future__ import annotations
 
 import itertools
 import json
+import os
 import random
+import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -12,8 +16,11 @@ import pytest
 from finsynth import neardup
 from finsynth.neardup import (
     NearDupIndex,
+    NearDupSearch,
+    earliest_near,
     jaccard,
     lsh_params,
+    near_duplicate_clusters,
     near_duplicate_pairs,
     normalize,
     shingles,
@@ -160,3 +167,146 @@ def test_signature_matrix_shape() -> None:
     sig = signatures(["", "a", BASE], num_perm=32)
     assert sig.shape == (3, 32) and sig.dtype == np.uint32
     assert (sig[0] == np.iinfo(np.uint32).max).all()
+
+
+# --- clusters (repeated generation: one paragraph copied many times) ----------------------------
+
+LONG = ("受益于原材料价格大幅下降，中国巨石2025H1毛利率提升至31.2%，同比改善4.6个百分点。玻纤纱均价同比下降约12%，"
+        "但原材料成本降幅更大，叶腊石采购价同比下降22%，天然气价格同比下降18%。")
+PREFIXES = ("据公司公告，", "据年报披露，", "公告显示，", "据悉，", "报告期内，", "数据显示，", "据半年报，")
+
+
+def _copies(text: str, k: int, number: str) -> list[str]:
+    """k distinct copies of `text`, each with a prefix and `number` changed, as generation repeats them."""
+    return [PREFIXES[i % len(PREFIXES)] + text.replace(number, f"{i // len(PREFIXES) + 40}.{i % 10}") for i in range(k)]
+
+
+def test_cluster_of_copies_is_one_link_per_member() -> None:
+    texts = [LONG, *_copies(LONG, 49, "31.2")]
+    assert len(set(texts)) == 50
+    (cluster,) = near_duplicate_clusters(texts)
+    assert cluster.representative == 0 and cluster.indices == tuple(range(50))
+    assert [m.index for m in cluster.members] == list(range(1, 50))
+    for m in cluster.members:
+        assert m.anchor < m.index and m.anchor in cluster.indices and not m.identical
+        assert m.similarity >= 0.8 and m.similarity == pytest.approx(jaccard(texts[m.index], texts[m.anchor]))
+    # the all-pairs answer for the same texts: every pair, k*(k-1)/2 of them
+    assert len(near_duplicate_pairs(texts)) == 50 * 49 // 2
+
+
+def test_cluster_of_copies_gives_one_finding_per_member() -> None:
+    from finsynth.io import Record
+    from finsynth.lint import lint_records
+    from finsynth.schema import Sample
+
+    def row(paragraph: str) -> Sample:
+        return Sample(type="A", input={"chapter_title": "盈利能力", "paragraph": paragraph},
+                      output={"analysis": "段落分析玻纤龙头的盈利弹性，毛利率是核心。",
+                              "metrics": [{"metric_name": "毛利率", "metric_type": "financial", "score": 1.0, "reason": "r"}]})
+
+    texts = [LONG, *_copies(LONG, 49, "31.2")]
+    records = [Record(path="train.jsonl", line=i, item=row(t)) for i, t in enumerate(texts, start=1)]
+    result = lint_records(records, rules={"duplicate", "near-duplicate", "label-conflict"})
+    assert len(result.findings) == 49 and {f.rule for f in result.findings} == {"near-duplicate"}
+    assert sorted(f.line for f in result.findings) == list(range(2, 51))
+    assert all(f.related is not None and 1 <= f.related.line < f.line for f in result.findings)
+
+
+def test_unrelated_clusters_never_merge(corpus_dir) -> None:
+    first, second = [p for p in _paragraphs(corpus_dir) if len(p) > 120 and re.search(r"\d+\.\d", p)][:2]
+    number_a, number_b = re.search(r"\d+\.\d", first).group(), re.search(r"\d+\.\d", second).group()
+    group_a, group_b = [first, *_copies(first, 30, number_a)], [second, *_copies(second, 30, number_b)]
+    texts = [t for pair in zip(group_a, group_b) for t in pair]  # interleaved, as repeated runs write them
+    assert jaccard(first, second) < 0.3
+    clusters = near_duplicate_clusters(texts)
+    assert [c.indices for c in clusters] == [tuple(range(0, 62, 2)), tuple(range(1, 62, 2))]
+    for cluster in clusters:
+        assert all(m.anchor in cluster.indices for m in cluster.members)
+
+
+def test_chain_links_to_the_member_it_is_near() -> None:
+    """A ~ B ~ C with A and C not near: one cluster (representative A); B links to A, C to B, the
+    earlier member it is near, since it fails verification against the representative."""
+    a = LONG
+    b = a.replace("大幅下降", "明显回落").replace("31.2%", "31.5%")
+    c = b.replace("约12%", "约9%").replace("降幅更大", "降得更多")
+    assert jaccard(a, b) >= 0.8 and jaccard(b, c) >= 0.8 and jaccard(a, c) < 0.8
+    far = "公司在手订单充足，海外收入占比提升至45%，毛利率受汇率波动影响有所下滑。"
+    (cluster,) = near_duplicate_clusters([a, far, b, c])
+    assert cluster.representative == 0
+    assert [(m.index, m.anchor) for m in cluster.members] == [(2, 0), (3, 2)]
+    assert cluster.members[1].similarity == pytest.approx(jaccard(b, c))
+
+
+def test_identical_copies_link_to_the_earliest_copy() -> None:
+    near = LONG.replace("31.2%", "31.5%")
+    texts = [LONG, near, " " + LONG.replace("，", ","), near, "毫不相关的一句话。"]
+    (cluster,) = near_duplicate_clusters(texts)
+    assert cluster.indices == (0, 1, 2, 3)
+    assert [(m.index, m.anchor, m.identical) for m in cluster.members] == [(1, 0, False), (2, 0, True), (3, 1, True)]
+    assert cluster.members[1].similarity == 1.0
+
+
+def test_clusters_match_the_all_pairs_answer(corpus_dir) -> None:
+    """A text gets a link exactly when the all-pairs search finds it near some earlier text, and
+    every link is an exact verified Jaccard."""
+    rng = random.Random(6)
+    base = _paragraphs(corpus_dir, 150)
+    texts = list(base)
+    for text in base:
+        texts += [_edit(text, rng, rng.choice([1, 2, 4, 8, 30])) for _ in range(3)]
+    texts += base[:20]  # exact copies
+    with_earlier = {j for _, j, _ in near_duplicate_pairs(texts)}
+    links = {m.index: m for c in near_duplicate_clusters(texts) for m in c.members}
+    assert set(links) == with_earlier and len(links) > 100
+    for m in links.values():
+        assert m.similarity == pytest.approx(jaccard(texts[m.index], texts[m.anchor])) and m.similarity >= 0.8
+    # the string-set path (n > 3 cannot be packed) agrees with its own all-pairs answer
+    with_earlier4 = {j for _, j, _ in near_duplicate_pairs(texts, threshold=0.7, n=4)}
+    links4 = {m.index: m for c in near_duplicate_clusters(texts, threshold=0.7, n=4) for m in c.members}
+    assert set(links4) == with_earlier4
+    assert all(m.similarity == pytest.approx(jaccard(texts[m.index], texts[m.anchor], n=4)) for m in links4.values())
+
+
+def test_packed_exact_jaccard_equals_string_shingles() -> None:
+    texts = [BASE, BASE.replace("31.2", "31.9"), "ab", "abc", "", "ＡＢＣ　毛利率", "😀毛利率上升", "😀毛利率上升了",
+             "e\u0301clair 毛利率", "a", "x"]
+    search = NearDupSearch(texts)
+    select = np.arange(len(texts))
+    exact = neardup._Exact(texts, neardup._packed_grams(search._codes, search._offsets, select, 3), 3)
+    assert exact.packed is not None
+    left, right = np.array([p for p in select for _ in select]), np.array([q for _ in select for q in select])
+    many = exact.many(left, right)
+    for (p, q), value in zip(zip(left.tolist(), right.tolist()), many.tolist()):
+        assert value == exact(p, q) == jaccard(texts[p], texts[q]), (texts[p], texts[q])
+
+
+def test_earliest_near_matches_brute_force(corpus_dir) -> None:
+    rng = random.Random(7)
+    among = _paragraphs(corpus_dir, 40)
+    texts = [_edit(t, rng, rng.choice([1, 3, 30])) for t in among for _ in range(2)] + among[:5] + ["无关的一句话。"]
+    found = earliest_near(texts, among)
+    for t, hit in zip(texts, found):
+        truth = [(a, jaccard(t, s)) for a, s in enumerate(among) if jaccard(t, s) >= 0.8]
+        assert (hit[0] if hit else None) == (truth[0][0] if truth else None)
+        assert hit is None or hit[1] == pytest.approx(truth[0][1])
+    assert sum(hit is not None for hit in found) > 40
+    assert earliest_near(texts, []) == [None] * len(texts) and earliest_near([], among) == []
+
+
+def test_clusters_are_deterministic_across_processes(corpus_dir) -> None:
+    """Same texts, same clusters: in this process and in fresh ones with other string-hash seeds."""
+    rng = random.Random(8)
+    texts = [t for p in _paragraphs(corpus_dir, 60) for t in [p, *_copies(p, 4, (re.findall(r"\d+", p) or ["0"])[0])]]
+    texts += [_edit(t, rng, 3) for t in texts[:100]]
+    first = near_duplicate_clusters(texts)
+    assert near_duplicate_clusters(list(texts)) == first
+    script = ("import json, sys; from finsynth.neardup import near_duplicate_clusters as c; "
+              "print(json.dumps([[k.representative, [list(m) for m in k.members]] for k in c(json.load(sys.stdin))]))")
+    expected = [[k.representative, [list(m) for m in k.members]] for k in first]
+    for seed in ("1", "2"):
+        done = subprocess.run([sys.executable, "-c", script], input=json.dumps(texts), capture_output=True, text=True,
+                              env={**os.environ, "PYTHONHASHSEED": seed}, check=True, timeout=120)
+        assert json.loads(done.stdout) == expected
+    assert near_duplicate_clusters([]) == [] and near_duplicate_clusters([BASE]) == []
+    assert near_duplicate_clusters(["完全不同的第一段。", "另一段毫无关系的文字。"]) == []

@@ -55,11 +55,40 @@ def test_report_cli_json_and_plot(corpus_dir: Path, tmp_path: Path, capsys) -> N
     assert code == 0
     payload = json.loads(capsys.readouterr().out)
     assert payload["count_table"]["C"]["4"] == 12
-    assert payload["lint_counts"]["count-anchor"] == 36
-    assert payload["lint_errors"] == {"count-anchor": 36}
+    assert payload["lint_counts"]["count-anchor"] == 72
+    assert payload["lint_errors"] == {"count-anchor": 72}
     assert payload["assessment"]["fit"] is False
     assert payload["assessment"]["sentences"][0].startswith("Not fit to train on yet: the metric counts are skewed")
     edges = payload["length_histograms"]["paragraph"]["edges"]
     assert sum(payload["length_histograms"]["paragraph"]["counts"]["C"]) == 72 and edges == sorted(edges)
     assert png.stat().st_size > 10_000
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_is_not_fit_while_rows_do_not_load(raw_dir: Path, tmp_path: Path, capsys) -> None:
+    # the clean starter corpus, with two of its rows broken: the verdict names them before anything else
+    broken = tmp_path / "raw"
+    broken.mkdir()
+    for path in sorted(raw_dir.glob("type_*.jsonl")):
+        (broken / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    lines = (broken / "type_a.jsonl").read_text(encoding="utf-8").splitlines()
+    lines[3] = lines[3][:40]
+    row = json.loads(lines[5])
+    row["output"]["metrics"][0]["score"] = str(row["output"]["metrics"][0]["score"])  # "0.95": refused, not coerced
+    lines[5] = json.dumps(row, ensure_ascii=False)
+    (broken / "type_a.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    against = raw_dir / "test_cases.jsonl"
+
+    assert main(["report", str(raw_dir), "--against", str(against), "--format", "json"]) == 0
+    clean = json.loads(capsys.readouterr().out)
+    assert clean["assessment"]["fit"] is True and clean["unreadable_rows"] == 0
+
+    assert main(["report", str(broken), "--against", str(against), "--format", "json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["unreadable_rows"] == 2 and payload["lint_errors"]["unreadable-row"] == 2
+    assert payload["assessment"]["fit"] is False
+    assert payload["assessment"]["sentences"][0].startswith("Not fit to train on yet: 2 of ")
+    # with lint off the verdict still refuses the set
+    assert main(["report", str(broken), "--against", str(against), "--format", "json", "--no-lint"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["assessment"]["fit"] is False and "did not load" in payload["assessment"]["sentences"][0]

@@ -1,19 +1,28 @@
-"""`python -m train {sft,infer,tiny-model,lengths,bench}`: parse flags, call the module, print JSON."""
+"""`python -m train {sft,infer,tiny-model,lengths,bench}`: parse flags, call the module, print JSON.
+
+Errors follow `finsynth.cli`'s convention (`run_command`): a user error (a missing --model/--data/--test/
+--adapter path, a bad setting, a missing package or GPU) is one line on stderr and exit code 2, with the
+traceback first under `--debug`; a bug propagates with its traceback. Paths are checked before torch loads.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from .config import InferConfig, TrainConfig, add_config_arguments, config_from_args
+from finsynth.cli import add_debug_flag, run_command
+from finsynth.io import InputError
+
+from .config import InferConfig, TrainConfig, add_config_arguments, check_file, config_from_args
 
 
 def _run_sft(args: argparse.Namespace) -> int:
+    cfg = config_from_args(TrainConfig, args).check_paths()
     from .sft import dumps, run_sft
 
-    log = run_sft(config_from_args(TrainConfig, args))
+    log = run_sft(cfg)
     summary = {k: log[k] for k in ("adapter", "global_steps", "final_eval_loss", "tokens_per_second",
                                    "peak_gpu_memory_gib", "max_length")}
     print(dumps(summary))
@@ -21,9 +30,10 @@ def _run_sft(args: argparse.Namespace) -> int:
 
 
 def _run_infer(args: argparse.Namespace) -> int:
+    cfg = config_from_args(InferConfig, args).check_paths()
     from .infer import run_infer
 
-    print(json.dumps(run_infer(config_from_args(InferConfig, args)), ensure_ascii=False))
+    print(json.dumps(run_infer(cfg), ensure_ascii=False))
     return 0
 
 
@@ -38,6 +48,9 @@ def _run_tiny(args: argparse.Namespace) -> int:
 
 
 def _run_lengths(args: argparse.Namespace) -> int:
+    if not Path(args.tokenizer).exists():
+        raise InputError(f"--tokenizer {args.tokenizer}: no such directory; pass a local model directory")
+    check_file(str(Path(args.data) / "train.jsonl"), "--data", "pass a `python -m finsynth build` output directory")
     from transformers import AutoTokenizer
 
     from .data import load_split, measure
@@ -67,7 +80,7 @@ def _run_bench(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m train", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m train", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("sft", help="QLoRA SFT on data/built (trl + peft + bitsandbytes)")
@@ -98,13 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="GPU training-throughput benchmark (Qwen3-14B shape, random weights)")
     add_bench_arguments(p)
     p.set_defaults(func=_run_bench)
+    add_debug_flag(parser, sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run_command(args.func, args)

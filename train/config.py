@@ -2,6 +2,9 @@
 
 Precedence: dataclass defaults < YAML file (`--config`) < command-line flags. Every field of
 `TrainConfig` is a flag (`--per-device-train-batch-size 4`) and a YAML key (`per_device_train_batch_size: 4`).
+
+A bad setting raises `ConfigError`, a missing path `finsynth.io.InputError` (`check_paths`, run before
+torch is imported): both are `finsynth.io.UserError`s, one line and exit 2 from `python -m train`.
 """
 
 from __future__ import annotations
@@ -15,8 +18,31 @@ from typing import Any
 
 import yaml
 
+from finsynth.io import InputError, UserError
+
 QUANT_CHOICES = ("8bit", "4bit", "none")
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+class ConfigError(UserError, ValueError):
+    """A bad setting: an unknown or invalid flag, YAML key or value."""
+
+
+class UnavailableError(UserError, RuntimeError):
+    """The setting needs what this machine lacks (a CUDA GPU, an optional package)."""
+
+
+def check_model_dir(path: str, flag: str = "--model",
+                    hint: str = "pass a local model directory (e.g. a downloaded Qwen3-14B; hub ids are not fetched)",
+                    ) -> None:
+    """`path` must be a local directory (a model, an adapter): nothing is downloaded from a hub."""
+    if not Path(path).is_dir():
+        raise InputError(f"{flag} {path}: no such directory; {hint}")
+
+
+def check_file(path: str, flag: str, hint: str = "") -> None:
+    if not Path(path).is_file():
+        raise InputError(f"{flag} {path}: no such file" + (f"; {hint}" if hint else ""))
 
 
 @dataclass
@@ -61,13 +87,22 @@ class TrainConfig:
 
     def validate(self) -> TrainConfig:
         if self.quant not in QUANT_CHOICES:
-            raise ValueError(f"quant must be one of {QUANT_CHOICES}, got {self.quant!r}")
+            raise ConfigError(f"quant must be one of {QUANT_CHOICES}, got {self.quant!r}")
         if self.loss not in ("completion", "full"):
-            raise ValueError(f"loss must be 'completion' or 'full', got {self.loss!r}")
+            raise ConfigError(f"loss must be 'completion' or 'full', got {self.loss!r}")
         if not self.model:
-            raise ValueError("--model is required (a local model directory, e.g. Qwen3-14B)")
+            raise ConfigError("--model is required (a local model directory, e.g. Qwen3-14B)")
         if self.max_length <= 0:
-            raise ValueError("max_length must be positive")
+            raise ConfigError("max_length must be positive")
+        return self
+
+    def check_paths(self) -> TrainConfig:
+        """The model directory and the built training split exist (cheap: before any heavy import)."""
+        self.validate()
+        check_model_dir(self.model)
+        if not (Path(self.data) / "train.jsonl").is_file():
+            raise InputError(f"--data {self.data}: no train.jsonl there; pass a `python -m finsynth build` "
+                             f"output directory (default data/built)")
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -95,11 +130,21 @@ class InferConfig:
 
     def validate(self) -> InferConfig:
         if self.quant not in QUANT_CHOICES:
-            raise ValueError(f"quant must be one of {QUANT_CHOICES}, got {self.quant!r}")
+            raise ConfigError(f"quant must be one of {QUANT_CHOICES}, got {self.quant!r}")
         if self.backend not in ("transformers", "vllm"):
-            raise ValueError(f"backend must be 'transformers' or 'vllm', got {self.backend!r}")
+            raise ConfigError(f"backend must be 'transformers' or 'vllm', got {self.backend!r}")
         if not self.model:
-            raise ValueError("--model is required")
+            raise ConfigError("--model is required (a local model directory)")
+        return self
+
+    def check_paths(self) -> InferConfig:
+        """The model, the adapter (when given) and the test file exist (before any heavy import)."""
+        self.validate()
+        check_model_dir(self.model)
+        if self.adapter:
+            check_model_dir(self.adapter, "--adapter", "pass the adapter directory `python -m train sft` "
+                            "wrote (RUN/adapter)")
+        check_file(self.test, "--test", "pass a built test split, e.g. data/built/test.jsonl")
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -135,12 +180,16 @@ def load_config(cls: type, yaml_path: str | os.PathLike[str] | None = None, **ov
     names = {f.name for f in dataclasses.fields(cls)}
     values: dict[str, Any] = {}
     if yaml_path:
-        loaded = yaml.safe_load(Path(yaml_path).read_text(encoding="utf-8")) or {}
+        check_file(str(yaml_path), "--config")
+        try:
+            loaded = yaml.safe_load(Path(yaml_path).read_text(encoding="utf-8-sig")) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{yaml_path}: not valid YAML: {exc}") from exc
         if not isinstance(loaded, dict):
-            raise ValueError(f"{yaml_path}: expected a mapping of settings")
+            raise ConfigError(f"{yaml_path}: expected a mapping of settings")
         unknown = sorted(set(loaded) - names)
         if unknown:
-            raise ValueError(f"{yaml_path}: unknown settings {unknown}")
+            raise ConfigError(f"{yaml_path}: unknown settings {unknown}")
         values.update(loaded)
     values.update({k: v for k, v in overrides.items() if k in names and v is not None})
     return cls(**values)

@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from finsynth.io import read_jsonl, write_json_atomic, write_jsonl_atomic
+from finsynth.io import InputError, read_jsonl, write_json_atomic, write_jsonl_atomic
 
-from .config import InferConfig
+from .config import InferConfig, UnavailableError
 from .data import CHAT_TEMPLATE_KWARGS
 
 
@@ -125,16 +125,17 @@ def generate_vllm(rows: list[dict[str, Any]], cfg: InferConfig) -> list[str]:
 
 def run_infer(cfg: InferConfig) -> dict[str, Any]:
     """Generate for the first `limit` test rows and write predictions (+ `<out>.log.json`)."""
-    cfg.validate()
+    cfg.check_paths()
     rows = read_jsonl(cfg.test)
     if cfg.limit is not None:
         rows = rows[: cfg.limit]
     if not rows:
-        raise ValueError(f"{cfg.test}: no test rows")
+        raise InputError(f"{cfg.test}: no test rows")
     started = time.time()
     if cfg.backend == "vllm":
         if not vllm_available():
-            raise RuntimeError("--backend vllm needs vllm installed; the transformers backend always works")
+            raise UnavailableError("--backend vllm needs vllm installed (pip install vllm); "
+                                   "the transformers backend always works")
         outputs = generate_vllm(rows, cfg)
     else:
         tokenizer, model = load_for_inference(cfg.model, cfg.adapter, cfg.quant, cfg.attn_implementation)

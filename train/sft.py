@@ -19,7 +19,7 @@ from typing import Any
 
 from finsynth.io import write_json_atomic
 
-from .config import TrainConfig
+from .config import TrainConfig, UnavailableError
 from .data import data_fingerprint, load_split, measure, resolve_max_length, trl_rows
 
 RUN_LOG = "run_log.json"
@@ -57,7 +57,7 @@ def load_base_model(path: str, quant: str, *, bf16: bool = True, llm_int8_thresh
 
     cuda = torch.cuda.is_available()
     if quant != "none" and not cuda:
-        raise RuntimeError(f"--quant {quant} needs a CUDA GPU (bitsandbytes int8/nf4); use --quant none on CPU")
+        raise UnavailableError(f"--quant {quant} needs a CUDA GPU (bitsandbytes int8/nf4); use --quant none on CPU")
     kwargs: dict[str, Any] = {
         "dtype": torch.bfloat16 if (cuda and bf16) else torch.float32,
         "attn_implementation": attn_implementation,
@@ -139,7 +139,7 @@ def build_trainer(cfg: TrainConfig):
     from transformers import AutoTokenizer
     from trl import SFTTrainer
 
-    cfg.validate()
+    cfg.check_paths()
     train_rows = load_split(cfg.data, "train")
     val_rows = load_split(cfg.data, "val", required=False) if cfg.eval else []
     tokenizer = AutoTokenizer.from_pretrained(cfg.model)
