@@ -8,7 +8,10 @@ The labelled set is built independently of the detector:
   number-heavy prose, single semicolons, single heads, mid-prose counts, ...), `--n` per kind;
 - the real corpus (types A-D, 700 rows), when present: negative for numbered-list,
   semicolon-enumeration and style-mismatch; for count-anchor the C rows opening
-  "本段有N个指标被深度分析" / "本段只有1个指标被深度分析" are positives, all other rows negatives.
+  "本段有N个指标被深度分析" / "本段只有1个指标被深度分析" are positives, all other rows negatives;
+- the content rules (exclusion-coverage, metric-not-in-analysis, ungrounded-metric, score-order,
+  length) on one-defect mutants of the corpus rows where each is quiet (`lint_mutations.py`),
+  reported under `corpus_mutations` without a target.
 
 A label may be None for a rule (not asserted either way, e.g. whether a numbered list is also a
 semicolon enumeration); such samples count for neither precision nor recall of that rule.
@@ -36,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import lint_variants as lv
 from _common import CORPUS, machine_info
+from lint_mutations import evaluate_mutations
 
 from finsynth.lint import lint_sample
 from finsynth.schema import Sample
@@ -185,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     build_s = time.perf_counter() - t0
     t1 = time.perf_counter()
     result = evaluate(samples, args.examples)
+    # the content rules (warnings and length), on one-defect mutants of the real corpus: measured, no target
+    mutations = evaluate_mutations([s for s in corpus]) if corpus else {}
     lint_s = time.perf_counter() - t1
 
     for rule, r in result["per_rule"].items():
@@ -206,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         "distinct_variants": variants,
         "variant_space": {fam: lv.variant_space(fam) for fam in RULES},
         **{k: v for k, v in result.items() if k != "generated"},
+        "corpus_mutations": mutations,
         "corpus_note": note,
         "targets": targets,
         "meets_targets": (all((r["recall"] or 0) >= targets["family_recall_min"] for r in result["per_family"].values())

@@ -21,6 +21,7 @@ from . import __version__
 from .findings import browse_findings
 from .html_report import write_html
 from .io import (
+    InputError,
     LoadResult,
     QuarantineRow,
     Record,
@@ -85,7 +86,7 @@ def raw_files(config: BuildConfig) -> list[Path]:
     if not config.include_generated:
         files = [f for f in files if not SKIP_DIRS & set(f.relative_to(config.raw_dir).parts[:-1])]
     if not files:
-        raise BuildError(f"{config.raw_dir}: no .jsonl/.json input files")
+        raise InputError(f"{config.raw_dir}: no .jsonl/.json input files; point --raw at a directory of samples")
     return files
 
 

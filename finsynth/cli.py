@@ -656,8 +656,16 @@ def _run_lint(args: argparse.Namespace) -> int:
     from rich.markup import escape
     from rich.table import Table
 
-    from .io import InputError, load_paths
-    from .lint import DEFAULT_MAX_TOKENS, RULES, LintOptions, lint_loaded, rules_markdown, rules_table, select_rules
+    from .io import UserError, load_paths
+    from .lint import (
+        DEFAULT_MAX_TOKENS,
+        RULES,
+        LintOptions,
+        lint_loaded,
+        rules_markdown,
+        rules_table,
+        select_rules,
+    )
 
     if args.list:
         render(args.format, {"rules": rules_table()}, rules_markdown)
@@ -665,15 +673,13 @@ def _run_lint(args: argparse.Namespace) -> int:
     if args.explain:
         rule = RULES.get(args.explain)
         if rule is None:
-            err_console.print(f"[red]error:[/red] --explain {args.explain}: no such rule; known: {', '.join(RULES)}")
-            return 2
+            raise UserError(f"--explain {args.explain}: no such rule; known: {', '.join(RULES)}")
         render(args.format, {"id": rule.id, "severity": rule.severity, "scope": rule.scope, "summary": rule.summary,
                              "rationale": rule.rationale, "fix": rule.fix, "fires": rule.fires.describe(),
                              "passes": rule.passes.describe()}, rule.explain)
         return 0
     if not args.paths:
-        err_console.print("[red]error:[/red] lint needs at least one PATH (or --list, or --explain RULE)")
-        return 2
+        raise UserError("lint needs at least one PATH (or --list, or --explain RULE)")
     select, ignore = _rule_ids(args.select), _rule_ids(args.ignore)
     select_rules(select, ignore)  # an unknown id fails here, before any file is read
     tokenizer = None
@@ -682,15 +688,11 @@ def _run_lint(args: argparse.Namespace) -> int:
 
         tokenizer = load_tokenizer(args.tokenizer)
     options = LintOptions.for_max_tokens(args.max_tokens or DEFAULT_MAX_TOKENS, tokenizer, args.max_chars)
-    try:
-        loaded = load_paths(args.paths)
-        tests = load_paths([args.against], kind="test") if args.against else None
-    except InputError as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
-        return 2
+    loaded = load_paths(args.paths)
+    tests = load_paths([args.against], kind="test") if args.against else None
     for source in (loaded, tests):
-        for warning in getattr(source, "warnings", None) or []:
-            err_console.print(f"[yellow]warning:[/yellow] {warning}")
+        if source is not None:
+            _print_warnings(source)
     with _Ticker("linting", len(loaded.records) + 1, args.format == "text") as ticker:
         result = lint_loaded(loaded, tests, rules=select, ignore=ignore, options=options, on_progress=ticker.advance)
     if args.format == "json":

@@ -153,7 +153,7 @@ class EvalReport(BaseModel):
 def _rows_of(path: Path) -> list[tuple[int, Any]]:
     """(line or position, decoded row) for a JSON array, a JSON object holding a list, or JSONL."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a BOM (Windows editors) is not part of the data
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc}") from exc
     except UnicodeDecodeError as exc:

@@ -27,11 +27,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 from rapidfuzz import fuzz
 
+from .enumeration import list_markers, parallel_items
 from .io import LoadResult, QuarantineRow, Record
 from .mentions import QUANTITY_KINDS, Mention, extract_mentions, numbers_in
 from .neardup import DEFAULT_THRESHOLD, near_duplicate_pairs, normalize
 from .schema import Sample, TestCase
-from .enumeration import list_markers, parallel_items
 from .style import classify_analysis, exclusion_items
 
 Severity = Literal["error", "warning", "info"]

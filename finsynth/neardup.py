@@ -9,6 +9,11 @@ Signatures are computed for many texts at once with numpy (one pass per permutat
 hashes, 32-bit affine permutations), deterministic across runs and machines. `NearDupIndex` keeps them
 in a `datasketch.MinHashLSH`; `near_duplicate_pairs` bands them with a sort, which needs no Python
 object per text and runs 100,000 paragraphs in seconds.
+
+Pairs are quadratic in a cluster's size (a paragraph generated 140 times is ~10,000 pairs).
+`near_duplicate_clusters` gives one verified link per text instead (to the earliest identical text,
+else the cluster's representative, or in a chain the earlier member it is near), and `earliest_near`
+matches many texts against a short list (a test set); `NearDupSearch` sketches the texts once for both.
 """
 
 from __future__ import annotations

@@ -12,8 +12,6 @@ import pytest
 
 from finsynth.cli import main
 from finsynth.io import Record, load_paths
-from finsynth.prompts import chat_row
-from finsynth.tokens import chat_row_tokens, load_tokenizer, qwen_chat_text
 from finsynth.lint import (
     RULES,
     Example,
@@ -27,8 +25,10 @@ from finsynth.lint import (
     run_example,
     select_rules,
 )
+from finsynth.prompts import chat_row
 from finsynth.schema import Sample, TestCase
 from finsynth.style import EXCLUSION_CATEGORIES, classify_analysis, exclusion_items
+from finsynth.tokens import chat_row_tokens, load_tokenizer, qwen_chat_text
 
 PARAGRAPH = (
     "受益于原材料价格大幅下降，中国巨石2025H1毛利率提升至31.2%，同比改善4.6个百分点。玻纤纱均价同比下降约12%，"

@@ -1,0 +1,109 @@
+"""Positives for the content rules, made from the real corpus by one mutation each.
+
+For each rule below, the corpus rows on which the rule is quiet are taken as negatives, and each is
+mutated so that it carries exactly that rule's defect:
+
+- `exclusion-coverage` (B/D): drop one exclusion item whose value is cited nowhere else in the analysis;
+- `metric-not-in-analysis`: replace every mention of the first metric's name in the analysis by 该指标;
+- `ungrounded-metric`: rename the first metric the way the reference's 32B model did
+  (泽布替尼全球销售额 -> 核心产品全球销售额): its leading characters become 核心产品 (or the whole name is
+  replaced by one from another industry when it is short);
+- `score-order`: reverse the scores of a row with two or more distinct scores;
+- `length`: repeat the paragraph until paragraph + analysis pass the character bound.
+
+`lint_rules.py` scores each rule on its mutants (recall) and on mutants + the unmutated rows
+(precision). The mutants are derived from data this project did not write.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from finsynth.lint import DEFAULT_MAX_CHARS, lint_sample
+from finsynth.mentions import numbers_in
+from finsynth.schema import Sample
+from finsynth.style import exclusion_items
+
+MUTATION_RULES = ("exclusion-coverage", "metric-not-in-analysis", "ungrounded-metric", "score-order", "length")
+_FOREIGN = ("每用户平均收入", "单位座公里成本", "不良贷款率", "吨钢毛利", "同店销售增长率")
+
+
+def _with(sample: Sample, *, analysis: str | None = None, metrics: list | None = None,
+          paragraph: str | None = None) -> Sample:
+    output = sample.output.model_copy(update={k: v for k, v in (("analysis", analysis), ("metrics", metrics))
+                                              if v is not None})
+    inp = sample.input.model_copy(update={"paragraph": paragraph}) if paragraph is not None else sample.input
+    return sample.model_copy(update={"output": output, "input": inp})
+
+
+def _drop_exclusion(s: Sample) -> Sample | None:
+    if s.type not in ("B", "D"):
+        return None
+    analysis = s.output.analysis
+    for item in exclusion_items(analysis):
+        values = numbers_in(item.values) if item.values else set()
+        start = analysis.find(item.name)
+        end = analysis.find("。", start)
+        if not values or start < 0 or end < 0:
+            continue
+        rest = analysis[:start] + analysis[end + 1:]
+        if values & numbers_in(rest) or not values & numbers_in(s.input.paragraph):
+            continue
+        return _with(s, analysis=rest)
+    return None
+
+
+def _hide_metric(s: Sample) -> Sample | None:
+    if not s.output.metrics:
+        return None
+    name = s.output.metrics[0].metric_name
+    core = re.sub(r"[（(].*?[）)]", "", name)
+    analysis = s.output.analysis.replace(name, "该指标").replace(core, "该指标")
+    return _with(s, analysis=analysis) if analysis != s.output.analysis else None
+
+
+def _rename_metric(s: Sample) -> Sample | None:
+    if not s.output.metrics:
+        return None
+    first = s.output.metrics[0]
+    name = first.metric_name
+    renamed = "核心产品" + name[2:] if len(name) >= 5 else next(f for f in _FOREIGN if f not in s.input.paragraph)
+    metrics = [first.model_copy(update={"metric_name": renamed}), *s.output.metrics[1:]]
+    return _with(s, metrics=metrics)
+
+
+def _reverse_scores(s: Sample) -> Sample | None:
+    scores = [m.score for m in s.output.metrics]
+    if len(set(scores)) < 2:
+        return None
+    metrics = [m.model_copy(update={"score": sc}) for m, sc in zip(s.output.metrics, reversed(scores), strict=True)]
+    return _with(s, metrics=metrics)
+
+
+def _lengthen(s: Sample) -> Sample | None:
+    times = DEFAULT_MAX_CHARS // max(1, len(s.input.paragraph)) + 1
+    return _with(s, paragraph=s.input.paragraph * times)
+
+
+MUTATIONS: dict[str, Callable[[Sample], Sample | None]] = {
+    "exclusion-coverage": _drop_exclusion,
+    "metric-not-in-analysis": _hide_metric,
+    "ungrounded-metric": _rename_metric,
+    "score-order": _reverse_scores,
+    "length": _lengthen,
+}
+
+
+def evaluate_mutations(corpus: list[Sample]) -> dict:
+    """Per rule: negatives (corpus rows where it is quiet), mutants made from them, precision, recall."""
+    out = {}
+    for rule in MUTATION_RULES:
+        quiet = [s for s in corpus if not lint_sample(s, [rule])]
+        mutants = [m for m in map(MUTATIONS[rule], quiet) if m is not None]
+        tp = sum(bool(lint_sample(m, [rule])) for m in mutants)
+        fn = len(mutants) - tp
+        out[rule] = {"negatives": len(quiet), "mutants": len(mutants), "TP": tp, "FN": fn, "FP": 0,
+                     "precision": 1.0 if tp else None, "recall": round(tp / len(mutants), 4) if mutants else None,
+                     "quiet_on_corpus": f"{len(quiet)} of {len(corpus)}"}
+    return out
