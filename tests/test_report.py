@@ -92,3 +92,19 @@ def test_report_is_not_fit_while_rows_do_not_load(raw_dir: Path, tmp_path: Path,
     assert main(["report", str(broken), "--against", str(against), "--format", "json", "--no-lint"]) == 0
     payload = json.loads(capsys.readouterr().out)
     assert payload["assessment"]["fit"] is False and "did not load" in payload["assessment"]["sentences"][0]
+
+
+def test_report_token_lengths_with_the_real_qwen3_tokenizer(corpus_dir: Path, qwen3_tokenizer_dir: Path, capsys) -> None:
+    transformers = pytest.importorskip("transformers")
+    reference = transformers.AutoTokenizer.from_pretrained(str(qwen3_tokenizer_dir))
+    path = corpus_dir / "type_c.jsonl"
+    assert main(["report", str(path), "--tokenizer", str(qwen3_tokenizer_dir), "--format", "json", "--no-lint"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    samples = load_paths([path]).samples
+    expected = [len(reference(s.input.paragraph, add_special_tokens=False)["input_ids"]) for s in samples]
+    stats = payload["token_length"]["paragraph"]["C"]
+    assert stats["max"] == max(expected) and stats["min"] == min(expected)
+    assert abs(stats["mean"] - sum(expected) / len(expected)) <= 0.05  # the report rounds to one decimal
+    # Chinese financial text: fewer tokens than characters, about 1.5 characters a token
+    chars = payload["paragraph_length"]["C"]["mean"]
+    assert 1.2 < chars / stats["mean"] < 1.8
