@@ -1,8 +1,13 @@
 """`finsynth build`: raw annotated rows in, a validated, linted, deduplicated, split training set out.
 
 Stages (each a plain function of data): load + quarantine -> (optional relabel) -> lint (split leakage
-among its errors) -> dedupe -> stratified split -> render chat rows -> write. Same inputs and seed give
+among its errors) -> dedupe -> stratified split -> (optional count composition of the training split,
+`--compose FILE`, see finsynth.compose) -> render chat rows -> write. Same inputs and seed give
 byte-identical outputs: nothing time- or machine-dependent is written, and every order is sorted.
+
+Row accounting: read = train + val + test + quarantined, where, with --compose, train counts the
+distinct raw rows kept (copies and replay rows are added on top) and the rows composition dropped are
+written to `composed_out.jsonl` and counted as `composed_out`, apart from quarantine.
 """
 
 from __future__ import annotations
@@ -31,10 +36,10 @@ from .io import (
     write_jsonl_atomic,
     write_text_atomic,
 )
-from .lint import LintResult, lint_records
+from .lint import Fix, LintResult, fix_records, lint_records
 from .neardup import NearDupIndex, normalize
 from .prompts import chat_row, template_hashes
-from .report import build_report, render_markdown
+from .report import Composition, build_report, render_markdown
 from .schema import Sample, TestCase
 
 # Paragraphs at or above this character-trigram Jaccard are the same paragraph lightly edited: one of
@@ -57,6 +62,8 @@ class BuildConfig(BaseModel):
     relabel: list[str] = Field(default_factory=list)
     llm: str = "auto"
     concurrency: int = 8
+    compose: Path | None = None  # a compose YAML (finsynth.compose): re-weights the training split
+    fix: bool = False  # apply the fixable lint rules' autofixes (count-anchor) before linting
 
 
 class BuildError(Exception):
@@ -183,6 +190,20 @@ def _count_summary(records: list[Record]) -> dict[str, Any]:
     }
 
 
+def _composition_source(summary: Composition) -> str:
+    """The HTML report's subtitle addition for a composed build (its data rides in the report JSON)."""
+    text = (f"; training split composed with --compose ({summary.rows_before} -> {summary.rows_after} rows, "
+            f"mean count {summary.before_mean:.2f} -> {summary.after_mean:.2f}")
+    if summary.before_ratio is not None:
+        text += f", ratio to the test set {summary.before_ratio:.2f} -> {summary.after_ratio:.2f}"
+    return text + ")"
+
+
+def _by_type_json(table: dict[str, dict[int, int]]) -> dict[str, dict[str, int]]:
+    """type -> {count: rows} with the empty counts left out (the manifest's `by_type` shape)."""
+    return {t: {str(c): n for c, n in sorted(d.items()) if n} for t, d in table.items()}
+
+
 def _relabel(records: list[Record], config: BuildConfig, progress: bool) -> tuple[list[Record], list[QuarantineRow], dict]:
     """Regenerate the analyses of the asked-for types through the LLM engine or the rules annotator."""
     from .relabel import relabel  # imported lazily: the engine pulls in the openai client
@@ -216,6 +237,11 @@ def _relabel(records: list[Record], config: BuildConfig, progress: bool) -> tupl
 def build(config: BuildConfig, on_stage: Callable[[str], None] | None = None, progress: bool = False) -> BuildResult:
     """Run the whole build and write `out_dir`; raises BuildError when lint errors stop it."""
     stage = on_stage or (lambda _name: None)
+    compose_config = None
+    if config.compose is not None:  # a bad compose file fails before any work
+        from .compose import load_compose_config
+
+        compose_config = load_compose_config(config.compose)
     stage("load")
     files = raw_files(config)
     loaded = load_raw(files)
@@ -230,6 +256,11 @@ def build(config: BuildConfig, on_stage: Callable[[str], None] | None = None, pr
         stage("relabel")
         train_records, relabel_quarantine, relabel_info = _relabel(train_records, config, progress)
         quarantined.extend(relabel_quarantine)
+
+    fixes: list[Fix] = []
+    if config.fix:
+        stage("fix")
+        train_records, fixes = fix_records(train_records)
 
     stage("lint")
     lint = lint_records(train_records, against=test_records or None)
@@ -247,6 +278,15 @@ def build(config: BuildConfig, on_stage: Callable[[str], None] | None = None, pr
     stage("split")
     train, val = stratified_split(train_records, config.val_fraction, config.seed)
 
+    composition = None
+    if compose_config is not None:
+        from .compose import compose
+
+        stage("compose")
+        composition = compose(train, compose_config, config.seed, tests=[r.item for r in test_records],
+                              holdout=[r.item for r in val + test_records])
+        train = composition.records
+
     stage("write")
     out = config.out_dir
     outputs = {
@@ -258,13 +298,25 @@ def build(config: BuildConfig, on_stage: Callable[[str], None] | None = None, pr
         write_jsonl_atomic(out / name, rows)
     quarantined.sort(key=lambda q: (q.path, q.line, q.stage))
     write_jsonl_atomic(out / "quarantine.jsonl", quarantined)
-    report = build_report([r.item for r in train + val], lint=lint, against=[r.item for r in test_records] or None)
+    composed_out_path = out / "composed_out.jsonl"
+    if composition is not None:
+        write_jsonl_atomic(composed_out_path, composition.composed_out)
+    else:
+        composed_out_path.unlink(missing_ok=True)  # a stale one from an earlier --compose build would mislead
+    fixes_path = out / "fixes.jsonl"  # what --fix rewrote, before and after, for review
+    if config.fix:
+        write_jsonl_atomic(fixes_path, sorted(fixes, key=lambda f: (f.path, f.line, f.rule)))
+    else:
+        fixes_path.unlink(missing_ok=True)
+    report = build_report([r.item for r in train + val], lint=lint, against=[r.item for r in test_records] or None,
+                          composition=composition.summary if composition is not None else None)
     report_md = render_markdown(report)
     write_text_atomic(out / "report.md", report_md)
     # the browser shows what lint found in the raw rows, including rows --allow-errors quarantined
     write_html(out / "report.html", report, browse_findings(linted, lint, against=test_records),
                title="finsynth build report",
-               source=f"{len(train) + len(val)} training samples from {config.raw_dir.as_posix()} (seed {config.seed})")
+               source=f"{len(train) + len(val)} training samples from {config.raw_dir.as_posix()} (seed {config.seed})"
+               + (_composition_source(composition.summary) if composition is not None else ""))
 
     read = loaded.read
     manifest = {
@@ -278,6 +330,7 @@ def build(config: BuildConfig, on_stage: Callable[[str], None] | None = None, pr
         ],
         "templates": template_hashes(config.template_dir),
         "relabel": relabel_info,
+        "fixed": dict(sorted(Counter(f.rule for f in fixes).items())),
         "counts": {
             "read": read,
             "accepted": read - len(loaded.quarantined),
@@ -292,11 +345,42 @@ def build(config: BuildConfig, on_stage: Callable[[str], None] | None = None, pr
         "outputs": {
             name: _sha256(out / name)
             for name in ("train.jsonl", "val.jsonl", "test.jsonl", "quarantine.jsonl", "report.md", "report.html")
+            + (("composed_out.jsonl",) if composition is not None else ())
+            + (("fixes.jsonl",) if config.fix else ())
         },
     }
-    counted = len(train) + len(val) + len(test_records) + len(quarantined)
+    train_from_raw = len(train)
+    composed_out = 0
+    if composition is not None:
+        summary = composition.summary
+        train_from_raw, composed_out = summary.kept, summary.composed_out
+        if summary.kept + summary.copies + summary.replay_rows != len(train):
+            raise BuildError(f"row accounting failed: {len(train)} training rows written, composition reports "
+                             f"{summary.kept} kept + {summary.copies} copies + {summary.replay_rows} replay")
+        manifest["counts"]["composed_out"] = composed_out
+        manifest["counts"]["composition"] = {
+            "train_before": summary.rows_before, "kept": summary.kept, "copies": summary.copies,
+            "replay_rows": summary.replay_rows, "composed_out": composed_out, "train_rows": len(train)}
+        manifest["composition"] = {
+            "file": {"name": config.compose.name, "sha256": _sha256(config.compose)},
+            "config": compose_config.model_dump(mode="json"),
+            "config_sha256": summary.config_sha256,
+            "target": {"source": summary.target_source, "counts": {str(c): v for c, v in summary.target.items()},
+                       "reachable": {str(c): v for c, v in summary.reachable_target.items()}},
+            "cells": composition.cells,
+            "before": _by_type_json(summary.before),
+            "after": _by_type_json(summary.after),
+            "mean": {"before": summary.before_mean, "after": summary.after_mean, "test": summary.test_mean},
+            "mean_ratio": {"before": summary.before_ratio, "after": summary.after_ratio},
+            "slices": [s.model_dump(mode="json") for s in summary.slices],
+            "replay": composition.replay,
+            "warnings": summary.warnings,
+            "notes": summary.notes,
+        }
+    counted = train_from_raw + len(val) + len(test_records) + len(quarantined) + composed_out
     manifest["counts"]["reconciles"] = counted == read
     if counted != read:  # a row went missing or was doubled: never write a manifest that hides it
-        raise BuildError(f"row accounting failed: read {read}, wrote {counted} (train+val+test+quarantine)")
+        raise BuildError(f"row accounting failed: read {read}, wrote {counted} "
+                         f"(train+val+test+quarantine{'+composed_out' if composition is not None else ''})")
     write_json_atomic(out / "manifest.json", manifest)
     return BuildResult(out_dir=str(out), manifest=manifest, lint=lint, report_markdown=report_md)

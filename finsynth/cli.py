@@ -297,6 +297,9 @@ def _build_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--val-fraction", type=float, default=0.1, help="share of samples for validation")
     p.add_argument("--allow-errors", action="store_true",
                    help="quarantine rows with lint errors instead of stopping the build")
+    p.add_argument("--fix", action="store_true",
+                   help="apply the fixable lint rules' autofixes first (count-anchor: drop the announcing "
+                        "sentence); before/after go to OUT/fixes.jsonl")
     p.add_argument("--include-generated", action="store_true",
                    help="also take reviewed candidates under RAW/generated/")
     p.add_argument("--templates", metavar="DIR", help="prompt template directory (default: shipped templates)")
@@ -305,6 +308,9 @@ def _build_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--llm", choices=["auto", "rules", "openai"], default="auto",
                    help="annotator for --relabel: endpoint if configured, else the offline rules (auto)")
     p.add_argument("--concurrency", type=int, default=8, help="parallel LLM requests for --relabel")
+    p.add_argument("--compose", metavar="FILE",
+                   help="compose the training split to a metric-count target (YAML: match: test or counts:, "
+                        "types, size, max_upsample, slices, replay; see data/compose/match_test.yaml)")
     _add_format(p)
     p.set_defaults(func=_run_build)
 
@@ -319,10 +325,11 @@ def _run_build(args: argparse.Namespace) -> int:
 
     config = BuildConfig(
         raw_dir=Path(args.raw), out_dir=Path(args.out), seed=args.seed, val_fraction=args.val_fraction,
-        allow_errors=args.allow_errors, include_generated=args.include_generated,
+        allow_errors=args.allow_errors, include_generated=args.include_generated, fix=args.fix,
         template_dir=Path(args.templates) if args.templates else None,
         relabel=[t.strip().upper() for t in args.relabel.split(",") if t.strip()],
         llm=args.llm, concurrency=args.concurrency,
+        compose=Path(args.compose) if args.compose else None,
     )
     quiet = args.format == "json"
     status = None if quiet else err_console.status("building")
@@ -364,12 +371,33 @@ def _run_build(args: argparse.Namespace) -> int:
         table.add_row(split, str(counts[split]["total"]), json.dumps(counts[split]["by_type"]))
     table.add_row("test", str(counts["test"]["total"]), json.dumps(counts["test"]["by_scenario"], ensure_ascii=False))
     table.add_row("quarantine", str(counts["quarantined"]), json.dumps(counts["quarantined_by_stage"]))
+    composition = manifest.get("composition")
+    if composition:
+        table.add_row("composed out", str(counts["composed_out"]), "composed_out.jsonl")
     console.print(table)
-    console.print(
-        f"read {counts['read']} rows = {counts['train']['total']} train + {counts['val']['total']} val + "
-        f"{counts['test']['total']} test + {counts['quarantined']} quarantined "
-        f"({'reconciled' if counts['reconciles'] else 'NOT reconciled'})"
-    )
+    if composition:
+        comp = counts["composition"]
+        console.print(
+            f"read {counts['read']} rows = {comp['kept']} train (+ {comp['copies']} copies + {comp['replay_rows']} "
+            f"replay = {counts['train']['total']} train rows) + {counts['val']['total']} val + "
+            f"{counts['test']['total']} test + {counts['quarantined']} quarantined + {counts['composed_out']} "
+            f"composed out ({'reconciled' if counts['reconciles'] else 'NOT reconciled'})"
+        )
+        mean, ratio = composition["mean"], composition["mean_ratio"]
+        against = (f" vs {mean['test']:.2f} per test case (ratio {ratio['before']:.2f} -> {ratio['after']:.2f})"
+                   if mean["test"] is not None else "")
+        console.print(f"compose ({composition['file']['name']}): train {comp['train_before']} -> {comp['train_rows']} "
+                      f"rows, mean count {mean['before']:.2f} -> {mean['after']:.2f}{against}")
+        for note in composition["notes"]:
+            console.print(f"compose note: {note}")
+        for warning in composition["warnings"]:
+            err_console.print(f"[yellow]compose warning:[/yellow] {warning}")
+    else:
+        console.print(
+            f"read {counts['read']} rows = {counts['train']['total']} train + {counts['val']['total']} val + "
+            f"{counts['test']['total']} test + {counts['quarantined']} quarantined "
+            f"({'reconciled' if counts['reconciles'] else 'NOT reconciled'})"
+        )
     relabel = manifest.get("relabel") or {}
     if relabel:
         usage = relabel.get("usage") or {}

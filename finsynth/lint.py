@@ -148,6 +148,7 @@ class Rule:
     fires: Example
     passes: Example
     takes_options: bool = False
+    autofix: Callable[[Any], Any] | None = None  # item -> fixed item (or None when it cannot fix this one)
 
     @property
     def summary(self) -> str:
@@ -161,7 +162,8 @@ class Rule:
 
     def explain(self) -> str:
         """`finsynth lint --explain ID`: the rule's whole documentation as Markdown."""
-        return (f"# {self.id} ({self.severity}, {self.scope} rule)\n\n"
+        fixable = " (fixable: `finsynth build --fix`)" if self.autofix else ""
+        return (f"# {self.id} ({self.severity}, {self.scope} rule){fixable}\n\n"
                 f"## What it catches\n\n{self.summary}\n\n"
                 f"## Why\n\n{self.rationale}\n\n"
                 f"## Example that fires\n\n{self.fires.describe()}\n\n"
@@ -173,9 +175,10 @@ RULES: dict[str, Rule] = {}
 
 
 def rule(*, id: str, severity: Severity, rationale: str, fix: str, fires: Example, passes: Example,
-         scope: Scope = "sample"):
+         scope: Scope = "sample", autofix: Callable[[Any], Any] | None = None):
     """Register the decorated function as lint rule `id`, with its documentation and examples.
-    A sample check may take a second parameter, `options` (a `LintOptions`)."""
+    A sample check may take a second parameter, `options` (a `LintOptions`); `autofix` (sample rules)
+    rewrites an offending item so that the rule no longer fires (`fix_records`, `build --fix`)."""
     if severity not in SEVERITIES:
         raise ValueError(f"rule {id}: unknown severity {severity!r}")
 
@@ -186,7 +189,7 @@ def rule(*, id: str, severity: Severity, rationale: str, fix: str, fires: Exampl
             raise ValueError(f"lint rule {id!r} needs a docstring saying what it catches")
         takes_options = "options" in inspect.signature(fn).parameters
         RULES[id] = Rule(id=id, severity=severity, rationale=rationale, scope=scope, check=fn, fix=fix,
-                         fires=fires, passes=passes, takes_options=takes_options)
+                         fires=fires, passes=passes, takes_options=takes_options, autofix=autofix)
         return fn
 
     return register
@@ -386,6 +389,33 @@ _COUNT_ANCHOR = re.compile(
     + r")"
 )
 
+def _anchor_match(analysis: str) -> re.Match[str] | None:
+    match = _COUNT_ANCHOR.match(analysis)
+    topic = _TOPIC_SENTENCE.match(analysis)
+    if match is None and topic:  # "段落分析家电企业的经营质量。本段有2个指标…": a topic line is not reasoning
+        match = _COUNT_ANCHOR.match(analysis, topic.end())
+    return match
+
+
+_SENTENCE_END = re.compile(r"[。；;\n]")
+
+
+def _drop_count_anchor(item: Item) -> Item | None:
+    """Delete the announcing sentence ("本段有3个指标被深度分析。"), keeping the reasoning after it;
+    None when the announcement runs into the reasoning with no sentence break to cut at."""
+    analysis = item.output.analysis
+    match = _anchor_match(analysis)
+    if match is None:
+        return None
+    end = _SENTENCE_END.search(analysis, match.end("anchor"))
+    if end is None or end.start() - match.end("anchor") > 12:  # "本段有2个指标被深度分析" + at most a few words
+        return None
+    fixed = (analysis[:match.start("anchor")] + analysis[end.end():]).strip()
+    if not fixed:
+        return None
+    return item.model_copy(update={"output": item.output.model_copy(update={"analysis": fixed})})
+
+
 # a short opening sentence with no number that only names the topic ("段落分析家电企业的经营质量。")
 _TOPIC_SENTENCE = re.compile(r"[^。；;！？!?\n\d]{4,30}[。；;\n]")
 
@@ -397,6 +427,7 @@ _TOPIC_SENTENCE = re.compile(r"[^。；;！？!?\n\d]{4,30}[。；;\n]")
         "count (a closing summary after the reasoning is fine).",
     fires=example("本段只有1个指标被深度分析。段落围绕毛利率展开。", note="a restraint opening commits to a count too"),
     passes=example("段落围绕毛利率展开，给出35.8%的水平和同比提升，是唯一被深度分析的指标。"),
+    autofix=_drop_count_anchor,
 )
 def count_anchor(item: Item) -> Iterator[Hit]:
     """The analysis opens by announcing a metric count ("核心指标数量：2", "本段有3个指标被深度分析",
@@ -410,10 +441,7 @@ def count_anchor(item: Item) -> Iterator[Hit]:
     way. An opening that says the paragraph has no core metric ("本段无核心量化分析对象") names no count
     and is the background verdict of type B; it does not fire."""
     analysis = item.output.analysis
-    match = _COUNT_ANCHOR.match(analysis)
-    topic = _TOPIC_SENTENCE.match(analysis)
-    if match is None and topic:  # "段落分析家电企业的经营质量。本段有2个指标…": a topic line is not reasoning
-        match = _COUNT_ANCHOR.match(analysis, topic.end())
+    match = _anchor_match(analysis)
     if match:
         opening = re.split(r"[。；;\n]", analysis.strip(), maxsplit=1)[0][:40]
         yield Hit(f"analysis opens by announcing a metric count ({opening!r}); reason first, count last",
@@ -963,6 +991,40 @@ def lint_loaded(loaded: LoadResult, against: LoadResult | None = None, **kwargs:
     unreadable = list(loaded.quarantined) + (list(against.quarantined) if against else [])
     return lint_records(loaded.records, against=against.records if against else None,
                         unreadable=unreadable, **kwargs)
+
+
+class Fix(BaseModel):
+    """One applied autofix: which row, which rule, the text before and after."""
+
+    path: str
+    line: int
+    sample_id: str
+    rule: str
+    before: str
+    after: str
+
+
+def fix_records(records: Sequence[Record], rules: Iterable[str] | None = None,
+                options: LintOptions | None = None) -> tuple[list[Record], list[Fix]]:
+    """Apply the autofixes of the chosen fixable sample rules (all by default) to every record they
+    fire on; a fix is kept only when the rule no longer fires on the result. Records come back in
+    order, fixed or as they were, with the list of fixes applied."""
+    options = options or LintOptions()
+    fixable = [r for r in select_rules(rules, scope="sample") if r.autofix is not None]
+    out: list[Record] = []
+    fixes: list[Fix] = []
+    for record in records:
+        item = record.item
+        for r in fixable:
+            if not _check_item(item, [r], None, None, options):
+                continue
+            fixed = r.autofix(item)
+            if fixed is not None and not _check_item(fixed, [r], None, None, options):
+                fixes.append(Fix(path=record.path, line=record.line, sample_id=item.id, rule=r.id,
+                                 before=item.output.analysis, after=fixed.output.analysis))
+                item = fixed
+        out.append(record if item is record.item else record.model_copy(update={"item": item}))
+    return out, fixes
 
 
 def rules_table() -> list[dict[str, str]]:

@@ -18,6 +18,7 @@ from finsynth.lint import (
     Finding,
     LintOptions,
     LintResult,
+    fix_records,
     lint_records,
     lint_sample,
     rule,
@@ -658,3 +659,44 @@ def test_cli_length_options(tmp_path, capsys, qwen3_tokenizer_dir) -> None:
     out = capsys.readouterr().out
     (finding,) = json.loads(out[out.index("{"):])["findings"]
     assert finding["rule"] == "length" and "past max_length 100" in finding["message"]
+
+
+# --- autofix ------------------------------------------------------------------------------------
+
+
+def test_count_anchor_autofix_drops_the_announcing_sentence_on_the_real_corpus(corpus_dir) -> None:
+    loaded = load_paths([corpus_dir / "type_c.jsonl"])
+    fixed, fixes = fix_records(loaded.records)
+    assert len(fixes) == 72 and {f.rule for f in fixes} == {"count-anchor"}
+    for fix in fixes:
+        assert fix.before.endswith(fix.after) and fix.before.startswith(("本段有", "本段只有1个"))
+        assert len(fix.before) - len(fix.after) <= 16  # only the announcement went
+    assert lint_records(fixed, rules={"count-anchor"}).findings == []
+    assert [r.line for r in fixed] == [r.line for r in loaded.records]  # order and provenance kept
+
+
+def test_autofix_leaves_what_it_cannot_cut_cleanly() -> None:
+    glued = sample(analysis="本段有2个指标被深度分析并且毛利率是核心而净利率随之改善所以两者都被提取出来了")
+    records = [Record(path="t.jsonl", line=1, item=glued)]
+    fixed, fixes = fix_records(records)
+    assert fixes == [] and fixed[0].item == glued
+    clean = [Record(path="t.jsonl", line=1, item=sample())]
+    assert fix_records(clean) == (clean, [])
+
+
+def test_build_fix_keeps_the_type_c_rows_and_records_every_fix(corpus_dir, tmp_path) -> None:
+    from finsynth.build import BuildConfig, build
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for name in ("type_c.jsonl", "test_cases.jsonl"):
+        (raw / name).write_text((corpus_dir / name).read_text(encoding="utf-8"), encoding="utf-8")
+    result = build(BuildConfig(raw_dir=raw, out_dir=tmp_path / "out", fix=True))
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["fixed"] == {"count-anchor": 72} and "count-anchor" not in manifest["lint"]
+    assert manifest["counts"]["quarantined"] == 0
+    assert len((tmp_path / "out" / "fixes.jsonl").read_text(encoding="utf-8").splitlines()) == 72
+    again = build(BuildConfig(raw_dir=raw, out_dir=tmp_path / "again", fix=True))
+    for name in ("train.jsonl", "val.jsonl", "fixes.jsonl", "manifest.json"):
+        assert (tmp_path / "out" / name).read_bytes() == (tmp_path / "again" / name).read_bytes()
+    assert result is not None and again is not None
