@@ -5,10 +5,20 @@ the row id, so exports load back to exactly the built rows (`load_back`). `llama
 OpenAI-style messages files plus `dataset_info.json` and a training YAML matching the reference
 configuration (qwen3 template with thinking off, 8-bit bitsandbytes, LoRA r=16/alpha=32/dropout 0.05 on
 q/k/v/o/gate/up/down), so `llamafactory-cli train <yaml>` starts in one step.
+
+A build composed with `--compose` (finsynth.compose) needs no mixing settings in LLaMA-Factory: the
+composed `train.jsonl` already is the mixture (cells down/up-sampled, whole-row copies, replay rows), so
+the YAML says so in a comment and keeps `mix_strategy: concat` with one training dataset. The other
+translations would not be faithful: LLaMA-Factory's `num_samples` (dataset_info) redraws one dataset
+at random (numpy permutation, then sampling with replacement) and `interleave_probs` (only with
+`mix_strategy: interleave_under|interleave_over`) samples datasets stochastically until the first or
+every one is exhausted; either would re-mix the composition with another generator and cannot
+express per type x count cells; interleaving also needs as many eval datasets as probabilities.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -119,6 +129,42 @@ def llamafactory_yaml(model: str, dataset_dir: str, splits: list[str], output_di
     return cfg
 
 
+def _composition(data_dir: Path) -> dict[str, Any] | None:
+    """The `composition` section of the build's manifest, when the build composed its training split."""
+    manifest = data_dir / "manifest.json"
+    if not manifest.is_file():
+        return None
+    try:
+        doc = json.loads(manifest.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    composition = doc.get("composition") if isinstance(doc, dict) else None
+    return composition if isinstance(composition, dict) else None
+
+
+def composition_comment(composition: dict[str, Any]) -> str:
+    """YAML comment lines saying that finsynth_train already is the composed mixture, and why no
+    interleave_probs / num_samples are set."""
+    counts = (composition.get("target") or {}).get("counts") or {}
+    target = ", ".join(f"{c}: {float(v):.0%}" for c, v in sorted(counts.items()) if float(v))
+    source = (composition.get("target") or {}).get("source", "explicit")
+    after = ((composition.get("after") or {}).get("all")) or {}
+    rows = sum(after.values())
+    ratio = (composition.get("mean_ratio") or {}).get("after")
+    name = (composition.get("file") or {}).get("name", "?")
+    sha = str(composition.get("config_sha256", ""))[:12]
+    lines = [
+        (f"composition: finsynth_train is already the composed mixture (finsynth build --compose {name}, "
+        f"config sha256 {sha}...)"),
+        f"  target metric counts ({'match: test' if source == 'test' else 'explicit'}): {target}; "
+        f"{rows} rows" + (f", mean-count ratio against the test set {ratio:.2f}" if ratio is not None else ""),
+        "  no interleave_probs / num_samples on purpose: LLaMA-Factory's num_samples redraws a dataset at random",
+        "  and interleave_probs samples datasets stochastically; either would re-mix it. Keep mix_strategy concat",
+        "  and the single training dataset; finsynth_val keeps the natural (uncomposed) distribution.",
+    ]
+    return "".join(f"# {line}\n" for line in lines)
+
+
 def export(data_dir: str | os.PathLike[str], fmt: str, out_dir: str | os.PathLike[str] | None = None,
            model: str = "Qwen/Qwen3-14B") -> dict[str, Any]:
     """Write every built split present in `fmt` under `out_dir` (default `<data_dir>/export/<fmt>`)."""
@@ -144,8 +190,15 @@ def export(data_dir: str | os.PathLike[str], fmt: str, out_dir: str | os.PathLik
         write_json_atomic(info_path, dataset_info(splits))
         yaml_path = out / "qwen3_lora_sft_8bit.yaml"
         doc = llamafactory_yaml(model, str(out), [s for s in splits if s != "test"], str(out / "saves"))
-        write_text_atomic(yaml_path, "# llamafactory-cli train " + yaml_path.name + "\n"
-                          + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
+        composition = _composition(data_dir)
+        header = "# llamafactory-cli train " + yaml_path.name + "\n"
+        if composition is not None:
+            doc["mix_strategy"] = "concat"  # LLaMA-Factory's default, written out: the file is the mixture
+            header += composition_comment(composition)
+            written["composition"] = {"config_sha256": composition.get("config_sha256"),
+                                      "translation": "the composed train split is the mixture; "
+                                                     "no interleave_probs or num_samples"}
+        write_text_atomic(yaml_path, header + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
         written["dataset_info"] = str(info_path)
         written["train_yaml"] = str(yaml_path)
     return written

@@ -58,6 +58,45 @@ class Comparison(BaseModel):
     verdict: str
 
 
+class CompositionSlice(BaseModel):
+    """One named slice of a composition: its asked share, and its share before and after."""
+
+    name: str
+    where: dict[str, Any]
+    share: float
+    before: float
+    added: int
+    reached: float
+
+
+class Composition(BaseModel):
+    """What `finsynth build --compose` did to the training split (finsynth.compose): the count
+    distribution per type before and after, the target, and the mean-count ratio against the test set."""
+
+    target_source: Literal["test", "explicit"]
+    target: dict[int, float] = Field(description="asked share of each metric count")
+    reachable_target: dict[int, float] = Field(description="the target renormalised over counts the split has")
+    before: dict[str, dict[int, int]] = Field(description="type (and 'all') -> count -> rows, before")
+    after: dict[str, dict[int, int]] = Field(description="type (and 'all') -> count -> rows, after")
+    before_mean: float
+    after_mean: float
+    test_mean: float | None = None
+    before_ratio: float | None = None
+    after_ratio: float | None = None
+    size_requested: int | str = "auto"
+    max_upsample: float
+    rows_before: int
+    rows_after: int = Field(description="kept + copies + replay_rows")
+    kept: int = Field(description="distinct training rows kept (each once)")
+    copies: int = Field(description="whole-row copies of kept rows added by upsampling (ids ending ~dupK)")
+    composed_out: int = Field(description="training rows dropped by downsampling (composed_out.jsonl)")
+    replay_rows: int = 0
+    slices: list[CompositionSlice] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+    config_sha256: str = ""
+
+
 class Report(BaseModel):
     """Everything the report shows, as data; rendering is separate."""
 
@@ -76,6 +115,7 @@ class Report(BaseModel):
     lint_severity: dict[str, int] | None = None
     against: Comparison | None = None
     unreadable_rows: int = Field(0, description="input rows that did not load (the unreadable-row rule)")
+    composition: Composition | None = Field(None, description="the build's count composition, when it ran one")
 
     def to_json(self) -> dict[str, Any]:
         """The report's data plus `assessment`: {"fit": bool, "sentences": [...]}."""
@@ -228,10 +268,12 @@ def build_report(
     against: Sequence[TestCase] | None = None,
     token_lengths: dict[str, Sequence[int]] | None = None,
     unreadable_rows: int = 0,
+    composition: Composition | None = None,
 ) -> Report:
     """Compute the report for training samples, optionally with lint results, a test set, token
     lengths ({"paragraph": [...], "analysis": [...]}, one per sample, from `tokens.token_lengths`),
-    and the number of input rows that did not load (the set is not fit while there are any)."""
+    the number of input rows that did not load (the set is not fit while there are any), and the
+    build's count composition (shown before and after)."""
     frame = _frame(samples)
     types = sorted(frame["type"].unique().to_list())
     histograms = {
@@ -297,6 +339,7 @@ def build_report(
         lint_severity=lint_severity,
         against=compare_counts(frame["count"].to_list(), against) if against else None,
         unreadable_rows=unreadable_rows,
+        composition=composition,
     )
 
 
@@ -423,6 +466,9 @@ def render_markdown(report: Report) -> str:
         out.append("Test cases per scenario and gold count:\n\n"
                    + _table(["scenario", *[str(c) for c in COUNTS]], rows) + "\n")
 
+    if report.composition:
+        out.append(render_composition(report.composition))
+
     out.append("## Financial / business balance and analysis style per type\n")
     rows = []
     for t in report.metric_type_balance:
@@ -446,4 +492,43 @@ def render_markdown(report: Report) -> str:
         out.append(f"Findings by severity: {sev}.\n")
         if report.lint_counts:
             out.append(_table(["rule", "findings"], [[r, n] for r, n in report.lint_counts.items()]) + "\n")
+    return "\n".join(out)
+
+
+def render_composition(comp: Composition) -> str:
+    """The composition section: the training split's count distribution before, after and the target,
+    the mean-count ratio against the test set before and after, per-type rows, slices, warnings."""
+    source = "the test set's count prior (match: test)" if comp.target_source == "test" else "explicit shares"
+    out = ["## Count composition (training split)\n",
+           (f"Target: {source}. {comp.rows_before} training rows -> {comp.rows_after}: {comp.kept} kept, "
+           f"{comp.copies} whole-row copies (ids ending ~dupK), {comp.replay_rows} replay rows; "
+           f"{comp.composed_out} composed out (composed_out.jsonl). Validation keeps the natural distribution.\n")]
+    before, after = comp.before["all"], comp.after["all"]
+    n_before, n_after = sum(before.values()) or 1, sum(after.values()) or 1
+    rows = [[c, before.get(c, 0), f"{before.get(c, 0) / n_before:.0%}", after.get(c, 0),
+             f"{after.get(c, 0) / n_after:.0%}", f"{comp.target.get(c, 0.0):.0%}"] for c in COUNTS]
+    target_mean = sum(c * s for c, s in comp.reachable_target.items())
+    rows.append(["mean", f"{comp.before_mean:.2f}", "", f"{comp.after_mean:.2f}", "", f"{target_mean:.2f}"])
+    out.append(_table(["count", "before", "share", "after", "share", "target"], rows) + "\n")
+    if comp.test_mean is not None:
+        out.append(f"Mean-count ratio against the test set ({comp.test_mean:.2f} metrics per case): "
+                   f"{comp.before_ratio:.2f} before, {comp.after_ratio:.2f} after.\n")
+    types = [t for t in comp.before if t != "all"]
+    rows = []
+    for t in types:
+        b, a = comp.before[t], comp.after.get(t, {})
+        rows.append([t, sum(b.values()), f"{sum(b.values()) / n_before:.0%}", sum(a.values()),
+                     f"{sum(a.values()) / n_after:.0%}",
+                     " ".join(f"{c}:{b.get(c, 0)}->{a.get(c, 0)}" for c in COUNTS if b.get(c, 0) or a.get(c, 0))])
+    out.append(_table(["type", "before", "share", "after", "share", "count: before->after"], rows) + "\n")
+    if comp.slices:
+        rows = [[s.name, ", ".join(f"{k}={v}" for k, v in s.where.items()), f"{s.share:.0%}", f"{s.before:.0%}",
+                 s.added, f"{s.reached:.0%}"] for s in comp.slices]
+        out.append(_table(["slice", "where", "asked", "before", "rows added", "reached"], rows) + "\n")
+    for w in comp.warnings:
+        out.append(f"- **warning:** {w}")
+    for n in comp.notes:
+        out.append(f"- note: {n}")
+    if comp.warnings or comp.notes:
+        out.append("")
     return "\n".join(out)
