@@ -50,3 +50,21 @@ def write_built(root: Path) -> Path:
     write_jsonl_atomic(root / "test.jsonl", [chat_row(t) for t in tests])
     write_json_atomic(root / "manifest.json", {"content_hash": "test-hash-123"})
     return root
+
+
+def tiny_model(root: Path, built: Path) -> Path:
+    """The tiny random Qwen3 with a tokenizer trained on the built rows (as test_train.py builds it)."""
+    from train.tiny import build_tiny_model, corpus_texts
+
+    return build_tiny_model(root, corpus_texts([built]), vocab_size=1200)
+
+
+def train_cfg(built: Path, tiny: Path, out: Path, **kw):
+    """A fast CPU TrainConfig: micro-batch 2, no accumulation, logging every step (8 rows = 4 steps an epoch)."""
+    from train.config import TrainConfig
+
+    base = {"data": str(built), "model": str(tiny), "out": str(out), "quant": "none",
+            "per_device_train_batch_size": 2, "gradient_accumulation_steps": 1, "logging_steps": 1,
+            "learning_rate": 5e-3, "warmup_ratio": 0.0}
+    base.update(kw)
+    return TrainConfig(**base)

@@ -293,14 +293,15 @@ def run_one(spec: str, args: argparse.Namespace) -> dict[str, Any]:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--configs", nargs="+", default=DEFAULT_CONFIGS, help="a b b-mbN c d (see module doc)")
-    p.add_argument("--shape", choices=sorted(SHAPES), default="qwen3-14b")
+    p.add_argument("--shape", choices=sorted(SHAPES), default="qwen3-14b",
+                   help="model shape, one of: " + ", ".join(sorted(SHAPES)) + " (default: qwen3-14b)")
     p.add_argument("--data", default="data/built", help="built data (lengths estimated from its text)")
     p.add_argument("--lengths", default=None, help="JSON from `python -m train lengths --out` (measured)")
     p.add_argument("--warmup", type=int, default=1, help="optimiser steps before timing")
     p.add_argument("--steps", type=int, default=4, help="timed optimiser steps")
-    p.add_argument("--max-length", type=int, default=2048)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--work-dir", default="/tmp/finsynth-bench")
+    p.add_argument("--max-length", type=int, default=2048, help="cap on a drawn sample's tokens (default: 2048)")
+    p.add_argument("--seed", type=int, default=0, help="seed of weights, drawn lengths and token ids (default: 0)")
+    p.add_argument("--work-dir", default="/tmp/finsynth-bench", help="trainer output directories (default: %(default)s)")
     p.add_argument("--log", default=None, help="append every child's full output here")
     p.add_argument("--child-timeout", type=int, default=900, help="seconds allowed per configuration")
     p.add_argument("--one", default=None, help=argparse.SUPPRESS)

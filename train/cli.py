@@ -1,8 +1,10 @@
-"""`python -m train {sft,infer,tiny-model,lengths,bench}`: parse flags, call the module, print JSON.
+"""`python -m train {sft,infer,tiny-model,lengths,bench,convert-gguf,nan-check}`: parse flags, call the module, print JSON.
 
 Errors follow `finsynth.cli`'s convention (`run_command`): a user error (a missing --model/--data/--test/
 --adapter path, a bad setting, a missing package or GPU) is one line on stderr and exit code 2, with the
 traceback first under `--debug`; a bug propagates with its traceback. Paths are checked before torch loads.
+A training run that diverges (a non-finite loss, gradient norm or eval loss) is one line and exit code 1, after
+`RUN/run_log.json` was written with status "failed".
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from finsynth.cli import add_debug_flag, run_command
+from finsynth.cli import add_debug_flag, print_error, run_command
 from finsynth.io import InputError
 
 from .config import InferConfig, TrainConfig, add_config_arguments, check_file, config_from_args
@@ -20,9 +22,17 @@ from .config import InferConfig, TrainConfig, add_config_arguments, check_file, 
 
 def _run_sft(args: argparse.Namespace) -> int:
     cfg = config_from_args(TrainConfig, args).check_paths()
-    from .sft import dumps, run_sft
+    from .sft import TrainingDivergedError, dumps, run_sft
 
-    log = run_sft(cfg)
+    try:
+        log = run_sft(cfg)
+    except TrainingDivergedError as exc:  # exit 1: the run failed (not a usage error, not a bug)
+        if getattr(args, "debug", False):
+            import traceback
+
+            traceback.print_exc()
+        print_error(exc.describe())
+        return 1
     summary = {k: log[k] for k in ("adapter", "global_steps", "final_eval_loss", "tokens_per_second",
                                    "peak_gpu_memory_gib", "max_length")}
     print(dumps(summary))
@@ -73,10 +83,23 @@ def _run_lengths(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_convert(args: argparse.Namespace) -> int:
+    from .convert import convert_gguf
+
+    print(json.dumps(convert_gguf(args.file, args.out, dtype=args.dtype, tokenizer=args.tokenizer)))
+    return 0
+
+
 def _run_bench(args: argparse.Namespace) -> int:
     from .bench import main as bench_main
 
     return bench_main(args)
+
+
+def _run_nan_check(args: argparse.Namespace) -> int:
+    from .nan_check import main as nan_check_main
+
+    return nan_check_main(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,25 +115,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_run_infer)
 
     p = sub.add_parser("tiny-model", help="write a tiny random Qwen3 + locally trained tokenizer")
-    p.add_argument("out")
-    p.add_argument("--text", nargs="+", default=None, help="JSONL files/dirs to train the tokenizer on")
-    p.add_argument("--vocab-size", type=int, default=4000)
-    p.add_argument("--hidden-size", type=int, default=64)
-    p.add_argument("--layers", type=int, default=2)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("out", help="directory to write the model and tokenizer to")
+    p.add_argument("--text", nargs="+", default=None,
+                   help="JSONL files/dirs to train the tokenizer on (default: data/raw, else the shared corpus)")
+    p.add_argument("--vocab-size", type=int, default=4000, help="tokenizer vocabulary size (default: 4000)")
+    p.add_argument("--hidden-size", type=int, default=64, help="model hidden size (default: 64)")
+    p.add_argument("--layers", type=int, default=2, help="decoder layers (default: 2)")
+    p.add_argument("--seed", type=int, default=0, help="weight initialisation seed (default: 0)")
     p.set_defaults(func=_run_tiny)
 
     p = sub.add_parser("lengths", help="token lengths of the built splits with a model's tokenizer")
-    p.add_argument("--data", default="data/built")
-    p.add_argument("--tokenizer", required=True)
+    p.add_argument("--data", default="data/built", help="built data directory (default: data/built)")
+    p.add_argument("--tokenizer", required=True, help="local model or tokenizer directory (required)")
     p.add_argument("--out", default=None, help="write train (prompt, total) pairs here, for `bench --lengths`")
     p.set_defaults(func=_run_lengths)
+
+    p = sub.add_parser("convert-gguf", help="a dense Hugging Face checkpoint (bf16 safetensors, tokenizer, "
+                                            "chat template) from a GGUF file")
+    p.add_argument("file", help="the .gguf file")
+    p.add_argument("out", help="directory to write the checkpoint to")
+    p.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float16", "float32"])
+    p.add_argument("--tokenizer", action=argparse.BooleanOptionalAction, default=True,
+                   help="also write the GGUF's tokenizer and chat template (default: yes, when it has one)")
+    p.set_defaults(func=_run_convert)
 
     from .bench import add_arguments as add_bench_arguments
 
     p = sub.add_parser("bench", help="GPU training-throughput benchmark (Qwen3-14B shape, random weights)")
     add_bench_arguments(p)
     p.set_defaults(func=_run_bench)
+
+    from .nan_check import add_arguments as add_nan_check_arguments
+
+    p = sub.add_parser("nan-check", help="GPU check of the padded bf16 sdpa NaN: old vs new training defaults, "
+                                         "per-step losses, tokens/s (JSON last line)")
+    add_nan_check_arguments(p)
+    p.set_defaults(func=_run_nan_check)
     add_debug_flag(parser, sub)
     return parser
 

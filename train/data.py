@@ -114,7 +114,13 @@ class Lengths:
             "max": ordered[-1],
             "prompt_mean": round(statistics.fmean(self.prompt), 1),
             "reply_mean": round(statistics.fmean(t - p for t, p in zip(self.total, self.prompt)), 1),
+            "reply_max": max(self.reply),
         }
+
+    @property
+    def reply(self) -> list[int]:
+        """Reply tokens per row: the training text past the inference prompt (end-of-turn tokens included)."""
+        return [t - p for t, p in zip(self.total, self.prompt)]
 
 
 def measure(tokenizer, rows: list[dict[str, Any]]) -> Lengths:

@@ -3,24 +3,99 @@
 Output rows are `{"id", "index", "output"}` (raw model text), which `finsynth eval` scores against the
 test rows with the same ids. Backends: transformers (left padding, batched `generate`) and, when vLLM is
 installed, vLLM with the LoRA adapter.
+
+Defaults that follow the run (each announced on stderr as a `notice:` line and recorded in OUT.log.json):
+`--quant auto` is the quant the adapter trained with (its `run_log.json`, in the adapter directory or the run
+directory above it), `none` on a machine without CUDA (bitsandbytes needs a GPU; the LoRA deltas apply to the
+unquantised base as well), `8bit` for an adapter without a run log, `none` for the bare base model.
+`--max-new-tokens` defaults to 1.25 x the longest reply measured with the tokenizer: the run log's training and
+validation replies, else the test split's gold replies, else 1024.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
+import math
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from finsynth.io import InputError, read_jsonl, write_json_atomic, write_jsonl_atomic
 
-from .config import InferConfig, UnavailableError
+from .config import InferConfig, TrainConfig, UnavailableError
 from .data import CHAT_TEMPLATE_KWARGS
+
+RUN_LOG = "run_log.json"  # what `python -m train sft` writes next to RUN/adapter
+REPLY_MARGIN = 1.25
+FALLBACK_MAX_NEW_TOKENS = 1024
+
+
+def notice(message: str) -> None:
+    print(f"notice: {message}", file=sys.stderr, flush=True)
+
+
+def adapter_run_log(adapter: str | None) -> tuple[dict[str, Any] | None, Path | None]:
+    """The run log of the run that wrote `adapter`: ADAPTER/run_log.json or ADAPTER/../run_log.json."""
+    if not adapter:
+        return None, None
+    for directory in (Path(adapter), Path(adapter).parent):
+        path = directory / RUN_LOG
+        if path.is_file():
+            try:
+                doc = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError):
+                continue
+            if isinstance(doc, dict):
+                return doc, path
+    return None, None
+
+
+def resolve_quant(cfg: InferConfig, cuda: bool) -> tuple[str, str]:
+    """(quant, why) for `--quant auto`; an explicit quant is kept as given."""
+    if cfg.quant != "auto":
+        return cfg.quant, "given"
+    if not cuda:
+        return "none", "no CUDA GPU here (8-bit/4-bit need one); the adapter applies to the unquantised base"
+    if not cfg.adapter:
+        return "none", "no adapter: the bf16 base"
+    log, path = adapter_run_log(cfg.adapter)
+    trained = ((log or {}).get("config") or {}).get("quant")
+    if trained:
+        return trained, f"the quant the adapter trained with ({path})"
+    default = TrainConfig().quant
+    return default, f"no run_log.json next to the adapter: the training default {default}"
+
+
+def resolve_max_new_tokens(cfg: InferConfig, tokenizer, rows: list[dict[str, Any]]) -> tuple[int, str]:
+    """(max_new_tokens, why): given, else 1.25 x the longest measured reply (run log, else the test gold)."""
+    if cfg.max_new_tokens is not None:
+        return cfg.max_new_tokens, "given"
+    log, path = adapter_run_log(cfg.adapter)
+    longest = [v.get("reply_max") for v in ((log or {}).get("lengths") or {}).values() if isinstance(v, dict)]
+    longest = [n for n in longest if isinstance(n, int) and n > 0]
+    if longest:
+        return math.ceil(REPLY_MARGIN * max(longest)), f"{REPLY_MARGIN} x the longest training reply ({max(longest)} tokens, {path})"
+    if tokenizer is not None:
+        from .data import full_ids, prompt_ids
+
+        gold = [len(full_ids(tokenizer, r)) - len(prompt_ids(tokenizer, r))
+                for r in rows if isinstance(r.get("prompt"), list) and isinstance(r.get("completion"), list)]
+        if gold:
+            return (math.ceil(REPLY_MARGIN * max(gold)),
+                    f"{REPLY_MARGIN} x the longest gold reply of {cfg.test} ({max(gold)} tokens)")
+    return FALLBACK_MAX_NEW_TOKENS, "no measured reply lengths: the fallback"
 
 
 def vllm_available() -> bool:
     return importlib.util.find_spec("vllm") is not None
+
+
+def _tokenizer_source(model_path: str, adapter: str | None) -> str:
+    """The adapter's saved tokenizer (what training used) when there is one, else the base model's."""
+    return adapter if adapter and (Path(adapter) / "tokenizer_config.json").is_file() else model_path
 
 
 def load_for_inference(model_path: str, adapter: str | None, quant: str, attn_implementation: str = "sdpa"):
@@ -29,8 +104,7 @@ def load_for_inference(model_path: str, adapter: str | None, quant: str, attn_im
 
     from .sft import load_base_model
 
-    tok_source = adapter if adapter and (Path(adapter) / "tokenizer_config.json").is_file() else model_path
-    tokenizer = AutoTokenizer.from_pretrained(tok_source, padding_side="left")
+    tokenizer = AutoTokenizer.from_pretrained(_tokenizer_source(model_path, adapter), padding_side="left")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model = load_base_model(model_path, quant, attn_implementation=attn_implementation)
@@ -83,7 +157,7 @@ def generate_transformers(tokenizer, model, rows: list[dict[str, Any]], cfg: Inf
     outputs: list[str] = [""] * len(prompts)
     stops = stop_token_ids(tokenizer, model)
     gen_kwargs: dict[str, Any] = {
-        "max_new_tokens": cfg.max_new_tokens,
+        "max_new_tokens": cfg.max_new_tokens or FALLBACK_MAX_NEW_TOKENS,
         "do_sample": cfg.do_sample,
         "eos_token_id": stops,
         "pad_token_id": tokenizer.pad_token_id,
@@ -115,7 +189,7 @@ def generate_vllm(rows: list[dict[str, Any]], cfg: InferConfig) -> list[str]:
     params = SamplingParams(
         temperature=cfg.temperature if cfg.do_sample else 0.0,
         top_p=cfg.top_p if cfg.do_sample else 1.0,
-        max_tokens=cfg.max_new_tokens,
+        max_tokens=cfg.max_new_tokens or FALLBACK_MAX_NEW_TOKENS,
     )
     lora = LoRARequest("finsynth", 1, cfg.adapter) if cfg.adapter else None
     results = llm.chat([r["prompt"] for r in rows], params, lora_request=lora,
@@ -126,24 +200,40 @@ def generate_vllm(rows: list[dict[str, Any]], cfg: InferConfig) -> list[str]:
 def run_infer(cfg: InferConfig) -> dict[str, Any]:
     """Generate for the first `limit` test rows and write predictions (+ `<out>.log.json`)."""
     cfg.check_paths()
-    rows = read_jsonl(cfg.test)
-    if cfg.limit is not None:
-        rows = rows[: cfg.limit]
+    all_rows = read_jsonl(cfg.test)
+    rows = all_rows[: cfg.limit] if cfg.limit is not None else all_rows
     if not rows:
         raise InputError(f"{cfg.test}: no test rows")
+    import torch
+
     started = time.time()
+    log_doc, log_path = adapter_run_log(cfg.adapter)
+    if log_doc and log_doc.get("status") == "failed":
+        notice(f"{log_path} says the run failed ({log_doc.get('reason')}); {cfg.adapter} is not from a finished run")
+    quant, quant_why = resolve_quant(cfg, torch.cuda.is_available())
+    if cfg.quant == "auto":
+        notice(f"--quant auto -> {quant}: {quant_why}")
+    if cfg.backend == "vllm" and not vllm_available():
+        raise UnavailableError("--backend vllm needs vllm installed (pip install vllm); "
+                               "the transformers backend always works")
+    tokenizer = model = None
     if cfg.backend == "vllm":
-        if not vllm_available():
-            raise UnavailableError("--backend vllm needs vllm installed (pip install vllm); "
-                                   "the transformers backend always works")
-        outputs = generate_vllm(rows, cfg)
+        if cfg.max_new_tokens is None:
+            from transformers import AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(_tokenizer_source(cfg.model, cfg.adapter))
     else:
-        tokenizer, model = load_for_inference(cfg.model, cfg.adapter, cfg.quant, cfg.attn_implementation)
-        outputs = generate_transformers(tokenizer, model, rows, cfg)
+        tokenizer, model = load_for_inference(cfg.model, cfg.adapter, quant, cfg.attn_implementation)
+    max_new, max_new_why = resolve_max_new_tokens(cfg, tokenizer, all_rows)  # the whole split, not --limit
+    if cfg.max_new_tokens is None:
+        notice(f"--max-new-tokens {max_new}: {max_new_why}")
+    cfg = dataclasses.replace(cfg, quant=quant, max_new_tokens=max_new)
+    outputs = generate_vllm(rows, cfg) if cfg.backend == "vllm" else generate_transformers(tokenizer, model, rows, cfg)
     preds = [{"id": r.get("id", str(i)), "index": i, "output": text} for i, (r, text) in enumerate(zip(rows, outputs))]
     write_jsonl_atomic(cfg.out, preds)
     seconds = time.time() - started
-    log = {"config": cfg.to_dict(), "rows": len(preds), "seconds": round(seconds, 2),
+    log = {"config": cfg.to_dict(), "resolved": {"quant": quant_why, "max_new_tokens": max_new_why},
+           "rows": len(preds), "seconds": round(seconds, 2),
            "rows_per_second": round(len(preds) / seconds, 3) if seconds else None,
            "valid_json": sum(_is_json(p["output"]) for p in preds)}
     write_json_atomic(str(cfg.out) + ".log.json", log)

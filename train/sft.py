@@ -4,16 +4,61 @@ What is ours is the wiring: conversational prompt-completion rows (loss on the a
 thinking off from the build's own prompt, lengths measured before training with a clear error instead of
 truncation, no `prepare_model_for_kbit_training` (its fp32 upcasts cost memory and speed; trl enables
 input gradients for checkpointing and keeps the adapter in bf16), per-epoch checkpoints and validation loss,
-`--resume`, and a JSON log of the run. Multi-GPU: `accelerate launch -m train sft ...` (DDP).
+`--resume`, a guard that stops at the first non-finite loss or gradient, and a JSON log of the run.
+Multi-GPU: `accelerate launch -m train sft ...` (DDP).
+
+NaN on padded bf16 batches through sdpa (issue 11): root cause and decision
+---------------------------------------------------------------------------
+Symptom (H200, Qwen2.5-Coder-0.5B-Instruct, `--quant none`, the old defaults: sdpa, bf16, micro-batch 4):
+finite losses for 8 optimiser steps, NaN from step 9 (logged as 0.0: transformers' `logging_nan_inf_filter`
+replaces a NaN loss by the running mean, which had just been reset), NaN eval loss, an adapter saved anyway and
+`!!!!` at inference. Finite with micro-batch 1, with fp32, with eager attention.
+
+What the collation does (checked on CPU with the tokenizer, tests/test_train_collation.py): trl pads each
+micro-batch on the right with the pad token and labels the pads -100. The labels come from the completion mask
+built at tokenisation, not from the pad id, so pad == eos could not hide the reply's `<|im_end|>` (here they
+differ anyway: `<|endoftext|>` vs `<|im_end|>`), and the reply end stays in the loss. Right padding under a
+causal mask leaves no fully masked query row (a pad query still sees the real tokens before it), so the known
+"fully masked rows give NaN in SDPA" failure (pytorch#103749, #110213: left padding) is not this one. What
+padding changes is the attention call itself: an unpadded micro-batch reaches `scaled_dot_product_attention`
+with `attn_mask=None, is_causal=True`; a padded one with an explicit boolean mask.
+
+Root cause (most probable; confirmed or refuted on the GPU by `python -m train nan-check`, which replays every
+first-epoch micro-batch through each SDPA backend): with torch >= 2.11 on H100/H200, SDPA sends bf16/fp16
+attention with an explicit mask to its cuDNN backend by default, and that backward kernel has known NaN bugs
+for query rows whose log-sum-exp is below ln(FLT_MAX) ~ -88.7 next to the padded tail of a key tile
+(pytorch#196678, cudnn-frontend#1072; trl#7181 bisected a Qwen2.5-0.5B NaN to one of its "massive activation"
+heads; EFFICIENT and MATH are clean on the same inputs, and so is cuDNN with `is_causal=True` and no mask).
+Forward and loss stay finite; the NaN gradient goes through clipping into the weights, so the next step and
+every later eval are NaN. It fits every observation: micro-batch 1 has no mask, fp32 never uses cuDNN
+attention, eager does not call SDPA, gradient checkpointing does not matter. And the timing: replaying the
+sampler on CPU (`finsynth build` of data/raw: 116 training rows; Qwen tokenizer, seed 42, group_by_length) gives 29
+micro-batches = 8 optimiser steps an epoch, step 8 being the epoch's single leftover micro-batch, the most
+padded of all (lengths 520/502/392/355, 311 pad tokens of 2080): its loss is the last finite one logged, and
+the NaN appears at step 9 and in the epoch-end eval. (Its padded length, 520, is not the 64-mod-128 shape of
+pytorch#196678's repro, so the exact kernel condition is not pinned down on CPU.)
+
+Decision: training runs SDPA with its cuDNN backend disabled (`sdpa_cudnn=False`; `--sdpa-cudnn` is the old
+behaviour), so masked micro-batches take the memory-efficient kernel and unmasked ones flash. Padding-free
+batches (`--padding-free`, trl's flattened row with position ids) are not the fix on sdpa: transformers turns
+packed position ids back into an explicit block-diagonal mask, so cuDNN would still be reached, and attention
+then costs FLOPs quadratic in the micro-batch's total tokens; they are kept as a flag for flash_attention_2.
+The non-finite guard (`NonFiniteGuard`) makes any recurrence a clean stop at the step that produced it.
+
+Throughput knobs: gradient checkpointing is `auto` (off when a conservative activation-memory estimate fits in
+60% of the GPU: on for a Qwen3-14B-sized model at micro-batch 4 on an H200, off for a 0.5B one), `--auto-batch` grows
+the micro-batch at the same effective batch while the estimate fits; the run log records the plan.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import platform
 import resource
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +68,110 @@ from .config import TrainConfig, UnavailableError
 from .data import data_fingerprint, load_split, measure, resolve_max_length, trl_rows
 
 RUN_LOG = "run_log.json"
+GPU_MEMORY_SHARE = 0.6  # the share of the GPU the memory estimate may plan for (fragmentation, estimate error)
+
+
+class TrainingDivergedError(RuntimeError):
+    """A non-finite training loss, gradient norm or eval loss: the run stops at that optimiser step."""
+
+    def __init__(self, step: int, what: str, value: str, detail: str = ""):
+        self.step, self.what, self.value, self.detail = step, what, value, detail
+        self.run_log: str | None = None
+        self.last_checkpoint: str | None = None
+        super().__init__(f"non-finite {what} ({value}) at optimiser step {step}{detail}")
+
+    def describe(self) -> str:
+        """The one-line CLI message: what, where, what was kept."""
+        kept = f"last finite checkpoint {self.last_checkpoint}" if self.last_checkpoint else "no checkpoint yet"
+        log = f"; run log {self.run_log} (status failed)" if self.run_log else ""
+        return (f"training diverged: {self}; stopped before the update, no adapter written; {kept}{log}. "
+                "Try --attn-implementation eager or --no-bf16 to isolate it")
+
+
+def _as_float(value: Any) -> float:
+    return float(value.item() if hasattr(value, "item") else value)
+
+
+def _make_guard():
+    """`NonFiniteGuard`, defined lazily so this module imports without transformers."""
+    from transformers import TrainerCallback
+
+    class NonFiniteGuard(TrainerCallback):
+        """Stops training at the first non-finite loss, gradient norm or eval loss, naming the step.
+
+        Checked once per optimiser step in `on_pre_optimizer_step`, i.e. after backward and clipping but before the
+        optimiser applies the update, so the weights (and any checkpoint saved later) never hold the bad step; one
+        device sync per optimiser step. The micro-batch losses come from `trainer.training_step`, wrapped by
+        `attach`. An eval loss is checked in `on_evaluate`, which runs before that epoch's checkpoint is saved.
+        """
+
+        def __init__(self) -> None:
+            self.losses: list[Any] = []
+            self.max_steps = 0
+
+        def attach(self, trainer) -> NonFiniteGuard:
+            original = trainer.training_step
+
+            def training_step(*args: Any, **kwargs: Any):
+                loss = original(*args, **kwargs)
+                self.losses.append(loss.detach())
+                return loss
+
+            trainer.training_step = training_step
+            return self
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.max_steps = state.max_steps
+            self.losses.clear()
+
+        def _raise(self, step: int, what: str, value: float) -> None:
+            of = f" of {self.max_steps}" if self.max_steps else ""
+            raise TrainingDivergedError(step, what, repr(value).strip("'"), of)
+
+        def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
+            import torch
+
+            step = state.global_step + 1
+            losses, self.losses = self.losses, []
+            if losses:
+                stacked = torch.stack([loss.float().reshape(()) for loss in losses])
+                if not bool(torch.isfinite(stacked).all()):
+                    bad = stacked[~torch.isfinite(stacked)][0]
+                    self._raise(step, "training loss", _as_float(bad))
+            if model is not None:
+                grads = [p.grad for p in model.parameters() if p.requires_grad and p.grad is not None]
+                if grads:
+                    norm = torch.linalg.vector_norm(
+                        torch.stack([torch.linalg.vector_norm(g.float()).to(grads[0].device) for g in grads]))
+                    if not bool(torch.isfinite(norm)):
+                        self._raise(step, "gradient norm", _as_float(norm))
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            for key in ("loss", "grad_norm"):
+                value = (logs or {}).get(key)
+                if isinstance(value, (int, float)) and not math.isfinite(value):
+                    self._raise(state.global_step, "logged " + key, value)
+
+        def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+            for key, value in (metrics or {}).items():
+                if key.endswith("_loss") and isinstance(value, (int, float)) and not math.isfinite(value):
+                    self._raise(state.global_step, key.replace("_", " "), value)
+
+    return NonFiniteGuard()
+
+
+@contextlib.contextmanager
+def sdpa_backends(allow_cudnn: bool) -> Iterator[None]:
+    """Training-time SDPA backends: without cuDNN unless `allow_cudnn` (see the module docstring); restored after."""
+    import torch
+
+    before = torch.backends.cuda.cudnn_sdp_enabled()
+    if not allow_cudnn:
+        torch.backends.cuda.enable_cudnn_sdp(False)
+    try:
+        yield
+    finally:
+        torch.backends.cuda.enable_cudnn_sdp(before)
 
 
 def has_cuda() -> bool:
@@ -78,19 +227,26 @@ def lora_config(cfg: TrainConfig):
     )
 
 
-def sft_arguments(cfg: TrainConfig, max_length: int, has_eval: bool):
-    """trl SFTConfig from our config; CPU runs fall back to fp32 and a plain AdamW (paged/8-bit need CUDA)."""
+def sft_arguments(cfg: TrainConfig, max_length: int, has_eval: bool, plan: dict[str, Any] | None = None):
+    """trl SFTConfig from our config; CPU runs fall back to fp32 and a plain AdamW (paged/8-bit need CUDA).
+
+    `plan` (from `memory_plan`) sets the micro-batch, accumulation and gradient checkpointing; without one,
+    the configured micro-batch is used and `gradient_checkpointing="auto"` means on (the safe side).
+    """
     from trl import SFTConfig
 
     cuda = has_cuda()
     optim = cfg.optim
     if not cuda and ("paged" in optim or "8bit" in optim):
         optim = "adamw_torch"
+    micro = plan["micro_batch"] if plan else cfg.per_device_train_batch_size
+    accumulation = plan["gradient_accumulation_steps"] if plan else cfg.gradient_accumulation_steps
+    checkpointing = plan["gradient_checkpointing"] if plan else cfg.gradient_checkpointing != "off"
     return SFTConfig(
         output_dir=cfg.out,
-        per_device_train_batch_size=cfg.per_device_train_batch_size,
+        per_device_train_batch_size=micro,
         per_device_eval_batch_size=cfg.per_device_eval_batch_size,
-        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        gradient_accumulation_steps=accumulation,
         learning_rate=cfg.learning_rate,
         lr_scheduler_type=cfg.lr_scheduler_type,
         warmup_steps=cfg.warmup_ratio,  # a float < 1 is a ratio of the total steps
@@ -98,8 +254,8 @@ def sft_arguments(cfg: TrainConfig, max_length: int, has_eval: bool):
         weight_decay=cfg.weight_decay,
         optim=optim,
         bf16=bool(cuda and cfg.bf16),
-        gradient_checkpointing=cfg.gradient_checkpointing,
-        gradient_checkpointing_kwargs={"use_reentrant": False} if cfg.gradient_checkpointing else None,
+        gradient_checkpointing=checkpointing,
+        gradient_checkpointing_kwargs={"use_reentrant": False} if checkpointing else None,
         num_train_epochs=cfg.num_train_epochs,
         max_steps=cfg.max_steps,
         save_strategy="epoch",
@@ -107,9 +263,12 @@ def sft_arguments(cfg: TrainConfig, max_length: int, has_eval: bool):
         eval_strategy="epoch" if has_eval else "no",
         logging_steps=cfg.logging_steps,
         logging_first_step=True,
+        logging_nan_inf_filter=False,  # a NaN loss is logged as NaN, not as the running mean (which read 0.0)
         seed=cfg.seed,
         data_seed=cfg.seed,
-        max_length=max_length,
+        # padding-free without packing cannot truncate; nothing needs it: lengths were measured and checked
+        max_length=None if cfg.padding_free else max_length,
+        padding_free=cfg.padding_free,
         completion_only_loss=cfg.loss == "completion",
         packing=False,
         train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
@@ -118,6 +277,84 @@ def sft_arguments(cfg: TrainConfig, max_length: int, has_eval: bool):
         dataloader_num_workers=cfg.dataloader_num_workers,
         use_cpu=not cuda,
     )
+
+
+def activation_bytes_per_token(model_config, checkpointing: bool) -> float:
+    """A conservative estimate of the training memory one token costs (bf16 LoRA, backward included).
+
+    Without checkpointing each decoder layer keeps ~16 hidden-sized tensors (norm inputs/outputs, q/k/v before
+    and after rope, attention output, LoRA-dropout copies of every adapted input) and ~6 intermediate-sized ones
+    (gate, up, activation, product, the down-projection input and its dropout copy); with checkpointing one
+    hidden state per layer plus one layer recomputed. The logits cost ~12 bytes x vocabulary (bf16 logits, the
+    fp32 upcast of the loss and its gradient).
+    """
+    config = model_config.get_text_config() if hasattr(model_config, "get_text_config") else model_config
+    hidden = config.hidden_size
+    inter = getattr(config, "intermediate_size", 4 * hidden)
+    layers = config.num_hidden_layers
+    per_layer = 2 * (16 * hidden + 6 * inter)
+    stored = layers * 2 * hidden + per_layer if checkpointing else layers * per_layer
+    return stored + 12 * config.vocab_size
+
+
+def memory_plan(cfg: TrainConfig, model, max_length: int, device_bytes: int | None) -> dict[str, Any]:
+    """Micro-batch, accumulation and gradient checkpointing for this model, data and GPU.
+
+    `device_bytes` is the memory this process may use on its GPU (None: no GPU; then checkpointing `auto` is off
+    and the micro-batch is the configured one). A configuration fits when weights + adapter states + 1.3 x tokens
+    x `activation_bytes_per_token` is within `GPU_MEMORY_SHARE` of it; the worst micro-batch is taken to be
+    `micro x max_length` tokens (a conservative bound: measured peaks are lower; the run log has both). `auto` checkpointing prefers off; `auto_batch` grows the micro-batch (never below
+    the configured one) over divisors of the effective batch, so the optimisation is unchanged.
+    """
+    weights = sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()])
+    # LoRA (added by peft later) trains well under 1% of the parameters; fp32 weights, gradients, AdamW states
+    adapter_states = 16 * sum(p.numel() for p in model.parameters()) // 100
+    effective = cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps
+    micro0 = cfg.per_device_train_batch_size
+    modes = {"on": [True], "off": [False], "auto": [False, True]}[cfg.gradient_checkpointing]
+    micros = [m for m in range(effective, micro0 - 1, -1) if effective % m == 0] if cfg.auto_batch else [micro0]
+
+    def estimate(micro: int, checkpointing: bool) -> float:
+        tokens = micro * max_length
+        return weights + adapter_states + 1.3 * tokens * activation_bytes_per_token(model.config, checkpointing)
+
+    plan: dict[str, Any] = {"micro_batch": micro0, "gradient_accumulation_steps": cfg.gradient_accumulation_steps,
+                            "gradient_checkpointing": cfg.gradient_checkpointing != "off",
+                            "weights_gib": round(weights / 2**30, 3), "max_length": max_length,
+                            "setting": {"gradient_checkpointing": cfg.gradient_checkpointing,
+                                        "auto_batch": cfg.auto_batch}}
+    if device_bytes is None:
+        plan["gradient_checkpointing"] = cfg.gradient_checkpointing == "on"
+        plan["reason"] = "no GPU: the configured micro-batch" + (
+            ", checkpointing off" if cfg.gradient_checkpointing == "auto" else "")
+        return plan
+    budget = GPU_MEMORY_SHARE * device_bytes
+    plan["budget_gib"] = round(budget / 2**30, 2)
+    for checkpointing in modes:
+        for micro in micros:
+            need = estimate(micro, checkpointing)
+            if need <= budget:
+                plan.update(micro_batch=micro, gradient_accumulation_steps=effective // micro,
+                            gradient_checkpointing=checkpointing, estimate_gib=round(need / 2**30, 2),
+                            reason=f"fits the estimate ({need / 2**30:.1f} of {budget / 2**30:.1f} GiB)")
+                return plan
+    plan["estimate_gib"] = round(estimate(micro0, plan["gradient_checkpointing"]) / 2**30, 2)
+    plan["reason"] = "nothing fits the estimate: the configured micro-batch" + (
+        ", checkpointing on" if cfg.gradient_checkpointing == "auto" else "")
+    return plan
+
+
+def _device_bytes() -> int | None:
+    """Memory this process may plan for on its GPU: free now plus what it already holds; None without CUDA."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    from accelerate import PartialState
+
+    index = PartialState().local_process_index if torch.cuda.device_count() > 1 else 0
+    free, _total = torch.cuda.mem_get_info(index)
+    return int(free + torch.cuda.memory_allocated(index))
 
 
 def one_gpu_per_process(args) -> None:
@@ -151,10 +388,12 @@ def build_trainer(cfg: TrainConfig):
     max_length = resolve_max_length(lengths, cfg.max_length)
     model = load_base_model(cfg.model, cfg.quant, bf16=cfg.bf16, llm_int8_threshold=cfg.llm_int8_threshold,
                             attn_implementation=cfg.attn_implementation)
-    args = sft_arguments(cfg, max_length, has_eval=bool(val_rows))
+    plan = memory_plan(cfg, model, max_length, _device_bytes())
+    args = sft_arguments(cfg, max_length, has_eval=bool(val_rows), plan=plan)
     one_gpu_per_process(args)
     if cfg.loss == "full":
         args.completion_only_loss = False
+    guard = _make_guard()
     trainer = SFTTrainer(
         model=model,
         args=args,
@@ -162,7 +401,9 @@ def build_trainer(cfg: TrainConfig):
         eval_dataset=Dataset.from_list(trl_rows(val_rows)) if val_rows else None,
         processing_class=tokenizer,
         peft_config=lora_config(cfg),
+        callbacks=[guard],
     )
+    guard.attach(trainer)
     info = {
         "data": data_fingerprint(cfg.data),
         "rows": {"train": len(train_rows), "val": len(val_rows)},
@@ -170,6 +411,13 @@ def build_trainer(cfg: TrainConfig):
         "max_length": max_length,
         "optim": args.optim,
         "bf16": args.bf16,
+        "memory_plan": plan,
+        "batching": {"micro_batch": args.per_device_train_batch_size,
+                     "gradient_accumulation_steps": args.gradient_accumulation_steps,
+                     "gradient_checkpointing": bool(args.gradient_checkpointing),
+                     "padding_free": bool(args.padding_free), "group_by_length": cfg.group_by_length,
+                     "padding_side": "none" if args.padding_free else "right"},
+        "attention": {"implementation": cfg.attn_implementation, "sdpa_cudnn": cfg.sdpa_cudnn},
     }
     return trainer, info
 
@@ -187,7 +435,11 @@ def _last_checkpoint(out: str) -> str | None:
 
 
 def run_sft(cfg: TrainConfig) -> dict[str, Any]:
-    """Train, save the adapter to `<out>/adapter`, and write `<out>/run_log.json`; returns the log."""
+    """Train, save the adapter to `<out>/adapter`, and write `<out>/run_log.json`; returns the log.
+
+    A non-finite loss, gradient norm or eval loss raises `TrainingDivergedError` after writing a run log with
+    status "failed" (the step, the reason, the losses so far, the last finite checkpoint): no adapter is saved.
+    """
     import torch
 
     started = time.time()
@@ -199,14 +451,51 @@ def run_sft(cfg: TrainConfig) -> dict[str, Any]:
     trainer, info = build_trainer(cfg)
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
-    result = trainer.train(resume_from_checkpoint=resume)
-    final_eval = trainer.evaluate() if trainer.eval_dataset is not None else {}
+    try:
+        with sdpa_backends(cfg.sdpa_cudnn):
+            result = trainer.train(resume_from_checkpoint=resume)
+            final_eval = trainer.evaluate() if trainer.eval_dataset is not None else {}
+    except TrainingDivergedError as exc:
+        _close_progress_bars(trainer)
+        exc.last_checkpoint = _last_checkpoint(cfg.out)
+        log = _run_log(cfg, info, trainer, resume, started)
+        log.update(status="failed", failed_step=exc.step, reason=str(exc),
+                   failure={"what": exc.what, "value": exc.value, "step": exc.step},
+                   last_checkpoint=exc.last_checkpoint, adapter=None)
+        if trainer.is_world_process_zero():
+            exc.run_log = str(Path(cfg.out) / RUN_LOG)
+            write_json_atomic(exc.run_log, _finite(log))
+        raise
     adapter_dir = Path(cfg.out) / "adapter"
     trainer.save_model(str(adapter_dir))
+    log = _run_log(cfg, info, trainer, resume, started, result.metrics)
+    log.update(final_eval_loss=final_eval.get("eval_loss"), adapter=str(adapter_dir))
+    if trainer.is_world_process_zero():
+        trainer.processing_class.save_pretrained(str(adapter_dir))
+        write_json_atomic(Path(cfg.out) / RUN_LOG, _finite(log))
+    return log
+
+
+def _close_progress_bars(trainer) -> None:
+    """End the trainer's tqdm bars (an exception leaves them open, and the error line would follow one)."""
+    for callback in trainer.callback_handler.callbacks:
+        for name in ("training_bar", "prediction_bar"):
+            bar = getattr(callback, name, None)
+            if bar is not None:
+                bar.close()
+                setattr(callback, name, None)
+
+
+def _run_log(cfg: TrainConfig, info: dict[str, Any], trainer, resume: str | None, started: float,
+             metrics: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The run log's common part (a finished and a failed run alike)."""
+    import torch
+
     history = trainer.state.log_history
     tokens = max((h.get("num_tokens", 0) for h in history), default=0)
-    runtime = result.metrics.get("train_runtime") or (time.time() - started)
-    log = {
+    runtime = (metrics or {}).get("train_runtime") or (time.time() - started)
+    return {
+        "status": "ok",
         "config": cfg.to_dict(),
         **info,
         "parameters": _trainable(trainer.model),
@@ -214,12 +503,12 @@ def run_sft(cfg: TrainConfig) -> dict[str, Any]:
         "world_size": trainer.args.world_size,
         "global_steps": trainer.state.global_step,
         "epochs": trainer.state.epoch,
-        "train_loss": [{"step": h["step"], "epoch": h.get("epoch"), "loss": h["loss"]}
-                       for h in history if "loss" in h],
+        "train_loss": [{"step": h["step"], "epoch": h.get("epoch"), "loss": h["loss"],
+                        "grad_norm": h.get("grad_norm")} for h in history if "loss" in h],
         "eval_loss": [{"step": h["step"], "epoch": h.get("epoch"), "loss": h["eval_loss"]}
                       for h in history if "eval_loss" in h],
-        "final_eval_loss": final_eval.get("eval_loss"),
-        "train_metrics": result.metrics,
+        "final_eval_loss": None,
+        "train_metrics": metrics or {},
         "train_tokens": tokens,
         "tokens_per_second": round(tokens / runtime, 2) if runtime and tokens else None,
         "peak_gpu_memory_gib": (round(torch.cuda.max_memory_allocated() / 2**30, 3)
@@ -227,13 +516,9 @@ def run_sft(cfg: TrainConfig) -> dict[str, Any]:
         "peak_host_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3),
         "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else platform.processor() or "cpu",
         "versions": _versions(),
-        "adapter": str(adapter_dir),
+        "adapter": None,
         "wall_seconds": round(time.time() - started, 2),
     }
-    if trainer.is_world_process_zero():
-        trainer.processing_class.save_pretrained(str(adapter_dir))
-        write_json_atomic(Path(cfg.out) / RUN_LOG, _finite(log))
-    return log
 
 
 def _finite(obj: Any) -> Any:
@@ -256,6 +541,15 @@ def _versions() -> dict[str, str]:
             out[name] = md.version(name)
         except md.PackageNotFoundError:
             pass
+    try:
+        import torch
+
+        if torch.backends.cudnn.is_available():
+            out["cudnn"] = str(torch.backends.cudnn.version())
+        if torch.version.cuda:
+            out["cuda"] = torch.version.cuda
+    except ImportError:
+        pass
     return out
 
 

@@ -1,0 +1,176 @@
+"""Defaults that follow the run: `infer --quant auto` from the adapter's run log (none without CUDA),
+`--max-new-tokens` from measured reply lengths, gradient checkpointing / micro-batch from a memory estimate, and
+help text for every flag with its choices. CPU, tiny model.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("trl")
+pytest.importorskip("peft")
+
+import torch
+from train_helpers import tiny_model, train_cfg, write_built
+
+from finsynth.io import read_jsonl
+from train.config import ConfigError, InferConfig, TrainConfig
+from train.data import full_ids, load_split, prompt_ids
+from train.infer import FALLBACK_MAX_NEW_TOKENS, resolve_max_new_tokens, resolve_quant
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    return write_built(tmp_path_factory.mktemp("built"))
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory, built) -> Path:
+    return tiny_model(tmp_path_factory.mktemp("tiny"), built)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, built, tiny) -> Path:
+    from train.sft import run_sft
+
+    out = tmp_path_factory.mktemp("run")
+    run_sft(train_cfg(built, tiny, out, max_steps=1, eval=True))
+    return out
+
+
+def _adapter_with_log(root: Path, log: dict | None) -> str:
+    adapter = root / "adapter"
+    adapter.mkdir(parents=True)
+    if log is not None:
+        (root / "run_log.json").write_text(json.dumps(log), encoding="utf-8")
+    return str(adapter)
+
+
+@pytest.mark.parametrize("quant, cuda, log, adapter, expected", [
+    ("auto", False, {"config": {"quant": "4bit"}}, True, "none"),  # no CUDA: always none
+    ("auto", True, {"config": {"quant": "4bit"}}, True, "4bit"),  # the quant it trained with
+    ("auto", True, None, True, "8bit"),  # no run log: the training default
+    ("auto", True, None, False, "none"),  # the bare base model
+    ("8bit", False, None, True, "8bit"),  # given: kept (load_base_model then refuses it without CUDA)
+])
+def test_quant_auto(tmp_path, quant, cuda, log, adapter, expected):
+    path = _adapter_with_log(tmp_path, log) if adapter else None
+    got, why = resolve_quant(InferConfig(model="m", adapter=path, quant=quant), cuda)
+    assert got == expected and why
+
+
+def test_max_new_tokens_from_the_run_log_then_the_test_gold(run, built, tiny, tmp_path):
+    from transformers import AutoTokenizer
+
+    log = json.loads((run / "run_log.json").read_text(encoding="utf-8"))
+    tok = AutoTokenizer.from_pretrained(tiny)
+    replies = {s: [len(full_ids(tok, r)) - len(prompt_ids(tok, r)) for r in load_split(built, s)]
+               for s in ("train", "val")}
+    assert {s: log["lengths"][s]["reply_max"] for s in replies} == {s: max(v) for s, v in replies.items()}
+    rows = read_jsonl(built / "test.jsonl")
+    longest = max(max(v) for v in replies.values())
+    n, why = resolve_max_new_tokens(InferConfig(model="m", adapter=str(run / "adapter")), None, rows)
+    assert n == math.ceil(1.25 * longest) and "run_log.json" in why
+    gold = max(len(full_ids(tok, r)) - len(prompt_ids(tok, r)) for r in rows)
+    n, why = resolve_max_new_tokens(InferConfig(model="m", test="t.jsonl"), tok, rows)
+    assert n == math.ceil(1.25 * gold) and "gold" in why
+    assert resolve_max_new_tokens(InferConfig(model="m", max_new_tokens=7), tok, rows)[0] == 7
+    assert resolve_max_new_tokens(InferConfig(model="m"), None, rows)[0] == FALLBACK_MAX_NEW_TOKENS
+    with pytest.raises(ConfigError):
+        InferConfig(model="m", max_new_tokens=0).validate()
+
+
+def test_infer_defaults_end_to_end_with_notices(run, built, tiny, tmp_path, capsys):
+    if torch.cuda.is_available():
+        pytest.skip("CPU check: without CUDA, --quant auto is none")
+    from train.cli import main
+
+    out = tmp_path / "preds.jsonl"
+    assert main(["infer", "--model", str(tiny), "--adapter", str(run / "adapter"), "--test",
+                 str(built / "test.jsonl"), "--out", str(out), "--limit", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "notice: --quant auto -> none: no CUDA GPU" in err
+    assert "notice: --max-new-tokens" in err and "run_log.json" in err
+    log = json.loads(Path(str(out) + ".log.json").read_text(encoding="utf-8"))
+    assert log["config"]["quant"] == "none" and log["config"]["max_new_tokens"] > 0
+    assert "run_log.json" in log["resolved"]["max_new_tokens"]
+    assert len(read_jsonl(out)) == 1
+
+
+def _meta_model(kind: str):
+    from transformers import Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM
+
+    if kind == "14b":
+        config = Qwen3Config(hidden_size=5120, num_hidden_layers=40, num_attention_heads=40, num_key_value_heads=8,
+                             head_dim=128, intermediate_size=17408, vocab_size=151936, tie_word_embeddings=False)
+        cls = Qwen3ForCausalLM
+    else:  # Qwen2.5-0.5B's shape
+        config = Qwen2Config(hidden_size=896, num_hidden_layers=24, num_attention_heads=14, num_key_value_heads=2,
+                             intermediate_size=4864, vocab_size=151936, tie_word_embeddings=True)
+        cls = Qwen2ForCausalLM
+    with torch.device("meta"):
+        return cls(config).to(torch.bfloat16)
+
+
+def test_memory_plan_decides_checkpointing_and_micro_batch():
+    from train.sft import memory_plan
+
+    gib = 2**30
+    small, big = _meta_model("0.5b"), _meta_model("14b")
+    plan = memory_plan(TrainConfig(model="m").validate(), small, 800, 141 * gib)
+    assert (plan["micro_batch"], plan["gradient_accumulation_steps"], plan["gradient_checkpointing"]) == (4, 4, False)
+    plan = memory_plan(TrainConfig(model="m").validate(), big, 800, 141 * gib)
+    assert plan["gradient_checkpointing"] is True and plan["micro_batch"] == 4  # 14B bf16: too big without it
+    plan = memory_plan(TrainConfig(model="m", auto_batch=True).validate(), small, 800, 141 * gib)
+    assert plan["micro_batch"] * plan["gradient_accumulation_steps"] == 16 and plan["micro_batch"] > 4
+    assert plan["estimate_gib"] <= plan["budget_gib"]
+    for setting, expected in (("on", True), ("off", False), (True, True), (False, False)):
+        cfg = TrainConfig(model="m", gradient_checkpointing=setting).validate()  # YAML booleans are accepted
+        assert memory_plan(cfg, small, 800, 141 * gib)["gradient_checkpointing"] is expected
+    plan = memory_plan(TrainConfig(model="m").validate(), small, 800, None)  # no GPU
+    assert plan["gradient_checkpointing"] is False and plan["micro_batch"] == 4 and "no GPU" in plan["reason"]
+    with pytest.raises(ConfigError, match="gradient_checkpointing"):
+        TrainConfig(model="m", gradient_checkpointing="sometimes").validate()
+
+
+def test_every_flag_has_help_and_choices_are_listed():
+    import argparse
+
+    from train.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert {"sft", "infer", "tiny-model", "lengths", "bench", "nan-check"} <= set(sub.choices)
+    for name in ("sft", "infer", "tiny-model", "lengths", "bench", "nan-check"):
+        for action in sub.choices[name]._actions:
+            if action.help != argparse.SUPPRESS:
+                assert action.help and len(action.help) > 8, (name, action.dest)
+    sft_help = sub.choices["sft"].format_help()
+    for text in ("{8bit,4bit,none}", "{completion,full}", "{auto,on,off}", "--sdpa-cudnn", "--padding-free",
+                 "--auto-batch"):
+        assert text in sft_help, text
+    infer_help = sub.choices["infer"].format_help()
+    assert "{auto,8bit,4bit,none}" in infer_help and "{transformers,vllm}" in infer_help
+
+
+def test_nan_check_cpu_smoke(built, tiny, tmp_path, capsys):
+    """The GPU check's code path end to end on the tiny model (the kernel probe needs CUDA and says so)."""
+    from train.cli import main
+    from train.nan_check import _group_by_step
+
+    assert _group_by_step(list(range(10)), 5, 2) == [[0, 1], [2, 3], [4], [5, 6], [7, 8], [9]]
+    rc = main(["nan-check", "--model", str(tiny), "--data", str(built), "--steps", "2", "--parts", "kernel", "new",
+               "--work-dir", str(tmp_path / "w")])
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert rc == 0, summary
+    assert summary["verdict"]["new"]["finite"] is True and summary["verdict"]["new"]["nonpad_tokens_per_s"]
+    new = next(p for p in summary["parts"] if p["part"] == "new")
+    assert [s["step"] for s in new["steps"]][:2] == [1, 2] and all("loss" in s for s in new["steps"][:2])
+    assert new["settings"]["sdpa_cudnn"] is False and new["settings"]["padding_side"] == "right"
+    kernel = next(p for p in summary["parts"] if p["part"] == "kernel")
+    assert ("skipped" in kernel) != torch.cuda.is_available()
