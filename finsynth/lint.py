@@ -768,7 +768,7 @@ class DatasetView:
         return {i: normalize(self.combined[i][0].item.input.paragraph) for i in needed}
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class PairLink:
     """A pair finding's two rows: `record` (the one reported) repeats or near-duplicates `other`."""
 

@@ -157,11 +157,11 @@ def _normalized_codes(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _sketch_block(texts: Sequence[str], num_perm: int, n: int,
-                  blocks: list[tuple[np.ndarray, np.ndarray]] | None = None) -> tuple[np.ndarray, np.ndarray]:
+                  present: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """MinHash signatures and content hashes (uint64, equal for equal normalised texts)."""
     codes, offsets = _normalized_codes(texts)
-    if blocks is not None:
-        blocks.append((codes, offsets))
+    if present is not None:
+        present[codes] = True
     count = len(texts)
     lengths = np.diff(offsets)
     wide = codes.astype(np.uint64)
@@ -231,8 +231,8 @@ def sketch(texts: Sequence[str], num_perm: int = DEFAULT_NUM_PERM, n: int = DEFA
 
 
 def _sketch(texts: Sequence[str], num_perm: int, n: int,
-            blocks: list[tuple[np.ndarray, np.ndarray]] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """`sketch`, appending each block's normalised code points and offsets to `blocks` if given."""
+            present: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """`sketch`, marking in `present` (0x110000 booleans) every normalised code point met, if given."""
     sig = np.empty((len(texts), num_perm), dtype=np.uint32)
     content = np.empty(len(texts), dtype=np.uint64)
     start = 0
@@ -241,7 +241,7 @@ def _sketch(texts: Sequence[str], num_perm: int, n: int,
         while end < len(texts) and (end == start or size + len(texts[end]) <= _CHUNK_CHARS):
             size += len(texts[end])
             end += 1
-        sig[start:end], content[start:end] = _sketch_block(texts[start:end], num_perm, n, blocks)
+        sig[start:end], content[start:end] = _sketch_block(texts[start:end], num_perm, n, present)
         start = end
     return sig, content
 
@@ -434,7 +434,8 @@ def near_duplicate_pairs(
 _REP_CHECKS = 4        # exact checks of a leftover against cluster representatives
 _CHAIN_CHECKS = 8      # exact checks of a leftover against other earlier members
 _CHAIN_WINDOW = 256    # earlier members per bucket a leftover is compared with
-_PAIR_BLOCK = 1 << 14  # pairs verified per numpy pass
+_PAIR_BLOCK = 1 << 12  # pairs verified per numpy pass
+_PACK_CHARS = 1 << 18  # characters packed per numpy pass
 _GRAM_BITS = 16        # bits per character rank in a packed n-gram
 _ID_BITS = 3 * _GRAM_BITS
 _ID_MASK = _U64((1 << _ID_BITS) - 1)
@@ -484,33 +485,33 @@ class _ShingleCache:
         return got
 
 
-def _packed_grams(codes: np.ndarray, offsets: np.ndarray, select: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """Exact n-gram sets of the texts `select` (normalised code points `codes`, text i at
-    offsets[i]:offsets[i + 1]), as sorted unique uint64 ids per text, flattened, and offsets
-    (len(select) + 1). A character becomes its rank among the characters present (1..65535), an
-    n-gram packs the ranks in 16 bits each, a text shorter than n packs itself (a zero top rank, so
-    no n-gram's id). Equal ids are equal shingles, so set sizes and intersections give the exact
-    Jaccard of `shingles`. None when n > 3 or there are over 65,535 distinct characters."""
-    if not 1 <= n <= 3:
+def _rank_table(present: np.ndarray, n: int) -> np.ndarray | None:
+    """Each code point's rank (1..65535) among those `present`, for packing n-grams; None when
+    n > 3 or over 65,535 distinct characters are present (exact sets are then strings)."""
+    if not 1 <= n <= 3 or int(present.sum()) >= 1 << _GRAM_BITS:
         return None
-    present = np.zeros(0x110000, dtype=bool)
-    present[codes] = True
-    if int(present.sum()) >= 1 << _GRAM_BITS:
-        return None
-    rank = np.cumsum(present, dtype=np.uint64)
+    return np.cumsum(present, dtype=np.uint64)
+
+
+def _packed_grams(texts: Sequence[str], rank: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact n-gram sets of the normalised texts, as sorted unique uint64 ids per text, flattened,
+    and offsets (len(texts) + 1). A character becomes its `rank`, an n-gram packs the ranks in 16
+    bits each, a text shorter than n packs itself (a zero top rank, so no n-gram's id). Equal ids
+    are equal shingles, so set sizes and intersections give the exact Jaccard of `shingles`."""
     shift = _U64(_GRAM_BITS)
-    all_lengths = np.diff(offsets)
-    ids_parts, count_parts = [], []
-    lo = 0
-    while lo < select.size:
-        # a block: at most _SORT_TEXTS texts and about _CHUNK_CHARS characters
-        sizes = np.cumsum(all_lengths[select[lo:lo + _SORT_TEXTS]])
-        hi = lo + max(1, int(np.searchsorted(sizes, _CHUNK_CHARS, side="right")))
-        chosen = select[lo:hi]
-        lengths = all_lengths[chosen]
-        at = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths) + np.repeat(offsets[chosen], lengths)
-        r = rank[codes[at]]
-        starts = np.concatenate([[0], np.cumsum(lengths)])
+    # one output array, sized for the raw lengths (normalising rarely lengthens a text; then it grows)
+    out = np.empty(sum(map(len, texts)) + len(texts), dtype=np.uint64)
+    filled, count_parts = 0, []
+    start = 0
+    while start < len(texts):
+        end, size = start, 0
+        while end < len(texts) and end - start < _SORT_TEXTS and (end == start or size + len(texts[end]) <= _PACK_CHARS):
+            size += len(texts[end])
+            end += 1
+        codes, starts = _normalized_codes(texts[start:end])
+        count, start = end - start, end
+        lengths = np.diff(starts)
+        r = rank[codes]
         grams = np.maximum(lengths - n + 1, 0)
         m = max(r.size - n + 1, 0)
         acc = np.zeros(m, dtype=np.uint64)
@@ -518,7 +519,7 @@ def _packed_grams(codes: np.ndarray, offsets: np.ndarray, select: np.ndarray, n:
             acc = (acc << shift) | r[k:k + m]
         first = np.repeat(starts[:-1], grams)
         ids = acc[first + np.arange(first.size) - np.repeat(np.cumsum(grams) - grams, grams)]
-        doc = np.repeat(np.arange(chosen.size, dtype=np.uint64), grams)
+        doc = np.repeat(np.arange(count, dtype=np.uint64), grams)
         short = np.flatnonzero((lengths > 0) & (lengths < n))
         if short.size:
             packed = np.zeros(short.size, dtype=np.uint64)
@@ -530,30 +531,47 @@ def _packed_grams(codes: np.ndarray, offsets: np.ndarray, select: np.ndarray, n:
         keys.sort()
         if keys.size:
             keys = keys[np.concatenate([[True], keys[1:] != keys[:-1]])]
-        ids_parts.append(keys & _ID_MASK)
-        count_parts.append(np.bincount((keys >> _U64(_ID_BITS)).astype(np.int64), minlength=chosen.size))
-        lo = hi
+        if filled + keys.size > out.size:
+            out = np.concatenate([out[:filled], np.empty(keys.size + out.size // 2, dtype=np.uint64)])
+        np.bitwise_and(keys, _ID_MASK, out=out[filled:filled + keys.size])
+        filled += keys.size
+        count_parts.append(np.bincount((keys >> _U64(_ID_BITS)).astype(np.int64), minlength=count))
     counts = np.concatenate(count_parts) if count_parts else np.zeros(0, dtype=np.int64)
-    ids = np.concatenate(ids_parts) if ids_parts else np.zeros(0, dtype=np.uint64)
-    return ids, np.concatenate([[0], np.cumsum(counts)])
+    return out[:filled], np.concatenate([[0], np.cumsum(counts)])
 
 
 class _Exact:
-    """Exact n-gram Jaccard between texts by position: packed n-gram ids (numpy) where
-    `_packed_grams` can, string shingle sets otherwise."""
+    """Exact n-gram Jaccard between texts (by index): packed n-gram ids (numpy), built at once for
+    the `core` texts and on demand (least recently used dropped) for others; string shingle sets
+    when there is no rank table."""
 
-    def __init__(self, texts: Sequence[str], packed: tuple[np.ndarray, np.ndarray] | None, n: int) -> None:
-        self.packed = packed
-        if packed is not None:
-            self.ids, self.offsets = packed[0], packed[1].tolist()
-            self.starts, self.ends = packed[1][:-1], packed[1][1:]
-        self.sets = None if packed is not None else _ShingleCache(lambda i: normalize(texts[i]), n)
+    def __init__(self, texts: Sequence[str], rank: np.ndarray | None, n: int, core: np.ndarray) -> None:
+        self.texts, self.rank, self.n = texts, rank, n
+        self.sets = None if rank is not None else _ShingleCache(lambda i: normalize(texts[i]), n)
+        self.slot = np.full(len(texts), -1, dtype=np.int64)
+        self.slot[core] = np.arange(core.size)
+        self.other: OrderedDict[int, np.ndarray] = OrderedDict()
+        if rank is not None:
+            self.ids, offsets = _packed_grams([texts[i] for i in core.tolist()], rank, n)
+            self.starts, self.ends, self.offsets = offsets[:-1], offsets[1:], offsets.tolist()
+
+    def _grams(self, i: int) -> np.ndarray:
+        at = int(self.slot[i])
+        if at >= 0:
+            return self.ids[self.offsets[at]:self.offsets[at + 1]]
+        got = self.other.get(i)
+        if got is None:
+            if len(self.other) >= _SHINGLE_CACHE:
+                self.other.popitem(last=False)
+            got = self.other[i] = _packed_grams([self.texts[i]], self.rank, self.n)[0]
+        else:
+            self.other.move_to_end(i)
+        return got
 
     def __call__(self, p: int, q: int) -> float:
         if self.sets is not None:
             return jaccard(self.sets(p), self.sets(q))
-        offsets = self.offsets
-        a, b = self.ids[offsets[p]:offsets[p + 1]], self.ids[offsets[q]:offsets[q + 1]]
+        a, b = self._grams(p), self._grams(q)
         if not a.size or not b.size:
             return 1.0 if a.size == b.size else 0.0
         at = np.searchsorted(b, a)
@@ -562,12 +580,12 @@ class _Exact:
         return inter / (a.size + b.size - inter)
 
     def many(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
-        """Jaccard of each pair (left[k], right[k]) as float64, the same values `__call__` gives."""
+        """Jaccard of each pair (left[k], right[k]) of core texts as float64, the values `__call__` gives."""
         if self.sets is not None:
             return np.array([self(p, q) for p, q in zip(left.tolist(), right.tolist())], dtype=np.float64)
         out = np.empty(left.size, dtype=np.float64)
         for lo in range(0, left.size, _PAIR_BLOCK):
-            pl, pr = left[lo:lo + _PAIR_BLOCK], right[lo:lo + _PAIR_BLOCK]
+            pl, pr = self.slot[left[lo:lo + _PAIR_BLOCK]], self.slot[right[lo:lo + _PAIR_BLOCK]]
             keys, sizes = [], []
             for side in (pl, pr):
                 size = self.ends[side] - self.starts[side]
@@ -619,7 +637,7 @@ def _agreement(sig: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarr
 
 
 class NearDupSearch:
-    """The texts sketched once (normalised code points, MinHash signatures, content hashes), for
+    """The texts sketched once (MinHash signatures, content hashes, the characters they use), for
     `clusters()` within them and `earliest_near(among)` against another, short list."""
 
     def __init__(
@@ -631,11 +649,9 @@ class NearDupSearch:
     ) -> None:
         self.texts = list(texts)
         self.threshold, self.num_perm, self.n = threshold, num_perm, n
-        blocks: list[tuple[np.ndarray, np.ndarray]] = []
-        self.sig, self.content = _sketch(self.texts, num_perm, n, blocks)
-        self._codes = np.concatenate([c for c, _ in blocks]) if blocks else np.zeros(0, dtype=np.uint32)
-        lengths = np.concatenate([np.diff(o) for _, o in blocks]) if blocks else np.zeros(0, dtype=np.int64)
-        self._offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        present = np.zeros(0x110000, dtype=bool)
+        self.sig, self.content = _sketch(self.texts, num_perm, n, present)
+        self._rank = _rank_table(present, n)
 
     def clusters(self) -> list[Cluster]:
         """Clusters of near-duplicate texts (n-gram Jaccard >= threshold along every link), by
@@ -680,16 +696,14 @@ class NearDupSearch:
         first = np.full(int(label.max()) + 1, count, dtype=np.int64)
         np.minimum.at(first, label, np.arange(count))
         representative = first[label]
-        # exact n-gram sets of the texts in some shared bucket, addressed by slot
+        # exact n-gram sets: at once for the texts with a candidate edge, on demand for the others
         involved = np.flatnonzero(np.diff(text_starts) > 0)
-        slot = np.full(count, -1, dtype=np.int64)
-        slot[involved] = np.arange(involved.size)
-        packed = _packed_grams(self._codes, self._offsets, rep_index[involved], self.n)
-        exact = _Exact([self.texts[i] for i in rep_index[involved].tolist()], packed, self.n)
+        core = np.union1d(text_of[edge], head[edge])
+        exact = _Exact(self.texts, self._rank, self.n, rep_index[core])
         guessed = involved[representative[involved] != involved]
-        verified = dict(zip(guessed.tolist(), exact.many(slot[guessed], slot[representative[guessed]]).tolist()))
+        verified = dict(zip(guessed.tolist(), exact.many(rep_index[guessed], rep_index[representative[guessed]]).tolist()))
         members, starts = bucket_members.tolist(), bucket_starts.tolist()
-        text_buckets, text_start, rep_of, slots = bucket_of.tolist(), text_starts.tolist(), representative.tolist(), slot.tolist()
+        text_buckets, text_start, rep_of = bucket_of.tolist(), text_starts.tolist(), representative.tolist()
         for p in involved.tolist():
             guess = rep_of[p]
             similarity = verified.get(p, 0.0)
@@ -711,7 +725,7 @@ class NearDupSearch:
             order = [h for h, a in zip(heads, agree) if a >= min_agree][:_REP_CHECKS]  # earliest first
             chain = sorted((-a, c) for c, a in zip(earlier, agree[len(heads):]) if a >= min_agree)  # most similar first
             for c in order + [c for _, c in chain[:_CHAIN_CHECKS]]:
-                similarity = exact(slots[p], slots[c])
+                similarity = exact(reps[p], reps[c])
                 if similarity >= threshold:
                     link[p], link_similarity[p], root[p] = c, similarity, root[c]
                     break

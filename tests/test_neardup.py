@@ -271,14 +271,14 @@ def test_clusters_match_the_all_pairs_answer(corpus_dir) -> None:
 def test_packed_exact_jaccard_equals_string_shingles() -> None:
     texts = [BASE, BASE.replace("31.2", "31.9"), "ab", "abc", "", "ＡＢＣ　毛利率", "😀毛利率上升", "😀毛利率上升了",
              "e\u0301clair 毛利率", "a", "x"]
-    search = NearDupSearch(texts)
-    select = np.arange(len(texts))
-    exact = neardup._Exact(texts, neardup._packed_grams(search._codes, search._offsets, select, 3), 3)
-    assert exact.packed is not None
-    left, right = np.array([p for p in select for _ in select]), np.array([q for _ in select for q in select])
-    many = exact.many(left, right)
-    for (p, q), value in zip(zip(left.tolist(), right.tolist()), many.tolist()):
-        assert value == exact(p, q) == jaccard(texts[p], texts[q]), (texts[p], texts[q])
+    rank = NearDupSearch(texts)._rank
+    assert rank is not None
+    every = np.arange(len(texts))
+    exact = neardup._Exact(texts, rank, 3, core=every)
+    on_demand = neardup._Exact(texts, rank, 3, core=every[::2])  # the others packed when first needed
+    left, right = np.repeat(every, len(texts)), np.tile(every, len(texts))
+    for (p, q), value in zip(zip(left.tolist(), right.tolist()), exact.many(left, right).tolist()):
+        assert value == exact(p, q) == on_demand(p, q) == jaccard(texts[p], texts[q]), (texts[p], texts[q])
 
 
 def test_earliest_near_matches_brute_force(corpus_dir) -> None:
