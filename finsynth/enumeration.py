@@ -38,6 +38,7 @@ _DIGIT_MARK = re.compile(
     r"|(?P<han>[一二三四五六七八九十])[、.．]"          # 一、
     r"|(?P<bullet>-(?=\s*[^\s\d\-—])|[•·●▪*](?=\s*\S)))"  # - item, • item (not -3% or ——)
 )
+_MARK_AT_START = re.compile(r"(?:^|(?<=[\n。；;：:！？!?，,\s]))\s*(?:" + _DIGIT_MARK.pattern + ")")
 _ORDINAL = re.compile(r"(?P<mark>(?:第|其)(?P<ord>[一二三四五六七八九十])[，,、：:是]|(?P<shi>[一二三四五六七八九十])是)")
 _ORDINAL_REACH = 40  # characters after an ordinal marker that must name a metric
 
@@ -94,10 +95,8 @@ def list_markers(text: str, metric_names: Sequence[str] = ()) -> list[Marker]:
     count when the text after each names one of `metric_names`, three always; bullets need two at
     line starts."""
     found: dict[str, list[Marker]] = {}
-    for pos in _segment_starts(text):
-        match = _DIGIT_MARK.match(text, pos)
-        if match is None:
-            continue
+    for match in _MARK_AT_START.finditer(text):  # one scan: markers right after a segment boundary
+        pos = match.start()
         number, kind = _marker_number(match)
         if kind == "bulleted" and pos != 0 and text[pos - 1] != "\n":
             continue  # a dash or dot inside a line is punctuation, not a bullet
@@ -142,9 +141,6 @@ def _segment_starts_set(text: str) -> frozenset[int]:
 
 # --- parallel items ------------------------------------------------------------------------------
 
-_SEGMENT_BREAKS = frozenset("；;。！？!?\n")
-_OPEN, _CLOSE = "（(【[", "）)】]"
-_INLINE_MARK = re.compile(r"[①-⑳⑴-⒇]|[(（](?:\d{1,2}|[一二三四五六七八九十])[)）]")
 _STRIP = re.compile(r"[\s*#>]+|(?:-\s*(?=[^\d\-—])|[•·●▪]\s*|\d{1,2}(?:[.．](?![\d.．])|[、)）])|[一二三四五六七八九十][、.．]"
                     r"|(?:第|其)[一二三四五六七八九十][，,、：:]?|(?:首先|其次|再次|然后|最后)[，,、：:]?|[①-⑳⑴-⒇]|[(（](?:\d{1,2}|[一二三四五六七八九十])[)）])\s*")
 _LEAD_IN = re.compile(
@@ -160,6 +156,8 @@ _CATEGORY_WORD = re.compile(r"\s*(?P<word>[^，,。；;：:（）()0-9%\s—\-]{
 _CLASSIFICATION = re.compile(r"(?:financial|business|财务类?|业务类?|经营类?)(?:指标)?$", re.IGNORECASE)
 _EXCLUSION_MARKER = re.compile(r"逐项排除|排除项|排除以下|其余(?:数字|数据|数值)(?:逐项)?排除")
 _MIN_ITEMS = 2
+_SEPARATOR_CHARS = ("—", "：", ":", "-", "－")
+_HEAD_ZONE = 96  # lead-in, marker, head and its parenthesised value all fit in this many characters
 _LETTER = re.compile(r"[\u4e00-\u9fffA-Za-z]")
 # a head is a name (with its value, "归母净利润906.4亿元"), not a clause: a copula or a verb of prose makes
 # "磷化工毛利率32%提升5个百分点是核心——…" (real type A prose) a sentence, not an item head
@@ -176,22 +174,28 @@ class Item:
     end: int
 
 
+_SEGMENT_TOKEN = re.compile(r"(?P<mark>[①-⑳⑴-⒇]|[(（](?:\d{1,2}|[一二三四五六七八九十])[)）])"
+                            r"|(?P<open>[（(【\[])|(?P<close>[）)】\]])|(?P<brk>[；;。！？!?\n])")
+
+
 def _segments(text: str) -> list[tuple[int, int]]:
     """(start, end) of each segment: cut at sentence and list breaks outside parentheses, and before
     inline markers (① / （1）)."""
     out: list[tuple[int, int]] = []
     depth, start = 0, 0
-    for i, ch in enumerate(text):
-        if ch in _OPEN:
+    for token in _SEGMENT_TOKEN.finditer(text):
+        i = token.start()
+        if token.lastgroup == "mark":
+            if depth == 0 and i > start:
+                out.append((start, i))
+                start = i
+        elif token.lastgroup == "open":
             depth += 1
-        elif ch in _CLOSE:
+        elif token.lastgroup == "close":
             depth = max(0, depth - 1)
-        elif depth == 0 and ch in _SEGMENT_BREAKS:
+        elif depth == 0:
             out.append((start, i))
             start = i + 1
-        elif depth == 0 and i > start and _INLINE_MARK.match(text, i):
-            out.append((start, i))
-            start = i
     out.append((start, len(text)))
     return [(a, b) for a, b in out if text[a:b].strip()]
 
@@ -215,6 +219,9 @@ def _is_exclusion_item(rest: str, after_marker: bool) -> bool:
 def _segment_item(text: str, start: int, end: int, marker_at: int) -> tuple[str, Item | None]:
     """Classify one segment: ("item", head), ("exclusion", None), ("lead", None) or ("other", None)."""
     segment = text[start:end]
+    head_zone = segment[:_HEAD_ZONE]
+    if not any(sep in head_zone for sep in _SEPARATOR_CHARS):
+        return "other", None  # no separator where a head could end: prose (the common case, kept cheap)
     offset = 0
     stripped = _STRIP.match(segment)
     if stripped:
@@ -240,6 +247,8 @@ def _segment_item(text: str, start: int, end: int, marker_at: int) -> tuple[str,
 @lru_cache(maxsize=4096)
 def parallel_items(text: str) -> tuple[Item, ...]:
     """The heads of the longest run of at least two consecutive parallel items, or ()."""
+    if sum(text.count(sep) for sep in _SEPARATOR_CHARS) < _MIN_ITEMS:
+        return ()  # every item needs a separator: most prose has fewer than two
     marker = _EXCLUSION_MARKER.search(text)
     marker_at = marker.start() if marker else -1
     run: list[Item] = []

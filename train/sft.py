@@ -71,6 +71,12 @@ RUN_LOG = "run_log.json"
 GPU_MEMORY_SHARE = 0.6  # the share of the GPU the memory estimate may plan for (fragmentation, estimate error)
 
 
+def _has_bitsandbytes() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("bitsandbytes") is not None
+
+
 class TrainingDivergedError(RuntimeError):
     """A non-finite training loss, gradient norm or eval loss: the run stops at that optimiser step."""
 
@@ -237,8 +243,13 @@ def sft_arguments(cfg: TrainConfig, max_length: int, has_eval: bool, plan: dict[
 
     cuda = has_cuda()
     optim = cfg.optim
-    if not cuda and ("paged" in optim or "8bit" in optim):
-        optim = "adamw_torch"
+    if ("paged" in optim or "8bit" in optim) and not (cuda and _has_bitsandbytes()):
+        # the 8-bit/paged optimisers live in bitsandbytes: without it (or a GPU) a plain AdamW, said aloud,
+        # rather than a crash at the first step (seen on the device with --quant none and no bitsandbytes)
+        import sys
+
+        optim = "adamw_torch_fused" if cuda else "adamw_torch"
+        print(f"notice: optimiser {cfg.optim} needs bitsandbytes and a GPU; using {optim}", file=sys.stderr)
     micro = plan["micro_batch"] if plan else cfg.per_device_train_batch_size
     accumulation = plan["gradient_accumulation_steps"] if plan else cfg.gradient_accumulation_steps
     checkpointing = plan["gradient_checkpointing"] if plan else cfg.gradient_checkpointing != "off"
