@@ -496,6 +496,9 @@ def _eval_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--compare", nargs="+", metavar="[LABEL=]RUN",
                    help="compare runs: eval JSON reports, recorded-verdict files, or predictions (with --gold)")
     p.add_argument("--cases", action="store_true", help="text/md: list every case, not only the failing ones")
+    p.add_argument("--partial", action="store_true",
+                   help="score only the gold cases that have a prediction (after `infer --limit N`); "
+                        "the others are counted and left out")
     p.add_argument("--out", metavar="FILE", help="also write the JSON report to FILE (atomically)")
     _add_matcher_args(p)
     _add_format(p, ("text", "md", "json"))
@@ -533,7 +536,10 @@ def _run_eval(args: argparse.Namespace) -> int:
     predictions = load_predictions(args.pred)
     with _Ticker("scoring", len(gold), args.format != "json") as ticker:
         report = evaluate(predictions, gold, matcher, pred_path=args.pred, gold_path=args.gold,
-                          progress=ticker.advance)
+                          progress=ticker.advance, partial=args.partial)
+    if report.missing:
+        err_console.print(Text.assemble(("partial:", "yellow"), f" {report.missing} of {len(gold)} gold case(s) had "
+                                        f"no prediction and are left out; scores cover {len(report.cases)}"))
     if args.out:
         write_json_atomic(args.out, report)
     if args.format == "json":

@@ -145,6 +145,7 @@ class EvalReport(BaseModel):
     by_scenario: dict[str, Summary]
     cases: list[CaseResult]
     reference_agreement: ReferenceAgreement | None = None
+    missing: int = Field(0, description="gold cases with no prediction, left out of the scores (--partial)")
 
 
 # --- loading ---------------------------------------------------------------------------------------
@@ -275,10 +276,13 @@ def load_gold(path: str | os.PathLike[str]) -> list[TestCase]:
     return cases
 
 
-def align(predictions: Sequence[Prediction], gold: Sequence[TestCase]) -> tuple[list[Prediction], str]:
-    """Pair each gold case with its prediction: by `id`, else by `index`, else by order.
+def align(predictions: Sequence[Prediction], gold: Sequence[TestCase],
+          partial: bool = False) -> tuple[list[Prediction], str, list[TestCase]]:
+    """Pair each gold case with its prediction: by `id`, else by `index`, else by order; returns the
+    predictions, the mode, and the gold cases they pair with (all of them unless `partial`).
 
-    Every gold case needs exactly one prediction; a prediction that names an unknown case, a
+    Every gold case needs exactly one prediction, unless `partial` (`infer --limit N`: the cases
+    without a prediction are left out and counted); a prediction that names an unknown case, a
     duplicate, a missing case, or a `scenario`/`title` that contradicts the gold case it lands on
     raises AlignmentError naming the file and line.
     """
@@ -303,6 +307,8 @@ def align(predictions: Sequence[Prediction], gold: Sequence[TestCase]) -> tuple[
         p = predictions[0]
         raise AlignmentError(f"{p.path}: line {p.line}: prediction id {p.id!r} matches no gold case id")
     else:
+        if len(predictions) < len(gold) and partial:
+            gold = list(gold[: len(predictions)])
         if len(predictions) != len(gold):
             raise AlignmentError(
                 f"{where}: {len(predictions)} predictions for {len(gold)} gold cases; without 'id' or "
@@ -327,11 +333,14 @@ def align(predictions: Sequence[Prediction], gold: Sequence[TestCase]) -> tuple[
             f" ({len(unknown)} such predictions)"
         )
     missing = [k for k in wanted if k not in by_key]
-    if missing:
+    if missing and not partial:
         raise AlignmentError(
-            f"{where}: no prediction for {len(missing)} gold case(s), first {mode.split()[0]} {missing[0]!r}"
+            f"{where}: no prediction for {len(missing)} gold case(s), first {mode.split()[0]} {missing[0]!r}; "
+            f"--partial scores the cases that have one"
         )
-    aligned = [by_key[k] for k in wanted]
+    kept = [case for key, case in zip(wanted, gold, strict=True) if key in by_key]
+    gold = kept
+    aligned = [by_key[k] for k in wanted if k in by_key]
     for number, (pred, case) in enumerate(zip(aligned, gold), start=1):
         if pred.scenario is not None and pred.scenario != case.scenario.value:
             raise AlignmentError(
@@ -343,7 +352,7 @@ def align(predictions: Sequence[Prediction], gold: Sequence[TestCase]) -> tuple[
                 f"{pred.path}: line {pred.line}: title {pred.title!r} but gold case {number} "
                 f"({case.provenance.source}:{case.provenance.line}) has {case.input.chapter_title!r}: files misaligned"
             )
-    return aligned, mode
+    return aligned, mode, kept
 
 
 # --- scoring ---------------------------------------------------------------------------------------
@@ -450,9 +459,12 @@ def evaluate(
     pred_path: str = "",
     gold_path: str = "",
     progress: Callable[[int], None] | None = None,
+    partial: bool = False,
 ) -> EvalReport:
-    """Align, match and score; `progress(n)` is called as cases are scored."""
-    aligned, mode = align(predictions, gold)
+    """Align, match and score; `progress(n)` is called as cases are scored. With `partial`, gold
+    cases without a prediction are left out of every score and counted in `missing`."""
+    n_gold = len(gold)
+    aligned, mode, gold = align(predictions, gold, partial)
     if isinstance(matcher, EmbeddingMatcher):
         matcher.warm([m.metric_name for c in gold for m in c.output.metrics] + [m.name for p in aligned for m in p.metrics])
     cases: list[CaseResult] = []
@@ -481,6 +493,7 @@ def evaluate(
         by_scenario=by_scenario(cases),
         cases=cases,
         reference_agreement=agreement,
+        missing=n_gold - len(gold),
     )
 
 
@@ -492,13 +505,15 @@ def evaluate_files(
     threshold: float | None = None,
     model_path: str | None = None,
     progress: Callable[[int], None] | None = None,
+    partial: bool = False,
 ) -> EvalReport:
     """Load both files and evaluate (the library entry point behind `finsynth eval`)."""
     gold = load_gold(gold_path)
     predictions = load_predictions(pred_path)
     if isinstance(matcher, str):
         matcher = get_matcher(matcher, threshold=threshold, model_path=model_path)
-    return evaluate(predictions, gold, matcher, pred_path=str(pred_path), gold_path=str(gold_path), progress=progress)
+    return evaluate(predictions, gold, matcher, pred_path=str(pred_path), gold_path=str(gold_path), progress=progress,
+                    partial=partial)
 
 
 # --- comparing runs --------------------------------------------------------------------------------

@@ -165,13 +165,14 @@ def test_alignment_by_order_index_and_id(gold_file, tmp_path):
     by_order = _preds([{"output": GOOD}] * 4, tmp_path)
     assert align(by_order, gold)[1] == "order"
     shuffled = _preds([{"index": i, "output": GOOD} for i in (4, 2, 3, 1)], tmp_path)
-    aligned, mode = align(shuffled, gold)
+    aligned, mode, kept = align(shuffled, gold)
     assert mode == "index (1-based)" and [p.index for p in aligned] == [1, 2, 3, 4]
     zero = _preds([{"index": i, "output": GOOD} for i in range(4)], tmp_path)
     assert align(zero, gold)[1] == "index (0-based)"
     ids = _preds([{"id": g.id, "output": GOOD} for g in reversed(gold)], tmp_path)
-    aligned, mode = align(ids, gold)
+    aligned, mode, kept = align(ids, gold)
     assert mode == "id" and [p.id for p in aligned] == [g.id for g in gold]
+    assert kept == list(gold)
 
 
 @pytest.mark.parametrize("rows,message", [
@@ -293,3 +294,27 @@ def test_cli_eval_text_and_errors(gold_file, tmp_path, capsys):
                  "--model", str(tmp_path / "none")]) == 2
     assert "nothing is downloaded" in capsys.readouterr().err.replace("\n", " ")
     assert main(["eval", "--pred", str(tmp_path / "missing.jsonl"), "--gold", str(gold_file)]) == 2
+
+
+def test_partial_eval_scores_the_cases_that_have_a_prediction(tmp_path, capsys) -> None:
+    from finsynth.cli import main
+
+    gold = tmp_path / "gold.jsonl"
+    rows = []
+    for i, name in enumerate(["毛利率", "净利率", "营收", "ROE"]):
+        rows.append({"id": f"t{i}", "type": "test", "scenario": "single_metric",
+                     "input": {"chapter_title": "盈利", "paragraph": f"公司{name}为35.8%，同比提升。"},
+                     "output": {"analysis": f"段落围绕{name}展开。",
+                                "metrics": [{"metric_name": name, "metric_type": "financial", "score": 0.9}]}})
+    gold.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    pred = tmp_path / "pred.jsonl"  # `infer --limit 2`: the first two cases only
+    pred.write_text("".join(json.dumps({"id": r["id"], "output": r["output"]}, ensure_ascii=False) + "\n"
+                            for r in rows[:2]), encoding="utf-8")
+    assert main(["eval", "--pred", str(pred), "--gold", str(gold)]) == 2
+    assert "--partial" in capsys.readouterr().err
+    assert main(["eval", "--pred", str(pred), "--gold", str(gold), "--partial", "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert report["missing"] == 2 and len(report["cases"]) == 2
+    assert report["overall"]["strict"] == 2 and report["overall"]["n"] == 2
+    assert "2 of 4 gold case(s) had no prediction" in captured.err
