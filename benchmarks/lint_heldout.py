@@ -23,8 +23,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from finsynth.lint import lint_sample  # noqa: E402
-from finsynth.schema import Extraction, Metric, ParagraphInput, Sample  # noqa: E402
+from finsynth.lint import lint_sample
+from finsynth.schema import Extraction, Metric, ParagraphInput, Sample
 
 HELDOUT = Path(__file__).resolve().parent / "lint_heldout.jsonl"
 LABEL_RULE = {
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> dict:
     for label, r in per_label.items():
         print(f"{label:13s} ({r['rule']}) precision={r['precision']} recall={r['recall']} "
               f"TP={r['TP']} FP={r['FP']} FN={r['FN']} TN={r['TN']}")
-    for label in LABEL_RULE:
+    for label in LABEL_RULE:  # noqa: PLC0206 (two dicts indexed by the same label)
         for kind, ids in (("MISS", misses[label]), ("FALSE ALARM", alarms[label])):
             for rid in ids:
                 row = by_id[rid]

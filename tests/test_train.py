@@ -17,23 +17,10 @@ pytest.importorskip("trl")
 pytest.importorskip("peft")
 
 import torch
-from train_helpers import write_built
 
 from finsynth.io import read_jsonl, write_jsonl_atomic
 from train.config import InferConfig, TrainConfig, load_config
 from train.data import SampleTooLongError, full_ids, load_split, prompt_ids
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory) -> Path:
-    return write_built(tmp_path_factory.mktemp("built"))
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory, built) -> Path:
-    from train.tiny import build_tiny_model, corpus_texts
-
-    return build_tiny_model(tmp_path_factory.mktemp("tiny"), corpus_texts([built]), vocab_size=1200)
 
 
 def _cfg(built: Path, tiny: Path, out: Path, **kw) -> TrainConfig:

@@ -20,20 +20,10 @@ pytest.importorskip("trl")
 pytest.importorskip("peft")
 
 import torch
-from train_helpers import tiny_model, train_cfg, write_built
+from train_helpers import train_cfg
 
 from train.data import full_ids, load_split, prompt_ids
 from train.sft import build_trainer
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory) -> Path:
-    return write_built(tmp_path_factory.mktemp("built"))
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory, built) -> Path:
-    return tiny_model(tmp_path_factory.mktemp("tiny"), built)
 
 
 @pytest.fixture(scope="module")

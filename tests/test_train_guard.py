@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import pytest
 
@@ -16,19 +15,9 @@ pytest.importorskip("trl")
 pytest.importorskip("peft")
 
 import torch
-from train_helpers import tiny_model, train_cfg, write_built
+from train_helpers import train_cfg
 
 from train import sft
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory) -> Path:
-    return write_built(tmp_path_factory.mktemp("built"))
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory, built) -> Path:
-    return tiny_model(tmp_path_factory.mktemp("tiny"), built)
 
 
 def _poison(monkeypatch, kind: str, at_step: int) -> list:

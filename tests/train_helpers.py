@@ -68,3 +68,4 @@ def train_cfg(built: Path, tiny: Path, out: Path, **kw):
             "learning_rate": 5e-3, "warmup_ratio": 0.0}
     base.update(kw)
     return TrainConfig(**base)
+
