@@ -715,7 +715,7 @@ def _run_lint(args: argparse.Namespace) -> int:
     if not args.paths:
         raise UserError("lint needs at least one PATH (or --list, or --explain RULE)")
     select, ignore = _rule_ids(args.select), _rule_ids(args.ignore)
-    select_rules(select, ignore)  # an unknown id fails here, before any file is read
+    ran = {r.id for r in select_rules(select, ignore)}  # an unknown id fails here, before any file is read
     tokenizer = None
     if args.tokenizer:
         from .tokens import load_tokenizer
@@ -742,7 +742,6 @@ def _run_lint(args: argparse.Namespace) -> int:
                   + (f", [red]{unreadable} row(s) did not load[/red]" if unreadable else "")
                   + f": [red]{severities['error']} error(s)[/red], [yellow]{severities['warning']} warning(s)[/yellow], "
                   f"{severities['info']} info")
-    ran = {r.id for r in select_rules(select, ignore)}
     table = Table(title="findings per rule")
     for column in ("rule", "severity", "scope", "findings"):
         table.add_column(column, justify="right" if column == "findings" else "left")

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .style import canonical_category
+from .style import EXCLUSION_MARKER, canonical_category
 
 # --- list markers --------------------------------------------------------------------------------
 
@@ -68,11 +68,6 @@ def _marker_number(match: re.Match[str]) -> tuple[int, str]:
 def _circled_value(ch: str) -> int:
     """① -> 1, ⑴ -> 1."""
     return ord(ch) - (ord("①") if "①" <= ch <= "⑳" else ord("⑴")) + 1
-
-
-def _segment_starts(text: str) -> list[int]:
-    starts = [0] + [m.end() for m in _BOUNDARY.finditer(text)]
-    return sorted(set(starts))
 
 
 def _counts_up(markers: Sequence[Marker]) -> list[Marker]:
@@ -136,7 +131,8 @@ def list_markers(text: str, metric_names: Sequence[str] = ()) -> list[Marker]:
 
 @lru_cache(maxsize=4096)
 def _segment_starts_set(text: str) -> frozenset[int]:
-    return frozenset(_segment_starts(text))
+    """Where a segment may start: the text's start and right after each boundary."""
+    return frozenset([0, *(m.end() for m in _BOUNDARY.finditer(text))])
 
 
 # --- parallel items ------------------------------------------------------------------------------
@@ -154,7 +150,6 @@ _HEAD = re.compile(
 )
 _CATEGORY_WORD = re.compile(r"\s*(?P<word>[^，,。；;：:（）()0-9%\s—\-]{1,10}?)\s*(?P<after>——|—|－－|--|\s-\s|[，,。；;]|$)")
 _CLASSIFICATION = re.compile(r"(?:financial|business|财务类?|业务类?|经营类?)(?:指标)?$", re.IGNORECASE)
-_EXCLUSION_MARKER = re.compile(r"逐项排除|排除项|排除以下|其余(?:数字|数据|数值)(?:逐项)?排除")
 _MIN_ITEMS = 2
 _SEPARATOR_CHARS = ("—", "：", ":", "-", "－")
 _HEAD_ZONE = 96  # lead-in, marker, head and its parenthesised value all fit in this many characters
@@ -249,7 +244,7 @@ def parallel_items(text: str) -> tuple[Item, ...]:
     """The heads of the longest run of at least two consecutive parallel items, or ()."""
     if sum(text.count(sep) for sep in _SEPARATOR_CHARS) < _MIN_ITEMS:
         return ()  # every item needs a separator: most prose has fewer than two
-    marker = _EXCLUSION_MARKER.search(text)
+    marker = EXCLUSION_MARKER.search(text)
     marker_at = marker.start() if marker else -1
     run: list[Item] = []
     best: list[Item] = []

@@ -18,14 +18,13 @@ express per type x count cells; interleaving also needs as many eval datasets as
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .io import read_jsonl, write_json_atomic, write_jsonl_atomic, write_text_atomic
+from .io import read_jsonl, read_manifest, write_json_atomic, write_jsonl_atomic, write_text_atomic
 
 FORMATS = ("messages", "alpaca", "sharegpt", "llamafactory")
 SPLITS = ("train", "val", "test")
@@ -131,14 +130,7 @@ def llamafactory_yaml(model: str, dataset_dir: str, splits: list[str], output_di
 
 def _composition(data_dir: Path) -> dict[str, Any] | None:
     """The `composition` section of the build's manifest, when the build composed its training split."""
-    manifest = data_dir / "manifest.json"
-    if not manifest.is_file():
-        return None
-    try:
-        doc = json.loads(manifest.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return None
-    composition = doc.get("composition") if isinstance(doc, dict) else None
+    composition = (read_manifest(data_dir) or {}).get("composition")
     return composition if isinstance(composition, dict) else None
 
 

@@ -90,18 +90,24 @@ class InputError(UserError):
 BUILT_SPLITS = ("train.jsonl", "val.jsonl", "test.jsonl")
 
 
-def built_splits(directory: str | os.PathLike[str]) -> list[Path] | None:
-    """The split files of a `finsynth build` output directory (one with the build's manifest.json),
-    or None for any other directory. Its manifest, reports and quarantine are not samples."""
-    directory = Path(directory)
-    manifest = directory / "manifest.json"
+def read_manifest(directory: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The `manifest.json` of a `finsynth build` output directory, or None when the directory has
+    none, or one that is not a finsynth build's."""
+    manifest = Path(directory) / "manifest.json"
     if not manifest.is_file():
         return None
     try:
         doc = json.loads(manifest.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         return None
-    if not isinstance(doc, dict) or doc.get("tool") != "finsynth":
+    return doc if isinstance(doc, dict) and doc.get("tool") == "finsynth" else None
+
+
+def built_splits(directory: str | os.PathLike[str]) -> list[Path] | None:
+    """The split files of a `finsynth build` output directory (one with the build's manifest.json),
+    or None for any other directory. Its manifest, reports and quarantine are not samples."""
+    directory = Path(directory)
+    if read_manifest(directory) is None:
         return None
     return [directory / name for name in BUILT_SPLITS if (directory / name).is_file()]
 

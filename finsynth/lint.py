@@ -30,7 +30,7 @@ from rapidfuzz import fuzz
 from .enumeration import list_markers, parallel_items
 from .io import LoadResult, QuarantineRow, Record
 from .mentions import QUANTITY_KINDS, Mention, extract_mentions, numbers_in
-from .neardup import DEFAULT_THRESHOLD, near_duplicate_pairs, normalize
+from .neardup import DEFAULT_THRESHOLD, NearDupSearch
 from .schema import Sample, TestCase
 from .style import classify_analysis, exclusion_items
 
@@ -714,8 +714,6 @@ class DatasetView:
     @cached_property
     def _training(self) -> tuple[list[int], Any]:
         """Positions (in `records`) of the training samples, and a `NearDupSearch` over their paragraphs."""
-        from .neardup import NearDupSearch
-
         where = [k for k, r in enumerate(self.records) if isinstance(r.item, Sample)]
         return where, NearDupSearch([self.records[k].item.input.paragraph for k in where], threshold=self.threshold)
 
@@ -727,8 +725,6 @@ class DatasetView:
         identical record, any other member to its cluster's representative (the earliest member),
         or, in a chain A ~ B ~ C where C is not near A, to the earlier member it is near. A cluster
         of k records gives k - 1 links, not k * (k - 1) / 2 pairs."""
-        from .neardup import NearDupSearch
-
         training, search = self._training
         tests = [k for k, r in enumerate(self.records) if isinstance(r.item, TestCase)]
         sides = [(training, search), (tests, NearDupSearch([self.records[k].item.input.paragraph for k in tests],
@@ -754,18 +750,6 @@ class DatasetView:
         found = search.earliest_near([r.item.input.paragraph for r in tests])
         return [PairLink(self.records[k], tests[hit[0]], hit[1], False)
                 for k, hit in zip(training, found) if hit is not None]
-
-    @cached_property
-    def pairs(self) -> list[tuple[int, int, float]]:
-        """Near-duplicate pairs (i < j) over `combined` at the threshold: all pairs, so quadratic in
-        the size of a cluster; the rules use `links` and `leaks` instead."""
-        texts = [r.item.input.paragraph for r, _ in self.combined]
-        return near_duplicate_pairs(texts, threshold=self.threshold)
-
-    @cached_property
-    def normalized(self) -> dict[int, str]:
-        needed = {i for pair in self.pairs for i in pair[:2]}
-        return {i: normalize(self.combined[i][0].item.input.paragraph) for i in needed}
 
 
 @dataclass(slots=True)

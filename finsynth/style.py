@@ -31,7 +31,7 @@ _CATEGORY_ALIASES: dict[str, str] = {
 }
 _SEPARATORS = re.compile(r"[/／、\s·]")
 
-_MARKER = re.compile(r"逐项排除|排除项|排除以下|其余(?:数字|数据|数值)(?:逐项)?排除")
+EXCLUSION_MARKER = re.compile(r"逐项排除|排除项|排除以下|其余(?:数字|数据|数值)(?:逐项)?排除")
 # An item is one sentence "NAME（values）：CATEGORY——reason": the category sits between the last colon
 # before the first dash and that dash.
 _SENTENCE = re.compile(r"[。；;！？!?\n]")
@@ -67,7 +67,7 @@ def canonical_category(raw: str) -> str | None:
 
 @lru_cache(maxsize=4096)
 def _parse_items(text: str) -> tuple[ExcludedItem, ...]:
-    marker = _MARKER.search(text)
+    marker = EXCLUSION_MARKER.search(text)
     body = text[marker.end():] if marker else text
     items: list[ExcludedItem] = []
     for sentence in _SENTENCE.split(body):
@@ -116,7 +116,7 @@ def has_classification_rationale(text: str) -> bool:
 def has_exclusion_list(text: str) -> bool:
     """An explicit "逐项排除" list with at least one item, or two recognised category items."""
     items = exclusion_items(text)
-    if _MARKER.search(text):
+    if EXCLUSION_MARKER.search(text):
         return len(items) >= 1
     return sum(item.known_category for item in items) >= 2
 
