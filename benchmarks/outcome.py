@@ -6,7 +6,7 @@ the fuzzy total rides along). The last line printed is ONE JSON object: the tabl
 (strict, loose, total, P/R/F1, mean predicted and gold count, JSON validity, training tokens/s, inference
 rows/s, wall seconds) and a per-variant summary over seeds.
 
-Variants (`--variants`, default all four):
+Variants (`--variants`, default all five):
   zero-shot  the base model, no adapter (greedy, so run once: the first seed only)
   corpus     the shared corpus as it is: every schema-valid row rendered with the build's prompt, split with
              the build's stratified split and seed; no lint, no dedupe, no composition
@@ -14,6 +14,8 @@ Variants (`--variants`, default all four):
              quarantined, duplicates and leaks dropped), plus
              `--compose` to the test set's count prior (`match: test`) where the build has that option
              (`--compose auto`, the default; `off`, or a YAML file of your own)
+  finsynth-down  the same build, composed to the test prior by down-sampling only (`max_upsample: 1`: no
+             row appears twice, so the set shrinks instead of repeating the few 0/1-metric paragraphs)
   bad-enum   the `corpus` rows with every A and C analysis rewritten as an enumeration (semicolon items
              "核心指标：X——理由；Y——理由。", or a numbered list for one metric): lesson 6's v12/v12.1 mutation
 
@@ -42,7 +44,9 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-VARIANTS = ("zero-shot", "corpus", "finsynth", "bad-enum")
+VARIANTS = ("zero-shot", "corpus", "finsynth", "finsynth-down", "bad-enum")
+# finsynth-down: the same build composed towards the test prior by down-sampling only (no row twice)
+DOWN_ONLY = "match: test\nmax_upsample: 1\n"
 BUILD_SEED = 13
 ENUM_TYPES = ("A", "C")
 
@@ -227,10 +231,11 @@ def build_supports_compose(python: str) -> bool:
     return "--compose" in proc.stdout
 
 
-def prepare_finsynth(corpus: Path, out: Path, seed: int, compose: str, python: str) -> dict[str, Any]:
+def prepare_finsynth(corpus: Path, out: Path, seed: int, compose: str, python: str,
+                     variant: str = "finsynth") -> dict[str, Any]:
     import shutil
 
-    raw = out.parent / "_raw_finsynth"  # the build reads a directory: only the corpus rows, not TAT-QA
+    raw = out.parent / f"_raw_{variant}"  # the build reads a directory: only the corpus rows, not TAT-QA
     if raw.exists():
         shutil.rmtree(raw)
     raw.mkdir(parents=True)
@@ -239,7 +244,10 @@ def prepare_finsynth(corpus: Path, out: Path, seed: int, compose: str, python: s
     cmd = [python, "-m", "finsynth", "build", "--raw", str(raw), "--out", str(out), "--seed", str(seed),
            "--fix", "--allow-errors"]  # --fix keeps the 72 type C rows (their count anchors cut), not quarantined
     compose_file = None
-    if compose == "auto":
+    if variant == "finsynth-down":
+        compose_file = out.parent / "compose_test_prior_down.yaml"
+        compose_file.write_text(DOWN_ONLY, encoding="utf-8")
+    elif compose == "auto":
         if build_supports_compose(python):
             compose_file = out.parent / "compose_test_prior.yaml"
             compose_file.write_text("match: test\n", encoding="utf-8")
@@ -258,7 +266,7 @@ def prepare_finsynth(corpus: Path, out: Path, seed: int, compose: str, python: s
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     train_rows = [json.loads(ln) for ln in (out / "train.jsonl").read_text(encoding="utf-8").splitlines() if ln]
     counts = [len(r["sample"]["output"]["metrics"]) for r in train_rows]
-    info = {"variant": "finsynth", "compose": str(compose_file) if compose_file else None,
+    info = {"variant": variant, "compose": str(compose_file) if compose_file else None,
             "counts": {k: manifest.get("counts", {}).get(k) for k in ("read", "quarantined")},
             "train": len(train_rows), "mean_train_count": round(sum(counts) / max(len(counts), 1), 3)}
     (out / "outcome_variant.json").write_text(json.dumps(info, ensure_ascii=False, indent=1), encoding="utf-8")
@@ -271,7 +279,7 @@ def prepare(args: argparse.Namespace, data: Path) -> dict[str, Any]:
     if "zero-shot" in wanted:
         wanted.add("corpus")  # zero-shot reads the corpus variant's test split
     done: dict[str, Any] = {}
-    for variant in ("corpus", "bad-enum", "finsynth"):
+    for variant in ("corpus", "bad-enum", "finsynth", "finsynth-down"):
         if variant not in wanted:
             continue
         out = data / variant
@@ -281,7 +289,7 @@ def prepare(args: argparse.Namespace, data: Path) -> dict[str, Any]:
             elif variant == "bad-enum":
                 done[variant] = prepare_bad_enum(corpus, out, args.build_seed)
             else:
-                done[variant] = prepare_finsynth(corpus, out, args.build_seed, args.compose, args.python)
+                done[variant] = prepare_finsynth(corpus, out, args.build_seed, args.compose, args.python, variant)
             log(f"data/{variant}: {json.dumps(done[variant], ensure_ascii=False)}")
         except Exception as exc:  # noqa: BLE001 - one variant's failure is its row's, not the benchmark's
             done[variant] = {"error": f"{type(exc).__name__}: {exc}"}
@@ -426,7 +434,7 @@ def cell_settings(args: argparse.Namespace) -> dict[str, Any]:
     return {k: getattr(args, k) for k in keys}
 
 
-RUN_ORDER = ("corpus", "finsynth", "bad-enum", "zero-shot")  # the comparison that matters most runs first
+RUN_ORDER = ("corpus", "finsynth", "finsynth-down", "bad-enum", "zero-shot")  # the comparison that matters most runs first
 
 
 def cells(args: argparse.Namespace, run_order: bool = False) -> list[tuple[str, int]]:

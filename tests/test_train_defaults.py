@@ -112,17 +112,19 @@ def test_memory_plan_decides_checkpointing_and_micro_batch():
 
     gib = 2**30
     small, big = _meta_model("0.5b"), _meta_model("14b")
-    plan = memory_plan(TrainConfig(model="m").validate(), small, 800, 141 * gib)
+    fixed = {"model": "m", "auto_batch": False}
+    plan = memory_plan(TrainConfig(**fixed).validate(), small, 800, 141 * gib)
     assert (plan["micro_batch"], plan["gradient_accumulation_steps"], plan["gradient_checkpointing"]) == (4, 4, False)
-    plan = memory_plan(TrainConfig(model="m").validate(), big, 800, 141 * gib)
+    plan = memory_plan(TrainConfig(**fixed).validate(), big, 800, 141 * gib)
     assert plan["gradient_checkpointing"] is True and plan["micro_batch"] == 4  # 14B bf16: too big without it
-    plan = memory_plan(TrainConfig(model="m", auto_batch=True).validate(), small, 800, 141 * gib)
+    plan = memory_plan(TrainConfig(model="m").validate(), small, 800, 141 * gib)  # auto_batch is the default
     assert plan["micro_batch"] * plan["gradient_accumulation_steps"] == 16 and plan["micro_batch"] > 4
+    assert plan["gradient_checkpointing"] is False
     assert plan["estimate_gib"] <= plan["budget_gib"]
     for setting, expected in (("on", True), ("off", False), (True, True), (False, False)):
         cfg = TrainConfig(model="m", gradient_checkpointing=setting).validate()  # YAML booleans are accepted
         assert memory_plan(cfg, small, 800, 141 * gib)["gradient_checkpointing"] is expected
-    plan = memory_plan(TrainConfig(model="m").validate(), small, 800, None)  # no GPU
+    plan = memory_plan(TrainConfig(model="m").validate(), small, 800, None)  # no GPU: the configured micro-batch
     assert plan["gradient_checkpointing"] is False and plan["micro_batch"] == 4 and "no GPU" in plan["reason"]
     with pytest.raises(ConfigError, match="gradient_checkpointing"):
         TrainConfig(model="m", gradient_checkpointing="sometimes").validate()

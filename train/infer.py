@@ -98,8 +98,11 @@ def _tokenizer_source(model_path: str, adapter: str | None) -> str:
     return adapter if adapter and (Path(adapter) / "tokenizer_config.json").is_file() else model_path
 
 
-def load_for_inference(model_path: str, adapter: str | None, quant: str, attn_implementation: str = "sdpa"):
-    """Tokenizer (left padding) and model with the adapter attached, in eval mode."""
+def load_for_inference(model_path: str, adapter: str | None, quant: str, attn_implementation: str = "sdpa",
+                       merge_adapter: bool = False):
+    """Tokenizer (left padding) and model with the adapter attached (merged into a bf16 base when asked), in eval
+    mode. Merging removes peft's extra kernels from every decoding step; a quantised base is never merged into
+    (that would round the deltas into int8/nf4)."""
     from transformers import AutoTokenizer
 
     from .sft import load_base_model
@@ -112,6 +115,8 @@ def load_for_inference(model_path: str, adapter: str | None, quant: str, attn_im
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, adapter)
+        if merge_adapter and quant == "none":
+            model = model.merge_and_unload()
     if quant == "none":
         import torch
 
@@ -162,6 +167,8 @@ def generate_transformers(tokenizer, model, rows: list[dict[str, Any]], cfg: Inf
         "eos_token_id": stops,
         "pad_token_id": tokenizer.pad_token_id,
     }
+    if cfg.cache_implementation != "dynamic":
+        gen_kwargs["cache_implementation"] = cfg.cache_implementation
     if cfg.do_sample:
         gen_kwargs.update(temperature=cfg.temperature, top_p=cfg.top_p)
     else:
@@ -223,17 +230,22 @@ def run_infer(cfg: InferConfig) -> dict[str, Any]:
 
             tokenizer = AutoTokenizer.from_pretrained(_tokenizer_source(cfg.model, cfg.adapter))
     else:
-        tokenizer, model = load_for_inference(cfg.model, cfg.adapter, quant, cfg.attn_implementation)
+        tokenizer, model = load_for_inference(cfg.model, cfg.adapter, quant, cfg.attn_implementation,
+                                              merge_adapter=cfg.merge_adapter)
     max_new, max_new_why = resolve_max_new_tokens(cfg, tokenizer, all_rows)  # the whole split, not --limit
     if cfg.max_new_tokens is None:
         notice(f"--max-new-tokens {max_new}: {max_new_why}")
     cfg = dataclasses.replace(cfg, quant=quant, max_new_tokens=max_new)
+    loaded = time.time()
     outputs = generate_vllm(rows, cfg) if cfg.backend == "vllm" else generate_transformers(tokenizer, model, rows, cfg)
+    generate_seconds = time.time() - loaded
     preds = [{"id": r.get("id", str(i)), "index": i, "output": text} for i, (r, text) in enumerate(zip(rows, outputs))]
     write_jsonl_atomic(cfg.out, preds)
     seconds = time.time() - started
     log = {"config": cfg.to_dict(), "resolved": {"quant": quant_why, "max_new_tokens": max_new_why},
-           "rows": len(preds), "seconds": round(seconds, 2),
+           "rows": len(preds), "seconds": round(seconds, 2), "load_seconds": round(loaded - started, 2),
+           "generate_seconds": round(generate_seconds, 2),
+           "merged_adapter": bool(cfg.adapter and cfg.merge_adapter and quant == "none" and cfg.backend != "vllm"),
            "rows_per_second": round(len(preds) / seconds, 3) if seconds else None,
            "valid_json": sum(_is_json(p["output"]) for p in preds)}
     write_json_atomic(str(cfg.out) + ".log.json", log)
