@@ -27,10 +27,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from finsynth.io import read_jsonl  # noqa: E402
-from finsynth.parsing import parse_reply  # noqa: E402
-from train.config import InferConfig  # noqa: E402
-from train.infer import generate_transformers, load_for_inference, resolve_max_new_tokens  # noqa: E402
+from finsynth.io import read_jsonl
+from finsynth.parsing import parse_reply
+from train.config import InferConfig
+from train.infer import generate_transformers, load_for_inference, resolve_max_new_tokens
 
 
 def names(text: str) -> tuple[str, ...] | None:
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"fast: {seconds} s", file=sys.stderr, flush=True)
     if args.static:
         static_cfg = dataclasses.replace(cfg, cache_implementation="static")
-        first, first_s = timed(tokenizer, model, rows, static_cfg)
+        _, first_s = timed(tokenizer, model, rows, static_cfg)
         second, second_s = timed(tokenizer, model, rows, static_cfg)
         result["static"] = {"first_seconds": first_s, "seconds": second_s, **compare(plain, second),
                             "vs_fast": compare(fast, second)}
