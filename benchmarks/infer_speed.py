@@ -37,7 +37,7 @@ def names(text: str) -> tuple[str, ...] | None:
     parsed = parse_reply(text)
     if parsed.extraction is None:
         return None
-    return tuple(sorted(m.name for m in parsed.extraction.metrics))
+    return tuple(sorted(m.metric_name for m in parsed.extraction.metrics))
 
 
 def timed(tokenizer, model, rows, cfg: InferConfig) -> tuple[list[str], float]:
@@ -50,6 +50,12 @@ def timed(tokenizer, model, rows, cfg: InferConfig) -> tuple[list[str], float]:
     if torch.cuda.is_available():
         torch.cuda.synchronize()
     return out, round(time.time() - started, 2)
+
+
+def keep(out: str | None, name: str, outputs: list[str]) -> None:
+    if out:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        (Path(out) / f"outputs_{name}.json").write_text(json.dumps(outputs, ensure_ascii=False), encoding="utf-8")
 
 
 def compare(reference: list[str], other: list[str]) -> dict[str, int]:
@@ -66,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--plain-batch", type=int, default=8, help="batch of the plain path (the old default 8)")
     ap.add_argument("--static", action="store_true", help="also time the static-cache path (compiles)")
     ap.add_argument("--max-new-tokens", type=int, default=None)
+    ap.add_argument("--out", default=None, help="directory for each path's outputs (outputs_<path>.json)")
     args = ap.parse_args(argv)
     import torch
 
@@ -82,12 +89,15 @@ def main(argv: list[str] | None = None) -> int:
                     "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
                     "versions": {"torch": torch.__version__, "transformers": __import__("transformers").__version__}}
     plain, result["plain_seconds"] = timed(tokenizer, model, rows, dataclasses.replace(cfg, batch_size=args.plain_batch))
+    keep(args.out, "plain", plain)
     print(f"plain: {result['plain_seconds']} s", file=sys.stderr, flush=True)
     unmerged_big, seconds = timed(tokenizer, model, rows, cfg)
+    keep(args.out, "unmerged", unmerged_big)
     result["unmerged_batch64"] = {"seconds": seconds, **compare(plain, unmerged_big)}
     print(f"unmerged batch {cfg.batch_size}: {seconds} s", file=sys.stderr, flush=True)
     model = model.merge_and_unload().eval()
     fast, seconds = timed(tokenizer, model, rows, cfg)
+    keep(args.out, "fast", fast)
     result["fast"] = {"seconds": seconds, **compare(plain, fast), "vs_unmerged_batch64": compare(unmerged_big, fast)}
     print(f"fast: {seconds} s", file=sys.stderr, flush=True)
     if args.static:

@@ -155,6 +155,16 @@ def test_sft_adapter_reload_infer_resume(built, tiny, tmp_path):
     single = [generate_transformers(tok, model, [r], InferConfig(model=str(tiny), max_new_tokens=8))[0]
               for r in rows[:2]]
     assert texts == single
+    # the merged adapter (the default for a bf16/fp32 base) is the same function as peft's unmerged layers:
+    # equal logits in float32 and the same greedy text; a merged model has no peft layers left
+    _, merged = load_for_inference(str(tiny), str(adapter), "none", merge_adapter=True)
+    assert not isinstance(merged, PeftModel)
+    merged = merged.float()
+    with torch.no_grad():
+        torch.testing.assert_close(merged(input_ids=ids.to(merged.device)).logits,
+                                   model.float()(input_ids=ids.to(merged.device)).logits, rtol=1e-4, atol=1e-4)
+    assert generate_transformers(tok, merged, rows[:2], InferConfig(model=str(tiny), max_new_tokens=8,
+                                                                      batch_size=2)) == texts
 
     preds = tmp_path / "preds.jsonl"
     result = run_infer(InferConfig(model=str(tiny), adapter=str(adapter), test=str(built / "test.jsonl"),
@@ -163,6 +173,7 @@ def test_sft_adapter_reload_infer_resume(built, tiny, tmp_path):
     assert [p["id"] for p in written] == [r["id"] for r in rows]
     assert [p["index"] for p in written] == list(range(len(rows)))
     assert all(isinstance(p["output"], str) for p in written) and result["rows"] == len(rows)
+    assert result["merged_adapter"] is True and result["generate_seconds"] <= result["seconds"]
     limited = run_infer(InferConfig(model=str(tiny), adapter=str(adapter), test=str(built / "test.jsonl"),
                                     out=str(tmp_path / "p2.jsonl"), quant="none", max_new_tokens=4, limit=1))
     assert limited["rows"] == 1 and len(read_jsonl(tmp_path / "p2.jsonl")) == 1

@@ -130,6 +130,15 @@ def test_memory_plan_decides_checkpointing_and_micro_batch():
         TrainConfig(model="m", gradient_checkpointing="sometimes").validate()
 
 
+def test_infer_settings_are_validated():
+    ok = InferConfig(model="m").validate()
+    assert ok.merge_adapter is True and ok.batch_size >= 50 and ok.cache_implementation == "dynamic"
+    with pytest.raises(ConfigError, match="cache_implementation"):
+        InferConfig(model="m", cache_implementation="paged").validate()
+    with pytest.raises(ConfigError, match="batch_size"):
+        InferConfig(model="m", batch_size=0).validate()
+
+
 def test_every_flag_has_help_and_choices_are_listed():
     import argparse
 

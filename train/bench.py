@@ -182,7 +182,7 @@ def run_one(spec: str, args: argparse.Namespace) -> dict[str, Any]:
     from transformers import Trainer, TrainerCallback, TrainingArguments
 
     from .config import TrainConfig
-    from .sft import lora_config, one_gpu_per_process, sft_arguments
+    from .sft import lora_config, one_gpu_per_process, sdpa_backends, sft_arguments
 
     overrides = preset(spec)
     reference = overrides.pop("reference", False)
@@ -258,7 +258,8 @@ def run_one(spec: str, args: argparse.Namespace) -> dict[str, Any]:
                              peft_config=lora_config(cfg), data_collator=collator, callbacks=[Timer()])
     trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
     train_start = time.perf_counter()
-    trainer.train()
+    with sdpa_backends(cfg.sdpa_cudnn):  # the training default: cuDNN's SDPA off (its backward NaNs, issue 11)
+        trainer.train()
     intervals = [b - a for a, b in zip([train_start, *ends[:-1]], ends)]
     measured = intervals[args.warmup:]
     tokens = step_tokens[args.warmup:]
@@ -274,6 +275,7 @@ def run_one(spec: str, args: argparse.Namespace) -> dict[str, Any]:
         "group_by_length": cfg.group_by_length and not reference,
         "optim": trainer.args.optim if isinstance(trainer.args.optim, str) else trainer.args.optim.value,
         "gradient_checkpointing": True,
+        "sdpa_cudnn": cfg.sdpa_cudnn,
         "trainable_params": trainable,
         "steps_measured": len(measured),
         "step_time_s": round(statistics.median(measured), 3),

@@ -3,6 +3,8 @@
 #
 #   bash benchmarks/outcome/fetch_wheels.sh                # train + eval: what the device runs (~9 MiB)
 #   bash benchmarks/outcome/fetch_wheels.sh --with-build   # also finsynth build's polars (+54 MB) and datasketch
+#   bash benchmarks/outcome/fetch_wheels.sh --with-bnb     # also bitsandbytes 0.50.2 into .bnb/ (43 MB, its own
+#                                                          # call: `python -m train bench` with 8-bit configs)
 #
 # On the device (see benchmarks/outcome/README.md), a call carrying `.whl` installs them with
 #   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
@@ -38,6 +40,14 @@ WHEELS=(
   jsonlines==4.0.0
   rapidfuzz==3.14.6
 )
+if [ "${1:-}" = "--with-bnb" ]; then
+  grep -qxF '/.bnb/' .git/info/exclude 2>/dev/null || echo '/.bnb/' >> .git/info/exclude
+  mkdir -p .bnb
+  "$PY" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+    --platform manylinux_2_24_x86_64 -d .bnb bitsandbytes==0.50.2
+  ls -l .bnb
+  exit 0
+fi
 if [ "${1:-}" = "--with-build" ]; then
   # finsynth build on the device: polars-runtime-32 alone is ~54 MB, so these travel in a call of their own
   WHEELS+=(datasketch==2.0.0 polars==2.1.0 polars-runtime-32==2.1.0)
