@@ -102,8 +102,10 @@ def make_files(n: int, seed: int, out: Path) -> tuple[Path, Path]:
 
 
 def _clear_caches() -> None:
-    matching.canonical.cache_clear()
-    matching.name_variants.cache_clear()
+    lexicon = matching.default_lexicon()
+    lexicon.canonical.cache_clear()
+    lexicon.veto_rule.cache_clear()
+    matching._variants.cache_clear()
     matching._similarity_cached.cache_clear()
 
 

@@ -98,8 +98,9 @@ def run(samples: list[Sample], base_url: str, concurrency: int, cache: Path | No
     config = EndpointConfig(base_url=base_url, api_key="sk-bench", model="bench-model", timeout=30,
                             backoff_base=args.backoff_ms / 1000, backoff_max=2.0, max_retries=8)
     started = time.perf_counter()
+    # force: every sample is a relabel request (the default would skip the rows already passing their rules)
     result = relabel(samples, llm="openai", concurrency=concurrency, cache_path=cache, progress=False,
-                     config=config)
+                     config=config, force=True)
     elapsed = time.perf_counter() - started
     engine = result.stats.engine
     return {

@@ -30,6 +30,7 @@ from .io import (
     LoadResult,
     QuarantineRow,
     Record,
+    UserError,
     expand_paths,
     load_file,
     write_json_atomic,
@@ -60,10 +61,16 @@ class BuildConfig(BaseModel):
     dedupe_threshold: float = DEDUPE_THRESHOLD
     template_dir: Path | None = None
     relabel: list[str] = Field(default_factory=list)
+    force_relabel: bool = False  # relabel every row of the types, not only those failing their rules
     llm: str = "auto"
     concurrency: int = 8
     compose: Path | None = None  # a compose YAML (finsynth.compose): re-weights the training split
     fix: bool = False  # apply the fixable lint rules' autofixes (count-anchor) before linting
+    review: Path | None = None  # a review patch (finsynth.review) applied after relabel and fixes
+
+
+class RelabelAbortedError(UserError):
+    """The relabel's LLM run stopped early (auth failure, unreachable endpoint, most calls failing)."""
 
 
 class BuildError(Exception):
@@ -204,17 +211,26 @@ def _by_type_json(table: dict[str, dict[int, int]]) -> dict[str, dict[str, int]]
     return {t: {str(c): n for c, n in sorted(d.items()) if n} for t, d in table.items()}
 
 
-def _relabel(records: list[Record], config: BuildConfig, progress: bool) -> tuple[list[Record], list[QuarantineRow], dict]:
-    """Regenerate the analyses of the asked-for types through the LLM engine or the rules annotator."""
+def _relabel(records: list[Record], config: BuildConfig, progress: bool
+             ) -> tuple[list[Record], list[QuarantineRow], dict, list]:
+    """Regenerate the analyses of the asked-for types (the rows that need it, or all with `force_relabel`)
+    through the LLM engine or the rules annotator. Raises `RelabelAbortedError` when the engine stopped early:
+    nothing is written then, so no row is lost."""
     from .relabel import relabel  # imported lazily: the engine pulls in the openai client
 
     targets = [r for r in records if isinstance(r.item, Sample) and r.item.type in config.relabel]
     if not targets:
-        return records, [], {}
+        return records, [], {}, []
     result = relabel(
         [r.item for r in targets], types=set(config.relabel), llm=config.llm, concurrency=config.concurrency,
         cache_path=config.out_dir / ".cache" / "llm.sqlite", template_dir=config.template_dir, progress=progress,
+        force=config.force_relabel,
     )
+    if result.stats.aborted:
+        stats = result.stats
+        raise RelabelAbortedError(
+            f"relabel stopped early: {stats.aborted}; nothing was written ({stats.needed} row(s) to relabel, "
+            f"{stats.kept_on_failure} kept their original analysis)")
     by_id = {s.id: s for s in result.samples}
     target_ids = {r.item.id for r in targets}
     out = []
@@ -225,13 +241,16 @@ def _relabel(records: list[Record], config: BuildConfig, progress: bool) -> tupl
             continue  # relabel quarantined it, with its raw reply
         else:
             out.append(record)
-    info = {"llm": config.llm, "types": sorted(config.relabel), "relabelled": len(result.samples),
-            "quarantined": len(result.quarantined)}
+    stats = result.stats
+    info = {"llm": config.llm, "annotator": stats.annotator, "annotator_reason": stats.annotator_reason,
+            "types": sorted(config.relabel), "forced": config.force_relabel, "requested": stats.requested,
+            "needed": stats.needed, "relabelled": stats.relabelled, "kept_clean": stats.kept_clean,
+            "kept_on_failure": stats.kept_on_failure, "quarantined": len(result.quarantined)}
     for key in ("usage", "stats"):
         value = getattr(result, key, None)
         if value is not None:
             info[key] = value.model_dump(mode="json") if isinstance(value, BaseModel) else value
-    return out, list(result.quarantined), info
+    return out, list(result.quarantined), info, list(result.changes)
 
 
 def build(config: BuildConfig, on_stage: Callable[[str], None] | None = None, progress: bool = False) -> BuildResult:
@@ -242,25 +261,41 @@ def build(config: BuildConfig, on_stage: Callable[[str], None] | None = None, pr
         from .compose import load_compose_config
 
         compose_config = load_compose_config(config.compose)
+    review_decisions = []
+    if config.review is not None:  # a bad patch fails before any work
+        from .review import load_review
+
+        review_decisions = load_review(config.review)
     stage("load")
     files = raw_files(config)
     loaded = load_raw(files)
     quarantined = list(loaded.quarantined)
     train_records = [r for r in loaded.records if isinstance(r.item, Sample)]
+    linted_before = list(train_records)  # the valid rows as read: what quarantine's impact is measured against
     test_records = sorted((r for r in loaded.records if isinstance(r.item, TestCase)), key=lambda r: r.item.id)
     if not train_records:
         raise BuildError(f"{config.raw_dir}: no valid training samples ({len(quarantined)} quarantined)")
 
     relabel_info: dict[str, Any] = {}
+    relabel_changes: list = []
     if config.relabel:
         stage("relabel")
-        train_records, relabel_quarantine, relabel_info = _relabel(train_records, config, progress)
+        train_records, relabel_quarantine, relabel_info, relabel_changes = _relabel(train_records, config, progress)
         quarantined.extend(relabel_quarantine)
 
     fixes: list[Fix] = []
     if config.fix:
         stage("fix")
         train_records, fixes = fix_records(train_records)
+
+    review_result = None
+    if config.review is not None:
+        from .review import apply_review
+
+        stage("review")
+        review_result = apply_review(train_records, review_decisions)
+        train_records = review_result.records
+        quarantined.extend(review_result.quarantined)
 
     stage("lint")
     lint = lint_records(train_records, against=test_records or None)
@@ -303,13 +338,35 @@ def build(config: BuildConfig, on_stage: Callable[[str], None] | None = None, pr
         write_jsonl_atomic(composed_out_path, composition.composed_out)
     else:
         composed_out_path.unlink(missing_ok=True)  # a stale one from an earlier --compose build would mislead
+    diff_path, page_path = out / "relabel.diff.jsonl", out / "relabel.html"
+    if config.relabel:
+        from .relabel_page import write_relabel_page
+
+        write_jsonl_atomic(diff_path, [c.model_dump(mode="json") for c in relabel_changes])
+        write_relabel_page(page_path, relabel_changes, relabel_info)
+    else:
+        diff_path.unlink(missing_ok=True)
+        page_path.unlink(missing_ok=True)
+    review_path = out / "review.jsonl"
+    if review_result is not None:
+        write_jsonl_atomic(review_path, [o.model_dump(mode="json") for o in review_result.outcomes])
+    else:
+        review_path.unlink(missing_ok=True)
     fixes_path = out / "fixes.jsonl"  # what --fix rewrote, before and after, for review
     if config.fix:
         write_jsonl_atomic(fixes_path, sorted(fixes, key=lambda f: (f.path, f.line, f.rule)))
     else:
         fixes_path.unlink(missing_ok=True)
-    report = build_report([r.item for r in train + val], lint=lint, against=[r.item for r in test_records] or None,
-                          composition=composition.summary if composition is not None else None)
+    # the report and the summary describe what was written: when rows left the set, lint the rows that stayed
+    final_lint = lint
+    if len(train_records) != len(linted):
+        stage("lint (final)")
+        final_lint = lint_records(train_records, against=test_records or None)
+    bucket_warnings = quarantine_impact(before=linted_before, after=train_records)
+    report = build_report([r.item for r in train + val], lint=final_lint,
+                          against=[r.item for r in test_records] or None,
+                          composition=composition.summary if composition is not None else None,
+                          warnings=bucket_warnings)
     report_md = render_markdown(report)
     write_text_atomic(out / "report.md", report_md)
     # the browser shows what lint found in the raw rows, including rows --allow-errors quarantined
@@ -331,6 +388,9 @@ def build(config: BuildConfig, on_stage: Callable[[str], None] | None = None, pr
         "templates": template_hashes(config.template_dir),
         "relabel": relabel_info,
         "fixed": dict(sorted(Counter(f.rule for f in fixes).items())),
+        "review": ({"patch": {"name": config.review.name, "sha256": _sha256(config.review)},
+                    **review_result.counts()} if review_result is not None else {}),
+        "warnings": bucket_warnings,
         "counts": {
             "read": read,
             "accepted": read - len(loaded.quarantined),
@@ -341,12 +401,16 @@ def build(config: BuildConfig, on_stage: Callable[[str], None] | None = None, pr
             "test": {"total": len(test_records),
                      "by_scenario": dict(sorted(Counter(r.item.scenario.value for r in test_records).items()))},
         },
-        "lint": {k: v for k, v in sorted(lint.counts.items()) if v},
+        "lint": {k: v for k, v in sorted(final_lint.counts.items()) if v},
+        "lint_before_quarantine": ({k: v for k, v in sorted(lint.counts.items()) if v}
+                                   if final_lint is not lint else None),
         "outputs": {
             name: _sha256(out / name)
             for name in ("train.jsonl", "val.jsonl", "test.jsonl", "quarantine.jsonl", "report.md", "report.html")
             + (("composed_out.jsonl",) if composition is not None else ())
             + (("fixes.jsonl",) if config.fix else ())
+            + (("relabel.diff.jsonl", "relabel.html") if config.relabel else ())
+            + (("review.jsonl",) if review_result is not None else ())
         },
     }
     train_from_raw = len(train)
@@ -383,4 +447,21 @@ def build(config: BuildConfig, on_stage: Callable[[str], None] | None = None, pr
         raise BuildError(f"row accounting failed: read {read}, wrote {counted} "
                          f"(train+val+test+quarantine{'+composed_out' if composition is not None else ''})")
     write_json_atomic(out / "manifest.json", manifest)
-    return BuildResult(out_dir=str(out), manifest=manifest, lint=lint, report_markdown=report_md)
+    return BuildResult(out_dir=str(out), manifest=manifest, lint=final_lint, report_markdown=report_md)
+
+
+def quarantine_impact(before: list[Record], after: list[Record]) -> list[str]:
+    """A warning for each type x count bucket that quarantine emptied or at least halved (lesson 1: a type
+    left with one count teaches a fixed count)."""
+    def buckets(records: list[Record]) -> Counter:
+        return Counter((r.item.type, r.item.count) for r in records if isinstance(r.item, Sample))
+
+    was, now = buckets(before), buckets(after)
+    warnings = []
+    for (kind, count), n in sorted(was.items()):
+        left = now.get((kind, count), 0)
+        if left == 0:
+            warnings.append(f"quarantine emptied type {kind} x {count} metrics ({n} rows -> 0)")
+        elif 2 * left <= n:
+            warnings.append(f"quarantine halved type {kind} x {count} metrics ({n} rows -> {left})")
+    return warnings

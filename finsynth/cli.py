@@ -305,9 +305,14 @@ def _build_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--templates", metavar="DIR", help="prompt template directory (default: shipped templates)")
     p.add_argument("--relabel", metavar="TYPES", default="",
                    help="regenerate analyses of these sample types, e.g. B or B,D")
+    p.add_argument("--force", action="store_true",
+                   help="with --relabel: rewrite every row of the types, not only those failing their rules")
     p.add_argument("--llm", choices=["auto", "rules", "openai"], default="auto",
                    help="annotator for --relabel: endpoint if configured, else the offline rules (auto)")
     p.add_argument("--concurrency", type=int, default=8, help="parallel LLM requests for --relabel")
+    p.add_argument("--apply-review", metavar="PATCH",
+                   help="apply a review patch (JSONL of accept/reject/edit decisions downloaded from report.html "
+                        "or relabel.html); decisions on rows changed since are refused, see OUT/review.jsonl")
     p.add_argument("--compose", metavar="FILE",
                    help="compose the training split to a metric-count target (YAML: match: test or counts:, "
                         "types, size, max_upsample, slices, replay; see data/compose/match_test.yaml)")
@@ -328,9 +333,12 @@ def _run_build(args: argparse.Namespace) -> int:
         allow_errors=args.allow_errors, include_generated=args.include_generated, fix=args.fix,
         template_dir=Path(args.templates) if args.templates else None,
         relabel=[t.strip().upper() for t in args.relabel.split(",") if t.strip()],
-        llm=args.llm, concurrency=args.concurrency,
+        llm=args.llm, concurrency=args.concurrency, force_relabel=args.force,
         compose=Path(args.compose) if args.compose else None,
+        review=Path(args.apply_review) if args.apply_review else None,
     )
+    if args.force and not config.relabel:
+        raise UserError("--force only applies with --relabel TYPES (e.g. --relabel B --force)")
     quiet = args.format == "json"
     status = None if quiet else err_console.status("building")
     if status:
@@ -402,14 +410,31 @@ def _run_build(args: argparse.Namespace) -> int:
     if relabel:
         usage = relabel.get("usage") or {}
         cost = (relabel.get("stats") or {}).get("cost")
+        console.print(f"relabel annotator: {relabel.get('annotator_reason') or relabel['llm']}")
         console.print(
-            f"relabel ({relabel['llm']}, types {','.join(relabel['types'])}): {relabel['relabelled']} relabelled, "
+            f"relabel (types {','.join(relabel['types'])}{', --force' if relabel.get('forced') else ''}): "
+            f"{relabel.get('requested', 0)} rows, {relabel.get('needed', 0)} "
+            f"{'targeted (--force: all)' if relabel.get('forced') else 'failing their rules'}; "
+            f"{relabel['relabelled']} relabelled, {relabel.get('kept_clean', 0)} left as they were, "
+            f"{relabel.get('kept_on_failure', 0)} kept their original after a failed relabel, "
             f"{relabel['quarantined']} quarantined; {usage.get('calls', 0)} live call(s), "
             f"{usage.get('cached_calls', 0)} cached, {usage.get('prompt_tokens', 0)}+"
             f"{usage.get('completion_tokens', 0)} tokens" + (f", cost {cost:.4f}" if cost is not None else "")
+            + f"; review: {result.out_dir}/relabel.html, {result.out_dir}/relabel.diff.jsonl"
         )
+    review = manifest.get("review") or {}
+    if review:
+        console.print("review (" + review["patch"]["name"] + "): " + ", ".join(
+            f"{k} {v}" for k, v in review.items() if k != "patch") + f"; per decision: {result.out_dir}/review.jsonl")
+        if review.get("refused"):
+            err_console.print(f"[yellow]review warning:[/yellow] {review['refused']} decision(s) refused "
+                              f"(their rows changed or are gone); see {result.out_dir}/review.jsonl")
+    for warning in manifest.get("warnings") or []:
+        err_console.print(f"[yellow]warning:[/yellow] {warning}")
     lint_summary = ", ".join(f"{k}={v}" for k, v in manifest["lint"].items()) or "clean"
-    console.print(f"lint: {lint_summary}")
+    before = manifest.get("lint_before_quarantine")
+    console.print(f"lint of the output: {lint_summary}" + (
+        f" (before quarantine: {', '.join(f'{k}={v}' for k, v in before.items()) or 'clean'})" if before else ""))
     console.print(f"report: {result.out_dir}/report.md, {result.out_dir}/report.html  "
                   f"manifest: {result.out_dir}/manifest.json")
     return 0
@@ -500,6 +525,11 @@ def _eval_parser(sub: argparse._SubParsersAction) -> None:
                    help="score only the gold cases that have a prediction (after `infer --limit N`); "
                         "the others are counted and left out")
     p.add_argument("--out", metavar="FILE", help="also write the JSON report to FILE (atomically)")
+    p.add_argument("--lexicon", metavar="FILE", action="append", default=[],
+                   help="a YAML lexicon file extending the built-in metric lexicon (repeatable; see "
+                        "finsynth/lexicon/*.yaml for the format)")
+    p.add_argument("--explain-match", nargs=2, metavar=("A", "B"),
+                   help="say whether two metric names match under the matcher, and why (no --pred/--gold)")
     _add_matcher_args(p)
     _add_format(p, ("text", "md", "json"))
     p.set_defaults(func=_run_eval)
@@ -518,10 +548,17 @@ def _run_eval(args: argparse.Namespace) -> int:
         render_markdown,
     )
     from .io import write_json_atomic
+    from .lexicon import load_lexicon
     from .matching import get_matcher
 
+    lexicon = load_lexicon(args.lexicon)
+    if args.explain_match:
+        return _explain_match(args, lexicon)
     if args.compare:
-        comparison = compare_runs(args.compare, gold_path=args.gold, matcher=args.matcher,
+        comparison = compare_runs(args.compare, gold_path=args.gold,
+                                  matcher=get_matcher(args.matcher, threshold=args.threshold,
+                                                      model_path=args.model, lexicon=lexicon)
+                                  if args.gold else args.matcher,
                                   threshold=args.threshold, model_path=args.model)
         if args.out:
             write_json_atomic(args.out, comparison)
@@ -531,7 +568,7 @@ def _run_eval(args: argparse.Namespace) -> int:
         raise UserError("eval needs --pred and --gold (or --compare RUN ...)")
     _require(args.pred, "--pred")
     _require(args.gold, "--gold")
-    matcher = get_matcher(args.matcher, threshold=args.threshold, model_path=args.model)
+    matcher = get_matcher(args.matcher, threshold=args.threshold, model_path=args.model, lexicon=lexicon)
     gold = load_gold(args.gold)
     predictions = load_predictions(args.pred)
     with _Ticker("scoring", len(gold), args.format != "json") as ticker:
@@ -561,6 +598,37 @@ def _run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _explain_match(args: argparse.Namespace, lexicon) -> int:
+    """`eval --explain-match A B`: one line (or a JSON object) saying whether A and B match, and why."""
+    from .matching import FuzzyMatcher, get_matcher
+
+    a, b = args.explain_match
+    matcher = get_matcher(args.matcher, threshold=args.threshold, model_path=args.model, lexicon=lexicon)
+    if isinstance(matcher, FuzzyMatcher):
+        info = matcher.explain(a, b)
+    else:
+        info = {"gold": a, "pred": b, "score": round(matcher.similarity(a, b), 4), "threshold": matcher.threshold,
+                "same": matcher.same(a, b), "rewrites": [], "veto": None, "veto_rule": None}
+    info = {"matcher": matcher.name, **info}
+    if args.format == "json":
+        print_json(info)
+        return 0
+    verdict = "same" if info["same"] else "different"
+    why: list[str] = []
+    for r in info["rewrites"]:
+        why.append(f"{r['form']} -> {r['canonical']} ({r['category']}, {r['source']}: {r['ref']})")
+    if info["veto_rule"]:
+        v = info["veto_rule"]
+        why.insert(0, f"vetoed: {v['reason']} ({v['kind']} {v['name']} in {v['category']}, {v['source']}: {v['ref']})")
+    elif info.get("gold_variant") is not None and not why:
+        why.append(f"compared {info['gold_variant']!r} with {info['pred_variant']!r}")
+    elif info.get("gold_variant") is not None:
+        why.insert(0, f"compared {info['gold_variant']!r} with {info['pred_variant']!r}")
+    sys.stdout.write(f"{verdict}: {a} / {b}: {matcher.name} score {info['score']:.2f} "
+                     f"(threshold {info['threshold']})" + ("; " + "; ".join(why) if why else "") + "\n")
+    return 0
+
+
 def _print_eval_text(report, all_cases: bool = False, limit: int = 50) -> None:
     """Terminal rendering: rich tables that wrap long Chinese names instead of truncating them."""
     from rich.table import Table
@@ -586,6 +654,9 @@ def _print_eval_text(report, all_cases: bool = False, limit: int = 50) -> None:
     for scenario, summary in report.by_scenario.items():
         table.add_row(*row(short.get(scenario, scenario), summary))
     console.print(table)
+    from .evaluate import scoring_line
+
+    console.print(scoring_line(report), markup=False)
     if report.reference_agreement:
         ra = report.reference_agreement
         console.print(f"recorded verdicts reproduced: {ra.agree}/{ra.compared}")
@@ -803,3 +874,78 @@ def _run_export(args: argparse.Namespace) -> int:
         if key in result:
             console.print(f"{key}: {result[key]}")
     return 0
+
+
+@command
+def _annotator_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("annotator", help="the offline annotator: fit its category model on your own labelled rows")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    fit = actions.add_parser("fit", help="fit the category model on labelled Type B/D rows (files or directories)")
+    fit.add_argument("paths", nargs="+", help="labelled JSONL files or directories (e.g. data/raw)")
+    fit.add_argument("--out", default=None,
+                     help="where to store the model (default: .finsynth/annotator-model.json)")
+    _add_format(fit)
+    fit.set_defaults(func=_run_annotator_fit)
+
+
+def _run_annotator_fit(args: argparse.Namespace) -> int:
+    from .annotators.model import DEFAULT_MODEL_PATH, fit_model, save_model
+
+    for path in args.paths:
+        _require(path, "paths")
+    loaded = _load_or_exit(args.paths)
+    model = fit_model(loaded.samples)
+    path = save_model(model, args.out or DEFAULT_MODEL_PATH)
+    summary = {"path": str(path), "rows": model.rows, "examples": model.examples,
+               "features": len(model.vocabulary)}
+    if args.format == "json":
+        print_json(summary)
+        return 0
+    console.print(f"fitted on {model.examples} candidate item(s) from {model.rows} B/D row(s), "
+                  f"{len(model.vocabulary)} features -> {path}")
+    return 0
+
+
+# --- ingest (documents -> paragraphs) ----------------------------------------------------------
+
+
+@command
+def _ingest_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("ingest", help="PDF, DOCX, Markdown and text documents -> clean chapter-aware paragraphs "
+                                      "(JSONL for generate --from-paragraphs); exits 1 when a file could not be read")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="documents, or directories of them")
+    p.add_argument("--out", required=True, metavar="FILE.jsonl", help="chunk rows (and FILE.outline.md beside it)")
+    p.add_argument("--min-chars", type=int, default=100, help="a shorter chunk merges with its neighbour (100)")
+    p.add_argument("--max-chars", type=int, default=2000, help="a longer chunk splits at sentence ends (2000)")
+    p.add_argument("--target-chars", type=int, default=500, help="paragraphs under one heading merge up to this (500)")
+    p.add_argument("--redact", action="store_true", help="replace phone, ID, bank card numbers and e-mails")
+    p.add_argument("--candidates", action="store_true", help="add each chunk's mentions and a suggested sample type")
+    p.add_argument("--workers", type=int, default=1, help="documents processed in parallel (1)")
+    p.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="local processes, or Ray Data (pip install 'finsynth[ray]')")
+    p.add_argument("--no-ocr", action="store_true", help="do not OCR pages without a text layer")
+    _add_format(p)
+    p.set_defaults(func=_run_ingest)
+
+
+def _run_ingest(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from .ingest import IngestOptions, ingest
+    from .ingest.run import summary_markdown
+
+    try:
+        options = IngestOptions(min_chars=args.min_chars, max_chars=args.max_chars, target_chars=args.target_chars,
+                                redact=args.redact, candidates=args.candidates, workers=args.workers,
+                                engine=args.engine, ocr=not args.no_ocr)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = "--" + str(error["loc"][0]).replace("_", "-") if error["loc"] else "options"
+        raise UserError(f"{field}: {error['msg'].removeprefix('Value error, ')}") from None
+    result = ingest(args.paths, options, out=args.out)
+    summary = result.summary
+    for doc in summary.documents:
+        if not doc.ok:
+            err_console.print(Text.assemble(("not read:", "yellow"), f" {doc.file}: {doc.error}"))
+    render(args.format, summary, lambda: summary_markdown(summary))
+    return 1 if summary.files_failed else 0

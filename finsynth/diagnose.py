@@ -28,7 +28,8 @@ from pydantic import BaseModel, Field
 from scipy import sparse
 
 from .evaluate import CaseResult, EvalReport, _pct, markdown_table
-from .matching import Matcher, canonical
+from .lexicon import Lexicon, default_lexicon
+from .matching import Matcher, lexicon_of
 from .neardup import NearDupIndex, normalize, shingles
 from .schema import Sample, TestCase
 
@@ -202,7 +203,7 @@ class ShingleSpace:
 def failure_modes(case: CaseResult) -> list[Mode]:
     """Every failure mode a case shows, most fundamental first."""
     modes: list[Mode] = []
-    if not case.json_valid:
+    if not case.json_valid or not case.schema_valid:
         modes.append("invalid_json")
     if case.gold_count == 0 and case.pred_count > 0:
         modes.append("background_extraction")
@@ -254,19 +255,19 @@ def count_tie(samples: Sequence[Sample], gold: Sequence[TestCase], report: EvalR
     )
 
 
-def _label_index(samples: Sequence[Sample]) -> dict[str, list[int]]:
-    """Canonical metric name -> training samples labelling it."""
+def _label_index(samples: Sequence[Sample], lexicon: Lexicon) -> dict[str, list[int]]:
+    """Canonical metric name (by the matcher's lexicon) -> training samples labelling it."""
     index: dict[str, list[int]] = {}
     for i, s in enumerate(samples):
         for m in s.output.metrics:
-            index.setdefault(canonical(m.metric_name), []).append(i)
+            index.setdefault(lexicon.canonical(m.metric_name), []).append(i)
     return index
 
 
 def _samples_labelling(name: str, labels: dict[str, list[int]], matcher: Matcher) -> set[int]:
     hits: set[int] = set()
     for label, ids in labels.items():
-        if label == canonical(name) or matcher.same(label, name):
+        if label == lexicon_of(matcher).canonical(name) or matcher.same(label, name):
             hits.update(ids)
     return hits
 
@@ -298,7 +299,8 @@ def diagnose(
     texts = [_text(gold[c.index - 1].input.chapter_title, gold[c.index - 1].input.paragraph) for c in bad]
     sims = space.similarities(texts) if bad else np.zeros((0, len(samples)))
     dup_index = NearDupIndex(train_texts, threshold=near_dup_threshold)
-    labels = _label_index(samples)
+    lexicon = lexicon_of(matcher)
+    labels = _label_index(samples, lexicon)
     type_counts: dict[str, Counter[int]] = {}
     for s in samples:
         type_counts.setdefault(s.type, Counter())[s.count] += 1
@@ -354,7 +356,7 @@ def diagnose(
                       f"disagrees with the gold")
         extra_counts = {e: len(_samples_labelling(e, labels, matcher)) for e in case.extra}
         for e in case.extra:
-            extra_names[canonical(e)] += 1
+            extra_names[lexicon.canonical(e)] += 1
         types = SCENARIO_TYPES.get(case.scenario, ())
         pool = sum((type_counts.get(t, Counter()) for t in types), Counter())
         share = round(pool[case.gold_count] / sum(pool.values()), 4) if pool else None
@@ -378,7 +380,7 @@ def diagnose(
         name: {"bad_cases": n, "training_samples": len(_samples_labelling(name, labels, matcher))}
         for name, n in extra_names.most_common(10)
     }
-    plan = data_plan(diagnoses, tie, type_counts, augment_per_case=augment_per_case)
+    plan = data_plan(diagnoses, tie, type_counts, augment_per_case=augment_per_case, lexicon=lexicon)
     leading = max(MODE_ORDER, key=lambda m: (primary.get(m, 0), -MODE_ORDER.index(m))) if diagnoses else None
     return Diagnosis(
         matcher=report.matcher, n_cases=len(report.cases), n_bad=len(diagnoses),
@@ -417,7 +419,7 @@ _WHY = {
     "wrong_metric": "the model names a different (or reworded) metric; type A samples whose metric names are "
                     "copied verbatim from the paragraph, with prose analysis of why that metric is core",
     "type_error": "financial vs business confusion; type D samples with a short classification rationale",
-    "invalid_json": "outputs that are not JSON; check the chat template and that every training target is one "
+    "invalid_json": "outputs that are not JSON (or not the schema); check the chat template and that every training target is one "
                     "JSON object (analysis first)",
 }
 
@@ -442,8 +444,10 @@ def data_plan(
     type_counts: dict[str, Counter[int]],
     *,
     augment_per_case: int = AUGMENT_PER_CASE,
+    lexicon: Lexicon | None = None,
 ) -> list[PlanItem]:
     """Which sample types to add or fix, how many and why, from the failure counts."""
+    canonical = (lexicon or default_lexicon()).canonical
     plan: list[PlanItem] = []
     # 1. Targeted additions: one item per (primary mode, sample type, gold count), sized by its bad cases.
     groups: dict[tuple[str, str, int], list[CaseDiagnosis]] = {}
@@ -517,7 +521,7 @@ def data_plan(
 # --- rendering -------------------------------------------------------------------------------------
 
 MODE_LABEL = {
-    "invalid_json": "invalid JSON", "background_extraction": "extracted from a background paragraph",
+    "invalid_json": "invalid JSON or schema", "background_extraction": "extracted from a background paragraph",
     "over_extraction": "over-extraction", "under_extraction": "under-extraction",
     "wrong_metric": "wrong metric", "type_error": "type error",
 }

@@ -6,8 +6,15 @@ one-to-one to predicted ones by name;
 - loose: |predicted - gold| <= 1 and every gold metric matched (and not strict);
 - total = strict + loose.
 Precision, recall and F1 are over metric names (matched / predicted, matched / gold), type accuracy is
-over matched pairs. Nothing is hidden: a prediction whose JSON cannot be decoded counts as an empty
-prediction *and* is reported as invalid.
+over matched pairs. Nothing is hidden: a prediction whose JSON cannot be decoded, or that is not the
+schema, is reported as invalid (`invalid_output`, beside `json_valid` and `schema_valid`).
+
+Two scoring conventions (`SCORING`), chosen by the matcher:
+- `honest` (every matcher but `reference`): an invalid output is a failed case whatever the gold, so
+  a refusal or a list of sentences under `metrics` cannot score strict on an empty-gold case;
+- `reference` (`--matcher reference`): as the reference project's script, an invalid output counts as
+  the metrics that could be recovered from it (none for undecodable JSON), so on an empty-gold case it
+  scores strict. This keeps the reference's published verdicts reproducible.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from .io import InputError, load_file
+from .lexicon import Lexicon
 from .matching import EmbeddingMatcher, Matcher, get_matcher
 from .parsing import parse_reply
 from .schema import Scenario, TestCase
@@ -33,6 +41,18 @@ _STATUS_TO_VERDICT = {"✅": "strict", "🟢": "strict", "🟡": "loose", "❌":
 # Fields that may hold the model's reply, in the order they are looked for.
 OUTPUT_FIELDS = ("pred_raw", "output", "response", "prediction", "pred", "completion", "generated_text", "text", "raw")
 SCENARIO_ORDER = [s.value for s in Scenario]
+
+Scoring = Literal["honest", "reference"]
+SCORING: dict[str, str] = {
+    "honest": "an invalid-JSON or schema-invalid prediction fails whatever the gold",
+    "reference": "as the reference script: an invalid prediction counts as the metrics recovered from it "
+                 "(an empty-gold case then scores strict)",
+}
+
+
+def scoring_for(matcher: Matcher) -> Scoring:
+    """The convention a matcher's evaluation uses: `reference` for the reference matcher, else `honest`."""
+    return "reference" if matcher.name == "reference" else "honest"
 
 
 class AlignmentError(ValueError):
@@ -87,6 +107,7 @@ class CaseResult(BaseModel):
     json_valid: bool
     json_strict: bool
     schema_valid: bool
+    invalid_output: bool = Field(False, description="invalid JSON or not the schema (failed under honest scoring)")
     parse_error: str | None = None
     exact_hits: int
     matched: int
@@ -116,6 +137,7 @@ class Summary(BaseModel):
     json_valid: int
     json_valid_rate: float | None
     schema_valid: int
+    invalid_output: int = Field(0, description="cases whose prediction is invalid JSON or not the schema")
     gold_metrics: int
     pred_metrics: int
     matched: int
@@ -138,6 +160,8 @@ class EvalReport(BaseModel):
 
     matcher: str
     threshold: float
+    scoring: Scoring = Field("reference", description="honest: an invalid output fails; reference: as the "
+                             "reference script (reports written before the field existed scored this way)")
     pred_path: str
     gold_path: str
     alignment: str
@@ -367,8 +391,10 @@ def verdict_of(gold_count: int, pred_count: int, matched: int) -> Verdict:
     return "fail"
 
 
-def score_case(index: int, case: TestCase, pred: Prediction, matcher: Matcher) -> CaseResult:
-    """Match one prediction against its gold case and give the verdict."""
+def score_case(index: int, case: TestCase, pred: Prediction, matcher: Matcher,
+               scoring: Scoring | None = None) -> CaseResult:
+    """Match one prediction against its gold case and give the verdict (under `scoring`, by default
+    the matcher's convention: see `scoring_for`)."""
     gold_names = [m.metric_name for m in case.output.metrics]
     gold_types = [m.metric_type for m in case.output.metrics]
     pred_names = [m.name for m in pred.metrics]
@@ -381,7 +407,10 @@ def score_case(index: int, case: TestCase, pred: Prediction, matcher: Matcher) -
              type_ok=gold_types[p.gold] == (pred_types[p.pred] or "").strip().lower())
         for p in sorted(pairs, key=lambda p: p.gold)
     ]
+    invalid = not (pred.json_valid and pred.schema_valid)
     verdict = verdict_of(len(gold_names), len(pred_names), len(pairs))
+    if invalid and (scoring or scoring_for(matcher)) == "honest":
+        verdict = "fail"
     pred_set = set(pred_names)
     return CaseResult(
         index=index,
@@ -397,6 +426,7 @@ def score_case(index: int, case: TestCase, pred: Prediction, matcher: Matcher) -
         json_valid=pred.json_valid,
         json_strict=pred.json_strict,
         schema_valid=pred.schema_valid,
+        invalid_output=invalid,
         parse_error=pred.error,
         exact_hits=len({g for g in gold_names if g in pred_set}),
         matched=len(pairs),
@@ -436,6 +466,7 @@ def summarize(cases: Sequence[CaseResult]) -> Summary:
         precision=precision, recall=recall, f1=f1,
         type_accuracy=_ratio(type_correct, matched),
         json_valid=valid, json_valid_rate=_ratio(valid, n), schema_valid=sum(c.schema_valid for c in cases),
+        invalid_output=sum(c.invalid_output for c in cases),
         gold_metrics=gold, pred_metrics=pred, matched=matched,
         exact_hits=sum(c.exact_hits for c in cases), type_correct=type_correct,
         mean_pred_count=_ratio(pred, n), mean_gold_count=_ratio(gold, n),
@@ -460,16 +491,19 @@ def evaluate(
     gold_path: str = "",
     progress: Callable[[int], None] | None = None,
     partial: bool = False,
+    scoring: Scoring | None = None,
 ) -> EvalReport:
     """Align, match and score; `progress(n)` is called as cases are scored. With `partial`, gold
-    cases without a prediction are left out of every score and counted in `missing`."""
+    cases without a prediction are left out of every score and counted in `missing`. `scoring`
+    defaults to the matcher's convention (`scoring_for`)."""
+    scoring = scoring or scoring_for(matcher)
     n_gold = len(gold)
     aligned, mode, gold = align(predictions, gold, partial)
     if isinstance(matcher, EmbeddingMatcher):
         matcher.warm([m.metric_name for c in gold for m in c.output.metrics] + [m.name for p in aligned for m in p.metrics])
     cases: list[CaseResult] = []
     for number, (case, pred) in enumerate(zip(gold, aligned), start=1):
-        cases.append(score_case(number, case, pred, matcher))
+        cases.append(score_case(number, case, pred, matcher, scoring))
         if progress is not None and number % 500 == 0:
             progress(500)
     if progress is not None and len(cases) % 500:
@@ -486,6 +520,7 @@ def evaluate(
     return EvalReport(
         matcher=matcher.name,
         threshold=matcher.threshold,
+        scoring=scoring,
         pred_path=pred_path,
         gold_path=gold_path,
         alignment=mode,
@@ -506,12 +541,14 @@ def evaluate_files(
     model_path: str | None = None,
     progress: Callable[[int], None] | None = None,
     partial: bool = False,
+    lexicon: Lexicon | None = None,
 ) -> EvalReport:
-    """Load both files and evaluate (the library entry point behind `finsynth eval`)."""
+    """Load both files and evaluate (the library entry point behind `finsynth eval`); `lexicon`
+    (built-in plus user files, `finsynth.lexicon.load_lexicon`) serves the fuzzy matcher."""
     gold = load_gold(gold_path)
     predictions = load_predictions(pred_path)
     if isinstance(matcher, str):
-        matcher = get_matcher(matcher, threshold=threshold, model_path=model_path)
+        matcher = get_matcher(matcher, threshold=threshold, model_path=model_path, lexicon=lexicon)
     return evaluate(predictions, gold, matcher, pred_path=str(pred_path), gold_path=str(gold_path), progress=progress,
                     partial=partial)
 
@@ -639,14 +676,15 @@ def _num(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
 
-SUMMARY_COLUMNS = ("n", "strict", "loose", "total", "total%", "P", "R", "F1", "type acc", "json ok", "pred/case", "gold/case")
+SUMMARY_COLUMNS = ("n", "strict", "loose", "total", "total%", "P", "R", "F1", "type acc", "json ok", "invalid",
+                   "pred/case", "gold/case")
 
 
 def summary_row(name: str, s: Summary) -> list[str]:
     """One table row for a summary."""
     return [
         name, str(s.n), str(s.strict), str(s.loose), str(s.total), _pct(s.total_rate), _pct(s.precision),
-        _pct(s.recall), _pct(s.f1), _pct(s.type_accuracy), f"{s.json_valid}/{s.n}",
+        _pct(s.recall), _pct(s.f1), _pct(s.type_accuracy), f"{s.json_valid}/{s.n}", str(s.invalid_output),
         _num(s.mean_pred_count), _num(s.mean_gold_count),
     ]
 
@@ -658,12 +696,21 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
+def scoring_line(report: EvalReport) -> str:
+    """One sentence saying which scoring convention the report used and how many outputs were invalid."""
+    o = report.overall
+    return (f"Scoring: {report.scoring} ({SCORING[report.scoring]}); invalid output {o.invalid_output}/{o.n} "
+            f"(JSON valid {o.json_valid}, schema valid {o.schema_valid}).")
+
+
 def render_markdown(report: EvalReport, *, failures: bool = True, max_failures: int | None = 50) -> str:
     """The report as markdown: overall, per scenario, then (up to `max_failures`) the bad cases."""
     out = [
         f"## Evaluation: {report.pred_path}",
         "",
         f"Gold `{report.gold_path}`, matcher `{report.matcher}` (threshold {report.threshold}), aligned by {report.alignment}.",
+        "",
+        scoring_line(report),
         "",
         markdown_table(("scope",) + SUMMARY_COLUMNS, [summary_row("overall", report.overall)]
                        + [summary_row(s, v) for s, v in report.by_scenario.items()]),

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from .io import Record
 from .lint import LintResult, Span
+from .schema import Sample, row_content_hash
 
 BROWSER_LIMIT = 400
 
@@ -35,6 +36,7 @@ class SampleView(BaseModel):
     paragraph: str
     analysis: str
     metrics: list[MetricView]
+    content_hash: str | None = None  # training rows: what a review decision is made on (test cases: None)
 
 
 class FindingView(BaseModel):
@@ -103,6 +105,7 @@ def _view(record: Record) -> SampleView:
         line=record.line, paragraph=item.input.paragraph, analysis=item.output.analysis,
         metrics=[MetricView(name=m.metric_name, metric_type=m.metric_type, score=m.score)
                  for m in item.output.metrics],
+        content_hash=row_content_hash(item) if isinstance(item, Sample) else None,
     )
 
 

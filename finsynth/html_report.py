@@ -108,7 +108,6 @@ def render_html(report: Report, browser: FindingsBrowser | None = None, title: s
     """The whole report page as a string (deterministic for the same inputs)."""
     assessment = assess(report)
     charts = report_charts(report)
-    font_stack = ", ".join(f'"{f}"' for f in CJK_FONTS) + ", sans-serif"
     cards = _sample_cards(browser) if browser else []
     rules = [{"id": r.id, "severity": r.severity, "rationale": r.rationale,
               "count": (report.lint_counts or {}).get(r.id, 0)} for r in RULES.values()]
@@ -128,9 +127,24 @@ def render_html(report: Report, browser: FindingsBrowser | None = None, title: s
         types=sorted({s.type for s in browser.samples.values()}) if browser else [],
         severities=SEVERITIES,
         data=Markup(_json_for_script(report.to_json())),
-        css=Markup((ASSETS / "report.css").read_text(encoding="utf-8").replace("FONT_STACK", font_stack)),
+        css=page_css(),
         script=Markup((ASSETS / "report.js").read_text(encoding="utf-8")),
+        review_script=review_script(),
     )
+
+
+def review_script() -> Markup:
+    """The review controls' script (finsynth.review), shared by the report and the relabel page."""
+    return Markup((ASSETS / "review.js").read_text(encoding="utf-8"))
+
+
+def page_css() -> Markup:
+    font_stack = ", ".join(f'"{f}"' for f in CJK_FONTS) + ", sans-serif"
+    return Markup((ASSETS / "report.css").read_text(encoding="utf-8").replace("FONT_STACK", font_stack))
+
+
+def environment() -> Environment:
+    return _environment()
 
 
 def write_html(path: str | os.PathLike[str], report: Report, browser: FindingsBrowser | None = None,

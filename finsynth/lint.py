@@ -29,10 +29,13 @@ from rapidfuzz import fuzz
 
 from .enumeration import list_markers, parallel_items
 from .io import LoadResult, QuarantineRow, Record
+from .lexicon import default_lexicon
+from .matching import FuzzyMatcher
 from .mentions import QUANTITY_KINDS, Mention, extract_mentions, numbers_in
 from .neardup import DEFAULT_THRESHOLD, NearDupSearch
 from .schema import Sample, TestCase
 from .style import classify_analysis, exclusion_items
+from .values import name_problems, value_mismatches
 
 Severity = Literal["error", "warning", "info"]
 Scope = Literal["sample", "dataset", "load"]
@@ -228,7 +231,9 @@ _PAREN = re.compile(r"^(?P<head>.*?)[（(](?P<inner>[^（）()]*)[）)](?P<tail>
 
 @lru_cache(maxsize=65536)
 def _name_variants(name: str) -> tuple[str, ...]:
-    """"ROE（净资产收益率）" -> itself, "ROE", "净资产收益率"; "ARR及净收入留存率" -> parts too."""
+    """"ROE（净资产收益率）" -> itself, "ROE", "净资产收益率"; "ARR及净收入留存率" -> parts too; then each
+    variant with a lexicon spelling swapped for another spelling of the same metric ("每股收益" for
+    "EPS"), so a name is grounded by the paragraph's standard wording of it (finsynth.lexicon)."""
     out = [name]
     match = _PAREN.match(name)
     if match:
@@ -237,6 +242,8 @@ def _name_variants(name: str) -> tuple[str, ...]:
         parts = [p for p in _ALT_SPLIT.split(variant) if len(p) >= 2]
         if len(parts) > 1:
             out += parts
+    lexicon = default_lexicon()
+    out += [spelling for variant in list(out) for spelling in lexicon.spellings(variant.strip())]
     seen: list[str] = []
     for variant in out:
         variant = variant.strip()
@@ -284,6 +291,9 @@ def invented_run(name: str, text: str) -> int:
     return best
 
 
+_LABEL_MATCHER = FuzzyMatcher(lexicon=default_lexicon())
+
+
 def _names_similar(a: str, b: str) -> bool:
     """The reference matcher (GUIDE section 4): identical, containment, or bigram Jaccard >= 0.5."""
     if a == b or a in b or b in a:
@@ -293,20 +303,13 @@ def _names_similar(a: str, b: str) -> bool:
 
 
 def metric_sets_agree(a: Item, b: Item) -> bool:
-    """Same number of metrics and a one-to-one match of names by the reference matcher."""
+    """Same number of metrics and a one-to-one match of names by the lexicon's (fuzzy) matcher, the
+    one evaluation uses: 营收 and 营收增速 are two labels, 营收 and 营业收入 one."""
     names_a = [m.metric_name for m in a.output.metrics]
     names_b = [m.metric_name for m in b.output.metrics]
     if len(names_a) != len(names_b):
         return False
-    free = list(names_b)
-    for name in names_a:
-        for other in free:
-            if _names_similar(name, other):
-                free.remove(other)
-                break
-        else:
-            return False
-    return True
+    return len(_LABEL_MATCHER.match(names_a, names_b)) == len(names_a)
 
 
 def _listed(items: Sequence[str]) -> str:
@@ -529,6 +532,74 @@ def exclusion_coverage(item: Item) -> Iterator[str]:
         shown = [f"{m.text}（{m.subject}）" if m.subject else m.text for m in missing]
         yield Hit(f"{len(missing)} quantitative item(s) of the paragraph neither extracted nor excluded: "
                   f"{_listed(shown)}", _spans("paragraph", ((m.start, m.end) for m in missing)))
+
+
+_FRAGMENT_ANALYSIS = ("本段核心分析对象是毛利率（31.2%，同比+4.6pct）。逐项排除：玻纤纱均价（同比-12%）：归因项——是收入端背景。"
+                      "在叶腊石采购价（同比-22%）：归因项——是成本端原因之一。")
+_SIGN_LOST_ANALYSIS = ("本段核心分析对象是毛利率（31.2%，同比+4.6pct）。逐项排除：玻纤纱均价（12%）：归因项——是收入端背景。"
+                       "叶腊石采购价（同比-22%）：归因项——是成本端原因之一。")
+
+
+def _exclusions(item: Item) -> list:
+    if item.type not in ("B", "D") or classify_analysis(item.output.analysis) == "prose":
+        return []
+    return exclusion_items(item.output.analysis)
+
+
+@rule(
+    id="ungrounded-exclusion",
+    severity="warning",
+    rationale="Lesson 3: per-item exclusion teaches the model to name each number as the paragraph does; "
+              "clause fragments ('在碳酸锂价格', '的背景下') and invented names teach it to cut text at random",
+    fix="Name the item with the paragraph's own noun phrase for the quantity (叶腊石采购价, not 在叶腊石采购价 "
+        "or 叶腊石采购); split parallel items only where the paragraph names each one.",
+    fires=example(_FRAGMENT_ANALYSIS, type="B", paragraph=_B_PARAGRAPH,
+                  note="'在叶腊石采购价' opens with a preposition"),
+    passes=example(_B_ANALYSIS, type="B", paragraph=_B_PARAGRAPH),
+)
+def ungrounded_exclusion(item: Item) -> Iterator[Hit]:
+    """An exclusion item name (types B and D) that is not a span of the paragraph, or a span that
+    opens or ends with a connective or particle (的, 在, 由于, 主要因为, 和, …), i.e. a clause fragment.
+
+    Decision: what a human label adds without naming anything else is allowed: 的/了/之, a trailing
+    generic word (智能座舱收入增速 for 智能座舱收入同比增长23%), and a span shortened to at most
+    three in-order pieces of one sentence (人民币汇率 for 人民币对美元汇率). Names assembled from
+    parallel lists (南非市占率 from "南非、越南市占率分别为") still fire: they are the label's own
+    wording, worth a look, hence a warning."""
+    paragraph = item.input.paragraph
+    analysis = item.output.analysis
+    for excluded in _exclusions(item):
+        problems = name_problems(paragraph, excluded.name)
+        if problems:
+            start = analysis.find(excluded.name)
+            bounds = [(start, start + len(excluded.name))] if start >= 0 else []
+            yield Hit(f"exclusion item {excluded.name!r}: {'; '.join(problems)}", _spans("analysis", bounds))
+
+
+@rule(
+    id="exclusion-value-mismatch",
+    severity="warning",
+    rationale="Lesson 3: an exclusion restates the paragraph's evidence; 同比-3% cited as 3% (or 4.6个百分点 as "
+              "4.6%) teaches the model to misread direction and units",
+    fix="Cite the value as the paragraph writes it, direction included: '同比下降22%' or '同比-22%', never "
+        "'22%'; keep 个百分点/pct apart from %, and 万 apart from 亿.",
+    fires=example(_SIGN_LOST_ANALYSIS, type="B", paragraph=_B_PARAGRAPH, note="玻纤纱均价 fell 12%; '12%' drops the sign"),
+    passes=example(_B_ANALYSIS, type="B", paragraph=_B_PARAGRAPH),
+)
+def exclusion_value_mismatch(item: Item) -> Iterator[Hit]:
+    """An exclusion item value (types B and D) whose sign or unit differs from every mention of that
+    number in the paragraph; a fall cited without its minus or direction word, a level given a minus,
+    percent for percentage points, 万 for 亿. The item's name may carry the
+    direction (LPR累计下调（30个基点）); numbers the paragraph does not contain are not judged."""
+    paragraph = item.input.paragraph
+    analysis = item.output.analysis
+    for excluded in _exclusions(item):
+        problems = value_mismatches(paragraph, excluded.values, excluded.name)
+        if problems:
+            start = analysis.find(excluded.values) if excluded.values else -1
+            bounds = [(start, start + len(excluded.values))] if start >= 0 else []
+            yield Hit(f"exclusion item {excluded.name!r}: " + "; ".join(p.describe() for p in problems),
+                      _spans("analysis", bounds))
 
 
 @rule(

@@ -34,7 +34,7 @@ from .cache import CachedReply, ResponseCache, cache_key
 from .config import EndpointConfig
 from .io import QuarantineRow
 from .reask import Validation, reask_messages
-from .retry import RetryPolicy, classify
+from .retry import RetryDecision, RetryPolicy, classify
 from .schema import Sample
 from .usage import Usage
 
@@ -60,7 +60,7 @@ class JobResult(BaseModel):
     validation: Validation | None = None
     raw: str | None = None
     errors: list[str] = Field(default_factory=list)
-    failure: str | None = None  # "validation" or "transport"
+    failure: str | None = None  # "validation", "transport", "aborted" (never sent: the run stopped) or "error"
     calls: int = 0
     cache_hits: int = 0
     reasks: int = 0
@@ -82,6 +82,8 @@ class EngineStats(BaseModel):
     retries_by_kind: dict[str, int] = Field(default_factory=dict)
     reasks: int = 0
     elapsed_s: float = 0.0
+    transport_failed: int = 0  # jobs that ended on a transport failure after their retries
+    aborted: str | None = None  # why the run stopped early (auth failure, endpoint unreachable, most calls failing)
 
 
 class RunStats(BaseModel):
@@ -238,6 +240,8 @@ class LLMEngine:
         progress: bool = False,
         description: str = "llm",
         seed: int = 0,
+        abort_after_failed_attempts: int = 16,
+        abort_failed_share: float = 0.5,
     ):
         self.config = config
         self.cache = cache if cache is not None else ResponseCache(None)
@@ -253,6 +257,42 @@ class LLMEngine:
         self.rng = random.Random(seed)
         self.usage = Usage()
         self.stats = EngineStats()
+        # circuit breaker: a run whose endpoint never answers, refuses the key, or fails most jobs stops
+        # instead of spending every row's retries (what to check is in `stats.aborted`)
+        self.abort_after_failed_attempts = abort_after_failed_attempts
+        self.abort_failed_share = abort_failed_share
+        self._failed_attempts = 0
+        self._answered_calls = 0
+
+    @staticmethod
+    def _release(timers: dict, queue: asyncio.Queue) -> None:
+        """After an abort: retries waiting for their backoff go back to the queue now, to end as aborted."""
+        for key in list(timers):
+            timer, waiting = timers.pop(key)
+            timer.cancel()
+            queue.put_nowait(waiting)
+
+    def _abort(self, reason: str) -> None:
+        if self.stats.aborted is None:
+            self.stats.aborted = reason
+
+    def _check_breaker(self, decision: RetryDecision | None = None) -> None:
+        """Stop the run: at the first 401/403 (every call would fail the same way), when no call has been
+        answered after `abort_after_failed_attempts` failed attempts, or when more than `abort_failed_share` of
+        at least 2 x concurrency finished jobs failed on transport."""
+        endpoint = self.config.base_url or "the default OpenAI endpoint"
+        if decision is not None and decision.kind in ("http_401", "http_403"):
+            self._abort(f"authentication failed ({decision.message}) at {endpoint}: check OPENAI_API_KEY "
+                        "(or the variable api_key_env names) and that the key may use this model")
+        elif not self._answered_calls and self._failed_attempts >= self.abort_after_failed_attempts:
+            kind = decision.message if decision is not None else "transport errors"
+            self._abort(f"no call answered: {self._failed_attempts} attempts failed ({kind}) at {endpoint}: "
+                        "check OPENAI_BASE_URL and that the server is up")
+        finished = self.stats.ok + self.stats.failed
+        if (finished >= 2 * self.concurrency
+                and self.stats.transport_failed > self.abort_failed_share * finished):
+            self._abort(f"{self.stats.transport_failed} of {finished} jobs failed on transport at {endpoint}: "
+                        "check the server, its rate limits and --concurrency")
 
     def run(self, jobs: Iterable[Job], total: int | None = None) -> list[JobResult]:
         """Run `jobs` to completion (blocking); results come back in the order of `jobs`."""
@@ -285,7 +325,7 @@ class LLMEngine:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[_State | None] = asyncio.Queue()
         finished = asyncio.Event()
-        timers: list[asyncio.TimerHandle] = []
+        timers: dict[int, tuple[asyncio.TimerHandle, _State]] = {}  # retries waiting for their backoff
         produced = {"unique": 0, "done": False}
         fatal: list[BaseException] = []
 
@@ -352,11 +392,16 @@ class LLMEngine:
                 await asyncio.gather(*workers, return_exceptions=True)
 
     async def _step(self, state: _State, client: Any, queue: asyncio.Queue, loop: asyncio.AbstractEventLoop,
-                    timers: list, finish: Callable[[_State], None]) -> None:
+                    timers: dict, finish: Callable[[_State], None]) -> None:
         """One call for one job: cache or live, then finish, re-ask, or schedule a retry."""
         job, result = state.job, state.result
         key = cache_key(self.config.model, job.template_hash, state.messages, self.params)
         reply = self.cache.get(key)
+        if reply is None and self.stats.aborted is not None:
+            result.failure = "aborted"
+            result.errors.append(f"not sent: the run stopped ({self.stats.aborted})")
+            finish(state)
+            return
         if reply is not None:
             result.cache_hits += 1
             self.stats.cache_hits += 1
@@ -377,19 +422,33 @@ class LLMEngine:
                 decision = classify(exc)
                 result.transport_errors.append(decision.kind)
                 self.usage.failed_calls += 1
-                if self.policy.should_retry(state.retries_this_call, decision):
+                self._failed_attempts += 1
+                self._check_breaker(decision)
+                if self.stats.aborted is not None:
+                    self._release(timers, queue)
+                if self.stats.aborted is None and self.policy.should_retry(state.retries_this_call, decision):
                     state.retries_this_call += 1
                     result.retries += 1
                     self.stats.retries += 1
                     self.stats.retries_by_kind[decision.kind] = self.stats.retries_by_kind.get(decision.kind, 0) + 1
                     delay = self.policy.delay(state.retries_this_call, decision, self.rng)
-                    timers.append(loop.call_later(delay, queue.put_nowait, state))
+
+                    def fire(waiting: _State = state) -> None:
+                        timers.pop(id(waiting), None)
+                        queue.put_nowait(waiting)
+
+                    timers[id(state)] = (loop.call_later(delay, fire), state)
                     return
                 result.failure = "transport"
                 result.errors.append(f"transport: {decision.message} after {state.retries_this_call} retries")
+                self.stats.transport_failed += 1
                 finish(state)
+                self._check_breaker()
+                if self.stats.aborted is not None:
+                    self._release(timers, queue)
                 return
             state.retries_this_call = 0
+            self._answered_calls += 1
             reply = response
             self.cache.put(key, model=self.config.model, template_hash=job.template_hash, messages=state.messages,
                            params=self.params, reply=reply)

@@ -116,6 +116,9 @@ class Report(BaseModel):
     against: Comparison | None = None
     unreadable_rows: int = Field(0, description="input rows that did not load (the unreadable-row rule)")
     composition: Composition | None = Field(None, description="the build's count composition, when it ran one")
+    warnings: list[str] = Field(default_factory=list,
+                                description="the build's warnings on the output (type x count buckets quarantine "
+                                            "emptied or halved)")
 
     def to_json(self) -> dict[str, Any]:
         """The report's data plus `assessment`: {"fit": bool, "sentences": [...]}."""
@@ -269,6 +272,7 @@ def build_report(
     token_lengths: dict[str, Sequence[int]] | None = None,
     unreadable_rows: int = 0,
     composition: Composition | None = None,
+    warnings: Sequence[str] = (),
 ) -> Report:
     """Compute the report for training samples, optionally with lint results, a test set, token
     lengths ({"paragraph": [...], "analysis": [...]}, one per sample, from `tokens.token_lengths`),
@@ -338,6 +342,7 @@ def build_report(
         lint_errors=lint_errors,
         lint_severity=lint_severity,
         against=compare_counts(frame["count"].to_list(), against) if against else None,
+        warnings=list(warnings),
         unreadable_rows=unreadable_rows,
         composition=composition,
     )
@@ -423,7 +428,10 @@ def assess(report: Report) -> Assessment:
                          f"but do not block training.")
     elif not skewed and not n_errors and report.lint_counts is not None:
         sentences.append("Lint finds no warnings either.")
-    return Assessment(fit=not skewed and not n_errors and not report.unreadable_rows, sentences=sentences[:3])
+    sentences = sentences[:3]
+    if report.warnings:  # never cut: what quarantine did to the mix is what the numbers above hide
+        sentences.append("Quarantine changed the mix: " + "; ".join(report.warnings) + ".")
+    return Assessment(fit=not skewed and not n_errors and not report.unreadable_rows, sentences=sentences)
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> str:

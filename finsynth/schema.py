@@ -83,6 +83,14 @@ class Provenance(BaseModel):
     model: str | None = None
 
 
+def row_content_hash(sample: Sample) -> str:
+    """sha256 of what a reviewer judges in a row (type, input, output; not its provenance): a review decision
+    names it, and one made on another version of the row is refused."""
+    payload = json.dumps({"type": sample.type, "input": sample.input.model_dump(mode="json"),
+                          "output": sample.output.model_dump(mode="json")}, ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
 def content_id(prefix: str, payload: ParagraphInput) -> str:
     """A stable id from the input text: the same paragraph has the same id in every run."""
     digest = hashlib.sha256(

@@ -46,3 +46,16 @@ def test_lint_scale_small(corpus_dir: Path) -> None:
 def test_eval_scale_small(corpus_dir: Path) -> None:
     result = _run("eval_scale.py", "--cases", "300")
     assert result["cases"] == 300 and result["fuzzy"]["cases_per_s"] > 0
+
+
+@pytest.mark.timeout(300)
+def test_matcher_pairs_meets_its_targets(corpus_dir: Path) -> None:
+    result = _run("matcher_pairs.py")
+    assert result["pairs"] >= 150 and result["same_pairs"] >= 50 and result["different_pairs"] >= 50
+    # drawn from the corpus's own names and from every lexicon category
+    assert result["corpus_pairs_with_a_corpus_name"] >= 100
+    assert len(result["categories"]) >= 8
+    fuzzy, reference = result["matchers"]["fuzzy"], result["matchers"]["reference"]
+    assert fuzzy["recall"] >= 0.95 and fuzzy["false_matches"] == 0 and result["targets_met"]
+    # the pairs are a fair test: the reference rule errs both ways on them
+    assert reference["misses"] >= 20 and reference["false_matches"] >= 10

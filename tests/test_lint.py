@@ -78,7 +78,7 @@ def test_registry_has_every_rule_with_severity_and_rationale() -> None:
     expected = {
         "numbered-list", "semicolon-enumeration", "count-anchor", "style-mismatch", "exclusion-coverage",
         "metric-not-in-analysis", "ungrounded-metric", "score-order", "fixed-count", "duplicate",
-        "near-duplicate", "label-conflict", "split-leakage",
+        "near-duplicate", "label-conflict", "split-leakage", "ungrounded-exclusion", "exclusion-value-mismatch",
     }
     assert expected <= set(RULES)
     for rule_id, r in RULES.items():
@@ -700,3 +700,70 @@ def test_build_fix_keeps_the_type_c_rows_and_records_every_fix(corpus_dir, tmp_p
     for name in ("train.jsonl", "val.jsonl", "fixes.jsonl", "manifest.json"):
         assert (tmp_path / "out" / name).read_bytes() == (tmp_path / "again" / name).read_bytes()
     assert result is not None and again is not None
+
+
+# --- exclusion grounding (issue 12) -------------------------------------------------------------
+
+B_PARAGRAPH_12 = ("海螺水泥2025Q3水泥熟料综合销量约6,800万吨，同比下降约3%。在需求疲弱的背景下，公司吨净利回升至约18元，"
+                  "同比增加约5元，主要因为吨煤耗下降和燃煤采购价同比下降约25%。全国水泥产量同比下降约7%。")
+
+
+def b_row(items: str, paragraph: str = B_PARAGRAPH_12) -> Sample:
+    analysis = f"本段核心分析对象是吨净利（约18元，同比增加约5元）。逐项排除：{items}段落分析框架是'原因→结果'。"
+    return sample("B", analysis, [metric("吨净利", 1.0)], paragraph)
+
+
+@pytest.mark.parametrize(("items", "fires"), [
+    ("燃煤采购价（同比-25%）：归因项——成本端原因。全国水泥产量（同比-7%）：行业/宏观数据——行业总量。", False),
+    ("主要因为吨煤耗下降和燃煤采购价（同比下降约25%）：归因项——成本端原因。", True),   # a clause fragment
+    ("的背景下（约25%）：归因项——成本端原因。", True),                                  # opens with a particle
+    ("在需求疲弱（同比-7%）：行业/宏观数据——背景。", True),                               # opens with a preposition
+    ("煤炭采购成本（同比-25%）：归因项——成本端原因。", True),                             # invented wording
+    ("燃煤采购价增速（同比-25%）：归因项——成本端原因。", False),                          # a generic label word added
+    ("水泥熟料销量（约6,800万吨）：规模背景——规模。", False),                             # shortened, in order
+])
+def test_ungrounded_exclusion_table(items: str, fires: bool) -> None:
+    assert ("ungrounded-exclusion" in rules_fired(b_row(items), ["ungrounded-exclusion"])) is fires
+
+
+@pytest.mark.parametrize(("items", "fires"), [
+    ("燃煤采购价（同比-25%）：归因项——成本端原因。", False),
+    ("燃煤采购价（同比下降约25%）：归因项——成本端原因。", False),
+    ("燃煤采购价（25%）：归因项——成本端原因。", True),                   # the fall lost its sign
+    ("燃煤采购价（同比+25%）：归因项——成本端原因。", True),              # the sign flipped
+    ("燃煤采购价（同比-25个百分点）：归因项——成本端原因。", True),       # percent became percentage points
+    ("水泥熟料综合销量（约6,800亿吨）：规模背景——规模。", True),         # 万 became 亿
+    ("水泥熟料综合销量（约6,800万吨，同比-3%）：规模背景——规模。", False),
+    ("全国水泥产量（同比-7%）：行业/宏观数据——行业总量。", False),
+    ("全国水泥产量（-8%）：行业/宏观数据——行业总量。", False),          # a number the paragraph lacks: not judged
+])
+def test_exclusion_value_mismatch_table(items: str, fires: bool) -> None:
+    assert ("exclusion-value-mismatch" in rules_fired(b_row(items), ["exclusion-value-mismatch"])) is fires
+
+
+def test_grounding_rules_skip_prose_and_types_a_c() -> None:
+    analysis = "段落围绕吨净利展开，在碳酸锂价格（25%）：归因项——只是背景。"
+    for type_ in ("A", "C"):
+        item = sample(type_, analysis, [metric("吨净利", 1.0)], B_PARAGRAPH_12)
+        assert not rules_fired(item, ["ungrounded-exclusion", "exclusion-value-mismatch"])
+
+
+def test_grounding_rules_on_the_corpus_human_labels(corpus_dir) -> None:
+    """The human B exclusions of the corpus: no value rule finding (their normalised '同比-12%' for
+    '同比下降约12%' is faithful), and the name rule fires only on names that are the labeller's own
+    wording (time series and parallel lists written out, paraphrased judgements), never on a clause
+    fragment. Counts are recorded in docs/benchmarks.md."""
+    from finsynth.values import name_problems
+
+    loaded = load_paths([corpus_dir / "type_b.jsonl"])
+    value_rows = name_rows = 0
+    for record in loaded.records:
+        fired = rules_fired(record.item, ["ungrounded-exclusion", "exclusion-value-mismatch"])
+        value_rows += "exclusion-value-mismatch" in fired
+        name_rows += "ungrounded-exclusion" in fired
+        paragraph = record.item.input.paragraph
+        for excluded in exclusion_items(record.item.output.analysis):
+            problems = name_problems(paragraph, excluded.name)
+            assert excluded.name not in paragraph or not problems or problems == ["opens with a connective or particle"]
+    assert value_rows == 0
+    assert 0 < name_rows < len(loaded.records) // 4

@@ -29,6 +29,11 @@ def test_wheel_ships_templates_and_renders_prompts(repo_root: Path, tmp_path: Pa
     assert "train/sft.py" in names
     for asset in ("report.html.j2", "report.css", "report.js"):
         assert f"finsynth/assets/{asset}" in names
+    # the metric lexicon is data shipped in the wheel (issue 13), every built-in file of it
+    from finsynth.lexicon import builtin_files
+
+    for lexicon_file in builtin_files():
+        assert f"finsynth/lexicon/{lexicon_file.name}" in names
 
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
@@ -39,6 +44,13 @@ def test_wheel_ships_templates_and_renders_prompts(repo_root: Path, tmp_path: Pa
                          check=True).stdout.splitlines()
     assert out[0].startswith(str(target)) and out[0].endswith("_templates")
     assert out[1] == system_prompt()
+
+    # the lexicon loads from the installed wheel: EPS and 每股收益 are one metric there too
+    code = ("import finsynth.lexicon as x; from finsynth.matching import FuzzyMatcher; print(x.BUILTIN_DIR); "
+            "print(len(x.default_lexicon().categories), FuzzyMatcher().same('EPS', '每股收益'))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         check=True).stdout.splitlines()
+    assert out[0].startswith(str(target)) and out[1] == f"{len(builtin_files())} True"
 
     # the HTML report's page template and assets load from the installed wheel too
     code = ("import finsynth.html_report as h; from finsynth.report import build_report; "

@@ -1,0 +1,286 @@
+"""PDF with a text layer, through pdfplumber (characters with positions).
+
+Per page: rotated characters are dropped as a watermark; ruled tables are found (`find_tables`) and
+their characters kept out of the text lines; a two-column page (an empty vertical gutter in the middle
+third, with most words on either side of it) is read left column, then right; lines are then cleaned
+(`clean.classify_pages`) and joined into paragraphs:
+
+- inside a page, a new paragraph starts at an indented line (when the document indents first lines),
+  else after a line that stops short of the right margin; also at a heading, a table or a wide gap;
+- across a page break, the last paragraph of a page goes on into the first line of the next page when
+  that line is not indented and not a heading, and the last line reached the right margin;
+- a table at the top of a page with the column count of the table that ended the previous page is
+  its continuation (a repeated header row is dropped).
+
+A page with no characters is a blank page when it has no images, else a scanned page: OCRed when
+tesseract is installed (`ocr.py`), otherwise listed in `pages_without_text`.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import ocr as ocr_mod
+from ..clean import classify_pages
+from ..headings import heading_level, looks_like_title
+from ..models import Block, ReadDocument, UnreadableFile
+from ..normalize import join_lines, normalize
+from ..tables import clean_rows, continues, merge
+
+
+@dataclass
+class Line:
+    text: str
+    x0: float
+    x1: float
+    top: float
+    bottom: float
+    size: float
+    page: int
+    column: int = 0
+    gap_before: bool = False  # OCR: a blank line came before
+
+
+@dataclass
+class _Table:
+    rows: list[list[str]]
+    top: float
+    page: int
+    column: int = 0
+
+
+@dataclass
+class _Page:
+    number: int
+    lines: list[Line] = field(default_factory=list)
+    tables: list[_Table] = field(default_factory=list)
+
+
+def _rotated(obj: dict) -> bool:
+    if obj.get("object_type") != "char":
+        return False
+    matrix = obj.get("matrix") or (1, 0, 0, 1)
+    return abs(matrix[1]) > 1e-3 or abs(matrix[2]) > 1e-3
+
+
+def _inside(obj: dict, boxes: list[tuple[float, float, float, float]]) -> bool:
+    if obj.get("object_type") != "char":
+        return False
+    cx, cy = (obj["x0"] + obj["x1"]) / 2, (obj["top"] + obj["bottom"]) / 2
+    return any(x0 <= cx <= x1 and top <= cy <= bottom for x0, top, x1, bottom in boxes)
+
+
+def _lines(page, number: int, column: int = 0) -> list[Line]:
+    out = []
+    for line in page.extract_text_lines(return_chars=True, strip=True):
+        text = normalize(line["text"], squeeze=True)
+        if not text:
+            continue
+        sizes = [c["size"] for c in line["chars"] if c["text"].strip()]
+        out.append(Line(text, line["x0"], line["x1"], line["top"], line["bottom"],
+                        statistics.median(sizes) if sizes else 0.0, number, column))
+    return out
+
+
+def _gutter(page) -> tuple[float, float, float] | None:
+    """(x, top, bottom) of the gutter of a two-column page, or None for a one-column page."""
+    width, height = page.width, page.height
+    words = [w for w in page.extract_words(x_tolerance=3, y_tolerance=3)
+             if height * 0.06 < w["top"] and w["bottom"] < height * 0.94]
+    if len(words) < 10:
+        return None
+    lo, hi = int(width * 0.33), int(width * 0.67)
+    covered = [False] * (hi - lo)
+    for w in words:
+        for x in range(max(lo, int(w["x0"])), min(hi, int(w["x1"]) + 1)):
+            covered[x - lo] = True
+    best, run, best_end = 0, 0, 0
+    for i, c in enumerate(covered):
+        run = 0 if c else run + 1
+        if run > best:
+            best, best_end = run, i
+    if best < 8:
+        return None
+    gutter = lo + best_end - best / 2
+    left = [w for w in words if w["x1"] < gutter]
+    right = [w for w in words if w["x0"] > gutter]
+    if len(left) < 0.2 * len(words) or len(right) < 0.2 * len(words):
+        return None
+    sided = left + right
+    return gutter, min(w["top"] for w in sided) - 1, max(w["bottom"] for w in sided) + 1
+
+
+def _page_content(page, number: int) -> tuple[_Page, bool]:
+    """The page's lines and tables in reading order, and whether rotated (watermark) text was dropped."""
+    had_rotated = any(_rotated(c) for c in page.chars)
+    if had_rotated:
+        page = page.filter(lambda obj: not _rotated(obj))
+    found = page.find_tables()
+    boxes = [t.bbox for t in found]
+    text_page = page.filter(lambda obj: not _inside(obj, boxes)) if boxes else page
+    content = _Page(number)
+    gutter = _gutter(text_page)
+    if gutter is None:
+        content.lines = _lines(text_page, number)
+    else:
+        g, top, bottom = gutter
+        whole = _lines(text_page, number)
+        above = [ln for ln in whole if ln.bottom <= top]
+        below = [ln for ln in whole if ln.top >= bottom]
+        left = _lines(text_page.crop((0, top, g, bottom)), number, column=0)
+        right = _lines(text_page.crop((g, top, page.width, bottom)), number, column=1)
+        for ln in right:
+            ln.column = 1
+        for ln in below:
+            ln.column = 2
+        content.lines = above + left + right + below
+    for table in found:
+        x0, top, x1, _ = table.bbox
+        column = 0 if gutter is None or x1 <= gutter[0] + 1 else (1 if x0 >= gutter[0] - 1 else 0)
+        rows = clean_rows(table.extract())
+        if rows:
+            content.tables.append(_Table(rows, top, number, column))
+    return content, had_rotated
+
+
+def read_pdf(path: Path, ocr: bool = True) -> ReadDocument:
+    import pdfplumber
+
+    doc = ReadDocument(format="pdf", blocks=[])
+    pages: list[_Page] = []
+    try:
+        with pdfplumber.open(path) as pdf:
+            doc.pages = len(pdf.pages)
+            for number, page in enumerate(pdf.pages, start=1):
+                content, had_rotated = _page_content(page, number)
+                if had_rotated:
+                    doc.blocks_read += 1
+                    doc.drop("watermark")
+                if not content.lines and not content.tables:
+                    doc.blocks_read += 1
+                    if not page.images:
+                        doc.drop("blank_page")
+                    elif ocr and ocr_mod.unavailable() is None:
+                        doc.blocks_read -= 1
+                        content.lines = _ocr_lines(page, number)
+                        doc.pages_ocr.append(number)
+                    else:
+                        doc.drop("no_text_layer")
+                        doc.pages_without_text.append(number)
+                pages.append(content)
+                page.close()
+    except UnreadableFile:
+        raise
+    except Exception as exc:  # pdfminer/pdfplumber raise many types for a damaged or non-PDF file
+        raise UnreadableFile(f"not a readable PDF ({type(exc).__name__}: {str(exc)[:120] or 'no detail'})") from exc
+    if doc.pages_without_text:
+        doc.notes.append(f"pages without a text layer, not read: {doc.pages_without_text}; "
+                         + (ocr_mod.unavailable() or "OCR turned off"))
+    _assemble(doc, pages)
+    return doc
+
+
+def _ocr_lines(page, number: int) -> list[Line]:
+    lines, gap = [], False
+    for text in ocr_mod.ocr_page(page):
+        text = normalize(text, squeeze=True)
+        if not text:
+            gap = True
+            continue
+        lines.append(Line(text, 0.0, 0.0, float(len(lines)), float(len(lines)), 0.0, number, gap_before=gap))
+        gap = False
+    return lines
+
+
+def _mode(values: list[float]) -> float:
+    rounded = [round(v) for v in values]
+    return statistics.mode(rounded) if rounded else 0.0
+
+
+def _assemble(doc: ReadDocument, pages: list[_Page]) -> None:
+    """Clean the lines, then join them into headings, paragraphs and tables."""
+    reasons = classify_pages([[ln.text for ln in p.lines] for p in pages])
+    kept_pages: list[list[Line]] = []
+    for page, page_reasons in zip(pages, reasons, strict=True):
+        doc.blocks_read += len(page.lines) + len(page.tables)
+        kept = []
+        for line, reason in zip(page.lines, page_reasons, strict=True):
+            if reason:
+                doc.drop(reason)
+            else:
+                kept.append(line)
+        kept_pages.append(kept)
+        doc.blocks_kept += len(kept) + len(page.tables)
+    body = [ln for page in kept_pages for ln in page if ln.size]
+    body_size = statistics.median([ln.size for ln in body]) if body else 0.0
+    margins: dict[int, float] = {}
+    rights: dict[int, float] = {}
+    for column in {ln.column for ln in body}:
+        col = [ln for ln in body if ln.column == column]
+        margins[column] = _mode([ln.x0 for ln in col])
+        rights[column] = max(ln.x1 for ln in col)
+
+    def indented(ln: Line) -> bool:
+        return bool(ln.size) and ln.x0 - margins.get(ln.column, ln.x0) >= 1.2 * ln.size
+
+    def full(ln: Line) -> bool:
+        return not ln.size or ln.x1 >= rights.get(ln.column, ln.x1) - 1.0 * ln.size
+
+    uses_indent = sum(indented(ln) for ln in body) >= 2
+
+    def level_of(ln: Line) -> int | None:
+        level = heading_level(ln.text)
+        if level is not None:
+            return level
+        if body_size and ln.size >= body_size * 1.15 and looks_like_title(ln.text):
+            return 1
+        return None
+
+    open_lines: list[Line] = []
+    last_table: Block | None = None  # the table that ended the previous page, while it may continue
+
+    def close() -> None:
+        if open_lines:
+            pages_of = sorted({ln.page for ln in open_lines})
+            doc.blocks.append(Block("text", join_lines([ln.text for ln in open_lines]), pages=pages_of))
+            open_lines.clear()
+
+    for page, kept in zip(pages, kept_pages, strict=True):
+        items: list[tuple[int, float, int, Line | _Table]] = [(ln.column, ln.top, 0, ln) for ln in kept]
+        items += [(t.column, t.top, 1, t) for t in page.tables]
+        items.sort(key=lambda item: (item[0], item[1], item[2]))
+        for position, (_, _, _, item) in enumerate(items):
+            if isinstance(item, _Table):
+                if position == 0 and last_table is not None and continues(last_table.rows or [], item.rows):
+                    last_table.rows = merge(last_table.rows or [], item.rows)
+                    last_table.pages = sorted({*last_table.pages, item.page})
+                    continue
+                close()
+                last_table = Block("table", pages=[item.page], rows=item.rows)
+                doc.blocks.append(last_table)
+                continue
+            line = item
+            level = level_of(line)
+            if level is not None:
+                close()
+                doc.blocks.append(Block("heading", line.text, level=level, pages=[line.page]))
+            else:
+                if open_lines:
+                    prev = open_lines[-1]
+                    if prev.page != line.page:
+                        new = indented(line) or not full(prev) or line.gap_before
+                    elif prev.column != line.column:
+                        new = indented(line) or not full(prev)
+                    elif line.gap_before or (prev.size and line.top - prev.bottom > 1.5 * prev.size):
+                        new = True
+                    else:
+                        new = indented(line) if uses_indent else not full(prev)
+                    if new:
+                        close()
+                open_lines.append(line)
+            last_table = None
+        if items and not isinstance(items[-1][3], _Table):
+            last_table = None
+    close()

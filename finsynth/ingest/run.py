@@ -1,0 +1,265 @@
+"""`ingest(paths, options)`: documents in, chunk rows, an outline and a reconciling summary out.
+
+One pure function, `process_document(path, options)`, does all the work of one file; the engines only
+decide where it runs: in this process (`workers=1`), in a process pool (`workers=N`), or as a Ray Data
+`map` over the file list (`engine="ray"`, the `finsynth[ray]` extra). Results are put back in sorted file
+order whatever finished first, so the output has the same bytes for any engine and worker count.
+
+A file that cannot be read is reported with its reason in the summary and the other files go on; when
+no file at all can be read, `ingest` raises `UserError` naming the first one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+
+from ..io import InputError, UserError, write_jsonl_atomic, write_text_atomic
+from ..schema import ParagraphInput, content_id
+from .candidates import candidate
+from .chunk import chunk_blocks
+from .models import (
+    SUFFIXES,
+    Block,
+    ChunkRow,
+    DocumentReport,
+    DocumentResult,
+    IngestOptions,
+    IngestResult,
+    IngestSummary,
+    Source,
+    UnreadableFile,
+)
+from .redact import redact
+
+ID_PREFIX = "P"
+
+
+def collect(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """Files named directly (a supported suffix), and every supported file under named directories;
+    sorted, each once."""
+    out: dict[str, Path] = {}
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            for found in path.rglob("*"):
+                if found.is_file() and found.suffix.lower() in SUFFIXES and not found.name.startswith("."):
+                    out[str(found)] = found
+        elif path.is_file():
+            if path.suffix.lower() not in SUFFIXES:
+                raise InputError(f"{path}: unsupported file type {path.suffix or '(none)'}; give .pdf, .docx, "
+                                 ".md or .txt files (or a directory of them)")
+            out[str(path)] = path
+        else:
+            raise InputError(f"{path}: no such file or directory")
+    return [out[key] for key in sorted(out)]
+
+
+def _redact_blocks(blocks: list[Block], counts: Counter[str]) -> None:
+    for block in blocks:
+        if block.text:
+            block.text, found = redact(block.text)
+            counts.update(found)
+        if block.rows:
+            new_rows = []
+            for row in block.rows:
+                new_row = []
+                for cell in row:
+                    cell, found = redact(cell)
+                    counts.update(found)
+                    new_row.append(cell)
+                new_rows.append(new_row)
+            block.rows = new_rows
+
+
+def process_document(path: str | os.PathLike[str], options: IngestOptions) -> DocumentResult:
+    """Read, clean, redact and chunk one file. Never raises for an unreadable file: the report says why."""
+    from .readers import read_document
+
+    path = Path(path)
+    fmt = SUFFIXES.get(path.suffix.lower())
+    report = DocumentReport(file=str(path), format=fmt)
+    try:
+        doc = read_document(path, ocr=options.ocr)
+    except UnreadableFile as exc:
+        report.ok, report.error = False, str(exc)
+        return DocumentResult(report=report)
+    except OSError as exc:
+        report.ok, report.error = False, f"cannot read it ({exc.strerror or exc})"
+        return DocumentResult(report=report)
+    redactions: Counter[str] = Counter()
+    if options.redact:
+        _redact_blocks(doc.blocks, redactions)
+    chunks, outline = chunk_blocks(doc.blocks, options.min_chars, options.max_chars, options.target_chars)
+    rows = []
+    for index, chunk in enumerate(chunks):
+        title = chunk.heading_path[-1] if chunk.heading_path else ""
+        inp = ParagraphInput(chapter_title=title, paragraph=chunk.text)
+        source = Source(file=str(path), format=doc.format, pages=chunk.pages, lines=chunk.lines,
+                        heading_path=chunk.heading_path, kind="table" if chunk.kind == "table" else "text",
+                        table=chunk.rows, index=index)
+        rows.append(ChunkRow(id=content_id(ID_PREFIX, inp), chapter_title=inp.chapter_title,
+                             paragraph=inp.paragraph, source=source,
+                             candidates=candidate(inp.paragraph) if options.candidates else None))
+    report.encoding = doc.encoding
+    report.pages = doc.pages
+    report.pages_ocr = doc.pages_ocr
+    report.pages_without_text = doc.pages_without_text
+    report.blocks_read = doc.blocks_read
+    report.blocks_kept = doc.blocks_kept
+    report.blocks_dropped = dict(sorted(doc.dropped.items()))
+    report.headings = sum(b.kind == "heading" for b in doc.blocks)
+    report.tables = sum(b.kind == "table" for b in doc.blocks)
+    report.chunks = len(rows)
+    report.redactions = dict(sorted(redactions.items()))
+    report.notes = doc.notes
+    return DocumentResult(report=report, rows=rows, outline=outline)
+
+
+def _process_json(path: str, options_json: str) -> str:
+    """The pool/Ray task: JSON in and out (no pickling of library objects across processes)."""
+    return process_document(path, IngestOptions.model_validate_json(options_json)).model_dump_json()
+
+
+def _run_local(files: list[str], options: IngestOptions) -> list[DocumentResult]:
+    if options.workers == 1 or len(files) == 1:
+        return [process_document(f, options) for f in files]
+    from concurrent.futures import ProcessPoolExecutor
+
+    options_json = options.model_dump_json()
+    with ProcessPoolExecutor(max_workers=min(options.workers, len(files))) as pool:
+        dumped = list(pool.map(_process_json, files, [options_json] * len(files)))
+    return [DocumentResult.model_validate_json(d) for d in dumped]
+
+
+def _ray_task(row: dict) -> dict:
+    return {"file": row["file"], "result": _process_json(row["file"], row["options"])}
+
+
+def _run_ray(files: list[str], options: IngestOptions) -> list[DocumentResult]:
+    try:
+        import ray
+    except ImportError as exc:
+        raise UserError("--engine ray needs Ray, which is not installed: pip install 'finsynth[ray]' "
+                        "(or use --workers N on one machine)") from exc
+    started = False
+    if not ray.is_initialized():
+        ray.init(num_cpus=options.workers, include_dashboard=False, log_to_driver=False)
+        started = True
+    try:
+        options_json = options.model_dump_json()
+        dataset = ray.data.from_items([{"file": f, "options": options_json} for f in files])
+        out = dataset.map(_ray_task, num_cpus=1).take_all()
+    finally:
+        if started:
+            ray.shutdown()
+    by_file = {row["file"]: DocumentResult.model_validate_json(row["result"]) for row in out}
+    return [by_file[f] for f in files]
+
+
+def _summary(results: list[DocumentResult], options: IngestOptions) -> IngestSummary:
+    summary = IngestSummary(engine=options.engine, workers=options.workers,
+                            documents=[r.report for r in results])
+    dropped: Counter[str] = Counter()
+    redactions: Counter[str] = Counter()
+    reasons: set[str] = set()
+    for r in results:
+        doc = r.report
+        summary.files += 1
+        summary.files_failed += not doc.ok
+        summary.pages_read += doc.pages
+        summary.pages_ocr += len(doc.pages_ocr)
+        summary.pages_without_text += len(doc.pages_without_text)
+        summary.blocks_read += doc.blocks_read
+        summary.blocks_kept += doc.blocks_kept
+        summary.tables += doc.tables
+        summary.chunks_written += doc.chunks
+        dropped.update(doc.blocks_dropped)
+        redactions.update(doc.redactions)
+        if doc.pages_without_text:
+            reasons.update(n.split("; ", 1)[-1] for n in doc.notes if n.startswith("pages without a text layer"))
+    summary.blocks_dropped = dict(sorted(dropped.items()))
+    summary.redactions = dict(sorted(redactions.items()))
+    summary.ocr = "; ".join(sorted(reasons)) or None
+    return summary
+
+
+def outline_markdown(results: list[DocumentResult]) -> str:
+    """One section per document: its headings as a nested list, with the page (or line) each starts on."""
+    lines = ["# Outline", ""]
+    for r in results:
+        doc = r.report
+        if not doc.ok:
+            lines += [f"## {doc.file}", "", f"not read: {doc.error}", ""]
+            continue
+        lines += [f"## {doc.file}", "", f"{doc.format}, {doc.pages} page(s), {doc.chunks} chunk(s)", ""]
+        for entry in r.outline:
+            where = f" (p. {entry.page})" if entry.page else (f" (line {entry.line})" if entry.line else "")
+            lines.append(f"{'  ' * (entry.level - 1)}- {entry.title}{where}")
+        if not r.outline:
+            lines.append("(no headings)")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def outline_path(out: str | os.PathLike[str]) -> Path:
+    out = Path(out)
+    return out.with_name(out.name.removesuffix(".jsonl") + ".outline.md")
+
+
+def ingest(paths: Iterable[str | os.PathLike[str]], options: IngestOptions | None = None,
+           out: str | os.PathLike[str] | None = None) -> IngestResult:
+    """Ingest documents; with `out`, write the rows (JSONL) and `<out>.outline.md` atomically."""
+    options = options or IngestOptions()
+    files = [str(f) for f in collect(paths)]
+    if not files:
+        raise InputError("no .pdf, .docx, .md or .txt file found in "
+                         + ", ".join(str(p) for p in paths) + "; name the documents to ingest")
+    results = _run_ray(files, options) if options.engine == "ray" else _run_local(files, options)
+    results.sort(key=lambda r: r.report.file)
+    summary = _summary(results, options)
+    failed = [r.report for r in results if not r.report.ok]
+    if failed and len(failed) == len(results):
+        more = f" (and {len(failed) - 1} more file(s) that could not be read)" if len(failed) > 1 else ""
+        raise UserError(f"{failed[0].file}: {failed[0].error}{more}")
+    rows = [row for r in results for row in r.rows]
+    outline_md = outline_markdown(results)
+    if out is not None:
+        write_jsonl_atomic(out, [row.model_dump(mode="json", exclude_none=True) for row in rows])
+        write_text_atomic(outline_path(out), outline_md)
+        summary.out, summary.outline = str(out), str(outline_path(out))
+    return IngestResult(rows=rows, summary=summary, outline_md=outline_md)
+
+
+def summary_markdown(summary: IngestSummary) -> str:
+    """The summary as the CLI prints it."""
+    dropped = ", ".join(f"{reason} {n}" for reason, n in summary.blocks_dropped.items()) or "none"
+    lines = [
+        f"**ingest**: {summary.files} file(s), {summary.files_failed} not read; {summary.pages_read} page(s) read; "
+        f"{summary.blocks_read} block(s): {summary.blocks_kept} kept, dropped {dropped}; "
+        f"{summary.tables} table(s); **{summary.chunks_written} chunk(s) written**"
+        + (f" -> `{summary.out}` (outline `{summary.outline}`)" if summary.out else ""),
+        "",
+    ]
+    if summary.redactions:
+        lines += ["redacted: " + ", ".join(f"{k} {n}" for k, n in summary.redactions.items()), ""]
+    if summary.pages_ocr:
+        lines += [f"OCR: {summary.pages_ocr} page(s)", ""]
+    if summary.ocr:
+        lines += [f"{summary.pages_without_text} page(s) without a text layer not read: {summary.ocr}", ""]
+    lines += ["| file | pages | OCR pages | blocks read | kept | dropped | chunks |", "|---|---|---|---|---|---|---|"]
+    for doc in summary.documents:
+        if not doc.ok:
+            lines.append(f"| {doc.file} | not read: {doc.error} | | | | | |")
+            continue
+        d = ", ".join(f"{k} {n}" for k, n in doc.blocks_dropped.items()) or "-"
+        ocr = ",".join(map(str, doc.pages_ocr)) or "-"
+        lines.append(f"| {doc.file} | {doc.pages} | {ocr} | {doc.blocks_read} | {doc.blocks_kept} | {d} | {doc.chunks} |")
+    return "\n".join(lines) + "\n"
+
+
+def dumps_summary(summary: IngestSummary) -> str:
+    return json.dumps(summary.model_dump(mode="json"), ensure_ascii=False, indent=2)
