@@ -1,11 +1,11 @@
 """Benchmark: the offline annotator's Type B exclusions against the human-written ones (issue 12, item 1).
 
 Gold: every Type B row of the corpus (`../shared/corpus/type_b.jsonl`, or `--data FILE`); its analysis's
-per-item exclusions "X（值）：类别——理由。" after "逐项排除" are parsed by `finsynth.style.exclusion_items`
-(name, values, category; the GUIDE's six categories). The annotator (`finsynth.annotators.rules.annotate`)
+per-item exclusions "X（值）：类别——理由。" after "逐项排除" are parsed by `finsynth.text.style.exclusion_items`
+(name, values, category; the GUIDE's six categories). The annotator (`finsynth.synth.annotators.rules.annotate`)
 runs on the same paragraph and core metrics, and its items are parsed the same way.
 
-Matching, per row, one-to-one and greedy best-first (`finsynth.annotators.model.pair_items`, the
+Matching, per row, one-to-one and greedy best-first (`finsynth.synth.annotators.model.pair_items`, the
 same pairing the fitted model learns from). A gold and a predicted item may pair when
 - their names are identical (score 1), or one contains the other (0.7 + 0.3 x length ratio), or their
   character-bigram Jaccard is >= 0.5 (the GUIDE's reference matcher, section 4); or
@@ -19,12 +19,12 @@ Scores:
 - category agreement = matched pairs with the same category / matched pairs;
 - value fidelity = predicted items with values whose every number-bearing fragment (split at "，")
   is a verbatim span of the paragraph and whose signs and units agree with the paragraph
-  (`finsynth.values.value_mismatches`: "同比-3%" must not become "3%", "4.6个百分点" not "4.6%") /
+  (`finsynth.text.values.value_mismatches`: "同比-3%" must not become "3%", "4.6个百分点" not "4.6%") /
   predicted items with values. `gold_value_agreement` is the sign/unit part on the human items.
 
 Folds: rows sorted by the sha256 of their paragraph, fold = rank mod 5 (deterministic, balanced).
 Rules were developed looking at folds 0-3; fold 4 is the rules' held-out fifth. With `--mode fitted`
-(or `both`) the category model (`finsynth.annotators.model`) that scores fold k is fitted on the other
+(or `both`) the category model (`finsynth.synth.annotators.model`) that scores fold k is fitted on the other
 four folds only, so every row is scored by a model that never saw it; "overall" pools those held-out
 predictions.
 
@@ -49,12 +49,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import CORPUS, machine_info
 
-from finsynth.annotators.model import pair_items
-from finsynth.annotators.rules import annotate
 from finsynth.io import load_paths
 from finsynth.schema import Sample
-from finsynth.style import ExcludedItem, exclusion_items
-from finsynth.values import value_mismatches
+from finsynth.synth.annotators.model import pair_items
+from finsynth.synth.annotators.rules import annotate
+from finsynth.text.style import ExcludedItem, exclusion_items
+from finsynth.text.values import value_mismatches
 
 FOLDS = 5
 TARGETS = {"item_recall": 0.90, "item_precision": 0.90, "category_agreement": 0.75, "value_fidelity": 1.0}
@@ -121,7 +121,7 @@ def run_mode(samples: list[Sample], folds: list[int], mode: str) -> dict:
     per_row: list[dict] = [{}] * len(samples)
     models = {}
     if mode == "fitted":
-        from finsynth.annotators.model import fit_model
+        from finsynth.synth.annotators.model import fit_model
 
         for k in range(FOLDS):
             models[k] = fit_model([s for s, f in zip(samples, folds, strict=True) if f != k])

@@ -28,9 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import CORPUS, machine_info
 
-from finsynth import matching
-from finsynth.evaluate import evaluate, load_gold, load_predictions
-from finsynth.matching import get_matcher
+from finsynth.text import names as matching
+from finsynth.eval.scoring import evaluate, load_gold, load_predictions
+from finsynth.text.names import get_matcher
 
 SCENARIOS = ["single_metric", "multi_metric", "boundary_many_numbers_one_core",
              "financial_vs_business_classification", "empty_output_background", "mixed_financial_business"]

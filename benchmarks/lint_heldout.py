@@ -1,7 +1,7 @@
 """Benchmark: the analysis-style lint rules on a hand-written HELD-OUT set.
 
 `benchmarks/lint_heldout.jsonl` holds ~150 analyses written by hand, independently of the detectors
-in `finsynth.lint` and of the generator in `benchmarks/lint_variants.py` (the author saw neither).
+in `finsynth.audit.lint` and of the generator in `benchmarks/lint_variants.py` (the author saw neither).
 Each row: {"id", "type", "analysis", "metrics": [names], "label": {"enumeration", "numbered",
 "count_anchor"}, "note"}; at least half of the rows are negatives for all three labels (A/C prose,
 B per-item exclusion lists, D hybrids, number-heavy prose, single heads, colons that are not lists,
@@ -23,7 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from finsynth.lint import lint_sample
+from finsynth.audit.lint import lint_sample
 from finsynth.schema import Extraction, Metric, ParagraphInput, Sample
 
 HELDOUT = Path(__file__).resolve().parent / "lint_heldout.jsonl"

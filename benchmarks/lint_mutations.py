@@ -20,10 +20,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from finsynth.lint import DEFAULT_MAX_CHARS, lint_sample
-from finsynth.mentions import numbers_in
+from finsynth.audit.lint import DEFAULT_MAX_CHARS, lint_sample
 from finsynth.schema import Sample
-from finsynth.style import exclusion_items
+from finsynth.text.mentions import numbers_in
+from finsynth.text.style import exclusion_items
 
 MUTATION_RULES = ("exclusion-coverage", "metric-not-in-analysis", "ungrounded-metric", "score-order", "length")
 _FOREIGN = ("每用户平均收入", "单位座公里成本", "不良贷款率", "吨钢毛利", "同店销售增长率")

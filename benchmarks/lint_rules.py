@@ -41,7 +41,7 @@ import lint_variants as lv
 from _common import CORPUS, machine_info
 from lint_mutations import evaluate_mutations
 
-from finsynth.lint import lint_sample
+from finsynth.audit.lint import lint_sample
 from finsynth.schema import Sample
 
 RULES = lv.TARGET_RULES

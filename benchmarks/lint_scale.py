@@ -49,8 +49,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import CORPUS, machine_info
 
+from finsynth.audit.lint import lint_records
 from finsynth.io import Record, load_paths
-from finsynth.lint import lint_records
 from finsynth.schema import Sample
 
 NUMBER = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?")
@@ -197,9 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_report:
         report_note = "skipped (--no-report)"
     else:
-        from finsynth.findings import browse_findings
-        from finsynth.html_report import write_html
-        from finsynth.report import build_report
+        from finsynth.audit.html.browser import browse_findings
+        from finsynth.audit.html.page import write_html
+        from finsynth.audit.report import build_report
 
         t2, c2 = time.perf_counter(), time.process_time()
         report = build_report([r.item for r in records], lint=result, against=[r.item for r in tests])

@@ -1,6 +1,6 @@
 """Labelled surface variants for the analysis-style lint rules (issue 10, item 2).
 
-Written independently of `finsynth.lint`: the shapes below are what annotators and models really
+Written independently of `finsynth.audit.lint`: the shapes below are what annotators and models really
 write (GUIDE lessons 4-6 and the v11 corpus), not what any detector happens to match.
 
 Every generator takes a `random.Random` (or anything with its methods, such as hypothesis's

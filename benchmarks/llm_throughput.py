@@ -1,6 +1,6 @@
 """LLM engine throughput against the loopback OpenAI-compatible server, with injected faults.
 
-Runs `finsynth.relabel.relabel` (the real path: render, call, validate with lint, cache, quarantine)
+Runs `finsynth.synth.relabel.relabel` (the real path: render, call, validate with lint, cache, quarantine)
 on N Type B relabel requests against `tests/fake_openai.py` started as a separate process with a
 fixed per-request latency, and measures:
 
@@ -36,11 +36,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import CORPUS
 
-from finsynth.annotators.rules import annotate
-from finsynth.config import EndpointConfig
 from finsynth.io import load_paths, write_jsonl_atomic
-from finsynth.relabel import relabel
+from finsynth.llm.config import EndpointConfig
 from finsynth.schema import Extraction, Metric, ParagraphInput, Sample
+from finsynth.synth.annotators.rules import annotate
+from finsynth.synth.relabel import relabel
 
 CORPUS_B = CORPUS / "type_b.jsonl"
 
@@ -125,7 +125,7 @@ def client_ceiling(base_url: str, concurrency: int, requests: int) -> float:
     whatever the latency (CPU and syscalls, not waiting)."""
     import asyncio
 
-    from finsynth.llm import make_client, run_coroutine
+    from finsynth.llm.engine import make_client, run_coroutine
 
     messages = [{"role": "user", "content": "【段落内容】ceiling\n" + "x" * 1500}]
     config = EndpointConfig(base_url=base_url, api_key="sk-bench", model="ceiling", timeout=30)

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _common import CORPUS, machine_info
 
-from finsynth.matching import MatcherUnavailable, get_matcher
+from finsynth.text.names import MatcherUnavailable, get_matcher
 
 PAIRS = Path(__file__).with_name("matcher_pairs.jsonl")
 TARGET_RECALL = 0.95

@@ -206,8 +206,8 @@ def enumerate_analysis(sample, index: int) -> str:
 
 
 def prepare_bad_enum(corpus: Path, out: Path, seed: int) -> dict[str, Any]:
+    from finsynth.audit.lint import lint_sample
     from finsynth.build import stratified_split
-    from finsynth.lint import lint_sample
 
     records, tests, bad = load_corpus(corpus)
     mutated, fired, k = [], 0, 0

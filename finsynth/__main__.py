@@ -1,5 +1,5 @@
 """`python -m finsynth` runs the CLI."""
 
-from .cli import main
+from finsynth.cli import main
 
 raise SystemExit(main())

@@ -2,7 +2,7 @@
 
 Stages (each a plain function of data): load + quarantine -> (optional relabel) -> lint (split leakage
 among its errors) -> dedupe -> stratified split -> (optional count composition of the training split,
-`--compose FILE`, see finsynth.compose) -> render chat rows -> write. Same inputs and seed give
+`--compose FILE`, see finsynth.synth.compose) -> render chat rows -> write. Same inputs and seed give
 byte-identical outputs: nothing time- or machine-dependent is written, and every order is sorted.
 
 Row accounting: read = train + val + test + quarantined, where, with --compose, train counts the
@@ -22,10 +22,12 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from . import __version__
-from .findings import browse_findings
-from .html_report import write_html
-from .io import (
+from finsynth import __version__
+from finsynth.audit.html.browser import browse_findings
+from finsynth.audit.html.page import write_html
+from finsynth.audit.lint import Fix, LintResult, fix_records, lint_records
+from finsynth.audit.report import Composition, build_report, render_markdown
+from finsynth.io import (
     InputError,
     LoadResult,
     QuarantineRow,
@@ -37,11 +39,9 @@ from .io import (
     write_jsonl_atomic,
     write_text_atomic,
 )
-from .lint import Fix, LintResult, fix_records, lint_records
-from .neardup import NearDupIndex, normalize
-from .prompts import chat_row, template_hashes
-from .report import Composition, build_report, render_markdown
-from .schema import Sample, TestCase
+from finsynth.prompts import chat_row, template_hashes
+from finsynth.schema import Sample, TestCase
+from finsynth.text.similarity import NearDupIndex, normalize
 
 # Paragraphs at or above this character-trigram Jaccard are the same paragraph lightly edited: one of
 # them is enough for training, and one beside a test case leaks the answer.
@@ -64,9 +64,9 @@ class BuildConfig(BaseModel):
     force_relabel: bool = False  # relabel every row of the types, not only those failing their rules
     llm: str = "auto"
     concurrency: int = 8
-    compose: Path | None = None  # a compose YAML (finsynth.compose): re-weights the training split
+    compose: Path | None = None  # a compose YAML (finsynth.synth.compose): re-weights the training split
     fix: bool = False  # apply the fixable lint rules' autofixes (count-anchor) before linting
-    review: Path | None = None  # a review patch (finsynth.review) applied after relabel and fixes
+    review: Path | None = None  # a review patch (finsynth.audit.review) applied after relabel and fixes
 
 
 class RelabelAbortedError(UserError):
@@ -216,7 +216,7 @@ def _relabel(records: list[Record], config: BuildConfig, progress: bool
     """Regenerate the analyses of the asked-for types (the rows that need it, or all with `force_relabel`)
     through the LLM engine or the rules annotator. Raises `RelabelAbortedError` when the engine stopped early:
     nothing is written then, so no row is lost."""
-    from .relabel import relabel  # imported lazily: the engine pulls in the openai client
+    from finsynth.synth.relabel import relabel  # imported lazily: the engine pulls in the openai client
 
     targets = [r for r in records if isinstance(r.item, Sample) and r.item.type in config.relabel]
     if not targets:
@@ -258,12 +258,12 @@ def build(config: BuildConfig, on_stage: Callable[[str], None] | None = None, pr
     stage = on_stage or (lambda _name: None)
     compose_config = None
     if config.compose is not None:  # a bad compose file fails before any work
-        from .compose import load_compose_config
+        from finsynth.synth.compose import load_compose_config
 
         compose_config = load_compose_config(config.compose)
     review_decisions = []
     if config.review is not None:  # a bad patch fails before any work
-        from .review import load_review
+        from finsynth.audit.review import load_review
 
         review_decisions = load_review(config.review)
     stage("load")
@@ -290,7 +290,7 @@ def build(config: BuildConfig, on_stage: Callable[[str], None] | None = None, pr
 
     review_result = None
     if config.review is not None:
-        from .review import apply_review
+        from finsynth.audit.review import apply_review
 
         stage("review")
         review_result = apply_review(train_records, review_decisions)
@@ -315,7 +315,7 @@ def build(config: BuildConfig, on_stage: Callable[[str], None] | None = None, pr
 
     composition = None
     if compose_config is not None:
-        from .compose import compose
+        from finsynth.synth.compose import compose
 
         stage("compose")
         composition = compose(train, compose_config, config.seed, tests=[r.item for r in test_records],
@@ -340,7 +340,7 @@ def build(config: BuildConfig, on_stage: Callable[[str], None] | None = None, pr
         composed_out_path.unlink(missing_ok=True)  # a stale one from an earlier --compose build would mislead
     diff_path, page_path = out / "relabel.diff.jsonl", out / "relabel.html"
     if config.relabel:
-        from .relabel_page import write_relabel_page
+        from finsynth.audit.html.relabel_page import write_relabel_page
 
         write_jsonl_atomic(diff_path, [c.model_dump(mode="json") for c in relabel_changes])
         write_relabel_page(page_path, relabel_changes, relabel_info)

@@ -26,8 +26,8 @@ from typing import Any, Self
 from rich.console import Console
 from rich.text import Text
 
-from . import __version__
-from .io import UserError
+from finsynth import __version__
+from finsynth.io import UserError
 
 console = Console(stderr=False, highlight=False)
 # soft_wrap: an error names a file path, which must survive copy and paste whole, not folded at 80 columns
@@ -196,7 +196,7 @@ def _require(path: str, flag: str, hint: str = "") -> None:
     """A path given with `flag` must exist: the error names the flag as well as the path."""
     from pathlib import Path
 
-    from .io import InputError
+    from finsynth.io import InputError
 
     if not Path(path).exists():
         raise InputError(f"{flag} {path}: no such file or directory" + (f"; {hint}" if hint else ""))
@@ -208,7 +208,7 @@ def _print_warnings(result) -> None:
 
 
 def _load_or_exit(paths: Sequence[str], kind: str = "auto"):
-    from .io import load_paths
+    from finsynth.io import load_paths
 
     result = load_paths(paths, kind=kind)  # type: ignore[arg-type]
     _print_warnings(result)
@@ -240,13 +240,13 @@ def _run_report(args: argparse.Namespace) -> int:
     loaded = _load_or_exit(args.paths)
     tests = _load_or_exit([args.against], kind="test") if args.against else None
     # the heavy imports (matplotlib, datasketch) after the inputs are known to be readable
-    from .charts import save_count_plot
-    from .findings import BROWSER_LIMIT, browse_findings
-    from .html_report import render_html
-    from .io import write_text_atomic
-    from .lint import lint_records
-    from .report import build_report, render_markdown
-    from .tokens import load_tokenizer, token_lengths
+    from finsynth.audit.html.browser import BROWSER_LIMIT, browse_findings
+    from finsynth.audit.html.charts import save_count_plot
+    from finsynth.audit.html.page import render_html
+    from finsynth.audit.lint import lint_records
+    from finsynth.audit.report import build_report, render_markdown
+    from finsynth.audit.tokens import load_tokenizer, token_lengths
+    from finsynth.io import write_text_atomic
 
     against_label = args.against
     if tests is None and loaded.test_cases:  # `report data/built`: its test split is the test set
@@ -326,7 +326,7 @@ def _run_build(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     _require(args.raw, "--raw", "pass the directory of raw sample files (default data/raw)")
-    from .build import BuildConfig, BuildError, build
+    from finsynth.build import BuildConfig, BuildError, build
 
     config = BuildConfig(
         raw_dir=Path(args.raw), out_dir=Path(args.out), seed=args.seed, val_fraction=args.val_fraction,
@@ -462,8 +462,8 @@ def _generate_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_generate(args: argparse.Namespace) -> int:
-    from .config import load_config
-    from .generate import build_jobs, generate
+    from finsynth.llm.config import load_config
+    from finsynth.synth.generate import build_jobs, generate
 
     if args.dry_run:
         jobs, _ = build_jobs(args.type, min(args.n, 1) or 1, from_paragraphs=args.from_paragraphs,
@@ -527,7 +527,7 @@ def _eval_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", metavar="FILE", help="also write the JSON report to FILE (atomically)")
     p.add_argument("--lexicon", metavar="FILE", action="append", default=[],
                    help="a YAML lexicon file extending the built-in metric lexicon (repeatable; see "
-                        "finsynth/lexicon/*.yaml for the format)")
+                        "finsynth/text/lexicon/*.yaml for the format)")
     p.add_argument("--explain-match", nargs=2, metavar=("A", "B"),
                    help="say whether two metric names match under the matcher, and why (no --pred/--gold)")
     _add_matcher_args(p)
@@ -539,7 +539,7 @@ def _eval_parser(sub: argparse._SubParsersAction) -> None:
 
 def _run_eval(args: argparse.Namespace) -> int:
 
-    from .evaluate import (
+    from finsynth.eval.scoring import (
         compare_runs,
         evaluate,
         load_gold,
@@ -547,9 +547,9 @@ def _run_eval(args: argparse.Namespace) -> int:
         render_comparison_markdown,
         render_markdown,
     )
-    from .io import write_json_atomic
-    from .lexicon import load_lexicon
-    from .matching import get_matcher
+    from finsynth.io import write_json_atomic
+    from finsynth.text.lexicon import load_lexicon
+    from finsynth.text.names import get_matcher
 
     lexicon = load_lexicon(args.lexicon)
     if args.explain_match:
@@ -584,7 +584,7 @@ def _run_eval(args: argparse.Namespace) -> int:
         return 0
     text = render_markdown(report, failures=not args.cases)
     if args.cases:
-        from .evaluate import markdown_table
+        from finsynth.eval.scoring import markdown_table
 
         text += "\n### All cases\n\n" + markdown_table(
             ("#", "", "scenario", "gold", "predicted", "json"),
@@ -600,7 +600,7 @@ def _run_eval(args: argparse.Namespace) -> int:
 
 def _explain_match(args: argparse.Namespace, lexicon) -> int:
     """`eval --explain-match A B`: one line (or a JSON object) saying whether A and B match, and why."""
-    from .matching import FuzzyMatcher, get_matcher
+    from finsynth.text.names import FuzzyMatcher, get_matcher
 
     a, b = args.explain_match
     matcher = get_matcher(args.matcher, threshold=args.threshold, model_path=args.model, lexicon=lexicon)
@@ -654,7 +654,7 @@ def _print_eval_text(report, all_cases: bool = False, limit: int = 50) -> None:
     for scenario, summary in report.by_scenario.items():
         table.add_row(*row(short.get(scenario, scenario), summary))
     console.print(table)
-    from .evaluate import scoring_line
+    from finsynth.eval.scoring import scoring_line
 
     console.print(scoring_line(report), markup=False)
     if report.reference_agreement:
@@ -693,10 +693,10 @@ def _diagnose_parser(sub: argparse._SubParsersAction) -> None:
 def _run_diagnose(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .diagnose import diagnose, render_markdown
-    from .evaluate import evaluate, load_gold, load_predictions
-    from .io import expand_paths, load_paths, write_json_atomic
-    from .matching import get_matcher
+    from finsynth.eval.diagnose import diagnose, render_markdown
+    from finsynth.eval.scoring import evaluate, load_gold, load_predictions
+    from finsynth.io import expand_paths, load_paths, write_json_atomic
+    from finsynth.text.names import get_matcher
 
     _require(args.pred, "--pred")
     _require(args.gold, "--gold")
@@ -761,8 +761,7 @@ def _run_lint(args: argparse.Namespace) -> int:
     from rich.markup import escape
     from rich.table import Table
 
-    from .io import UserError, load_paths
-    from .lint import (
+    from finsynth.audit.lint import (
         DEFAULT_MAX_TOKENS,
         RULES,
         LintOptions,
@@ -771,6 +770,7 @@ def _run_lint(args: argparse.Namespace) -> int:
         rules_table,
         select_rules,
     )
+    from finsynth.io import UserError, load_paths
 
     if args.list:
         render(args.format, {"rules": rules_table()}, rules_markdown)
@@ -789,7 +789,7 @@ def _run_lint(args: argparse.Namespace) -> int:
     ran = {r.id for r in select_rules(select, ignore)}  # an unknown id fails here, before any file is read
     tokenizer = None
     if args.tokenizer:
-        from .tokens import load_tokenizer
+        from finsynth.audit.tokens import load_tokenizer
 
         tokenizer = load_tokenizer(args.tokenizer)
     options = LintOptions.for_max_tokens(args.max_tokens or DEFAULT_MAX_TOKENS, tokenizer, args.max_chars)
@@ -850,7 +850,7 @@ def _lint_markdown(result) -> str:
 
 @command
 def _export_parser(sub: argparse._SubParsersAction) -> None:
-    from .export import FORMATS
+    from finsynth.export import FORMATS
 
     p = sub.add_parser("export", help="export data/built as messages, alpaca, sharegpt or a LLaMA-Factory setup")
     p.add_argument("data", nargs="?", default="data/built", help="built data directory")
@@ -862,7 +862,7 @@ def _export_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_export(args: argparse.Namespace) -> int:
-    from .export import export
+    from finsynth.export import export
 
     result = export(args.data, args.to, args.out, model=args.model)
     if args.format == "json":
@@ -889,7 +889,7 @@ def _annotator_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_annotator_fit(args: argparse.Namespace) -> int:
-    from .annotators.model import DEFAULT_MODEL_PATH, fit_model, save_model
+    from finsynth.synth.annotators.model import DEFAULT_MODEL_PATH, fit_model, save_model
 
     for path in args.paths:
         _require(path, "paths")
@@ -931,8 +931,8 @@ def _ingest_parser(sub: argparse._SubParsersAction) -> None:
 def _run_ingest(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    from .ingest import IngestOptions, ingest
-    from .ingest.run import summary_markdown
+    from finsynth.ingest import IngestOptions, ingest
+    from finsynth.ingest.run import summary_markdown
 
     try:
         options = IngestOptions(min_chars=args.min_chars, max_chars=args.max_chars, target_chars=args.target_chars,

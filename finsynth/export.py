@@ -6,7 +6,7 @@ OpenAI-style messages files plus `dataset_info.json` and a training YAML matchin
 configuration (qwen3 template with thinking off, 8-bit bitsandbytes, LoRA r=16/alpha=32/dropout 0.05 on
 q/k/v/o/gate/up/down), so `llamafactory-cli train <yaml>` starts in one step.
 
-A build composed with `--compose` (finsynth.compose) needs no mixing settings in LLaMA-Factory: the
+A build composed with `--compose` (finsynth.synth.compose) needs no mixing settings in LLaMA-Factory: the
 composed `train.jsonl` already is the mixture (cells down/up-sampled, whole-row copies, replay rows), so
 the YAML says so in a comment and keeps `mix_strategy: concat` with one training dataset. The other
 translations would not be faithful: LLaMA-Factory's `num_samples` (dataset_info) redraws one dataset
@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from .io import read_jsonl, read_manifest, write_json_atomic, write_jsonl_atomic, write_text_atomic
+from finsynth.io import read_jsonl, read_manifest, write_json_atomic, write_jsonl_atomic, write_text_atomic
 
 FORMATS = ("messages", "alpaca", "sharegpt", "llamafactory")
 SPLITS = ("train", "val", "test")

@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from .schema import Sample, TestCase
+from finsynth.schema import Sample, TestCase
 
 Kind = Literal["sample", "test", "auto"]
 _TYPE_FROM_NAME = re.compile(r"type[_\-]?([abcd])(?![a-z])", re.IGNORECASE)

@@ -14,7 +14,7 @@ from pathlib import Path
 from jinja2 import FileSystemLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
-from .schema import Extraction, ParagraphInput, Sample, TestCase
+from finsynth.schema import Extraction, ParagraphInput, Sample, TestCase
 
 SYSTEM_TEMPLATE = "system.j2"
 USER_TEMPLATE = "user.j2"

@@ -12,8 +12,8 @@ import threading
 
 from fake_openai import Reply, Request
 
-from finsynth.annotators.rules import annotate
 from finsynth.schema import Extraction, Metric, ParagraphInput, Sample
+from finsynth.synth.annotators.rules import annotate
 
 API_KEY = "sk-test-DO-NOT-LEAK-5f3a9c1e7b"
 

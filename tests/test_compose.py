@@ -1,4 +1,4 @@
-"""`finsynth build --compose`: count composition of the training split (finsynth.compose).
+"""`finsynth build --compose`: count composition of the training split (finsynth.synth.compose).
 
 Deterministic, reaches the test prior on the real corpus, explicit shares, the upsample cap and its
 warning, slices, replay, row accounting, one-line errors for bad compose files, and the LLaMA-Factory
@@ -16,9 +16,15 @@ import yaml
 
 from finsynth.build import BuildConfig, build, stratified_split
 from finsynth.cli import main
-from finsynth.compose import COPY_SUFFIX, REPLAY_SUFFIX, compose, load_compose_config, parse_compose_config
 from finsynth.export import export
 from finsynth.io import UserError, load_paths, read_jsonl
+from finsynth.synth.compose import (
+    COPY_SUFFIX,
+    REPLAY_SUFFIX,
+    compose,
+    load_compose_config,
+    parse_compose_config,
+)
 
 OUTPUTS = ("train.jsonl", "val.jsonl", "test.jsonl", "quarantine.jsonl", "composed_out.jsonl", "report.md",
            "report.html", "manifest.json")

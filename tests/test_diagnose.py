@@ -9,12 +9,12 @@ import random
 import pytest
 
 from finsynth.cli import main
-from finsynth.diagnose import ShingleSpace, diagnose, failure_modes, render_markdown
-from finsynth.evaluate import evaluate, evaluate_files, load_gold, parse_prediction
+from finsynth.eval.diagnose import ShingleSpace, diagnose, failure_modes, render_markdown
+from finsynth.eval.scoring import evaluate, evaluate_files, load_gold, parse_prediction
 from finsynth.io import load_paths
-from finsynth.matching import get_matcher
-from finsynth.neardup import jaccard
 from finsynth.schema import Sample, TestCase
+from finsynth.text.names import get_matcher
+from finsynth.text.similarity import jaccard
 
 POOL = "营收利润增长毛率市场份额公司产品业务同比提升下降季度年度客户订单产能规模海外国内价格成本费用现金流资产负债"
 

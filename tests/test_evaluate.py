@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from finsynth.cli import main
-from finsynth.evaluate import (
+from finsynth.eval.scoring import (
     AlignmentError,
     align,
     compare_runs,
@@ -21,7 +21,7 @@ from finsynth.evaluate import (
     verdict_of,
 )
 from finsynth.io import InputError
-from finsynth.matching import canonical, get_matcher, veto
+from finsynth.text.names import canonical, get_matcher, veto
 
 
 def _case(scenario: str, title: str, metrics: list[tuple[str, str]], paragraph: str | None = None) -> dict:

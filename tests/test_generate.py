@@ -13,12 +13,12 @@ from pathlib import Path
 from fake_openai import FakeOpenAI, Reply, Request
 from llm_helpers import API_KEY
 
-from finsynth.annotators.rules import annotate
-from finsynth.config import EndpointConfig
-from finsynth.generate import build_jobs, generate
+from finsynth.audit.lint import lint_sample
 from finsynth.io import load_paths, write_jsonl_atomic
-from finsynth.lint import lint_sample
+from finsynth.llm.config import EndpointConfig
 from finsynth.schema import Extraction, Metric, ParagraphInput, Sample
+from finsynth.synth.annotators.rules import annotate
+from finsynth.synth.generate import build_jobs, generate
 
 REPO = Path(__file__).resolve().parents[1]
 INDEX = re.compile(r"这是第 (\d+) 条")

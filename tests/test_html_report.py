@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from finsynth.audit.html.browser import browse_findings
+from finsynth.audit.html.page import highlight, render_html
+from finsynth.audit.lint import Finding, LintResult, Span, lint_records
+from finsynth.audit.report import assess, build_report
 from finsynth.cli import main
-from finsynth.findings import browse_findings
-from finsynth.html_report import highlight, render_html
 from finsynth.io import Record, load_paths
-from finsynth.lint import Finding, LintResult, Span, lint_records
-from finsynth.report import assess, build_report
 
 CHART_IDS = ("counts", "balance", "style", "lengths", "lint")
 # what a self-contained page may name: nothing to fetch (SVG namespace URIs are identifiers, not requests)

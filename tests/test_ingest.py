@@ -144,7 +144,7 @@ def test_gbk_text_is_decoded_and_width_normalised(result):
     assert doc.encoding == "gb18030" and doc.blocks_dropped == {"decoration": 1}
     text = "".join(r.paragraph for r in _rows(result, "text"))
     assert "毛利率为31.2%" in text and "４" not in text
-    from finsynth.mentions import extract_mentions
+    from finsynth.text.mentions import extract_mentions
 
     assert [m.value for m in extract_mentions(text) if m.subject == "毛利率"] == [31.2, 4.6]
 

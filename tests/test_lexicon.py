@@ -8,19 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from finsynth import matching
+from finsynth.text import names as matching
+from finsynth.audit.lint import grounding, lint_sample, metric_sets_agree
 from finsynth.cli import main
-from finsynth.evaluate import evaluate, load_gold, parse_prediction, render_markdown
-from finsynth.lexicon import (
+from finsynth.eval.scoring import evaluate, load_gold, parse_prediction, render_markdown
+from finsynth.schema import Sample
+from finsynth.text.lexicon import (
     LexiconError,
     builtin_files,
     default_lexicon,
     load_lexicon,
     read_lexicon_file,
 )
-from finsynth.lint import grounding, lint_sample, metric_sets_agree
-from finsynth.matching import FuzzyMatcher, ReferenceMatcher, get_matcher
-from finsynth.schema import Sample
+from finsynth.text.names import FuzzyMatcher, ReferenceMatcher, get_matcher
 
 LEXICON = default_lexicon()
 CATEGORIES = {doc.category: doc for _, doc in LEXICON.files}
@@ -223,7 +223,7 @@ def test_label_conflict_uses_the_lexicon_sameness():
 
 
 def test_diagnose_reads_the_matchers_lexicon(tmp_path):
-    from finsynth.diagnose import _label_index, failure_modes
+    from finsynth.eval.diagnose import _label_index, failure_modes
 
     lexicon = load_lexicon([_write(tmp_path / "mine.yaml", USER_LEXICON)])
     samples = [_sample("公司整体毛利率为35%。", ["整体毛利率"]), _sample("综合毛利率为35%。", ["综合毛利率"])]

@@ -10,9 +10,7 @@ from collections import Counter
 
 import pytest
 
-from finsynth.cli import main
-from finsynth.io import Record, load_paths
-from finsynth.lint import (
+from finsynth.audit.lint import (
     RULES,
     Example,
     Finding,
@@ -26,10 +24,12 @@ from finsynth.lint import (
     run_example,
     select_rules,
 )
+from finsynth.audit.tokens import chat_row_tokens, load_tokenizer, qwen_chat_text
+from finsynth.cli import main
+from finsynth.io import Record, load_paths
 from finsynth.prompts import chat_row
 from finsynth.schema import Sample, TestCase
-from finsynth.style import EXCLUSION_CATEGORIES, classify_analysis, exclusion_items
-from finsynth.tokens import chat_row_tokens, load_tokenizer, qwen_chat_text
+from finsynth.text.style import EXCLUSION_CATEGORIES, classify_analysis, exclusion_items
 
 PARAGRAPH = (
     "受益于原材料价格大幅下降，中国巨石2025H1毛利率提升至31.2%，同比改善4.6个百分点。玻纤纱均价同比下降约12%，"
@@ -503,8 +503,8 @@ def test_cli_module_entry_point(corpus_dir, repo_root) -> None:
 
 
 def test_lint_progress_hook_counts_every_sample_and_the_dataset_pass(corpus_dir):
+    from finsynth.audit.lint import lint_records
     from finsynth.io import load_paths
-    from finsynth.lint import lint_records
 
     records = load_paths([corpus_dir / "type_a.jsonl", corpus_dir / "type_b.jsonl"]).records
     ticks: list[int] = []
@@ -517,8 +517,8 @@ def test_lint_progress_hook_counts_every_sample_and_the_dataset_pass(corpus_dir)
 def test_cli_lists_the_rules_table(capsys):
     import json
 
+    from finsynth.audit.lint import RULES
     from finsynth.cli import main
-    from finsynth.lint import RULES
 
     assert main(["lint", "--list", "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)["rules"]
@@ -753,7 +753,7 @@ def test_grounding_rules_on_the_corpus_human_labels(corpus_dir) -> None:
     '同比下降约12%' is faithful), and the name rule fires only on names that are the labeller's own
     wording (time series and parallel lists written out, paraphrased judgements), never on a clause
     fragment. Counts are recorded in docs/benchmarks.md."""
-    from finsynth.values import name_problems
+    from finsynth.text.values import name_problems
 
     loaded = load_paths([corpus_dir / "type_b.jsonl"])
     value_rows = name_rows = 0

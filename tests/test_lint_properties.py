@@ -28,7 +28,7 @@ sys.path.insert(0, str(BENCH))
 
 import lint_variants as lv
 
-from finsynth.lint import lint_sample
+from finsynth.audit.lint import lint_sample
 from finsynth.schema import Sample
 
 PROPERTY = settings(max_examples=100, deadline=None, database=None,

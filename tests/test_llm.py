@@ -21,11 +21,11 @@ import pytest
 from fake_openai import FakeOpenAI, Reply, answer_script
 from llm_helpers import API_KEY, Router, good_reply, make_sample, scenario_of
 
-from finsynth.cache import ResponseCache, cache_key
-from finsynth.config import EndpointConfig, load_config
 from finsynth.io import write_jsonl_atomic
-from finsynth.relabel import relabel, relabel_messages
-from finsynth.retry import RetryDecision, RetryPolicy
+from finsynth.llm.cache import ResponseCache, cache_key
+from finsynth.llm.config import EndpointConfig, load_config
+from finsynth.llm.retry import RetryDecision, RetryPolicy
+from finsynth.synth.relabel import relabel, relabel_messages
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -199,7 +199,7 @@ def test_cache_key_covers_model_template_and_params(tmp_path):
 
 CHILD = """
 import json, sys
-from finsynth.relabel import relabel
+from finsynth.synth.relabel import relabel
 from finsynth.schema import Sample
 samples = [Sample.model_validate_json(line) for line in open(sys.argv[1], encoding="utf-8")]
 result = relabel(samples, llm="openai", concurrency=4, cache_path=sys.argv[2], progress=False)
@@ -394,9 +394,9 @@ def test_relabel_d_is_held_to_the_hybrid_style(tmp_path):
 
 
 def test_engine_edge_cases(tmp_path):
-    from finsynth.llm import Job, LLMEngine
-    from finsynth.reask import Validation
+    from finsynth.llm.engine import Job, LLMEngine
     from finsynth.schema import Extraction
+    from finsynth.synth.validate import Validation
 
     def ok(raw: str) -> Validation:
         return Validation(extraction=Extraction(analysis=raw))
@@ -422,8 +422,8 @@ def test_engine_edge_cases(tmp_path):
 
 
 def test_missing_dependency_stops_the_run_instead_of_quarantining_everything():
-    from finsynth.llm import Job, LLMEngine
-    from finsynth.reask import Validation
+    from finsynth.llm.engine import Job, LLMEngine
+    from finsynth.synth.validate import Validation
 
     def needs_missing_module(raw: str) -> Validation:
         raise ModuleNotFoundError("No module named 'datasketch'")
@@ -437,7 +437,7 @@ def test_missing_dependency_stops_the_run_instead_of_quarantining_everything():
 
 
 def test_parse_completion_reads_the_fields_and_survives_junk():
-    from finsynth.llm import parse_completion
+    from finsynth.llm.engine import parse_completion
 
     body = json.dumps({"choices": [{"message": {"role": "assistant", "content": "{\"a\":1}"},
                                     "finish_reason": "length"}],

@@ -9,7 +9,7 @@ import types
 import numpy as np
 import pytest
 
-from finsynth.matching import (
+from finsynth.text.names import (
     EmbeddingMatcher,
     FuzzyMatcher,
     MatcherUnavailable,

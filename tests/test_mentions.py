@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from finsynth.mentions import QUANTITY_KINDS, Mention, extract_mentions, is_period, numbers_in
+from finsynth.text.mentions import QUANTITY_KINDS, Mention, extract_mentions, is_period, numbers_in
 
 
 def _triples(paragraph: str) -> list[tuple[str, str, float | None]]:
@@ -145,7 +145,7 @@ def test_corpus_paragraphs(corpus_dir) -> None:
 
 
 def test_subject_drops_compound_movement_verbs():
-    from finsynth.mentions import extract_mentions
+    from finsynth.text.mentions import extract_mentions
 
     cases = {
         "公司吨油成本下降至约3,150元/吨。": "吨油成本",

@@ -13,8 +13,8 @@ import sys
 import numpy as np
 import pytest
 
-from finsynth import neardup
-from finsynth.neardup import (
+from finsynth.text import similarity as neardup
+from finsynth.text.similarity import (
     NearDupIndex,
     NearDupSearch,
     earliest_near,
@@ -195,8 +195,8 @@ def test_cluster_of_copies_is_one_link_per_member() -> None:
 
 
 def test_cluster_of_copies_gives_one_finding_per_member() -> None:
+    from finsynth.audit.lint import lint_records
     from finsynth.io import Record
-    from finsynth.lint import lint_records
     from finsynth.schema import Sample
 
     def row(paragraph: str) -> Sample:
@@ -301,7 +301,7 @@ def test_clusters_are_deterministic_across_processes(corpus_dir) -> None:
     texts += [_edit(t, rng, 3) for t in texts[:100]]
     first = near_duplicate_clusters(texts)
     assert near_duplicate_clusters(list(texts)) == first
-    script = ("import json, sys; from finsynth.neardup import near_duplicate_clusters as c; "
+    script = ("import json, sys; from finsynth.text.similarity import near_duplicate_clusters as c; "
               "print(json.dumps([[k.representative, [list(m) for m in k.members]] for k in c(json.load(sys.stdin))]))")
     expected = [[k.representative, [list(m) for m in k.members]] for k in first]
     for seed in ("1", "2"):

@@ -28,12 +28,12 @@ def test_wheel_ships_templates_and_renders_prompts(repo_root: Path, tmp_path: Pa
     assert "finsynth/_templates/system.j2" in names and "finsynth/_templates/relabel_b.j2" in names
     assert "train/sft.py" in names
     for asset in ("report.html.j2", "report.css", "report.js"):
-        assert f"finsynth/assets/{asset}" in names
+        assert f"finsynth/audit/html/assets/{asset}" in names
     # the metric lexicon is data shipped in the wheel (issue 13), every built-in file of it
-    from finsynth.lexicon import builtin_files
+    from finsynth.text.lexicon import builtin_files
 
     for lexicon_file in builtin_files():
-        assert f"finsynth/lexicon/{lexicon_file.name}" in names
+        assert f"finsynth/text/lexicon/{lexicon_file.name}" in names
 
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
@@ -46,14 +46,14 @@ def test_wheel_ships_templates_and_renders_prompts(repo_root: Path, tmp_path: Pa
     assert out[1] == system_prompt()
 
     # the lexicon loads from the installed wheel: EPS and 每股收益 are one metric there too
-    code = ("import finsynth.lexicon as x; from finsynth.matching import FuzzyMatcher; print(x.BUILTIN_DIR); "
+    code = ("import finsynth.text.lexicon as x; from finsynth.text.names import FuzzyMatcher; print(x.BUILTIN_DIR); "
             "print(len(x.default_lexicon().categories), FuzzyMatcher().same('EPS', '每股收益'))")
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
                          check=True).stdout.splitlines()
     assert out[0].startswith(str(target)) and out[1] == f"{len(builtin_files())} True"
 
     # the HTML report's page template and assets load from the installed wheel too
-    code = ("import finsynth.html_report as h; from finsynth.report import build_report; "
+    code = ("import finsynth.audit.html.page as h; from finsynth.audit.report import build_report; "
             "from finsynth.io import load_paths; print(h.ASSETS); "
             f"print(len(h.render_html(build_report(load_paths([{str(repo_root / 'data' / 'raw')!r}]).samples))))")
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,

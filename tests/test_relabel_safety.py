@@ -10,11 +10,11 @@ import pytest
 from fake_openai import FakeOpenAI, Reply
 
 from finsynth.cli import main
-from finsynth.config import EndpointConfig
 from finsynth.io import load_paths, read_jsonl
-from finsynth.reask import REPLY_RULES, lint_errors
-from finsynth.relabel import relabel
+from finsynth.llm.config import EndpointConfig
 from finsynth.schema import Sample
+from finsynth.synth.relabel import relabel
+from finsynth.synth.validate import REPLY_RULES, lint_errors
 
 NO_ENDPOINT = ("OPENAI_BASE_URL", "OPENAI_API_KEY", "FINSYNTH_MODEL", "FINSYNTH_CONFIG")
 

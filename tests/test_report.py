@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from finsynth.audit.report import build_report, compare_counts
 from finsynth.cli import main
 from finsynth.io import load_paths
-from finsynth.report import build_report, compare_counts
 from finsynth.schema import Extraction, ParagraphInput, Scenario, TestCase
 
 

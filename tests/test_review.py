@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from finsynth.audit.review import ReviewDecision, apply_review
 from finsynth.cli import main
 from finsynth.io import load_paths, read_jsonl
-from finsynth.review import ReviewDecision, apply_review
 from finsynth.schema import row_content_hash
 
 NO_ENDPOINT = ("OPENAI_BASE_URL", "OPENAI_API_KEY", "FINSYNTH_MODEL", "FINSYNTH_CONFIG")

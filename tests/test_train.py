@@ -179,7 +179,7 @@ def test_sft_adapter_reload_infer_resume(built, tiny, tmp_path):
     assert limited["rows"] == 1 and len(read_jsonl(tmp_path / "p2.jsonl")) == 1
 
     # finsynth eval consumes the predictions (gold: the structured test cases of the built rows)
-    evaluate = pytest.importorskip("finsynth.evaluate")
+    evaluate = pytest.importorskip("finsynth.eval.scoring")
     gold = tmp_path / "gold.jsonl"
     write_jsonl_atomic(gold, [r["sample"] for r in rows])
     report = evaluate.evaluate_files(preds, gold, "reference")

@@ -6,8 +6,15 @@ Modules, one concern each: `readers/` (PDF via pdfplumber, DOCX via python-docx,
 and `run.py` (the `ingest` entry function and its local/Ray engines).
 """
 
-from .models import ChunkRow, DocumentReport, IngestOptions, IngestResult, IngestSummary, Source
-from .run import ingest, process_document
+from finsynth.ingest.models import (
+           ChunkRow,
+           DocumentReport,
+           IngestOptions,
+           IngestResult,
+           IngestSummary,
+           Source,
+)
+from finsynth.ingest.run import ingest, process_document
 
 __all__ = ["ChunkRow", "DocumentReport", "IngestOptions", "IngestResult", "IngestSummary", "Source", "ingest",
            "process_document"]

@@ -1,4 +1,4 @@
-"""`--candidates`: per chunk, the quantitative mentions (`finsynth.mentions.extract_mentions`, kinds in
+"""`--candidates`: per chunk, the quantitative mentions (`finsynth.text.mentions.extract_mentions`, kinds in
 `QUANTITY_KINDS`) and a suggested sample type, so a data engineer can pick what to send to `generate`.
 
 Rule, on the mentions' subjects (empty subjects ignored; a subject counts once however often it is
@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from ..mentions import QUANTITY_KINDS, extract_mentions
-from .models import Candidate, MentionOut
+from finsynth.ingest.models import Candidate, MentionOut
+from finsynth.text.mentions import QUANTITY_KINDS, extract_mentions
 
 
 def candidate(paragraph: str) -> Candidate:

@@ -17,9 +17,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .headings import HeadingPath
-from .models import Block, OutlineEntry
-from .tables import to_markdown
+from finsynth.ingest.headings import HeadingPath
+from finsynth.ingest.models import Block, OutlineEntry
+from finsynth.ingest.tables import to_markdown
 
 _SENTENCE = re.compile(r"[^。！？；!?;]*[。！？；!?;]+[”’」』）)]*|[^。！？；!?;]+$")
 _CLAUSE = re.compile(r"[^，、：,:]*[，、：,:]+|[^，、：,:]+$")

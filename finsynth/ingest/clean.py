@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from .headings import heading_level
+from finsynth.ingest.headings import heading_level
 
 EDGE_LINES = 2
 WATERMARK_CHARS = 20

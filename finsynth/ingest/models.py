@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ..schema import ParagraphInput
+from finsynth.schema import ParagraphInput
 
 ChunkKind = Literal["text", "table"]
 DocFormat = Literal["pdf", "docx", "markdown", "text"]

@@ -1,4 +1,4 @@
-"""Text as `finsynth.mentions` expects it: decoded, full-width ASCII made half-width, Chinese punctuation kept.
+"""Text as `finsynth.text.mentions` expects it: decoded, full-width ASCII made half-width, Chinese punctuation kept.
 
 Encoding rule (deterministic, no guessing library): a UTF-8 byte-order mark -> `utf-8-sig`; a UTF-16
 byte-order mark -> `utf-16`; bytes that decode as strict UTF-8 -> `utf-8`; bytes that decode as strict

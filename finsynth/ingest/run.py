@@ -17,11 +17,9 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..io import InputError, UserError, write_jsonl_atomic, write_text_atomic
-from ..schema import ParagraphInput, content_id
-from .candidates import candidate
-from .chunk import chunk_blocks
-from .models import (
+from finsynth.ingest.candidates import candidate
+from finsynth.ingest.chunk import chunk_blocks
+from finsynth.ingest.models import (
     SUFFIXES,
     Block,
     ChunkRow,
@@ -33,7 +31,9 @@ from .models import (
     Source,
     UnreadableFile,
 )
-from .redact import redact
+from finsynth.ingest.redact import redact
+from finsynth.io import InputError, UserError, write_jsonl_atomic, write_text_atomic
+from finsynth.schema import ParagraphInput, content_id
 
 ID_PREFIX = "P"
 
@@ -77,7 +77,7 @@ def _redact_blocks(blocks: list[Block], counts: Counter[str]) -> None:
 
 def process_document(path: str | os.PathLike[str], options: IngestOptions) -> DocumentResult:
     """Read, clean, redact and chunk one file. Never raises for an unreadable file: the report says why."""
-    from .readers import read_document
+    from finsynth.ingest.readers import read_document
 
     path = Path(path)
     fmt = SUFFIXES.get(path.suffix.lower())

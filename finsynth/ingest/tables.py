@@ -3,7 +3,7 @@ pipe rendering (header row first) for the chunk text, the rows themselves for `s
 
 from __future__ import annotations
 
-from .normalize import join_lines, normalize
+from finsynth.ingest.normalize import join_lines, normalize
 
 
 def clean_rows(rows: list[list[str | None]]) -> list[list[str]]:

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..models import SUFFIXES, ReadDocument
+from finsynth.ingest.models import SUFFIXES, ReadDocument
 
 
 def read_document(path: Path, ocr: bool = True) -> ReadDocument:
     fmt = SUFFIXES[path.suffix.lower()]
     if fmt == "pdf":
-        from .pdf import read_pdf
+        from finsynth.ingest.readers.pdf import read_pdf
 
         return read_pdf(path, ocr=ocr)
     if fmt == "docx":
-        from .docx import read_docx
+        from finsynth.ingest.readers.docx import read_docx
 
         return read_docx(path)
-    from .text import read_text
+    from finsynth.ingest.readers.text import read_text
 
     return read_text(path, markdown=fmt == "markdown")

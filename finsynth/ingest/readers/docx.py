@@ -15,11 +15,11 @@ import re
 import zipfile
 from pathlib import Path
 
-from ..clean import is_decoration, toc_lines
-from ..headings import heading_level
-from ..models import Block, ReadDocument, UnreadableFile
-from ..normalize import normalize
-from ..tables import clean_rows
+from finsynth.ingest.clean import is_decoration, toc_lines
+from finsynth.ingest.headings import heading_level
+from finsynth.ingest.models import Block, ReadDocument, UnreadableFile
+from finsynth.ingest.normalize import normalize
+from finsynth.ingest.tables import clean_rows
 
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 _HEADING_STYLE = re.compile(r"^(?:heading|标题)\s*(\d)$", re.IGNORECASE)

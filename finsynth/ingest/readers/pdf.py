@@ -22,12 +22,12 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import ocr as ocr_mod
-from ..clean import classify_pages
-from ..headings import heading_level, looks_like_title
-from ..models import Block, ReadDocument, UnreadableFile
-from ..normalize import join_lines, normalize
-from ..tables import clean_rows, continues, merge
+from finsynth.ingest import ocr as ocr_mod
+from finsynth.ingest.clean import classify_pages
+from finsynth.ingest.headings import heading_level, looks_like_title
+from finsynth.ingest.models import Block, ReadDocument, UnreadableFile
+from finsynth.ingest.normalize import join_lines, normalize
+from finsynth.ingest.tables import clean_rows, continues, merge
 
 
 @dataclass

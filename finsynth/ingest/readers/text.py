@@ -16,10 +16,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..clean import is_decoration, toc_lines
-from ..headings import heading_level, markdown_heading
-from ..models import Block, ReadDocument, UnreadableFile
-from ..normalize import decode, join_lines, normalize
+from finsynth.ingest.clean import is_decoration, toc_lines
+from finsynth.ingest.headings import heading_level, markdown_heading
+from finsynth.ingest.models import Block, ReadDocument, UnreadableFile
+from finsynth.ingest.normalize import decode, join_lines, normalize
 
 _ENDS_PARAGRAPH = tuple("。！？；!?;…”』」）)")
 _LIST = re.compile(r"^\s{0,3}(?:[-*+]|\d{1,3}[.)])\s+(?P<text>\S.*)$")

@@ -1,0 +1,1 @@
+"""The self-contained HTML pages: the build report with its findings browser, charts, and the relabel review page."""

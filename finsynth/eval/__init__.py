@@ -1,0 +1,1 @@
+"""Scoring predictions against gold (matchers live in finsynth.text.names) and diagnosing errors."""

@@ -1,0 +1,599 @@
+"""The offline rules annotator: deterministic Type B per-item exclusion analyses.
+
+Used when no LLM endpoint is configured (`--llm auto` falls back to it, `--llm rules` forces it).
+Given a paragraph and its core metrics (kept as labelled), it:
+
+1. finds every quantitative mention (`finsynth.text.mentions.extract_mentions`) and groups them into one
+   candidate per quantity (`quantity_candidates`): a mention that names nothing new ("同比增长42%",
+   "降至71美元/桶") stays with the quantity before it, so a change and its level are one item, unless a
+   new period stands between them ("2024Q2收入…，2023Q2收入…": one item per period);
+2. names each item by the noun phrase the quantity belongs to (`item_name`): the subject after the
+   clause's last lead-in connective (受益于, 由于, 主要因为, 据…统计, 其中 …), without a leading
+   period, preposition or particle ("在碳酸锂价格" -> "碳酸锂价格"), and never a change clause joined
+   by 和 ("主要因为吨煤耗下降和燃煤采购价" -> "燃煤采购价"); every name is a span of the paragraph;
+3. assigns to each core metric the mentions that quantify it (same subject, or a nameless change in
+   its clause; a growth-rate metric such as "EMEA收入增速" owns the changes, not the level);
+4. cites values verbatim with the words that give them their sign (`finsynth.text.values.value_span`:
+   "同比下降约22%", never "22%");
+5. adds number-free candidates (`qualitative_candidates`): causes after 受益于/由于/受…影响, split at
+   和/、, and clauses with no number;
+6. categorises each candidate: by cue words and position (`classify_mention`: industry/macro words,
+   historical comparisons, breakdown words, cause and driver words, scale background), or, given a
+   model fitted on the user's own labelled rows (`finsynth.synth.annotators.model`), by that model, which
+   also decides which qualitative clauses a labeller would list;
+7. renders the analysis in the B style through `templates/rules_b.j2` ("本段核心分析对象是… 逐项排除：
+   X（v）：类别——理由。…" then the paragraph's analysis frame).
+
+Every quantity is cited, so the output passes `exclusion-coverage`; names are spans and values keep
+their signs and units, so it passes `ungrounded-exclusion` and `exclusion-value-mismatch`; and the
+explicit "逐项排除" list makes `classify_analysis` read it as the exclusion style (`style-mismatch`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from finsynth.prompts import render
+from finsynth.schema import Extraction, Sample
+from finsynth.text.mentions import QUANTITY_KINDS, Mention, extract_mentions
+from finsynth.text.names import bigram_jaccard
+from finsynth.text.values import direction, name_problems, value_span
+
+if TYPE_CHECKING:
+    from finsynth.synth.annotators.model import CategoryModel
+
+RULES_TEMPLATE = "rules_b.j2"
+
+_SENTENCE = re.compile(r"[^。！？!?；;\n]+[。！？!?；;\n]?")
+_CLAUSE_BREAK = "，,。；;！？!?：:\n"
+
+INDUSTRY_CUES = ("行业", "全行业", "全国", "全球", "国内市场", "海外市场", "市场规模", "宏观", "GDP", "CPI", "PPI",
+                 "社零", "统计局", "协会", "据", "央行", "同业", "竞争对手", "可比公司", "渗透率", "大盘", "指数",
+                 "BNEF", "IDC", "中汽协", "乘联会", "海关", "政策", "整体市场", "市场整体", "全市场")
+# heads of names that drive a result rather than split it ("天然气价格", "原材料成本")
+DRIVER_HEADS = frozenset({"价格", "均价", "单价", "成本", "费用", "汇率", "利率", "价差"})
+# in an item's own name: market prices and economy-wide figures, not the company's
+MARKET_CUES = ("市场均价", "市场价", "现货", "期货", "LME", "国际", "原油", "国债", "收益率", "全社会", "社会消费品",
+               "房地产", "城市", "预算", "CR", "市占率", "份额", "交易所", "大宗", "指数")
+_HISTORY_BEFORE = re.compile(
+    r"(?:上年同期|去年同期|上年末|去年末|去年|上年|年初|历史|此前|以往|峰值|高点|低点|前期|上一轮|过去|曾)"
+    r"(?:的|为|是|达到|达)?(?:约|近|超)?$"
+)
+_HISTORY_HEAD = re.compile(r"^(?:上年同期|去年同期|上年末|去年末|去年|上年|历史上|此前|以往|过去)")
+_FROM_BEFORE = re.compile(r"(?:从|由)[^，,。；;]{0,8}$")
+_TO_AFTER = re.compile(r"\s*(?:的)?(?:提升|提高|增|升|降|下降|下滑|回落|扩大|收窄|变|到|至)")
+# anywhere in the clause / just before the number
+BREAKDOWN_CUES = ("其中", "分别", "占比", "占", "细分", "构成", "分产品", "分地区", "分业务")
+BREAKDOWN_LEADS = ("拆分", "板块", "分部", "子公司", "单季", "季度", "贡献了", "来自")
+CAUSE_CUES = ("受益于", "得益于", "由于", "因为", "主要因", "驱动", "带动", "推动", "叠加", "导致", "原因", "拉动",
+              "成本", "价格", "均价", "单价", "采购", "原材料", "费用", "汇率", "补贴", "影响", "使得", "促使")
+QUALITATIVE_CUES = ("表示", "认为", "显著", "旺盛", "持续", "策略", "有望", "预计", "趋势", "景气", "改善", "承压",
+                    "优势", "成效", "稳健", "良好", "压力", "回暖", "平滑", "竞争")
+
+REASONS = {
+    "归因项": "是{core}变动的原因或驱动因素，属于归因链条的一环，不是分析主体",
+    "子项拆分": "是{core}的结构细分或组成部分，服务于对整体的分析，不单独作为核心指标",
+    "规模背景": "是规模或经营背景信息，段落只作陈述，没有展开分析",
+    "历史参照": "是用于对比的历史数值，当期表现才是分析对象",
+    "行业/宏观数据": "是行业或宏观层面的数据，不是公司自身的指标",
+    "定性无数值": "是定性描述，没有给出具体数值",
+}
+
+
+def _sentences(text: str) -> list[tuple[int, int]]:
+    return [(m.start(), m.end()) for m in _SENTENCE.finditer(text)]
+
+
+def _clause_bounds(text: str, start: int, end: int) -> tuple[int, int]:
+    left = start
+    while left > 0 and text[left - 1] not in _CLAUSE_BREAK:
+        left -= 1
+    right = end
+    while right < len(text) and text[right] not in _CLAUSE_BREAK:
+        right += 1
+    return left, right
+
+
+def _same_metric(subject: str, name: str) -> bool:
+    """A mention's subject names the core metric (not a longer breakdown of it)."""
+    if not subject or not name:
+        return False
+    if subject == name:
+        return True
+    if name in subject:
+        head, _, tail = subject.partition(name)
+        # "综合毛利率", "毛利率水平" name the metric; "火电上网电价" is a breakdown of "上网电价"
+        return head in _SAME_PREFIXES and len(tail) <= 2
+    if subject in name:
+        return len(subject) >= 2 and (2 * len(subject) >= len(name) or name.endswith(subject))
+    bare_subject, bare_name = _strip_prefix(subject), _strip_prefix(name)
+    if bare_subject and bare_subject == bare_name:
+        return True  # "整体毛利率" and "综合毛利率"
+    return bigram_jaccard(subject, name) >= 0.6
+
+
+def _strip_prefix(name: str) -> str:
+    for prefix in sorted(_SAME_PREFIXES, key=len, reverse=True):
+        if prefix and name.startswith(prefix):
+            return name[len(prefix):]
+    return name
+
+
+_SAME_PREFIXES = ("", "综合", "整体", "总", "合计", "全部", "累计", "公司", "集团", "整体的")
+
+
+def _extends(subject: str, name: str) -> bool:
+    """The subject is a longer name containing the core metric's: a sub-item of it."""
+    return bool(subject and name) and name in subject and not _same_metric(subject, name)
+
+
+def _has(text: str, cues: tuple[str, ...]) -> bool:
+    return any(cue in text for cue in cues)
+
+
+def _head(name: str) -> str:
+    """The head noun of a metric name, for sibling detection: "抖音渠道GMV" -> "GMV", "欧洲市场收入" -> "收入"."""
+    match = re.search(r"(?:[A-Za-z]+|费用率|不良率|利用率|[\u4e00-\u9fff]{2})$", name)
+    return match.group() if match else name
+
+
+def classify_mention(paragraph: str, mention: Mention, core_names: list[str], sentence: str,
+                     previous_end: int = 0, siblings: frozenset[str] = frozenset()) -> str:
+    """The exclusion category of one non-core mention, from cue words and position.
+
+    `previous_end` is where the mention before this one ends: position cues ("从X提升至", "上年同期
+    的X") are read only in the text between the two numbers. `siblings` are head nouns shared by
+    several non-core items ("抖音渠道GMV", "天猫渠道GMV"): parallel items of one breakdown.
+    """
+    left, right = _clause_bounds(paragraph, mention.start, mention.end)
+    clause = paragraph[left:right]
+    before = paragraph[max(left, previous_end):mention.start]
+    after = paragraph[mention.end:right]
+    if _has(clause, INDUSTRY_CUES) or _has(mention.subject, INDUSTRY_CUES + MARKET_CUES):
+        return "行业/宏观数据"
+    if (_FROM_BEFORE.search(before) and _TO_AFTER.match(after)) or _HISTORY_BEFORE.search(before):
+        return "历史参照"
+    if _HISTORY_HEAD.match(paragraph[left:mention.start].strip()):
+        return "历史参照"  # "上年同期的上网电价为0.405元/千瓦时"
+    if any(_extends(mention.subject, name) for name in core_names):
+        return "子项拆分"
+    if _has(clause, BREAKDOWN_CUES) or _has(before, BREAKDOWN_LEADS):
+        return "子项拆分"
+    head = _head(mention.subject) if mention.subject else ""
+    if head and head not in DRIVER_HEADS and (
+        head in siblings or any(_head(name) == head and name != mention.subject for name in core_names)
+    ):
+        return "子项拆分"  # one of several "X收入", or a part of the core "营业收入"
+    if _has(sentence, CAUSE_CUES) or _has(mention.subject, CAUSE_CUES):
+        return "归因项"
+    if mention.kind in ("amount", "count"):
+        return "规模背景"
+    return "归因项" if core_names else "规模背景"
+
+
+# --- items: one per quantity, named by the noun phrase it quantifies ------------------------------
+
+# Connectives that end a clause's lead-in: the item's name starts after the last one ("主要因为吨煤耗
+# 下降和燃煤采购价" -> "燃煤采购价" via the 和 after a direction word; "受益于原材料价格" -> "原材料价格").
+_NAME_CUT = re.compile(
+    r"(?:主要因为|主要由于|主要得益于|主要受益于|主要受|主要因|受益于|得益于|因为|由于|随着|受到|据[^，,。；;]{0,12}?(?:统计|数据|显示)"
+    r"|其中|此外|同时|另外|叠加|以及|期内|报告期内|相比之下|对比来看|而|但|且|即)"
+)
+_NAME_LEAD = re.compile(r"^(?:在(?![手管建售研营职线网运途库保册])|的|了|对|将|并|和|与|及|是|为|从|由|较|公司|我们|其|该|已|均|都|则|也)+")
+_NOT_A_NAME = re.compile(r"^(?:同比|环比|较|比上年|提升至|提高至|降至|增至|升至|下降至|回落至|上行|下行|上涨|下跌|增长|下降|提升|"
+                         r"提高|减少|增加|上升|回落|改善|扩大|收窄|达到|达|为|约|超|突破|合计|累计|分别|占比|其中)")
+_NAME_TRAIL = re.compile(r"(?:最快|最慢|最高|最低|领先|居首|的|了|在|和|与|及|从|由|较|对|为|是|被|已|均|都|则|也|约|近|超|达|至|到)+$")
+_FROM_TAIL = re.compile(r"(?:从|由|较)(?:上年同期|去年同期|上年末|去年末|上年|去年|年初|年末|此前|历史)?(?:的)?$")
+_DIRECTION_WORD = re.compile(r"(?:下降|提升|增长|上升|下滑|回落|减少|增加|提高|改善|扩大|收窄|上涨|下跌|恶化|回升)")
+_PERIOD_LEAD = re.compile(
+    r"^(?:(?:FY|CY)?(?:19|20)\d{2}(?:年度?|年末|年初)?(?:[HhQq][1-4]|上半年|下半年|前三季度|全年|第?[一二三四1-4]季度)?"
+    r"|[HhQq][1-4]|[上下]半年|(?:第|前)?[一二三四]季度|\d{1,2}月(?:份)?|同期|当期|本期|期末|年末|年初)+"
+)
+# a subject that only says "the change" of the previous item: "降幅约13.4%", "占比从12%提升至15.6%"
+_AFTER_NOUN = re.compile(r"的([\u4e00-\u9fffA-Za-z]{2,10})(?=[，,。；;！？!?]|$)")
+GENERIC_NAMES = frozenset({"水平", "区间", "高位", "低位", "幅度", "降幅", "涨幅", "增幅", "增速", "同比增速", "同比", "环比", "同比增长", "同比下降", "增长",
+                           "下降", "占比", "比重", "其中", "合计", "分别", "累计", "整体", "提升", "规模", "金额"})
+
+
+def _clean_name(name: str) -> str:
+    """The noun phrase of a raw subject: after the last lead-in connective, without a leading
+    period or particle and without trailing particles."""
+    for _ in range(3):
+        before = name
+        cuts = list(_NAME_CUT.finditer(name))
+        if cuts and cuts[-1].end() < len(name):
+            name = name[cuts[-1].end():]
+        # "吨煤耗下降和燃煤采购价": a change clause before 和 is its own statement, not part of the name
+        joint = max(name.rfind("和"), name.rfind("及"), name.rfind("与"), name.rfind("、"))
+        if joint > 0 and _DIRECTION_WORD.search(name[:joint]):
+            name = name[joint + 1:]
+        name = _NAME_LEAD.sub("", _PERIOD_LEAD.sub("", name.strip("，,、 ：:“”\"'（）()")))
+        name = _NAME_TRAIL.sub("", _FROM_TAIL.sub("", name))
+        if name == before:
+            break
+    return name
+
+
+def item_name(paragraph: str, mention: Mention, floor: int = 0) -> str:
+    """The item name of a mention: its subject's noun phrase, as a span of the paragraph before it
+    (searched from `floor`); "" when the subject names nothing."""
+    after = _AFTER_NOUN.match(paragraph, mention.end)
+    if after and after.group(1) not in GENERIC_NAMES and not _NOT_A_NAME.match(after.group(1)):
+        return after.group(1)  # "仍保持约50%的毛利空间": the noun after the number names it
+    subject = _clean_name(mention.subject)
+    if len(subject) < 2 or subject in GENERIC_NAMES or _NOT_A_NAME.match(subject):
+        return ""
+    if paragraph.rfind(subject, floor, mention.start) < 0:
+        return ""  # a borrowed subject: the mention quantifies an earlier phrase
+    return subject
+
+
+@dataclass
+class Candidate:
+    """One thing the exclusion list may name: a quantity (its mentions, a change and its level
+    together) or a qualitative clause (no mention). `category` is the rules' guess; `features`
+    are what a fitted model reads."""
+
+    name: str
+    mentions: list[Mention] = field(default_factory=list)
+    sentence: int = 0
+    start: int = 0
+    cue: str = ""
+    category: str = ""
+    core: str | None = None
+    features: list[str] = field(default_factory=list)
+
+    @property
+    def qualitative(self) -> bool:
+        return not self.mentions
+
+    def values(self, paragraph: str) -> str:
+        """The values verbatim, each with the words that give it its sign ("同比下降约22%")."""
+        parts = []
+        floor = 0
+        for mention in self.mentions:
+            start, end = value_span(paragraph, mention)
+            start = max(start, floor)
+            text = paragraph[start:end]
+            if re.search(r"[（）()：:。；;]", text):
+                text = mention.text
+            parts.append(text)
+            floor = end
+        return "，".join(parts)
+
+
+def _sentence_index(sentences: list[tuple[int, int]], position: int) -> int:
+    for index, (start, end) in enumerate(sentences):
+        if start <= position < end:
+            return index
+    return max(0, len(sentences) - 1)
+
+
+_PERIOD_TOKEN = re.compile(
+    r"(?:FY|CY)?(?:19|20)\d{2}(?:年度?)?(?:[HhQq][1-4]|上半年|下半年|前三季度|全年|第?[一二三四]季度|同期)?"
+    r"|[HhQq][1-4]|[1-4][HhQq]|\d{1,2}月(?:份)?|[上下]半年|(?:第|前)?[一二三四]季度"
+)
+_GROWTH_SUFFIXES = ("增速", "增长率", "增幅", "同比增速", "同比增长")
+
+
+def _period_in(text: str) -> str:
+    """The last period token written in `text` ("2024Q4", "2023年", "Q1", "6月"), else ""."""
+    found = [m.group() for m in _PERIOD_TOKEN.finditer(text) if re.search(r"\d|季度|半年", m.group())]
+    return found[-1] if found else ""
+
+
+def _growth_stem(core: str) -> str:
+    """"新能源品类收入增速" -> "新能源品类收入"; "" when the core metric is not a growth rate."""
+    for suffix in _GROWTH_SUFFIXES:
+        if core.endswith(suffix) and len(core) > len(suffix) + 1:
+            return core[: -len(suffix)]
+    return ""
+
+
+def _owner(name: str, mention: Mention, core_names: list[str]) -> str | None:
+    """The core metric a named mention quantifies. A growth-rate metric ("EMEA收入增速") owns its
+    changes, not its level ("EMEA收入约1,120亿元" is an item of its own)."""
+    for core in core_names:
+        stem = _growth_stem(core)
+        if stem and mention.kind in ("amount", "count", "price") and _same_metric(name, stem):
+            continue
+        if _same_metric(name, core) or (stem and _same_metric(name, stem)):
+            return core
+    return None
+
+
+def quantity_candidates(paragraph: str, core_names: list[str]) -> tuple[list[Candidate], dict[str, list[Mention]]]:
+    """The paragraph's quantities grouped into items, and each core metric's own mentions.
+
+    A mention starts a new item when it names a new noun phrase; one that names nothing ("同比增长
+    42%", "降至71美元/桶") stays with the quantity before it in the sentence (a change and its level
+    are one item), unless a new period stands between them ("2024Q2收入2,686亿元，2023Q2收入…",
+    "Q2为89.3%，Q1为83.1%"): each period's value is an item of its own."""
+    mentions = [m for m in extract_mentions(paragraph) if m.kind in QUANTITY_KINDS]
+    sentences = _sentences(paragraph)
+    core_values: dict[str, list[Mention]] = {name: [] for name in core_names}
+    items: list[Candidate] = []
+    previous_end = 0
+    previous_owner: str | None = None
+    previous_base = ""
+    for mention in mentions:
+        index = _sentence_index(sentences, mention.start)
+        sentence_start = sentences[index][0] if sentences else 0
+        floor = max(sentence_start, previous_end)
+        name = item_name(paragraph, mention, floor)
+        previous = items[-1] if items and items[-1].sentence == index else None
+        continues = previous_end > sentence_start
+        period = _period_in(paragraph[floor:mention.start]) if continues and not name else ""
+        owner = _owner(name, mention, core_names) if name else None
+        if not name and continues and period and previous_base:
+            # a value of another period: its own item, "产能利用率Q1" (or "2024Q2收入" when written so)
+            joined = period + previous_base
+            name = joined if joined in paragraph else previous_base + period
+            if name_problems(paragraph, name):
+                name = previous_base  # the period's words are too far apart to name it: the base alone
+        elif not name and continues:
+            owner = previous_owner
+        elif not name:
+            left, right = _clause_bounds(paragraph, mention.start, mention.end)
+            owner = next((core for core in core_names if paragraph.find(core, left, right) >= 0), None)
+            if owner is None and mention.kind in ("percent", "pct_point") and direction(paragraph, mention.start):
+                # "2025Q2同比增长8.5%" at a sentence start: the growth of the growth-rate metric
+                owner = next((core for core in core_names if _growth_stem(core)), None)
+        if owner is not None:
+            core_values[owner].append(mention)
+            previous_base = owner
+        elif not name and continues and previous is not None and previous_owner is None:
+            previous.mentions.append(mention)
+        else:
+            if not name:
+                name = _fallback_name(paragraph, mention, sentence_start)
+            start = paragraph.rfind(name, sentence_start, mention.start)
+            items.append(Candidate(name=name, mentions=[mention], sentence=index,
+                                   start=start if start >= 0 else mention.start))
+            if not period:
+                previous_base = name
+        previous_owner = owner
+        previous_end = mention.end
+    _name_series(paragraph, items)
+    return items, core_values
+
+
+def _name_series(paragraph: str, items: list[Candidate]) -> None:
+    """Items of one name written for several periods ("2024Q2收入…，2023Q2收入…") keep their period."""
+    names = Counter(item.name for item in items)
+    for item in items:
+        if names[item.name] < 2:
+            continue
+        head = paragraph[max(0, item.start - 8):item.start]
+        period = re.search(r"(?:" + _PERIOD_TOKEN.pattern + r")$", head)
+        if period and re.search(r"\d|季度|半年", period.group()):
+            item.name = period.group() + item.name
+            item.start -= len(period.group())
+
+
+def _fallback_name(paragraph: str, mention: Mention, floor: int) -> str:
+    """A name for a mention whose subject names nothing: the clause's words before it, cleaned."""
+    left, _ = _clause_bounds(paragraph, mention.start, mention.end)
+    left = max(left, floor)
+    words = _clean_name(re.sub(r"^[\s（）()“”\"'：:]+", "", paragraph[left:mention.start]))
+    if len(words) >= 2 and words in paragraph:
+        return words[-16:]
+    # the clause before: "净利率提升，从12.8%升至14.6%"
+    head = paragraph[max(floor, paragraph.rfind("，", floor, left - 1) + 1):max(floor, left - 1)]
+    words = _clean_name(head)
+    if len(words) >= 2 and words in paragraph:
+        return words[-16:]
+    return mention.text
+
+
+# --- qualitative items ------------------------------------------------------------------------------
+
+# causes named without a number: "受益于X和Y，…", "主要得益于X和Y。", "受X影响，…"
+_CAUSE_PHRASE = re.compile(
+    r"(?:主要得益于|主要受益于|受益于|得益于|主要因为|主要由于|主要因|由于|随着|受)"
+    r"(?P<body>[^，,。；;！？!?]{2,60}?)(?:的?(?:影响|推动|带动|驱动|拉动|支撑|影响下|背景下|等因素))?(?=[，,。；;！？!?]|$)"
+)
+_PARTS = re.compile(r"以及|和|及|、|叠加|与")
+_QUAL_LEAD = re.compile(r"^(?:公司|期内|同时|此外|另外|整体来看|总体来看|管理层(?:表示|指出|认为)|我们(?:认为|预计)|"
+                        r"预计|其中|而|但|且|并|将|也|还|继续|持续推进)+")
+
+
+def qualitative_candidates(paragraph: str, core_names: list[str], covered: list[tuple[int, int]]) -> list[Candidate]:
+    """Number-free things the paragraph says: causes after 受益于/由于/受…影响 (split at 和/、), and
+    clauses with no number. Each becomes a candidate 定性无数值 item; the rules keep the cause phrases
+    and the cue-word clauses, a fitted model decides for each."""
+    out: list[Candidate] = []
+    seen: set[str] = set()
+    sentences = _sentences(paragraph)
+
+    def add(name: str, start: int, cue: str) -> None:
+        name = _NAME_TRAIL.sub("", _QUAL_LEAD.sub("", name.strip(" “”\"'‘’")))
+        if len(name) < 3 or name in seen or re.search(r"\d", name) or any(core in name for core in core_names):
+            return
+        if paragraph.find(name) < 0 or _BROKEN_START.match(name):
+            return
+        seen.add(name)
+        out.append(Candidate(name=name, sentence=_sentence_index(sentences, start), start=start, cue=cue))
+
+    for match in _CAUSE_PHRASE.finditer(paragraph):
+        body = match.group("body")
+        offset = match.start("body")
+        for part in _PARTS.split(body):
+            position = paragraph.find(part, offset)
+            add(part, position, "cause")
+    for index, (start, end) in enumerate(sentences):
+        for clause in re.finditer(r"[^，,。；;！？!?\n]+", paragraph[start:end]):
+            text = clause.group()
+            a = start + clause.start()
+            if re.search(r"\d", text) or any(s < a + len(text) and a < e for s, e in covered):
+                continue
+            if _CAUSE_PHRASE.match(text):
+                continue
+            add(text, a, "clause")
+    out.sort(key=lambda c: c.start)
+    return out
+
+
+_BROKEN_START = re.compile(r"^(?:的|了|在(?![手管建售研营职线网运途库保册])|和|与|及|而|但|且|并)")
+
+
+def _framework(categories: list[str], core: str) -> str:
+    if not core:
+        return "段落只是罗列背景数据，没有围绕任何指标展开分析，因此不提取核心指标。"
+    present = set(categories)
+    if "归因项" in present:
+        frame = f"段落分析框架是'原因→结果'，只有结果{core}才是分析主体，其余数字服务于对它的解释。"
+    elif "子项拆分" in present:
+        frame = f"段落分析框架是'总量→拆分'，分项数据服务于对{core}的分析。"
+    elif "行业/宏观数据" in present:
+        frame = f"段落以行业环境为背景，公司自身被深入分析的只有{core}。"
+    else:
+        frame = f"段落的分析集中在{core}上，其余数字只是参照与背景。"
+    return frame
+
+
+def candidates(sample: Sample) -> tuple[list[Candidate], dict[str, list[Mention]]]:
+    """Every candidate item of `sample`'s paragraph with the rules' category and its model features,
+    and the core metrics' own mentions."""
+    paragraph = sample.input.paragraph
+    core_names = [m.metric_name for m in sample.output.metrics]
+    items, core_values = quantity_candidates(paragraph, core_names)
+    sentences = _sentences(paragraph)
+    heads = Counter(_head(c.name) for c in items)
+    siblings = frozenset(h for h, n in heads.items() if n >= 2)
+    all_mentions = sorted((m for c in items for m in c.mentions), key=lambda m: m.start)
+    all_mentions += [m for ms in core_values.values() for m in ms]
+    all_mentions.sort(key=lambda m: m.start)
+    for item in items:
+        mention = item.mentions[0]
+        index = all_mentions.index(mention)
+        previous_end = all_mentions[index - 1].end if index else 0
+        start, end = sentences[item.sentence] if sentences else (0, len(paragraph))
+        named = Mention(mention.text, mention.value, mention.unit, mention.start, mention.end, mention.kind, item.name)
+        item.category = classify_mention(paragraph, named, core_names, paragraph[start:end], previous_end, siblings)
+        if item.category == "历史参照" and len(item.mentions) > 1:
+            # "从82美元/桶降至71美元/桶": one item, the current value's category
+            last = item.mentions[-1]
+            later = Mention(last.text, last.value, last.unit, last.start, last.end, last.kind, item.name)
+            item.category = classify_mention(paragraph, later, core_names, paragraph[start:end], item.mentions[-2].end,
+                                             siblings)
+    covered = [(m.start, m.end) for m in all_mentions]
+    quals = qualitative_candidates(paragraph, core_names, covered)
+    for qual in quals:
+        listed = qual.cue == "cause" or not core_names or _has(qual.name, QUALITATIVE_CUES)
+        qual.category = "定性无数值" if listed else ""
+    found = sorted(items + quals, key=lambda c: c.start)
+    core_sentences = {_sentence_index(sentences, m.start) for ms in core_values.values() for m in ms}
+    for item in found:
+        item.features = features(paragraph, item, core_names, core_sentences, siblings)
+    return found, core_values
+
+
+def features(paragraph: str, item: Candidate, core_names: list[str], core_sentences: set[int],
+             siblings: frozenset[str]) -> list[str]:
+    """Context features of a candidate for the fitted category model: its kind, the rules' guess,
+    cue words around it, its name's characters and head, and its relation to the core metrics."""
+    sentences = _sentences(paragraph)
+    s_start, s_end = sentences[item.sentence] if sentences else (0, len(paragraph))
+    sentence = paragraph[s_start:s_end]
+    position = item.mentions[0].start if item.mentions else item.start
+    left, right = _clause_bounds(paragraph, position, position + 1)
+    clause = paragraph[left:right]
+    before = paragraph[max(s_start, item.start - 4):item.start]
+    name = item.name
+    out = [f"kind:{'qual' if item.qualitative else 'quant'}", f"rule:{item.category or 'none'}",
+           f"cue:{item.cue or '-'}", f"head:{_head(name)}", f"before:{before[-2:]}"]
+    out += [f"mk:{m.kind}" for m in item.mentions[:3]]
+    out.append(f"n_mentions:{min(len(item.mentions), 3)}")
+    out += [f"bi:{name[i:i + 2]}" for i in range(len(name) - 1)]
+    for cues, tag in ((INDUSTRY_CUES, "ind"), (MARKET_CUES, "mkt"), (CAUSE_CUES, "cause"), (BREAKDOWN_CUES, "brk"),
+                      (BREAKDOWN_LEADS, "lead"), (QUALITATIVE_CUES, "qual")):
+        out += [f"{tag}_clause:{c}" for c in cues if c in clause]
+        out += [f"{tag}_name:{c}" for c in cues if c in name]
+        if any(c in sentence for c in cues):
+            out.append(f"{tag}_sentence")
+    if _HISTORY_HEAD.search(clause) or re.search(r"上年|去年|年初|历史|此前|同期的", clause):
+        out.append("history_clause")
+    if re.search(r"从|由", clause) and re.search(r"至|到", clause):
+        out.append("from_to")
+    if "公司" in clause:
+        out.append("company_clause")
+    if any(core in name for core in core_names):
+        out.append("name_extends_core")
+    if any(name in core for core in core_names):
+        out.append("name_in_core")
+    if any(_head(core) == _head(name) for core in core_names):
+        out.append("head_of_core")
+    if _head(name) in siblings:
+        out.append("sibling")
+    if not core_names:
+        out.append("no_core")
+    if item.sentence in core_sentences:
+        out.append("core_sentence")
+    elif core_sentences and item.sentence < min(core_sentences):
+        out.append("before_core")
+    else:
+        out.append("after_core")
+    out.append(f"sentence:{min(item.sentence, 4)}")
+    lead = paragraph[max(left, item.start - 4):item.start]
+    out += [f"lead:{lead[-k:]}" for k in (1, 2, 4) if len(lead) >= k]
+    if re.search(r"\d", sentence):
+        out.append("sentence_has_number")
+    if item.qualitative:
+        out.append(f"clause_lead:{_QUAL_LEAD.match(paragraph, left).group()[:4] if _QUAL_LEAD.match(paragraph, left) else '-'}")
+        out.append("clause_first" if left == s_start else "clause_later")
+        out += [f"qual_word:{c}" for c in QUALITATIVE_WORDS if c in name]
+    else:
+        values = item.values(paragraph)
+        out.append("has_change" if any(direction(paragraph, m.start) for m in item.mentions) else "level_only")
+        if _PERIOD_TOKEN.search(name) or _period_in(values):
+            out.append("period_named")
+        if s_start < item.start and re.search(r"[A-Za-z\u4e00-\u9fff]{2,}", paragraph[s_start:item.start]):
+            out.append("has_prefix")
+    out += [f"core_head:{_head(core)}" for core in core_names[:2]]
+    out.append("last_sentence" if sentences and item.sentence == len(sentences) - 1 else "not_last")
+    out.append(f"len:{min(len(name) // 4, 6)}")
+    return out
+
+
+def annotate(sample: Sample, template_dir: str | os.PathLike[str] | None = None,
+             model: CategoryModel | None = None) -> Extraction:
+    """A deterministic B-style analysis for `sample`; its metrics are kept unchanged. With `model`
+    (a fitted `finsynth.synth.annotators.model.CategoryModel`) the categories, and which qualitative
+    clauses are listed, come from the model; else from the cue-word rules."""
+    paragraph = sample.input.paragraph
+    core_names = [m.metric_name for m in sample.output.metrics]
+    found, core_values = candidates(sample)
+    chosen: list[Candidate] = []
+    for item in found:
+        category = model.predict(item) if model is not None else item.category
+        if category:
+            item.category = category
+            chosen.append(item)
+    quals = [c for c in chosen if c.qualitative]
+    if model is None and core_names and len(quals) > MAX_RULE_QUALITATIVE:
+        keep = {id(c) for c in quals if c.cue == "cause"}
+        keep |= {id(c) for c in [c for c in quals if c.cue != "cause"][:max(0, MAX_RULE_QUALITATIVE - len(keep))]}
+        chosen = [c for c in chosen if not c.qualitative or id(c) in keep]
+    core_text = "和".join(core_names)
+    context = {
+        "core": [{"name": name, "vals": "，".join(paragraph[slice(*value_span(paragraph, m))]
+                                                   for m in core_values[name])} for name in core_names],
+        "items": [{"name": item.name, "vals": item.values(paragraph), "category": item.category,
+                   "reason": REASONS[item.category].format(core=core_text or "段落主题")} for item in chosen],
+        "framework": _framework([item.category for item in chosen], core_text),
+    }
+    analysis = render(RULES_TEMPLATE, template_dir, **context).strip()
+    return Extraction(analysis=analysis, metrics=sample.output.metrics)
+
+
+# words of judgement and trend in number-free clauses
+QUALITATIVE_WORDS = ("稳健", "稳定", "持续", "提升", "改善", "领先", "预期", "加速", "加快", "放缓", "承压", "推进", "有望",
+                     "优化", "恢复", "回暖", "趋缓", "收窄", "突破", "认可", "乐观", "确定性", "偏紧", "旺盛", "不确定",
+                     "增长", "下降", "高于", "低于", "快于", "慢于", "明显", "显著", "良好", "强劲", "领先", "第一")
+MAX_RULE_QUALITATIVE = 3  # without a model, at most this many qualitative items (cause phrases always)
+
