@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import CORPUS, machine_info
 
-from finsynth.text import names as matching
 from finsynth.eval.scoring import evaluate, load_gold, load_predictions
+from finsynth.text import names as matching
 from finsynth.text.names import get_matcher
 
 SCENARIOS = ["single_metric", "multi_metric", "boundary_many_numbers_one_core",

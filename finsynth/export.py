@@ -87,7 +87,7 @@ def llamafactory_yaml(model: str, dataset_dir: str, splits: list[str], output_di
     """The reference configuration (GUIDE section 5) in LLaMA-Factory's keys; reply-only loss, thinking off."""
     cfg: dict[str, Any] = {
         "model_name_or_path": model,
-        "trust_remote_code": True,
+        "trust_remote_code": False,  # Qwen3 is in transformers: never run code shipped with a checkpoint
         "stage": "sft",
         "do_train": True,
         "finetuning_type": "lora",
@@ -181,7 +181,8 @@ def export(data_dir: str | os.PathLike[str], fmt: str, out_dir: str | os.PathLik
         info_path = out / "dataset_info.json"
         write_json_atomic(info_path, dataset_info(splits))
         yaml_path = out / "qwen3_lora_sft_8bit.yaml"
-        doc = llamafactory_yaml(model, str(out), [s for s in splits if s != "test"], str(out / "saves"))
+        # absolute: LLaMA-Factory resolves dataset_dir against its own working directory, not this file
+        doc = llamafactory_yaml(model, str(out.resolve()), [s for s in splits if s != "test"], str(out / "saves"))
         composition = _composition(data_dir)
         header = "# llamafactory-cli train " + yaml_path.name + "\n"
         if composition is not None:

@@ -100,11 +100,12 @@ def test_rendered_through_user_templates(tmp_path):
     for path in (REPO / "templates").glob("*.j2"):
         (tmp_path / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
     source = (tmp_path / "rules_b.j2").read_text(encoding="utf-8")
-    (tmp_path / "rules_b.j2").write_text(source.replace("逐项排除：", "逐项排除（规则标注）："), encoding="utf-8")
+    # a wording change that keeps the item list parseable (the marker stays right before the first item)
+    (tmp_path / "rules_b.j2").write_text(source.replace("逐项排除：", "规则标注，逐项排除："), encoding="utf-8")
     sample = b_sample("受益于成本下降，公司毛利率提升至31.5%。天然气价格同比下降18%。", "毛利率")
     shipped = relabel([sample], llm="rules", progress=False)
     custom = relabel([sample], llm="rules", progress=False, template_dir=tmp_path)
-    assert "逐项排除（规则标注）：" in custom.samples[0].output.analysis
+    assert "规则标注，逐项排除：" in custom.samples[0].output.analysis
     assert shipped.samples[0].provenance.template_hash != custom.samples[0].provenance.template_hash
 
 

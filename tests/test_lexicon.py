@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from finsynth.text import names as matching
 from finsynth.audit.lint import grounding, lint_sample, metric_sets_agree
 from finsynth.cli import main
 from finsynth.eval.scoring import evaluate, load_gold, parse_prediction, render_markdown
 from finsynth.schema import Sample
+from finsynth.text import names as matching
 from finsynth.text.lexicon import (
     LexiconError,
     builtin_files,
