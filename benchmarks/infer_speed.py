@@ -59,8 +59,8 @@ def keep(out: str | None, name: str, outputs: list[str]) -> None:
 
 
 def compare(reference: list[str], other: list[str]) -> dict[str, int]:
-    return {"identical": sum(a == b for a, b in zip(reference, other)),
-            "same_metric_names": sum(names(a) == names(b) for a, b in zip(reference, other))}
+    return {"identical": sum(a == b for a, b in zip(reference, other, strict=True)),
+            "same_metric_names": sum(names(a) == names(b) for a, b in zip(reference, other, strict=True))}
 
 
 def main(argv: list[str] | None = None) -> int:

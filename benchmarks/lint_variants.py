@@ -300,7 +300,7 @@ def _metrics(rng: random.Random, core: list[Fact]) -> list[dict]:
     scores = sorted((round(_u(rng, 0.72, 1.0), 2) for _ in core), reverse=True)
     return [{"metric_name": f.name, "metric_type": f.mtype, "score": s,
              "reason": f"{f.compact()}，{rng.choice(f.points) if f.points else '段落核心分析对象'}"}
-            for f, s in zip(core, scores)]
+            for f, s in zip(core, scores, strict=True)]
 
 
 def _sample(type_: str, w: World, analysis: str, rng: random.Random, *, family: str, kind: str,
@@ -486,7 +486,7 @@ def semicolon_enumeration_analysis(rng: random.Random, w: World, n_items: int, a
         hs = rng.choice(HEAD_SEPS[:4]) if mixed and i % 2 else head_sep
         items.append(f"{bullet}{head(f, rng, form)}{hs}{_point(rng, f)}")
     seps = [rng.choice(("；", ";")) if mixed and "\n" not in item_sep else item_sep for _ in items[1:]]
-    body = items[0] + "".join(s + it for s, it in zip(seps, items[1:]))
+    body = items[0] + "".join(s + it for s, it in zip(seps, items[1:], strict=True))
     text = ""
     if before:
         text += opening_sentence(rng, w)

@@ -25,6 +25,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import contextlib
+
 from _common import CORPUS, machine_info
 
 from finsynth.text.names import MatcherUnavailable, get_matcher
@@ -51,26 +53,24 @@ def corpus_names(corpus: Path = CORPUS) -> set[str]:
     pred = corpus / "predictions_v11.json"
     if pred.is_file():
         for row in json.loads(pred.read_text(encoding="utf-8")):
-            try:
+            with contextlib.suppress(json.JSONDecodeError, TypeError, KeyError, AttributeError):
                 names.update(m["metric_name"] for m in json.loads(row["pred_raw"]).get("metrics", []))
-            except (json.JSONDecodeError, TypeError, KeyError, AttributeError):
-                pass
     return names
 
 
 def score(matcher, pairs: list[dict]) -> dict:
     said = [matcher.same(p["a"], p["b"]) for p in pairs]
     same = [p["same"] for p in pairs]
-    tp = sum(s and y for s, y in zip(said, same))
-    fp = sum(s and not y for s, y in zip(said, same))
-    fn = sum(not s and y for s, y in zip(said, same))
+    tp = sum(s and y for s, y in zip(said, same, strict=True))
+    fp = sum(s and not y for s, y in zip(said, same, strict=True))
+    fn = sum(not s and y for s, y in zip(said, same, strict=True))
     out = {
         "same_pairs": sum(same), "different_pairs": len(same) - sum(same),
         "recall": round(tp / (tp + fn), 4) if tp + fn else None,
         "precision": round(tp / (tp + fp), 4) if tp + fp else None,
         "false_matches": fp, "misses": fn,
-        "missed": [[p["a"], p["b"]] for p, s in zip(pairs, said) if p["same"] and not s],
-        "falsely_matched": [[p["a"], p["b"]] for p, s in zip(pairs, said) if not p["same"] and s],
+        "missed": [[p["a"], p["b"]] for p, s in zip(pairs, said, strict=True) if p["same"] and not s],
+        "falsely_matched": [[p["a"], p["b"]] for p, s in zip(pairs, said, strict=True) if not p["same"] and s],
         "by_origin": {},
     }
     for origin in sorted({p["origin"] for p in pairs}):

@@ -18,7 +18,7 @@ import random
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import BaseModel, Field
 
@@ -28,19 +28,22 @@ from finsynth.audit.html.page import write_html
 from finsynth.audit.lint import Fix, LintResult, fix_records, lint_records
 from finsynth.audit.report import Composition, build_report, render_markdown
 from finsynth.io import (
+    BUILT_SPLITS,
     InputError,
-    LoadResult,
     QuarantineRow,
     Record,
     UserError,
     expand_paths,
-    load_file,
+    load_paths,
     write_json_atomic,
     write_jsonl_atomic,
     write_text_atomic,
 )
 from finsynth.prompts import chat_row, template_hashes
 from finsynth.schema import Sample, TestCase
+
+if TYPE_CHECKING:
+    from finsynth.synth.compose import ComposeConfig
 from finsynth.text.similarity import NearDupIndex, normalize
 
 # Paragraphs at or above this character-trigram Jaccard are the same paragraph lightly edited: one of
@@ -104,14 +107,6 @@ def raw_files(config: BuildConfig) -> list[Path]:
     return files
 
 
-def load_raw(files: list[Path]) -> LoadResult:
-    """Load every raw file; malformed rows are quarantined with file, line and field."""
-    result = LoadResult()
-    for path in files:
-        result.extend(load_file(path))
-    return result
-
-
 def _quarantine(record: Record, reason: str, stage: str, **extra: Any) -> QuarantineRow:
     return QuarantineRow(
         path=record.path, line=record.line, field=None, reason=reason, stage=stage,
@@ -121,7 +116,7 @@ def _quarantine(record: Record, reason: str, stage: str, **extra: Any) -> Quaran
 
 def drop_lint_errors(records: list[Record], lint: LintResult) -> tuple[list[Record], list[QuarantineRow]]:
     """With --allow-errors: rows carrying sample-level error findings go to quarantine, not to training."""
-    errors: dict[tuple[str, int], list[str]] = {}
+    errors: dict[tuple[str | None, int], list[str]] = {}
     for f in lint.findings:
         if f.severity == "error" and f.line:
             errors.setdefault((f.path, f.line), []).append(f"{f.rule}: {f.message}")
@@ -222,7 +217,7 @@ def _relabel(records: list[Record], config: BuildConfig, progress: bool
     if not targets:
         return records, [], {}, []
     result = relabel(
-        [r.item for r in targets], types=set(config.relabel), llm=config.llm, concurrency=config.concurrency,
+        [cast(Sample, r.item) for r in targets], types=set(config.relabel), llm=config.llm, concurrency=config.concurrency,
         cache_path=config.out_dir / ".cache" / "llm.sqlite", template_dir=config.template_dir, progress=progress,
         force=config.force_relabel,
     )
@@ -268,7 +263,7 @@ def build(config: BuildConfig, on_stage: Callable[[str], None] | None = None, pr
         review_decisions = load_review(config.review)
     stage("load")
     files = raw_files(config)
-    loaded = load_raw(files)
+    loaded = load_paths(files)
     quarantined = list(loaded.quarantined)
     train_records = [r for r in loaded.records if isinstance(r.item, Sample)]
     linted_before = list(train_records)  # the valid rows as read: what quarantine's impact is measured against
@@ -318,7 +313,7 @@ def build(config: BuildConfig, on_stage: Callable[[str], None] | None = None, pr
         from finsynth.synth.compose import compose
 
         stage("compose")
-        composition = compose(train, compose_config, config.seed, tests=[r.item for r in test_records],
+        composition = compose(train, compose_config, config.seed, tests=[cast(TestCase, r.item) for r in test_records],
                               holdout=[r.item for r in val + test_records])
         train = composition.records
 
@@ -363,8 +358,8 @@ def build(config: BuildConfig, on_stage: Callable[[str], None] | None = None, pr
         stage("lint (final)")
         final_lint = lint_records(train_records, against=test_records or None)
     bucket_warnings = quarantine_impact(before=linted_before, after=train_records)
-    report = build_report([r.item for r in train + val], lint=final_lint,
-                          against=[r.item for r in test_records] or None,
+    report = build_report([cast(Sample, r.item) for r in train + val], lint=final_lint,
+                          against=[cast(TestCase, r.item) for r in test_records] or None,
                           composition=composition.summary if composition is not None else None,
                           warnings=bucket_warnings)
     report_md = render_markdown(report)
@@ -376,7 +371,7 @@ def build(config: BuildConfig, on_stage: Callable[[str], None] | None = None, pr
                + (_composition_source(composition.summary) if composition is not None else ""))
 
     read = loaded.read
-    manifest = {
+    manifest: dict[str, Any] = {
         "tool": "finsynth",
         "version": __version__,
         "seed": config.seed,
@@ -388,7 +383,7 @@ def build(config: BuildConfig, on_stage: Callable[[str], None] | None = None, pr
         "templates": template_hashes(config.template_dir),
         "relabel": relabel_info,
         "fixed": dict(sorted(Counter(f.rule for f in fixes).items())),
-        "review": ({"patch": {"name": config.review.name, "sha256": _sha256(config.review)},
+        "review": ({"patch": {"name": cast(Path, config.review).name, "sha256": _sha256(cast(Path, config.review))},
                     **review_result.counts()} if review_result is not None else {}),
         "warnings": bucket_warnings,
         "counts": {
@@ -399,14 +394,14 @@ def build(config: BuildConfig, on_stage: Callable[[str], None] | None = None, pr
             "train": _count_summary(train),
             "val": _count_summary(val),
             "test": {"total": len(test_records),
-                     "by_scenario": dict(sorted(Counter(r.item.scenario.value for r in test_records).items()))},
+                     "by_scenario": dict(sorted(Counter(cast(TestCase, r.item).scenario.value for r in test_records).items()))},
         },
         "lint": {k: v for k, v in sorted(final_lint.counts.items()) if v},
         "lint_before_quarantine": ({k: v for k, v in sorted(lint.counts.items()) if v}
                                    if final_lint is not lint else None),
         "outputs": {
             name: _sha256(out / name)
-            for name in ("train.jsonl", "val.jsonl", "test.jsonl", "quarantine.jsonl", "report.md", "report.html")
+            for name in (*BUILT_SPLITS, "quarantine.jsonl", "report.md", "report.html")
             + (("composed_out.jsonl",) if composition is not None else ())
             + (("fixes.jsonl",) if config.fix else ())
             + (("relabel.diff.jsonl", "relabel.html") if config.relabel else ())
@@ -426,8 +421,9 @@ def build(config: BuildConfig, on_stage: Callable[[str], None] | None = None, pr
             "train_before": summary.rows_before, "kept": summary.kept, "copies": summary.copies,
             "replay_rows": summary.replay_rows, "composed_out": composed_out, "train_rows": len(train)}
         manifest["composition"] = {
-            "file": {"name": config.compose.name, "sha256": _sha256(config.compose)},
-            "config": compose_config.model_dump(mode="json"),
+            # a composition is made only from a compose file (config.compose, parsed as compose_config)
+            "file": {"name": cast(Path, config.compose).name, "sha256": _sha256(cast(Path, config.compose))},
+            "config": cast("ComposeConfig", compose_config).model_dump(mode="json"),
             "config_sha256": summary.config_sha256,
             "target": {"source": summary.target_source, "counts": {str(c): v for c, v in summary.target.items()},
                        "reachable": {str(c): v for c, v in summary.reachable_target.items()}},

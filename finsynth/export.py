@@ -24,11 +24,18 @@ from typing import Any
 
 import yaml
 
-from finsynth.io import read_jsonl, read_manifest, write_json_atomic, write_jsonl_atomic, write_text_atomic
+from finsynth.io import (
+    SPLITS,
+    read_jsonl,
+    read_manifest,
+    write_json_atomic,
+    write_jsonl_atomic,
+    write_text_atomic,
+)
 
 FORMATS = ("messages", "alpaca", "sharegpt", "llamafactory")
-SPLITS = ("train", "val", "test")
-LORA_TARGETS = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
+# The reference LoRA adapter, shipped beside this module; train/config.py's defaults read it too.
+LORA: dict[str, Any] = yaml.safe_load((Path(__file__).parent / "lora.yaml").read_text(encoding="utf-8"))
 LF_TAGS = {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant",
            "system_tag": "system"}
 
@@ -91,10 +98,10 @@ def llamafactory_yaml(model: str, dataset_dir: str, splits: list[str], output_di
         "stage": "sft",
         "do_train": True,
         "finetuning_type": "lora",
-        "lora_rank": 16,
-        "lora_alpha": 32,
-        "lora_dropout": 0.05,
-        "lora_target": LORA_TARGETS,
+        "lora_rank": LORA["r"],
+        "lora_alpha": LORA["alpha"],
+        "lora_dropout": LORA["dropout"],
+        "lora_target": ",".join(LORA["target_modules"]),
         "quantization_bit": 8,
         "quantization_method": "bnb",
         "dataset_dir": dataset_dir,

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
 from pydantic import BaseModel, Field, ValidationError
 
 from finsynth.schema import Sample, TestCase
@@ -87,7 +88,8 @@ class InputError(UserError):
     """A whole input is unusable (missing path, unreadable file); rows never raise this."""
 
 
-BUILT_SPLITS = ("train.jsonl", "val.jsonl", "test.jsonl")
+SPLITS = ("train", "val", "test")  # the splits a build writes, in this order
+BUILT_SPLITS = tuple(f"{split}.jsonl" for split in SPLITS)
 
 
 def read_manifest(directory: str | os.PathLike[str]) -> dict[str, Any] | None:
@@ -168,7 +170,7 @@ def _raw_rows(path: Path, warnings: list[str] | None = None) -> Iterator[tuple[i
                 yield index, dumped, dumped
             return
         if path.suffix == ".json":
-            yield 0, text, text  # fails again, with the parser's message, in load_file
+            yield 0, text, text or ""  # fails again, with the parser's message, in load_file
             return
         # a .jsonl file that is not one valid array: read line by line, so bad lines are named
     # a .json file holding one object per line is read as JSONL
@@ -181,13 +183,14 @@ def _raw_rows(path: Path, warnings: list[str] | None = None) -> Iterator[tuple[i
             yield number, None, raw.decode("utf-8", errors="replace") + f"\x00{exc}"
 
 
-def _field_of(error: ValidationError) -> tuple[str, str]:
-    first = error.errors()[0]
-    field = ".".join(str(part) for part in first["loc"]) or None
-    reasons = "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or '<row>'}: {e['msg']}" for e in error.errors()
-    )
-    return field or "<row>", reasons
+def field_path(loc: Iterable[Any], root: str = "<root>") -> str:
+    """A pydantic error location as a dotted field path (`output.metrics.0.score`), `root` when empty."""
+    return ".".join(str(part) for part in loc) or root
+
+
+def schema_errors(error: ValidationError, root: str = "<root>") -> str:
+    """Every error of a pydantic validation on one line, `; `-separated, each naming its field path."""
+    return "; ".join(f"{field_path(e['loc'], root)}: {e['msg']}" for e in error.errors())
 
 
 def parse_row(row: Any, path: Path, line: int, kind: Kind = "auto") -> Sample | TestCase:
@@ -243,9 +246,9 @@ def load_file(path: str | os.PathLike[str], kind: Kind = "auto") -> LoadResult:
         try:
             item = parse_row(decoded, path, line, kind)
         except ValidationError as exc:
-            field, reasons = _field_of(exc)
             result.quarantined.append(
-                QuarantineRow(path=str(path), line=line, field=field, reason=reasons, raw=raw)
+                QuarantineRow(path=str(path), line=line, field=field_path(exc.errors()[0]["loc"], "<row>"),
+                              reason=schema_errors(exc, "<row>"), raw=raw)
             )
             continue
         except ValueError as exc:
@@ -263,6 +266,26 @@ def load_paths(paths: Iterable[str | os.PathLike[str]], kind: Kind = "auto") -> 
     for path in expand_paths(paths):
         result.extend(load_file(path, kind))
     return result
+
+
+def read_yaml(path: str | os.PathLike[str], what: str, error: type[UserError] = UserError, hint: str = "") -> Any:
+    """A user's YAML file (a BOM is ignored), decoded; a missing, unreadable or unparsable file is one
+    `error` line naming the file (`what` says which kind: "compose", "lexicon"; `hint` follows a
+    missing file's message)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError as exc:
+        raise error(f"{path}: no such {what} file{hint}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"{path}: cannot read the {what} file: {exc}") from exc
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise error(f"{path}: not valid YAML{where}: {problem}") from exc
 
 
 def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from finsynth.io import schema_errors
 from finsynth.schema import Extraction
 
 _THINK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
@@ -55,13 +56,6 @@ def find_json_object(text: str) -> Any:
             last_error = exc
         start = text.find("{", start + 1)
     raise last_error or json.JSONDecodeError("no JSON object found", text, 0)
-
-
-def schema_errors(error: ValidationError) -> str:
-    """One line per error, each naming its field path."""
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in error.errors()
-    )
 
 
 def parse_reply(raw: str | dict | None) -> ParsedReply:

@@ -81,6 +81,10 @@ class Provenance(BaseModel):
     annotator: str | None = None
     template_hash: str | None = None
     model: str | None = None
+    # `finsynth generate`: the run id and the job's position in it (left out of the JSON when unset, so rows
+    # without them serialise exactly as before these were declared)
+    run: str | None = Field(default=None, exclude_if=lambda v: v is None)
+    index: int | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 def row_content_hash(sample: Sample) -> str:

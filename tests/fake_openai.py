@@ -219,7 +219,7 @@ class FakeOpenAI:
                 except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
                     return
                 lines = head.decode("latin-1").split("\r\n")
-                method, path, _ = (lines[0].split(" ", 2) + ["", ""])[:3]
+                method, path, _ = ([*lines[0].split(" ", 2), "", ""])[:3]
                 headers = {}
                 for line in lines[1:]:
                     if ":" in line:

@@ -178,6 +178,42 @@ def test_periods_of_a_series_are_items_of_their_own():
     assert {"2024Q2收入", "2023Q2收入"} <= set(found), found
 
 
+def test_a_change_from_one_period_to_another_is_one_item():
+    # "从年初的148美元降至6月的112美元": the period names the end point, not a second item
+    sample = b_sample("TCL电子2025H1电视业务毛利率提升至18.6%。65寸面板价格从年初的148美元降至6月的112美元。"
+                      "1月均价约15.8元/公斤，2月回升至16.5元/公斤。", "电视业务毛利率")
+    found = items_of(sample)
+    assert found["面板价格"][0] == "148美元，112美元"
+    assert not any(name.startswith("面板价格") and name != "面板价格" for name in found), found
+
+
+def test_growth_of_an_earlier_item_joins_it():
+    sample = b_sample("海大集团2025H1饲料销量约1,230万吨，同比增长11%。其中水产饲料销量360万吨，猪饲料销量520万吨。"
+                      "水产饲料增速最快达18%，猪饲料增速8%。", "饲料销量增速")
+    found = items_of(sample)
+    assert "水产饲料增速" not in found and "猪饲料增速" not in found, found
+    assert found["水产饲料销量"][0].endswith("18%") and found["猪饲料销量"][0].endswith("8%")
+
+
+def test_which_number_free_clauses_are_candidates():
+    sample = b_sample("公司2025H1收入同比增长12%，同比基本持平的是费用。OLED方面，柔性屏出货提速。"
+                      "需要关注的风险因素包括：宏观经济增速不及预期、行业竞争加剧导致毛利率下行、原材料价格大幅波动。"
+                      "业务覆盖东南亚、中东、非洲等区域。我们维持'买入'评级。", "收入增速")
+    names = [c.name for c in candidates(sample)[0] if c.qualitative]
+    assert {"宏观经济增速不及预期", "行业竞争加剧导致毛利率下行", "原材料价格大幅波动"} <= set(names), names
+    assert any("东南亚、中东、非洲" in n for n in names)  # short parts: one thing, not split
+    assert not any(n.startswith(("OLED方面", "需要关注", "我们")) or "评级" in n for n in names), names
+
+
+def test_rules_list_fewer_clauses_beside_many_quantities():
+    crowded = b_sample("受益于产品结构优化和渠道下沉，公司2025H1毛利率提升至35%。收入120亿元，销量8万吨，均价1.5万元/吨，"
+                       "费用率12%，净利率9%，存货周转60天，应收周转45天，经销商3,000家，门店5,000家。", "毛利率")
+    quals = [i for i in exclusion_items(annotate(crowded).analysis) if i.category == "定性无数值"]
+    assert quals == []
+    light = b_sample("受益于产品结构优化和渠道下沉，公司2025H1毛利率提升至35%。收入120亿元。", "毛利率")
+    assert {"产品结构优化", "渠道下沉"} <= set(items_of(light))
+
+
 def test_every_corpus_item_is_grounded_and_signed(corpus_dir):
     """Property over all 202 real B rows: every item name is a clean span of the paragraph, every
     value fragment is verbatim with the paragraph's sign and unit, each quantity is cited once, and
@@ -214,6 +250,7 @@ def test_a_sign_the_paragraph_writes_is_never_dropped(corpus_dir):
 # --- the fitted category model -------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_model_fit_is_deterministic_and_round_trips(corpus_dir, tmp_path):
     samples = load_paths([corpus_dir / "type_b.jsonl"]).samples
     train, held_out = samples[:120], samples[120:150]
@@ -228,6 +265,7 @@ def test_model_fit_is_deterministic_and_round_trips(corpus_dir, tmp_path):
         CategoryModel.from_json({"format": "something-else"})
 
 
+@pytest.mark.slow
 def test_model_learns_the_users_own_labels(corpus_dir):
     """Fitted on four fifths, the model's categories agree with the held-out fifth's labels more often
     than the generic rules do (the benchmark's per-fold numbers are in docs/benchmarks.md)."""
@@ -249,6 +287,7 @@ def test_model_learns_the_users_own_labels(corpus_dir):
     assert agreement(model) > agreement(None) + 0.05
 
 
+@pytest.mark.slow
 def test_model_output_passes_lint(corpus_dir):
     samples = load_paths([corpus_dir / "type_b.jsonl"]).samples
     model = fit_model(samples[:100])
@@ -263,6 +302,7 @@ def test_fit_refuses_rows_without_labels():
         fit_model([b_sample("公司毛利率为31.2%。", "毛利率")])
 
 
+@pytest.mark.slow
 def test_annotator_fit_command(tmp_path, capsys):
     from finsynth.cli import main
 

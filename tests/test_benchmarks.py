@@ -24,6 +24,7 @@ def _run(script: str, *args: str) -> dict:
 
 
 @pytest.mark.timeout(300)
+@pytest.mark.slow
 def test_llm_throughput_small() -> None:
     result = _run("llm_throughput.py", "--requests", "60", "--concurrency", "8", "--latency-ms", "20",
                   "--also-latency-ms", "0", "--sequential-requests", "5", "--batch", "10")
@@ -36,6 +37,7 @@ def test_llm_throughput_small() -> None:
 
 
 @pytest.mark.timeout(300)
+@pytest.mark.slow
 def test_lint_scale_small(corpus_dir: Path) -> None:
     result = _run("lint_scale.py", "--n", "1500")
     assert result["samples"] == 1500 and result["peak_rss_mib"] > 0 and result["samples_per_s"] > 0

@@ -27,6 +27,7 @@ def _rows(path: Path) -> list[str]:
     return path.read_text(encoding="utf-8").splitlines()
 
 
+@pytest.mark.slow
 def test_starter_corpus_builds_cleanly(raw_copy: Path, tmp_path: Path) -> None:
     result = build(BuildConfig(raw_dir=raw_copy, out_dir=tmp_path / "out"))
     counts = result.manifest["counts"]
@@ -53,6 +54,7 @@ def test_starter_corpus_builds_cleanly(raw_copy: Path, tmp_path: Path) -> None:
     assert {s.id for s in built.samples} == {r["id"] for r in train}
 
 
+@pytest.mark.slow
 def test_build_is_deterministic_and_seed_sensitive(raw_copy: Path, tmp_path: Path) -> None:
     build(BuildConfig(raw_dir=raw_copy, out_dir=tmp_path / "a", seed=7))
     build(BuildConfig(raw_dir=raw_copy, out_dir=tmp_path / "b", seed=7))
@@ -62,6 +64,7 @@ def test_build_is_deterministic_and_seed_sensitive(raw_copy: Path, tmp_path: Pat
     assert (tmp_path / "a" / "val.jsonl").read_bytes() != (tmp_path / "c" / "val.jsonl").read_bytes()
 
 
+@pytest.mark.slow
 def test_malformed_rows_are_quarantined_and_counts_reconcile(raw_copy: Path, tmp_path: Path) -> None:
     first = json.loads(_rows(raw_copy / "type_a.jsonl")[0])
     bad_type = dict(first, id="bad-1")
@@ -84,6 +87,7 @@ def test_malformed_rows_are_quarantined_and_counts_reconcile(raw_copy: Path, tmp
     assert total + len(quarantine) == counts["read"]
 
 
+@pytest.mark.slow
 def test_lint_errors_stop_the_build_unless_allowed(raw_copy: Path, tmp_path: Path) -> None:
     first = json.loads(_rows(raw_copy / "type_a.jsonl")[0])
     anchored = dict(first, id="anchored-1")
@@ -102,6 +106,7 @@ def test_lint_errors_stop_the_build_unless_allowed(raw_copy: Path, tmp_path: Pat
     assert quarantine[0]["stage"] == "lint" and "count-anchor" in quarantine[0]["reason"]
 
 
+@pytest.mark.slow
 def test_split_leakage_is_removed(raw_copy: Path, tmp_path: Path) -> None:
     case = json.loads(_rows(raw_copy / "test_cases.jsonl")[0])
     leaked = {"id": "leak-1", "type": "B", "input": case["input"], "output": case["output"]}
@@ -114,6 +119,7 @@ def test_split_leakage_is_removed(raw_copy: Path, tmp_path: Path) -> None:
     assert "leak-1" not in train_ids
 
 
+@pytest.mark.slow
 def test_cli_build_json(raw_copy: Path, tmp_path: Path, capsys) -> None:
     code = main(["build", "--raw", str(raw_copy), "--out", str(tmp_path / "out"), "--format", "json"])
     assert code == 0

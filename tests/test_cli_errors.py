@@ -181,6 +181,7 @@ def _run(*argv: str) -> subprocess.CompletedProcess:
                           check=False)
 
 
+@pytest.mark.slow
 def test_entry_points_exit_2_with_one_line(tmp_path):
     missing = str(tmp_path / "MISSING")
     for argv in (["-m", "finsynth", "build", "--raw", missing, "--out", str(tmp_path / "out")],

@@ -223,6 +223,7 @@ def test_bad_compose_file_on_the_command_line(raw_copy, tmp_path, capsys):
 # --- the build --------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_composed_build_is_deterministic_reconciles_and_keeps_val(raw_copy, tmp_path):
     (tmp_path / "old.jsonl").write_text(
         (raw_copy / "type_d.jsonl").read_text(encoding="utf-8").replace('"id": "', '"id": "old-'), encoding="utf-8")
@@ -310,6 +311,7 @@ def test_llamafactory_export_says_the_file_is_the_mixture(corpus_build, tmp_path
     assert len(read_jsonl(tmp_path / "lf" / "finsynth_train.jsonl")) == len(read_jsonl(out / "train.jsonl"))
 
 
+@pytest.mark.slow
 def test_uncomposed_export_has_no_composition_note(raw_copy, tmp_path):
     build(BuildConfig(raw_dir=raw_copy, out_dir=tmp_path / "out"))
     export(tmp_path / "out", "llamafactory", tmp_path / "lf")

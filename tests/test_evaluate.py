@@ -18,6 +18,7 @@ from finsynth.eval.scoring import (
     load_gold,
     load_predictions,
     parse_prediction,
+    render_markdown,
     verdict_of,
 )
 from finsynth.io import InputError
@@ -61,7 +62,7 @@ def test_reference_matcher_reproduces_v11_verdicts_per_case(corpus_dir):
     report = evaluate_files(corpus_dir / "predictions_v11.json", corpus_dir / "test_cases.jsonl", "reference")
     recorded = json.loads((corpus_dir / "predictions_v11.json").read_text(encoding="utf-8"))
     assert len(report.cases) == len(recorded) == 50
-    for case, row in zip(report.cases, recorded):
+    for case, row in zip(report.cases, recorded, strict=True):
         assert case.status == row["status"], (case.index, case.gold_names, case.pred_names)
         assert case.matched == row["fuzzy_hits"], case.index
         assert case.exact_hits == row["exact_hits"], case.index
@@ -131,7 +132,7 @@ def test_row_shapes(tmp_path):
     assert nested.metrics[0].name == "毛利率" and nested.id == "x"
     with pytest.raises(InputError, match="line 7: no prediction field"):
         parse_prediction({"foo": 1}, "p.jsonl", 7)
-    with pytest.raises(InputError, match="line 3: .* not an integer"):
+    with pytest.raises(InputError, match=r"line 3: .* not an integer"):
         parse_prediction({"index": "three", "output": GOOD}, "p.jsonl", 3)
 
 
@@ -145,7 +146,7 @@ def test_load_formats(tmp_path):
     assert len(load_predictions(wrapped)) == 2
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"output": GOOD}) + "\n" + GOOD[:20] + "\n")
-    with pytest.raises(InputError, match="bad.jsonl: line 2: not a JSON row"):
+    with pytest.raises(InputError, match=r"bad.jsonl: line 2: not a JSON row"):
         load_predictions(bad)
     with pytest.raises(InputError, match="no such file"):
         load_predictions(tmp_path / "missing.jsonl")
@@ -199,7 +200,7 @@ def test_gold_with_a_bad_row_is_an_error(tmp_path):
     row = _case("single_metric", "t", [("毛利率", "financial")])
     row["scenario"] = "no_such_scenario"
     path.write_text(json.dumps(row, ensure_ascii=False) + "\n")
-    with pytest.raises(InputError, match="gold.jsonl: line 1: field scenario"):
+    with pytest.raises(InputError, match=r"gold.jsonl: line 1: field scenario"):
         load_gold(path)
 
 
@@ -239,6 +240,12 @@ def test_metrics_on_a_small_set(gold_file, tmp_path):
     # the reference rule misses the synonyms: fewer matches on the same predictions
     ref = evaluate(_preds(rows, tmp_path), load_gold(gold_file), get_matcher("reference"))
     assert ref.overall.matched < o.matched
+    # --cases: every case once more, with its JSON status, after the failures
+    text = render_markdown(report, failures=False, all_cases=True)
+    assert "### Cases not strictly correct" not in text
+    table = text.split("### All cases\n\n", 1)[1].splitlines()
+    assert len(table) == 2 + len(report.cases) and table[-1].startswith("| 4 | ") and "invalid: " in table[-1]
+    assert "### All cases" not in render_markdown(report)
 
 
 # --- comparison and CLI --------------------------------------------------------------------------

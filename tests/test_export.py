@@ -60,6 +60,12 @@ def test_llamafactory_setup(built, tmp_path):
     assert cfg["template"] == "qwen3" and cfg["enable_thinking"] is False and cfg["train_on_prompt"] is False
     assert cfg["quantization_bit"] == 8 and cfg["quantization_method"] == "bnb"
     assert (cfg["lora_rank"], cfg["lora_alpha"], cfg["lora_dropout"]) == (16, 32, 0.05)
+    # one source: the shipped finsynth/lora.yaml, which train's defaults read too
+    from train.config import TrainConfig
+
+    ref = TrainConfig()
+    assert (ref.lora_r, ref.lora_alpha, ref.lora_dropout) == (cfg["lora_rank"], cfg["lora_alpha"], cfg["lora_dropout"])
+    assert ",".join(ref.target_modules) == cfg["lora_target"]
     assert set(cfg["lora_target"].split(",")) == {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
                                                   "down_proj"}
     assert cfg["dataset"] == "finsynth_train" and cfg["eval_dataset"] == "finsynth_val"

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from fake_openai import FakeOpenAI, Reply, Request
 from llm_helpers import API_KEY
 
@@ -116,6 +117,7 @@ def cli(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Completed
                           capture_output=True, text=True, timeout=120, check=False)
 
 
+@pytest.mark.slow
 def test_generate_from_paragraphs_cli_and_no_key_leak(tmp_path):
     paragraphs = tmp_path / "paragraphs.jsonl"
     paragraphs.write_text(
@@ -141,6 +143,7 @@ def test_generate_from_paragraphs_cli_and_no_key_leak(tmp_path):
             assert API_KEY.encode() not in path.read_bytes(), path
 
 
+@pytest.mark.slow
 def test_dry_run_needs_no_endpoint(tmp_path):
     raw_examples(tmp_path)
     done = cli(["generate", "--type", "C", "--n", "3", "--dry-run", "--examples", str(tmp_path / "raw")], tmp_path, {})
@@ -153,6 +156,7 @@ def test_dry_run_needs_no_endpoint(tmp_path):
     assert messages[0]["role"] == "system" and "financial" in messages[1]["content"]
 
 
+@pytest.mark.slow
 def test_generate_without_endpoint_is_an_error(tmp_path):
     done = cli(["generate", "--type", "A", "--n", "2"], tmp_path, {})
     assert done.returncode == 2 and "needs an endpoint" in done.stderr

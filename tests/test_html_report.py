@@ -120,6 +120,7 @@ def test_text_is_escaped_and_spans_never_nest() -> None:
     assert out.startswith('<mark class="sev-warning" title="r1">营收</mark><mark class="sev-error" title="r1, r2">')
 
 
+@pytest.mark.slow
 def test_browser_is_sampled_fairly_and_the_page_stays_bounded(corpus_dir: Path) -> None:
     loaded = load_paths(_shared_paths(corpus_dir))
     lint = lint_records(loaded.records)
@@ -142,11 +143,12 @@ def test_browser_is_sampled_fairly_and_the_page_stays_bounded(corpus_dir: Path) 
     assert abs(len(html_bigger) - len(html)) < 0.05 * len(html) and len(html.encode()) < 1_000_000
 
 
+@pytest.mark.slow
 def test_token_lengths_from_a_local_tokenizer(tmp_path: Path, raw_dir: Path, capsys) -> None:
     tokenizers = pytest.importorskip("tokenizers")
     loaded = load_paths([raw_dir])
     model = tokenizers.models.WordLevel(
-        {ch: i for i, ch in enumerate(sorted({c for s in loaded.samples for c in s.input.paragraph + s.output.analysis}) + ["[UNK]"])},
+        {ch: i for i, ch in enumerate([*sorted({c for s in loaded.samples for c in s.input.paragraph + s.output.analysis}), "[UNK]"])},
         unk_token="[UNK]")
     tok = tokenizers.Tokenizer(model)
     tok.pre_tokenizer = tokenizers.pre_tokenizers.Split("", "isolated")  # one token per character
@@ -253,6 +255,7 @@ def _open_in_browser(html: Path, screenshot: Path) -> dict:
     return result
 
 
+@pytest.mark.slow
 def test_shared_corpus_report_in_chromium(shared_html: Path, tmp_path: Path) -> None:
     shot = tmp_path / "report-shared-corpus.png"
     result = _open_in_browser(shared_html, shot)
@@ -269,6 +272,7 @@ def test_shared_corpus_report_in_chromium(shared_html: Path, tmp_path: Path) -> 
     assert shot.stat().st_size > 50_000
 
 
+@pytest.mark.slow
 def test_starter_corpus_report_in_chromium(starter_html: Path, tmp_path: Path) -> None:
     shot = tmp_path / "report-starter-corpus.png"
     result = _open_in_browser(starter_html, shot)
@@ -281,6 +285,7 @@ def test_starter_corpus_report_in_chromium(starter_html: Path, tmp_path: Path) -
     assert shot.stat().st_size > 50_000
 
 
+@pytest.mark.slow
 def test_report_on_a_build_directory_uses_its_splits_and_test_set(raw_dir: Path, tmp_path: Path) -> None:
     from finsynth.build import BuildConfig, build
 
@@ -308,7 +313,7 @@ def test_pair_findings_show_the_other_row_with_the_differences_marked() -> None:
     tests = [Record(path="test.jsonl", line=1, item=make_test_case())]
     lint = lint_records(records, against=tests)
     pairs = [f for f in lint.findings if f.rule in ("label-conflict", "split-leakage", "near-duplicate")]
-    assert pairs and all(f.related is not None and f.related.line != f.line or f.related.path != f.path
+    assert pairs and all((f.related is not None and f.related.line != f.line) or f.related.path != f.path
                          for f in pairs)
     assert {f.related.path for f in pairs if f.rule == "split-leakage"} == {"test.jsonl"}
     browser = browse_findings(records, lint, against=tests)

@@ -149,6 +149,7 @@ def test_scanned_page_is_ocred_when_tesseract_is_installed(tmp_path):
     assert got.summary.documents[0].pages_ocr == [2]
 
 
+@pytest.mark.slow
 def test_ray_engine_gives_identical_output(tmp_path):
     pytest.importorskip("ray")
     docs = tmp_path / "docs"

@@ -12,7 +12,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from finsynth.io import InputError, load_file, load_paths, read_jsonl, type_from_filename, write_jsonl_atomic
+from finsynth.io import (
+    InputError,
+    field_path,
+    load_file,
+    load_paths,
+    read_jsonl,
+    schema_errors,
+    type_from_filename,
+    write_jsonl_atomic,
+)
 from finsynth.schema import Extraction, Sample, TestCase
 
 GOOD = {
@@ -250,6 +259,20 @@ def test_any_valid_rows_load_back_whatever_the_line_endings(rows, bom, crlf, bla
         result = load_file(path)
     assert result.quarantined == [] and result.warnings == [] and result.reconciles()
     assert [r.line for r in result.records] == expected_lines
-    for record, row in zip(result.records, rows):
+    for record, row in zip(result.records, rows, strict=True):
         want = Sample.model_validate(row)
         assert record.item.model_dump(exclude={"provenance"}) == want.model_dump(exclude={"provenance"})
+
+
+def test_schema_errors_name_every_field_on_one_line():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError) as caught:
+        Extraction.model_validate({"analysis": 3, "metrics": [{"metric_name": "营收", "metric_type": "x", "score": 2}]})
+    text = schema_errors(caught.value)
+    assert "\n" not in text and text.count("; ") == caught.value.error_count() - 1
+    assert text.startswith("analysis: ") and "metrics.0.score: " in text and "metrics.0.metric_type: " in text
+    assert field_path(()) == "<root>" and field_path((), "<row>") == "<row>" and field_path(("a", 0, "b")) == "a.0.b"
+    from finsynth.parsing import parse_reply
+
+    assert parse_reply({"analysis": 3, "metrics": []}).error == "schema: analysis: Input should be a valid string"

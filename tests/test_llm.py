@@ -89,16 +89,24 @@ def test_scripted_scenarios_end_to_end(tmp_path, scenario_samples):
     assert result.usage.failed_calls == 1 + 2 + 1 + 1 + 4
 
 
-def test_retry_after_is_honoured(tmp_path):
+def test_retry_after_is_honoured(tmp_path, monkeypatch):
+    waits: list[tuple[str, float | None, float]] = []
+    policy_delay = RetryPolicy.delay
+
+    def recorded(self, retry_number, decision, rng):
+        wait = policy_delay(self, retry_number, decision, rng)
+        waits.append((decision.kind, decision.retry_after, wait))
+        return wait
+
+    monkeypatch.setattr(RetryPolicy, "delay", recorded)
     sample = make_sample(1, "ratelimit")
     with FakeOpenAI(Router([sample])) as server:
         result = relabel([sample], llm="openai", concurrency=2, cache_path=None, progress=False,
                          config=config_for(server))
-        times = [entry.t for entry in server.log]
     assert len(result.samples) == 1
     assert [entry.outcome for entry in server.log] == ["http_429", "ok"]
-    # backoff alone would wait <= 0.01 s; the server asked for 1 s
-    assert times[1] - times[0] >= 0.95
+    # the one retry waited what the server's Retry-After asked (1 s), not the backoff (<= 0.01 s)
+    assert waits == [("rate_limit", 1.0, 1.0)]
 
 
 def test_backoff_policy_and_classification():
@@ -279,7 +287,7 @@ def test_api_key_appears_in_no_written_file(tmp_path):
     assert any(p.name.startswith("cache.sqlite") for p in written)
     for path in written:
         assert API_KEY.encode() not in path.read_bytes(), path
-    assert "api_key" not in json.dumps(result.stats.endpoint) or result.stats.endpoint["api_key_set"] is True
+    assert "api_key" not in result.stats.endpoint and result.stats.endpoint["api_key_set"] is True
     assert API_KEY not in json.dumps(result.stats.model_dump(mode="json"))
 
 
@@ -327,6 +335,7 @@ def test_auto_without_endpoint_uses_rules():
         relabel(samples, llm="openai", progress=False, config=EndpointConfig())
 
 
+@pytest.mark.slow
 def test_build_relabel_through_the_endpoint(tmp_path):
     """`finsynth build --relabel B --llm openai` end to end: rows relabelled, the failure quarantined
     with its raw reply, usage in the manifest, and the key in no file the build wrote."""
@@ -357,7 +366,7 @@ def test_build_relabel_through_the_endpoint(tmp_path):
     for path in written:
         assert API_KEY.encode() not in path.read_bytes(), path
     quarantine = "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in written if "quarantine" in p.name)
-    assert '\\"score\\": 7' in quarantine or '"score": 7' in quarantine
+    assert '\\"score\\": 7' in quarantine  # the refused reply, kept as an escaped JSON string in its row
 
 
 D_PARAGRAPH = "2025年公司会员总数突破4,200万，同比增长18.5%。毛利率为35.2%，同比提升1.1个百分点。坪效为5.8万元/平方米。"

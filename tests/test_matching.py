@@ -19,6 +19,8 @@ from finsynth.text.names import (
     canonical,
     get_matcher,
     name_variants,
+    reference_same,
+    surface_variants,
     veto,
 )
 
@@ -184,7 +186,7 @@ def test_embedding_needs_a_local_path(tmp_path):
     with pytest.raises(MatcherUnavailable, match="--model"):
         EmbeddingMatcher(None)
     missing = tmp_path / "no-such-model"
-    with pytest.raises(MatcherUnavailable, match="not found at .*no-such-model.*nothing is downloaded"):
+    with pytest.raises(MatcherUnavailable, match=r"not found at .*no-such-model.*nothing is downloaded"):
         EmbeddingMatcher(missing)
 
 
@@ -227,5 +229,23 @@ def test_embedding_load_failure_is_reported(tmp_path, monkeypatch):
     fake = types.ModuleType("sentence_transformers")
     fake.SentenceTransformer = Broken
     monkeypatch.setitem(sys.modules, "sentence_transformers", fake)
-    with pytest.raises(MatcherUnavailable, match="cannot load embedding model .*config.json missing"):
+    with pytest.raises(MatcherUnavailable, match=r"cannot load embedding model .*config.json missing"):
         EmbeddingMatcher(tmp_path)
+
+
+def test_reference_rule_is_one_function_for_lint_and_the_matcher():
+    # identical, containment (营收 in 营收增速: the overcount GUIDE lesson 10 names), bigram Jaccard >= 0.5
+    assert reference_same("营收", "营收") and reference_same("营收", "营收增速") and reference_same("营收增速", "营收")
+    assert reference_same("归母净利润", "归母净利") and not reference_same("毛利率", "净利率")
+    assert not reference_same("ROE", "roe")  # compared raw
+    assert reference_same("毛利率", "净利率", threshold=0.3)  # bigrams {毛利, 利率} vs {净利, 利率}: 1/3
+    matcher = ReferenceMatcher()
+    for a, b in [*SAME, ("毛利率", "净利率"), ("ROE", "roe")]:
+        assert matcher.same(a, b) == reference_same(a, b)
+
+
+def test_surface_variants_are_the_spellings_a_paragraph_may_write():
+    assert surface_variants("ROE（净资产收益率）")[:3] == ("ROE（净资产收益率）", "ROE", "净资产收益率")
+    assert {"ARR", "净收入留存率"} <= set(surface_variants("ARR及净收入留存率"))
+    assert "每股收益" in surface_variants("EPS")  # a lexicon spelling of the same metric
+    assert surface_variants(" 毛利率 ")[0] == "毛利率" and "毛利润率" in surface_variants("毛利率")

@@ -150,9 +150,21 @@ def test_index_query_and_nearest(corpus_dir) -> None:
     assert hits and hits[0][0] == 7 and hits[0][1] == pytest.approx(jaccard(edited, texts[7]))
     assert index.query(edited, threshold=1.0) == []
     assert index.query("完全无关的一句话，没有任何相似内容。") == []
-    top = index.nearest(edited, k=3)
-    brute = sorted(((jaccard(edited, t), -i) for i, t in enumerate(texts)), reverse=True)[:3]
-    assert [(i, s) for i, s in top] == [(-i, s) for s, i in brute]
+
+
+def test_index_exact_similarities_agree_with_jaccard(corpus_dir) -> None:
+    rng = random.Random(1)
+    texts = [*_paragraphs(corpus_dir, 30), "短"]
+    index = NearDupIndex(texts)
+    queries = [_edit(texts[0], rng, 8), "完全不同的文字内容", texts[-1]]
+    sims = index.similarities(queries)
+    assert sims.shape == (len(queries), len(texts))
+    for q, row in zip(queries, sims, strict=True):
+        for t, value in zip(texts, row, strict=True):
+            assert value == pytest.approx(jaccard(q, t), abs=1e-6)
+    nn = index.self_nearest()
+    for i in (0, 5, len(texts) - 1):
+        assert nn[i] == pytest.approx(max(jaccard(texts[i], t) for j, t in enumerate(texts) if j != i), abs=1e-6)
 
 
 def test_index_finds_duplicates_within_itself() -> None:
@@ -160,7 +172,7 @@ def test_index_finds_duplicates_within_itself() -> None:
     index = NearDupIndex(texts)
     assert [i for i, _ in index.query(BASE)] == [0, 2]
     assert NearDupIndex([]).query(BASE) == []
-    assert NearDupIndex([]).nearest(BASE) == []
+    assert NearDupIndex([]).similarities([BASE]).shape == (1, 0) and len(NearDupIndex([]).self_nearest()) == 0
 
 
 def test_signature_matrix_shape() -> None:
@@ -216,7 +228,7 @@ def test_unrelated_clusters_never_merge(corpus_dir) -> None:
     first, second = [p for p in _paragraphs(corpus_dir) if len(p) > 120 and re.search(r"\d+\.\d", p)][:2]
     number_a, number_b = re.search(r"\d+\.\d", first).group(), re.search(r"\d+\.\d", second).group()
     group_a, group_b = [first, *_copies(first, 30, number_a)], [second, *_copies(second, 30, number_b)]
-    texts = [t for pair in zip(group_a, group_b) for t in pair]  # interleaved, as repeated runs write them
+    texts = [t for pair in zip(group_a, group_b, strict=True) for t in pair]  # interleaved, as repeated runs write them
     assert jaccard(first, second) < 0.3
     clusters = near_duplicate_clusters(texts)
     assert [c.indices for c in clusters] == [tuple(range(0, 62, 2)), tuple(range(1, 62, 2))]
@@ -277,7 +289,7 @@ def test_packed_exact_jaccard_equals_string_shingles() -> None:
     exact = neardup._Exact(texts, rank, 3, core=every)
     on_demand = neardup._Exact(texts, rank, 3, core=every[::2])  # the others packed when first needed
     left, right = np.repeat(every, len(texts)), np.tile(every, len(texts))
-    for (p, q), value in zip(zip(left.tolist(), right.tolist()), exact.many(left, right).tolist()):
+    for (p, q), value in zip(zip(left.tolist(), right.tolist(), strict=True), exact.many(left, right).tolist(), strict=True):
         assert value == exact(p, q) == on_demand(p, q) == jaccard(texts[p], texts[q]), (texts[p], texts[q])
 
 
@@ -286,7 +298,7 @@ def test_earliest_near_matches_brute_force(corpus_dir) -> None:
     among = _paragraphs(corpus_dir, 40)
     texts = [_edit(t, rng, rng.choice([1, 3, 30])) for t in among for _ in range(2)] + among[:5] + ["无关的一句话。"]
     found = earliest_near(texts, among)
-    for t, hit in zip(texts, found):
+    for t, hit in zip(texts, found, strict=True):
         truth = [(a, jaccard(t, s)) for a, s in enumerate(among) if jaccard(t, s) >= 0.8]
         assert (hit[0] if hit else None) == (truth[0][0] if truth else None)
         assert hit is None or hit[1] == pytest.approx(truth[0][1])

@@ -14,6 +14,7 @@ from finsynth.prompts import system_prompt
 
 
 @pytest.mark.timeout(300)
+@pytest.mark.slow
 def test_wheel_ships_templates_and_renders_prompts(repo_root: Path, tmp_path: Path) -> None:
     wheel_dir = tmp_path / "wheel"
     built = subprocess.run(

@@ -40,6 +40,7 @@ def _build(*args: str) -> int:
     return main(["build", *args])
 
 
+@pytest.mark.slow
 def test_offline_relabel_leaves_clean_b_rows_byte_identical(offline, raw_dir, capsys):
     plain, relabelled = offline / "plain", offline / "relabel"
     assert _build("--raw", str(raw_dir), "--out", str(plain)) == 0
@@ -127,6 +128,7 @@ def test_a_401_endpoint_is_called_at_most_once_per_row(raw_dir):
     assert result.reconciles() and len(result.samples) == len(samples)
 
 
+@pytest.mark.slow
 def test_reports_after_quarantine_describe_the_output(offline, corpus_dir):
     """--allow-errors on the corpus quarantines the count-anchor C rows: the report, the manifest's lint and
     the summary describe what was written, and name the type x count buckets quarantine emptied or halved."""

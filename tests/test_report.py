@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,16 @@ def test_corpus_against_test_set_shows_mean_ratio(corpus_dir: Path) -> None:
     assert cmp.test_distribution == {0: 5, 1: 23, 2: 17, 3: 5, 4: 0}
     assert cmp.test_mean == pytest.approx(1.44)
     assert cmp.mean_ratio == pytest.approx(1.478, abs=0.002)
-    assert 0.0 < cmp.js_divergence < 1.0
+    # the Jensen-Shannon divergence (base 2) of the two count distributions, computed here by hand
+    p = {k: v / sum(cmp.train_share.values()) for k, v in cmp.train_share.items()}
+    q = {k: v / 50 for k, v in cmp.test_distribution.items()}
+    m = {k: (p.get(k, 0.0) + q.get(k, 0.0)) / 2 for k in set(p) | set(q)}
+
+    def kl(a: dict[int, float]) -> float:
+        return sum(v * math.log2(v / m[k]) for k, v in a.items() if v > 0)
+
+    assert cmp.js_divergence == pytest.approx((kl(p) + kl(q)) / 2, abs=1e-3)
+    assert cmp.js_divergence > 0.05
     assert "markedly more" in cmp.verdict
     # styles: B is exclusion-style, A prose
     assert report.style_by_type["B"]["exclusion"] > 150
@@ -39,13 +49,23 @@ def test_corpus_against_test_set_shows_mean_ratio(corpus_dir: Path) -> None:
     assert "ratio 1.48" in md and "| B |" in md
 
 
+def _cases(count: int, n: int = 4) -> list[TestCase]:
+    metrics = [{"metric_name": f"指标{i}", "metric_type": "financial", "score": 0.9, "reason": "r"} for i in range(count)]
+    ext = Extraction(analysis="x", metrics=metrics)
+    return [TestCase(scenario=Scenario.single_metric, input=ParagraphInput(paragraph=f"p{i}"), output=ext)
+            for i in range(n)]
+
+
 def test_matching_distributions_get_no_warning() -> None:
-    ext = Extraction(analysis="x", metrics=[])
-    cases = [TestCase(scenario=Scenario.single_metric, input=ParagraphInput(paragraph=f"p{i}"), output=ext)
-             for i in range(4)]
-    cmp = compare_counts([0, 0, 0, 0], cases)
+    cmp = compare_counts([1, 1, 1, 1], _cases(1))
+    assert cmp.js_divergence == 0.0 and cmp.mean_ratio == 1.0
+    assert "in line" in cmp.verdict and "markedly" not in cmp.verdict
+
+
+def test_a_test_set_without_metrics_makes_the_ratio_undefined() -> None:
+    cmp = compare_counts([0, 0, 0, 0], _cases(0))
     assert cmp.js_divergence == 0.0
-    assert "in line" in cmp.verdict or "undefined" in cmp.verdict
+    assert "undefined" in cmp.verdict and "in line" not in cmp.verdict
 
 
 def test_report_cli_json_and_plot(corpus_dir: Path, tmp_path: Path, capsys) -> None:

@@ -77,6 +77,7 @@ def _browser():
     return _chromium(), CHROMIUM_ARGS
 
 
+@pytest.mark.slow
 def test_review_in_chromium_downloads_a_patch_that_the_build_applies(offline, raw_dir):
     executable, args = _browser()
     from playwright.sync_api import sync_playwright
@@ -142,6 +143,7 @@ def test_review_in_chromium_downloads_a_patch_that_the_build_applies(offline, ra
         assert (second / name).read_bytes() == (third / name).read_bytes(), name
 
 
+@pytest.mark.slow
 def test_report_cards_carry_review_controls_for_training_rows(offline, corpus_dir):
     out = offline / "o"
     assert main(["build", "--raw", str(corpus_dir), "--out", str(out), "--allow-errors"]) == 0

@@ -45,7 +45,7 @@ def test_tiny_model_template_and_shape(tiny):
     on = tok.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False, enable_thinking=True)
     assert off.endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n")
     assert on.endswith("<|im_start|>assistant\n")
-    full = tok.apply_chat_template(msgs + [{"role": "assistant", "content": "{}"}], tokenize=False)
+    full = tok.apply_chat_template([*msgs, {"role": "assistant", "content": "{}"}], tokenize=False)
     assert full.startswith(off) and full.endswith("{}<|im_end|>\n")
 
 
@@ -83,7 +83,7 @@ def test_labels_mask_prompt_and_keep_reply(built, tiny, tmp_path, loss):
     rows = load_split(built, "train")
     im_end = tok.convert_tokens_to_ids("<|im_end|>")
     assert len(trainer.train_dataset) == len(rows)
-    for row, ex in zip(rows, trainer.train_dataset):
+    for row, ex in zip(rows, trainer.train_dataset, strict=True):
         p, f = prompt_ids(tok, row), full_ids(tok, row)
         assert f[: len(p)] == p  # the inference prompt is a prefix of the training text
         assert ex["input_ids"] == f  # nothing truncated
@@ -110,6 +110,7 @@ def test_over_long_sample_is_an_error_not_a_truncation(built, tiny, tmp_path):
         build_trainer(_cfg(built, tiny, tmp_path / "run", max_length=40))
 
 
+@pytest.mark.slow
 def test_sft_adapter_reload_infer_resume(built, tiny, tmp_path):
     from peft import PeftModel
     from safetensors.torch import load_file
@@ -234,6 +235,7 @@ def test_bench_estimates_and_presets(built):
         preset("z")
 
 
+@pytest.mark.slow
 def test_bench_cpu_smoke(built, tmp_path):
     """The benchmark's code path end to end on a tiny shape (the real run needs the GPU)."""
     from train.cli import main

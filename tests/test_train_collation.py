@@ -43,7 +43,7 @@ def _check_labels(trainer, tok, rows, padding_free: bool) -> None:
     """Per example: the prompt masked, the reply (with <|im_end|>) in the loss; then the same in a batch."""
     im_end = tok.convert_tokens_to_ids("<|im_end|>")
     examples = list(trainer.train_dataset)
-    for row, ex in zip(rows, examples):
+    for row, ex in zip(rows, examples, strict=True):
         p, f = prompt_ids(tok, row), full_ids(tok, row)
         assert f[: len(p)] == p and ex["input_ids"] == f
         assert all(label == -100 for label in ex["labels"][: len(p)]), "a prompt token is in the loss"
@@ -75,6 +75,7 @@ def test_reply_only_loss_under_both_collations(built, tiny, tmp_path, padding_fr
 
 
 @pytest.mark.parametrize("padding_free", [False, True])
+@pytest.mark.slow
 def test_reply_only_loss_with_the_real_qwen3_tokenizer(built, qwen3_model, tmp_path, padding_free):
     from transformers import AutoTokenizer
 

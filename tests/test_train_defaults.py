@@ -75,6 +75,7 @@ def test_max_new_tokens_from_the_run_log_then_the_test_gold(run, built, tiny, tm
         InferConfig(model="m", max_new_tokens=0).validate()
 
 
+@pytest.mark.slow
 def test_infer_defaults_end_to_end_with_notices(run, built, tiny, tmp_path, capsys):
     if torch.cuda.is_available():
         pytest.skip("CPU check: without CUDA, --quant auto is none")
@@ -159,6 +160,7 @@ def test_every_flag_has_help_and_choices_are_listed():
     assert "{auto,8bit,4bit,none}" in infer_help and "{transformers,vllm}" in infer_help
 
 
+@pytest.mark.slow
 def test_nan_check_cpu_smoke(built, tiny, tmp_path, capsys):
     """The GPU check's code path end to end on the tiny model (the kernel probe needs CUDA and says so)."""
     from train.cli import main

@@ -55,6 +55,7 @@ def _poison(monkeypatch, kind: str, at_step: int) -> list:
     ("grad", 2, "gradient norm", 2, None),
     ("eval", 1, "eval loss", 4, None),  # the first eval (end of epoch 1) runs before its checkpoint is saved
 ])
+@pytest.mark.slow
 def test_guard_stops_names_the_step_and_keeps_the_last_finite_checkpoint(built, tiny, tmp_path, monkeypatch,
                                                                          kind, at_step, what, failed_step, kept):
     _poison(monkeypatch, kind, at_step)
@@ -102,6 +103,7 @@ def test_cli_exit_1_with_one_line(built, tiny, tmp_path, monkeypatch, capsys):
     assert json.loads((out / sft.RUN_LOG).read_text(encoding="utf-8"))["status"] == "failed"
 
 
+@pytest.mark.slow
 def test_finished_run_log_says_ok_and_training_runs_without_cudnn_sdpa(built, tiny, tmp_path, monkeypatch):
     """Default: cuDNN SDPA off during train and evaluate, restored after; `sdpa_cudnn=True` leaves it on."""
     from transformers import TrainerCallback

@@ -38,7 +38,7 @@ QWEN3_14B = {"hidden_size": 5120, "num_hidden_layers": 40, "num_attention_heads"
 TINY = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
         "head_dim": 16, "intermediate_size": 128, "vocab_size": 4000, "tie_word_embeddings": False,
         "max_position_embeddings": 4096}
-SHAPES = {"qwen3-14b": QWEN3_14B, "tiny": TINY}
+SHAPES: dict[str, dict[str, Any]] = {"qwen3-14b": QWEN3_14B, "tiny": TINY}
 DEFAULT_CONFIGS = ["a", "b", "c", "d", "b-mb8", "b-mb2"]
 
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
@@ -118,7 +118,7 @@ def _quantize_linears(model, quant: str, threshold: float, device) -> None:
     import torch
     from transformers.utils.quantization_config import QuantizationMethod
 
-    for parent_name, parent in list(model.named_modules()):
+    for _parent_name, parent in list(model.named_modules()):
         for name, child in list(parent.named_children()):
             if not isinstance(child, torch.nn.Linear) or name == "lm_head":
                 continue
@@ -260,7 +260,8 @@ def run_one(spec: str, args: argparse.Namespace) -> dict[str, Any]:
     train_start = time.perf_counter()
     with sdpa_backends(cfg.sdpa_cudnn):  # the training default: cuDNN's SDPA off (its backward NaNs, issue 11)
         trainer.train()
-    intervals = [b - a for a, b in zip([train_start, *ends[:-1]], ends)]
+    # not strict: with no step ended, [train_start] pairs with nothing and there are no intervals
+    intervals = [b - a for a, b in zip([train_start, *ends[:-1]], ends, strict=False)]
     measured = intervals[args.warmup:]
     tokens = step_tokens[args.warmup:]
     mean_len = statistics.fmean(min(t, args.max_length) for _, t in pairs)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from finsynth.cli import add_debug_flag, print_error, run_command
-from finsynth.io import InputError
+from finsynth.io import SPLITS, InputError
 
 from .config import InferConfig, TrainConfig, add_config_arguments, check_file, config_from_args
 
@@ -68,13 +68,13 @@ def _run_lengths(args: argparse.Namespace) -> int:
     tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
     report = {}
     pairs = []
-    for split in ("train", "val", "test"):
+    for split in SPLITS:
         rows = load_split(args.data, split, required=split == "train")
         if rows:
             ls = measure(tokenizer, rows)
             report[split] = ls.summary()
             if split == "train":
-                pairs = [[p, t] for p, t in zip(ls.prompt, ls.total)]
+                pairs = [[p, t] for p, t in zip(ls.prompt, ls.total, strict=True)]
     if args.out:
         from finsynth.io import write_json_atomic
 

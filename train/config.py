@@ -16,9 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from finsynth.io import InputError, UserError
+from finsynth.export import LORA
+from finsynth.io import InputError, UserError, read_yaml
 
 QUANT_CHOICES = ("8bit", "4bit", "none")
 INFER_QUANT_CHOICES = ("auto", *QUANT_CHOICES)
@@ -26,7 +25,6 @@ CHECKPOINTING_CHOICES = ("auto", "on", "off")
 BACKEND_CHOICES = ("transformers", "vllm")
 CACHE_CHOICES = ("dynamic", "static")
 ATTN_CHOICES = ("sdpa", "eager", "flash_attention_2", "flash_attention_3", "flex_attention")
-LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
 class ConfigError(UserError, ValueError):
@@ -59,10 +57,10 @@ class TrainConfig:
     out: str = "runs/sft"
     quant: str = "8bit"  # 8bit (reference, default) | 4bit (nf4) | none (bf16 LoRA)
     llm_int8_threshold: float = 6.0
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    target_modules: list[str] = field(default_factory=lambda: list(LORA_TARGETS))
+    lora_r: int = LORA["r"]  # the LoRA adapter: finsynth/lora.yaml, shared with the LLaMA-Factory export
+    lora_alpha: int = LORA["alpha"]
+    lora_dropout: float = LORA["dropout"]
+    target_modules: list[str] = field(default_factory=lambda: list(LORA["target_modules"]))
     # The reference's effective batch of 16 (2 x 8) as micro-batch 4 x accumulation 4: same optimisation,
     # half the int8 weight dequantisations per sample. On an H200 (Qwen3-14B shape, `python -m train bench`)
     # 2.5x the reference's samples/s at 0.86x its peak memory; micro-batch 8 is 3.3x but 1.24x the memory.
@@ -277,7 +275,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple
     for f in dataclasses.fields(cls):
         if f.name in skip:
             continue
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[operator]  # dataclasses.MISSING is checked just before
         choices = _choices(cls, f.name)
         shown = ("measured" if f.name == "max_new_tokens" else "all rows" if f.name == "limit"
                  else "none" if default in (None, "") else " ".join(default) if isinstance(default, list) else default)
@@ -304,10 +302,7 @@ def load_config(cls: type, yaml_path: str | os.PathLike[str] | None = None, **ov
     values: dict[str, Any] = {}
     if yaml_path:
         check_file(str(yaml_path), "--config")
-        try:
-            loaded = yaml.safe_load(Path(yaml_path).read_text(encoding="utf-8-sig")) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{yaml_path}: not valid YAML: {exc}") from exc
+        loaded = read_yaml(yaml_path, "config", ConfigError) or {}
         if not isinstance(loaded, dict):
             raise ConfigError(f"{yaml_path}: expected a mapping of settings")
         unknown = sorted(set(loaded) - names)

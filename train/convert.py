@@ -13,6 +13,7 @@ a missing file, a file that is not GGUF, an architecture transformers cannot rea
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import time
 from dataclasses import dataclass, field
@@ -117,10 +118,8 @@ def _drop_quantizer(model) -> None:
         if cfg is not None and getattr(cfg, "quantization_config", None) is not None:
             del cfg.quantization_config
     if hasattr(model, "is_quantized"):
-        try:
+        with contextlib.suppress(AttributeError):
             model.is_quantized = False
-        except AttributeError:
-            pass
 
 
 def _quiet_gguf_progress() -> None:

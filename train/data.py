@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from finsynth.io import read_jsonl
+from finsynth.io import SPLITS, read_jsonl
 
 CHAT_TEMPLATE_KWARGS = {"enable_thinking": False}
-SPLITS = ("train", "val", "test")
 
 
 class SampleTooLongError(ValueError):
@@ -113,14 +112,14 @@ class Lengths:
             "p95": ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))],
             "max": ordered[-1],
             "prompt_mean": round(statistics.fmean(self.prompt), 1),
-            "reply_mean": round(statistics.fmean(t - p for t, p in zip(self.total, self.prompt)), 1),
+            "reply_mean": round(statistics.fmean(t - p for t, p in zip(self.total, self.prompt, strict=True)), 1),
             "reply_max": max(self.reply),
         }
 
     @property
     def reply(self) -> list[int]:
         """Reply tokens per row: the training text past the inference prompt (end-of-turn tokens included)."""
-        return [t - p for t, p in zip(self.total, self.prompt)]
+        return [t - p for t, p in zip(self.total, self.prompt, strict=True)]
 
 
 def measure(tokenizer, rows: list[dict[str, Any]]) -> Lengths:
@@ -141,7 +140,7 @@ def resolve_max_length(lengths: dict[str, Lengths], cap: int) -> int:
     over = [
         f"{split}:{rid} ({n} tokens)"
         for split, ls in lengths.items()
-        for rid, n in zip(ls.ids, ls.total)
+        for rid, n in zip(ls.ids, ls.total, strict=True)
         if n > cap
     ]
     if over:

@@ -550,10 +550,8 @@ def _versions() -> dict[str, str]:
 
     out = {}
     for name in ("torch", "transformers", "trl", "peft", "bitsandbytes", "accelerate", "datasets"):
-        try:
+        with contextlib.suppress(md.PackageNotFoundError):
             out[name] = md.version(name)
-        except md.PackageNotFoundError:
-            pass
     try:
         import torch
 

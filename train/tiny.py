@@ -8,6 +8,7 @@ template that has Qwen3's `enable_thinking` switch; the model is `Qwen3ForCausal
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterable, Iterator
@@ -99,10 +100,8 @@ def corpus_texts(paths: Iterable[str | os.PathLike[str]] | None = None) -> list[
             if not line.strip():
                 continue
             texts.append(line)
-            try:
+            with contextlib.suppress(json.JSONDecodeError):
                 texts.extend(_strings(json.loads(line)))
-            except json.JSONDecodeError:
-                pass
     template_dir = root / "templates"
     if template_dir.is_dir():
         texts.extend(p.read_text(encoding="utf-8") for p in sorted(template_dir.glob("*.j2")))

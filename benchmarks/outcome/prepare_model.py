@@ -246,7 +246,7 @@ def verify(dir_: Path, slim_file: Path, full_file: Path, rows: int) -> dict:
     out["loss_full"] = [round(x, 4) for x in losses["full"]]
     out["loss_mean_slim"] = round(sum(losses["slim"]) / len(samples), 4)
     out["loss_mean_full"] = round(sum(losses["full"]) / len(samples), 4)
-    out["loss_max_abs_diff"] = round(max(abs(a - b) for a, b in zip(losses["slim"], losses["full"])), 4)
+    out["loss_max_abs_diff"] = round(max(abs(a - b) for a, b in zip(losses["slim"], losses["full"], strict=True)), 4)
     return out
 
 

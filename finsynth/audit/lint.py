@@ -20,7 +20,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cached_property
 from itertools import pairwise
 from typing import Any, Literal
 
@@ -28,11 +28,12 @@ from pydantic import BaseModel, Field
 from rapidfuzz import fuzz
 
 from finsynth.io import LoadResult, QuarantineRow, Record
+from finsynth.markdown import markdown_table
 from finsynth.schema import Sample, TestCase
 from finsynth.text.enumeration import list_markers, parallel_items
 from finsynth.text.lexicon import default_lexicon
 from finsynth.text.mentions import QUANTITY_KINDS, Mention, extract_mentions, numbers_in
-from finsynth.text.names import FuzzyMatcher
+from finsynth.text.names import FuzzyMatcher, canonical, reference_same, surface_variants
 from finsynth.text.similarity import DEFAULT_THRESHOLD, NearDupSearch
 from finsynth.text.style import classify_analysis, exclusion_items
 from finsynth.text.values import name_problems, value_mismatches
@@ -159,10 +160,6 @@ class Rule:
         text = inspect.cleandoc(self.check.__doc__ or "")
         return "\n\n".join(" ".join(p.split()) for p in text.split("\n\n") if p.strip())
 
-    @property
-    def doc(self) -> str:
-        return self.summary.split("\n\n")[0]
-
     def explain(self) -> str:
         """`finsynth lint --explain ID`: the rule's whole documentation as Markdown."""
         fixable = " (fixable: `finsynth build --fix`)" if self.autofix else ""
@@ -213,7 +210,7 @@ class LintResult(BaseModel):
         return [f for f in self.findings if f.severity == "error"]
 
     def severity_counts(self) -> dict[str, int]:
-        counts = Counter(f.severity for f in self.findings)
+        counts: Counter[str] = Counter(f.severity for f in self.findings)
         return {s: counts.get(s, 0) for s in SEVERITIES}
 
     def to_json(self) -> dict[str, Any]:
@@ -225,33 +222,6 @@ Item = Sample | TestCase
 
 # --- helpers ------------------------------------------------------------------------------------
 
-_ALT_SPLIT = re.compile(r"[及和与、/／]")
-_PAREN = re.compile(r"^(?P<head>.*?)[（(](?P<inner>[^（）()]*)[）)](?P<tail>.*)$")
-
-
-@lru_cache(maxsize=65536)
-def _name_variants(name: str) -> tuple[str, ...]:
-    """"ROE（净资产收益率）" -> itself, "ROE", "净资产收益率"; "ARR及净收入留存率" -> parts too; then each
-    variant with a lexicon spelling swapped for another spelling of the same metric ("每股收益" for
-    "EPS"), so a name is grounded by the paragraph's standard wording of it (finsynth.text.lexicon)."""
-    out = [name]
-    match = _PAREN.match(name)
-    if match:
-        out += [match.group("head") + match.group("tail"), match.group("inner")]
-    for variant in list(out):
-        parts = [p for p in _ALT_SPLIT.split(variant) if len(p) >= 2]
-        if len(parts) > 1:
-            out += parts
-    lexicon = default_lexicon()
-    out += [spelling for variant in list(out) for spelling in lexicon.spellings(variant.strip())]
-    seen: list[str] = []
-    for variant in out:
-        variant = variant.strip()
-        if variant and variant not in seen:
-            seen.append(variant)
-    return tuple(seen)
-
-
 def _bigrams(text: str) -> list[str]:
     return [text[i:i + 2] for i in range(len(text) - 1)] or [text]
 
@@ -260,7 +230,7 @@ def grounding(name: str, text: str) -> float:
     """How well `name` is found in `text`, 0..1: 1.0 for a substring, else the better of rapidfuzz's
     partial_ratio and the share of the name's character bigrams present in the text."""
     best = 0.0
-    for variant in _name_variants(name):
+    for variant in surface_variants(name):
         if variant in text:
             return 1.0
         grams = _bigrams(variant)
@@ -276,7 +246,7 @@ def invented_run(name: str, text: str) -> int:
     """Longest run of the name's characters (best variant) covered by none of its character
     bigrams found in `text`: 4 for 核心产品全球销售额 against a paragraph about 泽布替尼全球销售额."""
     best = len(name)
-    for variant in _name_variants(name):
+    for variant in surface_variants(name):
         covered = [ch in _NAME_GLUE for ch in variant]
         for i in range(len(variant) - 1):
             if variant[i:i + 2] in text:
@@ -292,14 +262,6 @@ def invented_run(name: str, text: str) -> int:
 
 
 _LABEL_MATCHER = FuzzyMatcher(lexicon=default_lexicon())
-
-
-def _names_similar(a: str, b: str) -> bool:
-    """The reference matcher (GUIDE section 4): identical, containment, or bigram Jaccard >= 0.5."""
-    if a == b or a in b or b in a:
-        return True
-    ga, gb = set(_bigrams(a)), set(_bigrams(b))
-    return len(ga & gb) / max(1, len(ga | gb)) >= 0.5
 
 
 def metric_sets_agree(a: Item, b: Item) -> bool:
@@ -505,7 +467,7 @@ def uncovered_mentions(item: Item) -> list[Mention]:
         if mention.kind not in QUANTITY_KINDS:
             continue
         subject = mention.subject
-        if subject and (subject in analysis or any(_names_similar(subject, n) for n in names)):
+        if subject and (subject in analysis or any(reference_same(subject, n) for n in names)):
             continue
         out.append(mention)
     return out
@@ -521,7 +483,7 @@ def uncovered_mentions(item: Item) -> list[Mention]:
                   type="B", paragraph=_B_PARAGRAPH, note="叶腊石采购价 (-22%) is neither extracted nor excluded"),
     passes=example(_B_ANALYSIS, type="B", paragraph=_B_PARAGRAPH),
 )
-def exclusion_coverage(item: Item) -> Iterator[str]:
+def exclusion_coverage(item: Item) -> Iterator[Hit]:
     """In B and D: a quantitative item of the paragraph (number with its unit, not a date or period)
     that is neither an extracted metric nor named in the exclusions. Skipped when the analysis has no
     exclusion list at all (style-mismatch reports that)."""
@@ -643,6 +605,33 @@ def ungrounded_metric(item: Item) -> Iterator[str]:
             yield f"metric {name!r} is far from anything in the paragraph (similarity {score:.2f})"
         elif score < 1.0 and (run := invented_run(name, paragraph)) >= INVENTED_RUN:
             yield f"metric {name!r} has {run} characters in a row that the paragraph does not support"
+
+
+@rule(
+    id="duplicate-metric",
+    severity="error",
+    rationale="Lesson 3 (the matcher undercounts spellings): one metric listed twice under two spellings (营收 and "
+              "营业收入) is counted once by evaluation and teaches the model to pad the list",
+    fix="Keep one of the two names (the paragraph's own wording) and drop the other metric.",
+    fires=example("段落围绕营收展开，营业收入的增长是分析主体。",
+                  paragraph="公司2025H1营收达到120亿元，营业收入同比增长18%。",
+                  metrics=(("营收", "financial", 0.95), ("营业收入", "financial", 0.9))),
+    passes=example("段落围绕营收及其增速展开，两者都是分析主体。",
+                   paragraph="公司2025H1营收达到120亿元，营收增速为18%。",
+                   metrics=(("营收", "financial", 0.95), ("营收增速", "financial", 0.9))),
+)
+def duplicate_metric(item: Item) -> Iterator[str]:
+    """Two metrics of one sample that the lexicon spells the same, such as 营收 and 营业收入 or EPS and 每股收益.
+    One canonical form is the test, stricter than evaluation's fuzzy match, which is lenient by design across a prediction and
+    its gold and would pair 广告收入增速 with 视频号广告收入增速 inside one sample; a level and its growth
+    (营收 / 营收增速) are two metrics."""
+    names = [m.metric_name for m in item.output.metrics]
+    forms = [canonical(name) for name in names]
+    for i, a in enumerate(names):
+        for j in range(i + 1, len(names)):
+            if forms[i] == forms[j]:
+                b = names[j]
+                yield f"metrics {a!r} and {b!r} name the same metric (see `finsynth eval --explain-match`)"
 
 
 @rule(
@@ -820,7 +809,7 @@ class DatasetView:
             return []
         found = search.earliest_near([r.item.input.paragraph for r in tests])
         return [PairLink(self.records[k], tests[hit[0]], hit[1], False)
-                for k, hit in zip(training, found) if hit is not None]
+                for k, hit in zip(training, found, strict=True) if hit is not None]
 
 
 @dataclass(slots=True)
@@ -1073,7 +1062,7 @@ def fix_records(records: Sequence[Record], rules: Iterable[str] | None = None,
         for r in fixable:
             if not _check_item(item, [r], None, None, options):
                 continue
-            fixed = r.autofix(item)
+            fixed = r.autofix(item)  # type: ignore[misc]  # `fixable` holds rules with an autofix only
             if fixed is not None and not _check_item(fixed, [r], None, None, options):
                 fixes.append(Fix(path=record.path, line=record.line, sample_id=item.id, rule=r.id,
                                  before=item.output.analysis, after=fixed.output.analysis))
@@ -1089,12 +1078,9 @@ def rules_table() -> list[dict[str, str]]:
 
 def rules_markdown() -> str:
     """The README's rule table, generated from the registry (a test keeps the README in sync)."""
-    lines = ["| rule | scope | severity | what it catches | rationale |", "|---|---|---|---|---|"]
-    for r in RULES.values():
-        what = re.split(r"[:.](?:\s|$)", r.doc, maxsplit=1)[0]
-        cells = [f"`{r.id}`", r.scope, r.severity, what, r.rationale]
-        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
-    return "\n".join(lines) + "\n"
+    rows = [[f"`{r.id}`", r.scope, r.severity, re.split(r"[:.](?:\s|$)", r.summary.split("\n\n")[0], maxsplit=1)[0],
+             r.rationale] for r in RULES.values()]
+    return markdown_table(["rule", "scope", "severity", "what it catches", "rationale"], rows) + "\n"
 
 
 def run_example(r: Rule, which: Literal["fires", "passes"]) -> list[Finding]:

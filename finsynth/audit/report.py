@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
-from typing import Any, Literal
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, cast
 
 import polars as pl
 from pydantic import BaseModel, Field
 from scipy.spatial.distance import jensenshannon
 
+from finsynth.markdown import markdown_table
 from finsynth.schema import MAX_METRICS, Sample, TestCase
 from finsynth.text.style import classify_analysis
 
@@ -43,7 +44,7 @@ class Histogram(BaseModel):
     counts: dict[str, list[int]]
 
 
-class Comparison(BaseModel):
+class CountComparison(BaseModel):
     """Training set vs test set count distributions."""
 
     test_n: int
@@ -113,7 +114,7 @@ class Report(BaseModel):
     lint_counts: dict[str, int] | None = None
     lint_errors: dict[str, int] | None = None
     lint_severity: dict[str, int] | None = None
-    against: Comparison | None = None
+    against: CountComparison | None = None
     unreadable_rows: int = Field(0, description="input rows that did not load (the unreadable-row rule)")
     composition: Composition | None = Field(None, description="the build's count composition, when it ran one")
     warnings: list[str] = Field(default_factory=list,
@@ -125,9 +126,6 @@ class Report(BaseModel):
         return {**self.model_dump(mode="json"), "assessment": assess(self).model_dump(mode="json")}
 
     def to_markdown(self) -> str:
-        return render_markdown(self)
-
-    def to_text(self) -> str:
         return render_markdown(self)
 
 
@@ -154,13 +152,15 @@ def _frame(samples: Sequence[Sample]) -> pl.DataFrame:
 def _length_stats(series: pl.Series) -> LengthStats:
     if series.len() == 0:
         return LengthStats(n=0, min=0, median=0.0, mean=0.0, p90=0.0, max=0)
+    # polars types a Series' min/max/median as any Python value or None; a non-empty length column holds ints
+    s: Any = series
     return LengthStats(
         n=series.len(),
-        min=int(series.min()),
-        median=float(series.median()),
-        mean=round(float(series.mean()), 1),
-        p90=float(series.quantile(0.9, interpolation="nearest")),
-        max=int(series.max()),
+        min=int(s.min()),
+        median=float(s.median()),
+        mean=round(float(s.mean()), 1),
+        p90=float(s.quantile(0.9, interpolation="nearest")),
+        max=int(s.max()),
     )
 
 
@@ -181,7 +181,7 @@ def _nice_step(span: float, bins: int) -> int:
     return int(next(factor * magnitude for factor in (1, 2, 5, 10) if raw <= factor * magnitude))
 
 
-def _histogram(frame: pl.DataFrame, column: str, types: list[str], unit: str) -> Histogram:
+def _histogram(frame: pl.DataFrame, column: str, types: list[str], unit: Literal["characters", "tokens"]) -> Histogram:
     """Fixed-width bins over the 1st to 99th percentile, each tail folded into its end bin: an
     aggregate whose size does not grow with the number of samples."""
     values = frame[column]
@@ -219,7 +219,7 @@ def _mean(dist: dict[int, int]) -> float:
     return sum(k * v for k, v in dist.items()) / total if total else 0.0
 
 
-def compare_counts(train_counts: Sequence[int], tests: Sequence[TestCase]) -> Comparison:
+def compare_counts(train_counts: Sequence[int], tests: Sequence[TestCase]) -> CountComparison:
     """Set the training count distribution beside the test set's, with JS divergence and mean ratio."""
     train_dist = _distribution(train_counts)
     test_dist = _distribution([t.count for t in tests])
@@ -232,7 +232,7 @@ def compare_counts(train_counts: Sequence[int], tests: Sequence[TestCase]) -> Co
     js_div = 0.0 if math.isnan(js) else float(js) ** 2
     train_mean, test_mean = _mean(train_dist), _mean(test_dist)
     ratio = train_mean / test_mean if test_mean else math.inf
-    return Comparison(
+    return CountComparison(
         test_n=len(tests),
         test_distribution=test_dist,
         test_by_scenario=dict(sorted(by_scenario.items())),
@@ -269,7 +269,7 @@ def build_report(
     samples: Sequence[Sample],
     lint: Any | None = None,
     against: Sequence[TestCase] | None = None,
-    token_lengths: dict[str, Sequence[int]] | None = None,
+    token_lengths: Mapping[str, Sequence[int]] | None = None,
     unreadable_rows: int = 0,
     composition: Composition | None = None,
     warnings: Sequence[str] = (),
@@ -328,7 +328,7 @@ def build_report(
         n_samples=frame.height,
         count_table=count_table,
         mean_count_by_type={r["type"]: round(r["mean"], 3) for r in per_type.iter_rows(named=True)},
-        mean_count=round(float(frame["count"].mean() or 0.0), 3),
+        mean_count=round(float(cast(float, frame["count"].mean()) or 0.0), 3),
         metric_type_balance={
             r["type"]: {"financial": r["financial"], "business": r["business"]}
             for r in per_type.iter_rows(named=True)
@@ -366,7 +366,7 @@ def _rules_listed(counts: dict[str, int], limit: int = 3) -> str:
     return ", ".join(shown) + (f" and {more} more rule(s)" if more > 0 else "")
 
 
-def _skew_fix(cmp: Comparison) -> str:
+def _skew_fix(cmp: CountComparison) -> str:
     """What to change in the data to close a count skew, in the GUIDE's terms."""
     low_train = cmp.train_share.get(0, 0.0) + cmp.train_share.get(1, 0.0)
     low_test = cmp.test_share.get(0, 0.0) + cmp.test_share.get(1, 0.0)
@@ -399,7 +399,7 @@ def assess(report: Report) -> Assessment:
                          f"remove them first (finsynth lint names each file and line).")
         if not skewed and not n_errors - errors.get("unreadable-row", 0):
             return Assessment(fit=False, sentences=sentences)
-    if skewed:
+    if skewed and cmp is not None:  # skewed implies a comparison
         direction = "over-extract" if cmp.mean_ratio > 1 else "under-extract"
         sentences.append(
             f"Not fit to train on yet: the metric counts are skewed against the test set, "
@@ -434,12 +434,6 @@ def assess(report: Report) -> Assessment:
     return Assessment(fit=not skewed and not n_errors and not report.unreadable_rows, sentences=sentences)
 
 
-def _table(header: list[str], rows: list[list[Any]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def _bar(share: float, width: int = 20) -> str:
     return "█" * round(share * width)
 
@@ -455,7 +449,7 @@ def render_markdown(report: Report) -> str:
         total = sum(dist.values())
         mean = report.mean_count_by_type.get(t, report.mean_count)
         rows.append([t, *[dist.get(c, 0) for c in COUNTS], total, f"{mean:.2f}"])
-    out.append(_table(["type", *[str(c) for c in COUNTS], "n", "mean"], rows) + "\n")
+    out.append(markdown_table(["type", *[str(c) for c in COUNTS], "n", "mean"], rows) + "\n")
 
     if report.against:
         cmp = report.against
@@ -465,14 +459,14 @@ def render_markdown(report: Report) -> str:
              _bar(cmp.test_share[c])]
             for c in COUNTS
         ]
-        out.append(_table(["count", "train", "", "test", ""], rows) + "\n")
+        out.append(markdown_table(["count", "train", "", "test", ""], rows) + "\n")
         out.append(
             f"Jensen-Shannon divergence {cmp.js_divergence:.3f}; mean count {cmp.train_mean:.2f} (train) vs "
             f"{cmp.test_mean:.2f} (test), ratio {cmp.mean_ratio:.2f}.\n\n**{cmp.verdict}**\n"
         )
         rows = [[s, *[d.get(c, 0) for c in COUNTS]] for s, d in cmp.test_by_scenario.items()]
         out.append("Test cases per scenario and gold count:\n\n"
-                   + _table(["scenario", *[str(c) for c in COUNTS]], rows) + "\n")
+                   + markdown_table(["scenario", *[str(c) for c in COUNTS]], rows) + "\n")
 
     if report.composition:
         out.append(render_composition(report.composition))
@@ -484,7 +478,7 @@ def render_markdown(report: Report) -> str:
         total = bal["financial"] + bal["business"] or 1
         rows.append([t, bal["financial"], bal["business"], f"{bal['financial'] / total:.0%}",
                      sty["prose"], sty["exclusion"], sty["hybrid"]])
-    out.append(_table(["type", "financial", "business", "fin share", "prose", "exclusion", "hybrid"], rows)
+    out.append(markdown_table(["type", "financial", "business", "fin share", "prose", "exclusion", "hybrid"], rows)
                + "\n")
 
     out.append("## Lengths (characters)\n")
@@ -492,14 +486,14 @@ def render_markdown(report: Report) -> str:
     for label, stats in (("analysis", report.analysis_length), ("paragraph", report.paragraph_length)):
         for t, s in stats.items():
             rows.append([label, t, s.n, s.min, s.median, s.mean, s.p90, s.max])
-    out.append(_table(["text", "type", "n", "min", "median", "mean", "p90", "max"], rows) + "\n")
+    out.append(markdown_table(["text", "type", "n", "min", "median", "mean", "p90", "max"], rows) + "\n")
 
     if report.lint_counts is not None:
         out.append("## Lint summary\n")
         sev = ", ".join(f"{k}: {v}" for k, v in sorted((report.lint_severity or {}).items())) or "no findings"
         out.append(f"Findings by severity: {sev}.\n")
         if report.lint_counts:
-            out.append(_table(["rule", "findings"], [[r, n] for r, n in report.lint_counts.items()]) + "\n")
+            out.append(markdown_table(["rule", "findings"], [[r, n] for r, n in report.lint_counts.items()]) + "\n")
     return "\n".join(out)
 
 
@@ -517,7 +511,7 @@ def render_composition(comp: Composition) -> str:
              f"{after.get(c, 0) / n_after:.0%}", f"{comp.target.get(c, 0.0):.0%}"] for c in COUNTS]
     target_mean = sum(c * s for c, s in comp.reachable_target.items())
     rows.append(["mean", f"{comp.before_mean:.2f}", "", f"{comp.after_mean:.2f}", "", f"{target_mean:.2f}"])
-    out.append(_table(["count", "before", "share", "after", "share", "target"], rows) + "\n")
+    out.append(markdown_table(["count", "before", "share", "after", "share", "target"], rows) + "\n")
     if comp.test_mean is not None:
         out.append(f"Mean-count ratio against the test set ({comp.test_mean:.2f} metrics per case): "
                    f"{comp.before_ratio:.2f} before, {comp.after_ratio:.2f} after.\n")
@@ -528,11 +522,11 @@ def render_composition(comp: Composition) -> str:
         rows.append([t, sum(b.values()), f"{sum(b.values()) / n_before:.0%}", sum(a.values()),
                      f"{sum(a.values()) / n_after:.0%}",
                      " ".join(f"{c}:{b.get(c, 0)}->{a.get(c, 0)}" for c in COUNTS if b.get(c, 0) or a.get(c, 0))])
-    out.append(_table(["type", "before", "share", "after", "share", "count: before->after"], rows) + "\n")
+    out.append(markdown_table(["type", "before", "share", "after", "share", "count: before->after"], rows) + "\n")
     if comp.slices:
         rows = [[s.name, ", ".join(f"{k}={v}" for k, v in s.where.items()), f"{s.share:.0%}", f"{s.before:.0%}",
                  s.added, f"{s.reached:.0%}"] for s in comp.slices]
-        out.append(_table(["slice", "where", "asked", "before", "rows added", "reached"], rows) + "\n")
+        out.append(markdown_table(["slice", "where", "asked", "before", "rows added", "reached"], rows) + "\n")
     for w in comp.warnings:
         out.append(f"- **warning:** {w}")
     for n in comp.notes:

@@ -21,11 +21,11 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from finsynth.io import InputError, QuarantineRow, Record
+from finsynth.io import InputError, QuarantineRow, Record, field_path
 from finsynth.schema import Extraction, Sample, row_content_hash
 
 REVIEW_LOG = "review.jsonl"
@@ -91,7 +91,7 @@ def load_review(path: str | Path) -> list[tuple[int, ReviewDecision]]:
             raise InputError(f"{path}:{number}: not JSON ({exc.msg}); each line is one decision object") from exc
         except ValidationError as exc:
             first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "decision"
+            where = field_path(first["loc"], "decision")
             raise InputError(f"{path}:{number}: field {where}: {first['msg']}; fix the line or drop it") from exc
     return decisions
 
@@ -101,7 +101,7 @@ def apply_review(records: list[Record], decisions: list[tuple[int, ReviewDecisio
     latest: dict[str, tuple[int, ReviewDecision]] = {}
     outcomes: list[ReviewOutcome] = []
 
-    def outcome(line: int, d: ReviewDecision, status: str, reason: str = "") -> None:
+    def outcome(line: int, d: ReviewDecision, status: Literal["applied", "refused", "superseded"], reason: str = "") -> None:
         outcomes.append(ReviewOutcome(line=line, id=d.id, decision=d.decision, reviewer=d.reviewer,
                                       time=d.time.isoformat(), status=status, reason=reason))
 
@@ -122,7 +122,7 @@ def apply_review(records: list[Record], decisions: list[tuple[int, ReviewDecisio
             continue
         record = out[where]
         sample = record.item
-        now = row_content_hash(sample)
+        now = row_content_hash(cast(Sample, sample))  # the index holds training rows only
         if now != d.content_hash:
             outcome(line, d, "refused", f"the row changed since the decision (decided on {d.content_hash[:12]}, "
                                         f"now {now[:12]}): review it again")

@@ -25,13 +25,13 @@ from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
-from scipy import sparse
 
-from finsynth.eval.scoring import CaseResult, EvalReport, _pct, markdown_table
+from finsynth.eval.scoring import CaseResult, EvalReport
+from finsynth.markdown import markdown_table, pct
 from finsynth.schema import Sample, TestCase
 from finsynth.text.lexicon import Lexicon, default_lexicon
 from finsynth.text.names import Matcher, lexicon_of
-from finsynth.text.similarity import NearDupIndex, normalize, shingles
+from finsynth.text.similarity import NearDupIndex
 
 Mode = Literal[
     "invalid_json", "background_extraction", "over_extraction", "under_extraction", "wrong_metric", "type_error"
@@ -154,49 +154,6 @@ def _text(title: str, paragraph: str) -> str:
     return f"{title}\n{paragraph}"
 
 
-class ShingleSpace:
-    """Exact Jaccard between many texts through one sparse shingle matrix (fast for thousands)."""
-
-    def __init__(self, texts: Sequence[str], n: int = 3) -> None:
-        self._normalize, self._shingles, self.n = normalize, shingles, n
-        self.vocab: dict[object, int] = {}
-        self.matrix = self._encode(texts, grow=True)
-        self.sizes = np.asarray(self.matrix.sum(axis=1)).ravel()
-
-    def _encode(self, texts: Sequence[str], grow: bool = False) -> sparse.csr_matrix:
-        rows, cols = [], []
-        for r, text in enumerate(texts):
-            for sh in set(self._shingles(self._normalize(text), n=self.n)):
-                col = self.vocab.get(sh)
-                if col is None:
-                    if not grow:
-                        # an unseen shingle still counts in the union, via the row size below
-                        continue
-                    col = self.vocab[sh] = len(self.vocab)
-                rows.append(r)
-                cols.append(col)
-        data = np.ones(len(rows), dtype=np.float32)
-        return sparse.csr_matrix((data, (rows, cols)), shape=(len(texts), max(len(self.vocab), 1)))
-
-    def similarities(self, texts: Sequence[str]) -> np.ndarray:
-        """Jaccard of each text (rows) against every indexed text (columns)."""
-        query = self._encode(texts)
-        sizes = np.array([len(set(self._shingles(self._normalize(t), n=self.n))) for t in texts], dtype=np.float32)
-        inter = (query @ self.matrix.T).toarray()
-        union = sizes[:, None] + self.sizes[None, :] - inter
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(union > 0, inter / union, 0.0)
-
-    def self_nearest(self) -> np.ndarray:
-        """For every indexed text, the similarity of its nearest *other* indexed text."""
-        inter = (self.matrix @ self.matrix.T).toarray()
-        union = self.sizes[:, None] + self.sizes[None, :] - inter
-        with np.errstate(divide="ignore", invalid="ignore"):
-            sims = np.where(union > 0, inter / union, 0.0)
-        np.fill_diagonal(sims, -1.0)
-        return sims.max(axis=1) if len(sims) > 1 else np.zeros(len(sims))
-
-
 # --- modes -----------------------------------------------------------------------------------------
 
 
@@ -289,7 +246,7 @@ def diagnose(
     if len(gold) != len(report.cases):
         raise ValueError(f"{len(gold)} gold cases but the evaluation has {len(report.cases)}")
     train_texts = [_text(s.input.chapter_title, s.input.paragraph) for s in samples]
-    space = ShingleSpace(train_texts)
+    space = NearDupIndex(train_texts, threshold=near_dup_threshold)
     self_nn = space.self_nearest()
     ood_threshold = float(np.quantile(self_nn, ood_quantile)) if len(self_nn) > 1 else 0.0
     similar_threshold = float(np.median(self_nn)) if len(self_nn) > 1 else 1.0
@@ -298,7 +255,6 @@ def diagnose(
     bad = [c for c in report.cases if c.verdict != "strict" or any(not p.type_ok for p in c.pairs)]
     texts = [_text(gold[c.index - 1].input.chapter_title, gold[c.index - 1].input.paragraph) for c in bad]
     sims = space.similarities(texts) if bad else np.zeros((0, len(samples)))
-    dup_index = NearDupIndex(train_texts, threshold=near_dup_threshold)
     lexicon = lexicon_of(matcher)
     labels = _label_index(samples, lexicon)
     type_counts: dict[str, Counter[int]] = {}
@@ -328,7 +284,7 @@ def diagnose(
             and (n.count != case.gold_count or n.labels_extra)
         ]
         # True near-duplicates (the index's threshold) conflict on any disagreement, shared names or not.
-        for j, similarity in dup_index.query(texts[row]):
+        for j, similarity in space.query(texts[row]):
             s = samples[j]
             names = [m.metric_name for m in s.output.metrics]
             matched = [g for g in case.gold_names if any(matcher.same(g, n) for n in names)]
@@ -368,7 +324,7 @@ def diagnose(
             train_share_of_gold_count=share,
         ))
 
-    primary = Counter(d.primary for d in diagnoses)
+    primary: Counter[Mode | None] = Counter(d.primary for d in diagnoses)
     fail_primary = Counter(d.primary for d in diagnoses if d.verdict == "fail")
     any_mode = Counter(m for d in diagnoses for m in d.modes)
     by_scenario: dict[str, dict[str, int]] = {}
@@ -556,8 +512,8 @@ def render_markdown(diag: Diagnosis) -> str:
         f"Out-of-distribution below similarity {diag.ood_threshold:.3f}; similar from {diag.similar_threshold:.3f}.",
         "",
         markdown_table(("count", "train", "test"), [
-            [str(k), f"{tie.train_distribution.get(k, 0)} ({_pct(tie.train_distribution.get(k, 0) / max(tie.train_n, 1))})",
-             f"{tie.test_distribution.get(k, 0)} ({_pct(tie.test_distribution.get(k, 0) / max(tie.test_n, 1))})"]
+            [str(k), f"{tie.train_distribution.get(k, 0)} ({pct(tie.train_distribution.get(k, 0) / max(tie.train_n, 1))})",
+             f"{tie.test_distribution.get(k, 0)} ({pct(tie.test_distribution.get(k, 0) / max(tie.test_n, 1))})"]
             for k in sorted(set(tie.train_distribution) | set(tie.test_distribution))
         ]),
         "",
@@ -577,3 +533,34 @@ def render_markdown(diag: Diagnosis) -> str:
         ]),
     ]
     return "\n".join(out) + "\n"
+
+
+def diagnose_files(pred: str, gold_path: str, train: Sequence[str], *, matcher: str = "fuzzy",
+                   threshold: float | None = None, model_path: str | None = None, ood_quantile: float = 0.1,
+                   augment_per_case: int = 3):
+    """`finsynth diagnose` as a function: score `pred` against `gold_path`, load the training rows under
+    `train` and diagnose. Returns (diagnosis, the training LoadResult, whose quarantine the caller reports).
+
+    A training directory may also hold the test set and the predictions (as ../shared/corpus does): those two
+    files are not training data, so they are skipped rather than quarantined. Training labels are compared
+    with the fuzzy matcher even when evaluation used the reference one, whose containment rule would call
+    营收 and 营收增速 the same label.
+    """
+    from pathlib import Path
+
+    from finsynth.eval.scoring import evaluate, load_gold, load_predictions
+    from finsynth.io import LoadResult, UserError, expand_paths, load_paths
+    from finsynth.text.names import get_matcher
+
+    scorer = get_matcher(matcher, threshold=threshold, model_path=model_path)
+    gold = load_gold(gold_path)
+    report = evaluate(load_predictions(pred), gold, scorer, pred_path=pred, gold_path=gold_path)
+    skip = {Path(pred).resolve(), Path(gold_path).resolve()}
+    train_files = [f for f in expand_paths(train) if f.resolve() not in skip]
+    loaded = load_paths([str(f) for f in train_files]) if train_files else LoadResult()
+    if not loaded.samples:
+        raise UserError(f"no valid training samples under {' '.join(train)}")
+    labels = scorer if matcher != "reference" else get_matcher("fuzzy")
+    result = diagnose(report, gold, loaded.samples, labels, ood_quantile=ood_quantile,
+                      augment_per_case=augment_per_case)
+    return result, loaded

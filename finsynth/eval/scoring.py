@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from finsynth.io import InputError, load_file
+from finsynth.markdown import markdown_table, pct
 from finsynth.parsing import parse_reply
 from finsynth.schema import Scenario, TestCase
 from finsynth.text.lexicon import Lexicon
@@ -77,7 +78,7 @@ class Prediction(BaseModel):
     title: str | None = None
     raw: str | None = None
     json_valid: bool = False
-    json_strict: bool = Field(False, description="the raw text was JSON as is, with no cleanup")
+    json_strict: bool = Field(default=False, description="the raw text was JSON as is, with no cleanup")
     schema_valid: bool = False
     error: str | None = None
     metrics: list[PredMetric] = Field(default_factory=list)
@@ -318,6 +319,8 @@ def align(predictions: Sequence[Prediction], gold: Sequence[TestCase],
     if any(has_id) and not all(has_id):
         p = predictions[has_id.index(False)]
         raise AlignmentError(f"{p.path}: line {p.line}: some predictions have an 'id' and this one has none")
+    keys: list[Any]  # ids (str) or indexes (int)
+    wanted: list[Any]
     if all(has_id) and any(p.id in {g.id for g in gold} for p in predictions):
         mode, keys, wanted = "id", [p.id for p in predictions], [g.id for g in gold]
     elif any(has_index):
@@ -341,7 +344,7 @@ def align(predictions: Sequence[Prediction], gold: Sequence[TestCase],
         mode, keys, wanted = "order", list(range(len(gold))), list(range(len(gold)))
 
     by_key: dict[Any, Prediction] = {}
-    for key, pred in zip(keys, predictions):
+    for key, pred in zip(keys, predictions, strict=True):
         if key in by_key:
             raise AlignmentError(
                 f"{pred.path}: line {pred.line}: duplicate prediction for {mode.split()[0]} {key!r} "
@@ -365,7 +368,7 @@ def align(predictions: Sequence[Prediction], gold: Sequence[TestCase],
     kept = [case for key, case in zip(wanted, gold, strict=True) if key in by_key]
     gold = kept
     aligned = [by_key[k] for k in wanted if k in by_key]
-    for number, (pred, case) in enumerate(zip(aligned, gold), start=1):
+    for number, (pred, case) in enumerate(zip(aligned, gold, strict=True), start=1):
         if pred.scenario is not None and pred.scenario != case.scenario.value:
             raise AlignmentError(
                 f"{pred.path}: line {pred.line}: scenario {pred.scenario!r} but gold case {number} "
@@ -396,7 +399,7 @@ def score_case(index: int, case: TestCase, pred: Prediction, matcher: Matcher,
     """Match one prediction against its gold case and give the verdict (under `scoring`, by default
     the matcher's convention: see `scoring_for`)."""
     gold_names = [m.metric_name for m in case.output.metrics]
-    gold_types = [m.metric_type for m in case.output.metrics]
+    gold_types: list[str] = [m.metric_type for m in case.output.metrics]
     pred_names = [m.name for m in pred.metrics]
     pred_types = [m.type for m in pred.metrics]
     pairs = matcher.match(gold_names, pred_names)
@@ -502,7 +505,7 @@ def evaluate(
     if isinstance(matcher, EmbeddingMatcher):
         matcher.warm([m.metric_name for c in gold for m in c.output.metrics] + [m.name for p in aligned for m in p.metrics])
     cases: list[CaseResult] = []
-    for number, (case, pred) in enumerate(zip(gold, aligned), start=1):
+    for number, (case, pred) in enumerate(zip(gold, aligned, strict=True), start=1):
         cases.append(score_case(number, case, pred, matcher, scoring))
         if progress is not None and number % 500 == 0:
             progress(500)
@@ -668,10 +671,6 @@ def compare_runs(
 # --- rendering (plain data -> text; the CLI prints it) ----------------------------------------------
 
 
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{100 * value:.1f}%"
-
-
 def _num(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
@@ -683,17 +682,10 @@ SUMMARY_COLUMNS = ("n", "strict", "loose", "total", "total%", "P", "R", "F1", "t
 def summary_row(name: str, s: Summary) -> list[str]:
     """One table row for a summary."""
     return [
-        name, str(s.n), str(s.strict), str(s.loose), str(s.total), _pct(s.total_rate), _pct(s.precision),
-        _pct(s.recall), _pct(s.f1), _pct(s.type_accuracy), f"{s.json_valid}/{s.n}", str(s.invalid_output),
+        name, str(s.n), str(s.strict), str(s.loose), str(s.total), pct(s.total_rate), pct(s.precision),
+        pct(s.recall), pct(s.f1), pct(s.type_accuracy), f"{s.json_valid}/{s.n}", str(s.invalid_output),
         _num(s.mean_pred_count), _num(s.mean_gold_count),
     ]
-
-
-def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
-    """A GitHub-flavoured markdown table."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def scoring_line(report: EvalReport) -> str:
@@ -703,8 +695,10 @@ def scoring_line(report: EvalReport) -> str:
             f"(JSON valid {o.json_valid}, schema valid {o.schema_valid}).")
 
 
-def render_markdown(report: EvalReport, *, failures: bool = True, max_failures: int | None = 50) -> str:
-    """The report as markdown: overall, per scenario, then (up to `max_failures`) the bad cases."""
+def render_markdown(report: EvalReport, *, failures: bool = True, max_failures: int | None = 50,
+                    all_cases: bool = False) -> str:
+    """The report as markdown: overall, per scenario, then (up to `max_failures`) the bad cases, and
+    with `all_cases` every case with its JSON status (`finsynth eval --cases --format md`)."""
     out = [
         f"## Evaluation: {report.pred_path}",
         "",
@@ -712,7 +706,7 @@ def render_markdown(report: EvalReport, *, failures: bool = True, max_failures: 
         "",
         scoring_line(report),
         "",
-        markdown_table(("scope",) + SUMMARY_COLUMNS, [summary_row("overall", report.overall)]
+        markdown_table(("scope", *SUMMARY_COLUMNS), [summary_row("overall", report.overall)]
                        + [summary_row(s, v) for s, v in report.by_scenario.items()]),
     ]
     if report.reference_agreement:
@@ -730,6 +724,12 @@ def render_markdown(report: EvalReport, *, failures: bool = True, max_failures: 
                     markdown_table(("#", "", "scenario", "gold", "predicted", "missed", "extra"), shown)]
             if len(shown) < len(rows):
                 out += ["", f"... and {len(rows) - len(shown)} more (all cases: --cases, or --format json)"]
+    if all_cases:
+        out += ["", "### All cases", "", markdown_table(
+            ("#", "", "scenario", "gold", "predicted", "json"),
+            [[str(c.index), c.status, c.scenario, "、".join(c.gold_names) or "-", "、".join(c.pred_names) or "-",
+              "ok" if c.json_valid else f"invalid: {c.parse_error}"] for c in report.cases],
+        )]
     return "\n".join(out) + "\n"
 
 
@@ -742,8 +742,8 @@ def render_comparison_markdown(comparison: Comparison) -> str:
         return f"{cell.total}/{cell.n} ({cell.strict}+{cell.loose})"
 
     rows = [[s] + [fmt(comparison.table[s][r]) for r in comparison.runs] for s in comparison.scenarios]
-    rows.append(["**overall**"] + [f"**{fmt(comparison.overall[r])}** {_pct(comparison.overall[r].total_rate)}" for r in comparison.runs])
+    rows.append(["**overall**"] + [f"**{fmt(comparison.overall[r])}** {pct(comparison.overall[r].total_rate)}" for r in comparison.runs])
     rows.append(["pred/gold per case"] + [
         f"{_num(comparison.overall[r].mean_pred_count)}/{_num(comparison.overall[r].mean_gold_count)}" for r in comparison.runs
     ])
-    return markdown_table(["scenario"] + comparison.runs, rows) + "\n\ncells: total/n (strict+loose)\n"
+    return markdown_table(["scenario", *comparison.runs], rows) + "\n\ncells: total/n (strict+loose)\n"

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any, Self
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
@@ -43,13 +43,6 @@ class CachedReply(BaseModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     finish_reason: str | None = None
-
-
-class CacheStats(BaseModel):
-    hits: int = 0
-    misses: int = 0
-    writes: int = 0
-    extra: dict[str, Any] = Field(default_factory=dict)
 
 
 def cache_key(model: str, template_hash: str, messages: list[dict[str, str]], params: dict[str, Any]) -> str:
@@ -77,7 +70,6 @@ class ResponseCache:
             self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=10000")
         self._db.execute(SCHEMA)
-        self.stats = CacheStats()
 
     def get(self, key: str) -> CachedReply | None:
         """The stored reply for `key`, or None."""
@@ -87,9 +79,7 @@ class ResponseCache:
                 (key,),
             ).fetchone()
         if row is None:
-            self.stats.misses += 1
             return None
-        self.stats.hits += 1
         return CachedReply(content=row[0], prompt_tokens=row[1], completion_tokens=row[2], finish_reason=row[3])
 
     def put(
@@ -119,7 +109,6 @@ class ResponseCache:
                     time.time(),
                 ),
             )
-        self.stats.writes += 1
 
     def __len__(self) -> int:
         with self._lock:

@@ -27,8 +27,7 @@ import asyncio
 import json
 import random
 import time
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
+from collections.abc import Callable, Iterable, Iterator, Sized
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Self
 
@@ -170,8 +169,8 @@ def parse_completion(body: bytes) -> CachedReply:
         return CachedReply(content="", prompt_tokens=0, completion_tokens=0, finish_reason=None)
     choices = data.get("choices") if isinstance(data, dict) else None
     choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
-    message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
-    usage = data.get("usage") if isinstance(data, dict) and isinstance(data.get("usage"), dict) else {}
+    message: Any = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+    usage: Any = data.get("usage") if isinstance(data, dict) and isinstance(data.get("usage"), dict) else {}
     return CachedReply(
         content=message.get("content") or "",
         prompt_tokens=int(usage.get("prompt_tokens") or 0),
@@ -391,7 +390,7 @@ class LLMEngine:
                 if fatal:
                     raise fatal[0]
             finally:
-                for timer in timers:
+                for timer, _ in timers.values():  # the dict's keys are state ids: cancel the handles
                     timer.cancel()
                 for _ in workers:
                     queue.put_nowait(None)
@@ -482,10 +481,3 @@ class LLMEngine:
         result.failure = "validation"
         finish(state)
 
-
-def retry_summary(results: Sequence[JobResult]) -> dict[str, int]:
-    """Transport errors seen across results, by kind."""
-    counter: Counter[str] = Counter()
-    for result in results:
-        counter.update(result.transport_errors)
-    return dict(sorted(counter.items()))

@@ -48,9 +48,8 @@ import random
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -62,7 +61,7 @@ from pydantic import (
 )
 
 from finsynth.audit.report import COUNTS, Composition, CompositionSlice
-from finsynth.io import QuarantineRow, Record, UserError, load_paths
+from finsynth.io import QuarantineRow, Record, UserError, load_paths, read_yaml
 from finsynth.schema import MAX_METRICS, Provenance, Sample, SampleType, TestCase
 from finsynth.text.similarity import DEFAULT_THRESHOLD, NearDupIndex
 
@@ -215,20 +214,7 @@ def parse_compose_config(data: Any, source: str = "compose config", base_dir: Pa
 def load_compose_config(path: str | Path) -> ComposeConfig:
     """Read a compose YAML file; unreadable, unparsable or invalid files are one-line user errors."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError as exc:
-        raise UserError(f"{path}: no such compose file") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: cannot read the compose file: {exc}") from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise UserError(f"{path}: not valid YAML{where}: {problem}") from exc
-    return parse_compose_config(data, str(path), base_dir=path.parent)
+    return parse_compose_config(read_yaml(path, "compose"), str(path), base_dir=path.parent)
 
 
 class ComposeResult(BaseModel):
@@ -300,18 +286,18 @@ def _fit(available: dict[tuple[str, int], int], count_target: dict[int, float],
     m = {k: float(v) for k, v in available.items()}
 
     def fit_counts() -> None:
-        col = Counter()
+        col: Counter[int] = Counter()
         for (_t, c), v in m.items():
-            col[c] += v
+            col[c] += v  # type: ignore[assignment]  # float weights: Counter allows them, typeshed says int
         for (t, c), v in m.items():
             m[(t, c)] = v * count_target.get(c, 0.0) / col[c] if col[c] else 0.0
 
     fit_counts()
     if type_target is not None:
         for _ in range(IPF_ITERATIONS):
-            row = Counter()
+            row: Counter[str] = Counter()
             for (t, _c), v in m.items():
-                row[t] += v
+                row[t] += v  # type: ignore[assignment]  # float weights, as above
             if all(abs(row[t] - type_target.get(t, 0.0)) < 1e-9 for t in row):
                 break
             for (t, c), v in m.items():
@@ -359,7 +345,8 @@ def _out_row(record: Record, reason: str) -> QuarantineRow:
                          extra={"id": record.item.id, "type": record.item.type, "count": record.item.count})
 
 
-def _count_target(config: ComposeConfig, tests: Sequence[TestCase] | None) -> tuple[dict[int, float], str]:
+def _count_target(config: ComposeConfig, tests: Sequence[TestCase] | None
+                  ) -> tuple[dict[int, float], Literal["test", "explicit"]]:
     if config.counts is not None:
         return {c: config.counts.get(c, 0.0) for c in COUNTS}, "explicit"
     if not tests:
@@ -482,7 +469,7 @@ def compose(records: Sequence[Record], config: ComposeConfig, seed: int, *,
 
     type_target: dict[str, float] | None = None
     if config.types == "keep":
-        n_by_type = Counter()
+        n_by_type: Counter[str] = Counter()
         for (t, _c), n in available.items():
             n_by_type[t] += n
         type_target = {t: n_by_type[t] / len(records) for t in types}
@@ -490,7 +477,7 @@ def compose(records: Sequence[Record], config: ComposeConfig, seed: int, *,
         absent = [t for t, s in config.types.items() if s > 0 and t not in types]
         if absent:
             warnings.append(f"types: {', '.join(absent)} asked for but absent from the training split")
-        type_target = {t: config.types.get(t, 0.0) for t in types}
+        type_target = {t: config.types.get(cast(SampleType, t), 0.0) for t in types}
         if not sum(type_target.values()):
             raise UserError("compose: `types` gives no share to any type in the training split")
         total = sum(type_target.values())
@@ -523,7 +510,7 @@ def compose(records: Sequence[Record], config: ComposeConfig, seed: int, *,
                         f"{_pct(_shares(_distribution(cells)))} against the target {_pct(reachable)}")
 
     if type_target is not None:
-        row = Counter()
+        row: Counter[str] = Counter()
         for (t, _c), n in cells.items():
             row[t] += n
         total = sum(row.values()) or 1
@@ -562,7 +549,7 @@ def compose(records: Sequence[Record], config: ComposeConfig, seed: int, *,
     if kept_unique + len(composed_out) != len(records):  # never hand back a composition that loses rows
         raise AssertionError(f"compose accounting: {kept_unique} kept + {len(composed_out)} out != {len(records)}")
 
-    after_cells = Counter((r.item.type, r.item.count) for r in final)
+    after_cells: Counter[tuple[str, int]] = Counter((r.item.type, r.item.count) for r in final)
     after = _by_type(dict(after_cells), types)
     reached_share = _shares(after["all"])
     deviation = max(abs(reached_share[c] - reachable[c]) for c in COUNTS)

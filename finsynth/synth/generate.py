@@ -21,6 +21,7 @@ import os
 import random
 import re
 from pathlib import Path
+from typing import cast
 
 from pydantic import BaseModel
 
@@ -30,7 +31,7 @@ from finsynth.llm.config import EndpointConfig, load_config
 from finsynth.llm.engine import Job, LLMEngine
 from finsynth.parsing import find_json_object, strip_wrappers
 from finsynth.prompts import render, template_hash
-from finsynth.schema import Extraction, ParagraphInput, Provenance, Sample
+from finsynth.schema import Extraction, ParagraphInput, Provenance, Sample, SampleType
 from finsynth.synth.relabel import ANNOTATOR_SYSTEM, combined_hash, exclusion_categories
 from finsynth.synth.run import RunResult, RunStats
 from finsynth.synth.validate import REASK_TEMPLATE, Validation, lint_errors, reasker, validate_extraction
@@ -89,7 +90,7 @@ class GenerateItem(BaseModel):
 def read_paragraphs(path: str | os.PathLike[str]) -> list[GenerateItem]:
     """Paragraphs to annotate: JSONL rows with `paragraph` (and `chapter_title`, or a whole sample's
     `input`), or plain text with one paragraph a line."""
-    items = []
+    items: list[GenerateItem] = []
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
             text = line.strip()
@@ -152,7 +153,7 @@ def generate_messages(sample_type: str, item: GenerateItem, examples: list[dict]
     if item.input is not None and sample_type in ("B", "D"):
         from finsynth.synth.relabel import mention_hints
 
-        mentions = mention_hints(Sample(type=sample_type, input=item.input, output=Extraction(analysis="-")))
+        mentions = mention_hints(Sample(type=cast(SampleType, sample_type), input=item.input, output=Extraction(analysis="-")))
     user = render(
         GENERATE_TEMPLATES[sample_type], template_dir,
         examples=examples, index=item.index, industry=item.industry, focus=item.focus,
@@ -262,13 +263,13 @@ def generate(
     rid = run_id(sample_type, jobs, config.model)
     samples: list[Sample] = []
     quarantined: list[QuarantineRow] = []
-    for item, result in zip(items, results):
+    for item, result in zip(items, results, strict=True):
         validation = result.validation
         if result.ok and validation is not None and validation.extraction is not None:
             inp = item.input or ParagraphInput(chapter_title=validation.data.get("chapter_title", ""),
                                                paragraph=validation.data["paragraph"])
             samples.append(Sample(
-                type=sample_type, input=inp, output=validation.extraction,
+                type=cast(SampleType, sample_type), input=inp, output=validation.extraction,
                 provenance=Provenance(source=item.source or "generated", line=item.line, annotator="openai",
                                       template_hash=thash, model=config.model, run=rid, index=item.index),
             ))

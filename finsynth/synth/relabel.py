@@ -269,7 +269,8 @@ def relabel(
     changes: dict[int, RelabelChange] = {}
     usage = Usage()
 
-    def change(i: int, status: str, reason: str, after: Sample | None) -> None:
+    def change(i: int, status: Literal["changed", "kept", "kept_on_failure", "quarantined"], reason: str,
+               after: Sample | None) -> None:
         sample = samples[i]
         changes[i] = RelabelChange(
             id=sample.id, type=sample.type, source=sample.provenance.source, line=sample.provenance.line,
@@ -338,7 +339,7 @@ def relabel(
         stats.reasks = engine.stats.reasks
         stats.cost = usage.cost(config.model, config.prices)
         stats.aborted = engine.stats.aborted
-        for i, result in zip(targets, results):
+        for i, result in zip(targets, results, strict=True):
             sample = samples[i]
             if result.ok and result.validation is not None and result.validation.extraction is not None:
                 out[i] = _with_provenance(sample, result.validation.extraction.analysis, "openai",

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
+from typing import cast
 
 from pydantic import BaseModel, ValidationError
 
-from finsynth.parsing import parse_reply, schema_errors
+from finsynth.io import schema_errors
+from finsynth.parsing import parse_reply
 from finsynth.prompts import render
-from finsynth.schema import Extraction, ParagraphInput, Sample
+from finsynth.schema import Extraction, ParagraphInput, Sample, SampleType
 
 REASK_TEMPLATE = "reask.j2"
 STYLE_RULES = frozenset({"style-mismatch", "exclusion-coverage"})
@@ -79,7 +81,7 @@ def validate_extraction(
     if transform is not None and not errors:
         extraction = transform(extraction)
     try:
-        sample = Sample(id=sample_id, type=sample_type, input=inp, output=extraction)
+        sample = Sample(id=sample_id, type=cast(SampleType, sample_type), input=inp, output=extraction)
     except ValidationError as exc:
         return Validation(errors=[f"schema: {schema_errors(exc)}"], json_valid=True, data=parsed.data)
     errors.extend(lint_errors(sample, REPLY_RULES))

@@ -16,9 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
 
-MentionKind = Literal["amount", "percent", "pct_point", "multiple", "count", "price", "other"]
 KINDS: tuple[str, ...] = ("amount", "percent", "pct_point", "multiple", "count", "price", "other")
 # Kinds that stand for a quantitative item a paragraph can analyse ("other" is product codes and
 # bare numbers).
@@ -274,12 +272,12 @@ def _scan(text: str) -> list[tuple[int, int, float | None, str, str]]:
             found.append((match.start(), match.end(), _cn_value(match.group("num")), unit,
                           "multiple" if unit == "倍" else "pct_point"))
         found.sort()
-    for index, (start, end, value, unit, kind) in enumerate(found):
+    for index, (start, end, number, unit, _kind) in enumerate(found):
         if not unit and index + 1 < len(found):
             # a unitless number before a range dash takes the unit after it: 5-10%, 3至5家
             nxt = found[index + 1]
             if nxt[3] and _RANGE_DASH.fullmatch(text, end, nxt[0]):
-                found[index] = (start, end, value, nxt[3], nxt[4])
+                found[index] = (start, end, number, nxt[3], nxt[4])
     return found
 
 

@@ -81,6 +81,14 @@ def bigram_jaccard(a: str, b: str) -> float:
     return len(x & y) / len(union) if union else 0.0
 
 
+def reference_same(a: str, b: str, threshold: float = 0.5) -> bool:
+    """The reference project's name rule (GUIDE section 4): identical, either contains the other, or
+    character-bigram Jaccard >= `threshold`; names compared raw."""
+    if a == b or a in b or b in a:
+        return True
+    return bigram_jaccard(a, b) >= threshold
+
+
 class ReferenceMatcher:
     """The reference project's matcher, reproduced exactly (quirks included, on purpose).
 
@@ -99,9 +107,7 @@ class ReferenceMatcher:
         return 1.0 if gold == pred else bigram_jaccard(gold, pred)
 
     def same(self, gold: str, pred: str) -> bool:
-        if gold == pred or gold in pred or pred in gold:
-            return True
-        return bigram_jaccard(gold, pred) >= self.threshold
+        return reference_same(gold, pred, self.threshold)
 
     def match(self, gold: Sequence[str], pred: Sequence[str]) -> list[MatchPair]:
         used: set[int] = set()
@@ -145,7 +151,7 @@ def assign(scores: np.ndarray, threshold: float) -> list[MatchPair]:
     rows, cols = linear_sum_assignment(weights, maximize=True)
     return [
         MatchPair(gold=int(r), pred=int(c), score=round(float(scores[r, c]), 4))
-        for r, c in zip(rows, cols)
+        for r, c in zip(rows, cols, strict=True)
         if admissible[r, c]
     ]
 
@@ -209,6 +215,36 @@ def _variants(lexicon: Lexicon, name: str) -> tuple[str, ...]:
         if canon and canon not in out:
             out.append(canon)
     return tuple(out)
+
+
+_SURFACE_SPLIT = re.compile(r"[及和与、/／]")
+_SURFACE_PAREN = re.compile(r"^(?P<head>.*?)[（(](?P<inner>[^（）()]*)[）)](?P<tail>.*)$")
+
+
+@lru_cache(maxsize=65536)
+def surface_variants(name: str) -> tuple[str, ...]:
+    """The spellings of a name as a paragraph may write it, not canonicalised (lint's grounding looks
+    them up in the raw text; `name_variants` gives the canonical ones matching compares).
+
+    "ROE（净资产收益率）" -> itself, "ROE", "净资产收益率"; "ARR及净收入留存率" -> parts too; then each
+    variant with a lexicon spelling swapped for another spelling of the same metric ("每股收益" for
+    "EPS"), so a name is grounded by the paragraph's standard wording of it (finsynth.text.lexicon)."""
+    out = [name]
+    match = _SURFACE_PAREN.match(name)
+    if match:
+        out += [match.group("head") + match.group("tail"), match.group("inner")]
+    for variant in list(out):
+        parts = [p for p in _SURFACE_SPLIT.split(variant) if len(p) >= 2]
+        if len(parts) > 1:
+            out += parts
+    lexicon = default_lexicon()
+    out += [spelling for variant in list(out) for spelling in lexicon.spellings(variant.strip())]
+    seen: list[str] = []
+    for variant in out:
+        variant = variant.strip()
+        if variant and variant not in seen:
+            seen.append(variant)
+    return tuple(seen)
 
 
 def pair_score(a: str, b: str, lexicon: Lexicon | None = None) -> float:
@@ -326,7 +362,7 @@ class EmbeddingMatcher:
         missing = [n for n in dict.fromkeys(names) if n not in self._cache]
         if missing:
             vectors = self._model.encode(missing, normalize_embeddings=True, convert_to_numpy=True)
-            self._cache.update(zip(missing, vectors))
+            self._cache.update(zip(missing, vectors, strict=True))
         return np.stack([self._cache[n] for n in names]) if names else np.zeros((0, 1))
 
     def warm(self, names: Sequence[str]) -> None:

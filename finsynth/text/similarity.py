@@ -6,9 +6,10 @@ candidates only through a shared LSH band of their MinHash signatures; every can
 with the exact Jaccard before it is reported.
 
 Signatures are computed for many texts at once with numpy (one pass per permutation over all n-gram
-hashes, 32-bit affine permutations), deterministic across runs and machines. `NearDupIndex` keeps them
-in a `datasketch.MinHashLSH`; `near_duplicate_pairs` bands them with a sort, which needs no Python
-object per text and runs 100,000 paragraphs in seconds.
+hashes, 32-bit affine permutations), deterministic across runs and machines. `NearDupIndex` keeps their
+LSH band keys in a dict for queries one text at a time (and an exact sparse n-gram matrix for small
+all-pairs checks); `near_duplicate_pairs` bands them with a sort, which needs no Python object per
+text and runs 100,000 paragraphs in seconds. This module is the one near-duplicate engine.
 
 Pairs are quadratic in a cluster's size (a paragraph generated 140 times is ~10,000 pairs).
 `near_duplicate_clusters` gives one verified link per text instead (to the earliest identical text,
@@ -18,7 +19,6 @@ matches many texts against a short list (a test set); `NearDupSearch` sketches t
 
 from __future__ import annotations
 
-import heapq
 import unicodedata
 from bisect import bisect_left
 from collections import OrderedDict
@@ -29,8 +29,7 @@ from itertools import pairwise
 from typing import NamedTuple
 
 import numpy as np
-from datasketch import LeanMinHash, MinHashLSH
-from scipy.sparse import coo_matrix
+from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import connected_components
 
 DEFAULT_THRESHOLD = 0.8
@@ -144,7 +143,7 @@ def _normalized_codes(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     keep = (mapped != 0) & ~fallback[doc]
     parts, docs = [mapped[keep]], [doc[keep]]
     for i in np.flatnonzero(fallback):
-        codes = np.frombuffer(normalize(texts[i]).encode("utf-32-le"), dtype=np.uint32)
+        codes = np.frombuffer(normalize(texts[int(i)]).encode("utf-32-le"), dtype=np.uint32)
         parts.append(codes)
         docs.append(np.full(codes.size, i))
     codes, doc_of = np.concatenate(parts), np.concatenate(docs)
@@ -345,7 +344,7 @@ def _identical_groups(texts: Sequence[str], content: np.ndarray) -> tuple[list[i
     starts = np.concatenate([[0], np.flatnonzero(np.diff(sorted_content)) + 1])
     sizes = np.diff(np.concatenate([starts, [len(texts)]]))
     reps.extend(order[starts[sizes == 1]].tolist())
-    for start, size in zip(starts[sizes > 1].tolist(), sizes[sizes > 1].tolist()):
+    for start, size in zip(starts[sizes > 1].tolist(), sizes[sizes > 1].tolist(), strict=True):
         by_text: dict[str, list[int]] = {}
         for i in sorted(order[start:start + size].tolist()):
             by_text.setdefault(norm(i), []).append(i)
@@ -447,7 +446,8 @@ class ClusterMember(NamedTuple):
     against (the earliest identical text when `identical`, else the cluster's representative, or for
     a chain member the earlier member it is near), `similarity` their exact Jaccard (1.0 if identical)."""
 
-    index: int
+    # the field shadows tuple.index (a public name kept as is; callers read `.index`, never call it)
+    index: int  # type: ignore[assignment]
     anchor: int
     similarity: float
     identical: bool
@@ -563,7 +563,8 @@ class _Exact:
         if got is None:
             if len(self.other) >= _SHINGLE_CACHE:
                 self.other.popitem(last=False)
-            got = self.other[i] = _packed_grams([self.texts[i]], self.rank, self.n)[0]
+            # only reached with a rank table (without one, `sets` answers): self.rank is not None
+            got = self.other[i] = _packed_grams([self.texts[i]], self.rank, self.n)[0]  # type: ignore[arg-type]
         else:
             self.other.move_to_end(i)
         return got
@@ -582,7 +583,7 @@ class _Exact:
     def many(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
         """Jaccard of each pair (left[k], right[k]) of core texts as float64, the values `__call__` gives."""
         if self.sets is not None:
-            return np.array([self(p, q) for p, q in zip(left.tolist(), right.tolist())], dtype=np.float64)
+            return np.array([self(p, q) for p, q in zip(left.tolist(), right.tolist(), strict=True)], dtype=np.float64)
         out = np.empty(left.size, dtype=np.float64)
         for lo in range(0, left.size, _PAIR_BLOCK):
             pl, pr = self.slot[left[lo:lo + _PAIR_BLOCK]], self.slot[right[lo:lo + _PAIR_BLOCK]]
@@ -701,7 +702,7 @@ class NearDupSearch:
         core = np.union1d(text_of[edge], head[edge])
         exact = _Exact(self.texts, self._rank, self.n, rep_index[core])
         guessed = involved[representative[involved] != involved]
-        verified = dict(zip(guessed.tolist(), exact.many(rep_index[guessed], rep_index[representative[guessed]]).tolist()))
+        verified = dict(zip(guessed.tolist(), exact.many(rep_index[guessed], rep_index[representative[guessed]]).tolist(), strict=True))
         members, starts = bucket_members.tolist(), bucket_starts.tolist()
         text_buckets, text_start, rep_of = bucket_of.tolist(), text_starts.tolist(), representative.tolist()
         for p in involved.tolist():
@@ -722,8 +723,9 @@ class NearDupSearch:
             heads = sorted({root[c] for c in mates}.difference((guess,)))
             earlier = sorted(mates.difference(heads))
             agree = np.count_nonzero(rep_sig[heads + earlier] == rep_sig[p], axis=1).tolist()
-            order = [h for h, a in zip(heads, agree) if a >= min_agree][:_REP_CHECKS]  # earliest first
-            chain = sorted((-a, c) for c, a in zip(earlier, agree[len(heads):]) if a >= min_agree)  # most similar first
+            # `agree` also covers `earlier` (after the heads): the zip stops at the heads on purpose
+            order = [h for h, a in zip(heads, agree, strict=False) if a >= min_agree][:_REP_CHECKS]  # earliest first
+            chain = sorted((-a, c) for c, a in zip(earlier, agree[len(heads):], strict=True) if a >= min_agree)  # most similar first
             for c in order + [c for _, c in chain[:_CHAIN_CHECKS]]:
                 similarity = exact(reps[p], reps[c])
                 if similarity >= threshold:
@@ -760,7 +762,7 @@ class NearDupSearch:
         keep = (self.sig[text] == among_sig[other]).mean(axis=1) >= self.threshold - ESTIMATE_SLACK
         target = _ShingleCache(lambda a: normalize(among[a]), self.n)
         current, query = -1, set()
-        for t, a in zip(text[keep].tolist(), other[keep].tolist()):
+        for t, a in zip(text[keep].tolist(), other[keep].tolist(), strict=True):
             if out[t] is not None:
                 continue
             if t != current:  # candidates come by text
@@ -802,12 +804,14 @@ def earliest_near(
 
 
 class NearDupIndex:
-    """A MinHash LSH index over a fixed list of texts (datasketch `MinHashLSH`, keys = positions).
+    """A MinHash LSH index over a fixed list of texts, the bands of `near_duplicate_pairs` (positions
+    are the keys).
 
     `query(text)` returns the indexed texts whose exact n-gram Jaccard with `text` is >= the
     threshold; the LSH is tuned for the threshold given here, so a lower `threshold` at query time
-    finds what the bands catch, not necessarily everything. `nearest(text, k)` is an exact linear
-    top-k, for small sets (out-of-distribution checks)."""
+    finds what the bands catch, not necessarily everything. `similarities(texts)` and
+    `self_nearest()` are the exact all-pairs Jaccard through one sparse n-gram matrix (float32), for
+    small sets (out-of-distribution checks)."""
 
     def __init__(
         self,
@@ -825,17 +829,18 @@ class NearDupIndex:
         for i, norm in enumerate(self._norms):
             self._exact.setdefault(norm, []).append(i)
         self._shingles: dict[int, set[str]] = {}
-        self._lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, params=lsh_params(threshold, num_perm))
-        sig = signatures(self.texts, num_perm, n)
-        for i in range(len(self.texts)):
-            self._lsh.insert(i, self._minhash(sig[i]), check_duplication=False)
+        self._bands = lsh_params(threshold, num_perm)
+        self._buckets: dict[tuple[int, int], list[int]] = {}
+        if self.texts:
+            keys = _band_keys(signatures(self.texts, num_perm, n), *self._bands)
+            for band, row in enumerate(keys.tolist()):
+                for i, key in enumerate(row):
+                    self._buckets.setdefault((band, key), []).append(i)
+        self._matrix: csr_matrix | None = None
+        self._vocab: dict[str, int] = {}
 
     def __len__(self) -> int:
         return len(self.texts)
-
-    @staticmethod
-    def _minhash(row: np.ndarray) -> LeanMinHash:
-        return LeanMinHash(seed=_SEED, hashvalues=row, scheme="affine32")
 
     def _shingle_set(self, i: int) -> set[str]:
         got = self._shingles.get(i)
@@ -850,7 +855,9 @@ class NearDupIndex:
         norm = normalize(text)
         candidates = set(self._exact.get(norm, ()))
         if self.texts:
-            candidates.update(self._lsh.query(self._minhash(signatures([norm], self.num_perm, self.n)[0])))
+            keys = _band_keys(signatures([norm], self.num_perm, self.n), *self._bands)[:, 0].tolist()
+            for band, key in enumerate(keys):
+                candidates.update(self._buckets.get((band, key), ()))
         query_set = shingles(norm, self.n)
         hits = []
         for i in candidates:
@@ -860,9 +867,43 @@ class NearDupIndex:
         hits.sort(key=lambda hit: (-hit[1], hit[0]))
         return hits
 
-    def nearest(self, text: str, k: int = 1) -> list[tuple[int, float]]:
-        """The k most similar indexed texts by exact Jaccard (linear scan), most similar first."""
-        query_set = shingles(text, self.n)
-        scored = ((jaccard(query_set, self._shingle_set(i)), i) for i in range(len(self.texts)))
-        best = heapq.nlargest(k, scored, key=lambda item: (item[0], -item[1]))
-        return [(i, similarity) for similarity, i in best]
+    # --- exact, all pairs -----------------------------------------------------------------------
+
+    def _encode(self, texts: Sequence[str], grow: bool = False) -> csr_matrix:
+        rows, cols = [], []
+        for r, text in enumerate(texts):
+            for sh in shingles(normalize(text), self.n):
+                col = self._vocab.get(sh)
+                if col is None:
+                    if not grow:
+                        continue  # an unseen n-gram still counts in the union, via the row size
+                    col = self._vocab[sh] = len(self._vocab)
+                rows.append(r)
+                cols.append(col)
+        data = np.ones(len(rows), dtype=np.float32)
+        return csr_matrix((data, (rows, cols)), shape=(len(texts), max(len(self._vocab), 1)))
+
+    def _indexed(self) -> tuple[csr_matrix, np.ndarray]:
+        if self._matrix is None:
+            self._matrix = self._encode(self.texts, grow=True)
+        return self._matrix, np.asarray(self._matrix.sum(axis=1)).ravel()
+
+    def similarities(self, texts: Sequence[str]) -> np.ndarray:
+        """Exact Jaccard of each text (rows) against every indexed text (columns)."""
+        matrix, indexed_sizes = self._indexed()
+        query = self._encode(texts)
+        sizes = np.array([len(shingles(normalize(t), self.n)) for t in texts], dtype=np.float32)
+        inter = (query @ matrix.T).toarray()
+        union = sizes[:, None] + indexed_sizes[None, :] - inter
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(union > 0, inter / union, 0.0)
+
+    def self_nearest(self) -> np.ndarray:
+        """For every indexed text, the exact Jaccard of its nearest *other* indexed text."""
+        matrix, sizes = self._indexed()
+        inter = (matrix @ matrix.T).toarray()
+        union = sizes[:, None] + sizes[None, :] - inter
+        with np.errstate(divide="ignore", invalid="ignore"):
+            sims = np.where(union > 0, inter / union, 0.0)
+        np.fill_diagonal(sims, -1.0)
+        return sims.max(axis=1) if len(sims) > 1 else np.zeros(len(sims))

@@ -47,7 +47,7 @@ _RC = {
 
 @contextmanager
 def _style() -> Iterator[None]:
-    with matplotlib.rc_context(_RC), warnings.catch_warnings():
+    with matplotlib.rc_context(_RC), warnings.catch_warnings():  # type: ignore[arg-type]  # rc keys typed as Literals
         # matplotlib measures with its own fonts; the browser draws the CJK glyphs it lacks
         warnings.filterwarnings("ignore", message=r"Glyph .* missing from font")
         yield
@@ -68,7 +68,7 @@ def to_svg(fig: Figure, label: str) -> str:
     with _style():
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None}, bbox_inches="tight")
     text = buf.getvalue()
-    text = text[_SVG_START.search(text).start():]
+    text = text[_SVG_START.search(text).start():]  # type: ignore[union-attr]  # matplotlib SVG always has <svg
     text = _METADATA.sub("", text, count=1)
     # natural width, shrinking to fit a narrow window; the viewBox keeps the aspect ratio
     text = _SIZE.sub(r'<svg\1 style="width:\g<width>;max-width:100%;height:auto"', text, count=1)

@@ -34,7 +34,7 @@ def category_counts(changes: Sequence[RelabelChange]) -> dict[str, dict[str, int
 
 
 def render_relabel_page(changes: Sequence[RelabelChange], info: dict) -> str:
-    counts = Counter(c.status for c in changes)
+    counts: Counter[str] = Counter(c.status for c in changes)
     return environment().get_template("relabel.html.j2").render(
         title="finsynth relabel review",
         info=info,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import zipfile
 from pathlib import Path
+from typing import Any
 
 from finsynth.ingest.clean import is_decoration, toc_lines
 from finsynth.ingest.headings import heading_level
@@ -47,7 +48,7 @@ def read_docx(path: Path) -> ReadDocument:
         raise UnreadableFile(f"not a readable DOCX ({type(exc).__name__}: {str(exc)[:120]})") from exc
     doc = ReadDocument(format="docx", blocks=[])
     page = 1
-    items: list[tuple[str, object, int]] = []  # (kind, payload, page)
+    items: list[tuple[str, Any, int]] = []  # (kind, payload: a Paragraph or a Table, page)
     for element in document.element.body.iterchildren():
         if element.tag == f"{_W}p":
             para = Paragraph(element, document)
@@ -90,7 +91,7 @@ def read_docx(path: Path) -> ReadDocument:
             open_list = None
             doc.blocks.append(Block("heading", text, level=level, pages=[on_page]))
             continue
-        is_list = style.lower().startswith("list") or payload._p.pPr is not None and payload._p.pPr.numPr is not None
+        is_list = style.lower().startswith("list") or (payload._p.pPr is not None and payload._p.pPr.numPr is not None)
         if is_list:
             if open_list is None:
                 open_list = Block("list", "- " + text, pages=[on_page])

@@ -183,7 +183,8 @@ def read_pdf(path: Path, ocr: bool = True) -> ReadDocument:
 
 
 def _ocr_lines(page, number: int) -> list[Line]:
-    lines, gap = [], False
+    lines: list[Line] = []
+    gap = False
     for text in ocr_mod.ocr_page(page):
         text = normalize(text, squeeze=True)
         if not text:

@@ -139,7 +139,9 @@ def _parse(doc: ReadDocument, raw_lines: list[str], markdown: bool) -> None:
                 i = end
                 continue
             flush()
-            items = [normalize(_inline(_LIST.match(raw_lines[j]).group("text"))) for j in range(i, end)]
+            # lines i..end all matched _LIST in the loop above
+            items = [normalize(_inline(_LIST.match(raw_lines[j]).group("text")))  # type: ignore[union-attr]
+                     for j in range(i, end)]
             keep(Block("list", "\n".join(f"- {item}" for item in items), lines=[number, end]))
             i = end
             continue

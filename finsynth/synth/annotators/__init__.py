@@ -6,6 +6,4 @@ default of `--llm auto` when no endpoint is configured.
 
 from finsynth.synth.annotators.rules import RULES_TEMPLATE, annotate
 
-ANNOTATORS = {"rules": annotate}
-
-__all__ = ["ANNOTATORS", "RULES_TEMPLATE", "annotate"]
+__all__ = ["RULES_TEMPLATE", "annotate"]

@@ -7,9 +7,10 @@ bigram Jaccard >= 0.5; or a common number and Jaccard >= 0.25), and fits a multi
 regression over the candidates' context features (`rules.features`: cue words, the name's bigrams
 and head, position against the core metrics, the rules' guess). Labels are the six exclusion
 categories; a qualitative candidate the labeller did not list is labelled "" (not listed), so the
-model also learns which clauses a labeller names. Quantities are always listed (coverage).
+model also learns which clauses a labeller names (a clause is listed when the listed categories
+together outweigh "not listed"). Quantities are always listed (coverage).
 
-Pure numpy, full-batch gradient descent from zeros: the same rows give the same model. The model is a
+numpy (scipy sparse products), full-batch gradient descent from zeros: the same rows give the same model. The model is a
 small JSON file (feature vocabulary, weights) under the project's cache directory,
 `.finsynth/annotator-model.json` by default; nothing is shipped with the library.
 """
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy import sparse
 
 from finsynth.schema import Sample
 from finsynth.synth.annotators.rules import Candidate, candidates
@@ -39,6 +41,7 @@ EPOCHS = 800
 LEARNING_RATE = 1.0
 L2 = 1e-3
 FORMAT = "finsynth-annotator-model/1"
+LISTING_THRESHOLD = 0.5  # a clause is listed when P(not listed) is below this
 
 
 def name_score(gold: ExcludedItem, pred: ExcludedItem) -> float:
@@ -117,16 +120,26 @@ class CategoryModel:
         index = [self.vocabulary[f] for f in set(feats) if f in self.vocabulary]
         return self.bias + self.weights[index].sum(axis=0)
 
+    def probabilities(self, feats: Iterable[str]) -> np.ndarray:
+        scores = self.scores(feats)
+        prob = np.exp(scores - scores.max())
+        return prob / prob.sum()
+
     def predict(self, candidate: Candidate) -> str:
-        scores = self.scores(candidate.features)
-        if not candidate.qualitative:
-            scores = scores.copy()
-            scores[LABELS.index(NOT_LISTED)] = -np.inf
-            scores[LABELS.index("定性无数值")] = -np.inf
-        return LABELS[int(np.argmax(scores))]
+        """A quantity gets its most likely category (never "not listed", never 定性无数值: it has a
+        number). A number-free clause is listed when the labeller is more likely to list it than
+        not (the listed categories together outweigh "not listed"), with its most likely category."""
+        prob = self.probabilities(candidate.features)
+        if candidate.qualitative:
+            if prob[LABELS.index(NOT_LISTED)] >= LISTING_THRESHOLD:
+                return NOT_LISTED
+        else:
+            prob[LABELS.index("定性无数值")] = -1.0
+        prob[LABELS.index(NOT_LISTED)] = -1.0
+        return LABELS[int(np.argmax(prob))]
 
     def to_json(self) -> dict:
-        features = sorted(self.vocabulary, key=self.vocabulary.get)
+        features = sorted(self.vocabulary, key=self.vocabulary.__getitem__)
         return {"format": FORMAT, "labels": list(LABELS), "features": features, "rows": self.rows,
                 "examples": self.examples, "bias": [round(float(b), 6) for b in self.bias],
                 "weights": [[round(float(w), 6) for w in row] for row in self.weights]}
@@ -149,13 +162,17 @@ def fit_model(samples: Sequence[Sample]) -> CategoryModel:
         raise ValueError("no labelled exclusion items to fit on (need Type B or D rows with '逐项排除' lists)")
     counts = Counter(f for feats, _ in pairs for f in set(feats))
     vocabulary = {f: i for i, f in enumerate(sorted(f for f, n in counts.items() if n >= MIN_FEATURE_COUNT))}
-    x = np.zeros((len(pairs), len(vocabulary)))
+    rows_at: list[int] = []
+    cols_at: list[int] = []
     y = np.zeros((len(pairs), len(LABELS)))
     for row, (feats, label) in enumerate(pairs):
-        for f in feats:
-            if f in vocabulary:
-                x[row, vocabulary[f]] = 1.0
+        present = sorted({vocabulary[f] for f in feats if f in vocabulary})
+        rows_at += [row] * len(present)
+        cols_at += present
         y[row, LABELS.index(label)] = 1.0
+    # binary features, a few dozen per candidate: sparse products keep the fit fast on a small CPU
+    x = sparse.csr_matrix((np.ones(len(rows_at)), (rows_at, cols_at)), shape=(len(pairs), len(vocabulary)))
+    xt = x.T.tocsr()
     weights = np.zeros((len(vocabulary), len(LABELS)))
     bias = np.zeros(len(LABELS))
     n = len(pairs)
@@ -165,7 +182,7 @@ def fit_model(samples: Sequence[Sample]) -> CategoryModel:
         prob = np.exp(logits)
         prob /= prob.sum(axis=1, keepdims=True)
         grad = prob - y
-        weights -= LEARNING_RATE * (x.T @ grad / n + L2 * weights)
+        weights -= LEARNING_RATE * (xt @ grad / n + L2 * weights)
         bias -= LEARNING_RATE * grad.mean(axis=0)
     rows = sum(1 for s in samples if s.type in ("B", "D"))
     return CategoryModel(vocabulary=vocabulary, weights=weights, bias=bias, rows=rows, examples=n)

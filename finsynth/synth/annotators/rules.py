@@ -16,11 +16,15 @@ Given a paragraph and its core metrics (kept as labelled), it:
 4. cites values verbatim with the words that give them their sign (`finsynth.text.values.value_span`:
    "同比下降约22%", never "22%");
 5. adds number-free candidates (`qualitative_candidates`): causes after 受益于/由于/受…影响, split at
-   和/、, and clauses with no number;
+   和/、, and clauses with no number (split at a colon and at 、 between long parts; not a clause that
+   only restates the quantity before it, "同比基本持平", a topic lead-in, "OLED方面", or the analyst's
+   verdict, "维持'买入'评级"); without a model the rules list them within an item budget (about as many
+   items as labellers write: few clauses beside many quantities, causes first);
 6. categorises each candidate: by cue words and position (`classify_mention`: industry/macro words,
    historical comparisons, breakdown words, cause and driver words, scale background), or, given a
    model fitted on the user's own labelled rows (`finsynth.synth.annotators.model`), by that model, which
-   also decides which qualitative clauses a labeller would list;
+   also decides which qualitative clauses a labeller would list (in a background paragraph, with no
+   core metric, every clause is listed);
 7. renders the analysis in the B style through `templates/rules_b.j2` ("本段核心分析对象是… 逐项排除：
    X（v）：类别——理由。…" then the paragraph's analysis frame).
 
@@ -67,7 +71,7 @@ _HISTORY_HEAD = re.compile(r"^(?:上年同期|去年同期|上年末|去年末|�
 _FROM_BEFORE = re.compile(r"(?:从|由)[^，,。；;]{0,8}$")
 _TO_AFTER = re.compile(r"\s*(?:的)?(?:提升|提高|增|升|降|下降|下滑|回落|扩大|收窄|变|到|至)")
 # anywhere in the clause / just before the number
-BREAKDOWN_CUES = ("其中", "分别", "占比", "占", "细分", "构成", "分产品", "分地区", "分业务")
+BREAKDOWN_CUES = ("其中", "分别", "细分", "构成", "分产品", "分地区", "分业务")
 BREAKDOWN_LEADS = ("拆分", "板块", "分部", "子公司", "单季", "季度", "贡献了", "来自")
 CAUSE_CUES = ("受益于", "得益于", "由于", "因为", "主要因", "驱动", "带动", "推动", "叠加", "导致", "原因", "拉动",
               "成本", "价格", "均价", "单价", "采购", "原材料", "费用", "汇率", "补贴", "影响", "使得", "促使")
@@ -168,7 +172,7 @@ def classify_mention(paragraph: str, mention: Mention, core_names: list[str], se
         head in siblings or any(_head(name) == head and name != mention.subject for name in core_names)
     ):
         return "子项拆分"  # one of several "X收入", or a part of the core "营业收入"
-    if _has(sentence, CAUSE_CUES) or _has(mention.subject, CAUSE_CUES):
+    if _has(clause, CAUSE_CUES) or _has(mention.subject, CAUSE_CUES):
         return "归因项"
     if mention.kind in ("amount", "count"):
         return "规模背景"
@@ -277,6 +281,7 @@ _PERIOD_TOKEN = re.compile(
     r"(?:FY|CY)?(?:19|20)\d{2}(?:年度?)?(?:[HhQq][1-4]|上半年|下半年|前三季度|全年|第?[一二三四]季度|同期)?"
     r"|[HhQq][1-4]|[1-4][HhQq]|\d{1,2}月(?:份)?|[上下]半年|(?:第|前)?[一二三四]季度"
 )
+_TO_BEFORE = re.compile(r"(?:至|到)")
 _GROWTH_SUFFIXES = ("增速", "增长率", "增幅", "同比增速", "同比增长")
 
 
@@ -327,7 +332,11 @@ def quantity_candidates(paragraph: str, core_names: list[str]) -> tuple[list[Can
         name = item_name(paragraph, mention, floor)
         previous = items[-1] if items and items[-1].sentence == index else None
         continues = previous_end > sentence_start
-        period = _period_in(paragraph[floor:mention.start]) if continues and not name else ""
+        between = paragraph[floor:mention.start]
+        # "从年初的148美元降至6月的112美元" (one clause): the period names the end point of a change,
+        # not another period's item
+        end_point = previous_owner is None and _TO_BEFORE.search(between) and not re.search(r"[，,、]", between)
+        period = _period_in(between) if continues and not name and not end_point else ""
         owner = _owner(name, mention, core_names) if name else None
         if not name and continues and period and previous_base:
             # a value of another period: its own item, "产能利用率Q1" (or "2024Q2收入" when written so)
@@ -359,7 +368,22 @@ def quantity_candidates(paragraph: str, core_names: list[str]) -> tuple[list[Can
         previous_owner = owner
         previous_end = mention.end
     _name_series(paragraph, items)
-    return items, core_values
+    return _merge_growth(items), core_values
+
+
+def _merge_growth(items: list[Candidate]) -> list[Candidate]:
+    """An item that is only the growth of an earlier item ("水产饲料销量360万吨。…水产饲料增速最快达18%")
+    joins it: a quantity and its change are one item."""
+    out: list[Candidate] = []
+    for item in items:
+        stem = _growth_stem(item.name) if item.name.endswith(("增速", "增长率", "增幅")) else ""
+        base = next((o for o in out if stem and len(stem) >= 2 and o.name.startswith(stem)
+                     and not _growth_stem(o.name)), None)
+        if base is not None:
+            base.mentions.extend(item.mentions)
+        else:
+            out.append(item)
+    return out
 
 
 def _name_series(paragraph: str, items: list[Candidate]) -> None:
@@ -416,6 +440,8 @@ def qualitative_candidates(paragraph: str, core_names: list[str], covered: list[
             return
         if paragraph.find(name) < 0 or _BROKEN_START.match(name):
             return
+        if cue == "clause" and (_NO_SUBJECT.search(name) or _VERDICT.search(name)):
+            return  # "同比小幅下降", "OLED方面": no statement of its own; "维持'买入'评级": the verdict
         seen.add(name)
         out.append(Candidate(name=name, sentence=_sentence_index(sentences, start), start=start, cue=cue))
 
@@ -425,19 +451,35 @@ def qualitative_candidates(paragraph: str, core_names: list[str], covered: list[
         for part in _PARTS.split(body):
             position = paragraph.find(part, offset)
             add(part, position, "cause")
-    for index, (start, end) in enumerate(sentences):
-        for clause in re.finditer(r"[^，,。；;！？!?\n]+", paragraph[start:end]):
+    for start, end in sentences:
+        for clause in re.finditer(r"[^，,。；;！？!?：:\n]+", paragraph[start:end]):
             text = clause.group()
             a = start + clause.start()
             if re.search(r"\d", text) or any(s < a + len(text) and a < e for s, e in covered):
                 continue
-            if _CAUSE_PHRASE.match(text):
+            if _CAUSE_PHRASE.match(text) or paragraph[a + len(text):a + len(text) + 1] in ("：", ":"):
+                continue  # a cause (listed above), or the lead-in of a list ("需要关注的风险因素包括：")
+            parts = text.split("、")
+            if len(parts) > 1 and all(len(part) >= ENUMERATION_PART for part in parts):
+                # "宏观经济增速不及预期、行业竞争加剧导致毛利率下行、…": one statement per part
+                # (short parts name one thing: "覆盖东南亚、中东、非洲等区域")
+                offset = a
+                for part in parts:
+                    add(part, offset, "clause")
+                    offset += len(part) + 1
                 continue
             add(text, a, "clause")
     out.sort(key=lambda c: c.start)
     return out
 
 
+# a number-free clause that opens with a comparison or change word restates the quantity before it
+# ("…，同比基本持平", "…，较上年同期大幅改善"); "X方面" / "对比来看" only introduce a topic
+_NO_SUBJECT = re.compile(r"^(?:较|同比|环比|增速|增幅|降幅|涨幅|位居|位列|对比来看|相比之下|具体来看)|^.{0,8}方面$")
+# the analyst's verdict or advice to the reader, not a statement about the business: labellers
+# seldom list it (corpus B: 3 of 12)
+_VERDICT = re.compile(r"^(?:我们|投资者|建议|以上|维持|给予|重申)|建议关注|评级|投资价值|目标价")
+ENUMERATION_PART = 5  # a 、-separated part this long is a statement of its own
 _BROKEN_START = re.compile(r"^(?:的|了|在(?![手管建售研营职线网运途库保册])|和|与|及|而|但|且|并)")
 
 
@@ -488,9 +530,45 @@ def candidates(sample: Sample) -> tuple[list[Candidate], dict[str, list[Mention]
         qual.category = "定性无数值" if listed else ""
     found = sorted(items + quals, key=lambda c: c.start)
     core_sentences = {_sentence_index(sentences, m.start) for ms in core_values.values() for m in ms}
+    context = _row_context(len(items), len(quals))
+    rank = {id(q): r for r, q in enumerate(_by_priority(quals), start=1)}
     for item in found:
         item.features = features(paragraph, item, core_names, core_sentences, siblings)
+        if not item.qualitative and heads[_head(item.name)] >= 3:
+            # one of three or more parallel items ("大零售IT业务收入", "银行IT业务收入", …): a breakdown
+            item.features.append(f"parallel:{min(heads[_head(item.name)], 5)}")
+        if item.qualitative:
+            item.features += _with_context(item, [*context, f"slot:{_slot(len(items) + rank[id(item)])}"])
     return found, core_values
+
+
+def _bucket(n: int) -> str:
+    return "0" if n == 0 else "1-2" if n <= 2 else "3-4" if n <= 4 else "5-6" if n <= 6 else "7+"
+
+
+def _row_context(quantities: int, qualitative: int) -> list[str]:
+    """How crowded the paragraph is: labellers list fewer number-free clauses beside many quantities."""
+    return [f"nq:{_bucket(quantities)}", f"nqual:{_bucket(qualitative)}"]
+
+
+# the company a paragraph is about, when it opens with it: "海天味业2025H1…", "万科A 2024年…"
+_COMPANY = re.compile(r"^(?:受益于[^，,]*，|由于[^，,]*，)?([\u4e00-\u9fffA-Za-z]{2,6}?)\s?(?:(?:19|20)\d{2}|[HQ][1-4]|公司)")
+
+
+def _slot(n: int) -> str:
+    return str(n) if 5 <= n <= 8 else "<5" if n < 5 else "9+"
+
+
+def _by_priority(quals: list[Candidate]) -> list[Candidate]:
+    """Number-free candidates in the order a labeller with a budget would list them: named causes
+    (受益于X、由于Y) first, then other clauses, each in paragraph order."""
+    return sorted(quals, key=lambda c: (c.cue != "cause", c.start))
+
+
+def _with_context(item: Candidate, context: list[str]) -> list[str]:
+    """The row context, alone and crossed with the candidate's kind and cue (a linear model needs
+    the conjunction: a cause beside three quantities is listed, beside eight it is usually not)."""
+    return context + [f"{item.cue}|{c}" for c in context]
 
 
 def features(paragraph: str, item: Candidate, core_names: list[str], core_sentences: set[int],
@@ -544,7 +622,8 @@ def features(paragraph: str, item: Candidate, core_names: list[str], core_senten
     if re.search(r"\d", sentence):
         out.append("sentence_has_number")
     if item.qualitative:
-        out.append(f"clause_lead:{_QUAL_LEAD.match(paragraph, left).group()[:4] if _QUAL_LEAD.match(paragraph, left) else '-'}")
+        # the match is tested (second call) before .group() is read
+        out.append(f"clause_lead:{_QUAL_LEAD.match(paragraph, left).group()[:4] if _QUAL_LEAD.match(paragraph, left) else '-'}")  # type: ignore[union-attr]
         out.append("clause_first" if left == s_start else "clause_later")
         out += [f"qual_word:{c}" for c in QUALITATIVE_WORDS if c in name]
     else:
@@ -555,6 +634,11 @@ def features(paragraph: str, item: Candidate, core_names: list[str], core_senten
         if s_start < item.start and re.search(r"[A-Za-z\u4e00-\u9fff]{2,}", paragraph[s_start:item.start]):
             out.append("has_prefix")
     out += [f"core_head:{_head(core)}" for core in core_names[:2]]
+    company = _COMPANY.match(paragraph)
+    if "公司" in sentence or (company and company.group(1) in sentence):
+        out.append("company_sentence")  # the company's own figures, not the industry's
+    if not item.qualitative:
+        out.append(f"rule|mk:{item.category}|{item.mentions[0].kind}")
     out.append("last_sentence" if sentences and item.sentence == len(sentences) - 1 else "not_last")
     out.append(f"len:{min(len(name) // 4, 6)}")
     return out
@@ -571,14 +655,13 @@ def annotate(sample: Sample, template_dir: str | os.PathLike[str] | None = None,
     chosen: list[Candidate] = []
     for item in found:
         category = model.predict(item) if model is not None else item.category
+        if model is not None and not core_names and item.qualitative:
+            category = "定性无数值"  # a background paragraph: every statement is an item (as the rules do)
         if category:
             item.category = category
             chosen.append(item)
-    quals = [c for c in chosen if c.qualitative]
-    if model is None and core_names and len(quals) > MAX_RULE_QUALITATIVE:
-        keep = {id(c) for c in quals if c.cue == "cause"}
-        keep |= {id(c) for c in [c for c in quals if c.cue != "cause"][:max(0, MAX_RULE_QUALITATIVE - len(keep))]}
-        chosen = [c for c in chosen if not c.qualitative or id(c) in keep]
+    if model is None and core_names:
+        chosen = _within_budget(chosen)
     core_text = "和".join(core_names)
     context = {
         "core": [{"name": name, "vals": "，".join(paragraph[slice(*value_span(paragraph, m))]
@@ -595,5 +678,17 @@ def annotate(sample: Sample, template_dir: str | os.PathLike[str] | None = None,
 QUALITATIVE_WORDS = ("稳健", "稳定", "持续", "提升", "改善", "领先", "预期", "加速", "加快", "放缓", "承压", "推进", "有望",
                      "优化", "恢复", "回暖", "趋缓", "收窄", "突破", "认可", "乐观", "确定性", "偏紧", "旺盛", "不确定",
                      "增长", "下降", "高于", "低于", "快于", "慢于", "明显", "显著", "良好", "强劲", "领先", "第一")
-MAX_RULE_QUALITATIVE = 3  # without a model, at most this many qualitative items (cause phrases always)
+MAX_RULE_QUALITATIVE = 3  # without a model, at most this many qualitative items
+# Labellers list about six to eight items per paragraph: beside many quantities they name few or
+# no number-free clauses (corpus B: 2.2 listed beside 3 quantities, 0.3 beside 8).
+RULE_ITEM_BUDGET = 8
+
+
+def _within_budget(chosen: list[Candidate]) -> list[Candidate]:
+    """The rules' number-free items, in priority order (named causes first), while the item list
+    stays within RULE_ITEM_BUDGET and MAX_RULE_QUALITATIVE; every quantity stays (coverage)."""
+    quantities = sum(not c.qualitative for c in chosen)
+    room = min(MAX_RULE_QUALITATIVE, max(0, RULE_ITEM_BUDGET - quantities))
+    keep = {id(c) for c in _by_priority([c for c in chosen if c.qualitative])[:room]}
+    return [c for c in chosen if not c.qualitative or id(c) in keep]
 

@@ -31,10 +31,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from finsynth.io import UserError
+from finsynth.io import UserError, field_path, read_yaml
 
 Source = Literal["accounting_standard", "exchange_disclosure", "research_usage"]
 BUILTIN_DIR = Path(__file__).resolve().parent
@@ -148,18 +147,7 @@ def _ascii_pattern(form: str) -> str:
 def read_lexicon_file(path: str | Path) -> LexiconFile:
     """Parse and validate one lexicon file; any problem is a LexiconError naming the file and field."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise LexiconError(f"{path}: no such lexicon file (--lexicon takes a YAML file)") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LexiconError(f"{path}: cannot read the lexicon file: {exc}") from exc
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark is not None else ""
-        raise LexiconError(f"{path}: {where}not valid YAML: {getattr(exc, 'problem', None) or exc}") from exc
+    doc = read_yaml(path, "lexicon", LexiconError, " (--lexicon takes a YAML file)")
     if not isinstance(doc, dict):
         raise LexiconError(f"{path}: a lexicon file is a YAML mapping with 'category' and 'terms' "
                            f"(and optionally markers, families, dimensions, examples)")
@@ -167,7 +155,7 @@ def read_lexicon_file(path: str | Path) -> LexiconFile:
         return LexiconFile.model_validate(doc)
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "<root>"
+        field = field_path(first["loc"])
         hint = ("; allowed keys: " + ", ".join(LexiconFile.model_fields)) if first["type"] == "extra_forbidden" \
             and len(first["loc"]) == 1 else ""
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
