@@ -622,9 +622,10 @@ def ungrounded_metric(item: Item) -> Iterator[str]:
 )
 def duplicate_metric(item: Item) -> Iterator[str]:
     """Two metrics of one sample that the lexicon spells the same, such as 营收 and 营业收入 or EPS and 每股收益.
-    One canonical form is the test, stricter than evaluation's fuzzy match, which is lenient by design across a prediction and
-    its gold and would pair 广告收入增速 with 视频号广告收入增速 inside one sample; a level and its growth
-    (营收 / 营收增速) are two metrics."""
+
+    One canonical form is the test: stricter than evaluation's fuzzy match, which is lenient by design
+    between a prediction and its gold and would pair 广告收入增速 with 视频号广告收入增速 inside one sample.
+    A level and its growth (营收 / 营收增速) are two metrics."""
     names = [m.metric_name for m in item.output.metrics]
     forms = [canonical(name) for name in names]
     for i, a in enumerate(names):
