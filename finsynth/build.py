@@ -39,6 +39,7 @@ from finsynth.io import (
     write_jsonl_atomic,
     write_text_atomic,
 )
+from finsynth.manifest import Manifest
 from finsynth.prompts import chat_row, template_hashes
 from finsynth.schema import Sample, TestCase
 
@@ -371,7 +372,7 @@ def build(config: BuildConfig, on_stage: Callable[[str], None] | None = None, pr
                + (_composition_source(composition.summary) if composition is not None else ""))
 
     read = loaded.read
-    manifest: dict[str, Any] = {
+    document: dict[str, Any] = {
         "tool": "finsynth",
         "version": __version__,
         "seed": config.seed,
@@ -416,11 +417,11 @@ def build(config: BuildConfig, on_stage: Callable[[str], None] | None = None, pr
         if summary.kept + summary.copies + summary.replay_rows != len(train):
             raise BuildError(f"row accounting failed: {len(train)} training rows written, composition reports "
                              f"{summary.kept} kept + {summary.copies} copies + {summary.replay_rows} replay")
-        manifest["counts"]["composed_out"] = composed_out
-        manifest["counts"]["composition"] = {
+        document["counts"]["composed_out"] = composed_out
+        document["counts"]["composition"] = {
             "train_before": summary.rows_before, "kept": summary.kept, "copies": summary.copies,
             "replay_rows": summary.replay_rows, "composed_out": composed_out, "train_rows": len(train)}
-        manifest["composition"] = {
+        document["composition"] = {
             # a composition is made only from a compose file (config.compose, parsed as compose_config)
             "file": {"name": cast(Path, config.compose).name, "sha256": _sha256(cast(Path, config.compose))},
             "config": cast("ComposeConfig", compose_config).model_dump(mode="json"),
@@ -438,7 +439,8 @@ def build(config: BuildConfig, on_stage: Callable[[str], None] | None = None, pr
             "notes": summary.notes,
         }
     counted = train_from_raw + len(val) + len(test_records) + len(quarantined) + composed_out
-    manifest["counts"]["reconciles"] = counted == read
+    document["counts"]["reconciles"] = counted == read
+    manifest = Manifest.model_validate(document).to_json()  # the contract, checked before it is written
     if counted != read:  # a row went missing or was doubled: never write a manifest that hides it
         raise BuildError(f"row accounting failed: read {read}, wrote {counted} "
                          f"(train+val+test+quarantine{'+composed_out' if composition is not None else ''})")

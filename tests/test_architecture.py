@@ -59,3 +59,19 @@ def test_starter_build_is_byte_identical_to_before_the_move(repo_root, tmp_path,
     build(BuildConfig(raw_dir=Path("data/raw"), out_dir=out, seed=13))
     got = {name: hashlib.sha256((out / name).read_bytes()).hexdigest() for name in STARTER_BUILD}
     assert got == STARTER_BUILD
+
+
+def test_the_manifest_is_a_model_and_round_trips(repo_root, tmp_path, monkeypatch):
+    import json
+
+    from finsynth.manifest import Manifest
+
+    monkeypatch.chdir(repo_root)
+    out = tmp_path / "composed"
+    build(BuildConfig(raw_dir=Path("data/raw"), out_dir=out, seed=13, compose=Path("data/compose/match_test.yaml")))
+    doc = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    manifest = Manifest.model_validate(doc)
+    assert manifest.to_json() == doc and manifest.composition is not None and manifest.counts.reconciles
+    plain = Manifest.model_validate({**doc, "composition": None,
+                                     "counts": {**doc["counts"], "composed_out": None, "composition": None}})
+    assert "composition" not in plain.to_json() and "composed_out" not in plain.to_json()["counts"]
