@@ -100,7 +100,7 @@ def command(register: Callable[[argparse._SubParsersAction], None]):
     return register
 
 
-COMMAND_MODULES = ("audit", "build", "synth", "evaluation", "ingest")  # each registers its commands on import
+COMMAND_MODULES = ("audit", "build", "synth", "evaluation", "ingest", "qa")  # each registers its commands on import
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,65 @@
+"""`finsynth qa`: financial QA datasets (`import-tatqa`, `eval`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from finsynth.cli.app import _add_format, _require, command, print_json
+
+
+@command
+def _qa_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("qa", help="financial QA datasets: import TAT-QA, score QA predictions")
+    qa = p.add_subparsers(dest="qa_command", required=True, metavar="QA_COMMAND")
+    imp = qa.add_parser("import-tatqa", help="turn a TAT-QA JSON file into QA samples (JSONL)")
+    imp.add_argument("file", metavar="FILE", help="a TAT-QA dataset file, e.g. tatqa_dataset_dev.json")
+    imp.add_argument("--out", metavar="DIR", required=True, help="output directory (writes qa.jsonl)")
+    _add_format(imp)
+    imp.set_defaults(func=_run_import_tatqa)
+    ev = qa.add_parser("eval", help="TAT-QA exact match and numeracy-focused F1, per answer type and scale")
+    ev.add_argument("--pred", metavar="P", required=True,
+                    help='predictions JSONL: {"id" or "uid", "answer", optional "scale"} per row')
+    ev.add_argument("--gold", metavar="G", required=True, help="gold QA samples JSONL (from import-tatqa)")
+    _add_format(ev)
+    ev.set_defaults(func=_run_qa_eval)
+    for parser in (imp, ev):  # `--debug` after the QA subcommand too (add_debug_flag reaches only `qa`)
+        parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                            help="show the traceback of an error")
+
+
+def _run_import_tatqa(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from finsynth.io import write_jsonl_atomic
+    from finsynth.qa.tatqa import import_tatqa
+
+    _require(args.file, "FILE")
+    samples, summary = import_tatqa(args.file)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    summary["out"] = str(write_jsonl_atomic(out / "qa.jsonl", samples))
+    if args.format == "json":
+        print_json(summary)
+    else:
+        skipped = sum(summary["skipped"].values())
+        sys.stdout.write(f"{summary['file']}: {summary['contexts']} contexts, {summary['questions']} questions"
+                         f" -> {summary['imported']} samples, {skipped} skipped -> {summary['out']}\n")
+        sys.stdout.write("by type: " + ", ".join(f"{k} {v}" for k, v in summary["by_kind"].items()) + "\n")
+        sys.stdout.write("by scale: " + ", ".join(f"{k} {v}" for k, v in summary["by_scale"].items()) + "\n")
+        for reason, n in summary["skipped"].items():
+            sys.stdout.write(f"skipped {n}: {reason}\n")
+    return 0 if summary["reconciles"] else 1
+
+
+def _run_qa_eval(args: argparse.Namespace) -> int:
+    from finsynth.qa.tatqa import evaluate, load_gold, load_predictions, render_eval_text
+
+    _require(args.pred, "--pred")
+    _require(args.gold, "--gold")
+    report = evaluate(load_predictions(args.pred), load_gold(args.gold))
+    if args.format == "json":
+        print_json(report)
+    else:
+        sys.stdout.write(render_eval_text(report))
+    return 0
