@@ -36,7 +36,7 @@ import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field
 
@@ -52,10 +52,15 @@ from finsynth.synth.validate import (
     REASK_TEMPLATE,
     REPLY_RULES,
     Validation,
+    blocking_findings,
+    finding_messages,
     lint_errors,
     reasker,
     validate_extraction,
 )
+
+if TYPE_CHECKING:
+    from finsynth.audit.lint import Finding
 
 ANNOTATOR_SYSTEM = "annotator_system.j2"
 RELABEL_TEMPLATES = {"B": "relabel_b.j2", "D": "relabel_d.j2"}
@@ -219,9 +224,9 @@ def _kept(sample: Sample, why: str) -> Sample:
     return sample.model_copy(update={"provenance": provenance})
 
 
-def needs_relabel(sample: Sample) -> list[str]:
+def needs_relabel(sample: Sample) -> list[Finding]:
     """The blocking findings that make `sample` a relabel target (empty: it passes its type's rules)."""
-    return lint_errors(sample)
+    return blocking_findings(sample)
 
 
 def _with_provenance(sample: Sample, analysis: str, annotator: str, thash: str, model: str | None) -> Sample:
@@ -275,13 +280,13 @@ def relabel(
         changes[i] = RelabelChange(
             id=sample.id, type=sample.type, source=sample.provenance.source, line=sample.provenance.line,
             status=status, reason=reason, before=sample.output.analysis,
-            after=(after or sample).output.analysis, needed=needed[i],
+            after=(after or sample).output.analysis, needed=finding_messages(needed[i]),
             content_hash=row_content_hash(after or sample))
 
     def failed(i: int, reason: str, raw: str, transport: bool, **extra: object) -> None:
         """A relabel that did not produce a valid analysis: keep the original unless it is itself broken."""
         sample = samples[i]
-        broken = [e for e in needed[i] if _is_error(e)]
+        broken = any(f.severity == "error" for f in needed[i])
         if transport or not broken:
             kind = "transport" if transport else "invalid relabel"
             out[i] = _kept(sample, f"kept original ({kind}): {reason}"[:500])
@@ -356,11 +361,3 @@ def relabel(
     return RelabelResult(samples=[out[i] for i in sorted(out)], quarantined=quarantined, usage=usage,
                          stats=stats, read=len(samples), changes=[changes[i] for i in sorted(changes)])
 
-
-def _is_error(message: str) -> bool:
-    """Whether a `lint_errors` message is an error-severity finding (not a style/coverage warning)."""
-    from finsynth.audit.lint import RULES
-
-    rule = message[1:message.index("]")] if message.startswith("[") and "]" in message else ""
-    spec = RULES.get(rule)
-    return spec is None or spec.severity == "error"

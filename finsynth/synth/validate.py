@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from pydantic import BaseModel, ValidationError
 
@@ -20,6 +20,9 @@ from finsynth.io import schema_errors
 from finsynth.parsing import parse_reply
 from finsynth.prompts import render
 from finsynth.schema import Extraction, ParagraphInput, Sample, SampleType
+
+if TYPE_CHECKING:
+    from finsynth.audit.lint import Finding
 
 REASK_TEMPLATE = "reask.j2"
 STYLE_RULES = frozenset({"style-mismatch", "exclusion-coverage"})
@@ -44,16 +47,22 @@ class Validation(BaseModel):
         return self.extraction is not None and not self.errors
 
 
-def lint_errors(sample: Sample, style_rules: Iterable[str] = STYLE_RULES) -> list[str]:
-    """Blocking lint messages for `sample`: errors, plus the style/coverage rules at any severity."""
+def blocking_findings(sample: Sample, style_rules: Iterable[str] = STYLE_RULES) -> list[Finding]:
+    """The lint findings that block `sample`: errors, plus the style/coverage rules at any severity."""
     from finsynth.audit.lint import lint_sample  # imported here: lint pulls in the mention extractor
 
     rules = set(style_rules)
-    out = []
-    for finding in lint_sample(sample):
-        if finding.severity == "error" or finding.rule in rules:
-            out.append(f"[{finding.rule}] {finding.message}")
-    return out
+    return [f for f in lint_sample(sample) if f.severity == "error" or f.rule in rules]
+
+
+def finding_messages(findings: Iterable[Finding]) -> list[str]:
+    """`[rule] message` per finding: what a re-ask sends back and what a quarantine row records."""
+    return [f"[{f.rule}] {f.message}" for f in findings]
+
+
+def lint_errors(sample: Sample, style_rules: Iterable[str] = STYLE_RULES) -> list[str]:
+    """Blocking lint messages for `sample` (see `blocking_findings`)."""
+    return finding_messages(blocking_findings(sample, style_rules))
 
 
 def validate_extraction(
