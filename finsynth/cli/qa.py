@@ -1,4 +1,5 @@
-"""`finsynth qa`: financial QA datasets (`import-tatqa`, `eval`)."""
+"""`finsynth qa`: financial QA datasets (`import-tatqa`, `eval` here; `tables`, `generate`, `lint`, `judge`
+each in its own module, registered below)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,12 @@ def _qa_parser(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--gold", metavar="G", required=True, help="gold QA samples JSONL (from import-tatqa)")
     _add_format(ev)
     ev.set_defaults(func=_run_qa_eval)
-    for parser in (imp, ev):  # `--debug` after the QA subcommand too (add_debug_flag reaches only `qa`)
+    parsers = [imp, ev]
+    from finsynth.cli import qa_generate, qa_judge, qa_lint, qa_tables
+
+    for module in (qa_tables, qa_generate, qa_lint, qa_judge):
+        parsers.extend(module.register(qa))
+    for parser in parsers:  # `--debug` after the QA subcommand too (add_debug_flag reaches only `qa`)
         parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                             help="show the traceback of an error")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -11,6 +11,8 @@ from finsynth.markdown import markdown_table
 Kind = Literal["span", "multi-span", "arithmetic", "count", "explain"]
 Scale = Literal["", "thousand", "million", "billion", "percent"]
 Difficulty = Literal["easy", "medium", "hard"]
+Language = Literal["zh", "en"]
+Operation = Literal["change", "growth", "share", "difference", "sum", "average", "max", "min"]
 
 
 class _Model(BaseModel):
@@ -82,6 +84,19 @@ class Grounding(_Model):
     answer_from: Literal["text", "table", "table-text"] | None = None
 
 
+class Program(_Model):
+    """How a computed answer follows from table cells, so a checker can recompute it (the RL reward's ground).
+
+    `cells` are the operands as [row, column] of `context.table.rows`, in operand order (for `change` and
+    `growth`: old, new; for `share`: part, whole; for `difference`: minuend, subtrahend); `result` is the exact
+    value before rounding, in the answer's scale; `decimals` how the answer text rounds it."""
+
+    op: Operation
+    cells: list[tuple[int, int]]
+    result: float
+    decimals: int = 2
+
+
 class QASample(_Model):
     id: str
     context: Context
@@ -92,3 +107,7 @@ class QASample(_Model):
     difficulty: Difficulty | None = None
     source: Source
     grounding: Grounding
+    language: Language | None = None
+    program: Program | None = None  # set for answers computed from table cells (verifiable)
+    # how the sample was made: generator, template, model, augmentation (e.g. punctuation removal), judge scores
+    provenance: dict[str, Any] = Field(default_factory=dict)
