@@ -364,6 +364,16 @@ def run_cell(variant: str, seed: int, args: argparse.Namespace, data: Path, runs
             row["last_train_loss"] = losses[-1] if losses else None
             row["peak_gpu_memory_gib"] = rl.get("peak_gpu_memory_gib")
         adapter = sft_out / "adapter"
+    row = infer_and_score(cell, adapter, test, seed, args, row, started)
+    if row["status"] == "ok":
+        row["wall_seconds"] = round(time.time() - started, 1)
+    return row
+
+
+def infer_and_score(cell: Path, adapter: Path | None, test: Path, seed: int, args: argparse.Namespace,
+                    row: dict[str, Any], started: float) -> dict[str, Any]:
+    """`train infer` on the test split with `adapter` (None: the base), then `finsynth eval` with the reference
+    and the fuzzy matcher; the row gains the scores (or status failed with the step and its error)."""
     preds = cell / "preds.jsonl"
     cmd = ["infer", "--model", args.model, "--test", str(test), "--out", str(preds),
            "--quant", args.quant, "--seed", str(seed)]
@@ -405,7 +415,6 @@ def run_cell(variant: str, seed: int, args: argparse.Namespace, data: Path, runs
         else:
             row["fuzzy_total"] = overall.get("total")
             row["fuzzy_f1"] = overall.get("f1")
-    row["wall_seconds"] = round(time.time() - started, 1)
     return row
 
 

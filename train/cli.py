@@ -1,4 +1,4 @@
-"""`python -m train {sft,infer,tiny-model,lengths,bench,convert-gguf,nan-check}`: parse flags, call the module, print JSON.
+"""`python -m train {sft,grpo,infer,tiny-model,lengths,bench,convert-gguf,nan-check}`: parse flags, call the module, print JSON.
 
 Errors follow `finsynth.cli`'s convention (`run_command`): a user error (a missing --model/--data/--test/
 --adapter path, a bad setting, a missing package or GPU) is one line on stderr and exit code 2, with the
@@ -90,6 +90,12 @@ def _run_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_grpo(args: argparse.Namespace) -> int:
+    from .grpo import main as grpo_main
+
+    return grpo_main(list(args.grpo_argv))
+
+
 def _run_bench(args: argparse.Namespace) -> int:
     from .bench import main as bench_main
 
@@ -109,6 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sft", help="QLoRA SFT on data/built (trl + peft + bitsandbytes)")
     add_config_arguments(p, TrainConfig)
     p.set_defaults(func=_run_sft)
+
+    from .grpo import add_parser as add_grpo_parser
+
+    add_grpo_parser(sub).set_defaults(func=_run_grpo)
 
     p = sub.add_parser("infer", help="batched generation on the test split -> predictions JSONL")
     add_config_arguments(p, InferConfig)
@@ -156,5 +166,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "grpo":  # everything else on the line is trl's (GRPOConfig) or ours (GRPOArguments)
+        args.grpo_argv = rest
+    elif rest:
+        parser.error("unrecognized arguments: " + " ".join(rest))
     return run_command(args.func, args)

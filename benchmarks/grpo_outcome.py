@@ -1,0 +1,115 @@
+"""SFT vs SFT+GRPO on a real model: does GRPO on finsynth's own rewards move the 50-case test scores?
+
+Starts from the outcome benchmark's SFT cell (`benchmarks/outcome.py`: VARIANT/seedS under OUT/runs; run
+there first, or here with `--sft`, which runs that cell the same way), continues its adapter with
+`python -m train grpo` on the same variant's training prompts, then infers the test split and scores it with
+`finsynth eval` exactly as the outcome cells are scored. Prints one JSON line: the two rows (strict, loose,
+total, mean predicted count, ...) and the reward curve per component (first, last, every logged step is in
+OUT/runs/VARIANT-grpo/seedS/grpo/run_log.json).
+
+    python benchmarks/grpo_outcome.py --model /tmp/model --out /tmp/outcome --variant corpus --seed 0 \
+        --grpo-args="--max_steps 40" --time-budget-s 420
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from outcome import call_step, data_dir, infer_and_score, last_error, run_cell  # noqa: E402
+
+ROW_KEYS = ("strict", "loose", "total", "precision", "recall", "f1", "mean_pred_count", "mean_gold_count",
+            "count_ratio", "json_valid", "fuzzy_total", "type_accuracy")
+
+
+def curve_summary(curves: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Per reward component: the mean at the first and last logged step and the best over the run."""
+    out = {}
+    for name, points in curves.items():
+        means = [p["mean"] for p in points if p.get("mean") is not None]
+        if means:
+            out[name] = {"first": round(means[0], 4), "last": round(means[-1], 4),
+                         "max": round(max(means), 4), "steps": len(means)}
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", required=True, help="a local HF model directory")
+    ap.add_argument("--out", required=True, help="the outcome benchmark's OUT (data under OUT/data)")
+    ap.add_argument("--data", default=None, help="variant data (default OUT/data)")
+    ap.add_argument("--variant", default="corpus")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--sft", action="store_true", help="run the SFT cell first when it has no adapter yet")
+    ap.add_argument("--epochs", type=float, default=3.0, help="SFT epochs (with --sft)")
+    ap.add_argument("--grpo-args", default="", help='extra `train grpo` flags, one string: --grpo-args="--max_steps 40"')
+    ap.add_argument("--time-budget-s", type=float, default=None, help="`train grpo --time_budget_s`")
+    ap.add_argument("--quant", default="none")
+    ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--max-new-tokens", type=int, default=None)
+    ap.add_argument("--batch-size", type=int, default=None)
+    ap.add_argument("--infer-args", default="")
+    ap.add_argument("--sft-args", default="")
+    ap.add_argument("--mode", choices=["inprocess", "subprocess"], default="inprocess")
+    ap.add_argument("--step-timeout", type=float, default=None)
+    ap.add_argument("--python", default=sys.executable)
+    args = ap.parse_args(argv)
+    args.max_steps, args.train_limit = None, None  # what run_cell reads for a smoke run
+
+    started = time.time()
+    out = Path(args.out).resolve()
+    data = Path(args.data).resolve() if args.data else out / "data"
+    runs = out / "runs"
+    ddir = data_dir(data, args.variant)
+    sft_cell = runs / args.variant / f"seed{args.seed}"
+    adapter = sft_cell / "sft" / "adapter"
+    result = sft_cell / "result.json"
+    if args.sft and not adapter.is_dir():
+        row = run_cell(args.variant, args.seed, args, data, runs)
+        result.parent.mkdir(parents=True, exist_ok=True)
+        result.write_text(json.dumps(row, ensure_ascii=False, indent=1), encoding="utf-8")
+    if not adapter.is_dir() or not result.is_file():
+        print(json.dumps({"status": "failed", "step": "sft", "error": f"{adapter}: no SFT adapter (run "
+                                                                      "benchmarks/outcome.py or pass --sft)"}))
+        return 1
+    sft_row = json.loads(result.read_text(encoding="utf-8"))
+
+    cell = runs / f"{args.variant}-grpo" / f"seed{args.seed}"
+    grpo_out = cell / "grpo"
+    cmd = ["grpo", "--data", str(ddir), "--model", args.model, "--adapter", str(adapter), "--output_dir",
+           str(grpo_out), "--seed", str(args.seed), "--quant", args.quant]
+    if args.time_budget_s is not None:
+        cmd += ["--time_budget_s", str(args.time_budget_s)]
+    cmd += shlex.split(args.grpo_args)
+    code, secs = call_step("grpo", "train", cmd, cell, args)
+    row: dict[str, Any] = {"variant": f"{args.variant}+grpo", "seed": args.seed, "status": "ok",
+                           "grpo_seconds": round(secs, 1)}
+    run_log = grpo_out / "run_log.json"
+    if code != 0 or not (grpo_out / "adapter").is_dir():
+        row.update(status="failed", step="grpo", exit=code, error=last_error(cell, "grpo"))
+    else:
+        log = json.loads(run_log.read_text(encoding="utf-8"))
+        row.update(global_steps=log.get("global_steps"), stopped_early=log.get("stopped_early"),
+                   reward_functions=log.get("reward_functions"), reward_weights=log["config"].get("reward_weights"),
+                   rewards=curve_summary(log.get("reward_curves", {})),
+                   peak_gpu_memory_gib=log.get("peak_gpu_memory_gib"))
+        row = infer_and_score(cell, grpo_out / "adapter", ddir / "test.jsonl", args.seed, args, row, time.time())
+    table = {"benchmark": "grpo_outcome", "model": args.model, "variant": args.variant, "seed": args.seed,
+             "rows": [{"variant": args.variant, **{k: sft_row.get(k) for k in ROW_KEYS}},
+                      {**{k: v for k, v in row.items() if k not in ROW_KEYS},
+                       **{k: row.get(k) for k in ROW_KEYS}}],
+             "wall_seconds": round(time.time() - started, 1)}
+    (out / "grpo_table.json").write_text(json.dumps(table, ensure_ascii=False, indent=1), encoding="utf-8")
+    print(json.dumps(table, ensure_ascii=False))
+    return 0 if row["status"] == "ok" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
