@@ -23,7 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from outcome import call_step, data_dir, infer_and_score, last_error, run_cell  # noqa: E402
+from outcome import call_step, data_dir, infer_and_score, last_error, run_cell
 
 ROW_KEYS = ("strict", "loose", "total", "precision", "recall", "f1", "mean_pred_count", "mean_gold_count",
             "count_ratio", "json_valid", "fuzzy_total", "type_accuracy")

@@ -72,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--plain-batch", type=int, default=8, help="batch of the plain path (the old default 8)")
     ap.add_argument("--static", action="store_true", help="also time the static-cache path (compiles)")
     ap.add_argument("--max-new-tokens", type=int, default=None)
+    ap.add_argument("--fp32", action="store_true",
+                    help="run every path in float32 with TF32 off (is the bf16 non-identity only rounding?)")
     ap.add_argument("--out", default=None, help="directory for each path's outputs (outputs_<path>.json)")
     args = ap.parse_args(argv)
     import torch
@@ -79,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     rows = read_jsonl(args.test)[: args.limit]
     started = time.time()
     tokenizer, model = load_for_inference(args.model, args.adapter, "none", merge_adapter=False)
+    if args.fp32:
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        model = model.float()
     cfg = InferConfig(model=args.model, adapter=args.adapter, test=args.test, quant="none",
                       max_new_tokens=args.max_new_tokens)
     max_new, why = resolve_max_new_tokens(cfg, tokenizer, rows)
@@ -86,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     load_seconds = round(time.time() - started, 2)
     result: dict = {"benchmark": "infer_speed", "rows": len(rows), "max_new_tokens": max_new,
                     "max_new_tokens_from": why, "load_seconds": load_seconds,
+                    "dtype": str(next(model.parameters()).dtype),
                     "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
                     "versions": {"torch": torch.__version__, "transformers": __import__("transformers").__version__}}
     plain, result["plain_seconds"] = timed(tokenizer, model, rows, dataclasses.replace(cfg, batch_size=args.plain_batch))

@@ -44,7 +44,9 @@ def test_rows_carry_the_reward_columns(built):
     assert first["paragraph"] == user.split("【段落内容】", 1)[1]
     assert paragraph_of([{"role": "user", "content": "no marker"}]) == "no marker"
     qa = grpo_rows([{"prompt": [{"role": "user", "content": "q"}], "answer": 12.5, "scale": "million"}], "qa")
-    assert qa == [{"prompt": [{"role": "user", "content": "q"}], "answer": "12.5", "scale": "million"}]
+    assert qa == [{"prompt": [{"role": "user", "content": "q"}], "answer": "12.5", "scale": "million", "kind": None}]
+    spans = grpo_rows([{"prompt": [], "answer": ["a", "b"], "kind": "multi-span"}], "qa")[0]
+    assert (spans["answer"], spans["kind"]) == ('["a", "b"]', "multi-span")
 
 
 def test_rows_missing_the_reward_column_name_the_row(built):

@@ -16,6 +16,7 @@ sets defaults that suit the task and wires the pieces:
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -124,13 +125,15 @@ def grpo_rows(rows: list[dict[str, Any]], reward: str) -> list[dict[str, Any]]:
             if "answer" not in row:
                 raise InputError(f"row {i + 1} ({row.get('id', '?')}): no `answer`; QA GRPO needs the `grpo/` "
                                  "rows `finsynth qa judge` writes (prompt + answer)")
-            out.append({"prompt": row["prompt"], "answer": str(row["answer"]), "scale": row.get("scale") or ""})
+            answer = row["answer"]
+            out.append({"prompt": row["prompt"], "scale": row.get("scale") or "", "kind": row.get("kind"),
+                        "answer": json.dumps(answer, ensure_ascii=False) if isinstance(answer, list) else str(answer)})
     return out
 
 
-def reward_curves(history: list[dict[str, Any]]) -> dict[str, list[dict[str, float]]]:
+def reward_curves(history: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     """Per reward component (and the weighted total `reward`), its mean and std at every logged step."""
-    curves: dict[str, list[dict[str, float]]] = {}
+    curves: dict[str, list[dict[str, Any]]] = {}
     for entry in history:
         step = entry.get("step")
         for key, value in entry.items():
@@ -208,8 +211,8 @@ def run_grpo(ours: GRPOArguments, config: Any) -> dict[str, Any]:
     if config.reward_weights is None:
         config.reward_weights = weights
     elif len(config.reward_weights) != len(funcs):
-        names = ", ".join(f.__name__ for f in funcs)
-        raise ConfigError(f"--reward_weights needs {len(funcs)} weights, one per reward function ({names})")
+        listed = ", ".join(f.__name__ for f in funcs)
+        raise ConfigError(f"--reward_weights needs {len(funcs)} weights, one per reward function ({listed})")
     cuda = has_cuda()
     if not cuda and ("paged" in config.optim or "8bit" in config.optim):
         config.optim = "adamw_torch"
