@@ -34,8 +34,13 @@ from finsynth.io import (
 )
 
 FORMATS = ("messages", "alpaca", "sharegpt", "llamafactory")
-# The reference LoRA adapter, shipped beside this module; train/config.py's defaults read it too.
-LORA: dict[str, Any] = yaml.safe_load((Path(__file__).parent / "lora.yaml").read_text(encoding="utf-8"))
+# The reference run, shipped beside this module: `lora` (the adapter) and `training` (the hyperparameters, under
+# trl's SFTConfig names); `python -m train sft` takes both as its defaults (train/config.py).
+REFERENCE: dict[str, Any] = yaml.safe_load((Path(__file__).parent / "reference.yaml").read_text(encoding="utf-8"))
+LORA: dict[str, Any] = REFERENCE["lora"]
+TRAINING: dict[str, Any] = REFERENCE["training"]
+# reference.yaml's training keys that LLaMA-Factory spells differently (the rest are the same names)
+LF_TRAINING_NAMES = {"warmup_steps": "warmup_ratio", "max_length": "cutoff_len"}
 LF_TAGS = {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant",
            "system_tag": "system"}
 
@@ -109,29 +114,17 @@ def llamafactory_yaml(model: str, dataset_dir: str, splits: list[str], output_di
         "template": "qwen3",
         "enable_thinking": False,
         "train_on_prompt": False,
-        "cutoff_len": 2048,
         "preprocessing_num_workers": 4,
         "output_dir": output_dir,
-        "logging_steps": 10,
-        "save_strategy": "epoch",
-        "save_total_limit": 3,
         "plot_loss": True,
         "overwrite_output_dir": False,
-        "per_device_train_batch_size": 2,
-        "gradient_accumulation_steps": 8,
-        "learning_rate": 2.0e-4,
-        "num_train_epochs": 5.0,
-        "lr_scheduler_type": "cosine",
-        "warmup_ratio": 0.05,
-        "max_grad_norm": 0.3,
-        "optim": "paged_adamw_8bit",
-        "bf16": True,
-        "gradient_checkpointing": True,
-        "seed": 42,
+        # the reference hyperparameters (reference.yaml's `training`, the defaults of `python -m train sft`)
+        **{LF_TRAINING_NAMES.get(k, k): v for k, v in TRAINING.items() if k != "per_device_eval_batch_size"},
         "report_to": "none",
     }
     if "val" in splits:
-        cfg.update({"eval_dataset": "finsynth_val", "eval_strategy": "epoch", "per_device_eval_batch_size": 4})
+        cfg.update({"eval_dataset": "finsynth_val", "eval_strategy": "epoch",
+                    "per_device_eval_batch_size": TRAINING["per_device_eval_batch_size"]})
     return cfg
 
 

@@ -60,10 +60,11 @@ def test_llamafactory_setup(built, tmp_path):
     assert cfg["template"] == "qwen3" and cfg["enable_thinking"] is False and cfg["train_on_prompt"] is False
     assert cfg["quantization_bit"] == 8 and cfg["quantization_method"] == "bnb"
     assert (cfg["lora_rank"], cfg["lora_alpha"], cfg["lora_dropout"]) == (16, 32, 0.05)
-    # one source: the shipped finsynth/lora.yaml, which train's defaults read too
-    from train.config import TrainConfig
+    # one source: the shipped finsynth/reference.yaml, which train sft's defaults read too
+    pytest.importorskip("trl")
+    from train.config import parse_sft
 
-    ref = TrainConfig()
+    ref, _ = parse_sft(model="m")
     assert (ref.lora_r, ref.lora_alpha, ref.lora_dropout) == (cfg["lora_rank"], cfg["lora_alpha"], cfg["lora_dropout"])
     assert ",".join(ref.target_modules) == cfg["lora_target"]
     assert set(cfg["lora_target"].split(",")) == {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
@@ -73,6 +74,30 @@ def test_llamafactory_setup(built, tmp_path):
     assert cfg["trust_remote_code"] is False
     assert (cfg["per_device_train_batch_size"], cfg["gradient_accumulation_steps"]) == (2, 8)
     assert cfg["optim"] == "paged_adamw_8bit" and cfg["num_train_epochs"] == 5
+
+
+def test_train_sft_defaults_agree_with_the_llamafactory_yaml(built, tmp_path):
+    """Every reference hyperparameter: the same in `train sft`'s defaults and the exported YAML; the only
+    departures are `train sft`'s micro-batch split (same effective batch) and its `auto` checkpointing."""
+    pytest.importorskip("trl")
+    from finsynth.export import LF_TRAINING_NAMES, TRAINING
+    from train.config import parse_sft
+
+    out = tmp_path / "lf"
+    export(built, "llamafactory", out)
+    cfg = yaml.safe_load((out / "qwen3_lora_sft_8bit.yaml").read_text(encoding="utf-8"))
+    ours, sft = parse_sft(model="m")
+    assert {"learning_rate", "num_train_epochs", "lr_scheduler_type", "warmup_steps", "max_grad_norm", "optim",
+            "per_device_train_batch_size", "gradient_accumulation_steps", "bf16", "seed"} <= set(TRAINING)
+    departures = {"per_device_train_batch_size", "gradient_accumulation_steps", "gradient_checkpointing"}
+    for key, value in TRAINING.items():
+        assert cfg[LF_TRAINING_NAMES.get(key, key)] == value, key
+        if key not in departures:
+            got = getattr(sft, key)
+            assert getattr(got, "value", got) == value, key
+    assert (sft.per_device_train_batch_size * sft.gradient_accumulation_steps
+            == cfg["per_device_train_batch_size"] * cfg["gradient_accumulation_steps"])
+    assert ours.gradient_checkpointing == "auto" and cfg["gradient_checkpointing"] is True
 
 
 def test_export_default_dir_and_missing_data(built, tmp_path):

@@ -17,18 +17,11 @@ pytest.importorskip("trl")
 pytest.importorskip("peft")
 
 import torch
+from train_helpers import train_cfg as _cfg
 
 from finsynth.io import read_jsonl, write_jsonl_atomic
-from train.config import InferConfig, TrainConfig, load_config
+from train.config import ConfigError, InferConfig, SFTArguments, parse_sft
 from train.data import SampleTooLongError, full_ids, load_split, prompt_ids
-
-
-def _cfg(built: Path, tiny: Path, out: Path, **kw) -> TrainConfig:
-    base = {"data": str(built), "model": str(tiny), "out": str(out), "quant": "none",
-            "per_device_train_batch_size": 2, "gradient_accumulation_steps": 1, "logging_steps": 1,
-            "learning_rate": 5e-3, "warmup_ratio": 0.0}
-    base.update(kw)
-    return TrainConfig(**base)
 
 
 def test_tiny_model_template_and_shape(tiny):
@@ -50,26 +43,39 @@ def test_tiny_model_template_and_shape(tiny):
 
 
 def test_config_yaml_and_flag_precedence(tmp_path):
-    from train.cli import build_parser
-    from train.config import config_from_args
-
+    """trl's TrlParser over (SFTArguments, SFTConfig): defaults < YAML < flags, old spellings still work."""
     yml = tmp_path / "c.yaml"
-    yml.write_text("lora_r: 8\nlearning_rate: 0.001\nquant: 4bit\n", encoding="utf-8")
-    args = build_parser().parse_args(["sft", "--model", "m", "--config", str(yml), "--learning-rate", "0.01",
-                                      "--no-group-by-length"])
-    cfg = config_from_args(TrainConfig, args)
-    assert (cfg.lora_r, cfg.learning_rate, cfg.quant, cfg.group_by_length) == (8, 0.01, "4bit", False)
-    ref = TrainConfig()
-    assert (ref.lora_r, ref.lora_alpha, ref.lora_dropout, ref.learning_rate, ref.max_grad_norm) == (16, 32, 0.05, 2e-4, 0.3)
-    assert ref.quant == "8bit" and ref.optim == "paged_adamw_8bit" and ref.num_train_epochs == 5
-    assert ref.per_device_train_batch_size * ref.gradient_accumulation_steps == 16  # the reference's 2 x 8
+    yml.write_text("lora_r: 8\nlearning_rate: 0.001\nquant: 4bit\nnum_train_epochs: 2\nout: runs/yaml\n",
+                   encoding="utf-8")
+    ours, config = parse_sft(["--model", "m", "--config", str(yml), "--learning-rate", "0.01",
+                              "--no-group-by-length", "--max_steps", "7"])
+    assert (ours.lora_r, config.learning_rate, ours.quant, config.train_sampling_strategy) == (8, 0.01, "4bit", "random")
+    assert (config.num_train_epochs, config.max_steps, config.output_dir) == (2, 7, "runs/yaml")
+    ours, config = parse_sft(["--model", "m", "--out", "runs/x", "--no-eval", "--seed", "3", "--num-train-epochs",
+                              "1", "--max-steps", "2", "--quant", "none", "--attn-implementation", "eager",
+                              "--gradient-checkpointing", "off", "--no-bf16", "--warmup-ratio", "0.1"])
+    assert (config.output_dir, ours.eval, config.seed, config.num_train_epochs, config.max_steps) == (
+        "runs/x", False, 3, 1, 2)
+    assert (ours.quant, ours.attn_implementation, ours.gradient_checkpointing, config.bf16, config.warmup_steps) == (
+        "none", "eager", "off", False, 0.1)
+    # the defaults: the reference run (finsynth/reference.yaml) with micro-batch 4 x accumulation 4
+    ref, config = parse_sft(model="m")
+    assert (ref.lora_r, ref.lora_alpha, ref.lora_dropout, config.learning_rate, config.max_grad_norm) == (
+        16, 32, 0.05, 2e-4, 0.3)
+    assert ref.quant == "8bit" and config.optim == "paged_adamw_8bit" and config.num_train_epochs == 5
+    assert config.per_device_train_batch_size * config.gradient_accumulation_steps == 16  # the reference's 2 x 8
+    assert (config.output_dir, config.max_length, ref.gradient_checkpointing) == ("runs/sft", 2048, "auto")
     assert set(ref.target_modules) == {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
     bad = tmp_path / "bad.yaml"
     bad.write_text("lora_rank: 8\n", encoding="utf-8")
-    with pytest.raises(ValueError, match="unknown settings"):
-        load_config(TrainConfig, bad)
-    with pytest.raises(ValueError, match="quant"):
-        TrainConfig(model="m", quant="3bit").validate()
+    with pytest.raises(ConfigError, match="unknown settings"):
+        parse_sft(["--model", "m", "--config", str(bad)])
+    with pytest.raises(ConfigError, match="quant"):
+        parse_sft(model="m", quant="3bit")
+    with pytest.raises(ConfigError, match="quant"):
+        parse_sft(["--model", "m", "--quant", "3bit"])
+    with pytest.raises(ConfigError, match="--no-such-flag"):
+        parse_sft(["--model", "m", "--no-such-flag"])
 
 
 @pytest.mark.parametrize("loss", ["completion", "full"])
@@ -78,7 +84,7 @@ def test_labels_mask_prompt_and_keep_reply(built, tiny, tmp_path, loss):
 
     from train.sft import build_trainer
 
-    trainer, info = build_trainer(_cfg(built, tiny, tmp_path / "run", loss=loss))
+    trainer, info = build_trainer(*_cfg(built, tiny, tmp_path / "run", loss=loss))
     tok = AutoTokenizer.from_pretrained(tiny)
     rows = load_split(built, "train")
     im_end = tok.convert_tokens_to_ids("<|im_end|>")
@@ -107,7 +113,7 @@ def test_over_long_sample_is_an_error_not_a_truncation(built, tiny, tmp_path):
     from train.sft import build_trainer
 
     with pytest.raises(SampleTooLongError, match=r"exceed max_length=40 .*train:"):
-        build_trainer(_cfg(built, tiny, tmp_path / "run", max_length=40))
+        build_trainer(*_cfg(built, tiny, tmp_path / "run", max_length=40))
 
 
 @pytest.mark.slow
@@ -120,12 +126,16 @@ def test_sft_adapter_reload_infer_resume(built, tiny, tmp_path):
     from train.sft import RUN_LOG, run_sft
 
     out = tmp_path / "run"
-    log = run_sft(_cfg(built, tiny, out, max_steps=3))
+    log = run_sft(*_cfg(built, tiny, out, max_steps=3))
     saved = json.loads((out / RUN_LOG).read_text(encoding="utf-8"))
     assert saved["data"]["manifest_hash"] == "test-hash-123"
     assert saved["global_steps"] == 3 and len(saved["train_loss"]) >= 3
     assert saved["eval_loss"] and saved["final_eval_loss"] is not None
     assert saved["tokens_per_second"] > 0 and saved["config"]["lora_r"] == 16
+    # the settings as parsed: ours and trl's SFTConfig, before the run's adjustments (recorded apart)
+    assert (saved["config"]["learning_rate"], saved["config"]["max_steps"], saved["config"]["quant"]) == (5e-3, 3, "none")
+    assert saved["config"]["gradient_checkpointing"] == "auto" and saved["config"]["output_dir"] == str(out)
+    json.dumps(saved["config"])
     assert saved["lengths"]["train"]["n"] == 8 and saved["max_length"] > 0
     assert 0 < saved["parameters"]["trainable"] < saved["parameters"]["total"]
     assert (out / "checkpoint-3").is_dir()
@@ -136,7 +146,7 @@ def test_sft_adapter_reload_infer_resume(built, tiny, tmp_path):
     assert len(lora_b) == 2 * 7 and any(v.abs().sum() > 0 for v in lora_b), "adapter did not train"
     config = json.loads((adapter / "adapter_config.json").read_text())
     assert config["r"] == 16 and config["lora_alpha"] == 32
-    assert set(config["target_modules"]) == set(TrainConfig().target_modules)
+    assert set(config["target_modules"]) == set(SFTArguments().target_modules)
 
     # reload: the adapter changes the base model's logits, and the reloaded model generates
     tok, model = load_for_inference(str(tiny), str(adapter), "none")
@@ -187,7 +197,7 @@ def test_sft_adapter_reload_infer_resume(built, tiny, tmp_path):
     assert report.overall.n == len(rows)
 
     # resume from the last checkpoint and continue to step 5
-    resumed = run_sft(_cfg(built, tiny, out, max_steps=5, resume=True))
+    resumed = run_sft(*_cfg(built, tiny, out, max_steps=5, resume=True))
     assert resumed["resumed_from"].endswith("checkpoint-3") and resumed["global_steps"] == 5
 
 
@@ -195,7 +205,7 @@ def test_resume_without_checkpoint_is_an_error(built, tiny, tmp_path):
     from train.sft import run_sft
 
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
-        run_sft(_cfg(built, tiny, tmp_path / "empty", max_steps=1, resume=True))
+        run_sft(*_cfg(built, tiny, tmp_path / "empty", max_steps=1, resume=True))
 
 
 def test_quantised_load_needs_cuda_on_cpu(tiny):
@@ -215,7 +225,7 @@ def test_quantised_sft_and_infer_on_gpu(built, tiny, tmp_path, quant):
     from train.infer import run_infer
     from train.sft import run_sft
 
-    log = run_sft(_cfg(built, tiny, tmp_path / "run", quant=quant, max_steps=2))
+    log = run_sft(*_cfg(built, tiny, tmp_path / "run", quant=quant, max_steps=2))
     assert log["global_steps"] == 2 and log["peak_gpu_memory_gib"] > 0
     assert all(e["loss"] == e["loss"] for e in log["train_loss"])  # no NaN
     result = run_infer(InferConfig(model=str(tiny), adapter=log["adapter"], test=str(built / "test.jsonl"),

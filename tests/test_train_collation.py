@@ -69,7 +69,7 @@ def _check_labels(trainer, tok, rows, padding_free: bool) -> None:
 def test_reply_only_loss_under_both_collations(built, tiny, tmp_path, padding_free):
     from transformers import AutoTokenizer
 
-    trainer, info = build_trainer(train_cfg(built, tiny, tmp_path / "run", padding_free=padding_free))
+    trainer, info = build_trainer(*train_cfg(built, tiny, tmp_path / "run", padding_free=padding_free))
     assert info["batching"]["padding_free"] is padding_free
     _check_labels(trainer, AutoTokenizer.from_pretrained(tiny), load_split(built, "train"), padding_free)
 
@@ -81,7 +81,7 @@ def test_reply_only_loss_with_the_real_qwen3_tokenizer(built, qwen3_model, tmp_p
 
     tok = AutoTokenizer.from_pretrained(qwen3_model)
     assert tok.pad_token == "<|endoftext|>" and tok.eos_token == "<|im_end|>"  # pad != eos: no masking clash
-    trainer, _ = build_trainer(train_cfg(built, qwen3_model, tmp_path / "run", padding_free=padding_free))
+    trainer, _ = build_trainer(*train_cfg(built, qwen3_model, tmp_path / "run", padding_free=padding_free))
     _check_labels(trainer, tok, load_split(built, "train"), padding_free)
 
 
@@ -105,7 +105,7 @@ def _forward(trainer, batch) -> None:
 
 
 def test_what_sdpa_receives(built, tiny, tmp_path, monkeypatch):
-    trainer, _ = build_trainer(train_cfg(built, tiny, tmp_path / "run"))
+    trainer, _ = build_trainer(*train_cfg(built, tiny, tmp_path / "run"))
     examples = list(trainer.train_dataset)
     calls = _sdpa_calls(monkeypatch)
 
@@ -124,7 +124,7 @@ def test_what_sdpa_receives(built, tiny, tmp_path, monkeypatch):
     assert calls[0]["mask"] is None and calls[0]["is_causal"] is True
 
     calls.clear()
-    flat, _ = build_trainer(train_cfg(built, tiny, tmp_path / "flat", padding_free=True))
+    flat, _ = build_trainer(*train_cfg(built, tiny, tmp_path / "flat", padding_free=True))
     batch = flat.data_collator(list(flat.train_dataset)[:3])
     _forward(flat, batch)
     mask = calls[0]["mask"]
@@ -136,6 +136,6 @@ def test_what_sdpa_receives(built, tiny, tmp_path, monkeypatch):
 def test_padding_free_training_runs_and_is_logged(built, tiny, tmp_path):
     from train.sft import run_sft
 
-    log = run_sft(train_cfg(built, tiny, tmp_path / "run", max_steps=2, padding_free=True, eval=False))
+    log = run_sft(*train_cfg(built, tiny, tmp_path / "run", max_steps=2, padding_free=True, eval=False))
     assert log["status"] == "ok" and log["batching"]["padding_free"] and log["batching"]["padding_side"] == "none"
     assert all(e["loss"] == e["loss"] for e in log["train_loss"])

@@ -19,7 +19,7 @@ import torch
 from train_helpers import train_cfg
 
 from finsynth.io import read_jsonl
-from train.config import ConfigError, InferConfig, TrainConfig
+from train.config import ConfigError, InferConfig, parse_sft
 from train.data import full_ids, load_split, prompt_ids
 from train.infer import FALLBACK_MAX_NEW_TOKENS, resolve_max_new_tokens, resolve_quant
 
@@ -29,7 +29,7 @@ def run(tmp_path_factory, built, tiny) -> Path:
     from train.sft import run_sft
 
     out = tmp_path_factory.mktemp("run")
-    run_sft(train_cfg(built, tiny, out, max_steps=1, eval=True))
+    run_sft(*train_cfg(built, tiny, out, max_steps=1, eval=True))
     return out
 
 
@@ -114,21 +114,26 @@ def test_memory_plan_decides_checkpointing_and_micro_batch():
     gib = 2**30
     small, big = _meta_model("0.5b"), _meta_model("14b")
     fixed = {"model": "m", "auto_batch": False}
-    plan = memory_plan(TrainConfig(**fixed).validate(), small, 800, 141 * gib)
+    plan = memory_plan(*parse_sft(**fixed), small, 800, 141 * gib)
     assert (plan["micro_batch"], plan["gradient_accumulation_steps"], plan["gradient_checkpointing"]) == (4, 4, False)
-    plan = memory_plan(TrainConfig(**fixed).validate(), big, 800, 141 * gib)
+    plan = memory_plan(*parse_sft(**fixed), big, 800, 141 * gib)
     assert plan["gradient_checkpointing"] is True and plan["micro_batch"] == 4  # 14B bf16: too big without it
-    plan = memory_plan(TrainConfig(model="m").validate(), small, 800, 141 * gib)  # auto_batch is the default
+    plan = memory_plan(*parse_sft(model="m"), small, 800, 141 * gib)  # auto_batch is the default
     assert plan["micro_batch"] * plan["gradient_accumulation_steps"] == 16 and plan["micro_batch"] > 4
     assert plan["gradient_checkpointing"] is False
     assert plan["estimate_gib"] <= plan["budget_gib"]
     for setting, expected in (("on", True), ("off", False), (True, True), (False, False)):
-        cfg = TrainConfig(model="m", gradient_checkpointing=setting).validate()  # YAML booleans are accepted
-        assert memory_plan(cfg, small, 800, 141 * gib)["gradient_checkpointing"] is expected
-    plan = memory_plan(TrainConfig(model="m").validate(), small, 800, None)  # no GPU: the configured micro-batch
+        ours, config = parse_sft(model="m", gradient_checkpointing=setting)  # YAML booleans are accepted
+        assert memory_plan(ours, config, small, 800, 141 * gib)["gradient_checkpointing"] is expected
+    for flags, expected in ((["--gradient-checkpointing", "on"], "on"), (["--gradient_checkpointing", "false"], "off"),
+                            (["--no-gradient-checkpointing"], "off"), (["--gradient-checkpointing"], "on"), ([], "auto")):
+        assert parse_sft(["--model", "m", *flags])[0].gradient_checkpointing == expected, flags
+    plan = memory_plan(*parse_sft(model="m"), small, 800, None)  # no GPU: the configured micro-batch
     assert plan["gradient_checkpointing"] is False and plan["micro_batch"] == 4 and "no GPU" in plan["reason"]
     with pytest.raises(ConfigError, match="gradient_checkpointing"):
-        TrainConfig(model="m", gradient_checkpointing="sometimes").validate()
+        parse_sft(model="m", gradient_checkpointing="sometimes")
+    with pytest.raises(ConfigError, match="gradient_checkpointing"):
+        parse_sft(["--model", "m", "--gradient-checkpointing", "sometimes"])
 
 
 def test_infer_settings_are_validated():
@@ -142,22 +147,32 @@ def test_infer_settings_are_validated():
 
 def test_every_flag_has_help_and_choices_are_listed():
     import argparse
+    import dataclasses
 
     from train.cli import build_parser
+    from train.config import InferConfig, SFTArguments, infer_parser, sft_parser
 
     parser = build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     assert {"sft", "infer", "tiny-model", "lengths", "bench", "nan-check"} <= set(sub.choices)
-    for name in ("sft", "infer", "tiny-model", "lengths", "bench", "nan-check"):
+    for name in ("tiny-model", "lengths", "bench", "nan-check"):
         for action in sub.choices[name]._actions:
             if action.help != argparse.SUPPRESS:
                 assert action.help and len(action.help) > 8, (name, action.dest)
-    sft_help = sub.choices["sft"].format_help()
+    # sft and infer: their TrlParser; every flag of ours (and every alias of an old spelling) has help
+    sft, infer = sft_parser(), infer_parser()
+    ours = {f.name for f in dataclasses.fields(SFTArguments)} | {f.name for f in dataclasses.fields(InferConfig)}
+    for p in (sft, infer):
+        for action in p._actions:
+            if action.dest in ours or action.default == argparse.SUPPRESS:
+                assert action.help and len(action.help) > 8, action.option_strings
+    sft_help = sft.format_help()
     for text in ("{8bit,4bit,none}", "{completion,full}", "{auto,on,off}", "--sdpa-cudnn", "--padding-free",
-                 "--auto-batch"):
+                 "--auto-batch", "--no-eval", "--learning-rate", "--out ", "--no-bf16", "--no-group-by-length"):
         assert text in sft_help, text
-    infer_help = sub.choices["infer"].format_help()
+    infer_help = infer.format_help()
     assert "{auto,8bit,4bit,none}" in infer_help and "{transformers,vllm}" in infer_help
+    assert "--no-merge-adapter" in infer_help and "--max-new-tokens" in infer_help
 
 
 @pytest.mark.slow

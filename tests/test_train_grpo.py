@@ -127,7 +127,7 @@ def test_grpo_from_fresh_lora_and_from_sft_adapter(built, tiny, tmp_path):
     assert (tmp_path / "fresh" / "adapter" / "adapter_config.json").is_file()
     assert saved["train_loss"] and all(p["loss"] is not None for p in saved["train_loss"])
 
-    sft.run_sft(train_cfg(built, tiny, tmp_path / "sft", max_steps=1, eval=False))
+    sft.run_sft(*train_cfg(built, tiny, tmp_path / "sft", max_steps=1, eval=False))
     adapter = tmp_path / "sft" / "adapter"
     assert main(_tiny_grpo_argv(built, tiny, tmp_path / "cont", "--adapter", str(adapter))) == 0
     cont = json.loads((tmp_path / "cont" / "run_log.json").read_text(encoding="utf-8"))

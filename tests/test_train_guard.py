@@ -26,8 +26,8 @@ def _poison(monkeypatch, kind: str, at_step: int) -> list:
     built_trainers: list = []
     original = sft.build_trainer
 
-    def build(cfg):
-        trainer, info = original(cfg)
+    def build(ours, config):
+        trainer, info = original(ours, config)
         built_trainers.append(trainer)
         model = trainer.model
 
@@ -61,7 +61,7 @@ def test_guard_stops_names_the_step_and_keeps_the_last_finite_checkpoint(built, 
     _poison(monkeypatch, kind, at_step)
     out = tmp_path / "run"
     with pytest.raises(sft.TrainingDivergedError) as info:
-        sft.run_sft(train_cfg(built, tiny, out, max_steps=8))
+        sft.run_sft(*train_cfg(built, tiny, out, max_steps=8))
     exc = info.value
     assert (exc.step, exc.what) == (failed_step, what)
     assert f"at optimiser step {failed_step} of 8" in str(exc) and "nan" in str(exc)
@@ -119,14 +119,14 @@ def test_finished_run_log_says_ok_and_training_runs_without_cudnn_sdpa(built, ti
 
     original = sft.build_trainer
 
-    def build(cfg):
-        trainer, info = original(cfg)
+    def build(ours, config):
+        trainer, info = original(ours, config)
         trainer.add_callback(Probe())
         return trainer, info
 
     monkeypatch.setattr(sft, "build_trainer", build)
     assert torch.backends.cuda.cudnn_sdp_enabled()
-    log = sft.run_sft(train_cfg(built, tiny, tmp_path / "run", max_steps=2))
+    log = sft.run_sft(*train_cfg(built, tiny, tmp_path / "run", max_steps=2))
     assert seen and not any(seen), seen
     assert torch.backends.cuda.cudnn_sdp_enabled(), "the global SDPA setting must be restored"
     assert log["status"] == "ok" and log["attention"] == {"implementation": "sdpa", "sdpa_cudnn": False}
@@ -134,5 +134,5 @@ def test_finished_run_log_says_ok_and_training_runs_without_cudnn_sdpa(built, ti
     assert all(math.isfinite(e["loss"]) for e in log["train_loss"]) and log["train_loss"][0]["grad_norm"] is not None
 
     seen.clear()
-    sft.run_sft(train_cfg(built, tiny, tmp_path / "old", max_steps=1, eval=False, sdpa_cudnn=True))
+    sft.run_sft(*train_cfg(built, tiny, tmp_path / "old", max_steps=1, eval=False, sdpa_cudnn=True))
     assert seen and all(seen)

@@ -60,12 +60,12 @@ def tiny_model(root: Path, built: Path) -> Path:
 
 
 def train_cfg(built: Path, tiny: Path, out: Path, **kw):
-    """A fast CPU TrainConfig: micro-batch 2, no accumulation, logging every step (8 rows = 4 steps an epoch)."""
-    from train.config import TrainConfig
+    """Fast CPU `train sft` settings, (SFTArguments, SFTConfig) as `train.config.parse_sft` returns them:
+    micro-batch 2, no accumulation, logging every step (8 rows = 4 steps an epoch)."""
+    from train.config import parse_sft
 
-    base = {"data": str(built), "model": str(tiny), "out": str(out), "quant": "none",
+    base = {"data": str(built), "model": str(tiny), "output_dir": str(out), "quant": "none",
             "per_device_train_batch_size": 2, "gradient_accumulation_steps": 1, "logging_steps": 1,
-            "learning_rate": 5e-3, "warmup_ratio": 0.0}
+            "learning_rate": 5e-3, "warmup_steps": 0.0}
     base.update(kw)
-    return TrainConfig(**base)
-
+    return parse_sft(**base)

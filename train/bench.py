@@ -82,7 +82,7 @@ def preset(name: str) -> dict[str, Any]:
     if name == "a":
         return {"reference": True, "quant": "8bit", "per_device_train_batch_size": 2,
                 "gradient_accumulation_steps": 8, "optim": "paged_adamw_8bit", "loss": "full",
-                "group_by_length": False}
+                "train_sampling_strategy": "random"}
     if name == "b":
         return {}
     if m := re.fullmatch(r"b-mb(\d+)", name):
@@ -181,18 +181,20 @@ def run_one(spec: str, args: argparse.Namespace) -> dict[str, Any]:
     from datasets import Dataset
     from transformers import Trainer, TrainerCallback, TrainingArguments
 
-    from .config import TrainConfig
+    from .config import parse_sft
     from .sft import lora_config, one_gpu_per_process, sdpa_backends, sft_arguments
 
     overrides = preset(spec)
     reference = overrides.pop("reference", False)
     cuda = torch.cuda.is_available()
-    cfg = TrainConfig(model="random", out=str(Path(args.work_dir) / spec), **overrides)
+    total_steps = args.warmup + args.steps
+    common = {"max_steps": total_steps, "logging_steps": 1, "save_strategy": "no", "eval_strategy": "no",
+              "report_to": "none", "dataloader_num_workers": 0}
+    ours, cfg = parse_sft(model="random", output_dir=str(Path(args.work_dir) / spec), **common, **overrides)
     if not cuda:
-        cfg.quant = "none"  # CPU smoke of the code path only
+        ours.quant = "none"  # CPU smoke of the code path only
     pairs, source = length_pairs(args)
     per_step = cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps
-    total_steps = args.warmup + args.steps
     rng = random.Random(args.seed)
     drawn = [rng.choice(pairs) for _ in range(per_step * total_steps)]
     shape = SHAPES[args.shape]
@@ -206,7 +208,7 @@ def run_one(spec: str, args: argparse.Namespace) -> dict[str, Any]:
     dataset = Dataset.from_list(rows)
 
     build_start = time.time()
-    model = build_random_model(shape, cfg.quant, cfg.llm_int8_threshold, seed=args.seed)
+    model = build_random_model(shape, ours.quant, ours.llm_int8_threshold, seed=args.seed)
     build_seconds = time.time() - build_start
     if cuda:
         torch.cuda.synchronize()
@@ -224,16 +226,14 @@ def run_one(spec: str, args: argparse.Namespace) -> dict[str, Any]:
             step_tokens.append(sum(counter))
             counter.clear()
 
-    common = {"max_steps": total_steps, "logging_steps": 1, "save_strategy": "no", "eval_strategy": "no",
-              "report_to": "none", "dataloader_num_workers": 0}
     if reference:
         from peft import get_peft_model, prepare_model_for_kbit_training
 
         if cuda:
             model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=True)
-        model = get_peft_model(model, lora_config(cfg))
+        model = get_peft_model(model, lora_config(ours))
         targs = TrainingArguments(
-            output_dir=cfg.out, per_device_train_batch_size=2, gradient_accumulation_steps=8,
+            output_dir=cfg.output_dir, per_device_train_batch_size=2, gradient_accumulation_steps=8,
             learning_rate=cfg.learning_rate, lr_scheduler_type="cosine", warmup_steps=0.05, max_grad_norm=0.3,
             optim="paged_adamw_8bit" if cuda else "adamw_torch", bf16=cuda, gradient_checkpointing=True,
             remove_unused_columns=False, use_cpu=not cuda, seed=args.seed, **common)
@@ -248,17 +248,14 @@ def run_one(spec: str, args: argparse.Namespace) -> dict[str, Any]:
         from .tiny import build_tokenizer
 
         tokenizer = build_tokenizer(["finsynth benchmark"], vocab_size=300)
-        sargs = sft_arguments(cfg, max_length=args.max_length, has_eval=False)
-        for key, value in common.items():
-            setattr(sargs, key, value)
+        sargs = sft_arguments(ours, cfg, max_length=args.max_length, has_eval=False)
         one_gpu_per_process(sargs)
-        sargs.completion_only_loss = cfg.loss == "completion"
         collator = _Collator(DataCollatorForLanguageModeling(pad_token_id=0), counter)
         trainer = SFTTrainer(model=model, args=sargs, train_dataset=dataset, processing_class=tokenizer,
-                             peft_config=lora_config(cfg), data_collator=collator, callbacks=[Timer()])
+                             peft_config=lora_config(ours), data_collator=collator, callbacks=[Timer()])
     trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
     train_start = time.perf_counter()
-    with sdpa_backends(cfg.sdpa_cudnn):  # the training default: cuDNN's SDPA off (its backward NaNs, issue 11)
+    with sdpa_backends(ours.sdpa_cudnn):  # the training default: cuDNN's SDPA off (its backward NaNs, issue 11)
         trainer.train()
     # not strict: with no step ended, [train_start] pairs with nothing and there are no intervals
     intervals = [b - a for a, b in zip([train_start, *ends[:-1]], ends, strict=False)]
@@ -268,15 +265,15 @@ def run_one(spec: str, args: argparse.Namespace) -> dict[str, Any]:
     tok_s = sum(tokens) / sum(measured)
     row = {
         "config": spec,
-        "quant": cfg.quant,
+        "quant": ours.quant,
         "reference": reference,
         "micro_batch": cfg.per_device_train_batch_size,
         "grad_accum": cfg.gradient_accumulation_steps,
-        "loss": cfg.loss,
-        "group_by_length": cfg.group_by_length and not reference,
+        "loss": ours.loss,
+        "group_by_length": cfg.train_sampling_strategy == "group_by_length" and not reference,
         "optim": trainer.args.optim if isinstance(trainer.args.optim, str) else trainer.args.optim.value,
         "gradient_checkpointing": True,
-        "sdpa_cudnn": cfg.sdpa_cudnn,
+        "sdpa_cudnn": ours.sdpa_cudnn,
         "trainable_params": trainable,
         "steps_measured": len(measured),
         "step_time_s": round(statistics.median(measured), 3),

@@ -17,15 +17,21 @@ from pathlib import Path
 from finsynth.cli import add_debug_flag, print_error, run_command
 from finsynth.io import SPLITS, InputError
 
-from .config import InferConfig, TrainConfig, add_config_arguments, check_file, config_from_args
+from .config import check_file
+
+PASS_THROUGH = ("sft", "grpo", "infer")  # commands whose flags their own (trl) parser reads
 
 
 def _run_sft(args: argparse.Namespace) -> int:
-    cfg = config_from_args(TrainConfig, args).check_paths()
+    from .config import parse_sft, precheck_sft
+
+    if not {"-h", "--help"} & set(args.argv):
+        precheck_sft(args.argv)  # our arguments and the paths, before trl's SFTConfig (and torch) load
+    ours, config = parse_sft(args.argv)
     from .sft import TrainingDivergedError, dumps, run_sft
 
     try:
-        log = run_sft(cfg)
+        log = run_sft(ours.check_paths(), config)
     except TrainingDivergedError as exc:  # exit 1: the run failed (not a usage error, not a bug)
         if getattr(args, "debug", False):
             import traceback
@@ -40,7 +46,9 @@ def _run_sft(args: argparse.Namespace) -> int:
 
 
 def _run_infer(args: argparse.Namespace) -> int:
-    cfg = config_from_args(InferConfig, args).check_paths()
+    from .config import parse_infer
+
+    cfg = parse_infer(args.argv).check_paths()
     from .infer import run_infer
 
     print(json.dumps(run_infer(cfg), ensure_ascii=False))
@@ -93,7 +101,7 @@ def _run_convert(args: argparse.Namespace) -> int:
 def _run_grpo(args: argparse.Namespace) -> int:
     from .grpo import main as grpo_main
 
-    return grpo_main(list(args.grpo_argv))
+    return grpo_main(list(args.argv))
 
 
 def _run_bench(args: argparse.Namespace) -> int:
@@ -112,16 +120,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m train", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("sft", help="QLoRA SFT on data/built (trl + peft + bitsandbytes)")
-    add_config_arguments(p, TrainConfig)
+    # sft, grpo and infer leave the rest of the command line to trl's TrlParser (train/config.py), so `--help`
+    # shows its flags: ours and, for sft and grpo, trl's SFTConfig / GRPOConfig
+    p = sub.add_parser("sft", add_help=False, help="QLoRA SFT on data/built (trl + peft + bitsandbytes; trl's flags)")
     p.set_defaults(func=_run_sft)
 
     from .grpo import add_parser as add_grpo_parser
 
     add_grpo_parser(sub).set_defaults(func=_run_grpo)
 
-    p = sub.add_parser("infer", help="batched generation on the test split -> predictions JSONL")
-    add_config_arguments(p, InferConfig)
+    p = sub.add_parser("infer", add_help=False, help="batched generation on the test split -> predictions JSONL")
     p.set_defaults(func=_run_infer)
 
     p = sub.add_parser("tiny-model", help="write a tiny random Qwen3 + locally trained tokenizer")
@@ -168,8 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
-    if args.command == "grpo":  # everything else on the line is trl's (GRPOConfig) or ours (GRPOArguments)
-        args.grpo_argv = rest
+    if args.command in PASS_THROUGH:  # everything else on the line is for its TrlParser
+        args.argv = rest
     elif rest:
         parser.error("unrecognized arguments: " + " ".join(rest))
     return run_command(args.func, args)

@@ -1,10 +1,16 @@
-"""Training and inference settings: defaults are the reference configuration (GUIDE section 5).
+"""Training and inference settings, parsed with trl's `TrlParser` (as `python -m train grpo` is).
 
-Precedence: dataclass defaults < YAML file (`--config`) < command-line flags. Every field of
-`TrainConfig` is a flag (`--per-device-train-batch-size 4`) and a YAML key (`per_device_train_batch_size: 4`).
+`python -m train sft` parses two dataclasses: `SFTArguments` (ours: what trl lacks: the data, the model, the
+quantisation, the LoRA adapter, auto-batch, the loss, attention, eval, resume) and trl's own `SFTConfig` (every
+optimisation, logging and saving setting under trl's names: `--learning_rate` or `--learning-rate`,
+`--num_train_epochs`, `--max_steps`, `--seed`, `--bf16 false`, ...). Its defaults are the reference run
+(`finsynth/reference.yaml`, which the LLaMA-Factory export reads too) with the departures of `SFT_DEFAULTS`.
+`python -m train infer` parses `InferConfig` the same way. Precedence: defaults < YAML file (`--config FILE`,
+any field as a key) < flags; an unknown YAML key is an error.
 
-A bad setting raises `ConfigError`, a missing path `finsynth.io.InputError` (`check_paths`, run before
-torch is imported): both are `finsynth.io.UserError`s, one line and exit 2 from `python -m train`.
+A bad setting raises `ConfigError`, a missing path `finsynth.io.InputError` (`check_paths`; for `sft` run by
+`precheck_sft` before trl's `SFTConfig`, and so torch, is imported): both are `finsynth.io.UserError`s, one line
+and exit 2 from `python -m train`.
 """
 
 from __future__ import annotations
@@ -12,16 +18,19 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import warnings
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from finsynth.export import LORA
+from finsynth.export import LORA, TRAINING
 from finsynth.io import InputError, UserError, read_yaml
 
 QUANT_CHOICES = ("8bit", "4bit", "none")
 INFER_QUANT_CHOICES = ("auto", *QUANT_CHOICES)
 CHECKPOINTING_CHOICES = ("auto", "on", "off")
+LOSS_CHOICES = ("completion", "full")
 BACKEND_CHOICES = ("transformers", "vllm")
 CACHE_CHOICES = ("dynamic", "static")
 ATTN_CHOICES = ("sdpa", "eager", "flash_attention_2", "flash_attention_3", "flex_attention")
@@ -48,74 +57,87 @@ def check_file(path: str, flag: str, hint: str = "") -> None:
         raise InputError(f"{flag} {path}: no such file" + (f"; {hint}" if hint else ""))
 
 
+def _choice(value: str, name: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {choices}, got {value!r}")
+
+
+# --- python -m train sft -------------------------------------------------------------------------------------
+
+# trl SFTConfig defaults of `train sft`: the reference run (finsynth/reference.yaml `training`), then where we
+# depart from it and what the run needs from trl.
+SFT_DEFAULTS: dict[str, Any] = {
+    **TRAINING,
+    # The reference's effective batch of 16 (2 x 8) as micro-batch 4 x accumulation 4: same optimisation, half the
+    # int8 weight dequantisations per sample. On an H200 (Qwen3-14B shape, `python -m train bench`) 2.5x the
+    # reference's samples/s at 0.86x its peak memory; micro-batch 8 is 3.3x but 1.24x the memory. `auto_batch`
+    # grows the micro-batch further where the memory estimate allows, at the same effective batch.
+    "per_device_train_batch_size": 4,
+    "gradient_accumulation_steps": 4,
+    # auto | on | off (trl's bool flag, widened): auto = off when the activation-memory estimate fits
+    "gradient_checkpointing": "auto",
+    "output_dir": "runs/sft",
+    "train_sampling_strategy": "group_by_length",  # fewer pad tokens per micro-batch; `random` = plain order
+    "eval_strategy": "epoch",  # validation loss each epoch when val.jsonl exists (and `--eval`); `no` without
+    "logging_first_step": True,
+    "logging_nan_inf_filter": False,  # a NaN loss is logged as NaN, not as the running mean (which read 0.0)
+    "report_to": "none",
+    "ddp_find_unused_parameters": False,
+    "dataloader_num_workers": 0,
+}
+# Old names of trl settings, still accepted as flags and YAML keys
+RENAMED = {"out": "output_dir", "warmup_ratio": "warmup_steps"}
+
+
+def _help(text: str, **more: Any) -> dict[str, Any]:
+    return {"help": text, **more}
+
+
 @dataclass
-class TrainConfig:
-    """`python -m train sft` settings; defaults reproduce the reference run, fixed where it was sloppy."""
+class SFTArguments:
+    """What trl's `SFTConfig` does not cover (everything else is trl's flag, with the defaults of `SFT_DEFAULTS`)."""
 
-    data: str = "data/built"
-    model: str = ""
-    out: str = "runs/sft"
-    quant: str = "8bit"  # 8bit (reference, default) | 4bit (nf4) | none (bf16 LoRA)
-    llm_int8_threshold: float = 6.0
-    lora_r: int = LORA["r"]  # the LoRA adapter: finsynth/lora.yaml, shared with the LLaMA-Factory export
-    lora_alpha: int = LORA["alpha"]
-    lora_dropout: float = LORA["dropout"]
-    target_modules: list[str] = field(default_factory=lambda: list(LORA["target_modules"]))
-    # The reference's effective batch of 16 (2 x 8) as micro-batch 4 x accumulation 4: same optimisation,
-    # half the int8 weight dequantisations per sample. On an H200 (Qwen3-14B shape, `python -m train bench`)
-    # 2.5x the reference's samples/s at 0.86x its peak memory; micro-batch 8 is 3.3x but 1.24x the memory.
-    per_device_train_batch_size: int = 4
-    gradient_accumulation_steps: int = 4
-    per_device_eval_batch_size: int = 4
-    # The largest micro-batch dividing micro x accumulation that the memory estimate fits: same optimisation,
-    # fewer and larger forward passes (on a 0.5B model the run is launch-bound: 16 x 1 instead of 4 x 4)
-    auto_batch: bool = True
-    learning_rate: float = 2e-4
-    lr_scheduler_type: str = "cosine"
-    warmup_ratio: float = 0.05
-    max_grad_norm: float = 0.3
-    optim: str = "paged_adamw_8bit"
-    weight_decay: float = 0.0
-    bf16: bool = True  # ignored (fp32) when no CUDA device is present
-    gradient_checkpointing: str = "auto"  # auto (off when the memory estimate fits) | on | off
-    max_length: int = 2048  # cap: the run uses the longest measured sample, and refuses longer ones
-    num_train_epochs: float = 5.0
-    max_steps: int = -1
-    save_total_limit: int = 3
-    group_by_length: bool = True  # fewer pad tokens per micro-batch; False = plain random order
-    padding_free: bool = False  # one flattened row per micro-batch with position ids, no pad tokens
-    eval: bool = True  # validation loss each epoch when val.jsonl exists
-    logging_steps: int = 10
-    seed: int = 42
-    loss: str = "completion"  # completion (assistant reply only) | full (the reference's whole-sequence loss)
-    resume: bool = False
-    attn_implementation: str = "sdpa"
+    data: str = field(default="data/built", metadata=_help(
+        "built data directory (`python -m finsynth build` output: train.jsonl, optional val.jsonl)"))
+    model: str = field(default="", metadata=_help("local base model directory (required; nothing is fetched from a hub)"))
+    quant: str = field(default="8bit", metadata=_help(
+        "base weights: 8bit (LLM.int8, the reference), 4bit (nf4 QLoRA) or none (bf16 LoRA); 8bit/4bit need a "
+        "CUDA GPU", choices=QUANT_CHOICES))
+    llm_int8_threshold: float = field(default=6.0, metadata=_help("outlier threshold of 8-bit quantisation"))
+    # the LoRA adapter: finsynth/reference.yaml, shared with the LLaMA-Factory export
+    lora_r: int = field(default=LORA["r"], metadata=_help("LoRA rank"))
+    lora_alpha: int = field(default=LORA["alpha"], metadata=_help("LoRA alpha (scale = alpha / r)"))
+    lora_dropout: float = field(default=LORA["dropout"], metadata=_help("dropout on the LoRA input"))
+    target_modules: list[str] = field(default_factory=lambda: list(LORA["target_modules"]),
+                                      metadata=_help("modules that get LoRA adapters"))
+    auto_batch: bool = field(default=True, metadata=_help(
+        "pick the largest micro-batch that divides micro x accumulation (keeping the effective batch) and fits the "
+        "GPU memory estimate; the run log records the plan (--no-auto-batch: the configured micro-batch)"))
+    loss: str = field(default="completion", metadata=_help(
+        "completion = loss on the assistant reply only; full = the whole sequence (the reference); sets trl's "
+        "completion_only_loss", choices=LOSS_CHOICES))
+    eval: bool = field(default=True, metadata=_help(
+        "validation loss each epoch when val.jsonl exists (--no-eval: no validation)"))
+    resume: bool = field(default=False, metadata=_help("continue from the last checkpoint-* under --output_dir"))
+    attn_implementation: str = field(default="sdpa", metadata=_help(
+        "attention kernel family of transformers", choices=ATTN_CHOICES))
     # cuDNN's SDPA backward NaNs with an explicit mask on H100/H200 (see train/sft.py): off in training
-    sdpa_cudnn: bool = False
-    dataloader_num_workers: int = 0
+    sdpa_cudnn: bool = field(default=False, metadata=_help(
+        "let SDPA use its cuDNN backend in training (the old behaviour; off by default because its backward "
+        "returns NaN with a padding mask on H100/H200, see train/sft.py)"))
+    # Not a flag of ours: trl's --gradient_checkpointing (widened to auto|on|off) lands here, see `parse_sft`
+    gradient_checkpointing: str = field(default="auto", init=False)
 
-    def validate(self) -> TrainConfig:
-        if self.quant not in QUANT_CHOICES:
-            raise ConfigError(f"quant must be one of {QUANT_CHOICES}, got {self.quant!r}")
-        if self.loss not in ("completion", "full"):
-            raise ConfigError(f"loss must be 'completion' or 'full', got {self.loss!r}")
+    def validate(self) -> SFTArguments:
+        _choice(self.quant, "quant", QUANT_CHOICES)
+        _choice(self.loss, "loss", LOSS_CHOICES)
+        _choice(self.attn_implementation, "attn_implementation", ATTN_CHOICES)
+        _choice(self.gradient_checkpointing, "gradient_checkpointing", CHECKPOINTING_CHOICES)
         if not self.model:
             raise ConfigError("--model is required (a local model directory, e.g. Qwen3-14B)")
-        if self.max_length <= 0:
-            raise ConfigError("max_length must be positive")
-        if isinstance(self.gradient_checkpointing, bool):  # YAML `gradient_checkpointing: true`
-            self.gradient_checkpointing = "on" if self.gradient_checkpointing else "off"
-        if self.gradient_checkpointing not in CHECKPOINTING_CHOICES:
-            raise ConfigError(f"gradient_checkpointing must be one of {CHECKPOINTING_CHOICES}, "
-                              f"got {self.gradient_checkpointing!r}")
-        if self.attn_implementation not in ATTN_CHOICES:
-            raise ConfigError(f"attn_implementation must be one of {ATTN_CHOICES}, got {self.attn_implementation!r}")
-        for name in ("per_device_train_batch_size", "gradient_accumulation_steps", "per_device_eval_batch_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be at least 1")
         return self
 
-    def check_paths(self) -> TrainConfig:
+    def check_paths(self) -> SFTArguments:
         """The model directory and the built training split exist (cheap: before any heavy import)."""
         self.validate()
         check_model_dir(self.model)
@@ -124,42 +146,216 @@ class TrainConfig:
                              f"output directory (default data/built)")
         return self
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+
+def checkpointing_mode(value: Any) -> str:
+    """auto | on | off from a flag, a YAML value (booleans too) or trl's bool."""
+    text = str(value).strip().lower()
+    if text in CHECKPOINTING_CHOICES:
+        return text
+    if text in ("true", "yes", "y", "t", "1"):
+        return "on"
+    if text in ("false", "no", "n", "f", "0"):
+        return "off"
+    raise argparse.ArgumentTypeError(f"expected one of auto, on, off (or a boolean), got {value!r}")
+
+
+def make_parser(dataclass_types: Iterable[type], **kwargs: Any):
+    """trl's `TrlParser` whose errors are `ConfigError`s (one line, exit 2) instead of usage + `SystemExit`."""
+    from trl import TrlParser
+
+    class Parser(TrlParser):
+        def error(self, message: str):  # raises instead of exiting (argparse prints usage, exits)
+            raise ConfigError(message)
+
+    return Parser(dataclass_types, allow_abbrev=False, **kwargs)
+
+
+def _action(parser: argparse.ArgumentParser, dest: str) -> argparse.Action:
+    return next(a for a in parser._actions if a.dest == dest and a.option_strings[0] == f"--{dest}")
+
+
+def sft_parser():
+    """`TrlParser((SFTArguments, SFTConfig))` with `SFT_DEFAULTS`, the old flag spellings and auto|on|off
+    gradient checkpointing. Imports trl's `SFTConfig` (and so torch)."""
+    from trl import SFTConfig
+
+    parser = make_parser((SFTArguments, SFTConfig), prog="python -m train sft",
+                          description="QLoRA SFT on a built data directory: our arguments and trl's SFTConfig; "
+                                      "`--config FILE.yaml` takes any of them as keys (flags override it)")
+    suppress = argparse.SUPPRESS
+    # the old spellings (before trl's parser): aliases writing the same settings
+    parser.add_argument("--out", dest="output_dir", default=suppress,
+                        help="alias of --output_dir: the run directory (checkpoint-*/, adapter/, run_log.json)")
+    parser.add_argument("--warmup-ratio", "--warmup_ratio", dest="warmup_steps", type=float, default=suppress,
+                        metavar="RATIO",
+                        help="alias of --warmup_steps (a value below 1 is a share of the total steps)")
+    parser.add_argument("--no-bf16", "--no_bf16", dest="bf16", action="store_false", default=suppress,
+                        help="fp32 compute (alias of --bf16 false; CPU runs are fp32 regardless)")
+    parser.add_argument("--group-by-length", "--group_by_length", dest="train_sampling_strategy",
+                        action="store_const", const="group_by_length", default=suppress,
+                        help="alias of --train_sampling_strategy group_by_length (the default)")
+    parser.add_argument("--no-group-by-length", "--no_group_by_length", dest="train_sampling_strategy",
+                        action="store_const", const="random", default=suppress,
+                        help="alias of --train_sampling_strategy random (plain random order)")
+    checkpointing = _action(parser, "gradient_checkpointing")
+    checkpointing.type = checkpointing_mode
+    checkpointing.metavar = "{" + ",".join(CHECKPOINTING_CHOICES) + "}"
+    checkpointing.help = ("recompute activations in backward: auto = off when the activation-memory estimate fits "
+                          "in 60%% of the GPU (always off on CPU), on, or off (true/false too)")
+    _action(parser, "max_length").help = ("longest allowed sample in tokens: a cap, the run uses the longest "
+                                          "measured sample; a longer one is an error naming it, never truncated")
+    import torch
+
+    # transformers refuses bf16 at construction on a machine without a GPU unless use_cpu says it is a CPU run
+    # (bf16 then stays the setting; `train.sft.sft_arguments` computes in fp32 on CPU)
+    parser.set_defaults(**SFT_DEFAULTS, use_cpu=not torch.cuda.is_available())
+    return parser
+
+
+def _pop_config(argv: list[str]) -> str | None:
+    """Remove `--config FILE` (or `--config=FILE`) from `argv`; the file, if any."""
+    for i, arg in enumerate(argv):
+        if arg == "--config":
+            if i + 1 >= len(argv):
+                raise ConfigError("--config needs a YAML file")
+            path = argv[i + 1]
+            del argv[i:i + 2]
+            return path
+        if arg.startswith("--config="):
+            del argv[i]
+            return arg.split("=", 1)[1]
+    return None
+
+
+def _settings(path: str | None, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The YAML file's settings, then `values`, old names renamed (`RENAMED`, `group_by_length`)."""
+    settings: dict[str, Any] = {}
+    if path is not None:
+        check_file(path, "--config")
+        loaded = read_yaml(path, "config", ConfigError) or {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: expected a mapping of settings")
+        settings.update(loaded)
+    settings.update(values)
+    settings = {RENAMED.get(k, k): v for k, v in settings.items()}
+    if "group_by_length" in settings:
+        settings["train_sampling_strategy"] = "group_by_length" if settings.pop("group_by_length") else "random"
+    return settings
+
+
+def parse_settings(parser, argv: Iterable[str] = (), values: Mapping[str, Any] | None = None, *,
+                   known_only: bool = False) -> tuple[Any, ...]:
+    """`parser`'s dataclasses from its defaults < the `--config` YAML < `values` < the flags in `argv`.
+
+    The YAML keys (and `values`) become parser defaults through trl's `set_defaults_with_config`, so they are
+    converted like flags; an unknown key is a `ConfigError`, and so is any parsing error. An `env:` mapping in
+    the YAML sets environment variables (trl's convention). `known_only`: flags and keys the parser does not
+    know are ignored (the cheap first pass of `precheck_sft`)."""
+    argv = list(argv)
+    path = _pop_config(argv)
+    settings = _settings(path, values or {})
+    env = settings.pop("env", None)
+    dests = {a.dest for a in parser._actions}
+    unknown = sorted(set(settings) - dests)
+    if unknown and not known_only:
+        raise ConfigError(f"{path or 'settings'}: unknown settings {unknown}")
+    if env is not None and not known_only:
+        if not isinstance(env, dict):
+            raise ConfigError(f"{path}: `env` must be a mapping of environment variables")
+        for key, value in env.items():
+            os.environ[str(key)] = str(value)
+    parser.set_defaults_with_config(**{k: v for k, v in settings.items() if k in dests})
+    try:
+        with warnings.catch_warnings():
+            # trl's SFTConfig defaults the deprecated alias gradient_checkpointing (transformers 5): not ours to fix
+            warnings.filterwarnings("ignore", message=".*gradient_checkpointing.* is deprecated", category=FutureWarning)
+            parsed = parser.parse_args_into_dataclasses(argv, return_remaining_strings=known_only,
+                                                        look_for_args_file=False)
+    except ConfigError:
+        raise
+    except ValueError as exc:  # unused flags, or a dataclass refusing a combination of settings
+        raise ConfigError(" ".join(str(exc).split())) from exc
+    return tuple(parsed[:-1]) if known_only else tuple(parsed)
+
+
+def precheck_sft(argv: Iterable[str]) -> SFTArguments:
+    """Our arguments from the flags and the YAML (trl's are skipped), validated, paths checked: before trl's
+    `SFTConfig` and torch are imported, so a mistyped path costs no import time."""
+    (ours,) = parse_settings(make_parser((SFTArguments,), add_help=False), argv, known_only=True)
+    return ours.check_paths()
+
+
+def parse_sft(argv: Iterable[str] = (), **values: Any) -> tuple[SFTArguments, Any]:
+    """(SFTArguments, trl SFTConfig) from flags (`argv`) and/or settings (`values`, the YAML keys); validated,
+    paths not checked (`SFTArguments.check_paths`).
+
+    The gradient checkpointing setting (auto | on | off) moves to `SFTArguments.gradient_checkpointing`; the
+    SFTConfig holds a provisional bool until `train.sft.sft_arguments` applies the memory plan."""
+    ours, config = parse_settings(sft_parser(), argv, values)
+    # transformers 5 resolves the alias into activation_checkpointing, which wins when given itself
+    ours.gradient_checkpointing = checkpointing_mode(config.activation_checkpointing)
+    config.activation_checkpointing = config.gradient_checkpointing = ours.gradient_checkpointing == "on"
+    ours.validate()
+    for name in ("per_device_train_batch_size", "gradient_accumulation_steps", "per_device_eval_batch_size"):
+        if getattr(config, name) < 1:
+            raise ConfigError(f"{name} must be at least 1")
+    if config.max_length is None or config.max_length <= 0:
+        raise ConfigError("max_length must be positive")
+    return ours, config
+
+
+def sft_record(ours: SFTArguments, config: Any) -> dict[str, Any]:
+    """The run log's `config`: every setting as parsed (trl's SFTConfig, then ours), before the run's adjustments
+    (the memory plan, the optimiser fallback, the measured max_length: the run log records those separately)."""
+    record = {k: v for k, v in config.to_dict().items() if k not in ("activation_checkpointing",)}
+    return {**record, **dataclasses.asdict(ours)}
+
+
+# --- python -m train infer -----------------------------------------------------------------------------------
 
 
 @dataclass
 class InferConfig:
-    """`python -m train infer` settings."""
+    """`python -m train infer` settings (none of them trl's: a plain dataclass on `TrlParser`)."""
 
-    model: str = ""
-    adapter: str | None = None
-    test: str = "data/built/test.jsonl"
-    out: str = "preds.jsonl"
-    quant: str = "auto"  # auto: the adapter's run_log.json quant (none without CUDA) | 8bit | 4bit | none
+    model: str = field(default="", metadata=_help("local base model directory (required)"))
+    adapter: str | None = field(default=None, metadata=_help(
+        "LoRA adapter directory written by `python -m train sft` (RUN/adapter); none = the base model"))
+    test: str = field(default="data/built/test.jsonl", metadata=_help("built test split to generate for"))
+    out: str = field(default="preds.jsonl", metadata=_help("predictions JSONL to write (plus OUT.log.json)"))
+    quant: str = field(default="auto", metadata=_help(
+        "base weights: auto = the quant the adapter was trained with (its run_log.json; 8bit when the log is "
+        "missing, none without an adapter), none on a machine without CUDA; or 8bit, 4bit, none",
+        choices=INFER_QUANT_CHOICES))
     # One generate call holds the whole batch until its longest reply ends: on one GPU the 50 test prompts go
     # together (prompt-length sorted, so little left padding); a smaller batch costs a full decode per batch.
-    batch_size: int = 64
-    merge_adapter: bool = True  # fold the LoRA deltas into the bf16 base (quant none): no adapter kernels per step
-    cache_implementation: str = "dynamic"  # dynamic | static (fixed-shape KV cache; transformers compiles the step)
-    max_new_tokens: int | None = None  # None: 1.25 x the longest measured reply (see train/infer.py)
-    limit: int | None = None
-    backend: str = "transformers"  # transformers | vllm (when installed)
-    do_sample: bool = False
-    temperature: float = 0.7
-    top_p: float = 0.9
-    seed: int = 42
-    attn_implementation: str = "sdpa"
+    batch_size: int = field(default=64, metadata=_help("prompts per generate call (left padded, sorted by prompt length)"))
+    merge_adapter: bool = field(default=True, metadata=_help(
+        "fold the LoRA adapter into the base weights before generating (bf16 base, --quant none only; a quantised "
+        "base keeps the adapter separate); --no-merge-adapter keeps peft's layers"))
+    cache_implementation: str = field(default="dynamic", metadata=_help(
+        "KV cache of generate: dynamic, or static (fixed shapes; transformers compiles the decoding step, which "
+        "pays off on long runs and costs a compile first)", choices=CACHE_CHOICES))
+    max_new_tokens: int | None = field(default=None, metadata=_help(
+        "generation cap; default 1.25 x the longest reply measured with the tokenizer (the adapter's "
+        "run_log.json, else the --test split's gold replies)"))
+    limit: int | None = field(default=None, metadata=_help("only the first N test rows (a quick look; default all)"))
+    backend: str = field(default="transformers", metadata=_help(
+        "transformers (always) or vllm (when installed)", choices=BACKEND_CHOICES))
+    do_sample: bool = field(default=False, metadata=_help("sample instead of greedy decoding"))
+    temperature: float = field(default=0.7, metadata=_help("sampling temperature (with --do-sample)"))
+    top_p: float = field(default=0.9, metadata=_help("nucleus sampling mass (with --do-sample)"))
+    seed: int = field(default=42, metadata=_help("sampling seed"))
+    attn_implementation: str = field(default="sdpa", metadata=_help(
+        "attention kernel family of transformers", choices=ATTN_CHOICES))
 
     def validate(self) -> InferConfig:
-        if self.quant not in INFER_QUANT_CHOICES:
-            raise ConfigError(f"quant must be one of {INFER_QUANT_CHOICES}, got {self.quant!r}")
+        _choice(self.quant, "quant", INFER_QUANT_CHOICES)
         if self.max_new_tokens is not None and self.max_new_tokens < 1:
             raise ConfigError("max_new_tokens must be at least 1")
-        if self.backend not in BACKEND_CHOICES:
-            raise ConfigError(f"backend must be 'transformers' or 'vllm', got {self.backend!r}")
-        if self.cache_implementation not in CACHE_CHOICES:
-            raise ConfigError(f"cache_implementation must be one of {CACHE_CHOICES}, got {self.cache_implementation!r}")
+        _choice(self.backend, "backend", BACKEND_CHOICES)
+        _choice(self.cache_implementation, "cache_implementation", CACHE_CHOICES)
+        _choice(self.attn_implementation, "attn_implementation", ATTN_CHOICES)
         if self.batch_size < 1:
             raise ConfigError("batch_size must be at least 1")
         if not self.model:
@@ -180,138 +376,12 @@ class InferConfig:
         return dataclasses.asdict(self)
 
 
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
+def infer_parser():
+    return make_parser((InferConfig,), prog="python -m train infer",
+                        description="batched generation on the test split -> predictions JSONL; `--config "
+                                    "FILE.yaml` takes any of these settings as keys (flags override it)")
 
 
-# Every flag's help: what it does (the default and the choices are appended by `add_config_arguments`).
-TRAIN_HELP: dict[str, str] = {
-    "data": "built data directory (`python -m finsynth build` output: train.jsonl, optional val.jsonl)",
-    "model": "local base model directory (required; nothing is fetched from a hub)",
-    "out": "run directory: checkpoint-*/, adapter/ and run_log.json are written here",
-    "quant": "base weights: 8bit (LLM.int8, the reference), 4bit (nf4 QLoRA) or none (bf16 LoRA); "
-             "8bit/4bit need a CUDA GPU",
-    "llm_int8_threshold": "outlier threshold of 8-bit quantisation",
-    "lora_r": "LoRA rank",
-    "lora_alpha": "LoRA alpha (scale = alpha / r)",
-    "lora_dropout": "dropout on the LoRA input",
-    "target_modules": "modules that get LoRA adapters",
-    "per_device_train_batch_size": "micro-batch size per GPU",
-    "gradient_accumulation_steps": "micro-batches per optimiser step (effective batch = micro x this x GPUs)",
-    "per_device_eval_batch_size": "validation micro-batch size",
-    "auto_batch": "pick the largest micro-batch that divides micro x accumulation (keeping the effective "
-                  "batch) and fits the GPU memory estimate; the run log records the plan",
-    "learning_rate": "peak learning rate",
-    "lr_scheduler_type": "transformers scheduler name, e.g. cosine, linear, constant_with_warmup",
-    "warmup_ratio": "share of the steps spent in linear warm-up",
-    "max_grad_norm": "gradient clipping norm",
-    "optim": "transformers optimiser name, e.g. paged_adamw_8bit, adamw_torch (paged/8-bit fall back to "
-             "adamw_torch without CUDA)",
-    "weight_decay": "AdamW weight decay",
-    "bf16": "bf16 compute on CUDA (fp32 on CPU regardless)",
-    "gradient_checkpointing": "recompute activations in backward: auto = off when the activation-memory "
-                              "estimate fits in 60%% of the GPU (always off on CPU), on, or off",
-    "max_length": "longest allowed sample in tokens; a longer one is an error naming it, never truncated",
-    "num_train_epochs": "training epochs",
-    "max_steps": "stop after this many optimiser steps (-1: run all epochs)",
-    "save_total_limit": "checkpoints kept (one saved per epoch)",
-    "group_by_length": "batch samples of similar length together (fewer pad tokens); --no-group-by-length "
-                       "= plain random order",
-    "padding_free": "flatten each micro-batch into one row with position ids (no pad tokens, no padded "
-                    "attention mask); pays off with flash_attention_2, costs attention FLOPs on sdpa/eager",
-    "eval": "validation loss each epoch when val.jsonl exists",
-    "logging_steps": "log loss and gradient norm every N optimiser steps (the NaN guard checks every step)",
-    "seed": "seed of initialisation and data order",
-    "loss": "completion = loss on the assistant reply only; full = the whole sequence (the reference)",
-    "resume": "continue from the last checkpoint-* under --out",
-    "attn_implementation": "attention kernel family of transformers",
-    "sdpa_cudnn": "let SDPA use its cuDNN backend in training (the old behaviour; off by default because its "
-                  "backward returns NaN with a padding mask on H100/H200, see train/sft.py)",
-    "dataloader_num_workers": "dataloader worker processes",
-}
-INFER_HELP: dict[str, str] = {
-    "model": "local base model directory (required)",
-    "adapter": "LoRA adapter directory written by `python -m train sft` (RUN/adapter); none = the base model",
-    "test": "built test split to generate for",
-    "out": "predictions JSONL to write (plus OUT.log.json)",
-    "quant": "base weights: auto = the quant the adapter was trained with (its run_log.json; 8bit when the "
-             "log is missing, none without an adapter), none on a machine without CUDA; or 8bit, 4bit, none",
-    "batch_size": "prompts per generate call (left padded, sorted by prompt length)",
-    "merge_adapter": "fold the LoRA adapter into the base weights before generating (bf16 base, --quant none "
-                     "only; a quantised base keeps the adapter separate); --no-merge-adapter keeps peft's layers",
-    "cache_implementation": "KV cache of generate: dynamic, or static (fixed shapes; transformers compiles the "
-                            "decoding step, which pays off on long runs and costs a compile first)",
-    "max_new_tokens": "generation cap; default 1.25 x the longest reply measured with the tokenizer "
-                      "(the adapter's run_log.json, else the --test split's gold replies)",
-    "limit": "only the first N test rows (a quick look)",
-    "backend": "transformers (always) or vllm (when installed)",
-    "do_sample": "sample instead of greedy decoding",
-    "temperature": "sampling temperature (with --do-sample)",
-    "top_p": "nucleus sampling mass (with --do-sample)",
-    "seed": "sampling seed",
-    "attn_implementation": "attention kernel family of transformers",
-}
-CHOICES: dict[str, tuple[str, ...]] = {
-    "loss": ("completion", "full"),
-    "gradient_checkpointing": CHECKPOINTING_CHOICES,
-    "attn_implementation": ATTN_CHOICES,
-    "backend": BACKEND_CHOICES,
-    "cache_implementation": CACHE_CHOICES,
-}
-_OPTIONAL_INT = {"limit", "max_new_tokens"}
-
-
-def _choices(cls: type, name: str) -> tuple[str, ...] | None:
-    if name == "quant":
-        return INFER_QUANT_CHOICES if cls is InferConfig else QUANT_CHOICES
-    return CHOICES.get(name)
-
-
-def add_config_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
-    """One flag per dataclass field, default None so only flags actually given override YAML/defaults.
-
-    Choices are listed in the help (and checked by `validate`, so a bad value is one line, exit 2)."""
-    helps = INFER_HELP if cls is InferConfig else TRAIN_HELP
-    for f in dataclasses.fields(cls):
-        if f.name in skip:
-            continue
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[operator]  # dataclasses.MISSING is checked just before
-        choices = _choices(cls, f.name)
-        shown = ("measured" if f.name == "max_new_tokens" else "all rows" if f.name == "limit"
-                 else "none" if default in (None, "") else " ".join(default) if isinstance(default, list) else default)
-        help_text = helps.get(f.name, f.name.replace("_", " "))
-        help_text += (f" (one of: {', '.join(choices)}; default: {shown})" if choices
-                      else f" (default: {shown})")
-        metavar = "{" + ",".join(choices) + "}" if choices else None
-        if isinstance(default, bool):
-            parser.add_argument(_flag(f.name), dest=f.name, action=argparse.BooleanOptionalAction, default=None,
-                                help=help_text)
-        elif isinstance(default, list):
-            parser.add_argument(_flag(f.name), dest=f.name, nargs="+", default=None, help=help_text)
-        else:
-            kind = int if f.name in _OPTIONAL_INT else type(default) if default is not None else str
-            parser.add_argument(_flag(f.name), dest=f.name, type=kind, default=None, help=help_text,
-                                metavar=metavar)
-    parser.add_argument("--config", dest="config_file", default=None,
-                        help="YAML file with any of these settings as keys (flags override it)")
-
-
-def load_config(cls: type, yaml_path: str | os.PathLike[str] | None = None, **overrides: Any):
-    """Defaults, then YAML keys, then non-None overrides; unknown YAML keys are an error."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    values: dict[str, Any] = {}
-    if yaml_path:
-        check_file(str(yaml_path), "--config")
-        loaded = read_yaml(yaml_path, "config", ConfigError) or {}
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{yaml_path}: expected a mapping of settings")
-        unknown = sorted(set(loaded) - names)
-        if unknown:
-            raise ConfigError(f"{yaml_path}: unknown settings {unknown}")
-        values.update(loaded)
-    values.update({k: v for k, v in overrides.items() if k in names and v is not None})
-    return cls(**values)
-
-
-def config_from_args(cls: type, args: argparse.Namespace):
-    return load_config(cls, getattr(args, "config_file", None), **vars(args))
+def parse_infer(argv: Iterable[str] = (), **values: Any) -> InferConfig:
+    (cfg,) = parse_settings(infer_parser(), argv, values)
+    return cfg.validate()

@@ -8,7 +8,8 @@ sets defaults that suit the task and wires the pieces:
 - the prompts are the ones `finsynth build` rendered (`train.jsonl`'s `prompt`), thinking off;
 - the rewards are plain functions in `finsynth.eval.rewards` (tested without a GPU), one trl reward function
   per component, so trl logs each one (`rewards/<name>/mean`) and `reward_weights` weighs them;
-- LoRA continues an SFT adapter (`--adapter`, trainable) or starts a fresh one on the base (`finsynth/lora.yaml`);
+- LoRA continues an SFT adapter (`--adapter`, trainable) or starts a fresh one on the base
+  (`finsynth/reference.yaml`);
 - the run writes `OUT/adapter` and the same `OUT/run_log.json` as `sft` (the same non-finite guard), plus
   `reward_curves` (per component, per logged step).
 """
@@ -25,7 +26,7 @@ from typing import Any
 from finsynth.export import LORA
 from finsynth.io import InputError, write_json_atomic
 
-from .config import QUANT_CHOICES, ConfigError, check_model_dir
+from .config import QUANT_CHOICES, ConfigError, check_model_dir, parse_settings
 from .data import CHAT_TEMPLATE_KWARGS, load_split
 
 RUN_LOG = "run_log.json"
@@ -93,15 +94,17 @@ class GRPOArguments:
 
 
 def parse(argv: list[str]) -> tuple[GRPOArguments, Any]:
-    """Our arguments and trl's `GRPOConfig` from flags and an optional `--config` YAML (trl's TrlParser)."""
-    from trl import GRPOConfig, TrlParser
+    """Our arguments and trl's `GRPOConfig` from flags and an optional `--config` YAML (trl's TrlParser, through
+    `train.config.parse_settings` as `train sft`: a bad flag, key or value is one `ConfigError` line)."""
+    from trl import GRPOConfig
 
+    from .config import make_parser
     from .sft import has_cuda
 
-    parser = TrlParser((GRPOArguments, GRPOConfig), prog="python -m train grpo")
+    parser = make_parser((GRPOArguments, GRPOConfig), prog="python -m train grpo")
     cuda = has_cuda()  # GRPOConfig refuses bf16 without a GPU at construction, before any flag could fix it
     parser.set_defaults(**GRPO_DEFAULTS, bf16=cuda, use_cpu=not cuda)
-    ours, config = parser.parse_args_and_config(argv)
+    ours, config = parse_settings(parser, argv)
     return ours.check(), config
 
 
@@ -145,17 +148,8 @@ def reward_curves(history: list[dict[str, Any]]) -> dict[str, list[dict[str, Any
     return curves
 
 
-@dataclass
-class _LogConfig:
-    """What `sft._run_log` records as `config`: our arguments and trl's settings that matter for a rerun."""
-
-    values: dict[str, Any]
-
-    def to_dict(self) -> dict[str, Any]:
-        return self.values
-
-
 def _config_record(ours: GRPOArguments, config: Any, weights: list[float], names: list[str]) -> dict[str, Any]:
+    """What the run log records as `config`: our arguments and trl's settings that matter for a rerun."""
     keep = ("learning_rate", "num_generations", "per_device_train_batch_size", "gradient_accumulation_steps",
             "max_completion_length", "temperature", "max_steps", "num_train_epochs", "beta", "loss_type",
             "scale_rewards", "seed", "max_grad_norm", "lr_scheduler_type", "warmup_steps", "bf16")
@@ -238,7 +232,7 @@ def run_grpo(ours: GRPOArguments, config: Any) -> dict[str, Any]:
     names = [f.__name__ for f in funcs]
     info = {"rows": {ours.split: len(rows)}, "reward": ours.reward, "reward_functions": names,
             "started_from": ours.adapter or "base model (fresh LoRA)"}
-    log_config = _LogConfig(_config_record(ours, config, list(config.reward_weights), names))
+    log_config = _config_record(ours, config, list(config.reward_weights), names)
     out = Path(config.output_dir)
     if cuda:
         torch.cuda.reset_peak_memory_stats()
@@ -247,7 +241,7 @@ def run_grpo(ours: GRPOArguments, config: Any) -> dict[str, Any]:
             result = trainer.train()
     except TrainingDivergedError as exc:
         _close_progress_bars(trainer)
-        log = _run_log(log_config, info, trainer, None, started)  # type: ignore[arg-type]
+        log = _run_log(log_config, info, trainer, None, started)
         log.update(status="failed", failed_step=exc.step, reason=str(exc), adapter=None,
                    failure={"what": exc.what, "value": exc.value, "step": exc.step},
                    reward_curves=reward_curves(trainer.state.log_history))
@@ -257,7 +251,7 @@ def run_grpo(ours: GRPOArguments, config: Any) -> dict[str, Any]:
     adapter_dir = out / "adapter"
     trainer.save_model(str(adapter_dir))
     tokenizer.save_pretrained(str(adapter_dir))
-    log = _run_log(log_config, info, trainer, None, started, result.metrics)  # type: ignore[arg-type]
+    log = _run_log(log_config, info, trainer, None, started, result.metrics)
     log.update(adapter=str(adapter_dir), reward_curves=reward_curves(trainer.state.log_history),
                stopped_early=(f"time budget of {ours.time_budget_s:.0f} s reached after step {budget.stopped_at}"
                               if budget is not None and budget.stopped_at is not None else None))

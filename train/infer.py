@@ -25,7 +25,7 @@ from typing import Any
 
 from finsynth.io import InputError, read_jsonl, write_json_atomic, write_jsonl_atomic
 
-from .config import InferConfig, TrainConfig, UnavailableError
+from .config import InferConfig, SFTArguments, UnavailableError
 from .data import CHAT_TEMPLATE_KWARGS
 
 RUN_LOG = "run_log.json"  # what `python -m train sft` writes next to RUN/adapter
@@ -65,7 +65,7 @@ def resolve_quant(cfg: InferConfig, cuda: bool) -> tuple[str, str]:
     trained = ((log or {}).get("config") or {}).get("quant")
     if trained:
         return trained, f"the quant the adapter trained with ({path})"
-    default = TrainConfig().quant
+    default = SFTArguments().quant
     return default, f"no run_log.json next to the adapter: the training default {default}"
 
 

@@ -55,11 +55,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _cfg(name: str, args: argparse.Namespace, **extra: Any):
-    from .config import TrainConfig
+    """(SFTArguments, SFTConfig) of configuration `name`: the `train sft` defaults plus its changes."""
+    from .config import parse_sft
 
-    return TrainConfig(data=args.data, model=args.model, out=str(Path(args.work_dir) / name), quant=args.quant,
-                       max_steps=args.steps, logging_steps=1, eval=False, save_total_limit=1,
-                       **{**CONFIGS.get(name, {}), **extra}).validate()
+    return parse_sft(data=args.data, model=args.model, output_dir=str(Path(args.work_dir) / name), quant=args.quant,
+                     max_steps=args.steps, logging_steps=1, eval=False, save_total_limit=1,
+                     **{**CONFIGS.get(name, {}), **extra})
 
 
 def _nonfinite(values) -> int:
@@ -113,7 +114,7 @@ def batch_probe(args: argparse.Namespace) -> dict[str, Any]:
 
     from .sft import build_trainer
 
-    trainer, _info = build_trainer(_cfg("old", args, gradient_checkpointing="off"))
+    trainer, _info = build_trainer(*_cfg("old", args, gradient_checkpointing="off"))
     model = trainer.model.to(trainer.args.device)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
@@ -149,8 +150,8 @@ def train_probe(name: str, args: argparse.Namespace) -> dict[str, Any]:
 
     from .sft import TrainingDivergedError, build_trainer, sdpa_backends
 
-    cfg = _cfg(name, args)
-    trainer, info = build_trainer(cfg)
+    ours, config = _cfg(name, args)
+    trainer, info = build_trainer(ours, config)
     trainer.args.save_strategy = SaveStrategy.NO
     cuda = torch.cuda.is_available()
     micro_batches: list[tuple[int, int]] = []  # (padded length, non-pad tokens) in collation order
@@ -183,7 +184,7 @@ def train_probe(name: str, args: argparse.Namespace) -> dict[str, Any]:
     failure = None
     started = time.perf_counter()
     try:
-        with sdpa_backends(cfg.sdpa_cudnn):
+        with sdpa_backends(ours.sdpa_cudnn):
             trainer.train()
     except TrainingDivergedError as exc:
         failure = {"step": exc.step, "reason": str(exc)}

@@ -55,6 +55,7 @@ benchmarks/train_throughput.py).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import platform
@@ -66,7 +67,7 @@ from typing import Any
 
 from finsynth.io import write_json_atomic
 
-from .config import TrainConfig, UnavailableError
+from .config import SFTArguments, UnavailableError, sft_record
 from .data import data_fingerprint, load_split, measure, resolve_max_length, trl_rows
 
 RUN_LOG = "run_log.json"
@@ -226,70 +227,56 @@ def load_base_model(path: str, quant: str, *, bf16: bool = True, llm_int8_thresh
     return AutoModelForCausalLM.from_pretrained(path, **kwargs)
 
 
-def lora_config(cfg: TrainConfig):
+def lora_config(ours: SFTArguments):
     from peft import LoraConfig
 
     return LoraConfig(
-        r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-        target_modules=list(cfg.target_modules), bias="none", task_type="CAUSAL_LM",
+        r=ours.lora_r, lora_alpha=ours.lora_alpha, lora_dropout=ours.lora_dropout,
+        target_modules=list(ours.target_modules), bias="none", task_type="CAUSAL_LM",
     )
 
 
-def sft_arguments(cfg: TrainConfig, max_length: int, has_eval: bool, plan: dict[str, Any] | None = None):
-    """trl SFTConfig from our config; CPU runs fall back to fp32 and a plain AdamW (paged/8-bit need CUDA).
+def sft_arguments(ours: SFTArguments, config, max_length: int, has_eval: bool, plan: dict[str, Any] | None = None):
+    """The trl SFTConfig the trainer gets: the parsed `config` with what only the run knows.
 
-    `plan` (from `memory_plan`) sets the micro-batch, accumulation and gradient checkpointing; without one,
-    the configured micro-batch is used and `gradient_checkpointing="auto"` means on (the safe side).
+    - `plan` (from `memory_plan`) sets the micro-batch, accumulation and gradient checkpointing; without one, the
+      configured micro-batch, and checkpointing `auto` means on (the safe side);
+    - the 8-bit/paged optimisers need bitsandbytes and a GPU: without them a plain (fused on CUDA) AdamW, said aloud;
+    - bf16 on CUDA only (fp32 on CPU), and a CPU run says so (`use_cpu`);
+    - `max_length` is the longest measured sample (`config.max_length` was the cap; none with padding-free, which
+      cannot truncate anyway), `completion_only_loss` follows `--loss`, no eval without a validation split.
     """
-    from trl import SFTConfig
-
     cuda = has_cuda()
-    optim = cfg.optim
+    optim = str(getattr(config.optim, "value", config.optim))
     if ("paged" in optim or "8bit" in optim) and not (cuda and _has_bitsandbytes()):
         # the 8-bit/paged optimisers live in bitsandbytes: without it (or a GPU) a plain AdamW, said aloud,
         # rather than a crash at the first step (seen on the device with --quant none and no bitsandbytes)
         import sys
 
-        optim = "adamw_torch_fused" if cuda else "adamw_torch"
-        print(f"notice: optimiser {cfg.optim} needs bitsandbytes and a GPU; using {optim}", file=sys.stderr)
-    micro = plan["micro_batch"] if plan else cfg.per_device_train_batch_size
-    accumulation = plan["gradient_accumulation_steps"] if plan else cfg.gradient_accumulation_steps
-    checkpointing = plan["gradient_checkpointing"] if plan else cfg.gradient_checkpointing != "off"
-    return SFTConfig(
-        output_dir=cfg.out,
-        per_device_train_batch_size=micro,
-        per_device_eval_batch_size=cfg.per_device_eval_batch_size,
-        gradient_accumulation_steps=accumulation,
-        learning_rate=cfg.learning_rate,
-        lr_scheduler_type=cfg.lr_scheduler_type,
-        warmup_steps=cfg.warmup_ratio,  # a float < 1 is a ratio of the total steps
-        max_grad_norm=cfg.max_grad_norm,
-        weight_decay=cfg.weight_decay,
-        optim=optim,
-        bf16=bool(cuda and cfg.bf16),
-        gradient_checkpointing=checkpointing,
-        gradient_checkpointing_kwargs={"use_reentrant": False} if checkpointing else None,
-        num_train_epochs=cfg.num_train_epochs,
-        max_steps=cfg.max_steps,
-        save_strategy="epoch",
-        save_total_limit=cfg.save_total_limit,
-        eval_strategy="epoch" if has_eval else "no",
-        logging_steps=cfg.logging_steps,
-        logging_first_step=True,
-        logging_nan_inf_filter=False,  # a NaN loss is logged as NaN, not as the running mean (which read 0.0)
-        seed=cfg.seed,
-        data_seed=cfg.seed,
-        # padding-free without packing cannot truncate; nothing needs it: lengths were measured and checked
-        max_length=None if cfg.padding_free else max_length,
-        padding_free=cfg.padding_free,
-        completion_only_loss=cfg.loss == "completion",
-        packing=False,
-        train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
-        report_to="none",
-        ddp_find_unused_parameters=False,
-        dataloader_num_workers=cfg.dataloader_num_workers,
-        use_cpu=not cuda,
-    )
+        fallback = "adamw_torch_fused" if cuda else "adamw_torch"
+        print(f"notice: optimiser {optim} needs bitsandbytes and a GPU; using {fallback}", file=sys.stderr)
+        optim = fallback
+    micro = plan["micro_batch"] if plan else config.per_device_train_batch_size
+    accumulation = plan["gradient_accumulation_steps"] if plan else config.gradient_accumulation_steps
+    checkpointing = plan["gradient_checkpointing"] if plan else ours.gradient_checkpointing != "off"
+    kwargs = config.gradient_checkpointing_kwargs or {"use_reentrant": False}
+    changes: dict[str, Any] = {
+        "per_device_train_batch_size": micro,
+        "gradient_accumulation_steps": accumulation,
+        # transformers 5's name; the deprecated gradient_checkpointing mirrors it
+        "activation_checkpointing": checkpointing,
+        "activation_checkpointing_kwargs": kwargs if checkpointing else None,
+        "gradient_checkpointing": checkpointing,
+        "gradient_checkpointing_kwargs": kwargs if checkpointing else None,
+        "optim": optim,
+        "bf16": bool(cuda and config.bf16),
+        "use_cpu": not cuda,
+        "max_length": None if config.padding_free else max_length,
+        "completion_only_loss": ours.loss == "completion",
+    }
+    if not has_eval:
+        changes["eval_strategy"] = "no"
+    return dataclasses.replace(config, **changes)
 
 
 def activation_bytes_per_token(model_config, checkpointing: bool) -> float:
@@ -310,7 +297,7 @@ def activation_bytes_per_token(model_config, checkpointing: bool) -> float:
     return stored + 12 * config.vocab_size
 
 
-def memory_plan(cfg: TrainConfig, model, max_length: int, device_bytes: int | None) -> dict[str, Any]:
+def memory_plan(ours: SFTArguments, config, model, max_length: int, device_bytes: int | None) -> dict[str, Any]:
     """Micro-batch, accumulation and gradient checkpointing for this model, data and GPU.
 
     `device_bytes` is the memory this process may use on its GPU (None: no GPU; then checkpointing `auto` is off
@@ -322,24 +309,23 @@ def memory_plan(cfg: TrainConfig, model, max_length: int, device_bytes: int | No
     weights = sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()])
     # LoRA (added by peft later) trains well under 1% of the parameters; fp32 weights, gradients, AdamW states
     adapter_states = 16 * sum(p.numel() for p in model.parameters()) // 100
-    effective = cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps
-    micro0 = cfg.per_device_train_batch_size
-    modes = {"on": [True], "off": [False], "auto": [False, True]}[cfg.gradient_checkpointing]
-    micros = [m for m in range(effective, micro0 - 1, -1) if effective % m == 0] if cfg.auto_batch else [micro0]
+    effective = config.per_device_train_batch_size * config.gradient_accumulation_steps
+    micro0 = config.per_device_train_batch_size
+    mode = ours.gradient_checkpointing
+    modes = {"on": [True], "off": [False], "auto": [False, True]}[mode]
+    micros = [m for m in range(effective, micro0 - 1, -1) if effective % m == 0] if ours.auto_batch else [micro0]
 
     def estimate(micro: int, checkpointing: bool) -> float:
         tokens = micro * max_length
         return weights + adapter_states + 1.3 * tokens * activation_bytes_per_token(model.config, checkpointing)
 
-    plan: dict[str, Any] = {"micro_batch": micro0, "gradient_accumulation_steps": cfg.gradient_accumulation_steps,
-                            "gradient_checkpointing": cfg.gradient_checkpointing != "off",
+    plan: dict[str, Any] = {"micro_batch": micro0, "gradient_accumulation_steps": config.gradient_accumulation_steps,
+                            "gradient_checkpointing": mode != "off",
                             "weights_gib": round(weights / 2**30, 3), "max_length": max_length,
-                            "setting": {"gradient_checkpointing": cfg.gradient_checkpointing,
-                                        "auto_batch": cfg.auto_batch}}
+                            "setting": {"gradient_checkpointing": mode, "auto_batch": ours.auto_batch}}
     if device_bytes is None:
-        plan["gradient_checkpointing"] = cfg.gradient_checkpointing == "on"
-        plan["reason"] = "no GPU: the configured micro-batch" + (
-            ", checkpointing off" if cfg.gradient_checkpointing == "auto" else "")
+        plan["gradient_checkpointing"] = mode == "on"
+        plan["reason"] = "no GPU: the configured micro-batch" + (", checkpointing off" if mode == "auto" else "")
         return plan
     budget = GPU_MEMORY_SHARE * device_bytes
     plan["budget_gib"] = round(budget / 2**30, 2)
@@ -353,7 +339,7 @@ def memory_plan(cfg: TrainConfig, model, max_length: int, device_bytes: int | No
                 return plan
     plan["estimate_gib"] = round(estimate(micro0, plan["gradient_checkpointing"]) / 2**30, 2)
     plan["reason"] = "nothing fits the estimate: the configured micro-batch" + (
-        ", checkpointing on" if cfg.gradient_checkpointing == "auto" else "")
+        ", checkpointing on" if mode == "auto" else "")
     return plan
 
 
@@ -380,7 +366,7 @@ def one_gpu_per_process(args) -> None:
         args._n_gpu = 1
 
 
-def build_trainer(cfg: TrainConfig):
+def build_trainer(ours: SFTArguments, config):
     """Load data, measure lengths, load the model and tokenizer, and assemble the SFTTrainer.
 
     Returns (trainer, info) where info records lengths, max_length and the data fingerprint.
@@ -389,23 +375,21 @@ def build_trainer(cfg: TrainConfig):
     from transformers import AutoTokenizer
     from trl import SFTTrainer
 
-    cfg.check_paths()
-    train_rows = load_split(cfg.data, "train")
-    val_rows = load_split(cfg.data, "val", required=False) if cfg.eval else []
-    tokenizer = AutoTokenizer.from_pretrained(cfg.model)
+    ours.check_paths()
+    train_rows = load_split(ours.data, "train")
+    val_rows = load_split(ours.data, "val", required=False) if ours.eval else []
+    tokenizer = AutoTokenizer.from_pretrained(ours.model)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     lengths = {"train": measure(tokenizer, train_rows)}
     if val_rows:
         lengths["val"] = measure(tokenizer, val_rows)
-    max_length = resolve_max_length(lengths, cfg.max_length)
-    model = load_base_model(cfg.model, cfg.quant, bf16=cfg.bf16, llm_int8_threshold=cfg.llm_int8_threshold,
-                            attn_implementation=cfg.attn_implementation)
-    plan = memory_plan(cfg, model, max_length, _device_bytes())
-    args = sft_arguments(cfg, max_length, has_eval=bool(val_rows), plan=plan)
+    max_length = resolve_max_length(lengths, config.max_length)
+    model = load_base_model(ours.model, ours.quant, bf16=bool(config.bf16), llm_int8_threshold=ours.llm_int8_threshold,
+                            attn_implementation=ours.attn_implementation)
+    plan = memory_plan(ours, config, model, max_length, _device_bytes())
+    args = sft_arguments(ours, config, max_length, has_eval=bool(val_rows), plan=plan)
     one_gpu_per_process(args)
-    if cfg.loss == "full":
-        args.completion_only_loss = False
     guard = _make_guard()
     trainer = SFTTrainer(
         model=model,
@@ -413,24 +397,25 @@ def build_trainer(cfg: TrainConfig):
         train_dataset=Dataset.from_list(trl_rows(train_rows)),
         eval_dataset=Dataset.from_list(trl_rows(val_rows)) if val_rows else None,
         processing_class=tokenizer,
-        peft_config=lora_config(cfg),
+        peft_config=lora_config(ours),
         callbacks=[guard],
     )
     guard.attach(trainer)
     info = {
-        "data": data_fingerprint(cfg.data),
+        "data": data_fingerprint(ours.data),
         "rows": {"train": len(train_rows), "val": len(val_rows)},
         "lengths": {k: v.summary() for k, v in lengths.items()},
         "max_length": max_length,
-        "optim": args.optim,
+        "optim": str(getattr(args.optim, "value", args.optim)),
         "bf16": args.bf16,
         "memory_plan": plan,
         "batching": {"micro_batch": args.per_device_train_batch_size,
                      "gradient_accumulation_steps": args.gradient_accumulation_steps,
                      "gradient_checkpointing": bool(args.gradient_checkpointing),
-                     "padding_free": bool(args.padding_free), "group_by_length": cfg.group_by_length,
+                     "padding_free": bool(args.padding_free),
+                     "group_by_length": args.train_sampling_strategy == "group_by_length",
                      "padding_side": "none" if args.padding_free else "right"},
-        "attention": {"implementation": cfg.attn_implementation, "sdpa_cudnn": cfg.sdpa_cudnn},
+        "attention": {"implementation": ours.attn_implementation, "sdpa_cudnn": ours.sdpa_cudnn},
     }
     return trainer, info
 
@@ -447,8 +432,9 @@ def _last_checkpoint(out: str) -> str | None:
     return get_last_checkpoint(out) if Path(out).is_dir() else None
 
 
-def run_sft(cfg: TrainConfig) -> dict[str, Any]:
-    """Train, save the adapter to `<out>/adapter`, and write `<out>/run_log.json`; returns the log.
+def run_sft(ours: SFTArguments, config) -> dict[str, Any]:
+    """Train, save the adapter to `OUT/adapter`, and write `OUT/run_log.json` (OUT: `config.output_dir`);
+    returns the log. `ours, config` are what `train.config.parse_sft` returns.
 
     A non-finite loss, gradient norm or eval loss raises `TrainingDivergedError` after writing a run log with
     status "failed" (the step, the reason, the losses so far, the last finite checkpoint): no adapter is saved.
@@ -456,36 +442,38 @@ def run_sft(cfg: TrainConfig) -> dict[str, Any]:
     import torch
 
     started = time.time()
+    out = str(config.output_dir)
+    record = sft_record(ours, config)
     resume = None
-    if cfg.resume:
-        resume = _last_checkpoint(cfg.out)
+    if ours.resume:
+        resume = _last_checkpoint(out)
         if resume is None:
-            raise FileNotFoundError(f"--resume: no checkpoint-* under {cfg.out}")
-    trainer, info = build_trainer(cfg)
+            raise FileNotFoundError(f"--resume: no checkpoint-* under {out}")
+    trainer, info = build_trainer(ours, config)
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     try:
-        with sdpa_backends(cfg.sdpa_cudnn):
+        with sdpa_backends(ours.sdpa_cudnn):
             result = trainer.train(resume_from_checkpoint=resume)
             final_eval = trainer.evaluate() if trainer.eval_dataset is not None else {}
     except TrainingDivergedError as exc:
         _close_progress_bars(trainer)
-        exc.last_checkpoint = _last_checkpoint(cfg.out)
-        log = _run_log(cfg, info, trainer, resume, started)
+        exc.last_checkpoint = _last_checkpoint(out)
+        log = _run_log(record, info, trainer, resume, started)
         log.update(status="failed", failed_step=exc.step, reason=str(exc),
                    failure={"what": exc.what, "value": exc.value, "step": exc.step},
                    last_checkpoint=exc.last_checkpoint, adapter=None)
         if trainer.is_world_process_zero():
-            exc.run_log = str(Path(cfg.out) / RUN_LOG)
+            exc.run_log = str(Path(out) / RUN_LOG)
             write_json_atomic(exc.run_log, _finite(log))
         raise
-    adapter_dir = Path(cfg.out) / "adapter"
+    adapter_dir = Path(out) / "adapter"
     trainer.save_model(str(adapter_dir))
-    log = _run_log(cfg, info, trainer, resume, started, result.metrics)
+    log = _run_log(record, info, trainer, resume, started, result.metrics)
     log.update(final_eval_loss=final_eval.get("eval_loss"), adapter=str(adapter_dir))
     if trainer.is_world_process_zero():
         trainer.processing_class.save_pretrained(str(adapter_dir))
-        write_json_atomic(Path(cfg.out) / RUN_LOG, _finite(log))
+        write_json_atomic(Path(out) / RUN_LOG, _finite(log))
     return log
 
 
@@ -499,9 +487,9 @@ def _close_progress_bars(trainer) -> None:
                 setattr(callback, name, None)
 
 
-def _run_log(cfg: TrainConfig, info: dict[str, Any], trainer, resume: str | None, started: float,
+def _run_log(config: dict[str, Any], info: dict[str, Any], trainer, resume: str | None, started: float,
              metrics: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The run log's common part (a finished and a failed run alike)."""
+    """The run log's common part (a finished and a failed run alike); `config`: the settings as parsed."""
     import torch
 
     history = trainer.state.log_history
@@ -509,7 +497,7 @@ def _run_log(cfg: TrainConfig, info: dict[str, Any], trainer, resume: str | None
     runtime = (metrics or {}).get("train_runtime") or (time.time() - started)
     return {
         "status": "ok",
-        "config": cfg.to_dict(),
+        "config": config,
         **info,
         "parameters": _trainable(trainer.model),
         "resumed_from": resume,
