@@ -73,18 +73,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--static", action="store_true", help="also time the static-cache path (compiles)")
     ap.add_argument("--max-new-tokens", type=int, default=None)
     ap.add_argument("--fp32", action="store_true",
-                    help="run every path in float32 with TF32 off (is the bf16 non-identity only rounding?)")
+                    help="run every path in float32 with TF32 off (`infer --exact`: is the bf16 non-identity only rounding?)")
     ap.add_argument("--out", default=None, help="directory for each path's outputs (outputs_<path>.json)")
     args = ap.parse_args(argv)
     import torch
 
     rows = read_jsonl(args.test)[: args.limit]
     started = time.time()
-    tokenizer, model = load_for_inference(args.model, args.adapter, "none", merge_adapter=False)
-    if args.fp32:
-        torch.backends.cuda.matmul.allow_tf32 = False
-        torch.backends.cudnn.allow_tf32 = False
-        model = model.float()
+    tokenizer, model = load_for_inference(args.model, args.adapter, "none", merge_adapter=False, exact=args.fp32)
     cfg = InferConfig(model=args.model, adapter=args.adapter, test=args.test, quant="none",
                       max_new_tokens=args.max_new_tokens)
     max_new, why = resolve_max_new_tokens(cfg, tokenizer, rows)

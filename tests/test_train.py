@@ -188,6 +188,18 @@ def test_sft_adapter_reload_infer_resume(built, tiny, tmp_path):
     limited = run_infer(InferConfig(model=str(tiny), adapter=str(adapter), test=str(built / "test.jsonl"),
                                     out=str(tmp_path / "p2.jsonl"), quant="none", max_new_tokens=4, limit=1))
     assert limited["rows"] == 1 and len(read_jsonl(tmp_path / "p2.jsonl")) == 1
+    # --exact: float32, and greedy outputs the same at batch 1 unmerged as at batch 3 merged
+    exact_one = run_infer(InferConfig(model=str(tiny), adapter=str(adapter), test=str(built / "test.jsonl"),
+                                      out=str(tmp_path / "e1.jsonl"), quant="none", max_new_tokens=16, batch_size=1,
+                                      merge_adapter=False, exact=True))
+    exact_all = run_infer(InferConfig(model=str(tiny), adapter=str(adapter), test=str(built / "test.jsonl"),
+                                      out=str(tmp_path / "e3.jsonl"), quant="none", max_new_tokens=16, batch_size=3,
+                                      exact=True))
+    assert exact_one["dtype"] == exact_all["dtype"] == "float32" and exact_all["merged_adapter"] is True
+    assert [p["output"] for p in read_jsonl(tmp_path / "e1.jsonl")] == \
+        [p["output"] for p in read_jsonl(tmp_path / "e3.jsonl")]
+    with pytest.raises(ConfigError, match="--exact needs full-precision weights"):
+        InferConfig(model=str(tiny), quant="8bit", exact=True).validate()
 
     # finsynth eval consumes the predictions (gold: the structured test cases of the built rows)
     evaluate = pytest.importorskip("finsynth.eval.scoring")

@@ -346,6 +346,10 @@ class InferConfig:
     temperature: float = field(default=0.7, metadata=_help("sampling temperature (with --do-sample)"))
     top_p: float = field(default=0.9, metadata=_help("nucleus sampling mass (with --do-sample)"))
     seed: int = field(default=42, metadata=_help("sampling seed"))
+    exact: bool = field(default=False, metadata=_help(
+        "float32 weights and matmuls (TF32 off), --quant none only: greedy outputs are then byte-identical "
+        "whatever the batch size, padding or adapter merge (bf16 rounds differently per batch shape; on the H200 "
+        "16/16 outputs matched the unbatched, unmerged path in float32); about 2x the bf16 memory"))
     attn_implementation: str = field(default="sdpa", metadata=_help(
         "attention kernel family of transformers", choices=ATTN_CHOICES))
 
@@ -358,6 +362,8 @@ class InferConfig:
         _choice(self.attn_implementation, "attn_implementation", ATTN_CHOICES)
         if self.batch_size < 1:
             raise ConfigError("batch_size must be at least 1")
+        if self.exact and self.quant in ("8bit", "4bit"):
+            raise ConfigError(f"--exact needs full-precision weights; drop --quant {self.quant} (or pass --quant none)")
         if not self.model:
             raise ConfigError("--model is required (a local model directory)")
         return self

@@ -99,10 +99,11 @@ def _tokenizer_source(model_path: str, adapter: str | None) -> str:
 
 
 def load_for_inference(model_path: str, adapter: str | None, quant: str, attn_implementation: str = "sdpa",
-                       merge_adapter: bool = False):
+                       merge_adapter: bool = False, exact: bool = False):
     """Tokenizer (left padding) and model with the adapter attached (merged into a bf16 base when asked), in eval
     mode. Merging removes peft's extra kernels from every decoding step; a quantised base is never merged into
-    (that would round the deltas into int8/nf4)."""
+    (that would round the deltas into int8/nf4). `exact`: float32 weights with TF32 off, so batching and merging
+    change no greedy output (in bf16 they do: the reduction order of a batch's kernels shifts the rounding)."""
     from transformers import AutoTokenizer
 
     from .sft import load_base_model
@@ -110,7 +111,12 @@ def load_for_inference(model_path: str, adapter: str | None, quant: str, attn_im
     tokenizer = AutoTokenizer.from_pretrained(_tokenizer_source(model_path, adapter), padding_side="left")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = load_base_model(model_path, quant, attn_implementation=attn_implementation)
+    if exact:
+        import torch
+
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+    model = load_base_model(model_path, quant, bf16=not exact, attn_implementation=attn_implementation)
     if adapter:
         from peft import PeftModel
 
@@ -231,7 +237,7 @@ def run_infer(cfg: InferConfig) -> dict[str, Any]:
             tokenizer = AutoTokenizer.from_pretrained(_tokenizer_source(cfg.model, cfg.adapter))
     else:
         tokenizer, model = load_for_inference(cfg.model, cfg.adapter, quant, cfg.attn_implementation,
-                                              merge_adapter=cfg.merge_adapter)
+                                              merge_adapter=cfg.merge_adapter, exact=cfg.exact)
     max_new, max_new_why = resolve_max_new_tokens(cfg, tokenizer, all_rows)  # the whole split, not --limit
     if cfg.max_new_tokens is None:
         notice(f"--max-new-tokens {max_new}: {max_new_why}")
@@ -245,6 +251,7 @@ def run_infer(cfg: InferConfig) -> dict[str, Any]:
     log = {"config": cfg.to_dict(), "resolved": {"quant": quant_why, "max_new_tokens": max_new_why},
            "rows": len(preds), "seconds": round(seconds, 2), "load_seconds": round(loaded - started, 2),
            "generate_seconds": round(generate_seconds, 2),
+           "dtype": str(next(model.parameters()).dtype).removeprefix("torch.") if model is not None else None,
            "merged_adapter": bool(cfg.adapter and cfg.merge_adapter and quant == "none" and cfg.backend != "vllm"),
            "rows_per_second": round(len(preds) / seconds, 3) if seconds else None,
            "valid_json": sum(_is_json(p["output"]) for p in preds)}
