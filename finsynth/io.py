@@ -143,7 +143,7 @@ def type_from_filename(path: Path) -> str | None:
 _BOM = b"\xef\xbb\xbf"
 
 
-def _raw_rows(path: Path, warnings: list[str] | None = None) -> Iterator[tuple[int, str | None, str]]:
+def raw_rows(path: Path, warnings: list[str] | None = None) -> Iterator[tuple[int, str | None, str]]:
     """Yield (line number, decoded text or None on bad UTF-8, raw text) for each non-blank row.
 
     A JSON array yields its elements numbered from 1 (in a `.jsonl` file too, noted in `warnings`)."""
@@ -181,6 +181,19 @@ def _raw_rows(path: Path, warnings: list[str] | None = None) -> Iterator[tuple[i
             yield number, raw.decode("utf-8").rstrip("\r"), raw.decode("utf-8").rstrip("\r")
         except UnicodeDecodeError as exc:
             yield number, None, raw.decode("utf-8", errors="replace") + f"\x00{exc}"
+
+
+def json_rows(path: str | os.PathLike[str]) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed value) for each non-blank row of a JSONL file (BOM, CRLF and a JSON array as in
+    `raw_rows`); a row that is not UTF-8 or not JSON is an `InputError` naming the file and line."""
+    path = Path(path)
+    for number, text, raw in raw_rows(path):
+        if text is None:
+            raise InputError(f"{path}:{number}: not UTF-8 ({raw.rpartition(chr(0))[2] or 'undecodable bytes'})")
+        try:
+            yield number, json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}:{number}: not JSON: {exc.msg} (column {exc.colno})") from exc
 
 
 def field_path(loc: Iterable[Any], root: str = "<root>") -> str:
@@ -223,7 +236,7 @@ def load_file(path: str | os.PathLike[str], kind: Kind = "auto") -> LoadResult:
     path = Path(path)
     result = LoadResult(files=[str(path)])
     try:
-        rows = list(_raw_rows(path, result.warnings))
+        rows = list(raw_rows(path, result.warnings))
     except FileNotFoundError as exc:
         raise InputError(f"{path}: no such file") from exc
     except OSError as exc:

@@ -44,7 +44,7 @@ from finsynth.io import (
     InputError,
     QuarantineRow,
     UserError,
-    _raw_rows,
+    raw_rows,
     schema_errors,
     write_json_atomic,
     write_jsonl_atomic,
@@ -164,7 +164,7 @@ def read_chunks(path: str | os.PathLike[str]) -> ChunkFile:
     path = Path(path)
     out = ChunkFile(path=str(path))
     try:
-        rows = list(_raw_rows(path))
+        rows = list(raw_rows(path))
     except FileNotFoundError as exc:
         raise InputError(f"{path}: no such file; give the chunks JSONL that finsynth ingest wrote") from exc
     except OSError as exc:

@@ -46,7 +46,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from finsynth import __version__
-from finsynth.io import InputError, QuarantineRow, UserError, _raw_rows, schema_errors
+from finsynth.io import InputError, QuarantineRow, UserError, raw_rows, schema_errors
 from finsynth.llm.config import EndpointConfig
 from finsynth.parsing import find_json_object, strip_wrappers
 from finsynth.qa.schema import QASample
@@ -195,7 +195,7 @@ def load_qa(paths: Iterable[str | os.PathLike[str]]) -> LoadedQA:
             raise InputError(f"{path}: no such file; give QA sample JSONL files")
         result.files.append(str(path))
         try:
-            rows = list(_raw_rows(path))
+            rows = list(raw_rows(path))
         except OSError as exc:
             raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from exc
         for line, text, raw in rows:
@@ -520,7 +520,7 @@ def load_human(path: str | os.PathLike[str], known: Iterable[str]) -> dict[str, 
         raise InputError(f"--human {path}: no such file")
     ids = set(known)
     labels: dict[str, dict[str, int]] = {}
-    for line, text, _ in _raw_rows(path):
+    for line, text, _ in raw_rows(path):
         if text is None:
             raise InputError(f"{path}:{line}: bad UTF-8")
         try:

@@ -23,7 +23,7 @@ from typing import Any, cast
 
 from pydantic import BaseModel, Field
 
-from finsynth.io import InputError
+from finsynth.io import InputError, json_rows
 from finsynth.qa.checker import CellValue, check, parse_cell, row_label
 from finsynth.qa.schema import (
     Answer,
@@ -503,13 +503,7 @@ def _tables_in(path: Path) -> tuple[str, list[tuple[Table, Source]]]:
                 out.append((table, Source(file=path.name, chunk_id=table.id)))
         return "tatqa", out
     out, kind = [], "qa-jsonl"
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}:{n}: not JSON: {exc.msg}") from exc
+    for n, row in json_rows(path):
         if not isinstance(row, dict):
             raise InputError(f"{path}:{n}: a row must be a JSON object (a QA sample or an ingest chunk)")
         if "question" in row:

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, cast
 
-from finsynth.io import InputError
+from finsynth.io import InputError, json_rows
 from finsynth.qa.schema import (
     Answer,
     Context,
@@ -243,13 +243,7 @@ def score_answer(pred: Any, pred_scale: str, gold: Sequence[str], gold_scale: st
 
 def load_predictions(path: str | Path) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
-    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}:{n}: not JSON: {exc.msg}") from exc
+    for n, row in json_rows(path):
         key = row.get("id", row.get("uid")) if isinstance(row, dict) else None
         if key is None or "answer" not in row:
             raise InputError(f"{path}:{n}: a prediction needs 'id' (or 'uid') and 'answer'")
@@ -266,13 +260,12 @@ def load_gold(path: str | Path) -> list[QASample]:
     from pydantic import ValidationError
 
     rows = []
-    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-        if line.strip():
-            try:
-                rows.append(QASample.model_validate_json(line))
-            except ValidationError as exc:
-                raise InputError(f"{path}:{n}: not a QA sample (`finsynth qa import-tatqa` writes them): "
-                                 f"{exc.error_count()} error(s), first: {exc.errors()[0]['msg']}") from exc
+    for n, row in json_rows(path):
+        try:
+            rows.append(QASample.model_validate(row))
+        except ValidationError as exc:
+            raise InputError(f"{path}:{n}: not a QA sample (`finsynth qa import-tatqa` writes them): "
+                             f"{exc.error_count()} error(s), first: {exc.errors()[0]['msg']}") from exc
     if not rows:
         raise InputError(f"{path}: no gold QA samples")
     return rows
