@@ -145,3 +145,24 @@ def test_grpo_from_fresh_lora_and_from_sft_adapter(built, tiny, tmp_path):
     assert lora_b and any(bool(sft_weights[k].abs().sum() > 0) for k in lora_b)
     assert all(bool((sft_weights[k] == continued[k]).all()) for k in sft_weights)
     assert all(bool((fresh[k] == 0).all()) for k in lora_b)
+
+
+@pytest.mark.slow
+def test_grpo_on_verified_table_qa_rows(tiny, tmp_path):
+    """`--reward qa` end to end: the offline table generator's samples -> `qa judge`'s GRPO rows -> GRPO steps."""
+    from finsynth.qa.export import grpo_row
+    from finsynth.qa.schema import Source, Table
+    from finsynth.qa.tables import table_questions
+    from train.grpo import run_grpo
+
+    table = Table.from_rows([["", "2024", "2023"], ["Revenue", "1,250", "1,000"], ["Cost", "(800)", "(700)"]],
+                            id="t1")
+    samples, _ = table_questions(table, source=Source(file="inline"), languages=("en",), id_prefix="t1")
+    assert samples
+    data = tmp_path / "grpo"
+    write_jsonl_atomic(data / "train.jsonl", [grpo_row(s) for s in samples])
+    ours, config = parse(_tiny_grpo_argv(data, tiny, tmp_path / "qa-run", "--reward", "qa"))
+    log = run_grpo(ours, config)
+    assert log["status"] == "ok" and log["reward_functions"] == ["qa_exact"]
+    assert set(log["reward_curves"]) == {"qa_exact", "total"}
+    assert log["rows"] == {"train": len(samples)}

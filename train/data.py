@@ -29,8 +29,10 @@ def split_path(data_dir: str | os.PathLike[str], split: str) -> Path:
     return Path(data_dir) / f"{split}.jsonl"
 
 
-def load_split(data_dir: str | os.PathLike[str], split: str, required: bool = True) -> list[dict[str, Any]]:
-    """Rows of `<data_dir>/<split>.jsonl`; [] for a missing optional split."""
+def load_split(data_dir: str | os.PathLike[str], split: str, required: bool = True,
+               columns: tuple[str, ...] = ("prompt", "completion")) -> list[dict[str, Any]]:
+    """Rows of `<data_dir>/<split>.jsonl`, each with the conversational `columns` (GRPO's QA rows have a
+    `prompt` and no `completion`); [] for a missing optional split."""
     path = split_path(data_dir, split)
     if not path.is_file():
         if required:
@@ -38,8 +40,9 @@ def load_split(data_dir: str | os.PathLike[str], split: str, required: bool = Tr
         return []
     rows = read_jsonl(path)
     for i, row in enumerate(rows, 1):
-        if not isinstance(row.get("prompt"), list) or not isinstance(row.get("completion"), list):
-            raise ValueError(f"{path}:{i}: not a built row (needs conversational 'prompt' and 'completion')")  # noqa: TRY004
+        if not all(isinstance(row.get(column), list) for column in columns):
+            needs = " and ".join(f"'{c}'" for c in columns)
+            raise ValueError(f"{path}:{i}: not a built row (needs conversational {needs})")  # noqa: TRY004
     return rows
 
 

@@ -199,7 +199,8 @@ def run_grpo(ours: GRPOArguments, config: Any) -> dict[str, Any]:
     )
 
     started = time.time()
-    rows = load_split(ours.data, ours.split)[: ours.limit]
+    columns = ("prompt", "completion") if ours.reward == "extraction" else ("prompt",)
+    rows = load_split(ours.data, ours.split, columns=columns)[: ours.limit]
     dataset = Dataset.from_list(grpo_rows(rows, ours.reward))
     funcs, weights = trl_reward_functions(ours.reward)  # type: ignore[arg-type]
     if config.reward_weights is None:
