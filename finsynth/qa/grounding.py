@@ -86,9 +86,12 @@ class Number:
     start: int
 
 
+_FULL_WIDTH = re.compile("[\uff01-\uffff]")
+
+
 def _ascii(text: str) -> str:
     # NFKC maps full-width digits, ％ and （） to ASCII; it keeps the length of those characters
-    return unicodedata.normalize("NFKC", text) if any(ord(c) > 0xFF00 for c in text) else text
+    return unicodedata.normalize("NFKC", text) if _FULL_WIDTH.search(text) else text
 
 
 def numbers(text: str) -> list[Number]:
@@ -175,37 +178,74 @@ class _Pool:
         runs = _runs(context.table.rows) if context.table is not None else []
         self.runs = np.unique(np.abs(np.array(runs, dtype=float)))
         self.steps: list[float] = []
+        self._base: _Pool | None = None
+        self._reachable_values: np.ndarray | None = None
+        self._cross: list[np.ndarray] | None = None
 
     def with_steps(self, extra: Iterable[float]) -> _Pool:
         pool = object.__new__(_Pool)
         pool.direct, pool.runs = self.direct, self.runs
         pool.steps = list(extra)
+        pool._base = self._base or self
+        pool._reachable_values = None
+        pool._cross = None
         pool.operands = np.unique(np.concatenate([self.operands, np.array(pool.steps, dtype=float)]))
         return pool
 
+    def _reachable(self) -> np.ndarray:
+        """Sorted absolute values of everything one step reaches from the context alone: the numbers, the
+        run sums/averages, and a+b, a-b, (a+b)/2, a/b, (a-b)/b and both ratios x100 over every operand pair.
+        Computed once per context (a table's dozens of questions share it); a target is a binary search."""
+        if self._reachable_values is None:
+            values = np.concatenate([self.direct, self.runs, *_one_step(self.operands, self.operands)])
+            self._reachable_values = np.unique(values[np.isfinite(values)])
+        return self._reachable_values
+
     def supports(self, targets: Sequence[tuple[float, float]]) -> bool:
         """Whether any of `targets` (readings of one number, each with its tolerance) is a context number,
-        a run sum/average, or one arithmetic step over the operands (relative tolerance added)."""
-        known = np.concatenate([self.direct, self.runs, np.abs(np.array(self.steps, dtype=float))])
-        ops = self.operands
-        a, b = ops[:, None], ops[None, :]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(b != 0, a / b, np.nan)
-            growth = np.where(b != 0, (a - b) / b, np.nan)
-        results = (a + b, a - b, (a + b) / 2, ratio, growth, ratio * 100, growth * 100)
+        a run sum/average, or one arithmetic step over the operands (relative tolerance added). A pool with
+        steps checks the context's precomputed array, then only the pairs that involve a step (directly:
+        such a pool serves a few targets, so sorting its results would cost more than it saves)."""
+        base = (self._base or self)._reachable()
+        if self._cross is None:
+            new = np.array(self.steps, dtype=float)
+            self._cross = [np.abs(new), *_one_step(new, self.operands), *_one_step(self.operands, new)] \
+                if new.size else []
+        cross = self._cross
         for t, tolerance in targets:
             t = abs(t)
             tol = tolerance + t * RELATIVE_TOLERANCE
-            if known.size and np.any(np.abs(known - t) <= tol):
+            i = int(np.searchsorted(base, t - tol))
+            if i < base.size and base[i] <= t + tol:
                 return True
-            if ops.size and any(np.any(np.abs(np.abs(r) - t) <= tol) for r in results):
-                return True
+            with np.errstate(invalid="ignore"):
+                if any(bool(np.any(np.abs(values - t) <= tol)) for values in cross):
+                    return True
         return False
+
+
+def _one_step(left: np.ndarray, right: np.ndarray) -> list[np.ndarray]:
+    """|a+b|, |a-b|, |(a+b)/2|, |a/b|, |(a-b)/b| and both ratios x100 for a in `left`, b in `right` (flat;
+    NaN where b is 0)."""
+    if not (left.size and right.size):
+        return []
+    a, b = left[:, None], right[None, :]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(b != 0, a / b, np.nan)
+        growth = np.where(b != 0, (a - b) / b, np.nan)
+    return [np.abs(r).ravel() for r in (a + b, a - b, (a + b) / 2, ratio, growth, ratio * 100, growth * 100)]
 
 
 @lru_cache(maxsize=64)
 def _pool_for(key: str) -> _Pool:
     return _Pool(Context.model_validate_json(key))
+
+
+@lru_cache(maxsize=64)
+def _text_and_words(key: str) -> tuple[str, frozenset[str]]:
+    """The context's text and its lower-cased Latin words (for the name check), once per context."""
+    text = context_text(Context.model_validate_json(key))
+    return text, frozenset(w.lower() for w in _LATIN_WORDS.findall(_ascii(text)))
 
 
 def _readings(n: Number) -> list[float]:
@@ -339,7 +379,8 @@ def ungrounded(answer_text: str, context: Context, *, steps: Sequence[str] = (),
     gives by one arithmetic step (numbers of `steps` that are grounded count as intermediate results);
     an empty list when everything is grounded. `computed=False` is for extracted (span) answers: their
     numbers must be written in the context, no arithmetic. See the module docstring for the rules."""
-    pool = _pool_for(context.model_dump_json())
+    key = context.model_dump_json()
+    pool = _pool_for(key)
     intermediate: list[float] = []
     for step in steps:
         step_pool = pool.with_steps(intermediate) if intermediate else pool
@@ -352,9 +393,7 @@ def ungrounded(answer_text: str, context: Context, *, steps: Sequence[str] = (),
     messages = [f"number {n.text!r} is not in the context" if not computed else
                 f"number {n.text!r} is neither in the context nor one arithmetic step from its numbers"
                 for n in numbers(answer_text) if not _grounded_number(n, pool, computed)]
-    text = context_text(context)
-    ascii_text = _ascii(text)
-    words = frozenset(w.lower() for w in _LATIN_WORDS.findall(ascii_text))
+    text, words = _text_and_words(key)
     for name in _latin_entities(_ascii(answer_text)):
         if not _latin_grounded(name, words):
             messages.append(f"name {name!r} does not occur in the context")
