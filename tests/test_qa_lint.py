@@ -248,3 +248,23 @@ def test_cli_rules_and_explain(capsys):
     assert main(["qa", "lint", "--explain", "ungrounded-answer"]) == 0
     assert "## How to fix" in capsys.readouterr().out
     assert main(["qa", "lint", "--explain", "no-such-rule"]) == 2
+
+
+def test_choice_questions_and_years_are_not_leaks():
+    """Real shapes the table generator writes: "which of A, B and C" lists its options (a label with a number
+    in it, "Increases ... 623", is still an option), and the year 2019 is not the amount -2,019."""
+    table = [["", "2019"], ["Accrued compensation", "1,000"], ["Stock-based compensation", "3,019"]]
+    choice = QASample.model_validate(example_sample(
+        "Which of Increases in current year  623 and Other assets was the largest in 2019?",
+        "Increases in current year  623", kind="span", table=table))
+    zh_choice = QASample.model_validate(example_sample(
+        "2019年，Increases in current year  623、Other assets中哪一项最大？", "Increases in current year  623",
+        kind="span", id="q2", table=table))
+    year = QASample.model_validate(example_sample(
+        "What was the difference between Accrued compensation and Stock-based compensation in 2019?", "-2,019",
+        kind="arithmetic", value=-2019.0, id="q3", table=table))
+    leak = QASample.model_validate(example_sample(
+        "The difference was -2,019; what was the difference in 2019?", "-2,019", kind="arithmetic",
+        value=-2019.0, id="q4", table=table))
+    found = lint_qa([choice, zh_choice, year, leak], rules=["answer-in-question"]).findings
+    assert [f.sample_id for f in found] == ["q4"]

@@ -232,6 +232,10 @@ def test_tatqa_dev_every_answer_rechecks_and_counts_reconcile(tatqa_dev):
     assert set(ops) == {"change", "growth", "share", "difference", "sum", "average", "max", "min"}
     assert len({s.id for s in result.samples}) == len(result.samples)
     assert summary["questions"] == sum(summary["by_op_language"].values()) == len(result.samples)
+    # what the generator writes passes the QA lint (no answer in its question, every number grounded)
+    from finsynth.qa.lint import lint_qa
+
+    assert lint_qa(result.samples).errors == 0
 
 
 @pytest.mark.slow

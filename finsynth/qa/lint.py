@@ -270,17 +270,29 @@ _DATE_DAY = re.compile(r"\b(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|D
                        r"|\b\d{1,2}\s+(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\b")
 
 
+_YEAR = re.compile(r"(?:19|20)\d\d")
+
+
 def _leaked_numbers(answer: str, question: str) -> list[str]:
     question = _DATE_DAY.sub(" ", question)
-    asked = {abs(n.written) for n in numbers(question)} | {abs(n.value) for n in numbers(question)}
-    return [n.text for n in numbers(answer)
-            if not (n.decimals == 0 and abs(n.written) <= SMALL_COUNT) and abs(n.written) in asked]
+    asked = [n for n in numbers(question)]
+    leaked = []
+    for n in numbers(answer):
+        if n.decimals == 0 and abs(n.written) <= SMALL_COUNT:
+            continue
+        # a year the question names ("in 2019") is not the amount -2,019 the answer computes
+        same = [q for q in asked if abs(n.written) in (abs(q.written), abs(q.value))
+                and not (_YEAR.fullmatch(q.text.strip()) and q.text.strip() != n.text.strip())]
+        if same:
+            leaked.append(n.text)
+    return leaked
 
 
 def _offers_choices(question: str) -> bool:
     """A question that lists its options ("2019 or 2018?", "A还是B") names its answer by design."""
     low = f" {question.lower()} "
-    return " or " in low or "还是" in question or (" between " in low and "which" in low)
+    return (" or " in low or "还是" in question or (" between " in low and "which" in low)
+            or " which of " in low or bool(re.search(r"中哪一?[项个年]", question)))
 
 
 @qa_rule(
@@ -303,9 +315,10 @@ def _offers_choices(question: str) -> bool:
 def answer_in_question(sample: QASample) -> Iterator[QAHit]:
     """The answer is written in the question: a number of a computed answer (error; whole numbers up to
     10 are not judged), or the whole answer span (warning; every span for a multi-span answer). Choice
-    questions ("X or Y?", "…还是…") are skipped."""
+    questions ("X or Y?", "…还是…", "which of A, B and C", "…中哪一项") are skipped."""
     question, answer = sample.question, sample.answer
-    computed = sample.kind in COMPUTED_KINDS or sample.program is not None
+    # a largest/smallest table question has a program but answers with a row label: a span among options
+    computed = sample.kind in COMPUTED_KINDS
     if computed:
         leaked = _leaked_numbers(answer.text, question)
         if leaked:
