@@ -62,9 +62,15 @@ def make_files(n: int, seed: int, out: Path) -> tuple[Path, Path]:
                 seen.add(m["metric_name"])
                 uniq.append(m)
         scenario = src.get("scenario") or ("empty_output_background" if not uniq else rng.choice(SCENARIOS[:4]))
-        gold_lines.append({"id": f"case-{i}", "type": "test", "scenario": scenario,
-                           "input": {"chapter_title": src["input"]["chapter_title"], "paragraph": src["input"]["paragraph"]},
-                           "output": {"analysis": src["output"]["analysis"], "metrics": uniq}})
+        gold_lines.append(
+            {
+                "id": f"case-{i}",
+                "type": "test",
+                "scenario": scenario,
+                "input": {"chapter_title": src["input"]["chapter_title"], "paragraph": src["input"]["paragraph"]},
+                "output": {"analysis": src["output"]["analysis"], "metrics": uniq},
+            }
+        )
         pred = []
         for m in uniq:
             if rng.random() < 0.1:
@@ -136,7 +142,9 @@ def main() -> int:
                              "json_valid": o.json_valid}
             print(f"{name:9s} {seconds:6.2f}s  total {o.total_rate}  P {o.precision}  R {o.recall}  "
                   f"json ok {o.json_valid}/{o.n}", file=sys.stderr)
-    unique_names = len({m.metric_name for c in gold for m in c.output.metrics} | {m.name for p in preds for m in p.metrics})
+    unique_names = len(
+        {m.metric_name for c in gold for m in c.output.metrics} | {m.name for p in preds for m in p.metrics}
+    )
     payload = {
         "benchmark": "eval_scale", "cases": len(gold), "unique_metric_names": unique_names,
         "load_gold_s": round(t1 - t0, 3), "load_predictions_s": round(t2 - t1, 3),

@@ -49,7 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sft", action="store_true", help="run the SFT cell first when it has no adapter yet")
     ap.add_argument("--epochs", type=float, default=3.0, help="SFT epochs (with --sft)")
-    ap.add_argument("--grpo-args", default="", help='extra `train grpo` flags, one string: --grpo-args="--max_steps 40"')
+    ap.add_argument(
+        "--grpo-args", default="", help='extra `train grpo` flags, one string: --grpo-args="--max_steps 40"'
+    )
     ap.add_argument("--time-budget-s", type=float, default=None, help="`train grpo --time_budget_s`")
     ap.add_argument("--quant", default="none")
     ap.add_argument("--limit", type=int, default=None)

@@ -72,8 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--plain-batch", type=int, default=8, help="batch of the plain path (the old default 8)")
     ap.add_argument("--static", action="store_true", help="also time the static-cache path (compiles)")
     ap.add_argument("--max-new-tokens", type=int, default=None)
-    ap.add_argument("--fp32", action="store_true",
-                    help="run every path in float32 with TF32 off (`infer --exact`: is the bf16 non-identity only rounding?)")
+    ap.add_argument(
+        "--fp32",
+        action="store_true",
+        help="run every path in float32 with TF32 off (`infer --exact`: is the bf16 non-identity only rounding?)",
+    )
     ap.add_argument("--out", default=None, help="directory for each path's outputs (outputs_<path>.json)")
     args = ap.parse_args(argv)
     import torch
@@ -86,12 +89,19 @@ def main(argv: list[str] | None = None) -> int:
     max_new, why = resolve_max_new_tokens(cfg, tokenizer, rows)
     cfg = dataclasses.replace(cfg, max_new_tokens=max_new)
     load_seconds = round(time.time() - started, 2)
-    result: dict = {"benchmark": "infer_speed", "rows": len(rows), "max_new_tokens": max_new,
-                    "max_new_tokens_from": why, "load_seconds": load_seconds,
-                    "dtype": str(next(model.parameters()).dtype),
-                    "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
-                    "versions": {"torch": torch.__version__, "transformers": __import__("transformers").__version__}}
-    plain, result["plain_seconds"] = timed(tokenizer, model, rows, dataclasses.replace(cfg, batch_size=args.plain_batch))
+    result: dict = {
+        "benchmark": "infer_speed",
+        "rows": len(rows),
+        "max_new_tokens": max_new,
+        "max_new_tokens_from": why,
+        "load_seconds": load_seconds,
+        "dtype": str(next(model.parameters()).dtype),
+        "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+        "versions": {"torch": torch.__version__, "transformers": __import__("transformers").__version__},
+    }
+    plain, result["plain_seconds"] = timed(
+        tokenizer, model, rows, dataclasses.replace(cfg, batch_size=args.plain_batch)
+    )
     keep(args.out, "plain", plain)
     print(f"plain: {result['plain_seconds']} s", file=sys.stderr, flush=True)
     unmerged_big, seconds = timed(tokenizer, model, rows, cfg)

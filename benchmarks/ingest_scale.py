@@ -54,7 +54,11 @@ def build_pdfs(folder: Path, pages: int, docs: int) -> int:
     for d in range(docs):
         story: list = []
         for p in range(per_doc):
-            story.append(Paragraph(f"{['一', '二', '三', '四', '五', '六', '七', '八', '九', '十'][p % 10]}、第{p + 1}部分", head))
+            story.append(
+                Paragraph(
+                    f"{['一', '二', '三', '四', '五', '六', '七', '八', '九', '十'][p % 10]}、第{p + 1}部分", head
+                )
+            )
             story += [Paragraph("".join(_sentence(d * 1000 + p * 30 + s * 3 + i) for i in range(3)), body)
                       for s in range(6)]
             rows = [["指标", "2024年", "2025年E"]] + [[f"业务{i}", f"{i}.1", f"{i}.9"] for i in range(6)]

@@ -172,7 +172,9 @@ def evaluate(samples: list[Sample], examples: int = 3) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=60, help="generated positives per family and negatives per kind (default 60)")
+    parser.add_argument(
+        "--n", type=int, default=60, help="generated positives per family and negatives per kind (default 60)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--examples", type=int, default=3, help="example misses/false alarms kept per family")
     args = parser.parse_args(argv)

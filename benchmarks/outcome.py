@@ -202,7 +202,11 @@ def enumerate_analysis(sample, index: int) -> str:
     if len(metrics) >= 2 and index % 2 == 0:
         return f"段落分析{title}。核心指标：" + "；".join(item(m) for m in metrics) + "。"
     items = [item(m) for m in metrics] + (["其余数字——规模背景或历史参照，不是分析主体"] if len(metrics) < 2 else [])
-    return f"段落分析{title}。核心指标：" + "".join(f"{i}. {text}；" for i, text in enumerate(items, 1)).rstrip("；") + "。"
+    return (
+        f"段落分析{title}。核心指标："
+        + "".join(f"{i}. {text}；" for i, text in enumerate(items, 1)).rstrip("；")
+        + "。"
+    )
 
 
 def prepare_bad_enum(corpus: Path, out: Path, seed: int) -> dict[str, Any]:
@@ -438,12 +442,29 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def cell_settings(args: argparse.Namespace) -> dict[str, Any]:
     """What a cell's result depends on besides its variant and seed: a kept result must match it."""
-    keys = ("model", "epochs", "max_steps", "limit", "train_limit", "quant", "max_new_tokens", "batch_size",
-            "sft_args", "infer_args", "build_seed")
+    keys = (
+        "model",
+        "epochs",
+        "max_steps",
+        "limit",
+        "train_limit",
+        "quant",
+        "max_new_tokens",
+        "batch_size",
+        "sft_args",
+        "infer_args",
+        "build_seed",
+    )
     return {k: getattr(args, k) for k in keys}
 
 
-RUN_ORDER = ("corpus", "finsynth", "finsynth-down", "bad-enum", "zero-shot")  # the comparison that matters most runs first
+RUN_ORDER = (
+    "corpus",
+    "finsynth",
+    "finsynth-down",
+    "bad-enum",
+    "zero-shot",
+)  # the comparison that matters most runs first
 
 
 def cells(args: argparse.Namespace, run_order: bool = False) -> list[tuple[str, int]]:
@@ -468,8 +489,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", default=None, help="variant data (default OUT/data)")
     ap.add_argument("--corpus", default=None, help="corpus directory (default .corpus/ if present, else "
                                                    "$FINSYNTH_SHARED/corpus or ../shared/corpus)")
-    ap.add_argument("--compose", default="auto", help="finsynth variant: auto (match: test when the build has "
-                                                      "--compose), off, or a compose YAML file")
+    ap.add_argument(
+        "--compose",
+        default="auto",
+        help="finsynth variant: auto (match: test when the build has --compose), off, or a compose YAML file",
+    )
     ap.add_argument("--build-seed", type=int, default=BUILD_SEED, help="split seed of every variant (13)")
     ap.add_argument("--epochs", type=float, default=3.0)
     ap.add_argument("--max-steps", type=int, default=None, help="cap training steps (smoke runs)")
@@ -478,7 +502,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-new-tokens", type=int, default=None, help="infer --max-new-tokens (default: infer's)")
     ap.add_argument("--batch-size", type=int, default=None, help="infer --batch-size (default: infer's)")
     ap.add_argument("--sft-args", default="", help="extra `train sft` flags, one string: --sft-args=\"--flag value\"")
-    ap.add_argument("--infer-args", default="", help="extra `train infer` flags, one string: --infer-args=\"--flag value\"")
+    ap.add_argument(
+        "--infer-args", default="", help='extra `train infer` flags, one string: --infer-args="--flag value"'
+    )
     ap.add_argument("--train-limit", type=int, default=None, help="first N train/val rows only (smoke runs)")
     ap.add_argument("--mode", choices=["inprocess", "subprocess"], default="inprocess",
                     help="steps as the CLIs' main() in this process (default: imports paid once) or as "

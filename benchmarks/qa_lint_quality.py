@@ -246,11 +246,19 @@ def main(argv: list[str] | None = None) -> int:
     for row in flagged_plain[:5]:
         print("  ", json.dumps(row, ensure_ascii=False))
     summary = {
-        "seed": args.seed, "gold": len(gold), "train": len(train), "test": len(test),
-        "grounding_gold_false_positives": {"with_steps": fp_steps, "answer_only": fp_answer_only,
-                                           "rate_with_steps": round(fp_steps / len(gold), 4),
-                                           "rate_answer_only": round(fp_answer_only / len(gold), 4)},
-        "chinese_grounding": chinese, "per_rule": per_rule, "fixed_question_count": [f["severity"] + ": " + f["message"] for f in fixed],
+        "seed": args.seed,
+        "gold": len(gold),
+        "train": len(train),
+        "test": len(test),
+        "grounding_gold_false_positives": {
+            "with_steps": fp_steps,
+            "answer_only": fp_answer_only,
+            "rate_with_steps": round(fp_steps / len(gold), 4),
+            "rate_answer_only": round(fp_answer_only / len(gold), 4),
+        },
+        "chinese_grounding": chinese,
+        "per_rule": per_rule,
+        "fixed_question_count": [f["severity"] + ": " + f["message"] for f in fixed],
         "seconds": {"grounding_gold_twice": round(grounding_s, 2), "lint_qa": round(lint_s, 2)},
         "machine": machine_info(),
     }

@@ -218,8 +218,13 @@ def _relabel(records: list[Record], config: BuildConfig, progress: bool
     if not targets:
         return records, [], {}, []
     result = relabel(
-        [cast(Sample, r.item) for r in targets], types=set(config.relabel), llm=config.llm, concurrency=config.concurrency,
-        cache_path=config.out_dir / ".cache" / "llm.sqlite", template_dir=config.template_dir, progress=progress,
+        [cast(Sample, r.item) for r in targets],
+        types=set(config.relabel),
+        llm=config.llm,
+        concurrency=config.concurrency,
+        cache_path=config.out_dir / ".cache" / "llm.sqlite",
+        template_dir=config.template_dir,
+        progress=progress,
         force=config.force_relabel,
     )
     if result.stats.aborted:
@@ -378,14 +383,18 @@ def build(config: BuildConfig, on_stage: Callable[[str], None] | None = None, pr
         "seed": config.seed,
         "val_fraction": config.val_fraction,
         "dedupe_threshold": config.dedupe_threshold,
-        "inputs": [
-            {"path": f.relative_to(config.raw_dir).as_posix(), "sha256": _sha256(f)} for f in files
-        ],
+        "inputs": [{"path": f.relative_to(config.raw_dir).as_posix(), "sha256": _sha256(f)} for f in files],
         "templates": template_hashes(config.template_dir),
         "relabel": relabel_info,
         "fixed": dict(sorted(Counter(f.rule for f in fixes).items())),
-        "review": ({"patch": {"name": cast(Path, config.review).name, "sha256": _sha256(cast(Path, config.review))},
-                    **review_result.counts()} if review_result is not None else {}),
+        "review": (
+            {
+                "patch": {"name": cast(Path, config.review).name, "sha256": _sha256(cast(Path, config.review))},
+                **review_result.counts(),
+            }
+            if review_result is not None
+            else {}
+        ),
         "warnings": bucket_warnings,
         "counts": {
             "read": read,
@@ -394,12 +403,17 @@ def build(config: BuildConfig, on_stage: Callable[[str], None] | None = None, pr
             "quarantined_by_stage": dict(sorted(Counter(q.stage for q in quarantined).items())),
             "train": _count_summary(train),
             "val": _count_summary(val),
-            "test": {"total": len(test_records),
-                     "by_scenario": dict(sorted(Counter(cast(TestCase, r.item).scenario.value for r in test_records).items()))},
+            "test": {
+                "total": len(test_records),
+                "by_scenario": dict(
+                    sorted(Counter(cast(TestCase, r.item).scenario.value for r in test_records).items())
+                ),
+            },
         },
         "lint": {k: v for k, v in sorted(final_lint.counts.items()) if v},
-        "lint_before_quarantine": ({k: v for k, v in sorted(lint.counts.items()) if v}
-                                   if final_lint is not lint else None),
+        "lint_before_quarantine": (
+            {k: v for k, v in sorted(lint.counts.items()) if v} if final_lint is not lint else None
+        ),
         "outputs": {
             name: _sha256(out / name)
             for name in (*BUILT_SPLITS, "quarantine.jsonl", "report.md", "report.html")

@@ -61,3 +61,16 @@ def tiny(tmp_path_factory, built) -> Path:
     from train_helpers import tiny_model
 
     return tiny_model(tmp_path_factory.mktemp("tiny"), built)
+
+
+# No LLM endpoint: the variables `finsynth.llm.config.load_config` reads, and no project config file.
+NO_ENDPOINT = ("OPENAI_BASE_URL", "OPENAI_API_KEY", "FINSYNTH_MODEL", "FINSYNTH_CONFIG")
+
+
+@pytest.fixture
+def offline(monkeypatch, tmp_path):
+    """A test run with no endpoint configured, in an empty working directory (so no finsynth.toml is found)."""
+    for name in NO_ENDPOINT:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

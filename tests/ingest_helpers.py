@@ -21,7 +21,12 @@ def _sentences(topic: str, n: int, seed: int) -> list[str]:
     return out
 
 
-PDF_SECTIONS: list[tuple[str, int]] = [("一、公司概况", 6), ("（一）主营业务", 14), ("（二）盈利能力", 30), ("二、行业分析", 8)]
+PDF_SECTIONS: list[tuple[str, int]] = [
+    ("一、公司概况", 6),
+    ("（一）主营业务", 14),
+    ("（二）盈利能力", 30),
+    ("二、行业分析", 8),
+]
 
 
 def build_pdf(path: Path) -> dict:
@@ -69,8 +74,15 @@ def build_pdf(path: Path) -> dict:
             rows = [["指标", "2023年", "2024年", "2025年E"]]
             rows += [[f"细分业务{i + 1}收入（亿元）", f"{i + 1}.5", f"{i + 2}.1", f"{i + 3}.4"] for i in range(30)]
             table = Table(rows, repeatRows=1)
-            table.setStyle(TableStyle([("FONTNAME", (0, 0), (-1, -1), "STSong-Light"), ("FONTSIZE", (0, 0), (-1, -1), 9),
-                                       ("GRID", (0, 0), (-1, -1), 0.5, colors.black)]))
+            table.setStyle(
+                TableStyle(
+                    [
+                        ("FONTNAME", (0, 0), (-1, -1), "STSong-Light"),
+                        ("FONTSIZE", (0, 0), (-1, -1), 9),
+                        ("GRID", (0, 0), (-1, -1), 0.5, colors.black),
+                    ]
+                )
+            )
             story += [Spacer(1, 6), table, Spacer(1, 6)]
     doc = SimpleDocTemplate(str(path), pagesize=A4, topMargin=72, bottomMargin=72)
     doc.build(story, onFirstPage=decorate, onLaterPages=decorate)
@@ -112,8 +124,14 @@ def build_docx(path: Path) -> dict:
     sentences += got
     document.add_paragraph("".join(got))
     document.save(str(path))
-    return {"sentences": sentences, "headings": ["第一章 业务概述", "1.1 操作流程", "第二章 费用标准"],
-            "header": "某某银行 运营手册（内部）", "footer": "第 1 页 机密文件", "table_header": rows[0], "items": items}
+    return {
+        "sentences": sentences,
+        "headings": ["第一章 业务概述", "1.1 操作流程", "第二章 费用标准"],
+        "header": "某某银行 运营手册（内部）",
+        "footer": "第 1 页 机密文件",
+        "table_header": rows[0],
+        "items": items,
+    }
 
 
 def build_gbk_text(path: Path) -> dict:

@@ -77,7 +77,10 @@ class Router:
             return Reply(content=f"<think>先找核心指标，再逐项排除。{{\"analysis\": 1}}</think>\n{good}")
         if scenario == "fixable":  # prose analysis (style-mismatch) first, fixed after the re-ask
             if request.turn == 1:
-                bad = {"analysis": "本段主要分析毛利率的提升，其原因是原材料价格下降。", "metrics": json.loads(good)["metrics"]}
+                bad = {
+                    "analysis": "本段主要分析毛利率的提升，其原因是原材料价格下降。",
+                    "metrics": json.loads(good)["metrics"],
+                }
                 return Reply(content=json.dumps(bad, ensure_ascii=False))
             return Reply(content=good)
         if scenario == "invalid":  # never valid: a score out of range every time

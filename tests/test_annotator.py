@@ -130,7 +130,9 @@ def test_categories_agree_with_the_human_labels_often(corpus_dir):
         for gold in exclusion_items(sample.output.analysis):
             if gold.category == "定性无数值" or not mine:
                 continue
-            best = max(mine, key=lambda m: (gold.name in m.name or m.name in gold.name, bigram_jaccard(gold.name, m.name)))
+            best = max(
+                mine, key=lambda m: (gold.name in m.name or m.name in gold.name, bigram_jaccard(gold.name, m.name))
+            )
             if gold.name in best.name or best.name in gold.name or bigram_jaccard(gold.name, best.name) >= 0.4:
                 total += 1
                 agree += best.category == gold.category
@@ -172,8 +174,10 @@ def test_change_and_level_stay_one_item_and_signs_survive():
 
 
 def test_periods_of_a_series_are_items_of_their_own():
-    sample = b_sample("京东集团2025Q2实现收入2,914亿元，同比增长8.5%。对比来看，2024Q2收入2,686亿元，2023Q2收入2,531亿元。",
-                      "收入增速")
+    sample = b_sample(
+        "京东集团2025Q2实现收入2,914亿元，同比增长8.5%。对比来看，2024Q2收入2,686亿元，2023Q2收入2,531亿元。",
+        "收入增速",
+    )
     found = items_of(sample)
     assert {"2024Q2收入", "2023Q2收入"} <= set(found), found
 
@@ -206,8 +210,11 @@ def test_which_number_free_clauses_are_candidates():
 
 
 def test_rules_list_fewer_clauses_beside_many_quantities():
-    crowded = b_sample("受益于产品结构优化和渠道下沉，公司2025H1毛利率提升至35%。收入120亿元，销量8万吨，均价1.5万元/吨，"
-                       "费用率12%，净利率9%，存货周转60天，应收周转45天，经销商3,000家，门店5,000家。", "毛利率")
+    crowded = b_sample(
+        "受益于产品结构优化和渠道下沉，公司2025H1毛利率提升至35%。收入120亿元，销量8万吨，均价1.5万元/吨，"
+        "费用率12%，净利率9%，存货周转60天，应收周转45天，经销商3,000家，门店5,000家。",
+        "毛利率",
+    )
     quals = [i for i in exclusion_items(annotate(crowded).analysis) if i.category == "定性无数值"]
     assert quals == []
     light = b_sample("受益于产品结构优化和渠道下沉，公司2025H1毛利率提升至35%。收入120亿元。", "毛利率")
@@ -244,7 +251,10 @@ def test_a_sign_the_paragraph_writes_is_never_dropped(corpus_dir):
             values = candidate.values(paragraph)
             for mention in candidate.mentions:
                 if direction(paragraph, mention.start) < 0:
-                    assert any(word in values for word in ("-", "下降", "减少", "下滑", "回落", "降", "减", "跌", "收窄", "缩小")), values
+                    assert any(
+                        word in values
+                        for word in ("-", "下降", "减少", "下滑", "回落", "降", "减", "跌", "收窄", "缩小")
+                    ), values
 
 
 # --- the fitted category model -------------------------------------------------------------------

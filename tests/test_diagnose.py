@@ -168,9 +168,19 @@ def test_cli_diagnose_json_skips_gold_and_pred_in_train_dir(corpus_dir, capsys):
 
 
 def test_cli_diagnose_text(corpus_dir, capsys):
-    code = main(["diagnose", "--pred", str(corpus_dir / "predictions_v11.json"), "--gold",
-                 str(corpus_dir / "test_cases.jsonl"), "--train", *[str(corpus_dir / f"type_{t}.jsonl") for t in "abcd"],
-                 "--format", "md"])
+    code = main(
+        [
+            "diagnose",
+            "--pred",
+            str(corpus_dir / "predictions_v11.json"),
+            "--gold",
+            str(corpus_dir / "test_cases.jsonl"),
+            "--train",
+            *[str(corpus_dir / f"type_{t}.jsonl") for t in "abcd"],
+            "--format",
+            "md",
+        ]
+    )
     assert code == 0
     out = capsys.readouterr().out
     assert "Leading failure mode: **over-extraction**" in out and "### Data plan" in out

@@ -176,20 +176,39 @@ def test_alignment_by_order_index_and_id(gold_file, tmp_path):
     assert kept == list(gold)
 
 
-@pytest.mark.parametrize("rows,message", [
-    ([{"output": GOOD}] * 3, r"3 predictions for 4 gold cases"),
-    ([{"index": i, "output": GOOD} for i in (1, 2, 2, 4)], r"line 3: duplicate prediction for index 2 \(first at line 2\)"),
-    ([{"index": i, "output": GOOD} for i in (1, 2, 3, 9)], r"line 4: index 9 matches no gold case"),
-    ([{"index": i, "output": GOOD} for i in (1, 2, 3)], r"no prediction for 1 gold case\(s\), first index 4"),
-    ([{"index": 1, "output": GOOD}, {"output": GOOD}, {"index": 3, "output": GOOD}, {"index": 4, "output": GOOD}],
-     r"line 2: some predictions have an 'index'"),
-    ([{"scenario": s, "output": GOOD} for s in ("single_metric", "single_metric", "empty_output_background",
-                                                 "boundary_many_numbers_one_core")],
-     r"line 2: scenario 'single_metric' but gold case 2 .* is 'multi_metric': files misaligned"),
-    ([{"title": t, "output": GOOD} for t in ("标题一", "标题二", "标题四", "标题三")],
-     r"line 3: title '标题四' but gold case 3 .* has '标题三'"),
-    ([{"id": "nope", "output": GOOD}] * 4, r"prediction id 'nope' matches no gold case id"),
-])
+@pytest.mark.parametrize(
+    "rows,message",
+    [
+        ([{"output": GOOD}] * 3, r"3 predictions for 4 gold cases"),
+        (
+            [{"index": i, "output": GOOD} for i in (1, 2, 2, 4)],
+            r"line 3: duplicate prediction for index 2 \(first at line 2\)",
+        ),
+        ([{"index": i, "output": GOOD} for i in (1, 2, 3, 9)], r"line 4: index 9 matches no gold case"),
+        ([{"index": i, "output": GOOD} for i in (1, 2, 3)], r"no prediction for 1 gold case\(s\), first index 4"),
+        (
+            [
+                {"index": 1, "output": GOOD},
+                {"output": GOOD},
+                {"index": 3, "output": GOOD},
+                {"index": 4, "output": GOOD},
+            ],
+            r"line 2: some predictions have an 'index'",
+        ),
+        (
+            [
+                {"scenario": s, "output": GOOD}
+                for s in ("single_metric", "single_metric", "empty_output_background", "boundary_many_numbers_one_core")
+            ],
+            r"line 2: scenario 'single_metric' but gold case 2 .* is 'multi_metric': files misaligned",
+        ),
+        (
+            [{"title": t, "output": GOOD} for t in ("标题一", "标题二", "标题四", "标题三")],
+            r"line 3: title '标题四' but gold case 3 .* has '标题三'",
+        ),
+        ([{"id": "nope", "output": GOOD}] * 4, r"prediction id 'nope' matches no gold case id"),
+    ],
+)
 def test_misaligned_files_are_errors(gold_file, tmp_path, rows, message):
     with pytest.raises(AlignmentError, match=message):
         align(_preds(rows, tmp_path), load_gold(gold_file))
@@ -218,7 +237,9 @@ def test_verdicts(gold, pred, matched, verdict):
 def test_metrics_on_a_small_set(gold_file, tmp_path):
     rows = [
         {"output": _reply([("毛利润率", "financial")])},  # strict via synonym
-        {"output": _reply([("营业收入同比增长率", "business"), ("市场份额", "business"), ("净利率", "financial")])},  # loose, 1 type error
+        {
+            "output": _reply([("营业收入同比增长率", "business"), ("市场份额", "business"), ("净利率", "financial")])
+        },  # loose, 1 type error
         {"output": "```json\n" + _reply([]) + "\n```"},  # strict, needed cleanup
         {"output": "not json at all"},  # fail, invalid
     ]

@@ -70,7 +70,9 @@ def test_llamafactory_setup(built, tmp_path):
     assert set(cfg["lora_target"].split(",")) == {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
                                                   "down_proj"}
     assert cfg["dataset"] == "finsynth_train" and cfg["eval_dataset"] == "finsynth_val"
-    assert cfg["dataset"] in info and cfg["dataset_dir"] == str(out.resolve()) and Path(cfg["dataset_dir"]).is_absolute()
+    assert (
+        cfg["dataset"] in info and cfg["dataset_dir"] == str(out.resolve()) and Path(cfg["dataset_dir"]).is_absolute()
+    )
     assert cfg["trust_remote_code"] is False
     assert (cfg["per_device_train_batch_size"], cfg["gradient_accumulation_steps"]) == (2, 8)
     assert cfg["optim"] == "paged_adamw_8bit" and cfg["num_train_epochs"] == 5

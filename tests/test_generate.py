@@ -54,10 +54,18 @@ def c_script(request: Request) -> Reply:
 def raw_examples(root: Path) -> Path:
     rows = []
     for i in range(3):
-        rows.append(Sample(type="C", input=ParagraphInput(chapter_title="示例", paragraph=f"示例段落{i}，净利润增长{i}0%。"),
-                           output=Extraction(analysis=f"本段有{i + 1}个指标被深度分析。示例分析{i}，净利润是分析主体。"
-                                             if i == 1 else f"示例分析{i}，净利润是分析主体。", metrics=[
-                               Metric(metric_name="净利润", metric_type="financial", score=0.9)])))
+        rows.append(
+            Sample(
+                type="C",
+                input=ParagraphInput(chapter_title="示例", paragraph=f"示例段落{i}，净利润增长{i}0%。"),
+                output=Extraction(
+                    analysis=f"本段有{i + 1}个指标被深度分析。示例分析{i}，净利润是分析主体。"
+                    if i == 1
+                    else f"示例分析{i}，净利润是分析主体。",
+                    metrics=[Metric(metric_name="净利润", metric_type="financial", score=0.9)],
+                ),
+            )
+        )
     write_jsonl_atomic(root / "raw" / "type_c.jsonl", rows)
     return root / "raw"
 
@@ -78,7 +86,9 @@ def test_generate_new_candidates(tmp_path):
     assert not loaded.quarantined and len(loaded.samples) == 5
     assert Path(result.out_path).parent == tmp_path / "generated" and Path(result.out_path).name.startswith("type_c-")
     for sample in loaded.samples:
-        assert sample.type == "C" and sample.provenance.annotator == "openai" and sample.provenance.model == "fake-model"
+        assert (
+            sample.type == "C" and sample.provenance.annotator == "openai" and sample.provenance.model == "fake-model"
+        )
         assert not [f for f in lint_sample(sample) if f.severity == "error"]
         assert not sample.output.analysis.startswith("本段有")
     rejected = [json.loads(line) for line in Path(result.quarantine_path).read_text(encoding="utf-8").splitlines()]
@@ -121,10 +131,17 @@ def cli(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Completed
 def test_generate_from_paragraphs_cli_and_no_key_leak(tmp_path):
     paragraphs = tmp_path / "paragraphs.jsonl"
     paragraphs.write_text(
-        json.dumps({"chapter_title": "盈利能力", "paragraph": "受益于原材料价格下降，公司毛利率提升至31.2%。天然气价格同比下降18%。"},
-                   ensure_ascii=False) + "\n"
+        json.dumps(
+            {
+                "chapter_title": "盈利能力",
+                "paragraph": "受益于原材料价格下降，公司毛利率提升至31.2%。天然气价格同比下降18%。",
+            },
+            ensure_ascii=False,
+        )
+        + "\n"
         + "受益于储能市场爆发，公司逆变器出货量达68GW，同比增长42%。据BNEF统计全球新增装机约310GW。\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     with FakeOpenAI(b_script) as server:
         env = {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": API_KEY, "FINSYNTH_MODEL": "fake-model"}
         done = cli(["generate", "--type", "B", "--from-paragraphs", str(paragraphs), "--n", "5", "--format", "json"],

@@ -20,8 +20,9 @@ from finsynth.io import Record, load_paths
 
 CHART_IDS = ("counts", "balance", "style", "lengths", "lint")
 # what a self-contained page may name: nothing to fetch (SVG namespace URIs are identifiers, not requests)
-_FETCHING = re.compile(r"""(?:src|href|action|poster|data)\s*=\s*["']?(?!#|data:)[a-z]+:|url\(\s*["']?(?!data:|#)[^)]""",
-                       re.IGNORECASE)
+_FETCHING = re.compile(
+    r"""(?:src|href|action|poster|data)\s*=\s*["']?(?!#|data:)[a-z]+:|url\(\s*["']?(?!data:|#)[^)]""", re.IGNORECASE
+)
 
 
 def _shared_paths(corpus_dir: Path) -> list[str]:
@@ -148,8 +149,14 @@ def test_token_lengths_from_a_local_tokenizer(tmp_path: Path, raw_dir: Path, cap
     tokenizers = pytest.importorskip("tokenizers")
     loaded = load_paths([raw_dir])
     model = tokenizers.models.WordLevel(
-        {ch: i for i, ch in enumerate([*sorted({c for s in loaded.samples for c in s.input.paragraph + s.output.analysis}), "[UNK]"])},
-        unk_token="[UNK]")
+        {
+            ch: i
+            for i, ch in enumerate(
+                [*sorted({c for s in loaded.samples for c in s.input.paragraph + s.output.analysis}), "[UNK]"]
+            )
+        },
+        unk_token="[UNK]",
+    )
     tok = tokenizers.Tokenizer(model)
     tok.pre_tokenizer = tokenizers.pre_tokenizers.Split("", "isolated")  # one token per character
     tok.save(str(tmp_path / "tokenizer.json"))
@@ -247,7 +254,9 @@ def _open_in_browser(html: Path, screenshot: Path) -> dict:
     # Chromium 150 reloads a file:// page for a click on its own #fragment link and logs that as an
     # "unsafe attempt" to load the page itself; a request for anything else still fails the test
     page_uri = html.resolve().as_uri()
-    result["errors"] = [e for e in errors if not e.startswith(f"Unsafe attempt to load URL {page_uri} from frame with URL {page_uri}")]
+    result["errors"] = [
+        e for e in errors if not e.startswith(f"Unsafe attempt to load URL {page_uri} from frame with URL {page_uri}")
+    ]
     keep = os.environ.get("FINSYNTH_SCREENSHOTS")
     if keep:
         Path(keep).mkdir(parents=True, exist_ok=True)
@@ -259,7 +268,9 @@ def _open_in_browser(html: Path, screenshot: Path) -> dict:
 def test_shared_corpus_report_in_chromium(shared_html: Path, tmp_path: Path) -> None:
     shot = tmp_path / "report-shared-corpus.png"
     result = _open_in_browser(shared_html, shot)
-    assert set(result["requests"]) == {shared_html.resolve().as_uri()}  # nothing but the page itself (some Chromium builds load it twice)
+    assert set(result["requests"]) == {
+        shared_html.resolve().as_uri()
+    }  # nothing but the page itself (some Chromium builds load it twice)
     assert result["errors"] == []
     assert len(result["charts"]) == len(CHART_IDS) and all(w > 200 for w in result["charts"])
     assert result["table"] and result["findings"] == 259 and result["cards"] > 0
@@ -306,7 +317,10 @@ def test_pair_findings_show_the_other_row_with_the_differences_marked() -> None:
     from test_lint import PARAGRAPH, make_test_case, metric, sample
 
     edited = PARAGRAPH.replace("31.2%", "33.5%")
-    train = [sample(paragraph=PARAGRAPH), sample(paragraph=edited, metrics=[metric("毛利率", 1.0), metric("叶腊石采购价", 0.8)])]
+    train = [
+        sample(paragraph=PARAGRAPH),
+        sample(paragraph=edited, metrics=[metric("毛利率", 1.0), metric("叶腊石采购价", 0.8)]),
+    ]
     records = [Record(path="raw.jsonl", line=i, item=s) for i, s in enumerate(train, 1)]
     leaked = sample(paragraph=PARAGRAPH.replace("4.6", "4.8"))
     records.append(Record(path="raw.jsonl", line=3, item=leaked))

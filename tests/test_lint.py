@@ -192,9 +192,16 @@ def test_semicolon_enumeration_quiet(analysis: str) -> None:
 
 @pytest.mark.parametrize(
     "analysis",
-    ["核心指标数量：2。段落分析毛利率。", "本段有3个指标被深度分析。段落从三个维度分析。", "【核心指标数量：1】毛利率是核心。",
-     "共2个核心指标：毛利率和净利率。", "本段只有1个指标被深度分析。段落围绕毛利率展开。", "本段仅有一个核心指标。毛利率是主体。",
-     "**核心指标共2个**：毛利率、净利率。", "关键指标为3项：毛利率等。"],
+    [
+        "核心指标数量：2。段落分析毛利率。",
+        "本段有3个指标被深度分析。段落从三个维度分析。",
+        "【核心指标数量：1】毛利率是核心。",
+        "共2个核心指标：毛利率和净利率。",
+        "本段只有1个指标被深度分析。段落围绕毛利率展开。",
+        "本段仅有一个核心指标。毛利率是主体。",
+        "**核心指标共2个**：毛利率、净利率。",
+        "关键指标为3项：毛利率等。",
+    ],
 )
 def test_count_anchor_fires(analysis: str) -> None:
     assert rules_fired(sample(analysis=analysis), {"count-anchor"}) == {"count-anchor"}
@@ -241,7 +248,9 @@ def test_classify_and_parse_exclusion_list() -> None:
     assert classify_analysis(D_ANALYSIS) == "hybrid"
     items = exclusion_items(B_ANALYSIS)
     assert [(i.name, i.category, i.values) for i in items] == [
-        ("玻纤纱均价", "归因项", "同比-12%"), ("叶腊石采购价", "归因项", "同比-22%"), ("天然气价格", "归因项", "同比-18%"),
+        ("玻纤纱均价", "归因项", "同比-12%"),
+        ("叶腊石采购价", "归因项", "同比-22%"),
+        ("天然气价格", "归因项", "同比-18%"),
     ]
     variants = "逐项排除：A指标：定性/无数值——无数据。B指标（5%）：行业宏观数据——行业的。C：历史参照——去年。"
     assert [i.category for i in exclusion_items(variants)] == ["定性无数值", "行业/宏观数据", "历史参照"]
@@ -292,7 +301,9 @@ def test_metric_not_in_analysis() -> None:
 
 
 def test_ungrounded_metric() -> None:
-    assert rules_fired(sample(metrics=[metric("经营性现金流净额", 1.0)]), {"ungrounded-metric"}) == {"ungrounded-metric"}
+    assert rules_fired(sample(metrics=[metric("经营性现金流净额", 1.0)]), {"ungrounded-metric"}) == {
+        "ungrounded-metric"
+    }
     renamed = sample(paragraph="百济神州2025H1泽布替尼（百悦泽）全球销售额达到18.2亿美元，同比增长62%。",
                      analysis="核心产品全球销售额是核心。", metrics=[metric("核心产品全球销售额", 1.0, "business")])
     assert rules_fired(renamed, {"ungrounded-metric"}) == {"ungrounded-metric"}
@@ -393,7 +404,16 @@ def test_result_counts_every_rule_and_serialises() -> None:
     assert result.counts["count-anchor"] == 1 and result.has_errors
     payload = result.to_json()
     assert set(payload) == {"findings", "counts"}
-    assert set(payload["findings"][0]) == {"rule", "severity", "path", "line", "sample_id", "message", "spans", "related"}
+    assert set(payload["findings"][0]) == {
+        "rule",
+        "severity",
+        "path",
+        "line",
+        "sample_id",
+        "message",
+        "spans",
+        "related",
+    }
     json.dumps(payload, ensure_ascii=False)
     assert not LintResult().has_errors
 
@@ -481,7 +501,9 @@ def test_cli_clean_file_exits_zero(tmp_path, capsys) -> None:
 def test_cli_against_and_errors(tmp_path, capsys) -> None:
     train = tmp_path / "train.jsonl"
     test = tmp_path / "test.jsonl"
-    train.write_text(json.dumps(sample().model_dump(mode="json"), ensure_ascii=False) + "\n{bad json\n", encoding="utf-8")
+    train.write_text(
+        json.dumps(sample().model_dump(mode="json"), ensure_ascii=False) + "\n{bad json\n", encoding="utf-8"
+    )
     test.write_text(json.dumps(make_test_case().model_dump(mode="json"), ensure_ascii=False) + "\n", encoding="utf-8")
     assert main(["lint", str(train), "--against", str(test), "--format", "json"]) == 1
     captured = capsys.readouterr()
@@ -704,8 +726,10 @@ def test_build_fix_keeps_the_type_c_rows_and_records_every_fix(corpus_dir, tmp_p
 
 # --- exclusion grounding (issue 12) -------------------------------------------------------------
 
-B_PARAGRAPH_12 = ("海螺水泥2025Q3水泥熟料综合销量约6,800万吨，同比下降约3%。在需求疲弱的背景下，公司吨净利回升至约18元，"
-                  "同比增加约5元，主要因为吨煤耗下降和燃煤采购价同比下降约25%。全国水泥产量同比下降约7%。")
+B_PARAGRAPH_12 = (
+    "海螺水泥2025Q3水泥熟料综合销量约6,800万吨，同比下降约3%。在需求疲弱的背景下，公司吨净利回升至约18元，"
+    "同比增加约5元，主要因为吨煤耗下降和燃煤采购价同比下降约25%。全国水泥产量同比下降约7%。"
+)
 
 
 def b_row(items: str, paragraph: str = B_PARAGRAPH_12) -> Sample:

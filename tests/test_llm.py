@@ -384,7 +384,9 @@ def test_relabel_d_is_held_to_the_hybrid_style(tmp_path):
                     output=Extraction(analysis="旧", metrics=metrics))
     metrics_json = [m.model_dump() for m in metrics]
     # first reply: exclusion list without the financial/business rationale (B style), then hybrid
-    b_style = D_HYBRID.replace("，business——衡量用户运营规模，不出现在报表中", "").replace("，financial——利润表核心科目", "")
+    b_style = D_HYBRID.replace("，business——衡量用户运营规模，不出现在报表中", "").replace(
+        "，financial——利润表核心科目", ""
+    )
     seen = []
 
     def script(request):

@@ -42,7 +42,9 @@ def _paragraphs(corpus_dir, limit: int | None = None) -> list[str]:
 def _edit(text: str, rng: random.Random, changes: int) -> str:
     chars = list(text)
     for _ in range(changes):
-        chars[rng.randrange(len(chars))] = rng.choice("的是在了和有大中上为个国我以要他时来用们生到作地于出就分对成会可主发年动")
+        chars[rng.randrange(len(chars))] = rng.choice(
+            "的是在了和有大中上为个国我以要他时来用们生到作地于出就分对成会可主发年动"
+        )
     return "".join(chars)
 
 
@@ -212,9 +214,14 @@ def test_cluster_of_copies_gives_one_finding_per_member() -> None:
     from finsynth.schema import Sample
 
     def row(paragraph: str) -> Sample:
-        return Sample(type="A", input={"chapter_title": "盈利能力", "paragraph": paragraph},
-                      output={"analysis": "段落分析玻纤龙头的盈利弹性，毛利率是核心。",
-                              "metrics": [{"metric_name": "毛利率", "metric_type": "financial", "score": 1.0, "reason": "r"}]})
+        return Sample(
+            type="A",
+            input={"chapter_title": "盈利能力", "paragraph": paragraph},
+            output={
+                "analysis": "段落分析玻纤龙头的盈利弹性，毛利率是核心。",
+                "metrics": [{"metric_name": "毛利率", "metric_type": "financial", "score": 1.0, "reason": "r"}],
+            },
+        )
 
     texts = [LONG, *_copies(LONG, 49, "31.2")]
     records = [Record(path="train.jsonl", line=i, item=row(t)) for i, t in enumerate(texts, start=1)]
@@ -281,15 +288,28 @@ def test_clusters_match_the_all_pairs_answer(corpus_dir) -> None:
 
 
 def test_packed_exact_jaccard_equals_string_shingles() -> None:
-    texts = [BASE, BASE.replace("31.2", "31.9"), "ab", "abc", "", "ＡＢＣ　毛利率", "😀毛利率上升", "😀毛利率上升了",
-             "e\u0301clair 毛利率", "a", "x"]
+    texts = [
+        BASE,
+        BASE.replace("31.2", "31.9"),
+        "ab",
+        "abc",
+        "",
+        "ＡＢＣ　毛利率",
+        "😀毛利率上升",
+        "😀毛利率上升了",
+        "e\u0301clair 毛利率",
+        "a",
+        "x",
+    ]
     rank = NearDupSearch(texts)._rank
     assert rank is not None
     every = np.arange(len(texts))
     exact = neardup._Exact(texts, rank, 3, core=every)
     on_demand = neardup._Exact(texts, rank, 3, core=every[::2])  # the others packed when first needed
     left, right = np.repeat(every, len(texts)), np.tile(every, len(texts))
-    for (p, q), value in zip(zip(left.tolist(), right.tolist(), strict=True), exact.many(left, right).tolist(), strict=True):
+    for (p, q), value in zip(
+        zip(left.tolist(), right.tolist(), strict=True), exact.many(left, right).tolist(), strict=True
+    ):
         assert value == exact(p, q) == on_demand(p, q) == jaccard(texts[p], texts[q]), (texts[p], texts[q])
 
 

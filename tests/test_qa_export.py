@@ -71,7 +71,9 @@ def test_chinese_sample_gets_the_chinese_prompts():
     sample = chinese_sample()
     system, user = prompt_messages(sample)
     assert system == {"role": "system", "content": QA_SYSTEM["zh"]}
-    assert user["content"].startswith("根据下面的段落和表格回答问题。\n【问题】招商银行") and "【段落】" in user["content"]
+    assert (
+        user["content"].startswith("根据下面的段落和表格回答问题。\n【问题】招商银行") and "【段落】" in user["content"]
+    )
 
 
 def test_reply_is_json_with_the_analysis_first_and_the_reward_scores_it_one(tatqa):

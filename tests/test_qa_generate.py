@@ -34,12 +34,12 @@ from finsynth.qa.schema import QASample, Source
 PASSAGE = re.compile(r"<passage>\n(.*?)\n</passage>", re.DOTALL)
 QUESTION = re.compile(r"<question>(.*?)</question>", re.DOTALL)
 INVENTED = "4321.97"
-NO_ENDPOINT = ("OPENAI_BASE_URL", "OPENAI_API_KEY", "FINSYNTH_MODEL", "FINSYNTH_CONFIG")
 
 ZH = {
     "收入": "公司2025年上半年实现营业收入128.6亿元，同比增长12.5%，主要受益于新能源业务放量。"
-            "其中储能业务收入45.2亿元，同比增长38.0%，占营业收入的比重提升至35.1%。",
-    "盈利": "毛利率为24.3%，同比提升1.8个百分点，主要因为原材料价格下降和产品结构改善。归母净利润为15.7亿元，同比增长20.4%。",
+    "其中储能业务收入45.2亿元，同比增长38.0%，占营业收入的比重提升至35.1%。",
+    "盈利": "毛利率为24.3%，同比提升1.8个百分点，主要因为原材料价格下降和产品结构改善。"
+    "归母净利润为15.7亿元，同比增长20.4%。",
 }
 EN = {
     "revenue": "Revenue for fiscal 2019 was $1,496.5 million, up from $1,352.4 million in 2018, driven by Fixed "
@@ -75,9 +75,17 @@ def good_answer(passage: str, question: str) -> dict:
         decimals = max(a.decimals, b.decimals)
         total = f"{abs(a.written) + abs(b.written):.{decimals}f}"
         step = f"{abs(a.written):.{a.decimals}f} + {abs(b.written):.{b.decimals}f} = {total}"
-        return {"analysis": "The question adds the first two figures." if "sum" in question else "问题要求把前两个数值相加。",
-                "steps": [step], "answer": total, "spans": [total], "value": float(total), "scale": "",
-                "unit": None}
+        return {
+            "analysis": "The question adds the first two figures."
+            if "sum" in question
+            else "问题要求把前两个数值相加。",
+            "steps": [step],
+            "answer": total,
+            "spans": [total],
+            "value": float(total),
+            "scale": "",
+            "unit": None,
+        }
     if "first figure" in question or "第一个数值" in question:
         text = found[0].text
         return {"analysis": "The first figure is in the first sentence." if "figure" in question
@@ -352,7 +360,13 @@ FIXED_COUNT = re.compile(r"\d|至少|最少|恰好|正好|不少于|[一二两�
 
 
 def test_the_fixed_count_check_can_fail():
-    for bad in ("请提出3个问题", "至少提一个问题", "写出三个问题", "Ask at least two questions", "write five questions"):
+    for bad in (
+        "请提出3个问题",
+        "至少提一个问题",
+        "写出三个问题",
+        "Ask at least two questions",
+        "write five questions",
+    ):
         assert FIXED_COUNT.search(bad), bad
 
 
@@ -424,13 +438,6 @@ def test_finsynth_ingest_output_is_read_as_chunks(tmp_path):
 # --- the CLI ----------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def offline(monkeypatch, tmp_path):
-    for name in NO_ENDPOINT:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
 
 def _write_chunks(path: Path) -> Path:
     rows = [{"id": "income", "text": ZH["收入"], "source": {"file": "r.pdf", "pages": [2]}},
@@ -487,7 +494,9 @@ def test_cli_runs_are_byte_identical_with_the_cache(offline, monkeypatch, capsys
         assert main([*args[:-2], "--out", "three"]) == 0  # the text report, from the cache too
         text = " ".join(capsys.readouterr().out.split())
         assert server.total_requests == live
-    assert "4 chunk(s): 3 with questions, 1 with none, 0 quarantined" in text and "(+13 from cache)" in text  # 4 + 7 asks, 2 re-asks
+    assert (
+        "4 chunk(s): 3 with questions, 1 with none, 0 quarantined" in text and "(+13 from cache)" in text
+    )  # 4 + 7 asks, 2 re-asks
     assert first["reconciles"] and first["rows_read"] == 5 and first["rows_quarantined"] == 1
     assert (first["chunks"], first["chunks_with_questions"], first["chunks_without_questions"]) == (4, 3, 1)
     assert first["questions"] == 7 and first["answered"] == 6 and first["questions_quarantined"] == 1

@@ -33,18 +33,10 @@ from finsynth.qa.schema import QASample
 from finsynth.qa.tatqa import import_tatqa
 
 TATQA = Path("/work/shared/corpus/tatqa/tatqa_dataset_dev.json")
-NO_ENDPOINT = ("OPENAI_BASE_URL", "OPENAI_API_KEY", "FINSYNTH_MODEL", "FINSYNTH_CONFIG")
 OUTPUTS = ("sft.jsonl", "rl.jsonl", "quarantine.jsonl", "scores.jsonl", "manifest.json", "report.md",
            "export/alpaca/train.jsonl", "export/sharegpt/train.jsonl", "export/messages/train.jsonl",
            "export/dataset_info.json", "grpo/train.jsonl")
 
-
-@pytest.fixture
-def offline(monkeypatch, tmp_path):
-    for name in NO_ENDPOINT:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)  # no project config file is found either
-    return tmp_path
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,11 @@ TABLE = [["", "2019", "2018", "2017"], ["Fixed Price", "$ 1,452.4", "$ 1,146.2",
          ["Other", "44.1", "56.7", "(70.8)"]]
 EN = Context(paragraphs=[Paragraph(id="p", order=1, text="Sales to Lockheed Martin grew 12% to $2.5 million.")],
              table=Table.from_rows(TABLE))
-ZH = Context(paragraphs=[Paragraph(id="p", order=1, text="招商银行2024年营业收入12,000万元，同比增长８．５％；《金融时报》报道。")])
+ZH = Context(
+    paragraphs=[
+        Paragraph(id="p", order=1, text="招商银行2024年营业收入12,000万元，同比增长８．５％；《金融时报》报道。")
+    ]
+)
 
 
 # --- grounding ------------------------------------------------------------------------------------

@@ -16,16 +16,6 @@ from finsynth.schema import Sample
 from finsynth.synth.relabel import relabel
 from finsynth.synth.validate import REPLY_RULES, lint_errors
 
-NO_ENDPOINT = ("OPENAI_BASE_URL", "OPENAI_API_KEY", "FINSYNTH_MODEL", "FINSYNTH_CONFIG")
-
-
-@pytest.fixture
-def offline(monkeypatch, tmp_path):
-    for name in NO_ENDPOINT:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)  # no project config file is found either
-    return tmp_path
-
 
 def _b_rows(out: Path) -> dict[str, dict]:
     rows = {}

@@ -50,7 +50,9 @@ def test_corpus_against_test_set_shows_mean_ratio(corpus_dir: Path) -> None:
 
 
 def _cases(count: int, n: int = 4) -> list[TestCase]:
-    metrics = [{"metric_name": f"指标{i}", "metric_type": "financial", "score": 0.9, "reason": "r"} for i in range(count)]
+    metrics = [
+        {"metric_name": f"指标{i}", "metric_type": "financial", "score": 0.9, "reason": "r"} for i in range(count)
+    ]
     ext = Extraction(analysis="x", metrics=metrics)
     return [TestCase(scenario=Scenario.single_metric, input=ParagraphInput(paragraph=f"p{i}"), output=ext)
             for i in range(n)]
@@ -114,7 +116,9 @@ def test_report_is_not_fit_while_rows_do_not_load(raw_dir: Path, tmp_path: Path,
     assert payload["assessment"]["fit"] is False and "did not load" in payload["assessment"]["sentences"][0]
 
 
-def test_report_token_lengths_with_the_real_qwen3_tokenizer(corpus_dir: Path, qwen3_tokenizer_dir: Path, capsys) -> None:
+def test_report_token_lengths_with_the_real_qwen3_tokenizer(
+    corpus_dir: Path, qwen3_tokenizer_dir: Path, capsys
+) -> None:
     transformers = pytest.importorskip("transformers")
     reference = transformers.AutoTokenizer.from_pretrained(str(qwen3_tokenizer_dir))
     path = corpus_dir / "type_c.jsonl"

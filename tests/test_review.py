@@ -12,16 +12,8 @@ from finsynth.cli import main
 from finsynth.io import load_paths, read_jsonl
 from finsynth.schema import row_content_hash
 
-NO_ENDPOINT = ("OPENAI_BASE_URL", "OPENAI_API_KEY", "FINSYNTH_MODEL", "FINSYNTH_CONFIG")
 TIME = "2026-12-01T10:00:00+00:00"
 
-
-@pytest.fixture
-def offline(monkeypatch, tmp_path):
-    for name in NO_ENDPOINT:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
 
 
 def _decision(record, decision: str, **extra) -> tuple[int, ReviewDecision]:

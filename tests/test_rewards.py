@@ -224,14 +224,21 @@ def test_an_enumeration_with_the_right_names_loses_to_prose(muyuan):
 
 
 def test_listing_every_noun_loses_on_count(jushi):
-    nouns = _score(jushi, _reply(jushi["output"]["analysis"], [_metric(n, "financial") for n in
-                                                                ("毛利率", "玻纤纱均价", "叶腊石采购价", "天然气价格")]))
+    nouns = _score(
+        jushi,
+        _reply(
+            jushi["output"]["analysis"],
+            [_metric(n, "financial") for n in ("毛利率", "玻纤纱均价", "叶腊石采购价", "天然气价格")],
+        ),
+    )
     honest = _score(jushi, _gold_text(jushi))
     assert nouns["count"] == 0.0 and honest["count"] == 1.0
     assert nouns["total"] == pytest.approx(0.5 + 0.4 + 0.0 + 0.5) and nouns["total"] < honest["total"]
     # past four metrics the reply is not the schema at all
-    every = _reply(jushi["output"]["analysis"], [_metric(n, "financial") for n in
-                                                 ("毛利率", "玻纤纱均价", "叶腊石采购价", "天然气价格", "综合生产成本")])
+    every = _reply(
+        jushi["output"]["analysis"],
+        [_metric(n, "financial") for n in ("毛利率", "玻纤纱均价", "叶腊石采购价", "天然气价格", "综合生产成本")],
+    )
     assert _score(jushi, every)["total"] == -0.5
 
 

@@ -49,7 +49,12 @@ def test_config_yaml_and_flag_precedence(tmp_path):
                    encoding="utf-8")
     ours, config = parse_sft(["--model", "m", "--config", str(yml), "--learning-rate", "0.01",
                               "--no-group-by-length", "--max_steps", "7"])
-    assert (ours.lora_r, config.learning_rate, ours.quant, config.train_sampling_strategy) == (8, 0.01, "4bit", "random")
+    assert (ours.lora_r, config.learning_rate, ours.quant, config.train_sampling_strategy) == (
+        8,
+        0.01,
+        "4bit",
+        "random",
+    )
     assert (config.num_train_epochs, config.max_steps, config.output_dir) == (2, 7, "runs/yaml")
     ours, config = parse_sft(["--model", "m", "--out", "runs/x", "--no-eval", "--seed", "3", "--num-train-epochs",
                               "1", "--max-steps", "2", "--quant", "none", "--attn-implementation", "eager",
@@ -133,7 +138,11 @@ def test_sft_adapter_reload_infer_resume(built, tiny, tmp_path):
     assert saved["eval_loss"] and saved["final_eval_loss"] is not None
     assert saved["tokens_per_second"] > 0 and saved["config"]["lora_r"] == 16
     # the settings as parsed: ours and trl's SFTConfig, before the run's adjustments (recorded apart)
-    assert (saved["config"]["learning_rate"], saved["config"]["max_steps"], saved["config"]["quant"]) == (5e-3, 3, "none")
+    assert (saved["config"]["learning_rate"], saved["config"]["max_steps"], saved["config"]["quant"]) == (
+        5e-3,
+        3,
+        "none",
+    )
     assert saved["config"]["gradient_checkpointing"] == "auto" and saved["config"]["output_dir"] == str(out)
     json.dumps(saved["config"])
     assert saved["lengths"]["train"]["n"] == 8 and saved["max_length"] > 0

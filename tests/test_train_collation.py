@@ -53,7 +53,11 @@ def _check_labels(trainer, tok, rows, padding_free: bool) -> None:
         assert "attention_mask" not in batch and batch["input_ids"].shape[0] == 1
         assert batch["input_ids"].shape[1] == sum(len(e["input_ids"]) for e in examples[:3])  # no pad token
         starts = (batch["position_ids"][0] == 0).nonzero().flatten().tolist()
-        assert starts == [0, len(examples[0]["input_ids"]), len(examples[0]["input_ids"]) + len(examples[1]["input_ids"])]
+        assert starts == [
+            0,
+            len(examples[0]["input_ids"]),
+            len(examples[0]["input_ids"]) + len(examples[1]["input_ids"]),
+        ]
         flat = [label for e in examples[:3] for label in [-100, *e["labels"][1:]]]  # first token: never a target
         assert batch["labels"][0].tolist() == flat
     else:

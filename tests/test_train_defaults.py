@@ -125,8 +125,13 @@ def test_memory_plan_decides_checkpointing_and_micro_batch():
     for setting, expected in (("on", True), ("off", False), (True, True), (False, False)):
         ours, config = parse_sft(model="m", gradient_checkpointing=setting)  # YAML booleans are accepted
         assert memory_plan(ours, config, small, 800, 141 * gib)["gradient_checkpointing"] is expected
-    for flags, expected in ((["--gradient-checkpointing", "on"], "on"), (["--gradient_checkpointing", "false"], "off"),
-                            (["--no-gradient-checkpointing"], "off"), (["--gradient-checkpointing"], "on"), ([], "auto")):
+    for flags, expected in (
+        (["--gradient-checkpointing", "on"], "on"),
+        (["--gradient_checkpointing", "false"], "off"),
+        (["--no-gradient-checkpointing"], "off"),
+        (["--gradient-checkpointing"], "on"),
+        ([], "auto"),
+    ):
         assert parse_sft(["--model", "m", *flags])[0].gradient_checkpointing == expected, flags
     plan = memory_plan(*parse_sft(model="m"), small, 800, None)  # no GPU: the configured micro-batch
     assert plan["gradient_checkpointing"] is False and plan["micro_batch"] == 4 and "no GPU" in plan["reason"]

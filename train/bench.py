@@ -301,7 +301,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=4, help="timed optimiser steps")
     p.add_argument("--max-length", type=int, default=2048, help="cap on a drawn sample's tokens (default: 2048)")
     p.add_argument("--seed", type=int, default=0, help="seed of weights, drawn lengths and token ids (default: 0)")
-    p.add_argument("--work-dir", default="/tmp/finsynth-bench", help="trainer output directories (default: %(default)s)")
+    p.add_argument(
+        "--work-dir", default="/tmp/finsynth-bench", help="trainer output directories (default: %(default)s)"
+    )
     p.add_argument("--log", default=None, help="append every child's full output here")
     p.add_argument("--child-timeout", type=int, default=900, help="seconds allowed per configuration")
     p.add_argument("--one", default=None, help=argparse.SUPPRESS)

@@ -1,4 +1,5 @@
-"""`python -m train {sft,grpo,infer,tiny-model,lengths,bench,convert-gguf,nan-check}`: parse flags, call the module, print JSON.
+"""`python -m train {sft,grpo,infer,tiny-model,lengths,bench,convert-gguf,nan-check}`: parse flags, call the \
+module, print JSON.
 
 Errors follow `finsynth.cli`'s convention (`run_command`): a user error (a missing --model/--data/--test/
 --adapter path, a bad setting, a missing package or GPU) is one line on stderr and exit code 2, with the

@@ -99,7 +99,9 @@ class SFTArguments:
 
     data: str = field(default="data/built", metadata=_help(
         "built data directory (`python -m finsynth build` output: train.jsonl, optional val.jsonl)"))
-    model: str = field(default="", metadata=_help("local base model directory (required; nothing is fetched from a hub)"))
+    model: str = field(
+        default="", metadata=_help("local base model directory (required; nothing is fetched from a hub)")
+    )
     quant: str = field(default="8bit", metadata=_help(
         "base weights: 8bit (LLM.int8, the reference), 4bit (nf4 QLoRA) or none (bf16 LoRA); 8bit/4bit need a "
         "CUDA GPU", choices=QUANT_CHOICES))
@@ -268,7 +270,9 @@ def parse_settings(parser, argv: Iterable[str] = (), values: Mapping[str, Any] |
     try:
         with warnings.catch_warnings():
             # trl's SFTConfig defaults the deprecated alias gradient_checkpointing (transformers 5): not ours to fix
-            warnings.filterwarnings("ignore", message=".*gradient_checkpointing.* is deprecated", category=FutureWarning)
+            warnings.filterwarnings(
+                "ignore", message=".*gradient_checkpointing.* is deprecated", category=FutureWarning
+            )
             parsed = parser.parse_args_into_dataclasses(argv, return_remaining_strings=known_only,
                                                         look_for_args_file=False)
     except ConfigError:
@@ -323,13 +327,19 @@ class InferConfig:
         "LoRA adapter directory written by `python -m train sft` (RUN/adapter); none = the base model"))
     test: str = field(default="data/built/test.jsonl", metadata=_help("built test split to generate for"))
     out: str = field(default="preds.jsonl", metadata=_help("predictions JSONL to write (plus OUT.log.json)"))
-    quant: str = field(default="auto", metadata=_help(
-        "base weights: auto = the quant the adapter was trained with (its run_log.json; 8bit when the log is "
-        "missing, none without an adapter), none on a machine without CUDA; or 8bit, 4bit, none",
-        choices=INFER_QUANT_CHOICES))
+    quant: str = field(
+        default="auto",
+        metadata=_help(
+            "base weights: auto = the quant the adapter was trained with (its run_log.json; 8bit when the log is "
+            "missing, none without an adapter), none on a machine without CUDA; or 8bit, 4bit, none",
+            choices=INFER_QUANT_CHOICES,
+        ),
+    )
     # One generate call holds the whole batch until its longest reply ends: on one GPU the 50 test prompts go
     # together (prompt-length sorted, so little left padding); a smaller batch costs a full decode per batch.
-    batch_size: int = field(default=64, metadata=_help("prompts per generate call (left padded, sorted by prompt length)"))
+    batch_size: int = field(
+        default=64, metadata=_help("prompts per generate call (left padded, sorted by prompt length)")
+    )
     merge_adapter: bool = field(default=True, metadata=_help(
         "fold the LoRA adapter into the base weights before generating (bf16 base, --quant none only; a quantised "
         "base keeps the adapter separate); --no-merge-adapter keeps peft's layers"))

@@ -77,7 +77,9 @@ def resolve_max_new_tokens(cfg: InferConfig, tokenizer, rows: list[dict[str, Any
     logged = [v.get("reply_max") for v in ((log or {}).get("lengths") or {}).values() if isinstance(v, dict)]
     longest = [n for n in logged if isinstance(n, int) and n > 0]
     if longest:
-        return math.ceil(REPLY_MARGIN * max(longest)), f"{REPLY_MARGIN} x the longest training reply ({max(longest)} tokens, {path})"
+        return math.ceil(
+            REPLY_MARGIN * max(longest)
+        ), f"{REPLY_MARGIN} x the longest training reply ({max(longest)} tokens, {path})"
     if tokenizer is not None:
         from .data import full_ids, prompt_ids
 
@@ -245,7 +247,10 @@ def run_infer(cfg: InferConfig) -> dict[str, Any]:
     loaded = time.time()
     outputs = generate_vllm(rows, cfg) if cfg.backend == "vllm" else generate_transformers(tokenizer, model, rows, cfg)
     generate_seconds = time.time() - loaded
-    preds = [{"id": r.get("id", str(i)), "index": i, "output": text} for i, (r, text) in enumerate(zip(rows, outputs, strict=True))]
+    preds = [
+        {"id": r.get("id", str(i)), "index": i, "output": text}
+        for i, (r, text) in enumerate(zip(rows, outputs, strict=True))
+    ]
     write_jsonl_atomic(cfg.out, preds)
     seconds = time.time() - started
     log = {"config": cfg.to_dict(), "resolved": {"quant": quant_why, "max_new_tokens": max_new_why},

@@ -121,7 +121,9 @@ def batch_probe(args: argparse.Namespace) -> dict[str, Any]:
     bad: dict[str, list[dict[str, Any]]] = {b: [] for b in BACKENDS}
     shapes = []
     for index, batch in enumerate(trainer.get_train_dataloader()):
-        batch = {k: v.to(trainer.args.device) for k, v in batch.items() if k in ("input_ids", "attention_mask", "labels")}
+        batch = {
+            k: v.to(trainer.args.device) for k, v in batch.items() if k in ("input_ids", "attention_mask", "labels")
+        }
         length = int(batch["input_ids"].shape[1])
         shapes.append(length)
         for backend in BACKENDS:
@@ -285,9 +287,15 @@ def main(args: argparse.Namespace) -> int:
     trained = {r["part"]: r for r in rows if r["part"] in CONFIGS and "error" not in r}
     summary = {
         "environment": _environment(),
-        "verdict": {name: {"finite": r["finite"], "failed_step": (r["failure"] or {}).get("step"),
-                           "nonpad_tokens_per_s": r["nonpad_tokens_per_s"], "peak_gpu_memory_gib": r["peak_gpu_memory_gib"]}
-                    for name, r in trained.items()},
+        "verdict": {
+            name: {
+                "finite": r["finite"],
+                "failed_step": (r["failure"] or {}).get("step"),
+                "nonpad_tokens_per_s": r["nonpad_tokens_per_s"],
+                "peak_gpu_memory_gib": r["peak_gpu_memory_gib"],
+            }
+            for name, r in trained.items()
+        },
         "parts": rows,
     }
     print(json.dumps(summary))

@@ -46,7 +46,8 @@ then costs FLOPs quadratic in the micro-batch's total tokens; they are kept as a
 The non-finite guard (`NonFiniteGuard`) makes any recurrence a clean stop at the step that produced it.
 
 Throughput knobs: gradient checkpointing is `auto` (off when a conservative activation-memory estimate fits in
-60% of the GPU: on for a Qwen3-14B-sized model at micro-batch 4 on an H200, off for a 0.5B one), and `auto_batch` (on by default) grows
+60% of the GPU: on for a Qwen3-14B-sized model at micro-batch 4 on an H200, off for a 0.5B one), and `auto_batch` \
+(on by default) grows
 the micro-batch at the same effective batch while the estimate fits; the run log records the plan. A 0.5B model
 is launch-bound, not FLOP-bound: 16 x 1 instead of 4 x 4 gave 3.5x the tokens/s with the same loss curve (H200,
 benchmarks/train_throughput.py).
@@ -303,7 +304,8 @@ def memory_plan(ours: SFTArguments, config, model, max_length: int, device_bytes
     `device_bytes` is the memory this process may use on its GPU (None: no GPU; then checkpointing `auto` is off
     and the micro-batch is the configured one). A configuration fits when weights + adapter states + 1.3 x tokens
     x `activation_bytes_per_token` is within `GPU_MEMORY_SHARE` of it; the worst micro-batch is taken to be
-    `micro x max_length` tokens (a conservative bound: measured peaks are lower; the run log has both). `auto` checkpointing prefers off; `auto_batch` grows the micro-batch (never below
+    `micro x max_length` tokens (a conservative bound: measured peaks are lower; the run log has both). `auto` \
+checkpointing prefers off; `auto_batch` grows the micro-batch (never below
     the configured one) over divisors of the effective batch, so the optimisation is unchanged.
     """
     weights = sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()])

@@ -40,7 +40,8 @@ CHAT_TEMPLATE = """\
 {%- set content = content.split('</think>')[-1].lstrip('\\n') %}
 {%- endif %}
 {%- if loop.index0 > ns.last_query_index and (loop.last or reasoning_content) %}
-{{- '<|im_start|>assistant\\n<think>\\n' + reasoning_content.strip('\\n') + '\\n</think>\\n\\n' + content.lstrip('\\n') }}
+{{- '<|im_start|>assistant\\n<think>\\n' + reasoning_content.strip('\\n') + '\\n</think>\\n\\n' + \
+content.lstrip('\\n') }}
 {%- else %}
 {{- '<|im_start|>assistant\\n' + content }}
 {%- endif %}

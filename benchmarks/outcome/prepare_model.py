@@ -211,8 +211,13 @@ def verify(dir_: Path, slim_file: Path, full_file: Path, rows: int) -> dict:
               "先在 analysis 中分析段落结构，再给出 metrics 列表。指标数量不固定，根据段落实际内容决定。")
 
     def messages(s: dict, with_reply: bool) -> list[dict]:
-        m = [{"role": "system", "content": system},
-             {"role": "user", "content": f"【章节标题】{s['input']['chapter_title']}\n【段落内容】{s['input']['paragraph']}"}]
+        m = [
+            {"role": "system", "content": system},
+            {
+                "role": "user",
+                "content": f"【章节标题】{s['input']['chapter_title']}\n【段落内容】{s['input']['paragraph']}",
+            },
+        ]
         if with_reply:
             m.append({"role": "assistant", "content": json.dumps(s["output"], ensure_ascii=False)})
         return m

@@ -163,12 +163,15 @@ class Rule:
     def explain(self) -> str:
         """`finsynth lint --explain ID`: the rule's whole documentation as Markdown."""
         fixable = " (fixable: `finsynth build --fix`)" if self.autofix else ""
-        return (f"# {self.id} ({self.severity}, {self.scope} rule){fixable}\n\n"
-                f"## What it catches\n\n{self.summary}\n\n"
-                f"## Why\n\n{self.rationale}\n\n"
-                f"## Example that fires\n\n{self.fires.describe()}\n\n"
-                f"## Example that does not fire\n\n{self.passes.describe()}\n\n"
-                f"## How to fix\n\n{self.fix}\n")
+        return rule_markdown(f"{self.id} ({self.severity}, {self.scope} rule){fixable}", self.summary,
+                             self.rationale, self.fires.describe(), self.passes.describe(), self.fix)
+
+
+def rule_markdown(title: str, summary: str, rationale: str, fires: str, passes: str, fix: str) -> str:
+    """A rule's documentation page (`lint --explain`, `qa lint --explain`): what, why, the two examples, the fix."""
+    return (f"# {title}\n\n## What it catches\n\n{summary}\n\n## Why\n\n{rationale}\n\n"
+            f"## Example that fires\n\n{fires}\n\n## Example that does not fire\n\n{passes}\n\n"
+            f"## How to fix\n\n{fix}\n")
 
 
 RULES: dict[str, Rule] = {}
@@ -318,12 +321,16 @@ def numbered_list(item: Item) -> Iterator[Hit]:
     fix="Say in sentences what the paragraph analyses and why: name the core metric with its evidence, "
         "then why the other numbers are context. Parallel 'head——point' items teach the model to list "
         "everything it sees.",
-    fires=example("段落分析快递企业的单票经济性。核心指标：单票收入（2.41元，同比-3%）——价格竞争的直接体现；"
-                  "单票成本（2.05元，同比-6%）——自动化分拣摊薄成本。",
-                  paragraph="公司单票收入2.41元，同比-3%；单票成本2.05元，同比-6%。",
-                  metrics=(("单票收入", "business", 0.95), ("单票成本", "business", 0.9)),
-                  note="two items after a lead-in, values in the heads (the v12.1 shape)"),
-    passes=example("毛利率提升主要来自原材料降价；费用率则基本持平，是背景。", note="prose that merely has a semicolon"),
+    fires=example(
+        "段落分析快递企业的单票经济性。核心指标：单票收入（2.41元，同比-3%）——价格竞争的直接体现；"
+        "单票成本（2.05元，同比-6%）——自动化分拣摊薄成本。",
+        paragraph="公司单票收入2.41元，同比-3%；单票成本2.05元，同比-6%。",
+        metrics=(("单票收入", "business", 0.95), ("单票成本", "business", 0.9)),
+        note="two items after a lead-in, values in the heads (the v12.1 shape)",
+    ),
+    passes=example(
+        "毛利率提升主要来自原材料降价；费用率则基本持平，是背景。", note="prose that merely has a semicolon"
+    ),
 )
 def semicolon_enumeration(item: Item) -> Iterator[Hit]:
     """The analysis lays out two or more items in parallel: consecutive segments (split at `；` `;`
@@ -492,13 +499,17 @@ def exclusion_coverage(item: Item) -> Iterator[Hit]:
     missing = uncovered_mentions(item)
     if missing:
         shown = [f"{m.text}（{m.subject}）" if m.subject else m.text for m in missing]
-        yield Hit(f"{len(missing)} quantitative item(s) of the paragraph neither extracted nor excluded: "
-                  f"{_listed(shown)}", _spans("paragraph", ((m.start, m.end) for m in missing)))
+        yield Hit(
+            f"{len(missing)} quantitative item(s) of the paragraph neither extracted nor excluded: {_listed(shown)}",
+            _spans("paragraph", ((m.start, m.end) for m in missing)),
+        )
 
 
-_FRAGMENT_ANALYSIS = ("本段核心分析对象是毛利率（31.2%，同比+4.6pct）。逐项排除：玻纤纱均价（同比-12%）：归因项——是收入端背景。"
+_FRAGMENT_ANALYSIS = ("本段核心分析对象是毛利率（31.2%，同比+4.6pct）。"
+                      "逐项排除：玻纤纱均价（同比-12%）：归因项——是收入端背景。"
                       "在叶腊石采购价（同比-22%）：归因项——是成本端原因之一。")
-_SIGN_LOST_ANALYSIS = ("本段核心分析对象是毛利率（31.2%，同比+4.6pct）。逐项排除：玻纤纱均价（12%）：归因项——是收入端背景。"
+_SIGN_LOST_ANALYSIS = ("本段核心分析对象是毛利率（31.2%，同比+4.6pct）。"
+                       "逐项排除：玻纤纱均价（12%）：归因项——是收入端背景。"
                        "叶腊石采购价（同比-22%）：归因项——是成本端原因之一。")
 
 
@@ -545,7 +556,9 @@ def ungrounded_exclusion(item: Item) -> Iterator[Hit]:
               "4.6%) teaches the model to misread direction and units",
     fix="Cite the value as the paragraph writes it, direction included: '同比下降22%' or '同比-22%', never "
         "'22%'; keep 个百分点/pct apart from %, and 万 apart from 亿.",
-    fires=example(_SIGN_LOST_ANALYSIS, type="B", paragraph=_B_PARAGRAPH, note="玻纤纱均价 fell 12%; '12%' drops the sign"),
+    fires=example(
+        _SIGN_LOST_ANALYSIS, type="B", paragraph=_B_PARAGRAPH, note="玻纤纱均价 fell 12%; '12%' drops the sign"
+    ),
     passes=example(_B_ANALYSIS, type="B", paragraph=_B_PARAGRAPH),
 )
 def exclusion_value_mismatch(item: Item) -> Iterator[Hit]:
@@ -584,14 +597,19 @@ def metric_not_in_analysis(item: Item) -> Iterator[str]:
 @rule(
     id="ungrounded-metric",
     severity="warning",
-    rationale="Lesson 9: names come from the paragraph; a 32B model 'improved' 泽布替尼全球销售额 -> 核心产品全球销售额",
+    rationale="Lesson 9: names come from the paragraph; a 32B model 'improved' "
+              "泽布替尼全球销售额 -> 核心产品全球销售额",
     fix="Use the paragraph's own wording for the metric name (泽布替尼全球销售额, not 核心产品全球销售额).",
-    fires=example("段落围绕核心产品全球销售额展开，是唯一的分析主体。",
-                  paragraph="百济神州泽布替尼全球销售额达到26.4亿美元，同比增长56%。",
-                  metrics=(("核心产品全球销售额", "financial", 0.95),)),
-    passes=example("段落围绕泽布替尼全球销售额展开，是唯一的分析主体。",
-                   paragraph="百济神州泽布替尼全球销售额达到26.4亿美元，同比增长56%。",
-                   metrics=(("泽布替尼全球销售额", "financial", 0.95),)),
+    fires=example(
+        "段落围绕核心产品全球销售额展开，是唯一的分析主体。",
+        paragraph="百济神州泽布替尼全球销售额达到26.4亿美元，同比增长56%。",
+        metrics=(("核心产品全球销售额", "financial", 0.95),),
+    ),
+    passes=example(
+        "段落围绕泽布替尼全球销售额展开，是唯一的分析主体。",
+        paragraph="百济神州泽布替尼全球销售额达到26.4亿美元，同比增长56%。",
+        metrics=(("泽布替尼全球销售额", "financial", 0.95),),
+    ),
 )
 def ungrounded_metric(item: Item) -> Iterator[str]:
     """A metric name far from anything in the paragraph (rapidfuzz partial ratio and bigram coverage
@@ -704,7 +722,8 @@ def length(item: Item, options: LintOptions) -> Iterator[str]:
 
         n = chat_row_tokens(item, options.tokenizer)
         if n > options.max_tokens:
-            yield f"the rendered training row has {n:,} tokens, past max_length {options.max_tokens:,}; it would be truncated"
+            yield (f"the rendered training row has {n:,} tokens, past max_length {options.max_tokens:,}; "
+                   "it would be truncated")
 
 
 @rule(
@@ -887,16 +906,20 @@ def duplicate(view: DatasetView) -> Iterator[Finding]:
     """A paragraph identical (after normalisation) to an earlier one."""
     for link in view.links:
         if link.identical:
-            yield _finding("duplicate", link.record, f"paragraph is identical to {_where(link.other)}", related=link.other)
+            yield _finding("duplicate", link.record, f"paragraph is identical to {_where(link.other)}",
+                           related=link.other)
 
 
 @rule(
     id="near-duplicate",
     severity="warning",
     rationale="Lesson 9 (data quality first): lightly edited copies over-weight one example and hide in splits",
-    fix="Keep one of the copies (the build keeps the first), or rewrite the other into a genuinely different paragraph.",
-    fires=Example(rows=_rows(example(_PROSE, paragraph=_LONG), example(_PROSE, paragraph=_LONG.replace("623", "641"))),
-                  note="one number changed"),
+    fix="Keep one of the copies (the build keeps the first), or rewrite the other into a genuinely "
+        "different paragraph.",
+    fires=Example(
+        rows=_rows(example(_PROSE, paragraph=_LONG), example(_PROSE, paragraph=_LONG.replace("623", "641"))),
+        note="one number changed",
+    ),
     passes=Example(rows=_rows(example(_PROSE, paragraph=_LONG), example(_PROSE, paragraph=_B_PARAGRAPH))),
     scope="dataset",
 )
@@ -928,25 +951,33 @@ def label_conflict(view: DatasetView) -> Iterator[Finding]:
         if not metric_sets_agree(ri.item, rj.item):
             names_i = [m.metric_name for m in ri.item.output.metrics] or ["(none)"]
             names_j = [m.metric_name for m in rj.item.output.metrics] or ["(none)"]
-            yield _finding("label-conflict", rj,
-                           f"metrics [{'、'.join(names_j)}] disagree with [{'、'.join(names_i)}] of "
-                           f"{_where(ri)}, a near-duplicate paragraph (Jaccard {similarity:.2f})", related=ri)
+            yield _finding(
+                "label-conflict",
+                rj,
+                f"metrics [{'、'.join(names_j)}] disagree with [{'、'.join(names_i)}] of "
+                f"{_where(ri)}, a near-duplicate paragraph (Jaccard {similarity:.2f})",
+                related=ri,
+            )
 
 
 @rule(
     id="split-leakage",
     severity="error",
     rationale="Lesson 8: scores must be honest; a training paragraph that near-duplicates a test case inflates them",
-    fix="Drop the training row (the build does with --allow-errors) or replace the test case; never train on the test set.",
+    fix="Drop the training row (the build does with --allow-errors) or replace the test case; "
+        "never train on the test set.",
     fires=Example(rows=_rows(example(_PROSE, paragraph=_LONG)), against=_rows(example(_PROSE, paragraph=_LONG))),
-    passes=Example(rows=_rows(example(_PROSE, paragraph=_LONG)), against=_rows(example(_PROSE, paragraph=_B_PARAGRAPH))),
+    passes=Example(
+        rows=_rows(example(_PROSE, paragraph=_LONG)), against=_rows(example(_PROSE, paragraph=_B_PARAGRAPH))
+    ),
     scope="dataset",
 )
 def split_leakage(view: DatasetView) -> Iterator[Finding]:
     """A training paragraph identical or near-identical (Jaccard >= 0.8) to a test-set paragraph."""
     for leak in view.leaks:
         yield _finding("split-leakage", leak.record,
-                       f"training paragraph near-duplicates test case {_where(leak.other)} (Jaccard {leak.similarity:.2f})",
+                       f"training paragraph near-duplicates test case {_where(leak.other)} "
+                       f"(Jaccard {leak.similarity:.2f})",
                        related=leak.other)
 
 

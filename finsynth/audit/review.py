@@ -101,7 +101,9 @@ def apply_review(records: list[Record], decisions: list[tuple[int, ReviewDecisio
     latest: dict[str, tuple[int, ReviewDecision]] = {}
     outcomes: list[ReviewOutcome] = []
 
-    def outcome(line: int, d: ReviewDecision, status: Literal["applied", "refused", "superseded"], reason: str = "") -> None:
+    def outcome(
+        line: int, d: ReviewDecision, status: Literal["applied", "refused", "superseded"], reason: str = ""
+    ) -> None:
         outcomes.append(ReviewOutcome(line=line, id=d.id, decision=d.decision, reviewer=d.reviewer,
                                       time=d.time.isoformat(), status=status, reason=reason))
 

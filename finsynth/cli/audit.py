@@ -144,11 +144,13 @@ def _run_lint(args: argparse.Namespace) -> int:
         return 1 if result.has_errors else 0
     severities = result.severity_counts()
     unreadable = result.counts.get("unreadable-row", 0)
-    console.print(f"linted {len(loaded.records)} row(s) from {len(loaded.files)} file(s)"
-                  + (f" against {len(tests.records)} test case(s)" if tests else "")
-                  + (f", [red]{unreadable} row(s) did not load[/red]" if unreadable else "")
-                  + f": [red]{severities['error']} error(s)[/red], [yellow]{severities['warning']} warning(s)[/yellow], "
-                  f"{severities['info']} info")
+    console.print(
+        f"linted {len(loaded.records)} row(s) from {len(loaded.files)} file(s)"
+        + (f" against {len(tests.records)} test case(s)" if tests else "")
+        + (f", [red]{unreadable} row(s) did not load[/red]" if unreadable else "")
+        + f": [red]{severities['error']} error(s)[/red], [yellow]{severities['warning']} warning(s)[/yellow], "
+        f"{severities['info']} info"
+    )
     table = Table(title="findings per rule")
     for column in ("rule", "severity", "scope", "findings"):
         table.add_column(column, justify="right" if column == "findings" else "left")
@@ -168,8 +170,12 @@ def _run_lint(args: argparse.Namespace) -> int:
         console.print(f"first {len(first)} of {len(result.findings)} finding(s), errors first:")
         for f in first:
             where = f"{f.path}:{f.line}" if f.path else "(dataset)"
-            console.print(f"{escape(where)}: [{style[f.severity]}]{f.severity}[/] [bold]{f.rule}[/bold]: {escape(f.message)}",
-                          soft_wrap=True, markup=True, highlight=False)
+            console.print(
+                f"{escape(where)}: [{style[f.severity]}]{f.severity}[/] [bold]{f.rule}[/bold]: {escape(f.message)}",
+                soft_wrap=True,
+                markup=True,
+                highlight=False,
+            )
     return 1 if result.has_errors else 0
 
 

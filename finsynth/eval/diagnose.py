@@ -141,7 +141,8 @@ class Diagnosis(BaseModel):
     similar_threshold: float
     count_tie: CountTie
     extra_metric_names: dict[str, dict[str, int]] = Field(
-        description="most frequent over-extracted names (canonical) -> bad cases adding it, training samples labelling it"
+        description="most frequent over-extracted names (canonical) -> bad cases adding it, "
+                    "training samples labelling it"
     )
     cases: list[CaseDiagnosis]
     plan: list[PlanItem]
@@ -199,7 +200,8 @@ def count_tie(samples: Sequence[Sample], gold: Sequence[TestCase], report: EvalR
         f"the training set averages {train_mean:.2f} metrics per paragraph against {test_mean:.2f} in the test "
         f"set, and only {100 * low_train:.0f}% of training paragraphs have 0-1 metrics against "
         f"{100 * low_test:.0f}% of test cases; the model predicts {pred_mean:.2f} per case, "
-        f"{'following the training prior' if abs(pred_mean - train_mean) < abs(pred_mean - test_mean) else 'between the two'}"
+        + ("following the training prior" if abs(pred_mean - train_mean) < abs(pred_mean - test_mean)
+           else "between the two")
     )
     return CountTie(
         train_n=len(train_counts), test_n=len(test_counts), train_mean=round(train_mean, 3),
@@ -369,14 +371,14 @@ _MODE_TYPE = {
 }
 _WHY = {
     "over_extraction": "the model adds metrics the gold treats as background; {t} samples with {k} metric(s) and "
-                       "{style} teach restraint",
+    "{style} teach restraint",
     "background_extraction": "the model extracts from background paragraphs; type B samples with 0 metrics",
     "under_extraction": "the model stops short of the gold count; type C samples with 3-4 metrics break the habit",
     "wrong_metric": "the model names a different (or reworded) metric; type A samples whose metric names are "
-                    "copied verbatim from the paragraph, with prose analysis of why that metric is core",
+    "copied verbatim from the paragraph, with prose analysis of why that metric is core",
     "type_error": "financial vs business confusion; type D samples with a short classification rationale",
-    "invalid_json": "outputs that are not JSON (or not the schema); check the chat template and that every training target is one "
-                    "JSON object (analysis first)",
+    "invalid_json": "outputs that are not JSON (or not the schema); check the chat template and that "
+    "every training target is one JSON object (analysis first)",
 }
 
 
@@ -445,17 +447,26 @@ def data_plan(
         q = tie.test_share_at_most_1
         have_low = round(tie.train_share_at_most_1 * n)
         needed = math.ceil((q * n - have_low) / (1 - q)) if q < 1 else n
-        half = math.ceil((((q + tie.train_share_at_most_1) / 2) * n - have_low) / (1 - (q + tie.train_share_at_most_1) / 2))
-        plan.append(PlanItem(
-            action="rebalance", sample_type="B,C", count=half,
-            reason=(f"over-extraction is a count prior: {tie.sentence}. Adding {half} samples with 0-1 metrics "
+        half = math.ceil(
+            (((q + tie.train_share_at_most_1) / 2) * n - have_low) / (1 - (q + tie.train_share_at_most_1) / 2)
+        )
+        plan.append(
+            PlanItem(
+                action="rebalance",
+                sample_type="B,C",
+                count=half,
+                reason=(
+                    f"over-extraction is a count prior: {tie.sentence}. Adding {half} samples with 0-1 metrics "
                     f"(type B boundary and type C single-metric) halves the gap in the share of 0-1 metric "
                     f"paragraphs ({100 * tie.train_share_at_most_1:.0f}% -> "
                     f"{50 * (q + tie.train_share_at_most_1):.0f}%); closing it fully takes {needed}. "
-                    f"Alternatively trim padded metrics from the {sum(type_counts.get('A', Counter())[c] for c in (3, 4))} "
-                    f"type A samples with 3+ metrics (GUIDE lesson 1)"),
-            cases=[d.index for d in over],
-        ))
+                    "Alternatively trim padded metrics from the "
+                    f"{sum(type_counts.get('A', Counter())[c] for c in (3, 4))} "
+                    f"type A samples with 3+ metrics (GUIDE lesson 1)"
+                ),
+                cases=[d.index for d in over],
+            )
+        )
     # 4. Out-of-distribution topics.
     ood = [d for d in diagnoses if d.cause == "out_of_distribution"]
     if ood:
@@ -490,47 +501,90 @@ def render_markdown(diag: Diagnosis) -> str:
     out = [
         "## Bad-case diagnosis",
         "",
-        (f"{diag.n_bad} of {diag.n_cases} cases are bad (not strictly correct, or a type error; "
-         f"{diag.n_fail} fail). Leading failure mode: **{lead}** "
-         f"({diag.modes.get(diag.leading_mode or '', 0)} cases); "
-         f"predicted {diag.predicted_metrics} metrics against {diag.gold_metrics} gold."),
+        (
+            f"{diag.n_bad} of {diag.n_cases} cases are bad (not strictly correct, or a type error; "
+            f"{diag.n_fail} fail). Leading failure mode: **{lead}** "
+            f"({diag.modes.get(diag.leading_mode or '', 0)} cases); "
+            f"predicted {diag.predicted_metrics} metrics against {diag.gold_metrics} gold."
+        ),
         "",
         f"Count prior: {tie.sentence}.",
         "",
-        "Most over-extracted names: " + ("; ".join(
-            f"{n} ({v['bad_cases']} cases, {v['training_samples']} training labels)" for n, v in diag.extra_metric_names.items()
-        ) or "none") + ".",
+        "Most over-extracted names: "
+        + (
+            "; ".join(
+                f"{n} ({v['bad_cases']} cases, {v['training_samples']} training labels)"
+                for n, v in diag.extra_metric_names.items()
+            )
+            or "none"
+        )
+        + ".",
         "",
         markdown_table(
             ("failure mode", "bad cases (primary)", "failing cases", "cases showing it"),
-            [[MODE_LABEL[m], str(diag.modes.get(m, 0)), str(diag.modes_fail_only.get(m, 0)), str(diag.modes_any.get(m, 0))]
-             for m in MODE_ORDER if diag.modes_any.get(m)],
+            [
+                [
+                    MODE_LABEL[m],
+                    str(diag.modes.get(m, 0)),
+                    str(diag.modes_fail_only.get(m, 0)),
+                    str(diag.modes_any.get(m, 0)),
+                ]
+                for m in MODE_ORDER
+                if diag.modes_any.get(m)
+            ],
         ),
         "",
         markdown_table(("cause", "cases"), [[c.replace("_", " "), str(n)] for c, n in diag.causes.items()]),
         "",
         f"Out-of-distribution below similarity {diag.ood_threshold:.3f}; similar from {diag.similar_threshold:.3f}.",
         "",
-        markdown_table(("count", "train", "test"), [
-            [str(k), f"{tie.train_distribution.get(k, 0)} ({pct(tie.train_distribution.get(k, 0) / max(tie.train_n, 1))})",
-             f"{tie.test_distribution.get(k, 0)} ({pct(tie.test_distribution.get(k, 0) / max(tie.test_n, 1))})"]
-            for k in sorted(set(tie.train_distribution) | set(tie.test_distribution))
-        ]),
+        markdown_table(
+            ("count", "train", "test"),
+            [
+                [
+                    str(k),
+                    f"{tie.train_distribution.get(k, 0)} "
+                    f"({pct(tie.train_distribution.get(k, 0) / max(tie.train_n, 1))})",
+                    f"{tie.test_distribution.get(k, 0)} ({pct(tie.test_distribution.get(k, 0) / max(tie.test_n, 1))})",
+                ]
+                for k in sorted(set(tie.train_distribution) | set(tie.test_distribution))
+            ],
+        ),
         "",
         "### Data plan",
         "",
-        markdown_table(("action", "type", "how many", "why", "cases"), [
-            [p.action, p.sample_type, str(p.count) if p.count else "-", p.reason, ",".join(map(str, p.cases)) or "-"]
-            for p in diag.plan
-        ]),
+        markdown_table(
+            ("action", "type", "how many", "why", "cases"),
+            [
+                [
+                    p.action,
+                    p.sample_type,
+                    str(p.count) if p.count else "-",
+                    p.reason,
+                    ",".join(map(str, p.cases)) or "-",
+                ]
+                for p in diag.plan
+            ],
+        ),
         "",
         "### Cases",
         "",
-        markdown_table(("#", "verdict", "scenario", "mode(s)", "cause", "gold", "predicted", "why"), [
-            [str(d.index), d.verdict, d.scenario, ", ".join(MODE_LABEL[m] for m in d.modes), d.cause.replace("_", " "),
-             "、".join(d.gold) or "-", "、".join(d.pred) or "-", d.cause_detail]
-            for d in diag.cases
-        ]),
+        markdown_table(
+            ("#", "verdict", "scenario", "mode(s)", "cause", "gold", "predicted", "why"),
+            [
+                [
+                    str(d.index),
+                    d.verdict,
+                    d.scenario,
+                    ", ".join(MODE_LABEL[m] for m in d.modes),
+                    d.cause.replace("_", " "),
+                    "、".join(d.gold) or "-",
+                    "、".join(d.pred) or "-",
+                    d.cause_detail,
+                ]
+                for d in diag.cases
+            ],
+        ),
     ]
     return "\n".join(out) + "\n"
 

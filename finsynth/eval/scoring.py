@@ -503,7 +503,9 @@ def evaluate(
     n_gold = len(gold)
     aligned, mode, gold = align(predictions, gold, partial)
     if isinstance(matcher, EmbeddingMatcher):
-        matcher.warm([m.metric_name for c in gold for m in c.output.metrics] + [m.name for p in aligned for m in p.metrics])
+        matcher.warm(
+            [m.metric_name for c in gold for m in c.output.metrics] + [m.name for p in aligned for m in p.metrics]
+        )
     cases: list[CaseResult] = []
     for number, (case, pred) in enumerate(zip(gold, aligned, strict=True), start=1):
         cases.append(score_case(number, case, pred, matcher, scoring))
@@ -515,11 +517,19 @@ def evaluate(
     recorded = [c for c in cases if c.reference_status in _STATUS_TO_VERDICT]
     if recorded:
         disagreements = [
-            {"index": c.index, "recorded": c.reference_status, "ours": c.status, "gold": c.gold_names, "pred": c.pred_names}
+            {
+                "index": c.index,
+                "recorded": c.reference_status,
+                "ours": c.status,
+                "gold": c.gold_names,
+                "pred": c.pred_names,
+            }
             for c in recorded
             if _STATUS_TO_VERDICT[c.reference_status] != c.verdict  # type: ignore[index]
         ]
-        agreement = ReferenceAgreement(compared=len(recorded), agree=len(recorded) - len(disagreements), disagreements=disagreements)
+        agreement = ReferenceAgreement(
+            compared=len(recorded), agree=len(recorded) - len(disagreements), disagreements=disagreements
+        )
     return EvalReport(
         matcher=matcher.name,
         threshold=matcher.threshold,
@@ -609,7 +619,9 @@ def _cells_from_statuses(rows: list[Any], path: str) -> tuple[RunCell, dict[str,
     has_counts = all(isinstance(r, dict) and "pred_count" in r and "gold_count" in r for r in rows)
     per = {s: cell(v, *(counts[s] if has_counts else (None, None))) for s, v in groups.items()}
     all_verdicts = [v for vs in groups.values() for v in vs]
-    total_counts = (sum(c[0] for c in counts.values()), sum(c[1] for c in counts.values())) if has_counts else (None, None)
+    total_counts = (
+        (sum(c[0] for c in counts.values()), sum(c[1] for c in counts.values())) if has_counts else (None, None)
+    )
     return cell(all_verdicts, *total_counts), per
 
 
@@ -702,12 +714,15 @@ def render_markdown(report: EvalReport, *, failures: bool = True, max_failures: 
     out = [
         f"## Evaluation: {report.pred_path}",
         "",
-        f"Gold `{report.gold_path}`, matcher `{report.matcher}` (threshold {report.threshold}), aligned by {report.alignment}.",
+        f"Gold `{report.gold_path}`, matcher `{report.matcher}` (threshold {report.threshold}), "
+        f"aligned by {report.alignment}.",
         "",
         scoring_line(report),
         "",
-        markdown_table(("scope", *SUMMARY_COLUMNS), [summary_row("overall", report.overall)]
-                       + [summary_row(s, v) for s, v in report.by_scenario.items()]),
+        markdown_table(
+            ("scope", *SUMMARY_COLUMNS),
+            [summary_row("overall", report.overall)] + [summary_row(s, v) for s, v in report.by_scenario.items()],
+        ),
     ]
     if report.reference_agreement:
         ra = report.reference_agreement
@@ -725,11 +740,25 @@ def render_markdown(report: EvalReport, *, failures: bool = True, max_failures: 
             if len(shown) < len(rows):
                 out += ["", f"... and {len(rows) - len(shown)} more (all cases: --cases, or --format json)"]
     if all_cases:
-        out += ["", "### All cases", "", markdown_table(
-            ("#", "", "scenario", "gold", "predicted", "json"),
-            [[str(c.index), c.status, c.scenario, "、".join(c.gold_names) or "-", "、".join(c.pred_names) or "-",
-              "ok" if c.json_valid else f"invalid: {c.parse_error}"] for c in report.cases],
-        )]
+        out += [
+            "",
+            "### All cases",
+            "",
+            markdown_table(
+                ("#", "", "scenario", "gold", "predicted", "json"),
+                [
+                    [
+                        str(c.index),
+                        c.status,
+                        c.scenario,
+                        "、".join(c.gold_names) or "-",
+                        "、".join(c.pred_names) or "-",
+                        "ok" if c.json_valid else f"invalid: {c.parse_error}",
+                    ]
+                    for c in report.cases
+                ],
+            ),
+        ]
     return "\n".join(out) + "\n"
 
 
@@ -742,8 +771,15 @@ def render_comparison_markdown(comparison: Comparison) -> str:
         return f"{cell.total}/{cell.n} ({cell.strict}+{cell.loose})"
 
     rows = [[s] + [fmt(comparison.table[s][r]) for r in comparison.runs] for s in comparison.scenarios]
-    rows.append(["**overall**"] + [f"**{fmt(comparison.overall[r])}** {pct(comparison.overall[r].total_rate)}" for r in comparison.runs])
-    rows.append(["pred/gold per case"] + [
-        f"{_num(comparison.overall[r].mean_pred_count)}/{_num(comparison.overall[r].mean_gold_count)}" for r in comparison.runs
-    ])
+    rows.append(
+        ["**overall**"]
+        + [f"**{fmt(comparison.overall[r])}** {pct(comparison.overall[r].total_rate)}" for r in comparison.runs]
+    )
+    rows.append(
+        ["pred/gold per case"]
+        + [
+            f"{_num(comparison.overall[r].mean_pred_count)}/{_num(comparison.overall[r].mean_gold_count)}"
+            for r in comparison.runs
+        ]
+    )
     return markdown_table(["scenario", *comparison.runs], rows) + "\n\ncells: total/n (strict+loose)\n"

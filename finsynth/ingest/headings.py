@@ -21,7 +21,10 @@ _PATTERNS: list[tuple[re.Pattern[str], int]] = [
     (re.compile(r"^第[一二三四五六七八九十百零〇\d]+节"), 3),
     (re.compile(r"^[一二三四五六七八九十]{1,3}[、．.]\s*\S"), 4),
     (re.compile(r"^[（(][一二三四五六七八九十]{1,3}[)）]\s*\S"), 5),
-    (re.compile(rf"^\d{{1,2}}(?:\.\d{{1,2}}){{1,3}}(?![\d%])\s*[^\d\s.%{_UNIT_START}]"), 7),  # 1.1 / 1.1.1: level from the dots
+    (
+        re.compile(rf"^\d{{1,2}}(?:\.\d{{1,2}}){{1,3}}(?![\d%])\s*[^\d\s.%{_UNIT_START}]"),
+        7,
+    ),  # 1.1 / 1.1.1: level from the dots
     (re.compile(rf"^\d{{1,2}}[、．.](?!\d)\s*[^\d\s%{_UNIT_START}]"), 6),
     (re.compile(r"^[（(]\d{1,2}[)）]\s*\S"), 9),
     (re.compile(r"^[◆■▌●◼]\s*\S"), 4),

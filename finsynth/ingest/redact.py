@@ -21,7 +21,9 @@ PLACEHOLDERS = {"email": "<EMAIL>", "id_number": "<ID_NUMBER>", "bank_card": "<B
 _EDGE_L = r"(?<![\d.,A-Za-z])"
 _EDGE_R = r"(?![\d.,]?\d)(?![A-Za-z])"
 _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
-_ID = re.compile(rf"{_EDGE_L}[1-9]\d{{5}}(?:19|20)\d{{2}}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{{3}}[\dXx]{_EDGE_R}")
+_ID = re.compile(
+    rf"{_EDGE_L}[1-9]\d{{5}}(?:19|20)\d{{2}}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{{3}}[\dXx]{_EDGE_R}"
+)
 _CARD = re.compile(rf"{_EDGE_L}(?:\d{{4}}(?:[ \-]\d{{4}}){{3}}(?:[ \-]?\d{{1,3}})?|\d{{16,19}}){_EDGE_R}")
 _PHONE = re.compile(
     rf"{_EDGE_L}(?:(?:\+?86[\- ]?)?1[3-9]\d(?:[\- ]?\d{{4}}){{2}}|0\d{{2,3}}-\d{{7,8}}(?:-\d{{1,5}})?"

@@ -257,7 +257,9 @@ def summary_markdown(summary: IngestSummary) -> str:
             continue
         d = ", ".join(f"{k} {n}" for k, n in doc.blocks_dropped.items()) or "-"
         ocr = ",".join(map(str, doc.pages_ocr)) or "-"
-        lines.append(f"| {doc.file} | {doc.pages} | {ocr} | {doc.blocks_read} | {doc.blocks_kept} | {d} | {doc.chunks} |")
+        lines.append(
+            f"| {doc.file} | {doc.pages} | {ocr} | {doc.blocks_read} | {doc.blocks_kept} | {d} | {doc.chunks} |"
+        )
     return "\n".join(lines) + "\n"
 
 

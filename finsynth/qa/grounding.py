@@ -280,8 +280,32 @@ _WORD = r"[A-Z][A-Za-z0-9&'’.\-]*"
 _NAME_RUN = re.compile(rf"{_WORD}(?:\s+(?:of|and|&|de|the|for)?\s*{_WORD})*")
 _SENTENCE_START = re.compile(r"(?:^|[.!?;:\n]\s*|[\"“(]\s*)$")
 _COMPANY_WORDS = re.compile(r"\b(?:Inc|Corp|Corporation|Ltd|LLC|plc|PLC|Group|Holdings|Bank|Company|Co)\b\.?")
-_CN_SUFFIX = ("股份有限公司", "有限责任公司", "有限公司", "股份", "公司", "集团", "银行", "证券", "保险", "基金", "控股", "资本",
-              "信托", "期货", "科技", "电子", "汽车", "能源", "药业", "医药", "航空", "地产", "置业", "实业")
+_CN_SUFFIX = (
+    "股份有限公司",
+    "有限责任公司",
+    "有限公司",
+    "股份",
+    "公司",
+    "集团",
+    "银行",
+    "证券",
+    "保险",
+    "基金",
+    "控股",
+    "资本",
+    "信托",
+    "期货",
+    "科技",
+    "电子",
+    "汽车",
+    "能源",
+    "药业",
+    "医药",
+    "航空",
+    "地产",
+    "置业",
+    "实业",
+)
 _CN_NAME = re.compile(r"(?P<head>[\u4e00-\u9fff]{2})(?P<suffix>" + "|".join(_CN_SUFFIX) + ")")
 _CN_GENERIC = re.compile(r"[的了和与及或在是为对将被把从由本该其各此这那每子母分总我贵他该某一两个家间内外]")
 _QUOTED = re.compile(r"《(?P<a>[^《》\n]{1,30})》|“(?P<b>[^“”\n]{1,20})”|「(?P<c>[^「」\n]{1,20})」")
@@ -313,7 +337,9 @@ def _latin_grounded(name: str, words: frozenset[str]) -> bool:
 
 
 # heads that make 股份 the noun (shares), not a short company name ("回购股份" vs "牧原股份")
-_SHARE_VERBS = frozenset({"回购", "持有", "增持", "减持", "公司", "发行", "限售", "流通", "普通", "转让", "质押", "新增"})
+_SHARE_VERBS = frozenset(
+    {"回购", "持有", "增持", "减持", "公司", "发行", "限售", "流通", "普通", "转让", "质押", "新增"}
+)
 
 
 def _chinese_entities(text: str) -> list[str]:

@@ -28,6 +28,7 @@ from finsynth.audit.lint import (
     FIXED_COUNT_MIN_SAMPLES,
     FIXED_COUNT_WARNING,
     NEAR_DUP_THRESHOLD,
+    rule_markdown,
 )
 from finsynth.qa.grounding import SMALL_COUNT, context_text, numbers, ungrounded
 from finsynth.qa.schema import (
@@ -109,12 +110,8 @@ class QARule:
 
     def explain(self) -> str:
         """`finsynth qa lint --explain ID`: the rule's documentation as Markdown."""
-        return (f"# {self.id} ({self.severity}, {self.scope} rule)\n\n"
-                f"## What it catches\n\n{self.summary}\n\n"
-                f"## Why\n\n{self.rationale}\n\n"
-                f"## Example that fires\n\n{self.fires.describe()}\n\n"
-                f"## Example that does not fire\n\n{self.passes.describe()}\n\n"
-                f"## How to fix\n\n{self.fix}\n")
+        return rule_markdown(f"{self.id} ({self.severity}, {self.scope} rule)", self.summary, self.rationale,
+                             self.fires.describe(), self.passes.describe(), self.fix)
 
 
 QA_RULES: dict[str, QARule] = {}

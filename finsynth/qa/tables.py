@@ -45,7 +45,9 @@ _YEAR = re.compile(r"(?<!\d)((?:19|20)\d{2})(?!\d)")
 _TOTAL = re.compile(r"^\s*(sub)?total\b|合计|总计|小计|总额$", re.IGNORECASE)
 _DERIVED = re.compile(r"change|growth|variance|increase|decrease|同比|增减|变动|增长|环比", re.IGNORECASE)
 # footnote marks and unit tokens say nothing about which group a column belongs to
-_NOT_A_NAME = re.compile(r"\(\d\)|[$€£]\s?(m|bn|000)\b|\(?in (thousands|millions|billions)\)?|'000|’000|年度|年末|年", re.I)
+_NOT_A_NAME = re.compile(
+    r"\(\d\)|[$€£]\s?(m|bn|000)\b|\(?in (thousands|millions|billions)\)?|'000|’000|年度|年末|年", re.I
+)
 _PER_SHARE = re.compile(r"per share|\beps\b|每股", re.IGNORECASE)
 _COUNT_LABEL = re.compile(r"\bshares\b(?!.based)|number of|employees|headcount|股数|人数", re.IGNORECASE)
 _RATE_LABEL = re.compile(r"%|margin|\brate\b|ratio|percent|率|占比|比例", re.IGNORECASE)
@@ -553,11 +555,17 @@ def generate_table_qa(path: str | Path, *, languages: Sequence[str] = ("zh", "en
             tables_skipped[why.most_common(1)[0][0] if why else "nothing to ask"] += 1
     by = Counter(f"{s.program.op}/{s.language}" for s in samples if s.program)
     question_skips = dict(sorted((k, v) for k, v in skipped.items() if v))
-    summary: dict[str, Any] = {"file": str(path), "input": kind, "tables_read": len(tables), "tables_with_questions": with_questions,
-               "tables_skipped": dict(sorted(tables_skipped.items())), "questions": len(samples),
-               "by_op_language": dict(sorted(by.items())),
-               "by_difficulty": dict(sorted(Counter(str(s.difficulty) for s in samples).items())),
-               "skipped": question_skips,
-               "checker_rejected": skipped["checker rejected"]}
+    summary: dict[str, Any] = {
+        "file": str(path),
+        "input": kind,
+        "tables_read": len(tables),
+        "tables_with_questions": with_questions,
+        "tables_skipped": dict(sorted(tables_skipped.items())),
+        "questions": len(samples),
+        "by_op_language": dict(sorted(by.items())),
+        "by_difficulty": dict(sorted(Counter(str(s.difficulty) for s in samples).items())),
+        "skipped": question_skips,
+        "checker_rejected": skipped["checker rejected"],
+    }
     summary["reconciles"] = len(tables) == with_questions + sum(tables_skipped.values())
     return TableQAResult(samples=samples, skipped=question_skips, summary=summary)

@@ -34,7 +34,8 @@ Decisions (the contract the build and its manifest rely on):
   warning.
 - Slices (`slices: [{name, where: {type, count}, share}]`) are raised, in order, to at least `share` of
   the composed split by upsampling their own cells (the cap applies); a slice already there is left
-  alone; a slice a later one (or replay) dilutes below its share is a warning. Replay (`replay: {path, share}`) rows, loaded with `finsynth.io`, make up `share` of the final
+  alone; a slice a later one (or replay) dilutes below its share is a warning. Replay (`replay: {path, share}`) \
+rows, loaded with `finsynth.io`, make up `share` of the final
   training file; replay rows near-duplicating a validation or test paragraph (Jaccard >= 0.8) are
   dropped first, and their ids carry `~replay`. Replay rows are not linted here: lint the file first.
 """

@@ -153,7 +153,9 @@ def generate_messages(sample_type: str, item: GenerateItem, examples: list[dict]
     if item.input is not None and sample_type in ("B", "D"):
         from finsynth.synth.relabel import mention_hints
 
-        mentions = mention_hints(Sample(type=cast(SampleType, sample_type), input=item.input, output=Extraction(analysis="-")))
+        mentions = mention_hints(
+            Sample(type=cast(SampleType, sample_type), input=item.input, output=Extraction(analysis="-"))
+        )
     user = render(
         GENERATE_TEMPLATES[sample_type], template_dir,
         examples=examples, index=item.index, industry=item.industry, focus=item.focus,
@@ -200,7 +202,9 @@ def generate_validator(sample_type: str, item: GenerateItem):
     return validate
 
 
-def plan_items(sample_type: str, n: int, from_paragraphs: str | os.PathLike[str] | None, seed: int) -> list[GenerateItem]:
+def plan_items(
+    sample_type: str, n: int, from_paragraphs: str | os.PathLike[str] | None, seed: int
+) -> list[GenerateItem]:
     """The requests of a run: the given paragraphs (first `n`), or `n` new ones with rotating hints."""
     if from_paragraphs is not None:
         items = read_paragraphs(from_paragraphs)

@@ -39,7 +39,9 @@ _DIGIT_MARK = re.compile(
     r"|(?P<bullet>-(?=\s*[^\s\d\-—])|[•·●▪*](?=\s*\S)))"  # - item, • item (not -3% or ——)
 )
 _MARK_AT_START = re.compile(r"(?:^|(?<=[\n。；;：:！？!?，,\s]))\s*(?:" + _DIGIT_MARK.pattern + ")")
-_ORDINAL = re.compile(r"(?P<mark>(?:第|其)(?P<ord>[一二三四五六七八九十])[，,、：:是]|(?P<shi>[一二三四五六七八九十])是)")
+_ORDINAL = re.compile(
+    r"(?P<mark>(?:第|其)(?P<ord>[一二三四五六七八九十])[，,、：:是]|(?P<shi>[一二三四五六七八九十])是)"
+)
 _ORDINAL_REACH = 40  # characters after an ordinal marker that must name a metric
 
 
@@ -137,8 +139,10 @@ def _segment_starts_set(text: str) -> frozenset[int]:
 
 # --- parallel items ------------------------------------------------------------------------------
 
-_STRIP = re.compile(r"[\s*#>]+|(?:-\s*(?=[^\d\-—])|[•·●▪]\s*|\d{1,2}(?:[.．](?![\d.．])|[、)）])|[一二三四五六七八九十][、.．]"
-                    r"|(?:第|其)[一二三四五六七八九十][，,、：:]?|(?:首先|其次|再次|然后|最后)[，,、：:]?|[①-⑳⑴-⒇]|[(（](?:\d{1,2}|[一二三四五六七八九十])[)）])\s*")
+_STRIP = re.compile(
+    r"[\s*#>]+|(?:-\s*(?=[^\d\-—])|[•·●▪]\s*|\d{1,2}(?:[.．](?![\d.．])|[、)）])|[一二三四五六七八九十][、.．]"
+    r"|(?:第|其)[一二三四五六七八九十][，,、：:]?|(?:首先|其次|再次|然后|最后)[，,、：:]?|[①-⑳⑴-⒇]|[(（](?:\d{1,2}|[一二三四五六七八九十])[)）])\s*"
+)
 _LEAD_IN = re.compile(
     r"[^，,。；;：:\n（）()]{0,16}?(?:指标|要点|方面|因素|维度|如下|以下|逐项排除|排除项)"
     r"[^，,。；;：:\n（）()]{0,8}?(?:(?:有|包括|包含|涉及|为|是|分别是|分别为)\s*[：:]?|[：:])\s*"
@@ -148,7 +152,9 @@ _HEAD = re.compile(
     r"\s*(?P<paren>[（(][^（）()]{0,40}[）)])?)\s*"
     r"(?P<sep>——|—|－－|--|[：:]|(?<=\s)-(?=\s)|(?:(?<=[\u4e00-\u9fff）)%％])|(?<=\d[A-Za-z])|(?<=\d[A-Za-z]{2})|(?<=\d[A-Za-z]{3}))-(?=[\u4e00-\u9fff]))"
 )
-_CATEGORY_WORD = re.compile(r"\s*(?P<word>[^，,。；;：:（）()0-9%\s—\-]{1,10}?)\s*(?P<after>——|—|－－|--|\s-\s|[，,。；;]|$)")
+_CATEGORY_WORD = re.compile(
+    r"\s*(?P<word>[^，,。；;：:（）()0-9%\s—\-]{1,10}?)\s*(?P<after>——|—|－－|--|\s-\s|[，,。；;]|$)"
+)
 _CLASSIFICATION = re.compile(r"(?:financial|business|财务类?|业务类?|经营类?)(?:指标)?$", re.IGNORECASE)
 _MIN_ITEMS = 2
 _SEPARATOR_CHARS = ("—", "：", ":", "-", "－")
@@ -234,7 +240,9 @@ def _segment_item(text: str, start: int, end: int, marker_at: int) -> tuple[str,
     name = (head.group("name") or head.group("bracketed")).strip()
     if not _LETTER.search(name) or _CLAUSE.search(name):
         return "other", None
-    if head.group("sep") in ("：", ":") and _is_exclusion_item(segment[head.end():], 0 <= marker_at < start + head.end()):
+    if head.group("sep") in ("：", ":") and _is_exclusion_item(
+        segment[head.end() :], 0 <= marker_at < start + head.end()
+    ):
         return "exclusion", None
     return "item", Item(head.group("head").strip(), start + head.start("head"), start + head.end())
 

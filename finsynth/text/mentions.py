@@ -340,7 +340,9 @@ def _extract(paragraph: str, skip_values: set[float] | None) -> list[Mention]:
 
 def numbers_in(text: str) -> set[float]:
     """Absolute values of every number written in `text` (for "is this value cited?" checks)."""
-    return {float(x.replace(",", "")) if "," in x else float(x) for x in _PLAIN_NUMBER.findall(_fullwidth_to_ascii(text))}
+    return {
+        float(x.replace(",", "")) if "," in x else float(x) for x in _PLAIN_NUMBER.findall(_fullwidth_to_ascii(text))
+    }
 
 
 _PLAIN_NUMBER = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?")

@@ -223,7 +223,9 @@ def _short_signature(codes: np.ndarray, num_perm: int) -> np.ndarray:
         return h * a + b
 
 
-def sketch(texts: Sequence[str], num_perm: int = DEFAULT_NUM_PERM, n: int = DEFAULT_NGRAM) -> tuple[np.ndarray, np.ndarray]:
+def sketch(
+    texts: Sequence[str], num_perm: int = DEFAULT_NUM_PERM, n: int = DEFAULT_NGRAM
+) -> tuple[np.ndarray, np.ndarray]:
     """(MinHash signatures len(texts) x num_perm uint32, content hashes uint64) of raw texts,
     normalised as `normalize` does, in blocks of ~2M characters."""
     return _sketch(texts, num_perm, n)
@@ -325,7 +327,10 @@ def _candidate_pairs(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
 
 # --- search -------------------------------------------------------------------------------------
 
-def _identical_groups(texts: Sequence[str], content: np.ndarray) -> tuple[list[int], dict[int, list[int]], Callable[[int], str]]:
+
+def _identical_groups(
+    texts: Sequence[str], content: np.ndarray
+) -> tuple[list[int], dict[int, list[int]], Callable[[int], str]]:
     """Texts grouped by equal normalised text: (first index of every distinct text, sorted;
     {first index: all its indices} for texts that occur more than once; normalised text by index,
     cached). Equal content hashes are confirmed on the normalised strings."""
@@ -505,7 +510,9 @@ def _packed_grams(texts: Sequence[str], rank: np.ndarray, n: int) -> tuple[np.nd
     start = 0
     while start < len(texts):
         end, size = start, 0
-        while end < len(texts) and end - start < _SORT_TEXTS and (end == start or size + len(texts[end]) <= _PACK_CHARS):
+        while (
+            end < len(texts) and end - start < _SORT_TEXTS and (end == start or size + len(texts[end]) <= _PACK_CHARS)
+        ):
             size += len(texts[end])
             end += 1
         codes, starts = _normalized_codes(texts[start:end])
@@ -702,7 +709,13 @@ class NearDupSearch:
         core = np.union1d(text_of[edge], head[edge])
         exact = _Exact(self.texts, self._rank, self.n, rep_index[core])
         guessed = involved[representative[involved] != involved]
-        verified = dict(zip(guessed.tolist(), exact.many(rep_index[guessed], rep_index[representative[guessed]]).tolist(), strict=True))
+        verified = dict(
+            zip(
+                guessed.tolist(),
+                exact.many(rep_index[guessed], rep_index[representative[guessed]]).tolist(),
+                strict=True,
+            )
+        )
         members, starts = bucket_members.tolist(), bucket_starts.tolist()
         text_buckets, text_start, rep_of = bucket_of.tolist(), text_starts.tolist(), representative.tolist()
         for p in involved.tolist():
@@ -713,7 +726,7 @@ class NearDupSearch:
                 continue
             # a leftover: near the representative of an earlier bucket mate's cluster, or a mate itself
             mates: set[int] = set()
-            for b in text_buckets[text_start[p]:text_start[p + 1]]:
+            for b in text_buckets[text_start[p] : text_start[p + 1]]:
                 lo, hi = starts[b], starts[b + 1]
                 end = bisect_left(members, p, lo, hi)
                 mates.update(members[max(lo, end - _CHAIN_WINDOW):end])
@@ -725,7 +738,9 @@ class NearDupSearch:
             agree = np.count_nonzero(rep_sig[heads + earlier] == rep_sig[p], axis=1).tolist()
             # `agree` also covers `earlier` (after the heads): the zip stops at the heads on purpose
             order = [h for h, a in zip(heads, agree, strict=False) if a >= min_agree][:_REP_CHECKS]  # earliest first
-            chain = sorted((-a, c) for c, a in zip(earlier, agree[len(heads):], strict=True) if a >= min_agree)  # most similar first
+            chain = sorted(
+                (-a, c) for c, a in zip(earlier, agree[len(heads) :], strict=True) if a >= min_agree
+            )  # most similar first
             for c in order + [c for _, c in chain[:_CHAIN_CHECKS]]:
                 similarity = exact(reps[p], reps[c])
                 if similarity >= threshold:
@@ -754,7 +769,9 @@ class NearDupSearch:
                 continue
             sizes = hits[where]
             step = np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-            found.append(np.repeat(where, sizes).astype(np.int64) * len(among) + order[np.repeat(lo[where], sizes) + step])
+            found.append(
+                np.repeat(where, sizes).astype(np.int64) * len(among) + order[np.repeat(lo[where], sizes) + step]
+            )
         if not found:
             return out
         codes = np.unique(np.concatenate(found))  # by text, then by position in `among`

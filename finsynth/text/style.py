@@ -83,7 +83,12 @@ def _parse_items(text: str) -> tuple[ExcludedItem, ...]:
             continue
         category = canonical_category(raw_cat)
         if category is None:
-            if not marker or len(raw_cat) > 8 or raw_cat.lower() in ("financial", "business") or _NOT_CATEGORY.search(raw_cat):
+            if (
+                not marker
+                or len(raw_cat) > 8
+                or raw_cat.lower() in ("financial", "business")
+                or _NOT_CATEGORY.search(raw_cat)
+            ):
                 continue
             category = raw_cat
         name = head[:colon].strip().strip("，,、 ：:")
@@ -107,10 +112,7 @@ def exclusion_items(text: str) -> list[ExcludedItem]:
 
 def has_classification_rationale(text: str) -> bool:
     """A financial/business rationale for an extracted metric: "financial——利润表…"."""
-    for dash in _DASH.finditer(text):
-        if _RATIONALE_HEAD.search(text, max(0, dash.start() - 12), dash.start()):
-            return True
-    return False
+    return any(_RATIONALE_HEAD.search(text, max(0, dash.start() - 12), dash.start()) for dash in _DASH.finditer(text))
 
 
 def has_exclusion_list(text: str) -> bool:

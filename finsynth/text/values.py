@@ -25,7 +25,9 @@ _NEGATIVE = ("下降", "减少", "下滑", "回落", "降低", "下跌", "缩小
              "降幅", "减幅", "跌幅", "下滑幅度", "下降幅度", "负增长", "少", "流出")
 _POSITIVE = ("增长", "提升", "提高", "上升", "上涨", "增加", "扩大", "改善", "上调", "增", "升", "涨", "增幅",
              "涨幅", "提升幅度", "多", "回升", "反弹", "净流入")
-_QUALIFIER = re.compile(r"(?:累计|合计|约|近|超过|超|逾|了|达到|达|高达|仅|大约|接近|将近|约为|为|分别为|分别|幅度为|幅度|\s)*$")
+_QUALIFIER = re.compile(
+    r"(?:累计|合计|约|近|超过|超|逾|了|达到|达|高达|仅|大约|接近|将近|约为|为|分别为|分别|幅度为|幅度|\s)*$"
+)
 _WORDS = sorted(((w, -1) for w in _NEGATIVE), key=lambda x: -len(x[0])) + sorted(
     ((w, 1) for w in _POSITIVE), key=lambda x: -len(x[0]))
 _WORDS.sort(key=lambda x: -len(x[0]))
@@ -183,8 +185,10 @@ def value_mismatches(paragraph: str, values: str, name: str = "") -> list[ValueP
 
 # An item name that opens with a connective or a particle is a clause fragment, not a noun phrase:
 # "在碳酸锂价格", "的背景下", "主要因为吨煤耗下降和燃煤采购价". 在手 (在手订单) is a word.
-_BROKEN_HEAD = re.compile(r"^(?:的|了|在(?![手管建售研营职线网运途库保册])|因为|由于|主要因为|主要由于|主要受|受益于|得益于|受到|而|但|并|且|及|和|与|"
-                          r"叠加|同时|其中(?=[，,]))")
+_BROKEN_HEAD = re.compile(
+    r"^(?:的|了|在(?![手管建售研营职线网运途库保册])|因为|由于|主要因为|主要由于|主要受|受益于|得益于|受到|而|但|并|且|及|和|与|"
+    r"叠加|同时|其中(?=[，,]))"
+)
 _BROKEN_TAIL = re.compile(
     r"(?:(?<![目有])的|(?<![温总饱平缓柔调])和|(?<![参给])与|(?<![普涉波以危顾])及|(?<![存所现实自内潜])在"
     r"|(?<![服自跟盲])从|(?<![自理经缘])由|(?<![比相])较|(?<![蒙遭])被|(?<![相针绝面核应反])对|(?<![行作认成因称以视])为)$"
@@ -252,7 +256,8 @@ def is_span(paragraph: str, name: str) -> bool:
 
 def name_problems(paragraph: str, name: str) -> list[str]:
     """Why an exclusion item's name is not a clean noun phrase of the paragraph: it is not a span of it
-    (see `is_span`) nor a shortened one (`is_pieced`), or it is one that opens or ends with a connective or a particle."""
+    (see `is_span`) nor a shortened one (`is_pieced`), or it is one that opens or ends with a connective or a \
+particle."""
     problems = []
     if not is_span(paragraph, name) and not is_pieced(paragraph, name):
         problems.append("not a span of the paragraph")

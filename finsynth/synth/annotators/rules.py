@@ -187,10 +187,16 @@ _NAME_CUT = re.compile(
     r"(?:主要因为|主要由于|主要得益于|主要受益于|主要受|主要因|受益于|得益于|因为|由于|随着|受到|据[^，,。；;]{0,12}?(?:统计|数据|显示)"
     r"|其中|此外|同时|另外|叠加|以及|期内|报告期内|相比之下|对比来看|而|但|且|即)"
 )
-_NAME_LEAD = re.compile(r"^(?:在(?![手管建售研营职线网运途库保册])|的|了|对|将|并|和|与|及|是|为|从|由|较|公司|我们|其|该|已|均|都|则|也)+")
-_NOT_A_NAME = re.compile(r"^(?:同比|环比|较|比上年|提升至|提高至|降至|增至|升至|下降至|回落至|上行|下行|上涨|下跌|增长|下降|提升|"
-                         r"提高|减少|增加|上升|回落|改善|扩大|收窄|达到|达|为|约|超|突破|合计|累计|分别|占比|其中)")
-_NAME_TRAIL = re.compile(r"(?:最快|最慢|最高|最低|领先|居首|的|了|在|和|与|及|从|由|较|对|为|是|被|已|均|都|则|也|约|近|超|达|至|到)+$")
+_NAME_LEAD = re.compile(
+    r"^(?:在(?![手管建售研营职线网运途库保册])|的|了|对|将|并|和|与|及|是|为|从|由|较|公司|我们|其|该|已|均|都|则|也)+"
+)
+_NOT_A_NAME = re.compile(
+    r"^(?:同比|环比|较|比上年|提升至|提高至|降至|增至|升至|下降至|回落至|上行|下行|上涨|下跌|增长|下降|提升|"
+    r"提高|减少|增加|上升|回落|改善|扩大|收窄|达到|达|为|约|超|突破|合计|累计|分别|占比|其中)"
+)
+_NAME_TRAIL = re.compile(
+    r"(?:最快|最慢|最高|最低|领先|居首|的|了|在|和|与|及|从|由|较|对|为|是|被|已|均|都|则|也|约|近|超|达|至|到)+$"
+)
 _FROM_TAIL = re.compile(r"(?:从|由|较)(?:上年同期|去年同期|上年末|去年末|上年|去年|年初|年末|此前|历史)?(?:的)?$")
 _DIRECTION_WORD = re.compile(r"(?:下降|提升|增长|上升|下滑|回落|减少|增加|提高|改善|扩大|收窄|上涨|下跌|恶化|回升)")
 _PERIOD_LEAD = re.compile(
@@ -199,8 +205,36 @@ _PERIOD_LEAD = re.compile(
 )
 # a subject that only says "the change" of the previous item: "降幅约13.4%", "占比从12%提升至15.6%"
 _AFTER_NOUN = re.compile(r"的([\u4e00-\u9fffA-Za-z]{2,10})(?=[，,。；;！？!?]|$)")
-GENERIC_NAMES = frozenset({"水平", "区间", "高位", "低位", "幅度", "降幅", "涨幅", "增幅", "增速", "同比增速", "同比", "环比", "同比增长", "同比下降", "增长",
-                           "下降", "占比", "比重", "其中", "合计", "分别", "累计", "整体", "提升", "规模", "金额"})
+GENERIC_NAMES = frozenset(
+    {
+        "水平",
+        "区间",
+        "高位",
+        "低位",
+        "幅度",
+        "降幅",
+        "涨幅",
+        "增幅",
+        "增速",
+        "同比增速",
+        "同比",
+        "环比",
+        "同比增长",
+        "同比下降",
+        "增长",
+        "下降",
+        "占比",
+        "比重",
+        "其中",
+        "合计",
+        "分别",
+        "累计",
+        "整体",
+        "提升",
+        "规模",
+        "金额",
+    }
+)
 
 
 def _clean_name(name: str) -> str:
@@ -552,7 +586,9 @@ def _row_context(quantities: int, qualitative: int) -> list[str]:
 
 
 # the company a paragraph is about, when it opens with it: "海天味业2025H1…", "万科A 2024年…"
-_COMPANY = re.compile(r"^(?:受益于[^，,]*，|由于[^，,]*，)?([\u4e00-\u9fffA-Za-z]{2,6}?)\s?(?:(?:19|20)\d{2}|[HQ][1-4]|公司)")
+_COMPANY = re.compile(
+    r"^(?:受益于[^，,]*，|由于[^，,]*，)?([\u4e00-\u9fffA-Za-z]{2,6}?)\s?(?:(?:19|20)\d{2}|[HQ][1-4]|公司)"
+)
 
 
 def _slot(n: int) -> str:
@@ -587,7 +623,7 @@ def features(paragraph: str, item: Candidate, core_names: list[str], core_senten
            f"cue:{item.cue or '-'}", f"head:{_head(name)}", f"before:{before[-2:]}"]
     out += [f"mk:{m.kind}" for m in item.mentions[:3]]
     out.append(f"n_mentions:{min(len(item.mentions), 3)}")
-    out += [f"bi:{name[i:i + 2]}" for i in range(len(name) - 1)]
+    out += [f"bi:{name[i : i + 2]}" for i in range(len(name) - 1)]
     for cues, tag in ((INDUSTRY_CUES, "ind"), (MARKET_CUES, "mkt"), (CAUSE_CUES, "cause"), (BREAKDOWN_CUES, "brk"),
                       (BREAKDOWN_LEADS, "lead"), (QUALITATIVE_CUES, "qual")):
         out += [f"{tag}_clause:{c}" for c in cues if c in clause]
@@ -622,8 +658,8 @@ def features(paragraph: str, item: Candidate, core_names: list[str], core_senten
     if re.search(r"\d", sentence):
         out.append("sentence_has_number")
     if item.qualitative:
-        # the match is tested (second call) before .group() is read
-        out.append(f"clause_lead:{_QUAL_LEAD.match(paragraph, left).group()[:4] if _QUAL_LEAD.match(paragraph, left) else '-'}")  # type: ignore[union-attr]
+        clause_lead = _QUAL_LEAD.match(paragraph, left)
+        out.append(f"clause_lead:{clause_lead.group()[:4] if clause_lead else '-'}")
         out.append("clause_first" if left == s_start else "clause_later")
         out += [f"qual_word:{c}" for c in QUALITATIVE_WORDS if c in name]
     else:
@@ -675,9 +711,45 @@ def annotate(sample: Sample, template_dir: str | os.PathLike[str] | None = None,
 
 
 # words of judgement and trend in number-free clauses
-QUALITATIVE_WORDS = ("稳健", "稳定", "持续", "提升", "改善", "领先", "预期", "加速", "加快", "放缓", "承压", "推进", "有望",
-                     "优化", "恢复", "回暖", "趋缓", "收窄", "突破", "认可", "乐观", "确定性", "偏紧", "旺盛", "不确定",
-                     "增长", "下降", "高于", "低于", "快于", "慢于", "明显", "显著", "良好", "强劲", "领先", "第一")
+QUALITATIVE_WORDS = (
+    "稳健",
+    "稳定",
+    "持续",
+    "提升",
+    "改善",
+    "领先",
+    "预期",
+    "加速",
+    "加快",
+    "放缓",
+    "承压",
+    "推进",
+    "有望",
+    "优化",
+    "恢复",
+    "回暖",
+    "趋缓",
+    "收窄",
+    "突破",
+    "认可",
+    "乐观",
+    "确定性",
+    "偏紧",
+    "旺盛",
+    "不确定",
+    "增长",
+    "下降",
+    "高于",
+    "低于",
+    "快于",
+    "慢于",
+    "明显",
+    "显著",
+    "良好",
+    "强劲",
+    "领先",
+    "第一",
+)
 MAX_RULE_QUALITATIVE = 3  # without a model, at most this many qualitative items
 # Labellers list about six to eight items per paragraph: beside many quantities they name few or
 # no number-free clauses (corpus B: 2.2 listed beside 3 quantities, 0.3 beside 8).
