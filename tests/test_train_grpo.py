@@ -113,7 +113,8 @@ def test_cli_error_is_one_line_exit_2(built, tmp_path):
 @pytest.mark.slow
 def test_grpo_from_fresh_lora_and_from_sft_adapter(built, tiny, tmp_path):
     from train import sft
-    from train.grpo import main, run_grpo
+    from train.cli import main
+    from train.grpo import run_grpo
 
     ours, config = parse(_tiny_grpo_argv(built, tiny, tmp_path / "fresh"))
     log = run_grpo(ours, config)
@@ -129,7 +130,7 @@ def test_grpo_from_fresh_lora_and_from_sft_adapter(built, tiny, tmp_path):
 
     sft.run_sft(*train_cfg(built, tiny, tmp_path / "sft", max_steps=1, eval=False))
     adapter = tmp_path / "sft" / "adapter"
-    assert main(_tiny_grpo_argv(built, tiny, tmp_path / "cont", "--adapter", str(adapter))) == 0
+    assert main(["grpo", *_tiny_grpo_argv(built, tiny, tmp_path / "cont", "--adapter", str(adapter))]) == 0
     cont = json.loads((tmp_path / "cont" / "run_log.json").read_text(encoding="utf-8"))
     assert cont["started_from"] == str(adapter)
     # The continued adapter starts from the SFT weights, not a fresh LoRA (whose B matrices are zero). The random

@@ -14,11 +14,15 @@ import argparse
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from finsynth.cli import add_debug_flag, print_error, run_command
 from finsynth.io import SPLITS, InputError
 
 from .config import check_file
+
+if TYPE_CHECKING:
+    from .sft import TrainingDivergedError
 
 PASS_THROUGH = ("sft", "grpo", "infer")  # commands whose flags their own (trl) parser reads
 
@@ -33,13 +37,8 @@ def _run_sft(args: argparse.Namespace) -> int:
 
     try:
         log = run_sft(ours.check_paths(), config)
-    except TrainingDivergedError as exc:  # exit 1: the run failed (not a usage error, not a bug)
-        if getattr(args, "debug", False):
-            import traceback
-
-            traceback.print_exc()
-        print_error(exc.describe())
-        return 1
+    except TrainingDivergedError as exc:
+        return _diverged(exc, args)
     summary = {k: log[k] for k in ("adapter", "global_steps", "final_eval_loss", "tokens_per_second",
                                    "peak_gpu_memory_gib", "max_length")}
     print(dumps(summary))
@@ -99,10 +98,32 @@ def _run_convert(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_grpo(args: argparse.Namespace) -> int:
-    from .grpo import main as grpo_main
+def _diverged(exc: TrainingDivergedError, args: argparse.Namespace) -> int:
+    """A run that diverged (`TrainingDivergedError`): exit 1, not a usage error and not a bug; one line
+    (`describe()`: the step, what was kept, the run log), with the traceback first under `--debug`."""
+    if getattr(args, "debug", False):
+        import traceback
 
-    return grpo_main(list(args.argv))
+        traceback.print_exc()
+    print_error(exc.describe())
+    return 1
+
+
+def _run_grpo(args: argparse.Namespace) -> int:
+    from .grpo import parse, run_grpo
+    from .sft import TrainingDivergedError, dumps
+
+    ours, config = parse(list(args.argv))
+    try:
+        log = run_grpo(ours, config)
+    except TrainingDivergedError as exc:
+        return _diverged(exc, args)
+    curves = log["reward_curves"].get("total", [])
+    print(dumps({"adapter": log["adapter"], "global_steps": log["global_steps"],
+                 "reward_first": curves[0]["mean"] if curves else None,
+                 "reward_last": curves[-1]["mean"] if curves else None,
+                 "wall_seconds": log["wall_seconds"]}))
+    return 0
 
 
 def _run_bench(args: argparse.Namespace) -> int:

@@ -260,25 +260,6 @@ def run_grpo(ours: GRPOArguments, config: Any) -> dict[str, Any]:
     return log
 
 
-def main(argv: list[str]) -> int:
-    ours, config = parse(argv)
-    from .sft import TrainingDivergedError, dumps
-
-    try:
-        log = run_grpo(ours, config)
-    except TrainingDivergedError as exc:
-        from finsynth.cli import print_error
-
-        print_error(exc.describe())
-        return 1
-    curves = log["reward_curves"].get("total", [])
-    print(dumps({"adapter": log["adapter"], "global_steps": log["global_steps"],
-                 "reward_first": curves[0]["mean"] if curves else None,
-                 "reward_last": curves[-1]["mean"] if curves else None,
-                 "wall_seconds": log["wall_seconds"]}))
-    return 0
-
-
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """`grpo` leaves the rest of the command line to trl's parser (so `--help` shows trl's own flags)."""
     return sub.add_parser("grpo", add_help=False, help="GRPO on finsynth's rewards (trl GRPOTrainer; trl's flags)")

@@ -174,6 +174,15 @@ def rule_markdown(title: str, summary: str, rationale: str, fires: str, passes: 
             f"## How to fix\n\n{fix}\n")
 
 
+def dominant_count(counts: Sequence[int]) -> tuple[int, int, float] | None:
+    """The most common count, how many have it and their share; None below `FIXED_COUNT_MIN_SAMPLES` (too few
+    to judge). The fixed-count lesson's measure, for metrics per sample and questions per chunk alike."""
+    if len(counts) < FIXED_COUNT_MIN_SAMPLES:
+        return None
+    count, n = Counter(counts).most_common(1)[0]
+    return count, n, n / len(counts)
+
+
 RULES: dict[str, Rule] = {}
 
 
@@ -873,23 +882,22 @@ def fixed_count(view: DatasetView) -> Iterator[Finding]:
     """One metric count dominates: error when it holds >= 90% of the dataset's samples, warning
     per type when it holds >= 80% of that type's (each needs >= 20 samples to judge)."""
     samples = [r.item for r in view.samples]
-    if len(samples) >= FIXED_COUNT_MIN_SAMPLES:
-        count, n = Counter(s.count for s in samples).most_common(1)[0]
-        if n / len(samples) >= FIXED_COUNT_ERROR:
-            yield _finding("fixed-count", None,
-                           f"{n} of {len(samples)} samples ({n / len(samples):.0%}) have exactly {count} metric(s); "
-                           f"the model will learn to pad or cut to {count}")
+    dominant = dominant_count([s.count for s in samples])
+    if dominant is not None and dominant[2] >= FIXED_COUNT_ERROR:
+        count, n, share = dominant
+        yield _finding("fixed-count", None,
+                       f"{n} of {len(samples)} samples ({share:.0%}) have exactly {count} metric(s); "
+                       f"the model will learn to pad or cut to {count}")
     by_type: dict[str, list[int]] = {}
     for s in samples:
         by_type.setdefault(s.type, []).append(s.count)
     for sample_type in sorted(by_type):
         counts = by_type[sample_type]
-        if len(counts) < FIXED_COUNT_MIN_SAMPLES:
-            continue
-        count, n = Counter(counts).most_common(1)[0]
-        if n / len(counts) >= FIXED_COUNT_WARNING:
+        dominant = dominant_count(counts)
+        if dominant is not None and dominant[2] >= FIXED_COUNT_WARNING:
+            count, n, share = dominant
             yield _finding("fixed-count", None,
-                           f"type {sample_type}: {n} of {len(counts)} samples ({n / len(counts):.0%}) "
+                           f"type {sample_type}: {n} of {len(counts)} samples ({share:.0%}) "
                            f"have exactly {count} metric(s)", severity="warning")
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import re
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -25,9 +25,9 @@ from pydantic import BaseModel, Field
 
 from finsynth.audit.lint import (
     FIXED_COUNT_ERROR,
-    FIXED_COUNT_MIN_SAMPLES,
     FIXED_COUNT_WARNING,
     NEAR_DUP_THRESHOLD,
+    dominant_count,
     rule_markdown,
 )
 from finsynth.qa.grounding import SMALL_COUNT, context_text, numbers, ungrounded
@@ -272,7 +272,7 @@ _YEAR = re.compile(r"(?:19|20)\d\d")
 
 def _leaked_numbers(answer: str, question: str) -> list[str]:
     question = _DATE_DAY.sub(" ", question)
-    asked = [n for n in numbers(question)]
+    asked = numbers(question)
     leaked = []
     for n in numbers(answer):
         if n.decimals == 0 and abs(n.written) <= SMALL_COUNT:
@@ -502,10 +502,10 @@ def fixed_question_count(view: QADatasetView) -> Iterator[QAFinding]:
     """One number of questions per chunk (grouped by `source.chunk_id`, else by context) above 1 holds
     >= 90% of the chunks: error; >= 80%: warning. Needs >= 20 chunks (the audit rule's thresholds)."""
     counts = [len(members) for members in view.by_chunk.values()]
-    if len(counts) < FIXED_COUNT_MIN_SAMPLES:
+    dominant = dominant_count(counts)
+    if dominant is None:
         return
-    count, n = Counter(counts).most_common(1)[0]
-    share = n / len(counts)
+    count, n, share = dominant
     if count <= 1 or share < FIXED_COUNT_WARNING:
         return
     severity: QASeverity = "error" if share >= FIXED_COUNT_ERROR else "warning"
