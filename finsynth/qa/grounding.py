@@ -168,9 +168,12 @@ def _runs(rows: Sequence[Sequence[str]]) -> list[float]:
 
 
 class _Pool:
-    """The context's numbers (both readings), their run sums, and the one-step results over them."""
+    """The context's numbers (both readings), their run sums, and the one-step results over them; also its
+    text and lower-cased Latin words (for the name check)."""
 
     def __init__(self, context: Context) -> None:
+        self.text = context_text(context)
+        self.words = frozenset(w.lower() for w in _LATIN_WORDS.findall(_ascii(self.text)))
         found = _context_numbers(context)
         self.direct = np.unique(np.abs(np.array([n.written for n in found] + [n.value for n in found],
                                                 dtype=float)))
@@ -184,7 +187,7 @@ class _Pool:
 
     def with_steps(self, extra: Iterable[float]) -> _Pool:
         pool = object.__new__(_Pool)
-        pool.direct, pool.runs = self.direct, self.runs
+        pool.direct, pool.runs, pool.text, pool.words = self.direct, self.runs, self.text, self.words
         pool.steps = list(extra)
         pool._base = self._base or self
         pool._reachable_values = None
@@ -239,13 +242,6 @@ def _one_step(left: np.ndarray, right: np.ndarray) -> list[np.ndarray]:
 @lru_cache(maxsize=64)
 def _pool_for(key: str) -> _Pool:
     return _Pool(Context.model_validate_json(key))
-
-
-@lru_cache(maxsize=64)
-def _text_and_words(key: str) -> tuple[str, frozenset[str]]:
-    """The context's text and its lower-cased Latin words (for the name check), once per context."""
-    text = context_text(Context.model_validate_json(key))
-    return text, frozenset(w.lower() for w in _LATIN_WORDS.findall(_ascii(text)))
 
 
 def _readings(n: Number) -> list[float]:
@@ -405,8 +401,7 @@ def ungrounded(answer_text: str, context: Context, *, steps: Sequence[str] = (),
     gives by one arithmetic step (numbers of `steps` that are grounded count as intermediate results);
     an empty list when everything is grounded. `computed=False` is for extracted (span) answers: their
     numbers must be written in the context, no arithmetic. See the module docstring for the rules."""
-    key = context.model_dump_json()
-    pool = _pool_for(key)
+    pool = _pool_for(context.model_dump_json())
     intermediate: list[float] = []
     for step in steps:
         step_pool = pool.with_steps(intermediate) if intermediate else pool
@@ -419,7 +414,7 @@ def ungrounded(answer_text: str, context: Context, *, steps: Sequence[str] = (),
     messages = [f"number {n.text!r} is not in the context" if not computed else
                 f"number {n.text!r} is neither in the context nor one arithmetic step from its numbers"
                 for n in numbers(answer_text) if not _grounded_number(n, pool, computed)]
-    text, words = _text_and_words(key)
+    text, words = pool.text, pool.words
     for name in _latin_entities(_ascii(answer_text)):
         if not _latin_grounded(name, words):
             messages.append(f"name {name!r} does not occur in the context")
