@@ -86,13 +86,15 @@ def _file_name(split: str, fmt: str) -> str:
     return f"finsynth_{split}.jsonl" if fmt == "llamafactory" else f"{split}.jsonl"
 
 
+def messages_dataset(file_name: str) -> dict[str, Any]:
+    """A LLaMA-Factory `dataset_info.json` entry for a file of OpenAI-style `messages` rows."""
+    return {"file_name": file_name, "formatting": "sharegpt", "columns": {"messages": "messages"},
+            "tags": dict(LF_TAGS)}
+
+
 def dataset_info(splits: list[str]) -> dict[str, Any]:
     """LLaMA-Factory `dataset_info.json`: sharegpt formatting with OpenAI-style role/content tags."""
-    return {
-        f"finsynth_{split}": {"file_name": _file_name(split, "llamafactory"), "formatting": "sharegpt",
-                              "columns": {"messages": "messages"}, "tags": dict(LF_TAGS)}
-        for split in splits
-    }
+    return {f"finsynth_{split}": messages_dataset(_file_name(split, "llamafactory")) for split in splits}
 
 
 def llamafactory_yaml(model: str, dataset_dir: str, splits: list[str], output_dir: str) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from finsynth.export import LF_TAGS, load_back, to_format
+from finsynth.export import load_back, messages_dataset, to_format
 from finsynth.io import write_json_atomic, write_jsonl_atomic
 from finsynth.qa.schema import Language, QASample
 
@@ -153,8 +153,7 @@ def qa_dataset_info() -> dict[str, Any]:
                                                  "system": "system"}},
         f"{DATASET_PREFIX}_sharegpt": {"file_name": _file("sharegpt"), "formatting": "sharegpt",
                                        "columns": {"messages": "conversations", "system": "system"}},
-        f"{DATASET_PREFIX}_messages": {"file_name": _file("messages"), "formatting": "sharegpt",
-                                       "columns": {"messages": "messages"}, "tags": dict(LF_TAGS)},
+        f"{DATASET_PREFIX}_messages": messages_dataset(_file("messages")),
     }
 
 
