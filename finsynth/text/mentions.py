@@ -43,18 +43,22 @@ _CURRENCY = "元人民币|人民币|美元|港元|港币|欧元|日元|英镑|�
 _COUNT_UNITS = sorted(
     """
     人次 户次 架次 车次 台套 万人 头 家 台 套 辆 户 人 名 位 款 座 艘 架 项 件 单 笔 张 颗 片 块 条 份
-    次 站 所 间 栋 个 只 枚 部 支 列 节 批 例 篇 股 票 箱 标箱 桶 根 盒 瓶 吨 千克 公斤 克 斤 升 毫升
-    平方米 平米 平方公里 平方千米 亩 公顷 立方米 方 千瓦时 度 千瓦 兆瓦 吉瓦 瓦 公里 千米 米 杯 种 辆次
-    小时 分钟 秒 天 周 个月 TEU GWh MWh kWh TWh Wh GW MW kW TW W km KM mAh Ah bps
+    次 站 所 间 栋 个 只 枚 部 支 列 节 批 例 篇 股 票 箱 标箱 桶 根 盒 瓶 吨 千克 公斤 克 斤 升 毫升 盎司 磅
+    平方米 平米 平方公里 平方千米 平方英寸 亩 公顷 立方米 方 千瓦时 度 千瓦 兆瓦 吉瓦 瓦 公里 千米 米 杯 种 辆次
+    小时 分钟 秒 天 周 个月 年 TEU GWh MWh kWh TWh Wh GW MW kW TW W km KM mAh Ah bps
     """.split(),  # noqa: SIM905 -- a word list reads better as text
     key=len,
     reverse=True,
 )
 # after a measure, an optional rate: 万吨/年, 次/天, 台/月, Wh/kg
 _RATE = r"(?:/(?:年|日|天|月|季|周|小时|h|kg|公斤|吨|人|台|辆|平方米|平米|m²|户|家|店))?"
-_MEASURE = "|".join(re.escape(u) for u in _COUNT_UNITS)
+# "从35升至42美元": 升 there is the verb, not litres
+_UNIT_NOT_BEFORE = {"升": "至到幅高值温级"}
+_MEASURE = "|".join(
+    re.escape(u) + (f"(?![{_UNIT_NOT_BEFORE[u]}])" if u in _UNIT_NOT_BEFORE else "") for u in _COUNT_UNITS
+)
 _PRICE_DENOM = (
-    r"/(?:[A-Za-z]{1,4}(?![A-Za-z])|m²|平方米|平米|平|千瓦时|吨公里|车公里|人公里|立方米|公斤|千克|标箱|"
+    r"/(?:[A-Za-z]{1,4}(?![A-Za-z])|m²|平方米|平米|平|千瓦时|盎司|磅|吨公里|车公里|人公里|立方米|公斤|千克|标箱|"
     r"[吨克斤头只台辆人户月年天日股桶度瓦方张片件套箱间夜晚床次单票份瓶盒支颗粒]|小时|季度)"
 )
 

@@ -188,11 +188,12 @@ _NAME_CUT = re.compile(
     r"|其中|此外|同时|另外|叠加|以及|期内|报告期内|相比之下|对比来看|而|但|且|即)"
 )
 _NAME_LEAD = re.compile(
-    r"^(?:在(?![手管建售研营职线网运途库保册])|的|了|对|将|并|和|与|及|是|为|从|由|较|公司|我们|其|该|已|均|都|则|也)+"
+    r"^(?:在(?![手管建售研营职线网运途库保册])|的|了|对应|对|将|并|和|与|及|是|为|从|由|较|公司|我们|其|该|已|均(?![价值])|都|则|也)+"
 )
 _NOT_A_NAME = re.compile(
     r"^(?:同比|环比|较|比上年|提升至|提高至|降至|增至|升至|下降至|回落至|上行|下行|上涨|下跌|增长|下降|提升|"
-    r"提高|减少|增加|上升|回落|改善|扩大|收窄|达到|达|为|约|超|突破|合计|累计|分别|占比|其中)"
+    r"提高|减少|增加|上升|回落|改善|扩大|收窄|达到|达|为|约|超|突破|合计|累计|分别|占比|其中|"
+    r"扩展|扩张|优化|贬值|升值|攀升|新增|净增|涨至|跌至|回升|反弹|企稳|继续|占(?!比)|受(?!托|众|理|让|益人))"
 )
 _NAME_TRAIL = re.compile(
     r"(?:最快|最慢|最高|最低|领先|居首|的|了|在|和|与|及|从|由|较|对|为|是|被|已|均|都|则|也|约|近|超|达|至|到)+$"
@@ -256,13 +257,71 @@ def _clean_name(name: str) -> str:
     return name
 
 
+# a number the mention scanner leaves as "other" that is still a quantity an analysis cites: index
+# points, scores, discounts, and bare ratios ("SCFI指数从约2,800点降至约1,650点", "PSY从24.5提升至26.2",
+# "人民币汇率从7.10贬值至7.28"); product codes ("800G", "32寸") are not
+_MEASURE_CODES = frozenset({"", "点", "分", "折"})
+_DURATIONS = frozenset({"个月", "天", "年", "日", "周", "小时"})
+
+
+# a bare number is a value after these ("回升至98", "PUE值为1.25", "从24.5提升至26.2"), not a name's
+# part ("沪深300指数", "征程5", "秦皇岛港5500大卡")
+_BARE_VALUE_BEFORE = re.compile(r"(?:至|到|为|从|由|值|是)(?:约|近|超|达)?$")
+
+
+def _is_quantity(paragraph: str, mention: Mention) -> bool:
+    if mention.kind in QUANTITY_KINDS:
+        return True
+    if mention.kind != "other" or mention.unit not in _MEASURE_CODES:
+        return False
+    if mention.unit:
+        return True  # 点, 分, 折
+    around = paragraph[max(0, mention.start - 1):mention.start] + paragraph[mention.end:mention.end + 1]
+    return "/" not in around and bool(_BARE_VALUE_BEFORE.search(paragraph, 0, mention.start))
+
+
+def _qualifiers_dropped(paragraph: str, mentions: list[Mention]) -> list[Mention]:
+    """A duration written into the next quantity's name ("13个月继续率92.8%", "逾期90天以上贷款与不良
+    贷款的比值为82%") qualifies that name: it is not an item of its own, and the name keeps it."""
+    out: list[Mention] = []
+    for index, mention in enumerate(mentions):
+        following = mentions[index + 1] if index + 1 < len(mentions) else None
+        if (following is not None and mention.kind == "count" and mention.unit in _DURATIONS
+                and following.subject and paragraph.startswith(following.subject, mention.end)
+                and not re.search(r"[，,。；;：:、（）()]", paragraph[mention.end:following.start])):
+            head = mention.subject
+            start = mention.start - len(head) if head and paragraph.endswith(head, 0, mention.start) else mention.start
+            mentions[index + 1] = Mention(following.text, following.value, following.unit, following.start,
+                                          following.end, following.kind,
+                                          paragraph[start:mention.end] + following.subject)
+            continue
+        out.append(mention)
+    return out
+
+
+def _outside_brackets(paragraph: str, subject: str, floor: int, end: int) -> str:
+    """A subject written in or right after brackets names the words before them: "渠道库存（以零售额计算）
+    约4个月" -> "渠道库存", "波罗的海原油运价指数（BDTI）均值" -> "波罗的海原油运价指数"."""
+    at = paragraph.rfind(subject, floor, end)
+    if at <= 0 or paragraph[at - 1] not in "（(）)":
+        return subject
+    opening = max(paragraph.rfind("（", floor, at), paragraph.rfind("(", floor, at))
+    if opening <= floor:
+        return subject
+    left = opening
+    while left > floor and paragraph[left - 1] not in _CLAUSE_BREAK:
+        left -= 1
+    outer = _clean_name(paragraph[left:opening])
+    return outer if len(outer) >= 2 else subject
+
+
 def item_name(paragraph: str, mention: Mention, floor: int = 0) -> str:
     """The item name of a mention: its subject's noun phrase, as a span of the paragraph before it
     (searched from `floor`); "" when the subject names nothing."""
     after = _AFTER_NOUN.match(paragraph, mention.end)
     if after and after.group(1) not in GENERIC_NAMES and not _NOT_A_NAME.match(after.group(1)):
         return after.group(1)  # "仍保持约50%的毛利空间": the noun after the number names it
-    subject = _clean_name(mention.subject)
+    subject = _clean_name(_outside_brackets(paragraph, mention.subject, floor, mention.start))
     if len(subject) < 2 or subject in GENERIC_NAMES or _NOT_A_NAME.match(subject):
         return ""
     if paragraph.rfind(subject, floor, mention.start) < 0:
@@ -352,7 +411,7 @@ def quantity_candidates(paragraph: str, core_names: list[str]) -> tuple[list[Can
     42%", "降至71美元/桶") stays with the quantity before it in the sentence (a change and its level
     are one item), unless a new period stands between them ("2024Q2收入2,686亿元，2023Q2收入…",
     "Q2为89.3%，Q1为83.1%"): each period's value is an item of its own."""
-    mentions = [m for m in extract_mentions(paragraph) if m.kind in QUANTITY_KINDS]
+    mentions = _qualifiers_dropped(paragraph, [m for m in extract_mentions(paragraph) if _is_quantity(paragraph, m)])
     sentences = _sentences(paragraph)
     core_values: dict[str, list[Mention]] = {name: [] for name in core_names}
     items: list[Candidate] = []
@@ -573,7 +632,15 @@ def candidates(sample: Sample) -> tuple[list[Candidate], dict[str, list[Mention]
             item.features.append(f"parallel:{min(heads[_head(item.name)], 5)}")
         if item.qualitative:
             item.features += _with_context(item, [*context, f"slot:{_slot(len(items) + rank[id(item)])}"])
+        item.features += _title_features(sample.input.chapter_title, item)
     return found, core_values
+
+
+def _title_features(title: str, item: Candidate) -> list[str]:
+    """The chapter title's words, crossed with the candidate's kind: a "风险提示" chapter lists its
+    clauses, an "行业竞争格局" chapter's figures are the industry's."""
+    kind = "qual" if item.qualitative else "quant"
+    return [f"title:{kind}:{title[i : i + 2]}" for i in range(len(title) - 1)]
 
 
 def _bucket(n: int) -> str:
