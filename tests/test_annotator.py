@@ -370,3 +370,26 @@ def test_item_names_follow_the_clause(paragraph, core, name, values):
     assert name in items, items
     assert values in items[name]
     assert not any(n.startswith(("受", "扩展", "以零售", "占", "/")) for n in items), items
+
+
+@pytest.mark.parametrize(
+    ("paragraph", "core", "item", "claimed"),
+    [
+        # a core metric written under a longer name is the core's own figure, not an exclusion
+        ("神火股份2025H1电解铝吨铝利润约2,800元。LME铝价均价约2,450美元/吨。", "吨铝利润", "电解铝吨铝利润", "2,800元"),
+        # a growth-rate core takes the change of the item it names; the level stays an item
+        ("快手2025Q2广告收入约28亿元，同比增长32%。广告加载率约8%。", "广告收入增速", "广告收入", "同比增长32%"),
+    ],
+)
+def test_an_unquantified_core_claims_the_item_that_names_it(paragraph, core, item, claimed):
+    analysis = annotate(b_sample(paragraph, core)).analysis
+    items = {i.name: i.values for i in exclusion_items(analysis)}
+    assert claimed not in " ".join(items.values()), items
+    assert claimed in analysis.split("逐项排除")[0]  # cited on the core's line
+    if item in items:
+        assert "28亿元" in items[item]
+
+
+def test_company_and_period_are_not_part_of_a_name():
+    sample = b_sample("先导智能2025H1新增订单约85亿元，同比增长32%。海外订单占比约35%。", "海外订单占比")
+    assert "新增订单" in items_of(sample)

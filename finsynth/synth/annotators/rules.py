@@ -199,6 +199,11 @@ _NAME_TRAIL = re.compile(
     r"(?:最快|最慢|最高|最低|领先|居首|的|了|在|和|与|及|从|由|较|对|为|是|被|已|均|都|则|也|约|近|超|达|至|到)+$"
 )
 _FROM_TAIL = re.compile(r"(?:从|由|较)(?:上年同期|去年同期|上年末|去年末|上年|去年|年初|年末|此前|历史)?(?:的)?$")
+# "先导智能2025H1新增订单" -> "新增订单": the company and the period before a metric are not its name;
+# "年7月单月签约金额" (a year's digits read as a date) -> "7月单月签约金额"
+_OWNER_BEFORE_PERIOD = re.compile(
+    r"^(?:[\u4e00-\u9fffA-Za-z]{2,8}?(?=(?:FY|CY)?(?:19|20)\d{2}(?:年|[HhQq][1-4]))|年(?=\d{1,2}月))"
+)
 _DIRECTION_WORD = re.compile(r"(?:下降|提升|增长|上升|下滑|回落|减少|增加|提高|改善|扩大|收窄|上涨|下跌|恶化|回升)")
 _PERIOD_LEAD = re.compile(
     r"^(?:(?:FY|CY)?(?:19|20)\d{2}(?:年度?|年末|年初)?(?:[HhQq][1-4]|上半年|下半年|前三季度|全年|第?[一二三四1-4]季度)?"
@@ -250,7 +255,8 @@ def _clean_name(name: str) -> str:
         joint = max(name.rfind("和"), name.rfind("及"), name.rfind("与"), name.rfind("、"))
         if joint > 0 and _DIRECTION_WORD.search(name[:joint]):
             name = name[joint + 1:]
-        name = _NAME_LEAD.sub("", _PERIOD_LEAD.sub("", name.strip("，,、 ：:“”\"'（）()")))
+        name = _OWNER_BEFORE_PERIOD.sub("", name.strip("，,、 ：:“”\"'（）()"))
+        name = _NAME_LEAD.sub("", _PERIOD_LEAD.sub("", name))
         name = _NAME_TRAIL.sub("", _FROM_TAIL.sub("", name))
         if name == before:
             break
@@ -461,7 +467,41 @@ def quantity_candidates(paragraph: str, core_names: list[str]) -> tuple[list[Can
         previous_owner = owner
         previous_end = mention.end
     _name_series(paragraph, items)
-    return _merge_growth(items), core_values
+    return _claim_unquantified_cores(paragraph, _merge_growth(items), core_values), core_values
+
+
+def _claim_unquantified_cores(paragraph: str, items: list[Candidate],
+                              core_values: dict[str, list[Mention]]) -> list[Candidate]:
+    """A core metric that no mention quantified is written under a longer name ("吨铝利润" as
+    "电解铝吨铝利润", "客座率" as "高铁客座率"): the first item that names it is its own figure, not an
+    exclusion. A growth-rate metric ("广告收入增速") takes only the changes of the item it names
+    (the level, "广告收入28亿元", stays an item), and a regional part ("国内手机出货量") is a breakdown."""
+    for core, values in core_values.items():
+        if values:
+            continue
+        stem = _growth_stem(core)
+        for item in items:
+            if not item.mentions or item.name.startswith(_REGION_PREFIXES) or not _names_core(item.name, stem or core):
+                continue
+            if stem:
+                changes = [m for m in item.mentions if direction(paragraph, m.start)]
+            else:
+                changes = item.mentions if not core.endswith(_RATIO_SUFFIXES) or item.mentions[0].kind in (
+                    "percent", "pct_point") else []
+            if changes:
+                values.extend(changes)
+                values.sort(key=lambda m: m.start)
+                item.mentions = [m for m in item.mentions if m not in changes]
+                break
+    return [item for item in items if item.mentions]
+
+
+_REGION_PREFIXES = ("国内", "海外", "境内", "境外", "全球", "全国", "行业")
+_RATIO_SUFFIXES = ("率", "占比", "比重", "比例")
+
+
+def _names_core(name: str, core: str) -> bool:
+    return core in name or (len(name) >= 2 and name in core and 2 * len(name) >= len(core))
 
 
 def _merge_growth(items: list[Candidate]) -> list[Candidate]:
