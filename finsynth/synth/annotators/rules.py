@@ -390,6 +390,58 @@ def _period_in(text: str) -> str:
     return found[-1] if found else ""
 
 
+_CN_NUMERALS = {"一": 1, "二": 2, "三": 3, "四": 4}
+_FORECAST = re.compile(r"预计|预测|预期|目标|指引|展望|E(?![A-Za-z])")
+
+
+def _period_month(token: str, year: int) -> int | None:
+    """A period token as a month count (year x 12 + the period's last month), bare quarters and
+    months in `year`: "2024Q2" -> 2024*12+6, "2023年" -> 2023*12+12, "Q1" -> year*12+3."""
+    match = re.match(r"(?:FY|CY)?((?:19|20)\d{2})?(?:年度?)?(.*)$", token)
+    if match is None:
+        return None
+    explicit, rest = match.groups()
+    base = int(explicit) if explicit else year
+    quarter = re.search(r"[HhQq]([1-4])|([1-4])[HhQq]|第?([一二三四])季度", rest)
+    if rest.startswith(("H", "h")) or rest.endswith(("H", "h")):
+        return base * 12 + 6 * int(re.sub(r"\D", "", rest) or 2)
+    if quarter:
+        number = quarter.group(1) or quarter.group(2) or str(_CN_NUMERALS[quarter.group(3)])
+        return base * 12 + 3 * int(number)
+    month = re.match(r"(\d{1,2})月", rest)
+    if month:
+        return base * 12 + int(month.group(1))
+    if rest.startswith("上半年"):
+        return base * 12 + 6
+    if rest.startswith("前三季度"):
+        return base * 12 + 9
+    return base * 12 + 12 if explicit else None
+
+
+def _latest_period(paragraph: str) -> tuple[int, int]:
+    """(year, month count) of the latest reported, not forecast, period the paragraph writes."""
+    tokens = [m for m in _PERIOD_TOKEN.finditer(paragraph)
+              if not _FORECAST.search(paragraph[max(0, m.start() - 6):m.end() + 1])]
+    years = [int(y) for m in tokens for y in re.findall(r"(?:19|20)\d{2}", m.group())]
+    year = max(years) if years else 0
+    months = [month for m in tokens if (month := _period_month(m.group(), year)) is not None]
+    return year, max(months) if months else 0
+
+
+def _earlier_period(paragraph: str, item: Candidate, latest: tuple[int, int]) -> bool:
+    """The item's value is of a period before the paragraph's latest one ("2023年同期收入为185亿元",
+    "Q2为89.3%，Q1为83.1%" -> Q1): a historical reference."""
+    year, newest = latest
+    if not newest or not item.mentions:
+        return False
+    last = item.mentions[-1]
+    left, _ = _clause_bounds(paragraph, last.start, last.end)
+    floor = max(left, item.mentions[-2].end if len(item.mentions) > 1 else left)
+    token = _period_in(item.name) or _period_in(paragraph[floor:last.start])
+    month = _period_month(token, year) if token else None
+    return month is not None and month < newest
+
+
 def _growth_stem(core: str) -> str:
     """"新能源品类收入增速" -> "新能源品类收入"; "" when the core metric is not a growth rate."""
     for suffix in _GROWTH_SUFFIXES:
@@ -451,6 +503,8 @@ def quantity_candidates(paragraph: str, core_names: list[str]) -> tuple[list[Can
             if owner is None and mention.kind in ("percent", "pct_point") and direction(paragraph, mention.start):
                 # "2025Q2同比增长8.5%" at a sentence start: the growth of the growth-rate metric
                 owner = next((core for core in core_names if _growth_stem(core)), None)
+        if owner is not None and owner.endswith(_RATIO_SUFFIXES) and mention.kind not in ("percent", "pct_point"):
+            owner = None  # "海外收入合计120亿元" is not a figure of "海外收入占比"
         if owner is not None:
             core_values[owner].append(mention)
             previous_base = owner
@@ -497,7 +551,7 @@ def _claim_unquantified_cores(paragraph: str, items: list[Candidate],
 
 
 _REGION_PREFIXES = ("国内", "海外", "境内", "境外", "全球", "全国", "行业")
-_RATIO_SUFFIXES = ("率", "占比", "比重", "比例")
+_RATIO_SUFFIXES = ("率", "占比", "比重", "比例", "份额")
 
 
 def _names_core(name: str, core: str) -> bool:
@@ -643,6 +697,7 @@ def candidates(sample: Sample) -> tuple[list[Candidate], dict[str, list[Mention]
     all_mentions = sorted((m for c in items for m in c.mentions), key=lambda m: m.start)
     all_mentions += [m for ms in core_values.values() for m in ms]
     all_mentions.sort(key=lambda m: m.start)
+    latest = _latest_period(paragraph)
     for item in items:
         mention = item.mentions[0]
         index = all_mentions.index(mention)
@@ -656,6 +711,8 @@ def candidates(sample: Sample) -> tuple[list[Candidate], dict[str, list[Mention]
             later = Mention(last.text, last.value, last.unit, last.start, last.end, last.kind, item.name)
             item.category = classify_mention(paragraph, later, core_names, paragraph[start:end], item.mentions[-2].end,
                                              siblings)
+        if item.category != "行业/宏观数据" and _earlier_period(paragraph, item, latest):
+            item.category = "历史参照"
     covered = [(m.start, m.end) for m in all_mentions]
     quals = qualitative_candidates(paragraph, core_names, covered)
     for qual in quals:
