@@ -393,3 +393,9 @@ def test_an_unquantified_core_claims_the_item_that_names_it(paragraph, core, ite
 def test_company_and_period_are_not_part_of_a_name():
     sample = b_sample("先导智能2025H1新增订单约85亿元，同比增长32%。海外订单占比约35%。", "海外订单占比")
     assert "新增订单" in items_of(sample)
+
+
+def test_an_earlier_period_is_a_historical_reference():
+    sample = b_sample("中芯国际2025Q2产能利用率89.3%，Q1为83.1%。2023年同期收入为185亿元。", "产能利用率")
+    categories = {i.name: i.category for i in exclusion_items(annotate(sample).analysis)}
+    assert set(categories.values()) == {"历史参照"}, categories

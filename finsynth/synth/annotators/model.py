@@ -100,7 +100,7 @@ def training_pairs(samples: Iterable[Sample]) -> list[tuple[list[str], str]]:
         for j, candidate in enumerate(found):
             if j in pairs:
                 out.append((candidate.features, gold[pairs[j]].category))
-            elif candidate.qualitative:
+            elif candidate.qualitative or candidate.level_of:
                 out.append((candidate.features, NOT_LISTED))
     return out
 
@@ -126,14 +126,15 @@ class CategoryModel:
         return prob / prob.sum()
 
     def predict(self, candidate: Candidate) -> str:
-        """A quantity gets its most likely category (never "not listed", never 定性无数值: it has a
-        number). A number-free clause is listed when the labeller is more likely to list it than
-        not (the listed categories together outweigh "not listed"), with its most likely category."""
+        """A quantity gets its most likely category (never 定性无数值: it has a number; never "not
+        listed", except the level of a growth-rate core, which may be cited with it). A number-free
+        clause is listed when the labeller is more likely to list it than not (P("not listed") below
+        LISTING_THRESHOLD), with its most likely category."""
         prob = self.probabilities(candidate.features)
-        if candidate.qualitative:
-            if prob[LABELS.index(NOT_LISTED)] >= LISTING_THRESHOLD:
-                return NOT_LISTED
-        else:
+        listable = candidate.qualitative or candidate.level_of
+        if listable and prob[LABELS.index(NOT_LISTED)] >= LISTING_THRESHOLD:
+            return NOT_LISTED
+        if not candidate.qualitative:
             prob[LABELS.index("定性无数值")] = -1.0
         prob[LABELS.index(NOT_LISTED)] = -1.0
         return LABELS[int(np.argmax(prob))]

@@ -205,8 +205,10 @@ _OWNER_BEFORE_PERIOD = re.compile(
     r"^(?:[\u4e00-\u9fffA-Za-z]{2,8}?(?=(?:FY|CY)?(?:19|20)\d{2}(?:年|[HhQq][1-4]))|年(?=\d{1,2}月))"
 )
 _DIRECTION_WORD = re.compile(r"(?:下降|提升|增长|上升|下滑|回落|减少|增加|提高|改善|扩大|收窄|上涨|下跌|恶化|回升)")
+# a period at a name's start, with a range's tail ("-Q4收入" of "2024年Q1-Q4收入", "/2026/2027年")
 _PERIOD_LEAD = re.compile(
-    r"^(?:(?:FY|CY)?(?:19|20)\d{2}(?:年度?|年末|年初)?(?:[HhQq][1-4]|上半年|下半年|前三季度|全年|第?[一二三四1-4]季度)?"
+    r"^(?:[-/~～—–](?=(?:19|20)\d{2}|[HhQq][1-4]|\d{1,2}月))?"
+    r"(?:(?:FY|CY)?(?:19|20)\d{2}(?:年度?|年末|年初)?(?:[HhQq][1-4]|上半年|下半年|前三季度|全年|第?[一二三四1-4]季度)?"
     r"|[HhQq][1-4]|[上下]半年|(?:第|前)?[一二三四]季度|\d{1,2}月(?:份)?|同期|当期|本期|期末|年末|年初)+"
 )
 # a subject that only says "the change" of the previous item: "降幅约13.4%", "占比从12%提升至15.6%"
@@ -347,7 +349,7 @@ class Candidate:
     start: int = 0
     cue: str = ""
     category: str = ""
-    core: str | None = None
+    level_of: str | None = None  # the growth-rate core metric this is the level of ("广告收入" of "广告收入增速")
     features: list[str] = field(default_factory=list)
 
     @property
@@ -555,7 +557,12 @@ _RATIO_SUFFIXES = ("率", "占比", "比重", "比例", "份额")
 
 
 def _names_core(name: str, core: str) -> bool:
-    return core in name or (len(name) >= 2 and name in core and 2 * len(name) >= len(core))
+    """`name` names `core`: it contains it, is most of it, or spells a share out ("效果广告收入占广告
+    总收入比例" for "效果广告占比")."""
+    if core in name or (len(name) >= 2 and name in core and 2 * len(name) >= len(core)):
+        return True
+    stem = core[:-2] if core.endswith("占比") else ""
+    return bool(stem) and name.startswith(stem) and "占" in name and name.endswith(("比例", "比重", "占比"))
 
 
 def _merge_growth(items: list[Candidate]) -> list[Candidate]:
@@ -609,7 +616,7 @@ _CAUSE_PHRASE = re.compile(
     r"(?P<body>[^，,。；;！？!?]{2,60}?)(?:的?(?:影响|推动|带动|驱动|拉动|支撑|影响下|背景下|等因素))?(?=[，,。；;！？!?]|$)"
 )
 _PARTS = re.compile(r"以及|和|及|、|叠加|与")
-_QUAL_LEAD = re.compile(r"^(?:公司|期内|同时|此外|另外|整体来看|总体来看|管理层(?:表示|指出|认为)|我们(?:认为|预计)|"
+_QUAL_LEAD = re.compile(r"^(?:公司|期内|同时|此外|另外|整体来看|总体来看|管理层(?:表示|指出|认为|称)|我们(?:认为|预计)|"
                         r"预计|其中|而|但|且|并|将|也|还|继续|持续推进)+")
 
 
@@ -649,7 +656,8 @@ def qualitative_candidates(paragraph: str, core_names: list[str], covered: list[
             parts = text.split("、")
             if len(parts) > 1 and all(len(part) >= ENUMERATION_PART for part in parts):
                 # "宏观经济增速不及预期、行业竞争加剧导致毛利率下行、…": one statement per part
-                # (short parts name one thing: "覆盖东南亚、中东、非洲等区域")
+                # (short parts name one thing: "覆盖东南亚、中东、非洲等区域", and so do examples that end
+            # in 等: "市场由林德、空气化工等巨头主导")
                 offset = a
                 for part in parts:
                     add(part, offset, "clause")
@@ -713,6 +721,9 @@ def candidates(sample: Sample) -> tuple[list[Candidate], dict[str, list[Mention]
                                              siblings)
         if item.category != "行业/宏观数据" and _earlier_period(paragraph, item, latest):
             item.category = "历史参照"
+    for item in items:
+        item.level_of = next((core for core in core_names if (stem := _growth_stem(core))
+                              and (_names_core(item.name, stem) or _same_metric(item.name, stem))), None)
     covered = [(m.start, m.end) for m in all_mentions]
     quals = qualitative_candidates(paragraph, core_names, covered)
     for qual in quals:
@@ -724,6 +735,10 @@ def candidates(sample: Sample) -> tuple[list[Candidate], dict[str, list[Mention]
     rank = {id(q): r for r, q in enumerate(_by_priority(quals), start=1)}
     for item in found:
         item.features = features(paragraph, item, core_names, core_sentences, siblings)
+        if item.level_of:
+            # labellers cite a growth metric's level either with the core or as an item of its own
+            item.features += ["growth_level", f"growth_level|head:{_head(item.name)}",
+                              f"growth_level|mk:{item.mentions[0].kind}"]
         if not item.qualitative and heads[_head(item.name)] >= 3:
             # one of three or more parallel items ("大零售IT业务收入", "银行IT业务收入", …): a breakdown
             item.features.append(f"parallel:{min(heads[_head(item.name)], 5)}")
@@ -855,6 +870,10 @@ def annotate(sample: Sample, template_dir: str | os.PathLike[str] | None = None,
     chosen: list[Candidate] = []
     for item in found:
         category = model.predict(item) if model is not None else item.category
+        if not category and item.level_of:
+            # the model reads this level as cited with its growth-rate core, not listed
+            core_values[item.level_of] = sorted(core_values[item.level_of] + item.mentions, key=lambda m: m.start)
+            continue
         if model is not None and not core_names and item.qualitative:
             category = "定性无数值"  # a background paragraph: every statement is an item (as the rules do)
         if category:
