@@ -62,7 +62,7 @@ INDUSTRY_CUES = ("行业", "全行业", "全国", "全球", "国内市场", "海
 DRIVER_HEADS = frozenset({"价格", "均价", "单价", "成本", "费用", "汇率", "利率", "价差"})
 # in an item's own name: market prices and economy-wide figures, not the company's
 MARKET_CUES = ("市场均价", "市场价", "现货", "期货", "LME", "国际", "原油", "国债", "收益率", "全社会", "社会消费品",
-               "房地产", "城市", "预算", "CR", "市占率", "份额", "交易所", "大宗", "指数")
+               "房地产", "预算", "CR", "市占率", "份额", "交易所", "大宗", "指数")
 _HISTORY_BEFORE = re.compile(
     r"(?:上年同期|去年同期|上年末|去年末|去年|上年|年初|历史|此前|以往|峰值|高点|低点|前期|上一轮|过去|曾)"
     r"(?:的|为|是|达到|达)?(?:约|近|超)?$"
@@ -613,11 +613,14 @@ def _fallback_name(paragraph: str, mention: Mention, floor: int) -> str:
 # causes named without a number: "受益于X和Y，…", "主要得益于X和Y。", "受X影响，…"
 _CAUSE_PHRASE = re.compile(
     r"(?:主要得益于|主要受益于|受益于|得益于|主要因为|主要由于|主要因|由于|随着|受)"
-    r"(?P<body>[^，,。；;！？!?]{2,60}?)(?:的?(?:影响|推动|带动|驱动|拉动|支撑|影响下|背景下|等因素))?(?=[，,。；;！？!?]|$)"
+    r"(?P<body>[^，,。；;！？!?]{2,90}?)(?:的?(?:影响|推动|带动|驱动|拉动|支撑|影响下|背景下|等因素))?(?=[，,。；;！？!?]|$)"
 )
 _PARTS = re.compile(r"以及|和|及|、|叠加|与")
 _QUAL_LEAD = re.compile(r"^(?:公司|期内|同时|此外|另外|整体来看|总体来看|管理层(?:表示|指出|认为|称)|我们(?:认为|预计)|"
                         r"预计|其中|而|但|且|并|将|也|还|继续|持续推进)+")
+
+
+_CODE = re.compile(r"[A-Za-z]+\d+[A-Za-z\d]*|\d+[A-Za-z]+")
 
 
 def qualitative_candidates(paragraph: str, core_names: list[str], covered: list[tuple[int, int]]) -> list[Candidate]:
@@ -628,10 +631,15 @@ def qualitative_candidates(paragraph: str, core_names: list[str], covered: list[
     seen: set[str] = set()
     sentences = _sentences(paragraph)
 
+    def quantified(start: int, end: int) -> bool:
+        return any(s < end and start < e for s, e in covered)
+
     def add(name: str, start: int, cue: str) -> None:
         name = _NAME_TRAIL.sub("", _QUAL_LEAD.sub("", name.strip(" “”\"'‘’")))
-        if len(name) < 3 or name in seen or re.search(r"\d", name) or any(core in name for core in core_names):
+        if len(name) < 3 or name in seen or any(core in name for core in core_names):
             return
+        if quantified(start, start + len(name)) or re.search(r"\d[%％]|\d\s*(?:亿|万|元)", name):
+            return  # a number-free item has no quantity ("5G手机渗透加速" and "BCL2抑制剂…" have none)
         if paragraph.find(name) < 0 or _BROKEN_START.match(name):
             return
         if cue == "clause" and (_NO_SUBJECT.search(name) or _VERDICT.search(name)):
@@ -649,15 +657,14 @@ def qualitative_candidates(paragraph: str, core_names: list[str], covered: list[
         for clause in re.finditer(r"[^，,。；;！？!?：:\n]+", paragraph[start:end]):
             text = clause.group()
             a = start + clause.start()
-            if re.search(r"\d", text) or any(s < a + len(text) and a < e for s, e in covered):
-                continue
+            if quantified(a, a + len(text)) or re.search(r"\d", _CODE.sub("", text)):
+                continue  # a number (a product code is not one: "5G", "BCL2", "T7")
             if _CAUSE_PHRASE.match(text) or paragraph[a + len(text):a + len(text) + 1] in ("：", ":"):
                 continue  # a cause (listed above), or the lead-in of a list ("需要关注的风险因素包括：")
             parts = text.split("、")
             if len(parts) > 1 and all(len(part) >= ENUMERATION_PART for part in parts):
                 # "宏观经济增速不及预期、行业竞争加剧导致毛利率下行、…": one statement per part
-                # (short parts name one thing: "覆盖东南亚、中东、非洲等区域", and so do examples that end
-            # in 等: "市场由林德、空气化工等巨头主导")
+                # (short parts name one thing: "覆盖东南亚、中东、非洲等区域")
                 offset = a
                 for part in parts:
                     add(part, offset, "clause")
