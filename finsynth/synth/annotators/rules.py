@@ -196,7 +196,7 @@ _NOT_A_NAME = re.compile(
     r"扩展|扩张|优化|贬值|升值|攀升|新增|净增|涨至|跌至|回升|反弹|企稳|继续|占(?!比)|受(?!托|众|理|让|益人))"
 )
 _NAME_TRAIL = re.compile(
-    r"(?:最快|最慢|最高|最低|领先|居首|的|了|在|和|与|及|从|由|较|对|为|是|被|已|均|都|则|也|约|近|超|达|至|到)+$"
+    r"(?:最快|最慢|最高|最低|领先|居首|的|了|在|和|与|及|从|由|较|对|为|是|被|已|(?<!平)均|都|则|也|约|近|超|达|至|到)+$"
 )
 _FROM_TAIL = re.compile(r"(?:从|由|较)(?:上年同期|去年同期|上年末|去年末|上年|去年|年初|年末|此前|历史)?(?:的)?$")
 # "先导智能2025H1新增订单" -> "新增订单": the company and the period before a metric are not its name;
@@ -274,7 +274,7 @@ _DURATIONS = frozenset({"个月", "天", "年", "日", "周", "小时"})
 
 # a bare number is a value after these ("回升至98", "PUE值为1.25", "从24.5提升至26.2"), not a name's
 # part ("沪深300指数", "征程5", "秦皇岛港5500大卡")
-_BARE_VALUE_BEFORE = re.compile(r"(?:至|到|为|从|由|值|是)(?:约|近|超|达)?$")
+_BARE_VALUE_BEFORE = re.compile(r"(?:至|到|为|从|由|值|是)(?:[^，,。；;\d]{0,6}的)?(?:约|近|超|达)?$")
 
 
 def _is_quantity(paragraph: str, mention: Mention) -> bool:
@@ -638,8 +638,8 @@ def qualitative_candidates(paragraph: str, core_names: list[str], covered: list[
         name = _NAME_TRAIL.sub("", _QUAL_LEAD.sub("", name.strip(" “”\"'‘’")))
         if len(name) < 3 or name in seen or any(core in name for core in core_names):
             return
-        if quantified(start, start + len(name)) or re.search(r"\d[%％]|\d\s*(?:亿|万|元)", name):
-            return  # a number-free item has no quantity ("5G手机渗透加速" and "BCL2抑制剂…" have none)
+        if quantified(start, start + len(name)) or re.search(r"\d", _CODE.sub("", name)):
+            return  # a number-free item has no number (a product code is not one: "5G", "BCL2", "T7")
         if paragraph.find(name) < 0 or _BROKEN_START.match(name):
             return
         if cue == "clause" and (_NO_SUBJECT.search(name) or _VERDICT.search(name)):
@@ -658,7 +658,7 @@ def qualitative_candidates(paragraph: str, core_names: list[str], covered: list[
             text = clause.group()
             a = start + clause.start()
             if quantified(a, a + len(text)) or re.search(r"\d", _CODE.sub("", text)):
-                continue  # a number (a product code is not one: "5G", "BCL2", "T7")
+                continue
             if _CAUSE_PHRASE.match(text) or paragraph[a + len(text):a + len(text) + 1] in ("：", ":"):
                 continue  # a cause (listed above), or the lead-in of a list ("需要关注的风险因素包括：")
             parts = text.split("、")
@@ -677,7 +677,10 @@ def qualitative_candidates(paragraph: str, core_names: list[str], covered: list[
 
 # a number-free clause that opens with a comparison or change word restates the quantity before it
 # ("…，同比基本持平", "…，较上年同期大幅改善"); "X方面" / "对比来看" only introduce a topic
-_NO_SUBJECT = re.compile(r"^(?:较|同比|环比|增速|增幅|降幅|涨幅|位居|位列|对比来看|相比之下|具体来看)|^.{0,8}方面$")
+_NO_SUBJECT = re.compile(
+    r"^(?:较|同比|环比|增速|增幅|降幅|涨幅|位居|位列|对比来看|相比之下|具体来看|高于|低于|优于|好于|快于|慢于|是|为(?!了))"
+    r"|^.{0,8}方面$"
+)
 # the analyst's verdict or advice to the reader, not a statement about the business: labellers
 # seldom list it (corpus B: 3 of 12)
 _VERDICT = re.compile(r"^(?:我们|投资者|建议|以上|维持|给予|重申)|建议关注|评级|投资价值|目标价")
