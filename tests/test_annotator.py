@@ -399,3 +399,18 @@ def test_an_earlier_period_is_a_historical_reference():
     sample = b_sample("中芯国际2025Q2产能利用率89.3%，Q1为83.1%。2023年同期收入为185亿元。", "产能利用率")
     categories = {i.name: i.category for i in exclusion_items(annotate(sample).analysis)}
     assert set(categories.values()) == {"历史参照"}, categories
+
+
+def test_a_clause_that_only_compares_the_quantity_before_it_is_not_an_item():
+    paragraph = "公司风电利用小时数1,205小时，高于全国平均。新能源汽车客户收入同比增长52%，是公司增速最快的板块。"
+    sample = b_sample(paragraph, "风电利用小时数")
+    names = set(items_of(sample))
+    assert not any(n.startswith(("高于", "是公司")) for n in names), names
+    assert not any(n.endswith("全国平") for n in names), names
+
+
+def test_a_bare_value_after_a_dated_from_is_a_quantity():
+    sample = b_sample("综合毛利率为31%。人民币对美元汇率从年初的7.10贬值至6月末的7.28。", "综合毛利率")
+    items = {i.name: i.values for i in exclusion_items(annotate(sample).analysis)}
+    assert any("7.10" in v and "7.28" in v for v in items.values()), items
+    assert all(i.category != "定性无数值" for i in exclusion_items(annotate(sample).analysis))

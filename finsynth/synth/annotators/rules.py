@@ -274,7 +274,7 @@ _DURATIONS = frozenset({"个月", "天", "年", "日", "周", "小时"})
 
 # a bare number is a value after these ("回升至98", "PUE值为1.25", "从24.5提升至26.2"), not a name's
 # part ("沪深300指数", "征程5", "秦皇岛港5500大卡")
-_BARE_VALUE_BEFORE = re.compile(r"(?:至|到|为|从|由|值|是)(?:[^，,。；;\d]{0,6}的)?(?:约|近|超|达)?$")
+_BARE_VALUE_BEFORE = re.compile(r"(?:至|到|为|从|由|值|是)(?:[^，,。；;]{0,6}的)?(?:约|近|超|达)?$")
 
 
 def _is_quantity(paragraph: str, mention: Mention) -> bool:
