@@ -134,3 +134,13 @@ def test_reports_after_quarantine_describe_the_output(offline, corpus_dir):
     assert "Quarantine changed the mix" in report and "type C x 3" in report
     assert "36 lint errors" not in report
     assert "Quarantine changed the mix" in (out / "report.html").read_text()
+
+
+def test_a_stale_annotator_model_is_a_one_line_error_naming_it(offline, raw_dir, capsys):
+    stale = offline / ".finsynth" / "annotator-model.json"
+    stale.parent.mkdir()
+    stale.write_text(json.dumps({"format": "finsynth-annotator-model/1", "labels": [], "features": []}))
+    assert _build("--raw", str(raw_dir), "--out", str(offline / "out"), "--relabel", "B", "--force") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "annotator-model.json" in err[0] and "finsynth annotator fit" in err[0], err
+    assert not (offline / "out" / "train.jsonl").exists()

@@ -7,8 +7,9 @@ bigram Jaccard >= 0.5; or a common number and Jaccard >= 0.25), and fits a multi
 regression over the candidates' context features (`rules.features`: cue words, the name's bigrams
 and head, position against the core metrics, the rules' guess). Labels are the six exclusion
 categories; a qualitative candidate the labeller did not list is labelled "" (not listed), so the
-model also learns which clauses a labeller names (a clause is listed when the listed categories
-together outweigh "not listed"). Quantities are always listed (coverage).
+model also learns which clauses a labeller names (a clause is listed when P("not listed") is below
+LISTING_THRESHOLD). Quantities are always cited (coverage): listed, or, for the level of a growth-rate
+core metric ("广告收入28亿元" beside "广告收入增速"), on the core's line when the model reads it so.
 
 numpy (scipy sparse products), full-batch gradient descent from zeros: the same rows give the same model. The model is a
 small JSON file (feature vocabulary, weights) under the project's cache directory,
@@ -27,6 +28,7 @@ from pathlib import Path
 import numpy as np
 from scipy import sparse
 
+from finsynth.io import UserError, write_text_atomic
 from finsynth.schema import Sample
 from finsynth.synth.annotators.rules import Candidate, candidates
 from finsynth.text.mentions import numbers_in
@@ -40,7 +42,7 @@ MIN_FEATURE_COUNT = 2
 EPOCHS = 800
 LEARNING_RATE = 1.0
 L2 = 1e-3
-FORMAT = "finsynth-annotator-model/1"
+FORMAT = "finsynth-annotator-model/2"  # /2: chapter-title and growth-level features
 LISTING_THRESHOLD = 0.5  # a clause is listed when P(not listed) is below this
 
 
@@ -190,11 +192,14 @@ def fit_model(samples: Sequence[Sample]) -> CategoryModel:
 
 
 def save_model(model: CategoryModel, path: str | os.PathLike[str] = DEFAULT_MODEL_PATH) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(model.to_json(), ensure_ascii=False, separators=(",", ":")) + "\n", encoding="utf-8")
-    return path
+    return write_text_atomic(path, json.dumps(model.to_json(), ensure_ascii=False, separators=(",", ":")) + "\n")
 
 
 def load_model(path: str | os.PathLike[str] = DEFAULT_MODEL_PATH) -> CategoryModel:
-    return CategoryModel.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
+    """The fitted model at `path`; a `UserError` naming the file when it is unreadable or was
+    written by another version (its features would not mean the same)."""
+    try:
+        return CategoryModel.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise UserError(f"{path}: not a usable annotator model ({error}); "
+                        "refit it with `finsynth annotator fit data/raw`") from error
