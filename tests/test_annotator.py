@@ -414,3 +414,10 @@ def test_a_bare_value_after_a_dated_from_is_a_quantity():
     items = {i.name: i.values for i in exclusion_items(annotate(sample).analysis)}
     assert any("7.10" in v and "7.28" in v for v in items.values()), items
     assert all(i.category != "定性无数值" for i in exclusion_items(annotate(sample).analysis))
+
+
+def test_a_noun_phrase_inside_brackets_names_itself_and_an_index_code_stays_in_the_name():
+    sample = b_sample("受益于生猪价格周期上行（出栏均价从12.5升至16.8元/公斤），公司养殖业务毛利率提升至21%。"
+                      "沪深300指数同期涨幅约15%。", "养殖业务毛利率")
+    names = set(items_of(sample))
+    assert "出栏均价" in names and "沪深300指数同期涨幅" in names, names

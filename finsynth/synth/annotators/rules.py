@@ -307,11 +307,19 @@ def _qualifiers_dropped(paragraph: str, mentions: list[Mention]) -> list[Mention
     return out
 
 
+_BRACKET_QUALIFIER = re.compile(r"^(?:以|按|含|不含|剔除|扣除|即|包括|口径|注)")
+# an index or product code written before a name: "沪深300指数同期涨幅", "中证500"
+_CODE_BEFORE = re.compile(r"(?:[A-Za-z]{1,6}|[\u4e00-\u9fff]{2,4})\d{2,4}$")
+
+
 def _outside_brackets(paragraph: str, subject: str, floor: int, end: int) -> str:
-    """A subject written in or right after brackets names the words before them: "渠道库存（以零售额计算）
-    约4个月" -> "渠道库存", "波罗的海原油运价指数（BDTI）均值" -> "波罗的海原油运价指数"."""
+    """A subject written right after brackets, or inside them as a qualifier, names the words before
+    them: "波罗的海原油运价指数（BDTI）均值" -> "波罗的海原油运价指数", "渠道库存（以零售额计算）约4个月" ->
+    "渠道库存"; a noun phrase inside brackets names itself ("受益于生猪价格周期上行（出栏均价从12.5…）")."""
     at = paragraph.rfind(subject, floor, end)
     if at <= 0 or paragraph[at - 1] not in "（(）)":
+        return subject
+    if paragraph[at - 1] in "（(" and not _BRACKET_QUALIFIER.match(subject):
         return subject
     opening = max(paragraph.rfind("（", floor, at), paragraph.rfind("(", floor, at))
     if opening <= floor:
@@ -332,8 +340,12 @@ def item_name(paragraph: str, mention: Mention, floor: int = 0) -> str:
     subject = _clean_name(_outside_brackets(paragraph, mention.subject, floor, mention.start))
     if len(subject) < 2 or subject in GENERIC_NAMES or _NOT_A_NAME.match(subject):
         return ""
-    if paragraph.rfind(subject, floor, mention.start) < 0:
+    at = paragraph.rfind(subject, floor, mention.start)
+    if at < 0:
         return ""  # a borrowed subject: the mention quantifies an earlier phrase
+    code = _CODE_BEFORE.search(paragraph, max(floor, at - 10), at)
+    if code and (code.start() == 0 or paragraph[code.start() - 1] in _CLAUSE_BREAK + "。"):
+        return code.group() + subject  # "沪深300" + "指数同期涨幅"
     return subject
 
 
