@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -466,3 +467,22 @@ def test_recombined_corpus_paragraphs_give_grounded_signed_items(picked, core_in
         for fragment in filter(None, item.values.split("，")):
             assert fragment in paragraph, fragment
         assert not value_mismatches(paragraph, item.values, item.name), item
+
+
+def test_parallel_items_share_one_category_under_the_model():
+    """A model that alone would call one of three parallel items 行业/宏观数据 (a word in its name) and
+    the others 子项拆分: the three share the category their summed probabilities favour; an item of an
+    earlier period is not one of them."""
+    from finsynth.synth.annotators.model import LABELS
+
+    weights = np.zeros((1, len(LABELS)))
+    weights[0, LABELS.index("行业/宏观数据")] = 1.5
+    bias = np.zeros(len(LABELS))
+    bias[LABELS.index("子项拆分")] = 1.0
+    model = CategoryModel(vocabulary={"bi:水产": 0}, weights=weights, bias=bias)
+    sample = b_sample("海大集团2025H1饲料销量约1,230万吨，同比增长11%。其中水产饲料销量360万吨，猪饲料销量520万吨，"
+                      "禽饲料销量350万吨。", "饲料销量")
+    items = {i.name: i.category for i in exclusion_items(annotate(sample, model=model).analysis)}
+    assert [items[n] for n in ("水产饲料销量", "猪饲料销量", "禽饲料销量")] == ["子项拆分"] * 3, items
+    alone = [c for c in candidates(sample)[0] if c.name == "水产饲料销量"]
+    assert model.predict(alone[0]) == "行业/宏观数据"  # what the shared decision overrode

@@ -141,6 +141,12 @@ class CategoryModel:
         prob[LABELS.index(NOT_LISTED)] = -1.0
         return LABELS[int(np.argmax(prob))]
 
+    def shared_category(self, candidates: Sequence[Candidate]) -> str:
+        """The quantity category that the candidates' probabilities, summed, favour."""
+        total = np.sum([self.probabilities(c.features) for c in candidates], axis=0)
+        total[LABELS.index(NOT_LISTED)] = total[LABELS.index("定性无数值")] = -1.0
+        return LABELS[int(np.argmax(total))]
+
     def to_json(self) -> dict:
         features = sorted(self.vocabulary, key=self.vocabulary.__getitem__)
         return {"format": FORMAT, "labels": list(LABELS), "features": features, "rows": self.rows,

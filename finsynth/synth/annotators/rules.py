@@ -881,6 +881,24 @@ def features(paragraph: str, item: Candidate, core_names: list[str], core_senten
     return out
 
 
+def _parallel_categories(found: list[Candidate], model: CategoryModel) -> dict[int, str]:
+    """Parallel items of one sentence (the same head noun: "水产饲料销量…，猪饲料销量…，禽饲料销量…") play
+    one role: they share the category their summed probabilities favour. Values of different periods
+    ("2025Q2收入…，Q1收入…") are not parallel: the rules' 历史参照 keeps them apart."""
+    groups: dict[tuple[int, str, bool], list[Candidate]] = {}
+    for item in found:
+        if not item.qualitative and not item.level_of:
+            key = (item.sentence, _head(item.name), item.category == "历史参照")
+            groups.setdefault(key, []).append(item)
+    out: dict[int, str] = {}
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        category = model.shared_category(members)
+        out.update({id(item): category for item in members})
+    return out
+
+
 def annotate(sample: Sample, template_dir: str | os.PathLike[str] | None = None,
              model: CategoryModel | None = None) -> Extraction:
     """A deterministic B-style analysis for `sample`; its metrics are kept unchanged. With `model`
@@ -890,8 +908,11 @@ def annotate(sample: Sample, template_dir: str | os.PathLike[str] | None = None,
     core_names = [m.metric_name for m in sample.output.metrics]
     found, core_values = candidates(sample)
     chosen: list[Candidate] = []
+    shared = _parallel_categories(found, model) if model is not None else {}
     for item in found:
         category = model.predict(item) if model is not None else item.category
+        if category and id(item) in shared:
+            category = shared[id(item)]
         if not category and item.level_of:
             # the model reads this level as cited with its growth-rate core, not listed
             core_values[item.level_of] = sorted(core_values[item.level_of] + item.mentions, key=lambda m: m.start)
