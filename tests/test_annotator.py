@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -486,3 +487,29 @@ def test_parallel_items_share_one_category_under_the_model():
     assert [items[n] for n in ("水产饲料销量", "猪饲料销量", "禽饲料销量")] == ["子项拆分"] * 3, items
     alone = [c for c in candidates(sample)[0] if c.name == "水产饲料销量"]
     assert model.predict(alone[0]) == "行业/宏观数据"  # what the shared decision overrode
+
+
+@pytest.mark.parametrize(
+    ("paragraph", "expected", "absent"),
+    [
+        # a contribution clause names its driver
+        ("综合毛利率回升至8.2%。管理层称厨房食品板块的产品结构优化也对毛利率有正向贡献。", "厨房食品板块的产品结构优化",
+         "也对毛利率有正向贡献"),
+        # examples before a shared predicate are one statement, not a list of statements
+        ("电子特种气体收入同比增长42%。全球电子特气市场由林德、空气化工等巨头主导。",
+         "全球电子特气市场由林德、空气化工等巨头主导", "全球电子特气市场由林德"),
+        # a cause lead-in after 同时 is a cause, not a clause named "受益于…"
+        ("桶油完全成本降至28美元。同时受益于页岩油开采技术进步和数字化转矿提效，单井产量同比提升约8%。",
+         "页岩油开采技术进步", "受益于页岩油开采技术进步和数字化转矿提效"),
+    ],
+)
+def test_number_free_candidates_follow_the_clause(paragraph, expected, absent):
+    core = re.match(r"[\u4e00-\u9fff]+?(?=回升|同比|降至)", paragraph).group()
+    found, _ = candidates(b_sample(paragraph, core))
+    names = [c.name for c in found if c.qualitative]
+    assert expected in names and absent not in names, names
+
+
+def test_a_clause_that_opens_with_its_predicate_is_not_a_candidate():
+    found, _ = candidates(b_sample("青岛啤酒2025H1营收198亿元，同比增长3.5%，呈逐年温和增长态势。", "营收"))
+    assert not [c.name for c in found if c.qualitative and c.name.startswith("呈")]

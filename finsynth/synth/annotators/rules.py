@@ -648,6 +648,9 @@ def qualitative_candidates(paragraph: str, core_names: list[str], covered: list[
 
     def add(name: str, start: int, cue: str) -> None:
         name = _NAME_TRAIL.sub("", _QUAL_LEAD.sub("", name.strip(" “”\"'‘’")))
+        contribution = _CONTRIBUTES.match(name)
+        if contribution:
+            name = contribution.group("driver")  # "产品结构优化也对毛利率有正向贡献" -> "产品结构优化"
         if len(name) < 3 or name in seen or any(core in name for core in core_names):
             return
         if quantified(start, start + len(name)) or re.search(r"\d", _CODE.sub("", name)):
@@ -671,10 +674,13 @@ def qualitative_candidates(paragraph: str, core_names: list[str], covered: list[
             a = start + clause.start()
             if quantified(a, a + len(text)) or re.search(r"\d", _CODE.sub("", text)):
                 continue
-            if _CAUSE_PHRASE.match(text) or paragraph[a + len(text):a + len(text) + 1] in ("：", ":"):
+            lead_in = paragraph[a + len(text):a + len(text) + 1] in ("：", ":")
+            if _CAUSE_PHRASE.match(_QUAL_LEAD.sub("", text)) or lead_in:
                 continue  # a cause (listed above), or the lead-in of a list ("需要关注的风险因素包括：")
             parts = text.split("、")
-            if len(parts) > 1 and all(len(part) >= ENUMERATION_PART for part in parts):
+            # examples before a shared predicate are one statement: "市场由林德、空气化工等巨头主导"
+            shared_predicate = re.search(r"等[\u4e00-\u9fff]", parts[-1])
+            if len(parts) > 1 and all(len(part) >= ENUMERATION_PART for part in parts) and not shared_predicate:
                 # "宏观经济增速不及预期、行业竞争加剧导致毛利率下行、…": one statement per part
                 # (short parts name one thing: "覆盖东南亚、中东、非洲等区域")
                 offset = a
@@ -690,13 +696,17 @@ def qualitative_candidates(paragraph: str, core_names: list[str], covered: list[
 # a number-free clause that opens with a comparison or change word restates the quantity before it
 # ("…，同比基本持平", "…，较上年同期大幅改善"); "X方面" / "对比来看" only introduce a topic
 _NO_SUBJECT = re.compile(
-    r"^(?:较|同比|环比|增速|增幅|降幅|涨幅|位居|位列|对比来看|相比之下|具体来看|高于|低于|优于|好于|快于|慢于|是|为(?!了))"
+    r"^(?:较|同比|环比|增速|增幅|降幅|涨幅|位居|位列|对比来看|相比之下|具体来看|高于|低于|优于|好于|快于|慢于|是|为(?!了)|呈)"
     r"|^.{0,8}方面$"
 )
 # the analyst's verdict or advice to the reader, not a statement about the business: labellers
 # seldom list it (corpus B: 3 of 12)
 _VERDICT = re.compile(r"^(?:我们|投资者|建议|以上|维持|给予|重申)|建议关注|评级|投资价值|目标价")
 ENUMERATION_PART = 5  # a 、-separated part this long is a statement of its own
+# "X也对毛利率有正向贡献": the clause names its driver X
+_CONTRIBUTES = re.compile(
+    r"^(?P<driver>.{3,}?)(?:也|还|均|都|亦)?对.{1,10}?(?:有|形成|产生)(?:明显|显著|积极|正向|负向|一定)?(?:的)?(?:贡献|影响|拉动|支撑)$"
+)
 _BROKEN_START = re.compile(r"^(?:的|了|在(?![手管建售研营职线网运途库保册])|和|与|及|而|但|且|并)")
 
 
