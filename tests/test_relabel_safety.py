@@ -144,3 +144,12 @@ def test_a_stale_annotator_model_is_a_one_line_error_naming_it(offline, raw_dir,
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "annotator-model.json" in err[0] and "finsynth annotator fit" in err[0], err
     assert not (offline / "out" / "train.jsonl").exists()
+
+
+def test_annotator_fit_without_labelled_rows_names_the_input(tmp_path, corpus_dir, capsys):
+    rows = tmp_path / "raw"
+    rows.mkdir()
+    (rows / "type_a.jsonl").write_text((corpus_dir / "type_a.jsonl").read_text().splitlines()[0] + "\n")
+    assert main(["annotator", "fit", str(rows)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(rows) in err[0] and "逐项排除" in err[0], err

@@ -101,7 +101,10 @@ def _run_annotator_fit(args: argparse.Namespace) -> int:
     for path in args.paths:
         _require(path, "paths")
     loaded = _load_or_exit(args.paths)
-    model = fit_model(loaded.samples)
+    try:
+        model = fit_model(loaded.samples)
+    except ValueError as error:
+        raise UserError(f"{', '.join(args.paths)}: {error}") from error
     path = save_model(model, args.out or DEFAULT_MODEL_PATH)
     summary = {"path": str(path), "rows": model.rows, "examples": model.examples,
                "features": len(model.vocabulary)}
