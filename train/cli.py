@@ -22,7 +22,7 @@ from finsynth.io import SPLITS, InputError
 from .config import check_file
 
 if TYPE_CHECKING:
-    from .sft import TrainingDivergedError
+    from .runlog import TrainingDivergedError
 
 PASS_THROUGH = ("sft", "grpo", "infer")  # commands whose flags their own (trl) parser reads
 
@@ -33,7 +33,8 @@ def _run_sft(args: argparse.Namespace) -> int:
     if not {"-h", "--help"} & set(args.argv):
         precheck_sft(args.argv)  # our arguments and the paths, before trl's SFTConfig (and torch) load
     ours, config = parse_sft(args.argv)
-    from .sft import TrainingDivergedError, dumps, run_sft
+    from .runlog import TrainingDivergedError, dumps
+    from .sft import run_sft
 
     try:
         log = run_sft(ours.check_paths(), config)
@@ -111,7 +112,7 @@ def _diverged(exc: TrainingDivergedError, args: argparse.Namespace) -> int:
 
 def _run_grpo(args: argparse.Namespace) -> int:
     from .grpo import parse, run_grpo
-    from .sft import TrainingDivergedError, dumps
+    from .runlog import TrainingDivergedError, dumps
 
     ours, config = parse(list(args.argv))
     try:

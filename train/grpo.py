@@ -186,17 +186,8 @@ def run_grpo(ours: GRPOArguments, config: Any) -> dict[str, Any]:
 
     from finsynth.eval.rewards import trl_reward_functions
 
-    from .sft import (
-        TrainingDivergedError,
-        _close_progress_bars,
-        _finite,
-        _make_guard,
-        _run_log,
-        has_cuda,
-        load_base_model,
-        lora_config,
-        sdpa_backends,
-    )
+    from .runlog import TrainingDivergedError, close_progress_bars, finite, make_guard, run_log
+    from .sft import has_cuda, load_base_model, lora_config, sdpa_backends
 
     started = time.time()
     columns = ("prompt", "completion") if ours.reward == "extraction" else ("prompt",)
@@ -224,7 +215,7 @@ def run_grpo(ours: GRPOArguments, config: Any) -> dict[str, Any]:
         model = PeftModel.from_pretrained(model, ours.adapter, is_trainable=True)
     else:
         peft_config = lora_config(ours)  # type: ignore[arg-type]  # duck-typed: the lora_* fields
-    guard = _make_guard()
+    guard = make_guard()
     budget = _budget_callback(ours.time_budget_s) if ours.time_budget_s else None
     trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=config, train_dataset=dataset,
                           processing_class=tokenizer, peft_config=peft_config,
@@ -241,22 +232,22 @@ def run_grpo(ours: GRPOArguments, config: Any) -> dict[str, Any]:
         with sdpa_backends(ours.sdpa_cudnn):
             result = trainer.train()
     except TrainingDivergedError as exc:
-        _close_progress_bars(trainer)
-        log = _run_log(log_config, info, trainer, None, started)
+        close_progress_bars(trainer)
+        log = run_log(log_config, info, trainer, None, started)
         log.update(status="failed", failed_step=exc.step, reason=str(exc), adapter=None,
                    failure={"what": exc.what, "value": exc.value, "step": exc.step},
                    reward_curves=reward_curves(trainer.state.log_history))
         exc.run_log = str(out / RUN_LOG)
-        write_json_atomic(exc.run_log, _finite(log))
+        write_json_atomic(exc.run_log, finite(log))
         raise
     adapter_dir = out / "adapter"
     trainer.save_model(str(adapter_dir))
     tokenizer.save_pretrained(str(adapter_dir))
-    log = _run_log(log_config, info, trainer, None, started, result.metrics)
+    log = run_log(log_config, info, trainer, None, started, result.metrics)
     log.update(adapter=str(adapter_dir), reward_curves=reward_curves(trainer.state.log_history),
                stopped_early=(f"time budget of {ours.time_budget_s:.0f} s reached after step {budget.stopped_at}"
                               if budget is not None and budget.stopped_at is not None else None))
-    write_json_atomic(out / RUN_LOG, _finite(log))
+    write_json_atomic(out / RUN_LOG, finite(log))
     return log
 
 

@@ -150,7 +150,8 @@ def train_probe(name: str, args: argparse.Namespace) -> dict[str, Any]:
     from transformers import TrainerCallback
     from transformers.trainer_utils import SaveStrategy
 
-    from .sft import TrainingDivergedError, build_trainer, sdpa_backends
+    from .runlog import TrainingDivergedError
+    from .sft import build_trainer, sdpa_backends
 
     ours, config = _cfg(name, args)
     trainer, info = build_trainer(ours, config)
