@@ -10,6 +10,15 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("FINSYNTH_SHARED", REPO.parent / "shared"))
 CORPUS = SHARED / "corpus"
+# one valid Type A row, for the loaders' and the CLI's error tests
+GOOD_ROW = {
+    "type": "A",
+    "input": {"chapter_title": "盈利能力", "paragraph": "公司2025H1毛利率为31.2%，同比提升4.6个百分点。"},
+    "output": {
+        "analysis": "段落围绕毛利率展开分析。",
+        "metrics": [{"metric_name": "毛利率", "metric_type": "financial", "score": 0.95, "reason": "核心"}],
+    },
+}
 
 
 @pytest.fixture(scope="session")

@@ -13,18 +13,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import GOOD_ROW as GOOD
 
 from finsynth.cli import main, run_command, user_error_message
 
 REPO = Path(__file__).resolve().parents[1]
-GOOD = {
-    "type": "A",
-    "input": {"chapter_title": "盈利能力", "paragraph": "公司2025H1毛利率为31.2%，同比提升4.6个百分点。"},
-    "output": {
-        "analysis": "段落围绕毛利率展开分析。",
-        "metrics": [{"metric_name": "毛利率", "metric_type": "financial", "score": 0.95, "reason": "核心"}],
-    },
-}
 
 
 def _one_error_line(capsys, *names: str) -> str:

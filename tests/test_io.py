@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from conftest import GOOD_ROW as GOOD
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -23,15 +24,6 @@ from finsynth.io import (
     write_jsonl_atomic,
 )
 from finsynth.schema import Extraction, Sample, TestCase
-
-GOOD = {
-    "type": "A",
-    "input": {"chapter_title": "盈利能力", "paragraph": "公司2025H1毛利率为31.2%，同比提升4.6个百分点。"},
-    "output": {
-        "analysis": "段落围绕毛利率展开分析。",
-        "metrics": [{"metric_name": "毛利率", "metric_type": "financial", "score": 0.95, "reason": "核心"}],
-    },
-}
 
 
 def _line(row) -> str:

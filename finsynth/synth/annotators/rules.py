@@ -291,6 +291,7 @@ def _is_quantity(paragraph: str, mention: Mention) -> bool:
 def _qualifiers_dropped(paragraph: str, mentions: list[Mention]) -> list[Mention]:
     """A duration written into the next quantity's name ("13个月继续率92.8%", "逾期90天以上贷款与不良
     贷款的比值为82%") qualifies that name: it is not an item of its own, and the name keeps it."""
+    mentions = list(mentions)  # the qualified names replace the caller's mentions in a copy
     out: list[Mention] = []
     for index, mention in enumerate(mentions):
         following = mentions[index + 1] if index + 1 < len(mentions) else None
@@ -517,7 +518,7 @@ def quantity_candidates(paragraph: str, core_names: list[str]) -> tuple[list[Can
             if owner is None and mention.kind in ("percent", "pct_point") and direction(paragraph, mention.start):
                 # "2025Q2同比增长8.5%" at a sentence start: the growth of the growth-rate metric
                 owner = next((core for core in core_names if _growth_stem(core)), None)
-        if owner is not None and owner.endswith(_RATIO_SUFFIXES) and mention.kind not in ("percent", "pct_point"):
+        if owner is not None and not _fits_core(owner, mention):
             owner = None  # "海外收入合计120亿元" is not a figure of "海外收入占比"
         if owner is not None:
             core_values[owner].append(mention)
@@ -554,8 +555,7 @@ def _claim_unquantified_cores(paragraph: str, items: list[Candidate],
             if stem:
                 changes = [m for m in item.mentions if direction(paragraph, m.start)]
             else:
-                changes = item.mentions if not core.endswith(_RATIO_SUFFIXES) or item.mentions[0].kind in (
-                    "percent", "pct_point") else []
+                changes = item.mentions if _fits_core(core, item.mentions[0]) else []
             if changes:
                 values.extend(changes)
                 values.sort(key=lambda m: m.start)
@@ -566,6 +566,11 @@ def _claim_unquantified_cores(paragraph: str, items: list[Candidate],
 
 _REGION_PREFIXES = ("国内", "海外", "境内", "境外", "全球", "全国", "行业")
 _RATIO_SUFFIXES = ("率", "占比", "比重", "比例", "份额")
+
+
+def _fits_core(core: str, mention: Mention) -> bool:
+    """A ratio core metric ("海外收入占比", "毛利率") is quantified by percents and points, not amounts."""
+    return not core.endswith(_RATIO_SUFFIXES) or mention.kind in ("percent", "pct_point")
 
 
 def _names_core(name: str, core: str) -> bool:
