@@ -135,7 +135,10 @@ class ValueProblem:
         return f"{self.cited!r} ({what} differs from the paragraph's {self.paragraph!r})"
 
 
-_VERB_UNITS = frozenset({"升", "度", "方"})
+# single-character units that a cited value may glue to a following 至/到; 升 is settled where mentions are
+# read (`text.mentions`: 升 before 至/到 is the verb, never litres), 度 and 方 stay here because they are
+# also real units before 至 ("从1,200万度至…") in a paragraph
+_VERB_UNITS = frozenset({"度", "方"})
 
 
 def _mentions(text: str) -> list[Mention]:
@@ -169,7 +172,7 @@ def value_mismatches(paragraph: str, values: str, name: str = "") -> list[ValueP
         cited_text = values[slice(*value_span(values, cited))]
         unit = cited.unit
         if unit in _VERB_UNITS and values[cited.end:cited.end + 1] in "至到":
-            unit = ""  # "从12.5升至16.8元/公斤": 升 is the verb, not litres
+            unit = ""  # compared without the unit
         unit_ok = [m for m in same if units_agree(unit, m.unit)]
         if not unit_ok:
             first = same[0]
