@@ -51,7 +51,8 @@ class Manifest(_Model):
     inputs: list[InputFile]
     templates: dict[str, str]  # template name -> sha256
     relabel: dict[str, Any] = Field(default_factory=dict)  # what --relabel did (annotator, counts, usage)
-    fixed: dict[str, int] = Field(default_factory=dict)  # autofixes applied per rule (--fix)
+    fixed: dict[str, int] = Field(default_factory=dict)  # autofixes applied per rule:strategy (--fix)
+    fix_plan: dict[str, Any] | None = None  # --fix: the strategies applied, those skipped and why (audit.lint.FixPlan)
     review: dict[str, Any] = Field(default_factory=dict)  # the review patch and its outcome counts
     warnings: list[str] = Field(default_factory=list)  # type x count buckets quarantine emptied or halved
     counts: Counts
@@ -66,6 +67,7 @@ class Manifest(_Model):
         for key in ("composed_out", "composition"):
             if doc["counts"][key] is None:
                 del doc["counts"][key]
-        if doc["composition"] is None:
-            del doc["composition"]
+        for key in ("composition", "fix_plan"):
+            if doc[key] is None:
+                del doc[key]
         return doc
