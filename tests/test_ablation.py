@@ -272,3 +272,27 @@ def test_outcome_recipe_runs_on_cpu_and_compares_paired(tiny, corpus_dir, tmp_pa
         ("count-anchor", "fix count-anchor:move", "fix", 3, "cpu-test")]
     again = subprocess.run(run, capture_output=True, text=True, check=False, cwd=tmp_path)
     assert again.returncode == 0 and again.stderr.count(": kept (") == 5
+
+
+def test_diagnose_writes_its_data_plan_as_a_measurable_recipe(corpus_dir, tmp_path, capsys) -> None:
+    """The bad-case -> data plan loop closed on the reference model's real predictions: the plan becomes a recipe
+    whose variant builds (compose slices over the corpus's own rows), and what copies cannot do is said."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for f in ("type_a.jsonl", "type_b.jsonl", "type_c.jsonl", "type_d.jsonl"):
+        (raw / f).write_bytes((corpus_dir / f).read_bytes())
+    code = main(["diagnose", "--pred", str(corpus_dir / "predictions_v11.json"), "--gold",
+                 str(corpus_dir / "test_cases.jsonl"), "--train", str(raw), "--recipe-out", str(tmp_path / "plan"),
+                 "--format", "json"])
+    assert code == 0
+    err = capsys.readouterr().err
+    assert "data plan as a recipe" in err and "plan note:" in err
+    recipe = load_recipe(tmp_path / "plan" / "plan.yaml")
+    assert recipe.baseline == "corpus" and recipe.variants["plan"].compose == "plan_compose.yaml"
+    import yaml
+
+    compose = yaml.safe_load((tmp_path / "plan" / "plan_compose.yaml").read_text(encoding="utf-8"))
+    names = [s["name"] for s in compose["slices"]]
+    assert names and len(names) == len({json.dumps(s["where"]) for s in compose["slices"]})  # one slice per cell
+    info = prepare_variant("plan", recipe, corpus_dir, tmp_path / "data" / "plan")
+    assert info["train"] > 630 and info["mean_train_count"] < 2.127  # more low-count rows, by copies

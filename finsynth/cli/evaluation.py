@@ -194,6 +194,9 @@ def _diagnose_parser(sub: argparse._SubParsersAction) -> None:
                    help="out-of-distribution below this quantile of training nearest-neighbour similarity (0.1)")
     p.add_argument("--augment-per-case", type=int, default=8, help="targeted samples to add per bad case (8)")
     p.add_argument("--out", metavar="FILE", help="also write the JSON diagnosis to FILE (atomically)")
+    p.add_argument("--recipe-out", metavar="DIR",
+                   help="also write the data plan as a recipe (DIR/plan.yaml + plan_compose.yaml) for "
+                        "benchmarks/outcome.py --recipe, so the plan is measured on the model")
     _add_matcher_args(p)
     _add_format(p, ("text", "md", "json"))
     p.set_defaults(func=_run_diagnose)
@@ -218,5 +221,14 @@ def _run_diagnose(args: argparse.Namespace) -> int:
                           f"(line {first.line}: {first.field}: {first.reason[:120]})")
     if args.out:
         write_json_atomic(args.out, result)
+    if args.recipe_out:
+        from pathlib import Path
+
+        from finsynth.eval.ablation import plan_recipe
+
+        recipe, notes = plan_recipe(result, Path(args.recipe_out))
+        err_console.print(f"data plan as a recipe: {recipe} (measure it: benchmarks/outcome.py --recipe {recipe})")
+        for note in notes:
+            err_console.print(f"[yellow]plan note:[/yellow] {note}")
     render(args.format, result, lambda: render_markdown(result))
     return 0

@@ -45,6 +45,7 @@ from finsynth.io import (
     read_yaml,
     write_json_atomic,
     write_jsonl_atomic,
+    write_text_atomic,
 )
 
 ENUM_TYPES = ("A", "C")
@@ -412,3 +413,60 @@ def write_evidence(path: Path, new: Sequence[Measurement]) -> EvidenceFile:
     merged = merge_evidence(load_evidence(path), new)
     write_json_atomic(path, merged.model_dump(mode="json"))
     return merged
+
+
+# --- the bad-case -> data plan loop ------------------------------------------------------------------
+
+
+def plan_recipe(diagnosis: Any, out_dir: Path, baseline_recipe: str = "count_anchor") -> tuple[Path, list[str]]:
+    """Turn `finsynth diagnose`'s data plan into a recipe the outcome harness measures: its "add N rows of type T
+    with k metrics" and "rebalance" items become compose slices (the corpus's own rows of that cell up-sampled
+    to the share the plan asks for), so the plan is tested on the model before anyone writes new data. Items
+    that copies cannot realise (label conflicts to review, new topics) are listed in the returned notes.
+    Writes OUT_DIR/plan_compose.yaml and OUT_DIR/plan.yaml; returns the recipe's path and the notes."""
+    import yaml
+
+    tie = diagnosis.count_tie
+    have: dict[tuple[str, int], int] = {(t, int(k)): n for t, dist in tie.by_type_distribution.items()
+                                        for k, n in dist.items()}
+    total = sum(have.values())
+    added = sum(item.count for item in diagnosis.plan if item.action in ("add", "rebalance") and item.metric_counts)
+    wanted: dict[tuple[tuple[str, ...], tuple[int, ...]], list[int]] = {}  # cell -> [rows to add, first item]
+    notes: list[str] = []
+    for i, item in enumerate(diagnosis.plan):
+        if item.action in ("add", "rebalance") and item.metric_counts:
+            key = (tuple(item.sample_type.split(",")), tuple(item.metric_counts))
+            if not sum(n for (t, k), n in have.items() if t in key[0] and k in key[1]):
+                notes.append(f"plan item {i + 1} ({item.action} {item.count} type {item.sample_type}): the corpus has "
+                             "no such row to up-sample; it needs new data (finsynth generate)")
+                continue
+            wanted.setdefault(key, [0, i + 1])[0] += item.count
+        elif item.action != "review":
+            notes.append(f"plan item {i + 1} ({item.action} {item.count} type {item.sample_type}) is not realised "
+                         "by copies: " + item.reason[:160])
+    slices = []
+    for (types, ks), (n_add, first) in wanted.items():
+        cell = sum(n for (t, k), n in have.items() if t in types and k in ks)
+        slices.append({"name": f"plan-{first}-{''.join(types)}-{''.join(map(str, ks))}",
+                       "where": {"type": list(types) if len(types) > 1 else types[0],
+                                 "count": list(ks) if len(ks) > 1 else ks[0]},
+                       "share": round(min(0.9, (cell + n_add) / (total + added)), 4)})
+    counts: dict[int, float] = {}
+    for (_t, k), n in have.items():
+        counts[k] = counts.get(k, 0) + n
+    compose = {"counts": {k: round(n / total, 4) for k, n in sorted(counts.items())}, "types": "free",
+               "max_upsample": 3, "slices": slices}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    compose_path = out_dir / "plan_compose.yaml"
+    write_text_atomic(compose_path, "# written by finsynth diagnose --recipe-out: the data plan as compose slices\n"
+                      + yaml.safe_dump(compose, allow_unicode=True, sort_keys=False))
+    recipe = {"name": "diagnose-plan", "description": "finsynth diagnose's data plan, realised by up-sampling the "
+              "corpus's own rows of the cells it names", "baseline": "corpus", "seeds": [0, 1, 2],
+              "variants": {"corpus": {"source": "corpus"},
+                           "plan": {"compose": compose_path.name, "measures": {"kind": "recipe",
+                                                                                "change": "diagnose data plan"},
+                                    "description": "; ".join(s["name"] for s in slices) or "no realisable item"}}}
+    recipe_path = out_dir / "plan.yaml"
+    write_text_atomic(recipe_path, "# written by finsynth diagnose --recipe-out; run it with benchmarks/outcome.py "
+                      "--recipe\n" + yaml.safe_dump(recipe, allow_unicode=True, sort_keys=False))
+    return recipe_path, notes

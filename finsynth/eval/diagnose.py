@@ -120,6 +120,7 @@ class PlanItem(BaseModel):
     reason: str
     cases: list[int] = Field(default_factory=list)
     samples: list[str] = Field(default_factory=list, description="training samples to fix (source:line id)")
+    metric_counts: list[int] = Field(default_factory=list, description="the metric counts the rows to add have")
 
 
 class Diagnosis(BaseModel):
@@ -427,7 +428,7 @@ def data_plan(
                 f"{name} ×{k} (a label in {trained[name]} training samples)" for name, k in added.most_common(3)
             )
         plan.append(PlanItem(action="add", sample_type=sample_type, count=len(cases) * augment_per_case,
-                             reason=reason, cases=[d.index for d in cases]))
+                             reason=reason, cases=[d.index for d in cases], metric_counts=[k]))
     # 2. Label conflicts: the exact training samples to review.
     conflicted = [d for d in diagnoses if d.cause == "label_conflict"]
     if conflicted:
@@ -465,6 +466,7 @@ def data_plan(
                     f"type A samples with 3+ metrics (GUIDE lesson 1)"
                 ),
                 cases=[d.index for d in over],
+                metric_counts=[0, 1],
             )
         )
     # 4. Out-of-distribution topics.
