@@ -11,7 +11,10 @@ its own worker and never stalls a batch. Each step of a job is one call:
 * the reply is validated by the job's own validator; on failure the job's re-ask callable (instructor's
   shape: `reask(messages, raw, errors) -> messages`) extends the conversation, up to `max_reasks` times,
   each re-ask being one more step through the queue;
-* a job that still fails ends with its last raw reply and errors, for the caller to quarantine.
+* a job that still fails ends with its last raw reply and errors, for the caller to quarantine;
+* a circuit breaker (`finsynth.llm.breaker`) stops the run at persistent failure only (a 401/403, an
+  endpoint that never answers, most jobs failing after their retries) and says why in `stats.aborted`;
+  a retried transient fault never counts towards it.
 
 The engine knows nothing of the domain: a validator returns any verdict with `ok` and `errors` (a pydantic
 model; `finsynth.synth.validate.Validation` is the extraction tasks' one), and the callers turn results into
