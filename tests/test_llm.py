@@ -692,7 +692,7 @@ def _plans(data, max_retries: int, allow_exhausted: bool):
     """Per job: some transient faults then an answer, or (when allowed) max_retries + 1 faults (retries spent)."""
     from hypothesis import strategies as st
 
-    n_jobs = data.draw(st.integers(1, 40), label="jobs")
+    n_jobs = data.draw(st.integers(1, 30), label="jobs")
     fault = st.sampled_from(TRANSIENT)
     plans = []
     for _ in range(n_jobs):
@@ -709,8 +709,8 @@ def test_transient_faults_never_trip_the_breaker_in_any_completion_order():
 
     from finsynth.llm.breaker import Limits
 
-    @settings(max_examples=150, deadline=None)
-    @given(st.data(), st.integers(0, 8), st.integers(1, 32))
+    @settings(max_examples=100, deadline=None)
+    @given(st.data(), st.integers(0, 6), st.integers(1, 32))
     def check(data, max_retries, min_jobs):
         plans = _plans(data, max_retries, allow_exhausted=False)
         events = _interleave(data, plans)

@@ -247,8 +247,7 @@ class LLMEngine:
         progress: bool = False,
         description: str = "llm",
         seed: int = 0,
-        abort_after_failed_attempts: int = 16,
-        abort_failed_share: float = 0.5,
+        breaker: Limits | None = None,
     ):
         self.config = config
         self.cache = cache if cache is not None else ResponseCache(None)
@@ -267,8 +266,7 @@ class LLMEngine:
         # circuit breaker: a run whose endpoint never answers, refuses the key, or fails most jobs stops
         # instead of spending every row's retries (what to check is in `stats.aborted`); retried transient
         # faults never count (`finsynth.llm.breaker`)
-        self.limits = Limits(unreachable_attempts=abort_after_failed_attempts, failed_share=abort_failed_share,
-                             min_jobs=2 * self.concurrency)
+        self.limits = breaker or Limits(min_jobs=2 * self.concurrency)
         self.tally = Tally()
 
     @staticmethod
