@@ -210,6 +210,14 @@ def _require(path: str, flag: str, hint: str = "") -> None:
         raise InputError(f"{flag} {path}: no such file or directory" + (f"; {hint}" if hint else ""))
 
 
+def _stop_if_aborted(command: str, aborted: str | None, rows: str) -> None:
+    """An LLM run the engine's circuit breaker stopped (a refused key, an endpoint that never answers, most
+    jobs failing after their retries) is the user's to fix: exit 2 with what to check, as `build --relabel`
+    does. Called after the command has written and shown what it has; `rows` says where the rows went."""
+    if aborted:
+        raise UserError(f"{command} stopped early: {aborted}; {rows}")
+
+
 def _print_warnings(result) -> None:
     for warning in result.warnings:
         err_console.print(Text.assemble(("warning:", "yellow"), " ", warning))

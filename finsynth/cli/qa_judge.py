@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from finsynth.cli.app import _add_format, _require, console, err_console, print_json
+from finsynth.cli.app import _add_format, _require, _stop_if_aborted, console, err_console, print_json
 
 
 def register(qa: argparse._SubParsersAction) -> list[argparse.ArgumentParser]:
@@ -74,6 +74,7 @@ def _run_qa_judge(args: argparse.Namespace) -> int:
             for name, a in doc["human"]["agreement"].items():
                 console.print(f"  human {name}: n {a['n']}, exact {a['exact']}, within-1 {a['within_one']}, "
                               f"kappa {a['quadratic_kappa']}, spearman {a['spearman']}")
+    _stop_if_aborted("qa judge", result.aborted, f"every row is in {args.out}/quarantine.jsonl")
     if failure:
         err_console.print(f"[red]qa judge failed:[/red] {failure}; every row is in {args.out}/quarantine.jsonl")
         return 1
