@@ -115,6 +115,8 @@ class Report(BaseModel):
     lint_counts: dict[str, int] | None = None
     lint_errors: dict[str, int] | None = None
     lint_severity: dict[str, int] | None = None
+    lint_rule_severity: dict[str, dict[str, int]] | None = Field(
+        None, description="findings per rule and severity (a rule such as fixed-count reports at two severities)")
     against: CountComparison | None = None
     unreadable_rows: int = Field(0, description="input rows that did not load (the unreadable-row rule)")
     composition: Composition | None = Field(None, description="the build's count composition, when it ran one")
@@ -318,8 +320,12 @@ def build_report(
     analysis_length = _stats_by_type(frame, "analysis_len", types)
     paragraph_length = _stats_by_type(frame, "paragraph_len", types)
 
-    lint_counts = lint_errors = lint_severity = None
+    lint_counts = lint_errors = lint_severity = lint_rule_severity = None
     if lint is not None:
+        per_rule: dict[str, Counter[str]] = {}
+        for f in lint.findings:
+            per_rule.setdefault(f.rule, Counter())[f.severity] += 1
+        lint_rule_severity = {rule: dict(sorted(c.items())) for rule, c in sorted(per_rule.items())}
         lint_counts = {rule: n for rule, n in sorted(lint.counts.items()) if n}
         lint_severity = {severity: n for severity, n in lint.severity_counts().items() if n}
         errors = Counter(f.rule for f in lint.errors)
@@ -342,6 +348,7 @@ def build_report(
         lint_counts=lint_counts,
         lint_errors=lint_errors,
         lint_severity=lint_severity,
+        lint_rule_severity=lint_rule_severity,
         against=compare_counts(frame["count"].to_list(), against) if against else None,
         warnings=list(warnings),
         unreadable_rows=unreadable_rows,
@@ -512,7 +519,10 @@ def render_markdown(report: Report) -> str:
         sev = ", ".join(f"{k}: {v}" for k, v in sorted((report.lint_severity or {}).items())) or "no findings"
         out.append(f"Findings by severity: {sev}.\n")
         if report.lint_counts:
-            out.append(markdown_table(["rule", "findings"], [[r, n] for r, n in report.lint_counts.items()]) + "\n")
+            by_severity = report.lint_rule_severity or {}
+            rows = [[r, sev, k] for r in report.lint_counts
+                    for sev, k in (by_severity.get(r) or {"": report.lint_counts[r]}).items()]
+            out.append(markdown_table(["rule", "severity", "findings"], rows) + "\n")
     return "\n".join(out)
 
 
