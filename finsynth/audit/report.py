@@ -414,7 +414,8 @@ def assess(report: Report) -> Assessment:
         sentences.append(f"Not fit to train on yet: lint finds {n_errors} error(s) ({_rules_listed(errors)}), "
                          f"each a pattern that cost the reference project accuracy, and the build refuses them.")
         top = next(iter(errors))
-        sentences.append(f"Fix the {errors[top]} {top} finding(s) first (see the findings browser below).")
+        sentences.append(f"Fix the {errors[top]} {top} finding(s) first "
+                         f"(`finsynth lint` names each file and line).")
     else:
         in_line = (f"the metric counts are in line with the test set (ratio {cmp.mean_ratio:.2f})"
                    if cmp else "no test set was given, so the count distribution is unchecked (pass --against)")

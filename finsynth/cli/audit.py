@@ -106,7 +106,8 @@ def _run_lint(args: argparse.Namespace) -> int:
         rules_table,
         select_rules,
     )
-    from finsynth.io import UserError, load_paths
+    from finsynth.audit.run import load_dataset
+    from finsynth.io import UserError
 
     if args.list:
         render(args.format, {"rules": rules_table()}, rules_markdown)
@@ -129,8 +130,7 @@ def _run_lint(args: argparse.Namespace) -> int:
 
         tokenizer = load_tokenizer(args.tokenizer)
     options = LintOptions.for_max_tokens(args.max_tokens or DEFAULT_MAX_TOKENS, tokenizer, args.max_chars)
-    loaded = load_paths(args.paths)
-    tests = load_paths([args.against], kind="test") if args.against else None
+    loaded, tests = load_dataset(args.paths, args.against)
     for source in (loaded, tests):
         if source is not None:
             _print_warnings(source)

@@ -1,0 +1,151 @@
+"""The CLI's edges (issue 24, item 5): empty inputs, files that are not samples, directories where a file is
+wanted, and messages that point at what the user actually sees."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import GOOD_ROW
+
+from finsynth.cli import main
+from finsynth.io import load_paths
+
+
+def _one_error_line(capsys, *names: str) -> str:
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ") and "Traceback" not in err
+    for name in names:
+        assert name in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.fixture()
+def good(tmp_path: Path) -> Path:
+    path = tmp_path / "type_a.jsonl"
+    path.write_text(json.dumps(GOOD_ROW, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture()
+def empty_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "empty"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture()
+def empty_file(tmp_path: Path) -> Path:
+    path = tmp_path / "empty.jsonl"
+    path.write_text("", encoding="utf-8")
+    return path
+
+
+# --- nothing to read -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["lint", "report"])
+def test_an_empty_directory_is_a_user_error_like_build(command, empty_dir, capsys):
+    assert main([command, str(empty_dir)]) == 2
+    _one_error_line(capsys, str(empty_dir), "no .jsonl/.json files")
+
+
+def test_lint_of_an_empty_file_is_a_user_error(empty_file, capsys):
+    assert main(["lint", str(empty_file)]) == 2
+    _one_error_line(capsys, str(empty_file), "no sample rows")
+
+
+@pytest.mark.parametrize("command", ["lint", "report"])
+def test_an_empty_test_set_is_named_not_silently_skipped(command, good, empty_file, capsys):
+    assert main([command, str(good), "--against", str(empty_file)]) == 2
+    line = _one_error_line(capsys, f"--against {empty_file}", "no test rows")
+    assert "no test set was given" not in line
+
+
+def test_a_test_set_without_one_valid_test_case_is_a_user_error(good, tmp_path, capsys):
+    samples_as_tests = tmp_path / "not_tests.jsonl"
+    samples_as_tests.write_text(json.dumps(GOOD_ROW, ensure_ascii=False) + "\n", encoding="utf-8")
+    assert main(["lint", str(good), "--against", str(samples_as_tests)]) == 2
+    _one_error_line(capsys, f"--against {samples_as_tests}", "valid test case", "line 1")
+
+
+def test_report_of_test_cases_only_does_not_point_at_rows_that_are_not_shown(raw_dir, capsys):
+    assert main(["report", str(raw_dir / "test_cases.jsonl")]) == 2
+    line = _one_error_line(capsys, "no valid training samples", "test case(s)")
+    assert "above" not in line
+
+
+# --- files that are not sample rows --------------------------------------------------------------------
+
+
+def test_the_real_corpus_directory_skips_its_predictions_and_tatqa_files_by_name(corpus_dir):
+    loaded = load_paths([corpus_dir])
+    skipped = {Path(s.path).name: s for s in loaded.skipped}
+    assert set(skipped) == {"predictions_v11.json", "tatqa_dataset_dev.json"}
+    assert skipped["predictions_v11.json"].rows == 50 and skipped["tatqa_dataset_dev.json"].rows == 278
+    assert "TAT-QA" in skipped["tatqa_dataset_dev.json"].reason
+    assert loaded.quarantined == []  # not 328 rows quarantined one by one
+    assert loaded.read == len(loaded.records) == 270 + 202 + 72 + 156 + 50 and loaded.reconciles()
+    for name in skipped:
+        assert sum(name in w for w in loaded.warnings) == 1
+
+
+def test_a_broken_sample_file_is_still_quarantined_row_by_row(tmp_path):
+    """Only files with no sample-shaped row at all are skipped: a sample file with bad rows keeps them
+    in quarantine, each with its line."""
+    path = tmp_path / "type_a.jsonl"
+    missing_output = {k: v for k, v in GOOD_ROW.items() if k != "output"}
+    path.write_text(json.dumps(missing_output, ensure_ascii=False) + "\n{not json\n", encoding="utf-8")
+    loaded = load_paths([tmp_path])
+    assert loaded.skipped == [] and [q.line for q in loaded.quarantined] == [1, 2]
+
+
+def test_lint_of_a_predictions_file_says_what_it_is(corpus_dir, capsys):
+    assert main(["lint", str(corpus_dir / "predictions_v11.json")]) == 2
+    _one_error_line(capsys, "predictions_v11.json", "no sample rows", "eval --pred")
+
+
+def test_lint_of_the_corpus_directory_warns_about_the_skipped_files(corpus_dir, capsys):
+    assert main(["lint", str(corpus_dir), "--format", "json"]) == 1  # count-anchor errors in type C
+    err = capsys.readouterr().err
+    assert "predictions_v11.json: skipped, not sample rows" in err and "tatqa_dataset_dev.json: skipped" in err
+
+
+# --- a directory where a file is wanted -----------------------------------------------------------------
+
+
+def test_out_pointing_at_a_directory_names_it_not_a_temp_file(good, tmp_path, capsys):
+    target = tmp_path / "adir.jsonl"
+    target.mkdir()
+    assert main(["report", str(good), "--format", "md", "-o", str(target)]) == 2
+    line = _one_error_line(capsys, str(target), "is a directory")
+    assert ".tmp" not in line
+
+
+@pytest.mark.parametrize("flag", ["--pred", "--gold"])
+def test_eval_with_a_directory_says_it_is_a_directory(flag, raw_dir, empty_dir, capsys):
+    paths = {"--pred": str(raw_dir / "test_cases.jsonl"), "--gold": str(raw_dir / "test_cases.jsonl"),
+             flag: str(empty_dir)}
+    assert main(["eval", "--pred", paths["--pred"], "--gold", paths["--gold"]]) == 2
+    line = _one_error_line(capsys, f"{flag} {empty_dir}", "is a directory")
+    assert "no such file" not in line
+
+
+def test_apply_review_with_a_directory_says_it_is_a_directory(raw_dir, empty_dir, tmp_path, capsys):
+    assert main(["build", "--raw", str(raw_dir), "--out", str(tmp_path / "out"), "--apply-review",
+                 str(empty_dir)]) == 2
+    line = _one_error_line(capsys, f"--apply-review {empty_dir}", "is a directory")
+    assert "no such file" not in line
+
+
+# --- text reports ---------------------------------------------------------------------------------------
+
+
+def test_text_and_md_reports_do_not_point_at_a_findings_browser(corpus_dir, capsys):
+    """The verdict sentence is shared by every format; only the HTML page has a findings browser."""
+    assert main(["report", str(corpus_dir / "type_c.jsonl"), "--format", "md"]) == 0
+    out = capsys.readouterr().out
+    assert "count-anchor finding(s) first" in out and "browser" not in out
