@@ -149,3 +149,19 @@ def test_text_and_md_reports_do_not_point_at_a_findings_browser(corpus_dir, caps
     assert main(["report", str(corpus_dir / "type_c.jsonl"), "--format", "md"]) == 0
     out = capsys.readouterr().out
     assert "count-anchor finding(s) first" in out and "browser" not in out
+
+
+# --- diagnose -------------------------------------------------------------------------------------------
+
+
+def test_diagnose_shows_the_predictions_spellings_not_normalised_names(corpus_dir):
+    from finsynth.eval.diagnose import diagnose_files, render_markdown
+
+    diag, _ = diagnose_files(str(corpus_dir / "predictions_v11.json"), str(corpus_dir / "test_cases.jsonl"),
+                             [str(corpus_dir)])
+    predicted = {name for case in diag.cases for name in case.pred}
+    assert "IVD业务毛利率" in diag.extra_metric_names
+    assert set(diag.extra_metric_names) <= predicted  # each as some prediction wrote it
+    added = [item.reason.partition("added most: ")[2] for item in diag.plan if "added most: " in item.reason]
+    assert added and all(part.split(" ×")[0] in predicted for reason in added for part in reason.split("; "))
+    assert "ivd业务毛利率" not in render_markdown(diag)
