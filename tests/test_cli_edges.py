@@ -165,3 +165,39 @@ def test_diagnose_shows_the_predictions_spellings_not_normalised_names(corpus_di
     added = [item.reason.partition("added most: ")[2] for item in diag.plan if "added most: " in item.reason]
     assert added and all(part.split(" ×")[0] in predicted for reason in added for part in reason.split("; "))
     assert "ivd业务毛利率" not in render_markdown(diag)
+
+
+# --- the offline rules annotator ------------------------------------------------------------------------
+
+
+def _annotated_items(sample):
+    from finsynth.synth.annotators.rules import annotate
+    from finsynth.text.style import exclusion_items
+
+    analysis = annotate(sample).analysis
+    return analysis, {item.name: item for item in exclusion_items(analysis)}
+
+
+def test_rules_annotator_keeps_qualifiers_and_does_not_call_a_total_a_sub_item(raw_dir):
+    """B-004: "销量约46万辆 … 规划超过70万辆/年 … 总销量约215万辆" beside the core 海外乘用车销量."""
+    sample = next(s for s in load_paths([raw_dir / "type_b.jsonl"]).samples if s.id == "B-004")
+    analysis, items = _annotated_items(sample)
+    assert "海外乘用车销量（约46万辆" in analysis  # the core's own value too
+    assert items["总销量"].values == "约215万辆" and items["总销量"].category == "规模背景"
+    assert items["本地化产能合计规划"].values == "超过70万辆/年"
+    assert items["研发费用"].values == "约300亿元"
+
+
+def test_rules_annotator_never_drops_a_qualifier_on_the_corpus(corpus_dir):
+    """Every cited number-bearing fragment that the paragraph writes only as "约X"/"超过X" keeps the qualifier."""
+    import re
+
+    dropped = []
+    for sample in load_paths([corpus_dir / "type_b.jsonl"]).samples:
+        paragraph = sample.input.paragraph
+        for item in _annotated_items(sample)[1].values():
+            for fragment in filter(None, (f.strip() for f in (item.values or "").split("，"))):
+                at = [m.start() for m in re.finditer(re.escape(fragment), paragraph)]
+                if at and all(re.search(r"(?:约|超过)$", paragraph[:i]) for i in at):
+                    dropped.append((sample.id, item.name, fragment))
+    assert dropped == []
