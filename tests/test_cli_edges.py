@@ -201,3 +201,19 @@ def test_rules_annotator_never_drops_a_qualifier_on_the_corpus(corpus_dir):
                 if at and all(re.search(r"(?:约|超过)$", paragraph[:i]) for i in at):
                     dropped.append((sample.id, item.name, fragment))
     assert dropped == []
+
+
+# --- report --tokenizer ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["text", "md"])
+def test_report_shows_token_lengths_in_text_and_md_too(fmt, raw_dir, qwen3_tokenizer_dir, capsys):
+    argv = ["report", str(raw_dir / "type_a.jsonl"), "--tokenizer", str(qwen3_tokenizer_dir), "--no-lint"]
+    assert main([*argv, "--format", "json"]) == 0
+    tokens = json.loads(capsys.readouterr().out)["token_length"]
+    assert main([*argv, "--format", fmt]) == 0
+    out = capsys.readouterr().out
+    assert "Lengths (tokens)" in out
+    section = out.split("Lengths (tokens)")[1]
+    median = tokens["analysis"]["all"]["median"]
+    assert f"{median}" in section and f"{tokens['paragraph']['all']['max']}" in section

@@ -482,12 +482,14 @@ def render_markdown(report: Report) -> str:
     out.append(markdown_table(["type", "financial", "business", "fin share", "prose", "exclusion", "hybrid"], rows)
                + "\n")
 
-    out.append("## Lengths (characters)\n")
-    rows = []
-    for label, stats in (("analysis", report.analysis_length), ("paragraph", report.paragraph_length)):
-        for t, s in stats.items():
-            rows.append([label, t, s.n, s.min, s.median, s.mean, s.p90, s.max])
-    out.append(markdown_table(["text", "type", "n", "min", "median", "mean", "p90", "max"], rows) + "\n")
+    sections = [("characters", {"analysis": report.analysis_length, "paragraph": report.paragraph_length})]
+    if report.token_length:  # `report --tokenizer`: the same table in tokens
+        sections.append(("tokens", report.token_length))
+    for unit, by_text in sections:
+        out.append(f"## Lengths ({unit})\n")
+        rows = [[label, t, s.n, s.min, s.median, s.mean, s.p90, s.max]
+                for label, stats in by_text.items() for t, s in stats.items()]
+        out.append(markdown_table(["text", "type", "n", "min", "median", "mean", "p90", "max"], rows) + "\n")
 
     if report.lint_counts is not None:
         out.append("## Lint summary\n")
