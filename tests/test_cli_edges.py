@@ -268,3 +268,34 @@ def test_generate_without_an_endpoint_points_at_a_file_that_exists(offline, repo
     assert main(["generate", "--type", "B", "--n", "1"]) == 2
     line = _one_error_line(capsys, "finsynth.example.toml")
     assert (repo_root / "finsynth.example.toml").is_file(), line
+
+
+# --- a review patch written by hand ---------------------------------------------------------------------
+
+
+def test_a_patch_written_from_review_hash_applies(raw_dir, tmp_path, capsys):
+    import hashlib
+
+    assert main(["review", "hash", str(raw_dir / "type_a.jsonl"), "--format", "json"]) == 0
+    rows = {r["id"]: r for r in json.loads(capsys.readouterr().out)}
+    # the README's recipe: sha256 of the row's type, input and output (validated, defaults included)
+    sample = next(s for s in load_paths([raw_dir / "type_a.jsonl"]).samples if s.id == "A-001")
+    payload = json.dumps({"type": sample.type, "input": sample.input.model_dump(mode="json"),
+                          "output": sample.output.model_dump(mode="json")}, ensure_ascii=False, sort_keys=True)
+    assert rows["A-001"]["content_hash"] == hashlib.sha256(payload.encode("utf-8")).hexdigest()
+    patch = tmp_path / "patch.jsonl"
+    patch.write_text(json.dumps({"id": "A-001", "content_hash": rows["A-001"]["content_hash"], "decision": "reject",
+                                 "reviewer": "me", "time": "2026-12-08T10:00:00Z", "note": "by hand"}) + "\n",
+                     encoding="utf-8")
+    out = tmp_path / "built"
+    assert main(["build", "--raw", str(raw_dir), "--out", str(out), "--apply-review", str(patch),
+                 "--format", "json"]) == 0
+    outcome = json.loads((out / "review.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    assert outcome["status"] == "applied" and outcome["id"] == "A-001"
+
+
+def test_review_hash_text_is_one_row_a_line(raw_dir, capsys):
+    assert main(["review", "hash", str(raw_dir / "type_b.jsonl")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 48 and all(len(line.split("\t")[1]) == 64 for line in lines)
+    assert lines[0].split("\t")[0] == "B-001" and lines[0].endswith("type_b.jsonl:1")

@@ -94,6 +94,13 @@ def load_review(path: str | Path) -> list[tuple[int, ReviewDecision]]:
     return decisions
 
 
+def row_hashes(records: list[Record]) -> list[dict[str, str | int]]:
+    """What a hand-written patch line needs for each training row: its `id` and `content_hash`
+    (`schema.row_content_hash`), with where the row was read (`finsynth review hash`)."""
+    return [{"id": r.item.id, "content_hash": row_content_hash(r.item), "type": r.item.type, "path": r.path,
+             "line": r.line} for r in records if isinstance(r.item, Sample)]
+
+
 def apply_review(records: list[Record], decisions: list[tuple[int, ReviewDecision]]) -> ReviewResult:
     """Apply the decisions to the training rows (see the module docstring); test cases are not reviewed."""
     latest: dict[str, tuple[int, ReviewDecision]] = {}

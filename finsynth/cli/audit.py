@@ -187,4 +187,30 @@ def _lint_markdown(result) -> str:
     return markdown_table(("severity", "rule", "where", "message"), rows) + "\n"
 
 
+@command
+def _review_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("review", help="review patches: `review hash PATH...` gives each row's id and content_hash")
+    actions = p.add_subparsers(dest="review_command", required=True, metavar="ACTION")
+    h = actions.add_parser("hash", help="each training row's id and content_hash, for writing a review patch "
+                                        "(build --apply-review) without report.html")
+    h.add_argument("paths", nargs="+", metavar="PATH", help="sample JSONL/JSON files or directories (e.g. data/built)")
+    _add_format(h)
+    h.set_defaults(func=_run_review_hash)
+
+
+def _run_review_hash(args: argparse.Namespace) -> int:
+    from finsynth.audit.review import row_hashes
+    from finsynth.audit.run import load_dataset
+
+    loaded, _ = load_dataset(args.paths)
+    _show_loaded(loaded)
+    rows = row_hashes(loaded.records)
+    if args.format == "json":
+        print_json(rows)
+    else:  # one row a line, tab-separated: id, content_hash, type, where it was read
+        sys.stdout.write("".join(f"{r['id']}\t{r['content_hash']}\t{r['type']}\t{r['path']}:{r['line']}\n"
+                                 for r in rows))
+    return 0
+
+
 # --- export (train/ integration) ------------------------------------------------------------------
