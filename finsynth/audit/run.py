@@ -62,11 +62,11 @@ def audit_dataset(loaded: LoadResult, tests: LoadResult | None = None, *, agains
     samples = loaded.samples
     if not samples:
         where = " ".join(paths) or "the given paths"
-        found = [f"{len(loaded.quarantined)} row(s) quarantined"] if loaded.quarantined else []
-        found += [f"{len(loaded.test_cases)} test case(s)"] if loaded.test_cases else []
+        held = [f"{len(loaded.quarantined)} row(s) quarantined"] if loaded.quarantined else []
+        held += [f"{len(loaded.test_cases)} test case(s)"] if loaded.test_cases else []
         first = (f"; the first quarantined: {q.path}:{q.line}: {q.field}: {q.reason}"
                  if (q := next(iter(loaded.quarantined), None)) else "")
-        raise UserError(f"no valid training samples in {where}: {', '.join(found) or 'no rows'}{first}")
+        raise UserError(f"no valid training samples in {where}: {', '.join(held) or 'no rows'}{first}")
     lengths = token_lengths(samples, load_tokenizer(tokenizer)) if tokenizer else None
     unreadable = list(loaded.quarantined) + (list(tests.quarantined) if tests and tests is not loaded else [])
     train_records = [r for r in loaded.records if r.item.type != "test"]
