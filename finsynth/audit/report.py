@@ -430,7 +430,8 @@ def assess(report: Report) -> Assessment:
         sentences.append(f"Not fit to train on yet: lint finds {n_errors} error(s) ({_rules_listed(errors)}), "
                          f"each a pattern that cost the reference project accuracy, and the build refuses them.")
         top = next(iter(errors))
-        sentences.append(f"Fix the {errors[top]} {top} finding(s) first ({_evidence_note(top)}).")
+        sentences.append(f"Fix the {errors[top]} {top} finding(s) first ({_evidence_note(top)}; "
+                         f"`finsynth lint` names each file and line).")
     else:
         in_line = (f"the metric counts are in line with the test set (ratio {cmp.mean_ratio:.2f})"
                    if cmp else "no test set was given, so the count distribution is unchecked (pass --against)")
@@ -507,12 +508,14 @@ def render_markdown(report: Report) -> str:
     out.append(markdown_table(["type", "financial", "business", "fin share", "prose", "exclusion", "hybrid"], rows)
                + "\n")
 
-    out.append("## Lengths (characters)\n")
-    rows = []
-    for label, stats in (("analysis", report.analysis_length), ("paragraph", report.paragraph_length)):
-        for t, s in stats.items():
-            rows.append([label, t, s.n, s.min, s.median, s.mean, s.p90, s.max])
-    out.append(markdown_table(["text", "type", "n", "min", "median", "mean", "p90", "max"], rows) + "\n")
+    sections = [("characters", {"analysis": report.analysis_length, "paragraph": report.paragraph_length})]
+    if report.token_length:  # `report --tokenizer`: the same table in tokens
+        sections.append(("tokens", report.token_length))
+    for unit, by_text in sections:
+        out.append(f"## Lengths ({unit})\n")
+        rows = [[label, t, s.n, s.min, s.median, s.mean, s.p90, s.max]
+                for label, stats in by_text.items() for t, s in stats.items()]
+        out.append(markdown_table(["text", "type", "n", "min", "median", "mean", "p90", "max"], rows) + "\n")
 
     if report.lint_counts is not None:
         out.append("## Lint summary\n")

@@ -200,13 +200,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 # --- shared by the command modules ------------------------------------------------------------
 
 
-def _require(path: str, flag: str, hint: str = "") -> None:
-    """A path given with `flag` must exist: the error names the flag as well as the path."""
+def _require(path: str, flag: str, hint: str = "", file: bool = False) -> None:
+    """A path given with `flag` must exist (`file`: and be a file, not a directory): the error names the
+    flag as well as the path."""
     from pathlib import Path
 
-    from finsynth.io import InputError
+    from finsynth.io import InputError, require_file
 
-    if not Path(path).exists():
+    if file:
+        require_file(path, flag, hint)
+    elif not Path(path).exists():
         raise InputError(f"{flag} {path}: no such file or directory" + (f"; {hint}" if hint else ""))
 
 

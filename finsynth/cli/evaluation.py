@@ -82,8 +82,8 @@ def _run_eval(args: argparse.Namespace) -> int:
         return 0
     if not args.pred or not args.gold:
         raise UserError("eval needs --pred and --gold (or --compare RUN ...)")
-    _require(args.pred, "--pred")
-    _require(args.gold, "--gold")
+    _require(args.pred, "--pred", file=True)
+    _require(args.gold, "--gold", file=True)
     matcher = get_matcher(args.matcher, threshold=args.threshold, model_path=args.model, lexicon=lexicon)
     gold = load_gold(args.gold)
     predictions = load_predictions(args.pred)
@@ -208,8 +208,8 @@ def _run_diagnose(args: argparse.Namespace) -> int:
     from finsynth.eval.diagnose import diagnose_files, render_markdown
     from finsynth.io import write_json_atomic
 
-    _require(args.pred, "--pred")
-    _require(args.gold, "--gold")
+    _require(args.pred, "--pred", file=True)
+    _require(args.gold, "--gold", file=True)
     result, train = diagnose_files(args.pred, args.gold, args.train, matcher=args.matcher, threshold=args.threshold,
                                    model_path=args.model, ood_quantile=args.ood_quantile,
                                    augment_per_case=args.augment_per_case)
