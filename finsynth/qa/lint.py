@@ -31,6 +31,7 @@ from finsynth.audit.lint import (
     rule_markdown,
 )
 from finsynth.qa.grounding import SMALL_COUNT, context_text, numbers, ungrounded
+from finsynth.qa.progress import ProgressHook, ticking
 from finsynth.qa.schema import (
     Answer,
     Context,
@@ -527,14 +528,16 @@ def select_qa_rules(select: Iterable[str] | None = None) -> list[QARule]:
 
 
 def lint_qa(samples: Sequence[QASample], test: Sequence[QASample] | None = None, *,
-            rules: Iterable[str] | None = None, threshold: float = NEAR_DUP_THRESHOLD) -> QALintResult:
+            rules: Iterable[str] | None = None, threshold: float = NEAR_DUP_THRESHOLD,
+            on_progress: ProgressHook = None) -> QALintResult:
     """Run the chosen rules (all by default) over `samples`; `test` is the test set split leakage
     compares with. Findings come per sample in sample order (rules in registry order), then the
-    dataset-wide ones; the same inputs give the same result."""
+    dataset-wide ones; the same inputs give the same result. `on_progress(n)` is told of samples as the
+    per-sample rules finish them (`len(samples)` in all)."""
     chosen = select_qa_rules(rules)
     position = {s.id: i for i, s in reversed(list(enumerate(samples)))}
     findings: list[QAFinding] = []
-    for sample in samples:
+    for sample in ticking(samples, on_progress):
         for r in (r for r in chosen if r.scope == "sample"):
             for result in r.check(sample):
                 hit = result if isinstance(result, QAHit) else QAHit(str(result), r.severity)

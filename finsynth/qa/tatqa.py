@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from finsynth.io import InputError, json_rows
+from finsynth.qa.progress import ProgressHook, ticking
 from finsynth.qa.schema import (
     Answer,
     Context,
@@ -349,8 +350,9 @@ def _is_tatqa_file(path: Path) -> bool:
     return head.startswith(b"[") and b'"questions"' in head
 
 
-def load_gold(path: str | Path) -> list[QASample]:
-    """Gold QA samples: a QA JSONL (`qa import-tatqa`, `qa tables`) or a TAT-QA dataset file itself."""
+def load_gold(path: str | Path, on_progress: ProgressHook = None) -> list[QASample]:
+    """Gold QA samples: a QA JSONL (`qa import-tatqa`, `qa tables`) or a TAT-QA dataset file itself;
+    `on_progress(n)` is told of the JSONL rows as they are read."""
     from pydantic import ValidationError
 
     path = Path(path)
@@ -358,7 +360,7 @@ def load_gold(path: str | Path) -> list[QASample]:
         rows, _ = import_tatqa(path)
     else:
         rows = []
-        for n, row in json_rows(path):
+        for n, row in ticking(json_rows(path), on_progress):
             try:
                 rows.append(QASample.model_validate(row))
             except ValidationError as exc:
