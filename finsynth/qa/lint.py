@@ -263,9 +263,10 @@ def _span_in(span: str, question: str) -> bool:
     return _contains_tokens(normalize_span(re.sub(r"[?!;:？！；：]", " ", question)).split(), needle)
 
 
-# "December 30, 2019", "30 June": a day of a date in the question is not a figure it states
+# "December 30, 2019", "30 June", "7月27日", "截至…止52周": a date or period in the question is not a figure it states
 _DATE_DAY = re.compile(r"\b(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?\s+\d{1,2}\b"
-                       r"|\b\d{1,2}\s+(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\b")
+                       r"|\b\d{1,2}\s+(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\b"
+                       r"|\d{1,2}月\d{1,2}日|止\d+周")
 
 
 _YEAR = re.compile(r"(?:19|20)\d\d")
