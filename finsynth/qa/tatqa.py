@@ -402,7 +402,7 @@ def score_questions(predictions: dict[str, dict[str, Any]], gold: Iterable[QASam
         }
         if metric == "lenient":
             row["lenient_em"], row["lenient_f1"] = (
-                score_answer(answer, scale, sample.answer.spans, sample.answer.scale, sample.kind)
+                score_answer(answer, scale or "", sample.answer.spans, sample.answer.scale, sample.kind)
                 if pred is not None else (0.0, 0.0))
         rows.append(row)
     return rows
