@@ -159,7 +159,8 @@ def test_prediction_files_that_cannot_be_scored_are_one_error_line(tmp_path, cap
     for content, needle in [("", "no predictions"), ("\n\n", "no predictions"),
                             ('{"id": "a", "answer": {"unit": "%"}}\n', "a prediction is"),
                             ('{"id": "a", "answer": {"x": 1}}\n', "a prediction is"),
-                            ('{"id": "a", "answer": true}\n', "'answer' is bool")]:
+                            ('{"id": "a", "answer": true}\n', "'answer' is bool"),
+                            ('{\n  "a": ["1,496.5", "million"],\n  "b": "1"\n}\n', "b: not [answer, scale]")]:
         pred.write_text(content, encoding="utf-8")
         assert main(["qa", "eval", "--pred", str(pred), "--gold", str(gold)]) == 2, content
         line = _one_error_line(capsys)

@@ -60,9 +60,13 @@ def _run_import_tatqa(args: argparse.Namespace) -> int:
                          f" -> {summary['imported']} samples, {skipped} skipped -> {summary['out']}\n")
         sys.stdout.write("by type: " + ", ".join(f"{k} {v}" for k, v in summary["by_kind"].items()) + "\n")
         sys.stdout.write("by scale: " + ", ".join(f"{k} {v}" for k, v in summary["by_scale"].items()) + "\n")
-        for q in summary["skipped_questions"]:
+        shown = 20
+        for q in summary["skipped_questions"][:shown]:
             sys.stdout.write(f"skipped {q['uid'] or '(no uid)'} (context {q['context']}, question {q['question']}): "
                              f"{q['reason']}\n")
+        if len(summary["skipped_questions"]) > shown:
+            sys.stdout.write(f"... and {len(summary['skipped_questions']) - shown} more skipped "
+                             "(every one in --format json)\n")
     return 0 if summary["reconciles"] else 1
 
 

@@ -285,6 +285,10 @@ def _official_prediction_file(path: Path) -> dict[str, Any] | None:
         return None  # not one document: JSONL, read (and its errors named) row by row
     if isinstance(doc, dict) and doc and all(isinstance(v, list) and len(v) == 2 for v in doc.values()):
         return doc
+    if isinstance(doc, dict) and doc and not {"id", "uid", "answer"} & set(doc):
+        uid = next(k for k, v in doc.items() if not (isinstance(v, list) and len(v) == 2))
+        raise InputError(f"{path}: {uid}: not [answer, scale] (the official prediction file maps each uid to "
+                         f"[answer, scale]); a prediction is {PREDICTION_ROW}")
     return None
 
 
