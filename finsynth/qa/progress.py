@@ -28,9 +28,12 @@ def ticking(items: Iterable[T], on_progress: ProgressHook, every: int = 500) -> 
 
 
 def count_rows(paths: Iterable[str | os.PathLike[str]]) -> int:
-    """Non-blank lines of JSONL files: what a progress bar over their rows is sized by, before they are parsed."""
+    """Non-blank lines of JSONL files: what a progress bar over their rows is sized by, before they are parsed (a
+    path that is not a readable file counts 0: its reader names the problem)."""
     total = 0
     for path in paths:
+        if not os.path.isfile(path) or not os.access(path, os.R_OK):
+            continue
         with open(path, "rb") as handle:
             total += sum(1 for line in handle if line.strip())
     return total
