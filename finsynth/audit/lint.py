@@ -945,7 +945,7 @@ class DatasetView:
     def links(self) -> list[PairLink]:
         """One link per linted record that repeats or near-duplicates an earlier record on its side
         (training samples among training samples, test cases among test cases), by record: per-side
-        near-duplicate clusters (`neardup.near_duplicate_clusters`) link a copy to the earliest
+        near-duplicate clusters (`text.similarity.NearDupSearch.clusters`) link a copy to the earliest
         identical record, any other member to its cluster's representative (the earliest member),
         or, in a chain A ~ B ~ C where C is not near A, to the earlier member it is near. A cluster
         of k records gives k - 1 links, not k * (k - 1) / 2 pairs."""
