@@ -189,10 +189,10 @@ class Rule:
         fixable = ""
         if self.fixes:
             fixable = f" (fixable: `finsynth build --fix {self.id}[:{'|'.join(self.fix_names)}]`)"
-        severity = self.severity
+        shown: str = self.severity
         if self.declared_severity and self.declared_severity != self.severity:
-            severity = f"{self.severity}; written as {self.declared_severity}, the evidence decides"
-        return rule_markdown(f"{self.id} ({severity}, {self.scope} rule){fixable}", self.summary,
+            shown = f"{self.severity}; written as {self.declared_severity}, the evidence decides"
+        return rule_markdown(f"{self.id} ({shown}, {self.scope} rule){fixable}", self.summary,
                              self.rationale, self.fires.describe(), self.passes.describe(), self.fix,
                              evidence=self.evidence_markdown())
 
