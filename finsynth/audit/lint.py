@@ -484,14 +484,27 @@ def _start_of(text: str, position: int, breaks: frozenset[str]) -> int:
     return position
 
 
+def _growth_stem(core: str) -> str:
+    """The level a growth-rate metric grows ("奶粉及奶制品收入" of "奶粉及奶制品收入增速"), else ""."""
+    return next((core[: -len(g)] for g in _GROWTH_SPELLINGS if core.endswith(g) and len(core) > len(g)), "")
+
+
 def _level_of_growth(name: str, cores: Sequence[str]) -> str | None:
-    """The growth-rate metric whose level `name` is ("奶粉及奶制品收入" of "奶粉及奶制品收入增速"), or None."""
+    """The growth-rate metric whose level `name` is, or None."""
     level = canonical(name)
-    for core in cores:
-        stem = next((core[: -len(g)] for g in _GROWTH_SPELLINGS if core.endswith(g) and len(core) > len(g)), "")
-        if level and stem and canonical(stem) == level:
-            return core
-    return None
+    return next((core for core in cores if level and (stem := _growth_stem(core)) and canonical(stem) == level), None)
+
+
+def _names_its_own_subject(paragraph: str, mention: Mention, core: str) -> bool:
+    """Whether `mention` is a figure of `core`: its subject, written in its clause, is the core's name in
+    some spelling or the level the core grows, or it writes no subject of its own ("毛利率31.2%，同比改善
+    4.6个百分点": the change borrows the level's). "线上收入占比82%" is not a figure of 线上收入增速, nor
+    "全球智能手机出货量约3.1亿台" of 国内智能手机出货量."""
+    clause = _start_of(paragraph, mention.start, _CLAUSE_START)
+    if not mention.subject or paragraph.rfind(mention.subject, clause, mention.start) < 0:
+        return True
+    stem = _growth_stem(core)
+    return canonical(mention.subject) in {*name_variants(core), *((canonical(stem),) if stem else ())}
 
 
 def uncovered_mentions(item: Item) -> list[Mention]:
@@ -504,7 +517,8 @@ def uncovered_mentions(item: Item) -> list[Mention]:
     "从7.10贬值至7.28" are quantities). A quantity is covered when
     - its value is cited anywhere in the analysis, or another value of its item in the same clause is
       ("净增8家至1,068家" cited as "净增门店至1,068家");
-    - an extracted metric owns it;
+    - an extracted metric owns it and it names that metric, or no subject of its own (a change after the
+      metric's level);
     - its item's name is an extracted metric's or an excluded item's name, in any spelling
       (`names.name_variants`): named without its number;
     - it is the level of a growth-rate metric written in a sentence where that metric has its value
@@ -522,7 +536,8 @@ def uncovered_mentions(item: Item) -> list[Mention]:
     def is_cited(mention: Mention) -> bool:
         return mention.value is not None and abs(mention.value) in cited
 
-    out: list[Mention] = []
+    out = [m for core, ms in owned.items() for m in ms
+           if not is_cited(m) and not _names_its_own_subject(paragraph, m, core)]
     for quantity in quantities:
         if canonical(quantity.name) in named:
             continue
