@@ -362,7 +362,7 @@ def test_exclusion_coverage_reports_exactly_the_uncovered_quantities(type_, para
     assert all(text in found[0].message for text in uncovered)
 
 
-def _dropped_b_items():
+def _lint_mutations():
     sys.path.insert(0, str(BENCH))
     try:
         import lint_mutations
@@ -377,7 +377,7 @@ def test_exclusion_coverage_finds_items_dropped_from_the_corpus_b_lists(corpus_d
     on the human rows than before (B: 1, "大客户（年消费超100万）数量"; D: the 5 of before plus 2 omissions of the
     labellers' own kind, see docs/benchmarks.md)."""
     corpus = [r.item for r in load_paths([corpus_dir / f"type_{t}.jsonl" for t in "bd"]).records]
-    result = _dropped_b_items().evaluate_dropped_items(corpus)
+    result = _lint_mutations().evaluate_dropped_items(corpus)
     assert result["mutants"] >= 900 and result["rows"] >= 180
     assert result["recall"] >= 0.9 and result["row_recall"] >= 0.9, result["missed_items"]
     assert result["FP_b_rows"] <= 1 and result["d_rows_flagged"] <= 7
@@ -401,7 +401,7 @@ def test_exclusion_coverage_flags_any_number_carrying_item_dropped_from_a_genera
     generated = lint_variants.negative(rng, kind)
     note(f"paragraph={generated.input.paragraph!r} analysis={generated.output.analysis!r}")
     assert not lint_sample(generated, {"exclusion-coverage"})
-    for name, mutant in _dropped_b_items().dropped_b_items(generated.model_copy(update={"type": "B"})):
+    for name, mutant in _lint_mutations().dropped_items(generated.model_copy(update={"type": "B"})):
         if classify_analysis(mutant.output.analysis) != "prose":  # no list left: style-mismatch's business
             assert lint_sample(mutant, {"exclusion-coverage"}), f"dropped {name!r}: {mutant.output.analysis}"
 
