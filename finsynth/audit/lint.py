@@ -564,9 +564,11 @@ def uncovered_mentions(item: Item) -> list[Mention]:
     passes=example(_B_ANALYSIS, type="B", paragraph=_B_PARAGRAPH),
 )
 def exclusion_coverage(item: Item) -> Iterator[Hit]:
-    """In B and D: a quantitative item of the paragraph (number with its unit, not a date or period)
-    that is neither an extracted metric nor named in the exclusions. Skipped when the analysis has no
-    exclusion list at all (style-mismatch reports that)."""
+    """In B and D: a quantitative item of the paragraph (a number with its unit, an index value or a bare
+    ratio such as an exchange rate; not a date or period) whose value is cited nowhere in the analysis and
+    which is neither an extracted metric's figure nor named in the exclusions by its own name: a longer or
+    similar name does not cover it (火电上网电价 is not 上网电价, 老白汾系列毛利率 not 玻汾系列毛利率). Skipped
+    when the analysis has no exclusion list at all (style-mismatch reports that)."""
     if item.type not in ("B", "D") or classify_analysis(item.output.analysis) == "prose":
         return
     missing = uncovered_mentions(item)
