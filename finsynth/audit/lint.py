@@ -496,15 +496,17 @@ def _level_of_growth(name: str, cores: Sequence[str]) -> str | None:
 
 
 def _names_its_own_subject(paragraph: str, mention: Mention, core: str) -> bool:
-    """Whether `mention` is a figure of `core`: its subject, written in its clause, is the core's name in
-    some spelling or the level the core grows, or it writes no subject of its own ("毛利率31.2%，同比改善
-    4.6个百分点": the change borrows the level's). "线上收入占比82%" is not a figure of 线上收入增速, nor
-    "全球智能手机出货量约3.1亿台" of 国内智能手机出货量."""
+    """Whether `mention` is a figure of `core`: its subject, written in its clause, names the core or the
+    level the core grows (in some spelling, or the same metric to the lexicon's matcher: 综合毛利率 for 毛利率),
+    or it writes no subject of its own ("毛利率31.2%，同比改善4.6个百分点": the change borrows the level's).
+    "线上收入占比82%" is not a figure of 线上收入增速, nor "全球智能手机出货量约3.1亿台" of 国内智能手机出货量."""
     clause = _start_of(paragraph, mention.start, _CLAUSE_START)
     if not mention.subject or paragraph.rfind(mention.subject, clause, mention.start) < 0:
         return True
     stem = _growth_stem(core)
-    return canonical(mention.subject) in {*name_variants(core), *((canonical(stem),) if stem else ())}
+    if canonical(mention.subject) in {*name_variants(core), *((canonical(stem),) if stem else ())}:
+        return True
+    return any(_LABEL_MATCHER.same(mention.subject, name) for name in (core, stem) if name)
 
 
 def uncovered_mentions(item: Item) -> list[Mention]:
