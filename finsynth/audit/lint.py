@@ -41,7 +41,7 @@ from finsynth.schema import Sample, TestCase
 from finsynth.synth.annotators.rules import quantity_candidates
 from finsynth.text.enumeration import list_markers, parallel_items
 from finsynth.text.lexicon import default_lexicon
-from finsynth.text.mentions import Mention, extract_mentions, numbers_in
+from finsynth.text.mentions import QUANTITY_KINDS, Mention, extract_mentions, numbers_in
 from finsynth.text.names import FuzzyMatcher, canonical, name_variants, surface_variants
 from finsynth.text.similarity import DEFAULT_THRESHOLD, NearDupSearch
 from finsynth.text.style import classify_analysis, exclusion_items
