@@ -78,6 +78,8 @@ def _lint_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--select", "--rules", nargs="+", metavar="RULE", dest="select",
                    help="run only these rules (space- or comma-separated ids)")
     p.add_argument("--ignore", nargs="+", metavar="RULE", help="skip these rules")
+    p.add_argument("--preview", action="store_true",
+                   help="also run the rules in preview (new, not yet stable; `--list --format json` shows each status)")
     p.add_argument("--max-tokens", type=int, default=None, metavar="N",
                    help="training max_length the length rule checks against (default: 2048)")
     p.add_argument("--max-chars", type=int, default=None, metavar="N",
@@ -116,14 +118,13 @@ def _run_lint(args: argparse.Namespace) -> int:
         rule = RULES.get(args.explain)
         if rule is None:
             raise UserError(f"--explain {args.explain}: no such rule; known: {', '.join(RULES)}")
-        render(args.format, {"id": rule.id, "severity": rule.severity, "scope": rule.scope, "summary": rule.summary,
-                             "rationale": rule.rationale, "fix": rule.fix, "fires": rule.fires.describe(),
-                             "passes": rule.passes.describe()}, rule.explain)
+        render(args.format, rule.doc(), rule.explain)
         return 0
     if not args.paths:
         raise UserError("lint needs at least one PATH (or --list, or --explain RULE)")
     select, ignore = _rule_ids(args.select), _rule_ids(args.ignore)
-    ran = {r.id for r in select_rules(select, ignore)}  # an unknown id fails here, before any file is read
+    # an unknown id (or a preview rule without --preview) fails here, before any file is read
+    ran = {r.id for r in select_rules(select, ignore, preview=args.preview)}
     tokenizer = None
     if args.tokenizer:
         from finsynth.audit.tokens import load_tokenizer
@@ -135,7 +136,8 @@ def _run_lint(args: argparse.Namespace) -> int:
         if source is not None:
             _print_warnings(source)
     with _Ticker("linting", len(loaded.records) + 1, args.format == "text") as ticker:
-        result = lint_loaded(loaded, tests, rules=select, ignore=ignore, options=options, on_progress=ticker.advance)
+        result = lint_loaded(loaded, tests, rules=select, ignore=ignore, options=options, on_progress=ticker.advance,
+                             preview=args.preview)
     if args.format == "json":
         print_json(result.to_json())
         return 1 if result.has_errors else 0

@@ -40,9 +40,7 @@ def _run_qa_lint(args: argparse.Namespace) -> int:
         if rule is None:
             raise UserError(f"--explain {args.explain}: no such rule; known: {', '.join(QA_RULES)}")
         if args.format == "json":
-            print_json({"id": rule.id, "severity": rule.severity, "scope": rule.scope, "summary": rule.summary,
-                        "rationale": rule.rationale, "fix": rule.fix, "fires": rule.fires.describe(),
-                        "passes": rule.passes.describe()})
+            print_json(rule.doc())
         else:
             sys.stdout.write(rule.explain())
         return 0

@@ -3,9 +3,9 @@
 Every rule lives in `QA_RULES`, put there by `@qa_rule(...)` with a stable id, a severity, a rationale,
 a fix and two runnable examples (`fires`, `passes`; the test suite runs both for every rule). Adding a
 rule is one function plus its examples. Sample rules take one `QASample` and yield messages (or
-`QAHit`s, when one hit's severity differs from the rule's); dataset rules take a `QADatasetView` and
-yield `QAFinding`s. The shape is `finsynth.audit.lint`'s (whose `Rule`/`Example` are for extraction
-samples); its fixed-count thresholds and near-duplicate threshold are reused, not re-chosen.
+`Hit`s, when one hit's severity differs from the rule's); dataset rules take a `QADatasetView` and
+yield `QAFinding`s. The kit is the extraction rules' (`finsynth.audit.kit`: `Rule`, `Example`, `Hit`,
+`Finding`, the registry and its selection), and so are the fixed-count and near-duplicate thresholds.
 
     lint_qa(samples, test=None)   every rule; `test` is the test set split leakage compares with
 """
@@ -13,22 +13,28 @@ samples); its fixed-count thresholds and near-duplicate threshold are reused, no
 from __future__ import annotations
 
 import hashlib
-import inspect
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, Field
 
-from finsynth.audit.lint import (
+from finsynth.audit import kit
+from finsynth.audit.kit import (
     FIXED_COUNT_ERROR,
     FIXED_COUNT_WARNING,
     NEAR_DUP_THRESHOLD,
+    Finding,
+    Hit,
+    Registry,
+    Related,
+    Rule,
+    Span,
     dominant_count,
-    rule_markdown,
+    hits,
 )
 from finsynth.qa.grounding import SMALL_COUNT, context_text, numbers, ungrounded
 from finsynth.qa.progress import ProgressHook, ticking
@@ -47,91 +53,50 @@ from finsynth.qa.tatqa import normalize_span
 from finsynth.text.similarity import NearDupSearch, near_duplicate_pairs, normalize
 
 QASeverity = Literal["error", "warning"]
-QAScope = Literal["sample", "dataset"]
 COMPUTED_KINDS = ("arithmetic", "count")  # answers a model computes; a leaked one is a free answer
 MIN_LEAK_CHARS = 3  # a span answer shorter than this ("A", "是") inside the question is chance, not a leak
 
 
-class QAFinding(BaseModel):
-    """One lint result: `sample_id` is None for a dataset-wide finding (fixed-count)."""
+class QAFinding(Finding):
+    """One lint result: `sample_id` is None for a dataset-wide finding (fixed-count). A QA finding names its
+    sample, not a file line: the row-location fields of `kit.Finding` stay out of its JSON."""
 
-    rule: str
     severity: QASeverity
+    path: str | None = Field(None, exclude=True)
+    line: int | None = Field(None, exclude=True)
     sample_id: str | None
-    message: str
+    spans: list[Span] = Field(default_factory=list, exclude=True)
+    related: Related | None = Field(None, exclude=True)
 
 
 @dataclass(frozen=True)
-class QAHit:
-    """What a sample rule may yield instead of a bare message: the message and its own severity."""
+class QAExample(kit.Example):
+    """A rule's documented example, runnable: `rows` are QA samples as JSON objects, `against` a test set."""
 
-    message: str
-    severity: QASeverity
+    @property
+    def samples(self) -> tuple[dict[str, Any], ...]:
+        return self.rows
 
+    @property
+    def test(self) -> tuple[dict[str, Any], ...]:
+        return self.against
 
-@dataclass(frozen=True)
-class QAExample:
-    """A rule's documented example, runnable: `samples` are QA samples as JSON objects, `test` a test set."""
-
-    samples: tuple[dict[str, Any], ...]
-    test: tuple[dict[str, Any], ...] = ()
-    note: str = ""
-
-    def describe(self) -> str:
-        """The example as a reader sees it: questions and answers (the first three), with a note."""
+    def shown(self) -> str:
+        """The example as a reader sees it: questions and answers (the first three)."""
         shown = " / ".join(f"Q: {s['question']} A: {s['answer']['text']}" for s in self.samples[:3])
         if len(self.samples) > 3:
             shown += f" … ({len(self.samples)} samples)"
         if self.test:
             shown += " | test set: " + " / ".join(f"Q: {s['question']}" for s in self.test[:3])
-        return shown + (f"  ({self.note})" if self.note else "")
+        return shown
 
     def load(self) -> tuple[list[QASample], list[QASample]]:
         return ([QASample.model_validate(s) for s in self.samples], [QASample.model_validate(s) for s in self.test])
 
 
-@dataclass(frozen=True)
-class QARule:
-    """A registered QA rule with its documentation: what it catches (`summary`, the check's docstring),
-    why (`rationale`), how to fix it, an example that fires and one that does not."""
-
-    id: str
-    severity: QASeverity
-    scope: QAScope
-    rationale: str
-    fix: str
-    fires: QAExample
-    passes: QAExample
-    check: Callable[..., Iterable[Any]]
-
-    @property
-    def summary(self) -> str:
-        text = inspect.cleandoc(self.check.__doc__ or "")
-        return "\n\n".join(" ".join(p.split()) for p in text.split("\n\n") if p.strip())
-
-    def explain(self) -> str:
-        """`finsynth qa lint --explain ID`: the rule's documentation as Markdown."""
-        return rule_markdown(f"{self.id} ({self.severity}, {self.scope} rule)", self.summary, self.rationale,
-                             self.fires.describe(), self.passes.describe(), self.fix)
-
-
-QA_RULES: dict[str, QARule] = {}
-
-
-def qa_rule(*, id: str, severity: QASeverity, rationale: str, fix: str, fires: QAExample, passes: QAExample,
-            scope: QAScope = "sample"):
-    """Register the decorated function as QA lint rule `id`, with its documentation and examples."""
-
-    def register(fn: Callable[..., Iterable[Any]]) -> Callable[..., Iterable[Any]]:
-        if id in QA_RULES:
-            raise ValueError(f"QA lint rule {id!r} registered twice")
-        if not (fn.__doc__ or "").strip():
-            raise ValueError(f"QA lint rule {id!r} needs a docstring saying what it catches")
-        QA_RULES[id] = QARule(id=id, severity=severity, scope=scope, rationale=rationale, fix=fix, fires=fires,
-                              passes=passes, check=fn)
-        return fn
-
-    return register
+QARule = Rule[QASample]
+QA_RULES: Registry[QASample] = Registry("QA lint rule", severities=("error", "warning"))
+qa_rule = QA_RULES.rule
 
 
 class QALintResult(BaseModel):
@@ -184,7 +149,7 @@ def example_sample(question: str, answer: str, *, kind: str = "span", id: str = 
 
 
 def _one(*samples: dict[str, Any], note: str = "", test: Sequence[dict[str, Any]] = ()) -> QAExample:
-    return QAExample(samples=tuple(samples), test=tuple(test), note=note)
+    return QAExample(rows=tuple(samples), against=tuple(test), note=note)
 
 
 def _chunks(counts: Sequence[int], note: str) -> QAExample:
@@ -192,7 +157,7 @@ def _chunks(counts: Sequence[int], note: str) -> QAExample:
     rows = [example_sample(f"What is the revenue of segment {k} in year {q}?", "1,496.5", id=f"c{k}q{q}",
                            table=_TABLE, chunk_id=f"chunk-{k}")
             for k, n in enumerate(counts) for q in range(n)]
-    return QAExample(samples=tuple(rows), note=note)
+    return QAExample(rows=tuple(rows), note=note)
 
 
 # --- sample rules -------------------------------------------------------------------------------
@@ -311,7 +276,7 @@ def _offers_choices(question: str) -> bool:
                 example_sample("In which year was revenue higher, 2019 or 2018?", "2019", id="q2", table=_TABLE),
                 note="a choice question names its options by design"),
 )
-def answer_in_question(sample: QASample) -> Iterator[QAHit]:
+def answer_in_question(sample: QASample) -> Iterator[Hit]:
     """The answer is written in the question: a number of a computed answer (error; whole numbers up to
     10 are not judged), or the whole answer span (warning; every span for a multi-span answer). Choice
     questions ("X or Y?", "…还是…", "which of A, B and C", "…中哪一项") are skipped."""
@@ -321,13 +286,13 @@ def answer_in_question(sample: QASample) -> Iterator[QAHit]:
     if computed:
         leaked = _leaked_numbers(answer.text, question)
         if leaked:
-            yield QAHit(f"the question states the computed answer ({', '.join(leaked)})", "error")
+            yield Hit(f"the question states the computed answer ({', '.join(leaked)})", severity="error")
         return
     if _offers_choices(question):
         return
     spans = [s for s in answer.spans if s.strip()] or [answer.text]
     if all(_span_in(s, question) for s in spans):
-        yield QAHit(f"the question contains the answer {answer.text!r}", "warning")
+        yield Hit(f"the question contains the answer {answer.text!r}", severity="warning")
 
 
 # --- dataset rules ------------------------------------------------------------------------------
@@ -367,7 +332,7 @@ class QADatasetView:
 
 
 def _finding(rule_id: str, sample: QASample | None, message: str, severity: QASeverity | None = None) -> QAFinding:
-    return QAFinding(rule=rule_id, severity=severity or QA_RULES[rule_id].severity,
+    return QAFinding(rule=rule_id, severity=severity or cast(QASeverity, QA_RULES[rule_id].severity),
                      sample_id=sample.id if sample else None, message=message)
 
 
@@ -518,16 +483,6 @@ def fixed_question_count(view: QADatasetView) -> Iterator[QAFinding]:
 # --- running ------------------------------------------------------------------------------------
 
 
-def select_qa_rules(select: Iterable[str] | None = None) -> list[QARule]:
-    """The registry's rules, narrowed to `select` (all when None), in registry order; an unknown id is
-    a ValueError naming the known ones."""
-    wanted = list(select) if select is not None else list(QA_RULES)
-    unknown = sorted(set(wanted) - QA_RULES.keys())
-    if unknown:
-        raise ValueError(f"unknown QA lint rule(s): {', '.join(unknown)}; known: {', '.join(QA_RULES)}")
-    return [r for r in QA_RULES.values() if r.id in wanted]
-
-
 def lint_qa(samples: Sequence[QASample], test: Sequence[QASample] | None = None, *,
             rules: Iterable[str] | None = None, threshold: float = NEAR_DUP_THRESHOLD,
             on_progress: ProgressHook = None) -> QALintResult:
@@ -535,22 +490,20 @@ def lint_qa(samples: Sequence[QASample], test: Sequence[QASample] | None = None,
     compares with. Findings come per sample in sample order (rules in registry order), then the
     dataset-wide ones; the same inputs give the same result. `on_progress(n)` is told of samples as the
     per-sample rules finish them (`len(samples)` in all)."""
-    chosen = select_qa_rules(rules)
+    chosen = QA_RULES.select(rules)
     position = {s.id: i for i, s in reversed(list(enumerate(samples)))}
     findings: list[QAFinding] = []
     for sample in ticking(samples, on_progress):
         for r in (r for r in chosen if r.scope == "sample"):
-            for result in r.check(sample):
-                hit = result if isinstance(result, QAHit) else QAHit(str(result), r.severity)
-                findings.append(QAFinding(rule=r.id, severity=hit.severity, sample_id=sample.id, message=hit.message))
+            for hit in hits(r.check(sample)):
+                findings.append(QAFinding(rule=r.id, severity=cast(QASeverity, hit.severity or r.severity),
+                                          sample_id=sample.id, message=hit.message))
     view = QADatasetView(samples=samples, test=test or (), threshold=threshold)
     for r in (r for r in chosen if r.scope == "dataset"):
         findings.extend(r.check(view))
     rank = {r.id: k for k, r in enumerate(QA_RULES.values())}
     findings.sort(key=lambda f: (f.sample_id is None, position.get(f.sample_id or "", 0), rank[f.rule]))
-    by_rule = dict.fromkeys(QA_RULES, 0)
-    for f in findings:
-        by_rule[f.rule] += 1
+    by_rule = QA_RULES.count(findings)
     errors = sum(f.severity == "error" for f in findings)
     return QALintResult(findings=findings, by_rule=by_rule, errors=errors, warnings=len(findings) - errors)
 
