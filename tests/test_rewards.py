@@ -275,7 +275,7 @@ def test_padding_a_short_list_with_a_wrong_name_never_pays(muyuan, corpus_dir: P
             continue
         kind = row["type"] if row["type"] != "test" else None
         cut = _score(row, _reply(row["output"]["analysis"], metrics[:-1]), kind)
-        pad = _score(row, _reply(row["output"]["analysis"], metrics[:-1] + [_metric(UNRELATED)]), kind)
+        pad = _score(row, _reply(row["output"]["analysis"], [*metrics[:-1], _metric(UNRELATED)]), kind)
         assert pad["total"] < cut["total"], row["input"]["paragraph"][:40]
         checked += 1
     assert checked > 400
@@ -292,7 +292,7 @@ def test_a_list_longer_than_gold_scores_below_the_exact_one(corpus_dir: Path):
         exact = _score(row, _gold_text(row), kind)
         for extra in (_metric(UNRELATED), {**metrics[0], "metric_name": metrics[0]["metric_name"] + "同比"}
                       if metrics else _metric(UNRELATED)):
-            longer = _score(row, _reply(row["output"]["analysis"], metrics + [extra]), kind)
+            longer = _score(row, _reply(row["output"]["analysis"], [*metrics, extra]), kind)
             assert longer["count"] < exact["count"] and longer["total"] < exact["total"], row["input"]["paragraph"][:40]
 
 
