@@ -361,3 +361,24 @@ def test_grpo_on_verified_table_qa_rows(tiny, tmp_path):
     # `qa judge` writes no validation split: the guard is off, and the run log says why
     assert log["guard"] == {"enabled": False, "reason": f"{data / 'val.jsonl'}: no validation rows; the validation "
                                                         "guard is off"}
+
+
+def test_grpo_outcome_summary_checks_the_issue_targets():
+    """benchmarks/grpo_outcome.py's summary over seeds: paired differences and issue 25's three targets."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from grpo_outcome import summary
+
+    def table(seed, sft, grpo, sft_ratio, grpo_ratio, status="ok"):
+        return {"seed": seed, "rows": [{"total": sft, "count_ratio": sft_ratio},
+                                       {"status": "ok", "grpo_status": status, "total": grpo,
+                                        "count_ratio": grpo_ratio}]}
+
+    met = summary([table(0, 23, 26, 1.15, 1.0), table(1, 24, 25, 1.2, 1.2, "kept_start")])
+    assert (met["sft_total_mean"], met["grpo_total_mean"], met["delta_per_seed"]) == (23.5, 25.5, [3, 1])
+    assert met["targets"] == {"mean_at_least_sft_plus_2": True, "no_seed_below_sft_minus_1": True,
+                              "count_ratio_not_higher": True}
+    assert met["kept_sft_seeds"] == [1]
+    missed = summary([table(0, 23, 4, 1.15, 2.0), table(1, 24, 30, 1.2, 1.1)])
+    assert missed["targets"] == {"mean_at_least_sft_plus_2": False, "no_seed_below_sft_minus_1": False,
+                                 "count_ratio_not_higher": False}
+    assert summary([]) == {"seeds": [], "note": "no finished seed"}
