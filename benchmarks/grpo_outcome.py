@@ -15,7 +15,7 @@ total >= SFT + 2, no seed below SFT - 1, count ratio no higher than SFT's). Each
 OUT/grpo_table_VARIANT-grpo[-PROMPTS]_seedS.json, so one device call per seed fills the summary.
 
     python benchmarks/grpo_outcome.py --model /tmp/model --out /tmp/outcome --variant corpus --seed 0 --sft \
-        --prompts-variant finsynth-down --time-budget-s 360
+        --prompts-variant finsynth-down --time-budget-s 300
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from train_helpers import train_cfg
 
 from finsynth.io import read_jsonl, write_jsonl_atomic
 from train.config import ConfigError
-from train.grpo import GRPO_DEFAULTS, grpo_rows, paragraph_of, parse, reward_curves
+from train.grpo import GRPO_DEFAULTS, dataset_rows, grpo_rows, paragraph_of, parse, reward_curves
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -45,9 +45,10 @@ def test_rows_carry_the_reward_columns(built):
     assert first["paragraph"] == user.split("【段落内容】", 1)[1]
     assert paragraph_of([{"role": "user", "content": "no marker"}]) == "no marker"
     qa = grpo_rows([{"prompt": [{"role": "user", "content": "q"}], "answer": 12.5, "scale": "million"}], "qa")
-    assert qa == [{"prompt": [{"role": "user", "content": "q"}], "id": "row-1", "answer": "12.5", "scale": "million",
-                   "kind": None}]
-    assert first["id"] == rows[0]["id"]  # the recorded samples name their row
+    assert qa == [{"prompt": [{"role": "user", "content": "q"}], "answer": "12.5", "scale": "million", "kind": None}]
+    # the dataset trl trains on carries each row's id too (the recorded samples name their row)
+    assert [r["id"] for r in dataset_rows(rows, "extraction")] == [r["id"] for r in rows]
+    assert dataset_rows([{"prompt": [], "answer": "1"}], "qa")[0]["id"] == "row-1"
     spans = grpo_rows([{"prompt": [], "answer": ["a", "b"], "kind": "multi-span"}], "qa")[0]
     assert (spans["answer"], spans["kind"]) == ('["a", "b"]', "multi-span")
 

@@ -175,25 +175,30 @@ def paragraph_of(prompt: list[dict[str, str]]) -> str:
 
 
 def grpo_rows(rows: list[dict[str, Any]], reward: str) -> list[dict[str, Any]]:
-    """Rows as GRPOTrainer reads them: `prompt` (messages), the row's `id`, and the columns the reward functions
-    take."""
+    """Rows as GRPOTrainer reads them: `prompt` (messages) plus the columns the reward functions take."""
     out = []
     for i, row in enumerate(rows):
-        rid = str(row.get("id") or f"row-{i + 1}")
         if reward == "extraction":
             if "completion" not in row:
                 raise InputError(f"row {i + 1} ({row.get('id', '?')}): no `completion`; extraction GRPO needs a "
                                  "`finsynth build` split (prompt + gold completion)")
-            out.append({"prompt": row["prompt"], "id": rid, "gold": row["completion"][-1]["content"],
+            out.append({"prompt": row["prompt"], "gold": row["completion"][-1]["content"],
                         "sample_type": row.get("type"), "paragraph": paragraph_of(row["prompt"])})
         else:
             if "answer" not in row:
                 raise InputError(f"row {i + 1} ({row.get('id', '?')}): no `answer`; QA GRPO needs the `grpo/` "
                                  "rows `finsynth qa judge` writes (prompt + answer)")
             answer = row["answer"]
-            out.append({"prompt": row["prompt"], "id": rid, "scale": row.get("scale") or "", "kind": row.get("kind"),
+            out.append({"prompt": row["prompt"], "scale": row.get("scale") or "", "kind": row.get("kind"),
                         "answer": json.dumps(answer, ensure_ascii=False) if isinstance(answer, list) else str(answer)})
     return out
+
+
+def dataset_rows(rows: list[dict[str, Any]], reward: str) -> list[dict[str, Any]]:
+    """`grpo_rows` plus each row's `id` (trl hands it to the reward functions, so recorded samples name their
+    row)."""
+    return [{**columns, "id": str(row.get("id") or f"row-{i + 1}")}
+            for i, (row, columns) in enumerate(zip(rows, grpo_rows(rows, reward), strict=True))]
 
 
 def _columns(reward: str) -> tuple[str, ...]:
@@ -412,7 +417,7 @@ def run_grpo(ours: GRPOArguments, config: Any) -> dict[str, Any]:
     if not rows:
         raise InputError(f"{ours.prompt_file}: no usable prompts for GRPO: all {len(dropped)} (near-)duplicate a "
                          f"paragraph of {val_path}; pass prompts from another split or build")
-    dataset = Dataset.from_list(grpo_rows(rows, ours.reward))
+    dataset = Dataset.from_list(dataset_rows(rows, ours.reward))
     funcs, weights = trl_reward_functions(ours.reward)  # type: ignore[arg-type]
     if config.reward_weights is None:
         config.reward_weights = weights
