@@ -30,6 +30,7 @@ KL term, 8 prompts a step, the test score fell from 23 to 4 in 12 steps while th
   sign-like (every weight moves by about the learning rate however small its gradient), so the first steps on
   the noisiest advantages are the most dangerous; the decay makes late steps, where the best checkpoint is
   usually already behind, small. The SFT reference configuration (GUIDE section 5) is cosine with warmup too.
+  (transformers' warmup starts from 0: the first step samples and logs but moves nothing.)
 - `disable_dropout`: the KL term and the importance ratio compare the policy with itself and the reference;
   LoRA dropout would make a zero divergence look positive (and the step-0 KL is then exactly 0).
 - the validation guard (`train/validation.py`): `--val_steps 5`, `--val_patience 3`: the collapse took 7-12
@@ -413,6 +414,10 @@ def run_grpo(ours: GRPOArguments, config: Any) -> dict[str, Any]:
             print(f"notice: {guard_note}", file=sys.stderr)
         else:
             require_rows(val_rows, val_path)
+    if val_rows and config.world_size > 1:
+        # every process would decode and decide on its own; one that stopped while another went on would hang DDP
+        raise ConfigError(f"the validation guard runs in one process, not {config.world_size}: train GRPO on one GPU, "
+                          "or pass --val_steps 0 to train unguarded under accelerate launch")
     rows, dropped = drop_validation_leaks(rows, val_rows)
     if not rows:
         raise InputError(f"{ours.prompt_file}: no usable prompts for GRPO: all {len(dropped)} (near-)duplicate a "
@@ -485,6 +490,8 @@ def run_grpo(ours: GRPOArguments, config: Any) -> dict[str, Any]:
         log.update(status="failed", failed_step=exc.step, reason=str(exc), adapter=None,
                    failure={"what": exc.what, "value": exc.value, "step": exc.step})
         curves(log)
+        if validation is not None and validation.best is not None:  # written before the bad step, so finite
+            log["guard"]["best_adapter"] = str(validation.best_source())
         exc.run_log = str(out / RUN_LOG)
         write_json_atomic(exc.run_log, finite(log))
         raise

@@ -62,7 +62,7 @@ def _test_case(row: dict[str, Any], index: int):
 
     rid = str(row.get("id") or f"val-{index + 1}")
     gold = gold_extraction(row["completion"][-1]["content"], f"validation row {index + 1} ({rid})")
-    sample = row.get("sample") if isinstance(row.get("sample"), dict) else {}
+    sample: dict[str, Any] = row["sample"] if isinstance(row.get("sample"), dict) else {}
     given = sample.get("input") or {}
     paragraph = ParagraphInput.model_construct(chapter_title=str(given.get("chapter_title", "")),
                                                paragraph=str(given.get("paragraph", "")))
