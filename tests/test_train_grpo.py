@@ -96,6 +96,10 @@ def test_parse_uses_trl_flags_yaml_and_our_defaults(built, tiny, tmp_path):
     (["--data", "{built}", "--model", "{tiny}", "--reward", "chat"], "--reward must be one of"),
     (["--data", "{tmp}", "--model", "{tiny}"], "no train.jsonl there"),
     (["--data", "{built}", "--model", "{tiny}", "--adapter", "{tmp}/none"], "--adapter"),
+    (["--data", "{built}", "--model", "{tiny}", "--prompts", "{tmp}"], "--prompts .*no train.jsonl there"),
+    (["--data", "{built}", "--model", "{tiny}", "--val_matcher", "embedding"], "--val_matcher must be one of"),
+    (["--data", "{built}", "--model", "{tiny}", "--val_steps", "-1"], "--val_steps must be at least 0"),
+    (["--data", "{built}", "--model", "{tiny}", "--val_patience", "0"], "--val_patience must be at least 1"),
 ])
 def test_bad_arguments_are_user_errors(built, tiny, tmp_path, argv, message):
     from finsynth.io import UserError
@@ -135,6 +139,17 @@ def test_no_usable_prompts_is_one_line_exit_2(built, tiny, tmp_path, capsys):
         assert len(errors) == 1 and str(data / "train.jsonl") in errors[0], errors
         assert "no usable prompts" in errors[0] and why in errors[0] and hint in errors[0]
         assert not (out / "run_log.json").exists() and not (out / "adapter").exists()
+
+
+def test_the_guard_refuses_several_processes(built, tiny, tmp_path, monkeypatch):
+    from trl import GRPOConfig
+
+    from train.grpo import run_grpo
+
+    ours, config = parse(_tiny_grpo_argv(built, tiny, tmp_path / "ddp"))
+    monkeypatch.setattr(GRPOConfig, "world_size", property(lambda self: 2))
+    with pytest.raises(ConfigError, match="validation guard runs in one process, not 2"):
+        run_grpo(ours, config)
 
 
 def test_prompts_near_duplicating_validation_are_dropped(built):
