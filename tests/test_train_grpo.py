@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 def _tiny_grpo_argv(built: Path, tiny: Path, out: Path, *extra: str) -> list[str]:
     return ["--data", str(built), "--model", str(tiny), "--output_dir", str(out), "--max_steps", "2",
             "--num_generations", "2", "--per_device_train_batch_size", "4", "--max_completion_length", "12",
-            "--learning_rate", "1e-3", *extra]
+            "--gradient_accumulation_steps", "1", "--learning_rate", "1e-3", *extra]
 
 
 def test_rows_carry_the_reward_columns(built):

@@ -31,6 +31,9 @@ KL term, 8 prompts a step, the test score fell from 23 to 4 in 12 steps while th
   the noisiest advantages are the most dangerous; the decay makes late steps, where the best checkpoint is
   usually already behind, small. The SFT reference configuration (GUIDE section 5) is cosine with warmup too.
   (transformers' warmup starts from 0: the first step samples and logs but moves nothing.)
+- 64 completions an optimiser step (`per_device_train_batch_size` 16 x `gradient_accumulation_steps` 4, trl
+  samples them in one generation batch): 8 prompts of 8 completions, the issue-17 run's batch; each step's
+  advantages average over 8 prompts rather than the 2 of one 16-completion micro-batch.
 - `disable_dropout`: the KL term and the importance ratio compare the policy with itself and the reference;
   LoRA dropout would make a zero divergence look positive (and the step-0 KL is then exactly 0).
 - the validation guard (`train/validation.py`): `--val_steps 5`, `--val_patience 3`: the collapse took 7-12
@@ -71,7 +74,7 @@ GRPO_DEFAULTS: dict[str, Any] = {
     "disable_dropout": True,
     "num_generations": 8,
     "per_device_train_batch_size": 16,
-    "gradient_accumulation_steps": 1,
+    "gradient_accumulation_steps": 4,
     "max_completion_length": 384,
     "temperature": 0.9,
     "max_steps": 50,
