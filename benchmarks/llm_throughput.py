@@ -11,10 +11,14 @@ fixed per-request latency, and measures:
 * sequential: one request at a time (on `--sequential-requests` of them, extrapolated as a rate);
 * batch-and-wait: batches of `--batch` that wait for their slowest call, with the same faults.
 
-ideal_rps = concurrency / latency. Prints a human summary to stderr and one JSON object on the last
-line of stdout: {"requests", "concurrency", "latency_ms", "achieved_rps", "ideal_rps", "ratio",
-"lost", "quarantined", "retries", "cached_rerun_calls", "cached_rerun_s", ...}; the headline fields
-are for the faulted run, `no_faults`, `sequential` and `batch_and_wait` sit beside it.
+ideal_rps = concurrency / latency. Every figure is read from the library's own stats (`RelabelStats`,
+`EngineStats`), never inferred from the rows returned, and every run is checked: the engine did not stop
+(`aborted` is None), each request was one live call or one cache hit (plus re-asks), no row was lost, and
+the cached re-run made no call. A failed check is listed in `failed_checks` and the script exits 1 after
+printing the report. Prints a human summary to stderr and one JSON object on the last line of stdout:
+{"requests", "concurrency", "latency_ms", "achieved_rps", "ideal_rps", "ratio", "relabelled", "lost",
+"quarantined", "retries", "cached_rerun_calls", "cached_rerun_s", "failed_checks", ...}; the headline
+fields are for the faulted run, `no_faults`, `sequential` and `batch_and_wait` sit beside it.
 
     python benchmarks/llm_throughput.py [--requests 1000] [--concurrency 64] [--latency-ms 100]
 """
@@ -102,21 +106,45 @@ def run(samples: list[Sample], base_url: str, concurrency: int, cache: Path | No
     result = relabel(samples, llm="openai", concurrency=concurrency, cache_path=cache, progress=False,
                      config=config, force=True)
     elapsed = time.perf_counter() - started
-    engine = result.stats.engine
+    stats = result.stats
+    engine = stats.engine
+    assert engine is not None  # an openai relabel always runs the engine
     return {
         "requests": len(samples),
         "elapsed_s": round(elapsed, 3),
         "achieved_rps": round(len(samples) / elapsed, 1),
         "engine_s": engine.elapsed_s,
-        "relabelled": len(result.samples),
+        "relabelled": stats.relabelled,  # rows whose analysis the endpoint rewrote
+        "kept_unchanged": sum(1 for c in result.changes if c.status == "kept"),  # answered, same analysis
+        "kept_on_failure": stats.kept_on_failure,
+        "kept_on_failure_by_reason": stats.kept_on_failure_by_reason,
         "quarantined": len(result.quarantined),
         "lost": len(samples) - len(result.samples) - len(result.quarantined),
+        "aborted": stats.aborted,
+        "jobs_ok": engine.ok,
+        "jobs_failed": engine.failed,
         "retries": engine.retries,
         "retries_by_kind": engine.retries_by_kind,
         "live_calls": engine.live_calls,
         "cache_hits": engine.cache_hits,
         "reasks": engine.reasks,
     }
+
+
+def check(name: str, run_stats: dict, failures: list[str]) -> None:
+    """What every run must show: the engine did not stop, each request was one call or one cache hit (plus
+    its re-asks), every job was answered, and every row came back or was quarantined."""
+    if run_stats["aborted"] is not None:
+        failures.append(f"{name}: the engine stopped: {run_stats['aborted']}")
+    calls = run_stats["live_calls"] + run_stats["cache_hits"]
+    if calls != run_stats["requests"] + run_stats["reasks"]:
+        failures.append(f"{name}: {run_stats['live_calls']} live calls + {run_stats['cache_hits']} cache hits for "
+                        f"{run_stats['requests']} requests and {run_stats['reasks']} re-asks")
+    if run_stats["jobs_failed"] or run_stats["kept_on_failure"]:
+        failures.append(f"{name}: {run_stats['jobs_failed']} job(s) failed, {run_stats['kept_on_failure']} row(s) "
+                        f"kept on failure ({run_stats['kept_on_failure_by_reason']})")
+    if run_stats["lost"]:
+        failures.append(f"{name}: {run_stats['lost']} row(s) lost")
 
 
 def client_ceiling(base_url: str, concurrency: int, requests: int) -> float:
@@ -164,6 +192,7 @@ def main() -> None:
     args = parser.parse_args()
 
     load_start = [round(x, 2) for x in os.getloadavg()]  # other work on the box skews every rate
+    failures: list[str] = []
     samples, source = make_samples(args.requests)
     ideal = args.concurrency / (args.latency_ms / 1000)
     log = sys.stderr
@@ -186,6 +215,7 @@ def main() -> None:
         finally:
             server.stop()
         no_faults["ratio"] = round(no_faults["achieved_rps"] / ideal, 3)
+        check("no faults", no_faults, failures)
         print(f"no faults     : {no_faults['achieved_rps']:7.1f} rps  ratio {no_faults['ratio']:.3f}", file=log)
 
         server = Server(answers, args.latency_ms, args.fault_rate, work, "faults")
@@ -200,8 +230,13 @@ def main() -> None:
         finally:
             server.stop()
         faulted["ratio"] = round(faulted["achieved_rps"] / ideal, 3)
-        print(f"10% faults    : {faulted['achieved_rps']:7.1f} rps  ratio {faulted['ratio']:.3f}"
-              f"  retries {faulted['retries']}", file=log)
+        check("faults", faulted, failures)
+        check("sequential", sequential, failures)
+        for number, one in enumerate(batches):
+            check(f"batch {number}", one, failures)
+        print(f"{args.fault_rate:.0%} faults    : {faulted['achieved_rps']:7.1f} rps  ratio {faulted['ratio']:.3f}"
+              f"  retries {faulted['retries']}  live calls {faulted['live_calls']}  relabelled "
+              f"{faulted['relabelled']}  aborted {faulted['aborted']}", file=log)
         batch = {
             "batch": args.batch,
             "requests": len(samples),
@@ -221,6 +256,9 @@ def main() -> None:
         finally:
             served = server.stop()
         rerun_calls = sum(served.get("counts", {}).values())
+        check("cached re-run", rerun, failures)
+        if rerun_calls or rerun["live_calls"]:
+            failures.append(f"cached re-run: {rerun_calls} calls reached the server ({rerun['live_calls']} live)")
         print(f"cached re-run : {rerun_calls} calls in {rerun['elapsed_s']} s", file=log)
 
         slow = {}
@@ -233,6 +271,7 @@ def main() -> None:
                 finally:
                     server.stop()
                 slow[name]["ratio"] = round(slow[name]["achieved_rps"] / slow_ideal, 3)
+                check(f"{args.also_latency_ms:.0f} ms {name}", slow[name], failures)
                 print(f"{args.also_latency_ms:.0f} ms {name:9}: {slow[name]['achieved_rps']:7.1f} rps"
                       f"  ratio {slow[name]['ratio']:.3f}", file=log)
             slow = {"latency_ms": args.also_latency_ms, "ideal_rps": round(slow_ideal, 1), **slow}
@@ -244,6 +283,9 @@ def main() -> None:
         "achieved_rps": faulted["achieved_rps"],
         "ideal_rps": round(ideal, 1),
         "ratio": faulted["ratio"],
+        "relabelled": faulted["relabelled"],
+        "live_calls": faulted["live_calls"],
+        "aborted": faulted["aborted"],
         "lost": faulted["lost"],
         "quarantined": faulted["quarantined"],
         "retries": faulted["retries"],
@@ -263,8 +305,13 @@ def main() -> None:
         "cpus": os.cpu_count(),
         "loadavg_start": load_start,
         "loadavg_end": [round(x, 2) for x in os.getloadavg()],
+        "failed_checks": failures,
     }
+    for failure in failures:
+        print(f"check failed: {failure}", file=log)
     print(json.dumps(report, ensure_ascii=False))
+    if failures:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

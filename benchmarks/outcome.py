@@ -1,33 +1,28 @@
 """The outcome benchmark: data variants trained and scored end to end on a real model.
 
-Per variant x seed: the variant's data (`finsynth build` or the corpus rendered as it is) -> `python -m train
-sft` -> `python -m train infer` -> `finsynth eval --format json` (reference matcher, the GUIDE's definitions;
-the fuzzy total rides along). The last line printed is ONE JSON object: the table, a row per variant x seed
-(strict, loose, total, P/R/F1, mean predicted and gold count, JSON validity, training tokens/s, inference
-rows/s, wall seconds) and a per-variant summary over seeds.
-
-Variants (`--variants`, default all five):
-  zero-shot  the base model, no adapter (greedy, so run once: the first seed only)
-  corpus     the shared corpus as it is: every schema-valid row rendered with the build's prompt, split with
-             the build's stratified split and seed; no lint, no dedupe, no composition
-  finsynth   `finsynth build --fix --allow-errors` (count anchors cut by the autofix, remaining lint errors
-             quarantined, duplicates and leaks dropped), plus
-             `--compose` to the test set's count prior (`match: test`) where the build has that option
-             (`--compose auto`, the default; `off`, or a YAML file of your own)
-  finsynth-down  the same build, composed to the test prior by down-sampling only (`max_upsample: 1`: no
-             row appears twice, so the set shrinks instead of repeating the few 0/1-metric paragraphs)
-  bad-enum   the `corpus` rows with every A and C analysis rewritten as an enumeration (semicolon items
-             "核心指标：X——理由；Y——理由。", or a numbered list for one metric): lesson 6's v12/v12.1 mutation
+Variants come from a recipe (`--recipe FILE`, YAML; `finsynth.eval.ablation` says what a variant may set: the
+corpus as it is, or a `finsynth build` with chosen autofixes, quarantine policy, relabel and annotator, compose
+file and extra rows; default `data/recipes/baseline.yaml`, the five variants this benchmark always had). Per
+variant x seed: the variant's data -> `python -m train sft` -> `python -m train infer` -> `finsynth eval --format
+json` (reference matcher, the GUIDE's definitions; the fuzzy total rides along). The last line printed is ONE JSON
+object: a row per variant x seed (strict, loose, total, P/R/F1, mean predicted and gold count, JSON validity,
+training tokens/s, inference rows/s, wall seconds), a per-variant summary over seeds (mean, min, max), and a
+paired comparison of every variant with the recipe's baseline: Δ total and Δ strict with a bootstrap interval
+over seeds x cases.
 
 Stages (`--stage`): `prepare` writes every variant's data to DATA (default OUT/data; needs finsynth's full
 dependencies, polars included: run it where `finsynth build` runs), `run` trains/infers/scores from DATA
 (needs only train's and eval's packages: what the device gets), `all` (default) both. A finished cell
-(`OUT/runs/VARIANT/seedN/result.json`) is kept unless `--force`, so a sequence of calls fills the table;
-the table always covers every requested cell found under OUT. A failing step is recorded in its row
-(`status: failed`, the step and the error's last line; logs in the cell's folder), never fatal.
+(`OUT/runs/VARIANT/seedN/result.json`) is kept unless `--force`, so a sequence of calls fills the table
+(resumable); the table always covers every requested cell found under OUT. A failing step is recorded in its row
+(`status: failed`, the step and the error's last line; logs in the cell's folder), never fatal. `--parallel N`
+runs N cells at once (each its own processes: a 0.5B cell uses ~20 GiB of an 80 GiB GPU). `--write-evidence
+[FILE]` records the comparisons of the variants that say what they `measure` in the evidence file
+(`finsynth/audit/evidence.json` by default), which lint and the build's defaults read.
 
-    python benchmarks/outcome.py --model /tmp/model --out /tmp/outcome --seeds 0 1 --epochs 3
-    python benchmarks/outcome.py --stage prepare --out .outcome          # here, on CPU: data only
+    python benchmarks/outcome.py --stage prepare --recipe data/recipes/count_anchor.yaml --out .outcome   # CPU
+    python benchmarks/outcome.py --stage run --recipe data/recipes/count_anchor.yaml --out .outcome \
+        --model /tmp/model --parallel 3 --write-evidence                                          # the device
     python benchmarks/outcome.py --model /tmp/tiny --limit 2 --max-steps 1 --out /tmp/smoke   # CPU smoke
 """
 
@@ -44,11 +39,15 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-VARIANTS = ("zero-shot", "corpus", "finsynth", "finsynth-down", "bad-enum")
-# finsynth-down: the same build composed towards the test prior by down-sampling only (no row twice)
-DOWN_ONLY = "match: test\nmax_upsample: 1\n"
-BUILD_SEED = 13
-ENUM_TYPES = ("A", "C")
+if str(REPO) not in sys.path:  # `python benchmarks/outcome.py` from anywhere: finsynth is this checkout's
+    sys.path.insert(0, str(REPO))
+DEFAULT_RECIPE = REPO / "data" / "recipes" / "baseline.yaml"
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    from finsynth.io import write_json_atomic
+
+    write_json_atomic(path, obj)
 
 
 def log(msg: str) -> None:
@@ -60,14 +59,6 @@ def default_corpus() -> Path:
     if local.is_dir() and any(local.glob("*.jsonl")):
         return local
     return Path(os.environ.get("FINSYNTH_SHARED", REPO.parent / "shared")) / "corpus"
-
-
-def corpus_files(corpus: Path) -> list[Path]:
-    """The corpus rows: type_*.jsonl and test_cases.jsonl (not the predictions or TAT-QA)."""
-    files = sorted(corpus.glob("type_*.jsonl")) + sorted(corpus.glob("test_cases.jsonl"))
-    if not files:
-        raise SystemExit(f"error: {corpus}: no type_*.jsonl / test_cases.jsonl; pass --corpus DIR")
-    return files
 
 
 def env_with_repo() -> dict[str, str]:
@@ -152,160 +143,30 @@ def last_error(cell: Path, name: str) -> str:
 # --- data variants (stage prepare) -------------------------------------------------------------
 
 
-def _write_rows(out: Path, train, val, tests, extra: dict[str, Any]) -> dict[str, Any]:
-    from finsynth.io import write_json_atomic, write_jsonl_atomic
-    from finsynth.prompts import chat_row
+def prepare(recipe, args: argparse.Namespace, data: Path) -> dict[str, Any]:
+    """Every variant's data under DATA/VARIANT (a zero-shot variant reads its `data_from` variant's test split)."""
+    from finsynth.eval.ablation import prepare_variant
 
-    out.mkdir(parents=True, exist_ok=True)
-    write_jsonl_atomic(out / "train.jsonl", [chat_row(r.item) for r in train])
-    write_jsonl_atomic(out / "val.jsonl", [chat_row(r.item) for r in val])
-    write_jsonl_atomic(out / "test.jsonl", [chat_row(r.item) for r in tests])
-    manifest = {"counts": {"train": len(train), "val": len(val), "test": len(tests)},
-                "mean_train_count": round(sum(r.item.count for r in train) / max(len(train), 1), 3), **extra}
-    write_json_atomic(out / "manifest.json", manifest)
-    return manifest
-
-
-def load_corpus(corpus: Path):
-    """Schema-valid corpus rows (training records, test records) and how many rows did not load."""
-    from finsynth.io import load_file
-    from finsynth.schema import Sample, TestCase
-
-    records, bad = [], 0
-    for path in corpus_files(corpus):
-        loaded = load_file(path)
-        records.extend(loaded.records)
-        bad += len(loaded.quarantined)
-    train = [r for r in records if isinstance(r.item, Sample)]
-    tests = sorted((r for r in records if isinstance(r.item, TestCase)), key=lambda r: r.item.id)
-    return train, tests, bad
-
-
-def prepare_corpus(corpus: Path, out: Path, seed: int) -> dict[str, Any]:
-    from finsynth.build import stratified_split
-
-    records, tests, bad = load_corpus(corpus)
-    train, val = stratified_split(records, 0.1, seed)
-    return _write_rows(out, train, val, tests, {"variant": "corpus", "source": str(corpus), "seed": seed,
-                                                "unloadable_rows": bad})
-
-
-def enumerate_analysis(sample, index: int) -> str:
-    """Lesson 6's bad styles: 'X——理由；Y——理由' after a lead-in (v12.1), a numbered list for one metric (v12)."""
-    metrics = sample.output.metrics
-    title = sample.input.chapter_title or "本段"
-
-    def item(m) -> str:
-        reason = (m.reason or "段落重点分析").rstrip("。；;")
-        return f"{m.metric_name}——{reason}"
-
-    if len(metrics) >= 2 and index % 2 == 0:
-        return f"段落分析{title}。核心指标：" + "；".join(item(m) for m in metrics) + "。"
-    items = [item(m) for m in metrics] + (["其余数字——规模背景或历史参照，不是分析主体"] if len(metrics) < 2 else [])
-    return (
-        f"段落分析{title}。核心指标："
-        + "".join(f"{i}. {text}；" for i, text in enumerate(items, 1)).rstrip("；")
-        + "。"
-    )
-
-
-def prepare_bad_enum(corpus: Path, out: Path, seed: int) -> dict[str, Any]:
-    from finsynth.audit.lint import lint_sample
-    from finsynth.build import stratified_split
-
-    records, tests, bad = load_corpus(corpus)
-    mutated, fired, k = [], 0, 0
-    for r in records:
-        item = r.item
-        if item.type in ENUM_TYPES and item.output.metrics:
-            output = item.output.model_copy(update={"analysis": enumerate_analysis(item, k)})
-            item = item.model_copy(update={"output": output})
-            k += 1
-            fired += bool(lint_sample(item, rules=["numbered-list", "semicolon-enumeration"]))
-        mutated.append(r.model_copy(update={"item": item}))
-    train, val = stratified_split(mutated, 0.1, seed)  # ids, types and counts unchanged: the corpus split
-    return _write_rows(out, train, val, tests, {"variant": "bad-enum", "source": str(corpus), "seed": seed,
-                                                "unloadable_rows": bad, "mutated": k,
-                                                "mutated_linted_as_enumeration": fired})
-
-
-def build_supports_compose(python: str) -> bool:
-    proc = subprocess.run([python, "-m", "finsynth", "build", "--help"], cwd=REPO, env=env_with_repo(),
-                          capture_output=True, text=True, check=False)
-    return "--compose" in proc.stdout
-
-
-def prepare_finsynth(corpus: Path, out: Path, seed: int, compose: str, python: str,
-                     variant: str = "finsynth") -> dict[str, Any]:
-    import shutil
-
-    raw = out.parent / f"_raw_{variant}"  # the build reads a directory: only the corpus rows, not TAT-QA
-    if raw.exists():
-        shutil.rmtree(raw)
-    raw.mkdir(parents=True)
-    for f in corpus_files(corpus):
-        shutil.copyfile(f, raw / f.name)
-    cmd = [python, "-m", "finsynth", "build", "--raw", str(raw), "--out", str(out), "--seed", str(seed),
-           "--fix", "--allow-errors"]  # --fix keeps the 72 type C rows (their count anchors cut), not quarantined
-    compose_file = None
-    if variant == "finsynth-down":
-        compose_file = out.parent / "compose_test_prior_down.yaml"
-        compose_file.write_text(DOWN_ONLY, encoding="utf-8")
-    elif compose == "auto":
-        if build_supports_compose(python):
-            compose_file = out.parent / "compose_test_prior.yaml"
-            compose_file.write_text("match: test\n", encoding="utf-8")
-        else:
-            log("finsynth build has no --compose here: the finsynth variant is built without composition")
-    elif compose != "off":
-        compose_file = Path(compose)
-    if compose_file is not None:
-        cmd += ["--compose", str(compose_file)]
-    log(f"data/finsynth: {shlex.join(cmd)}")
-    proc = subprocess.run(cmd, cwd=REPO, env=env_with_repo(), capture_output=True, text=True, check=False)
-    if proc.returncode != 0 or not (out / "train.jsonl").is_file():
-        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise RuntimeError(f"finsynth build exited {proc.returncode}: {tail}")
-    shutil.rmtree(raw)
-    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    train_rows = [json.loads(ln) for ln in (out / "train.jsonl").read_text(encoding="utf-8").splitlines() if ln]
-    counts = [len(r["sample"]["output"]["metrics"]) for r in train_rows]
-    info = {"variant": variant, "compose": str(compose_file) if compose_file else None,
-            "counts": {k: manifest.get("counts", {}).get(k) for k in ("read", "quarantined")},
-            "train": len(train_rows), "mean_train_count": round(sum(counts) / max(len(counts), 1), 3)}
-    (out / "outcome_variant.json").write_text(json.dumps(info, ensure_ascii=False, indent=1), encoding="utf-8")
-    return info
-
-
-def prepare(args: argparse.Namespace, data: Path) -> dict[str, Any]:
     corpus = Path(args.corpus) if args.corpus else default_corpus()
-    wanted = set(args.variants)
-    if "zero-shot" in wanted:
-        wanted.add("corpus")  # zero-shot reads the corpus variant's test split
     done: dict[str, Any] = {}
-    for variant in ("corpus", "bad-enum", "finsynth", "finsynth-down"):
-        if variant not in wanted:
+    for name in args.variants:
+        if recipe.variants[name].source == "zero-shot":
             continue
-        out = data / variant
         try:
-            if variant == "corpus":
-                done[variant] = prepare_corpus(corpus, out, args.build_seed)
-            elif variant == "bad-enum":
-                done[variant] = prepare_bad_enum(corpus, out, args.build_seed)
-            else:
-                done[variant] = prepare_finsynth(corpus, out, args.build_seed, args.compose, args.python, variant)
-            log(f"data/{variant}: {json.dumps(done[variant], ensure_ascii=False)}")
+            done[name] = prepare_variant(name, recipe, corpus, data / name)
+            log(f"data/{name}: {json.dumps(done[name], ensure_ascii=False)}")
         except Exception as exc:  # noqa: BLE001 - one variant's failure is its row's, not the benchmark's
-            done[variant] = {"error": f"{type(exc).__name__}: {exc}"}
-            log(f"data/{variant} FAILED: {exc}")
+            done[name] = {"error": f"{type(exc).__name__}: {exc}"}
+            log(f"data/{name} FAILED: {exc}")
     return done
 
 
 # --- runs (stage run) ---------------------------------------------------------------------------
 
 
-def data_dir(data: Path, variant: str) -> Path:
-    return data / ("corpus" if variant == "zero-shot" else variant)
+def data_dir(data: Path, variant: str, recipe) -> Path:
+    spec = recipe.variants[variant]
+    return data / (spec.data_from if spec.source == "zero-shot" else variant)
 
 
 def gold_for(cell: Path, test: Path, limit: int | None) -> Path:
@@ -335,16 +196,17 @@ def _num(d: dict, key: str):
     return v if isinstance(v, (int, float)) else None
 
 
-def run_cell(variant: str, seed: int, args: argparse.Namespace, data: Path, runs: Path) -> dict[str, Any]:
+def run_cell(variant: str, seed: int, args: argparse.Namespace, data: Path, runs: Path, recipe) -> dict[str, Any]:
     cell = runs / variant / f"seed{seed}"
     started = time.time()
     row: dict[str, Any] = {"variant": variant, "seed": seed, "status": "ok"}
-    ddir = data_dir(data, variant)
+    zero_shot = recipe.variants[variant].source == "zero-shot"
+    ddir = data_dir(data, variant, recipe)
     test = ddir / "test.jsonl"
-    if not test.is_file() or (variant != "zero-shot" and not (ddir / "train.jsonl").is_file()):
+    if not test.is_file() or (not zero_shot and not (ddir / "train.jsonl").is_file()):
         return {**row, "status": "failed", "step": "data", "error": f"{ddir}: no built data (stage prepare)"}
     adapter = None
-    if variant != "zero-shot":
+    if not zero_shot:
         sft_out = cell / "sft"
         train_dir = limited_data(ddir, cell, args.train_limit) if args.train_limit else ddir
         cmd = ["sft", "--data", str(train_dir), "--model", args.model, "--out", str(sft_out),
@@ -440,61 +302,130 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def cell_settings(args: argparse.Namespace) -> dict[str, Any]:
-    """What a cell's result depends on besides its variant and seed: a kept result must match it."""
-    keys = (
-        "model",
-        "epochs",
-        "max_steps",
-        "limit",
-        "train_limit",
-        "quant",
-        "max_new_tokens",
-        "batch_size",
-        "sft_args",
-        "infer_args",
-        "build_seed",
-    )
-    return {k: getattr(args, k) for k in keys}
+def comparisons(recipe, rows: list[dict[str, Any]], runs: Path, n_boot: int) -> dict[str, Any]:
+    """Every variant against the recipe's baseline: paired by seed and case, from the cells' reference evals."""
+    from finsynth.eval.ablation import case_scores, paired_bootstrap
+
+    def per_seed(variant: str) -> dict[int, dict[str, tuple[int, int]]]:
+        out = {}
+        for r in rows:
+            report = runs / variant / f"seed{r['seed']}" / "eval_reference.json"
+            if r["variant"] == variant and r.get("status") == "ok" and report.is_file():
+                out[r["seed"]] = case_scores(json.loads(report.read_text(encoding="utf-8")))
+        return out
+
+    base = per_seed(recipe.baseline)
+    found: dict[str, Any] = {}
+    for variant in dict.fromkeys(r["variant"] for r in rows):
+        if variant == recipe.baseline or not base:
+            continue
+        mine = per_seed(variant)
+        if recipe.variants[variant].source == "zero-shot" and mine:  # greedy and untrained: one run stands for all
+            mine = dict.fromkeys(base, next(iter(mine.values())))
+        try:
+            found[variant] = paired_bootstrap(mine, base, variant_name=variant, baseline_name=recipe.baseline,
+                                              n_boot=n_boot).model_dump(mode="json")
+        except ValueError as exc:  # no common seed or case yet
+            found[variant] = {"error": str(exc)}
+    return found
 
 
-RUN_ORDER = (
-    "corpus",
-    "finsynth",
-    "finsynth-down",
-    "bad-enum",
-    "zero-shot",
-)  # the comparison that matters most runs first
+def cell_settings(args: argparse.Namespace, recipe, variant: str) -> dict[str, Any]:
+    """What a cell's result depends on besides its seed: a kept result must match it (the variant's recipe
+    settings included, so an edited variant is re-run)."""
+    keys = ("model", "epochs", "max_steps", "limit", "train_limit", "quant", "max_new_tokens", "batch_size",
+            "sft_args", "infer_args")
+    spec = recipe.variants[variant].model_dump(mode="json", exclude={"description", "measures"})
+    return {**{k: getattr(args, k) for k in keys}, "build_seed": recipe.build_seed, "variant": spec}
 
 
-def cells(args: argparse.Namespace, run_order: bool = False) -> list[tuple[str, int]]:
+def cells(recipe, args: argparse.Namespace, run_order: bool = False) -> list[tuple[str, int]]:
     """Every requested (variant, seed): zero-shot for the first seed only (greedy and untrained, every seed
-    would give the same predictions). `run_order`: seed-major, corpus/finsynth first, so a call cut short
-    still has every variant's first seed; else the table's order (VARIANTS, then seed)."""
+    would give the same predictions). `run_order`: seed-major, the baseline first, so a call cut short still has
+    every variant's first seed; else the table's order (the recipe's, then seed)."""
+    names = [v for v in recipe.variants if v in args.variants]
+
+    def wanted(v: str, i: int) -> bool:
+        return recipe.variants[v].source != "zero-shot" or i == 0
+
     if run_order:
-        variants = [v for v in RUN_ORDER if v in args.variants]
-        return [(v, seed) for i, seed in enumerate(args.seeds) for v in variants if v != "zero-shot" or i == 0]
-    variants = [v for v in VARIANTS if v in args.variants]
-    return [(v, seed) for v in variants for i, seed in enumerate(args.seeds) if v != "zero-shot" or i == 0]
+        names = sorted(names, key=lambda v: (v != recipe.baseline, recipe.variants[v].source == "zero-shot"))
+        return [(v, seed) for i, seed in enumerate(args.seeds) for v in names if wanted(v, i)]
+    return [(v, seed) for v in names for i, seed in enumerate(args.seeds) if wanted(v, i)]
+
+
+def run_cells(recipe, args: argparse.Namespace, data: Path, runs: Path, started: float) -> None:
+    """Run every requested cell that has no kept result, `args.parallel` at a time."""
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+    pending = []
+    for variant, seed in cells(recipe, args, run_order=True):
+        result = runs / variant / f"seed{seed}" / "result.json"
+        if result.is_file() and not args.force:
+            kept = json.loads(result.read_text(encoding="utf-8"))
+            if kept.get("settings") == cell_settings(args, recipe, variant) and kept.get("status") == "ok":
+                log(f"{variant}/seed{seed}: kept ({result})")
+                continue
+            log(f"{variant}/seed{seed}: re-run (earlier result {kept.get('status')} or other settings)")
+        pending.append((variant, seed))
+    longest = 0.0
+    total = len(pending)
+
+    def one(variant: str, seed: int) -> float:
+        cell_started = time.time()
+        try:
+            row = run_cell(variant, seed, args, data, runs, recipe)
+        except Exception as exc:  # noqa: BLE001 - a bug in one cell is that cell's row
+            row = {"variant": variant, "seed": seed, "status": "failed", "step": "outcome",
+                   "error": f"{type(exc).__name__}: {exc}"}
+        row["settings"] = cell_settings(args, recipe, variant)
+        result = runs / variant / f"seed{seed}" / "result.json"
+        result.parent.mkdir(parents=True, exist_ok=True)
+        _write_json(result, row)
+        log(f"{variant}/seed{seed}: {row.get('status')} total={row.get('total')} "
+            f"mean_pred={row.get('mean_pred_count')} wall={row.get('wall_seconds')}s")
+        return time.time() - cell_started
+
+    done = 0
+    with ThreadPoolExecutor(max_workers=max(1, args.parallel)) as pool:
+        running: dict[Any, tuple[str, int]] = {}
+        while pending or running:
+            while pending and len(running) < max(1, args.parallel):
+                variant, seed = pending[0]
+                if args.budget_s is not None and time.time() - started + longest > args.budget_s:
+                    log(f"{variant}/seed{seed} and {len(pending) - 1} more: skipped (the budget of "
+                        f"{args.budget_s:.0f} s would not hold a cell as long as the longest so far, {longest:.0f} s)")
+                    pending = []
+                    break
+                pending.pop(0)
+                running[pool.submit(one, variant, seed)] = (variant, seed)
+            if not running:
+                break
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                running.pop(future)
+                longest = max(longest, future.result())
+                done += 1
+                elapsed = time.time() - started
+                eta = elapsed / done * (total - done)
+                log(f"progress: {done}/{total} cell(s), {elapsed:.0f} s elapsed, ETA {eta:.0f} s")
 
 
 def main(argv: list[str] | None = None) -> int:
+    from finsynth.eval.ablation import load_recipe
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     ap.add_argument("--stage", choices=["all", "prepare", "run"], default="all")
-    ap.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
-    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1], help="training seeds (default 0 1)")
+    ap.add_argument("--recipe", default=str(DEFAULT_RECIPE), help="the variants (YAML; default data/recipes/"
+                                                                   "baseline.yaml)")
+    ap.add_argument("--variants", nargs="+", default=None, help="a subset of the recipe's variants")
+    ap.add_argument("--seeds", nargs="+", type=int, default=None, help="training seeds (default: the recipe's)")
     ap.add_argument("--model", help="a local HF model directory (python -m train convert-gguf output)")
     ap.add_argument("--out", default=str(REPO / "runs" / "outcome"), help="runs and table (default runs/outcome)")
     ap.add_argument("--data", default=None, help="variant data (default OUT/data)")
     ap.add_argument("--corpus", default=None, help="corpus directory (default .corpus/ if present, else "
                                                    "$FINSYNTH_SHARED/corpus or ../shared/corpus)")
-    ap.add_argument(
-        "--compose",
-        default="auto",
-        help="finsynth variant: auto (match: test when the build has --compose), off, or a compose YAML file",
-    )
-    ap.add_argument("--build-seed", type=int, default=BUILD_SEED, help="split seed of every variant (13)")
     ap.add_argument("--epochs", type=float, default=3.0)
     ap.add_argument("--max-steps", type=int, default=None, help="cap training steps (smoke runs)")
     ap.add_argument("--limit", type=int, default=None, help="first N test rows only (smoke runs)")
@@ -508,66 +439,101 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--train-limit", type=int, default=None, help="first N train/val rows only (smoke runs)")
     ap.add_argument("--mode", choices=["inprocess", "subprocess"], default="inprocess",
                     help="steps as the CLIs' main() in this process (default: imports paid once) or as "
-                         "subprocesses (isolated; --step-timeout applies)")
+                         "subprocesses (isolated; --step-timeout applies; always with --parallel > 1)")
+    ap.add_argument("--parallel", type=int, default=1, help="cells at once (each its own processes)")
     ap.add_argument("--step-timeout", type=float, default=None,
                     help="seconds before a step is killed (--mode subprocess)")
     ap.add_argument("--budget-s", type=float, default=None,
                     help="start a cell only while elapsed + the longest cell so far stays within this many "
                          "seconds (the cells left are 'skipped'; a later call with the same --out runs them)")
+    ap.add_argument("--bootstrap", type=int, default=4000, help="bootstrap resamples of the paired comparison")
+    ap.add_argument("--write-evidence", nargs="?", const=str(REPO / "finsynth" / "audit" / "evidence.json"),
+                    default=None, metavar="FILE",
+                    help="record the comparisons of the variants that say what they measure (default file: "
+                         "finsynth/audit/evidence.json)")
+    ap.add_argument("--device-name", default=None, help="the accelerator, for the evidence (default: torch's name)")
     ap.add_argument("--force", action="store_true", help="re-run cells that already have a result")
     ap.add_argument("--python", default=sys.executable, help="interpreter for the steps")
     args = ap.parse_args(argv)
 
+    try:
+        recipe = load_recipe(args.recipe)
+    except Exception as exc:  # noqa: BLE001 - a user's recipe error is one line
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    unknown = [v for v in (args.variants or []) if v not in recipe.variants]
+    if unknown:
+        print(f"error: --variants: {', '.join(unknown)} not in {args.recipe} ({', '.join(recipe.variants)})",
+              file=sys.stderr)
+        return 2
+    args.variants = args.variants or list(recipe.variants)
+    if recipe.baseline not in args.variants:
+        args.variants.insert(0, recipe.baseline)  # every comparison needs it
+    for name in list(args.variants):  # a zero-shot variant reads its data_from variant's test split
+        source = recipe.variants[name]
+        if source.source == "zero-shot" and source.data_from not in args.variants:
+            args.variants.append(source.data_from)
+    args.seeds = args.seeds or recipe.seeds
+    if args.parallel > 1:
+        args.mode = "subprocess"  # in-process steps share one interpreter: cells would step on each other
     started = time.time()
     out = Path(args.out).resolve()
     data = Path(args.data).resolve() if args.data else out / "data"
     runs = out / "runs"
-    table: dict[str, Any] = {"benchmark": "outcome", "model": args.model, "out": str(out), "epochs": args.epochs,
+    table: dict[str, Any] = {"benchmark": "outcome", "recipe": str(args.recipe), "baseline": recipe.baseline,
+                             "model": args.model, "out": str(out), "epochs": args.epochs,
                              "max_steps": args.max_steps, "limit": args.limit, "train_limit": args.train_limit,
-                             "mode": args.mode, "matcher": "reference"}
+                             "mode": args.mode, "parallel": args.parallel, "matcher": "reference"}
     if args.stage in ("all", "prepare"):
-        table["data"] = prepare(args, data)
+        table["data"] = prepare(recipe, args, data)
     if args.stage in ("all", "run"):
         if not args.model:
             ap.error("--model is required for --stage run/all")
-        settings = cell_settings(args)
-        longest = 0.0
-        for variant, seed in cells(args, run_order=True):
-            result = runs / variant / f"seed{seed}" / "result.json"
-            if result.is_file() and not args.force:
-                kept = json.loads(result.read_text(encoding="utf-8"))
-                if kept.get("settings") == settings and kept.get("status") == "ok":
-                    log(f"{variant}/seed{seed}: kept ({result})")
-                    continue
-                log(f"{variant}/seed{seed}: re-run (earlier result {kept.get('status')} or other settings)")
-            if args.budget_s is not None and time.time() - started + longest > args.budget_s:
-                log(f"{variant}/seed{seed}: skipped (the budget of {args.budget_s:.0f} s would not hold a cell "
-                    f"as long as the longest so far, {longest:.0f} s)")
-                continue
-            cell_started = time.time()
-            try:
-                row = run_cell(variant, seed, args, data, runs)
-            except Exception as exc:  # noqa: BLE001 - a bug in one cell is that cell's row
-                row = {"variant": variant, "seed": seed, "status": "failed", "step": "outcome",
-                       "error": f"{type(exc).__name__}: {exc}"}
-            longest = max(longest, time.time() - cell_started)
-            row["settings"] = settings
-            result.parent.mkdir(parents=True, exist_ok=True)
-            result.write_text(json.dumps(row, ensure_ascii=False, indent=1), encoding="utf-8")
-            log(f"{variant}/seed{seed}: {row.get('status')} total={row.get('total')} "
-                f"mean_pred={row.get('mean_pred_count')} wall={row.get('wall_seconds')}s")
+        run_cells(recipe, args, data, runs, started)
         rows = []
-        for variant, seed in cells(args):
+        for variant, seed in cells(recipe, args):
             result = runs / variant / f"seed{seed}" / "result.json"
             rows.append(json.loads(result.read_text(encoding="utf-8")) if result.is_file()
                         else {"variant": variant, "seed": seed, "status": "skipped"})
         table["rows"] = rows
         table["summary"] = summarise(rows)
+        table["comparison"] = comparisons(recipe, rows, runs, args.bootstrap)
+        if args.write_evidence:
+            table["evidence"] = record_evidence(recipe, table, args)
     table["wall_seconds"] = round(time.time() - started, 1)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "table.json").write_text(json.dumps(table, ensure_ascii=False, indent=1), encoding="utf-8")
+    _write_json(out / "table.json", table)
     print(json.dumps(compact(table), ensure_ascii=False))
     return 0
+
+
+def record_evidence(recipe, table: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """Write the measured variants' comparisons to the evidence file; returns what was written."""
+    import datetime
+
+    from finsynth.eval.ablation import Comparison, measurement, write_evidence
+
+    device = args.device_name
+    versions = ""
+    try:
+        import torch
+        import transformers
+
+        device = device or (torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu")
+        versions = f"torch {torch.__version__}, transformers {transformers.__version__}"
+    except ImportError:
+        device = device or "unknown"
+    ratios = {v: (s.get("count_ratio") or {}).get("mean") for v, s in table["summary"].items()}
+    new = []
+    for variant, comp in table["comparison"].items():
+        if "error" in comp or recipe.variants[variant].measures is None:
+            continue
+        new.append(measurement(recipe, Comparison.model_validate(comp), model=f"{args.model} ({args.epochs:g} epochs)",
+                               device=device, versions=versions, date=datetime.date.today().isoformat(),
+                               count_ratio=(ratios.get(recipe.baseline), ratios.get(variant))))
+    path = Path(args.write_evidence)
+    write_evidence(path, new)
+    return {"file": str(path), "written": [m.change for m in new]}
 
 
 PRINTED_KEYS = ("variant", "seed", "status", "n", "strict", "loose", "total", "precision", "recall", "f1",
@@ -579,7 +545,7 @@ PRINTED_KEYS = ("variant", "seed", "status", "n", "strict", "loose", "total", "p
 def compact(table: dict[str, Any]) -> dict[str, Any]:
     """The printed line: the table's rows with the headline keys (a device call returns only the last 12k
     characters of output); everything else is in OUT/table.json and each cell's result.json."""
-    out = {k: v for k, v in table.items() if k not in ("rows", "summary", "data")}
+    out = {k: v for k, v in table.items() if k not in ("rows", "summary", "data", "comparison")}
     if "data" in table:
         out["data"] = {v: {k: d.get(k) for k in ("mean_train_count", "train", "counts", "error") if k in d}
                        for v, d in table["data"].items()}
@@ -587,6 +553,8 @@ def compact(table: dict[str, Any]) -> dict[str, Any]:
         out["rows"] = [{k: r[k] for k in PRINTED_KEYS if r.get(k) is not None} for r in table["rows"]]
         out["summary"] = {v: {k: (x["mean"] if isinstance(x, dict) else x) for k, x in s.items()}
                           for v, s in table["summary"].items()}
+        out["comparison"] = {v: ({k: c[k] for k in ("delta_total", "interval", "delta_strict", "seeds")}
+                                 if "error" not in c else c) for v, c in table["comparison"].items()}
     return out
 
 

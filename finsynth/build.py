@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field
 from finsynth import __version__
 from finsynth.audit.html.browser import browse_findings
 from finsynth.audit.html.page import write_html
-from finsynth.audit.lint import Fix, LintResult, fix_records, lint_records
+from finsynth.audit.lint import Fix, FixPlan, LintResult, fix_records, lint_records, plan_fixes
 from finsynth.audit.report import Composition, build_report, render_markdown
 from finsynth.io import (
     BUILT_SPLITS,
@@ -68,8 +68,12 @@ class BuildConfig(BaseModel):
     force_relabel: bool = False  # relabel every row of the types, not only those failing their rules
     llm: str = "auto"
     concurrency: int = 8
+    annotator_model: Path | None = None  # --relabel with the rules annotator: this fitted model (default file else)
     compose: Path | None = None  # a compose YAML (finsynth.synth.compose): re-weights the training split
-    fix: bool = False  # apply the fixable lint rules' autofixes (count-anchor) before linting
+    fix: bool = False  # apply autofixes before linting (which: `fix_select`, less `no_fix`)
+    # `rule` or `rule:strategy`; None with `fix`: every fixable rule's default strategy unless measured harmful
+    fix_select: list[str] | None = None
+    no_fix: list[str] = Field(default_factory=list)
     review: Path | None = None  # a review patch (finsynth.audit.review) applied after relabel and fixes
 
 
@@ -226,6 +230,7 @@ def _relabel(records: list[Record], config: BuildConfig, progress: bool
         template_dir=config.template_dir,
         progress=progress,
         force=config.force_relabel,
+        annotator_model=config.annotator_model,
     )
     if result.stats.aborted:
         stats = result.stats
@@ -285,9 +290,14 @@ def build(config: BuildConfig, on_stage: Callable[[str], None] | None = None, pr
         quarantined.extend(relabel_quarantine)
 
     fixes: list[Fix] = []
+    fix_plan: FixPlan | None = None
     if config.fix:
         stage("fix")
-        train_records, fixes = fix_records(train_records)
+        try:
+            fix_plan = plan_fixes(config.fix_select or None, config.no_fix)
+        except ValueError as exc:  # an unknown rule or strategy in the selection
+            raise UserError(f"fix selection: {exc}") from exc
+        train_records, fixes = fix_records(train_records, fix_plan.apply)
 
     review_result = None
     if config.review is not None:
@@ -386,7 +396,8 @@ def build(config: BuildConfig, on_stage: Callable[[str], None] | None = None, pr
         "inputs": [{"path": f.relative_to(config.raw_dir).as_posix(), "sha256": _sha256(f)} for f in files],
         "templates": template_hashes(config.template_dir),
         "relabel": relabel_info,
-        "fixed": dict(sorted(Counter(f.rule for f in fixes).items())),
+        "fixed": dict(sorted(Counter(f"{f.rule}:{f.strategy}" for f in fixes).items())),
+        "fix_plan": fix_plan.model_dump() if fix_plan is not None else None,
         "review": (
             {
                 "patch": {"name": cast(Path, config.review).name, "sha256": _sha256(cast(Path, config.review))},
@@ -396,6 +407,8 @@ def build(config: BuildConfig, on_stage: Callable[[str], None] | None = None, pr
             else {}
         ),
         "warnings": bucket_warnings,
+        "input_warnings": [w for w in loaded.warnings if not any(w.startswith(s.path) for s in loaded.skipped)],
+        "skipped_files": [s.model_dump() for s in loaded.skipped],
         "counts": {
             "read": read,
             "accepted": read - len(loaded.quarantined),

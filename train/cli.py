@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,6 +26,24 @@ if TYPE_CHECKING:
     from .runlog import TrainingDivergedError
 
 PASS_THROUGH = ("sft", "grpo", "infer")  # commands whose flags their own (trl) parser reads
+
+# peft imports bitsandbytes whenever it is installed; on a CPU with AVX512-BF16 its CPU backend then tries to
+# fetch a 4-bit kernel from the hub's kernels-community and logs a warning when it cannot. `train` never runs
+# 4-bit on the CPU (--quant needs CUDA), so that line is noise on every CPU command: drop that one record.
+BNB_CPU_LOGGER = "bitsandbytes.backends.cpu.ops"
+
+
+class _HubKernelNoise(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "kernels-community" not in record.getMessage()
+
+
+def quiet_bitsandbytes_cpu_kernel() -> None:
+    """Drop bitsandbytes' "Failed to load CPU gemm_4bit_forward from kernels-community" warning (before the
+    package loads: its module logger is this one object); every other record of that logger still shows."""
+    logger = logging.getLogger(BNB_CPU_LOGGER)
+    if not any(isinstance(f, _HubKernelNoise) for f in logger.filters):
+        logger.addFilter(_HubKernelNoise())
 
 
 def _run_sft(args: argparse.Namespace) -> int:
@@ -201,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    quiet_bitsandbytes_cpu_kernel()
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
     if args.command in PASS_THROUGH:  # everything else on the line is for its TrlParser

@@ -289,6 +289,12 @@ def precheck_sft(argv: Iterable[str]) -> SFTArguments:
     return ours.check_paths()
 
 
+def has_activation_checkpointing(config: Any) -> bool:
+    """Whether this transformers' TrainingArguments has `activation_checkpointing` (the newer name of
+    `gradient_checkpointing`); 5.17, the device image's, does not."""
+    return any(f.name == "activation_checkpointing" for f in dataclasses.fields(config))
+
+
 def parse_sft(argv: Iterable[str] = (), **values: Any) -> tuple[SFTArguments, Any]:
     """(SFTArguments, trl SFTConfig) from flags (`argv`) and/or settings (`values`, the YAML keys); validated,
     paths not checked (`SFTArguments.check_paths`).
@@ -296,9 +302,14 @@ def parse_sft(argv: Iterable[str] = (), **values: Any) -> tuple[SFTArguments, An
     The gradient checkpointing setting (auto | on | off) moves to `SFTArguments.gradient_checkpointing`; the
     SFTConfig holds a provisional bool until `train.sft.sft_arguments` applies the memory plan."""
     ours, config = parse_settings(sft_parser(), argv, values)
-    # transformers 5 resolves the alias into activation_checkpointing, which wins when given itself
-    ours.gradient_checkpointing = checkpointing_mode(config.activation_checkpointing)
-    config.activation_checkpointing = config.gradient_checkpointing = ours.gradient_checkpointing == "on"
+    # newer transformers (5.2x) resolve the alias into activation_checkpointing, which wins when given itself; the
+    # device image's 5.17 has only gradient_checkpointing (issue 23: the device path must run on it)
+    renamed = has_activation_checkpointing(config)
+    ours.gradient_checkpointing = checkpointing_mode(
+        config.activation_checkpointing if renamed else config.gradient_checkpointing)
+    config.gradient_checkpointing = ours.gradient_checkpointing == "on"
+    if renamed:
+        config.activation_checkpointing = config.gradient_checkpointing
     ours.validate()
     for name in ("per_device_train_batch_size", "gradient_accumulation_steps", "per_device_eval_batch_size"):
         if getattr(config, name) < 1:

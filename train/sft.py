@@ -64,7 +64,7 @@ from typing import Any
 
 from finsynth.io import write_json_atomic
 
-from .config import SFTArguments, UnavailableError, sft_record
+from .config import SFTArguments, UnavailableError, has_activation_checkpointing, sft_record
 from .data import data_fingerprint, load_split, measure, resolve_max_length, trl_rows
 from .runlog import TrainingDivergedError, close_progress_bars, finite, make_guard, run_log
 
@@ -172,9 +172,6 @@ def sft_arguments(ours: SFTArguments, config, max_length: int, has_eval: bool, p
     changes: dict[str, Any] = {
         "per_device_train_batch_size": micro,
         "gradient_accumulation_steps": accumulation,
-        # transformers 5's name; the deprecated gradient_checkpointing mirrors it
-        "activation_checkpointing": checkpointing,
-        "activation_checkpointing_kwargs": kwargs if checkpointing else None,
         "gradient_checkpointing": checkpointing,
         "gradient_checkpointing_kwargs": kwargs if checkpointing else None,
         "optim": optim,
@@ -183,6 +180,9 @@ def sft_arguments(ours: SFTArguments, config, max_length: int, has_eval: bool, p
         "max_length": None if config.padding_free else max_length,
         "completion_only_loss": ours.loss == "completion",
     }
+    if has_activation_checkpointing(config):  # newer transformers' name; gradient_checkpointing mirrors it there
+        changes["activation_checkpointing"] = checkpointing
+        changes["activation_checkpointing_kwargs"] = kwargs if checkpointing else None
     if not has_eval:
         changes["eval_strategy"] = "no"
     return dataclasses.replace(config, **changes)

@@ -16,6 +16,7 @@ import polars as pl
 from pydantic import BaseModel, Field
 from scipy.spatial.distance import jensenshannon
 
+from finsynth.audit.evidence import for_rule, shipped_evidence
 from finsynth.markdown import markdown_table
 from finsynth.schema import MAX_METRICS, Sample, TestCase
 from finsynth.text.style import classify_analysis
@@ -114,6 +115,8 @@ class Report(BaseModel):
     lint_counts: dict[str, int] | None = None
     lint_errors: dict[str, int] | None = None
     lint_severity: dict[str, int] | None = None
+    lint_rule_severity: dict[str, dict[str, int]] | None = Field(
+        None, description="findings per rule and severity (a rule such as fixed-count reports at two severities)")
     against: CountComparison | None = None
     unreadable_rows: int = Field(0, description="input rows that did not load (the unreadable-row rule)")
     composition: Composition | None = Field(None, description="the build's count composition, when it ran one")
@@ -317,8 +320,12 @@ def build_report(
     analysis_length = _stats_by_type(frame, "analysis_len", types)
     paragraph_length = _stats_by_type(frame, "paragraph_len", types)
 
-    lint_counts = lint_errors = lint_severity = None
+    lint_counts = lint_errors = lint_severity = lint_rule_severity = None
     if lint is not None:
+        per_rule: dict[str, Counter[str]] = {}
+        for f in lint.findings:
+            per_rule.setdefault(f.rule, Counter())[f.severity] += 1
+        lint_rule_severity = {rule: dict(sorted(c.items())) for rule, c in sorted(per_rule.items())}
         lint_counts = {rule: n for rule, n in sorted(lint.counts.items()) if n}
         lint_severity = {severity: n for severity, n in lint.severity_counts().items() if n}
         errors = Counter(f.rule for f in lint.errors)
@@ -341,6 +348,7 @@ def build_report(
         lint_counts=lint_counts,
         lint_errors=lint_errors,
         lint_severity=lint_severity,
+        lint_rule_severity=lint_rule_severity,
         against=compare_counts(frame["count"].to_list(), against) if against else None,
         warnings=list(warnings),
         unreadable_rows=unreadable_rows,
@@ -367,16 +375,24 @@ def _rules_listed(counts: dict[str, int], limit: int = 3) -> str:
 
 
 def _skew_fix(cmp: CountComparison) -> str:
-    """What to change in the data to close a count skew, in the GUIDE's terms."""
+    """What could close a count skew, in the GUIDE's terms, and what a real model said of it (the evidence file):
+    the advice is a hypothesis until a recipe measures it."""
     low_train = cmp.train_share.get(0, 0.0) + cmp.train_share.get(1, 0.0)
     low_test = cmp.test_share.get(0, 0.0) + cmp.test_share.get(1, 0.0)
     if cmp.mean_ratio > 1:
-        return (f"add paragraphs with 0 or 1 core metrics (now {low_train:.0%} of training against "
-                f"{low_test:.0%} of the test set), mostly type B boundary negatives and single-metric type A, "
-                f"or drop padded metrics")
-    high_train, high_test = 1 - low_train, 1 - low_test
-    return (f"add paragraphs with 2 or more core metrics (now {high_train:.0%} of training against "
-            f"{high_test:.0%} of the test set), mostly type C count variation and type D mixed paragraphs")
+        advice = (f"adding paragraphs with 0 or 1 core metrics (now {low_train:.0%} of training against "
+                  f"{low_test:.0%} of the test set) or dropping padded metrics is not measured")
+    else:
+        high_train, high_test = 1 - low_train, 1 - low_test
+        advice = (f"adding paragraphs with 2 or more core metrics (now {high_train:.0%} of training against "
+                  f"{high_test:.0%} of the test set) is not measured")
+    composed = [m for m in shipped_evidence().measurements if m.kind == "recipe" and "compose" in m.change]
+    if composed:
+        advice += "; re-weighting the split to the test prior was: " + "; ".join(
+            f"{m.change.split('; ')[-1]} gave Δ total {m.delta_total:+.1f} [{m.interval[0]:+.1f}, "
+            f"{m.interval[1]:+.1f}] ({m.effect}, {m.model.split(' ')[0]})" for m in composed)
+    return advice + ("; measure a change (benchmarks/outcome.py --recipe data/recipes/candidates.yaml) before you "
+                     "apply it")
 
 
 def assess(report: Report) -> Assessment:
@@ -401,20 +417,21 @@ def assess(report: Report) -> Assessment:
             return Assessment(fit=False, sentences=sentences)
     if skewed and cmp is not None:  # skewed implies a comparison
         direction = "over-extract" if cmp.mean_ratio > 1 else "under-extract"
+        opening = (f"Not fit to train on yet: lint finds {n_errors} error(s) ({_rules_listed(errors)}), which the "
+                   "build refuses, and the metric counts are skewed" if n_errors else
+                   "Fit to train on, with a caveat: the metric counts are skewed")
         sentences.append(
-            f"Not fit to train on yet: the metric counts are skewed against the test set, "
+            f"{opening} against the test set, "
             f"{cmp.train_mean:.2f} metrics per training paragraph against {cmp.test_mean:.2f} per test case "
             f"(ratio {cmp.mean_ratio:.2f}, Jensen-Shannon divergence {cmp.js_divergence:.3f}), "
-            f"so a model trained on it will {direction}.")
-        fix = f"Fix that first: {_skew_fix(cmp)}"
-        if n_errors:
-            fix += f"; then clear the {n_errors} lint error(s) ({_rules_listed(errors)}), which the build refuses"
-        sentences.append(fix + ".")
+            f"so a model trained on it is likely to {direction}.")
+        sentences.append(f"On the count: {_skew_fix(cmp)}.")
     elif n_errors:
         sentences.append(f"Not fit to train on yet: lint finds {n_errors} error(s) ({_rules_listed(errors)}), "
                          f"each a pattern that cost the reference project accuracy, and the build refuses them.")
         top = next(iter(errors))
-        sentences.append(f"Fix the {errors[top]} {top} finding(s) first (see the findings browser below).")
+        sentences.append(f"Fix the {errors[top]} {top} finding(s) first ({_evidence_note(top)}; "
+                         f"`finsynth lint` names each file and line).")
     else:
         in_line = (f"the metric counts are in line with the test set (ratio {cmp.mean_ratio:.2f})"
                    if cmp else "no test set was given, so the count distribution is unchecked (pass --against)")
@@ -431,7 +448,17 @@ def assess(report: Report) -> Assessment:
     sentences = sentences[:3]
     if report.warnings:  # never cut: what quarantine did to the mix is what the numbers above hide
         sentences.append("Quarantine changed the mix: " + "; ".join(report.warnings) + ".")
-    return Assessment(fit=not skewed and not n_errors and not report.unreadable_rows, sentences=sentences)
+    # a count skew alone does not rule the set out: no measured remedy of it has helped a real model yet
+    return Assessment(fit=not n_errors and not report.unreadable_rows, sentences=sentences)
+
+
+def _evidence_note(rule_id: str) -> str:
+    """What a real model said of a rule, for the verdict: its measurements in short, or that there are none."""
+    measured = for_rule(rule_id)
+    if not measured:
+        return "its effect on a trained model is not measured"
+    return "measured: " + "; ".join(f"{m.change} {m.delta_total:+.1f} [{m.interval[0]:+.1f}, {m.interval[1]:+.1f}]"
+                                    for m in measured)
 
 
 def _bar(share: float, width: int = 20) -> str:
@@ -481,19 +508,24 @@ def render_markdown(report: Report) -> str:
     out.append(markdown_table(["type", "financial", "business", "fin share", "prose", "exclusion", "hybrid"], rows)
                + "\n")
 
-    out.append("## Lengths (characters)\n")
-    rows = []
-    for label, stats in (("analysis", report.analysis_length), ("paragraph", report.paragraph_length)):
-        for t, s in stats.items():
-            rows.append([label, t, s.n, s.min, s.median, s.mean, s.p90, s.max])
-    out.append(markdown_table(["text", "type", "n", "min", "median", "mean", "p90", "max"], rows) + "\n")
+    sections = [("characters", {"analysis": report.analysis_length, "paragraph": report.paragraph_length})]
+    if report.token_length:  # `report --tokenizer`: the same table in tokens
+        sections.append(("tokens", report.token_length))
+    for unit, by_text in sections:
+        out.append(f"## Lengths ({unit})\n")
+        rows = [[label, t, s.n, s.min, s.median, s.mean, s.p90, s.max]
+                for label, stats in by_text.items() for t, s in stats.items()]
+        out.append(markdown_table(["text", "type", "n", "min", "median", "mean", "p90", "max"], rows) + "\n")
 
     if report.lint_counts is not None:
         out.append("## Lint summary\n")
         sev = ", ".join(f"{k}: {v}" for k, v in sorted((report.lint_severity or {}).items())) or "no findings"
         out.append(f"Findings by severity: {sev}.\n")
         if report.lint_counts:
-            out.append(markdown_table(["rule", "findings"], [[r, n] for r, n in report.lint_counts.items()]) + "\n")
+            by_severity = report.lint_rule_severity or {}
+            rows = [[r, sev, k] for r in report.lint_counts
+                    for sev, k in (by_severity.get(r) or {"": report.lint_counts[r]}).items()]
+            out.append(markdown_table(["rule", "severity", "findings"], rows) + "\n")
     return "\n".join(out)
 
 

@@ -25,7 +25,7 @@ from typing import Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from finsynth.io import InputError, QuarantineRow, Record, field_path
+from finsynth.io import InputError, QuarantineRow, Record, field_path, require_file
 from finsynth.schema import Extraction, Sample, row_content_hash
 
 REVIEW_LOG = "review.jsonl"
@@ -78,9 +78,7 @@ class ReviewResult(BaseModel):
 
 def load_review(path: str | Path) -> list[tuple[int, ReviewDecision]]:
     """(line, decision) pairs of a patch file; a malformed line is a one-line `InputError` naming it."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"--apply-review {path}: no such file; pass the JSONL patch the report page downloaded")
+    path = require_file(path, "--apply-review", "pass the JSONL patch the report page downloaded")
     decisions = []
     for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):
         if not line.strip():
@@ -94,6 +92,13 @@ def load_review(path: str | Path) -> list[tuple[int, ReviewDecision]]:
             where = field_path(first["loc"], "decision")
             raise InputError(f"{path}:{number}: field {where}: {first['msg']}; fix the line or drop it") from exc
     return decisions
+
+
+def row_hashes(records: list[Record]) -> list[dict[str, str | int]]:
+    """What a hand-written patch line needs for each training row: its `id` and `content_hash`
+    (`schema.row_content_hash`), with where the row was read (`finsynth review hash`)."""
+    return [{"id": r.item.id, "content_hash": row_content_hash(r.item), "type": r.item.type, "path": r.path,
+             "line": r.line} for r in records if isinstance(r.item, Sample)]
 
 
 def apply_review(records: list[Record], decisions: list[tuple[int, ReviewDecision]]) -> ReviewResult:

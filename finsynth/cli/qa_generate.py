@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from finsynth.cli.app import _add_format, _require, console, err_console, print_json
+from finsynth.cli.app import _add_format, _require, _stop_if_aborted, console, err_console, print_json
 from finsynth.io import UserError
 
 
@@ -96,6 +96,7 @@ def _run_qa_generate(args: argparse.Namespace) -> int:
         usage = result.usage
         console.print(f"calls {usage.calls} (+{usage.cached_calls} from cache), tokens {usage.total_tokens}, "
                       f"re-asks {s.reasks}")
+    _stop_if_aborted("qa generate", result.stats.aborted, f"every row is in {result.quarantine_path}")
     if failure:
         err_console.print(f"[red]qa generate failed:[/red] {failure}; every row is in {result.quarantine_path}")
         return 1

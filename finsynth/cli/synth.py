@@ -10,6 +10,7 @@ from finsynth.cli.app import (
     _add_format,
     _load_or_exit,
     _require,
+    _stop_if_aborted,
     command,
     console,
     print_json,
@@ -77,6 +78,9 @@ def _run_generate(args: argparse.Namespace) -> int:
         cost = f", cost {usage['cost']} {usage['currency']}" if "cost" in usage else ""
         console.print(f"calls {usage['calls']} (+{usage['cached_calls']} from cache), tokens {usage['total_tokens']}"
                       f"{cost}")
+    engine = result.stats.engine
+    _stop_if_aborted("generate", engine.aborted if engine else None,
+                     f"the rows it could not do are in {summary['quarantine']}")
     return 0 if result.stats.accepted or not result.stats.requested else 1
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Literal
 
 import numpy as np
@@ -120,6 +120,7 @@ class PlanItem(BaseModel):
     reason: str
     cases: list[int] = Field(default_factory=list)
     samples: list[str] = Field(default_factory=list, description="training samples to fix (source:line id)")
+    metric_counts: list[int] = Field(default_factory=list, description="the metric counts the rows to add have")
 
 
 class Diagnosis(BaseModel):
@@ -221,6 +222,15 @@ def _label_index(samples: Sequence[Sample], lexicon: Lexicon) -> dict[str, list[
         for m in s.output.metrics:
             index.setdefault(lexicon.canonical(m.metric_name), []).append(i)
     return index
+
+
+def _spellings(names: Iterable[str], canonical: Callable[[str], str]) -> dict[str, str]:
+    """Canonical name -> the spelling the predictions used most for it (first seen on a tie): names are
+    grouped by their canonical form but shown as written (`IVD业务毛利率`, not `ivd业务毛利率`)."""
+    seen: dict[str, Counter[str]] = {}
+    for name in names:
+        seen.setdefault(canonical(name), Counter())[name] += 1
+    return {key: counts.most_common(1)[0][0] for key, counts in seen.items()}
 
 
 def _samples_labelling(name: str, labels: dict[str, list[int]], matcher: Matcher) -> set[int]:
@@ -334,8 +344,9 @@ def diagnose(
         by_scenario.setdefault(d.scenario, {}).setdefault(d.primary, 0)
         by_scenario[d.scenario][d.primary] += 1
     tie = count_tie(samples, gold, report)
+    shown = _spellings((e for d in diagnoses for e in d.extra_in_training_labels), lexicon.canonical)
     extras = {
-        name: {"bad_cases": n, "training_samples": len(_samples_labelling(name, labels, matcher))}
+        shown[name]: {"bad_cases": n, "training_samples": len(_samples_labelling(name, labels, matcher))}
         for name, n in extra_names.most_common(10)
     }
     plan = data_plan(diagnoses, tie, type_counts, augment_per_case=augment_per_case, lexicon=lexicon)
@@ -423,11 +434,13 @@ def data_plan(
         added = Counter(canonical(e) for d in cases for e in d.extra_in_training_labels)
         if mode in ("over_extraction", "background_extraction") and added:
             trained = {canonical(e): n for d in cases for e, n in d.extra_in_training_labels.items()}
+            shown = _spellings((e for d in cases for e in d.extra_in_training_labels), canonical)
             reason += "; added most: " + "; ".join(
-                f"{name} ×{k} (a label in {trained[name]} training samples)" for name, k in added.most_common(3)
+                f"{shown[name]} ×{k} (a label in {trained[name]} training samples)"
+                for name, k in added.most_common(3)
             )
         plan.append(PlanItem(action="add", sample_type=sample_type, count=len(cases) * augment_per_case,
-                             reason=reason, cases=[d.index for d in cases]))
+                             reason=reason, cases=[d.index for d in cases], metric_counts=[k]))
     # 2. Label conflicts: the exact training samples to review.
     conflicted = [d for d in diagnoses if d.cause == "label_conflict"]
     if conflicted:
@@ -465,6 +478,7 @@ def data_plan(
                     f"type A samples with 3+ metrics (GUIDE lesson 1)"
                 ),
                 cases=[d.index for d in over],
+                metric_counts=[0, 1],
             )
         )
     # 4. Out-of-distribution topics.

@@ -11,7 +11,10 @@ its own worker and never stalls a batch. Each step of a job is one call:
 * the reply is validated by the job's own validator; on failure the job's re-ask callable (instructor's
   shape: `reask(messages, raw, errors) -> messages`) extends the conversation, up to `max_reasks` times,
   each re-ask being one more step through the queue;
-* a job that still fails ends with its last raw reply and errors, for the caller to quarantine.
+* a job that still fails ends with its last raw reply and errors, for the caller to quarantine;
+* a circuit breaker (`finsynth.llm.breaker`) stops the run at persistent failure only (a 401/403, an
+  endpoint that never answers, most jobs failing after their retries) and says why in `stats.aborted`;
+  a retried transient fault never counts towards it.
 
 The engine knows nothing of the domain: a validator returns any verdict with `ok` and `errors` (a pydantic
 model; `finsynth.synth.validate.Validation` is the extraction tasks' one), and the callers turn results into
@@ -34,9 +37,10 @@ from typing import Any, Protocol, Self
 import openai
 from pydantic import BaseModel, Field
 
+from finsynth.llm.breaker import Limits, Tally, decide, explain
 from finsynth.llm.cache import CachedReply, ResponseCache, cache_key
 from finsynth.llm.config import EndpointConfig
-from finsynth.llm.retry import RetryDecision, RetryPolicy, classify
+from finsynth.llm.retry import RetryPolicy, classify
 from finsynth.llm.usage import Usage
 
 
@@ -105,9 +109,7 @@ class EngineStats(BaseModel):
     reasks: int = 0
     elapsed_s: float = 0.0
     transport_failed: int = 0  # jobs that ended on a transport failure after their retries
-    aborted: str | None = None  # why the run stopped early (auth failure, endpoint unreachable, most calls failing)
-
-
+    aborted: str | None = None  # why the run stopped early (`finsynth.llm.breaker`: auth, unreachable, failing)
 
 
 @dataclass
@@ -245,8 +247,7 @@ class LLMEngine:
         progress: bool = False,
         description: str = "llm",
         seed: int = 0,
-        abort_after_failed_attempts: int = 16,
-        abort_failed_share: float = 0.5,
+        breaker: Limits | None = None,
     ):
         self.config = config
         self.cache = cache if cache is not None else ResponseCache(None)
@@ -263,11 +264,10 @@ class LLMEngine:
         self.usage = Usage()
         self.stats = EngineStats()
         # circuit breaker: a run whose endpoint never answers, refuses the key, or fails most jobs stops
-        # instead of spending every row's retries (what to check is in `stats.aborted`)
-        self.abort_after_failed_attempts = abort_after_failed_attempts
-        self.abort_failed_share = abort_failed_share
-        self._failed_attempts = 0
-        self._answered_calls = 0
+        # instead of spending every row's retries (what to check is in `stats.aborted`); retried transient
+        # faults never count (`finsynth.llm.breaker`)
+        self.limits = breaker or Limits(min_jobs=2 * self.concurrency)
+        self.tally = Tally()
 
     @staticmethod
     def _release(timers: dict, queue: asyncio.Queue) -> None:
@@ -281,23 +281,14 @@ class LLMEngine:
         if self.stats.aborted is None:
             self.stats.aborted = reason
 
-    def _check_breaker(self, decision: RetryDecision | None = None) -> None:
-        """Stop the run: at the first 401/403 (every call would fail the same way), when no call has been
-        answered after `abort_after_failed_attempts` failed attempts, or when more than `abort_failed_share` of
-        at least 2 x concurrency finished jobs failed on transport."""
-        endpoint = self.config.base_url or "the default OpenAI endpoint"
-        if decision is not None and decision.kind in ("http_401", "http_403"):
-            self._abort(f"authentication failed ({decision.message}) at {endpoint}: check OPENAI_API_KEY "
-                        "(or the variable api_key_env names) and that the key may use this model")
-        elif not self._answered_calls and self._failed_attempts >= self.abort_after_failed_attempts:
-            kind = decision.message if decision is not None else "transport errors"
-            self._abort(f"no call answered: {self._failed_attempts} attempts failed ({kind}) at {endpoint}: "
-                        "check OPENAI_BASE_URL and that the server is up")
-        finished = self.stats.ok + self.stats.failed
-        if (finished >= 2 * self.concurrency
-                and self.stats.transport_failed > self.abort_failed_share * finished):
-            self._abort(f"{self.stats.transport_failed} of {finished} jobs failed on transport at {endpoint}: "
-                        "check the server, its rate limits and --concurrency")
+    def _check_breaker(self) -> None:
+        """Stop the run when the breaker's evidence says the endpoint cannot serve it."""
+        if self.stats.aborted is not None:
+            return
+        trip = decide(self.tally, self.limits)
+        if trip is not None:
+            endpoint = self.config.base_url or "the default OpenAI endpoint"
+            self._abort(explain(trip, self.tally, endpoint, self.config.timeout))
 
     def run(self, jobs: Iterable[Job], total: int | None = None) -> list[JobResult]:
         """Run `jobs` to completion (blocking); results come back in the order of `jobs`."""
@@ -333,6 +324,7 @@ class LLMEngine:
         timers: dict[int, tuple[asyncio.TimerHandle, _State]] = {}  # retries waiting for their backoff
         produced = {"unique": 0, "done": False}
         fatal: list[BaseException] = []
+        self.tally = Tally(jobs=total or 0)  # the breaker judges each run on its own evidence
 
         def check_done() -> None:
             if produced["done"] and len(results) == produced["unique"]:
@@ -346,10 +338,12 @@ class LLMEngine:
                 if key not in seen:
                     seen.add(key)
                     produced["unique"] += 1
+                    self.tally.jobs = max(self.tally.jobs, produced["unique"])
                     queue.put_nowait(_State(job=job, messages=list(job.messages),
                                             result=JobResult(id=job.id, ok=False), extra={"key": key}))
                     await asyncio.sleep(0)  # let the workers send what is queued while we render more
             produced["done"] = True
+            self.tally.jobs = produced["unique"]  # `total` counted identical conversations, done once
             check_done()
 
         def finish(state: _State) -> None:
@@ -427,8 +421,8 @@ class LLMEngine:
                 decision = classify(exc)
                 result.transport_errors.append(decision.kind)
                 self.usage.failed_calls += 1
-                self._failed_attempts += 1
-                self._check_breaker(decision)
+                self.tally.attempt_failed(decision)
+                self._check_breaker()
                 if self.stats.aborted is not None:
                     self._release(timers, queue)
                 if self.stats.aborted is None and self.policy.should_retry(state.retries_this_call, decision):
@@ -447,13 +441,14 @@ class LLMEngine:
                 result.failure = "transport"
                 result.errors.append(f"transport: {decision.message} after {state.retries_this_call} retries")
                 self.stats.transport_failed += 1
+                self.tally.job_failed()
                 finish(state)
                 self._check_breaker()
                 if self.stats.aborted is not None:
                     self._release(timers, queue)
                 return
             state.retries_this_call = 0
-            self._answered_calls += 1
+            self.tally.attempt_answered()
             reply = response
             self.cache.put(key, model=self.config.model, template_hash=job.template_hash, messages=state.messages,
                            params=self.params, reply=reply)

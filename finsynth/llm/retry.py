@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import email.utils
 import random
+import socket
 import time
 
 import openai
@@ -63,8 +64,30 @@ def _reset_cause(exc: BaseException) -> BaseException | None:
     return None
 
 
+# what a connection that could not be made looks like in the cause chain: the OS refused it or the name did not
+# resolve (`socket.gaierror`), or the transport said so (aiohttp's ClientConnectorError, httpx's ConnectError)
+_CONNECT_FAILURES = ("ClientConnectorError", "ClientConnectorDNSError", "ConnectError")
+
+
+def _connect_failure(exc: BaseException) -> BaseException | None:
+    """The cause of a connection that was never made (nothing listens there), if that is what failed.
+    A reset or a dropped connection is not one: the server was there."""
+    seen = 0
+    cause: BaseException | None = exc
+    while cause is not None and seen < 8:
+        if isinstance(cause, (ConnectionRefusedError, socket.gaierror)) or type(cause).__name__ in _CONNECT_FAILURES:
+            return cause
+        cause, seen = cause.__cause__ or cause.__context__, seen + 1
+    return None
+
+
 def classify(exc: BaseException) -> RetryDecision:
-    """Map an exception from the OpenAI client to a retry decision."""
+    """Map an exception from the OpenAI client to a retry decision. A connection that could not be made is
+    kind "unreachable" (still retried: a server may be restarting), apart from a reset ("connection")."""
+    if isinstance(exc, (openai.APIConnectionError, ConnectionError, OSError)):  # APITimeoutError included
+        unreachable = _connect_failure(exc)
+        if unreachable is not None:
+            return RetryDecision(retryable=True, kind="unreachable", message=f"connection failed: {unreachable}")
     if isinstance(exc, openai.APITimeoutError):
         reset = _reset_cause(exc)
         if reset is not None:

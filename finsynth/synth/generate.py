@@ -249,7 +249,8 @@ def generate(
         raise ValueError(f"--type must be one of A, B, C, D, not {sample_type!r}")
     config = config or load_config()
     if not config.configured:
-        raise ValueError("generate needs an endpoint: set OPENAI_BASE_URL and/or OPENAI_API_KEY (see finsynth.toml)")
+        raise ValueError("generate needs an endpoint: set OPENAI_BASE_URL and/or OPENAI_API_KEY, or base_url in a "
+                         "finsynth.toml (copy finsynth.example.toml, which documents every key)")
     jobs, items = build_jobs(sample_type, n, from_paragraphs=from_paragraphs, examples_dir=examples_dir,
                              template_dir=template_dir, seed=seed)
     names = [ANNOTATOR_SYSTEM, GENERATE_TEMPLATES[sample_type], SHARED_TEMPLATE, REASK_TEMPLATE]

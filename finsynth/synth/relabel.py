@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field
 
-from finsynth.io import QuarantineRow
+from finsynth.io import QuarantineRow, UserError
 from finsynth.llm.cache import ResponseCache
 from finsynth.llm.config import EndpointConfig, load_config
 from finsynth.llm.engine import Job, LLMEngine
@@ -248,6 +248,7 @@ def relabel(
     max_reasks: int | None = None,
     force: bool = False,
     engine_options: dict | None = None,
+    annotator_model: str | os.PathLike[str] | None = None,
 ) -> RelabelResult:
     """Regenerate the analyses of the samples of `types` that need it (all of them with `force`).
 
@@ -301,10 +302,13 @@ def relabel(
         from finsynth.synth.annotators.model import DEFAULT_MODEL_PATH, load_model
         from finsynth.synth.annotators.rules import RULES_TEMPLATE, annotate
 
-        # the user's own fitted category model (`finsynth annotator fit`), when there is one
-        model = load_model(DEFAULT_MODEL_PATH) if DEFAULT_MODEL_PATH.is_file() else None
+        # the user's own fitted category model (`finsynth annotator fit`): the one given, else the default file
+        model_path = Path(annotator_model) if annotator_model is not None else DEFAULT_MODEL_PATH
+        if annotator_model is not None and not model_path.is_file():
+            raise UserError(f"{model_path}: no annotator model there; fit one with `finsynth annotator fit`")
+        model = load_model(model_path) if model_path.is_file() else None
         if model is not None:
-            stats.annotator_reason += f"; with the fitted category model {DEFAULT_MODEL_PATH}"
+            stats.annotator_reason += f"; with the fitted category model {model_path}"
         thash = combined_hash([RULES_TEMPLATE], template_dir)
         stats.template_hashes = {RULES_TEMPLATE: template_hash(RULES_TEMPLATE, template_dir)}
         for i in targets:

@@ -109,8 +109,11 @@ def render_html(report: Report, browser: FindingsBrowser | None = None, title: s
     assessment = assess(report)
     charts = report_charts(report)
     cards = _sample_cards(browser) if browser else []
-    rules = [{"id": r.id, "severity": r.severity, "rationale": r.rationale,
-              "count": (report.lint_counts or {}).get(r.id, 0)} for r in RULES.values()]
+    # one row per rule and severity found (fixed-count reports an error for the set and warnings per type), so the
+    # rows of a severity add up to the page's total of that severity
+    by_severity = report.lint_rule_severity or {}
+    rules = [{"id": r.id, "severity": severity, "rationale": r.rationale, "count": n}
+             for r in RULES.values() for severity, n in (by_severity.get(r.id) or {r.severity: 0}).items()]
     return _environment().get_template("report.html.j2").render(
         title=title,
         source=source,

@@ -145,6 +145,17 @@ def _head(name: str) -> str:
     return match.group() if match else name
 
 
+# a name that is the whole its head noun measures: "总销量", "公司合计收入", "营业总收入", a bare "销量"
+# ("消费电子收入占总收入" is a share of the total, not the total)
+_TOTAL_STEM = re.compile(r"^(?:公司|集团|全公司)?(?:总|合计|整体|全部)?$|^[^占]*(?:总|合计)$")
+
+
+def _is_total(name: str) -> bool:
+    """A total ("总销量" beside the core "海外销量") is not a sub-item of its part."""
+    head = _head(name)
+    return name.endswith(head) and bool(_TOTAL_STEM.search(name[: len(name) - len(head)]))
+
+
 def classify_mention(paragraph: str, mention: Mention, core_names: list[str], sentence: str,
                      previous_end: int = 0, siblings: frozenset[str] = frozenset()) -> str:
     """The exclusion category of one non-core mention, from cue words and position.
@@ -168,10 +179,10 @@ def classify_mention(paragraph: str, mention: Mention, core_names: list[str], se
     if _has(clause, BREAKDOWN_CUES) or _has(before, BREAKDOWN_LEADS):
         return "子项拆分"
     head = _head(mention.subject) if mention.subject else ""
-    if head and head not in DRIVER_HEADS and (
+    if head and head not in DRIVER_HEADS and not _is_total(mention.subject) and (
         head in siblings or any(_head(name) == head and name != mention.subject for name in core_names)
     ):
-        return "子项拆分"  # one of several "X收入", or a part of the core "营业收入"
+        return "子项拆分"  # one of several "X收入", or a part of the core "营业收入" (never their total)
     if _has(clause, CAUSE_CUES) or _has(mention.subject, CAUSE_CUES):
         return "归因项"
     if mention.kind in ("amount", "count"):
@@ -370,18 +381,31 @@ class Candidate:
         return not self.mentions
 
     def values(self, paragraph: str) -> str:
-        """The values verbatim, each with the words that give it its sign ("同比下降约22%")."""
+        """The values verbatim, each with the words that give it its sign ("同比下降约22%") or its
+        approximation ("约46万辆", "超过70万辆/年": a qualifier is part of what the paragraph says)."""
         parts = []
         floor = 0
         for mention in self.mentions:
-            start, end = value_span(paragraph, mention)
-            start = max(start, floor)
+            start, end = cited_span(paragraph, mention, floor)
             text = paragraph[start:end]
             if re.search(r"[（）()：:。；;]", text):
                 text = mention.text
             parts.append(text)
             floor = end
         return "，".join(parts)
+
+
+# an approximation or bound written right before a number, which its citation keeps
+_QUALIFIER_BEFORE = re.compile(r"(?:大约|约|将近|接近|近|超过|超|逾|不足|不到|高达|仅|至少)$")
+
+
+def cited_span(paragraph: str, mention: Mention, floor: int = 0) -> tuple[int, int]:
+    """Where a mention's citation starts and ends: `value_span` (the words that give it its sign), or,
+    without such words, the qualifier right before it ("约46万辆", "超过70万辆/年"); never before `floor`."""
+    start, end = value_span(paragraph, mention)
+    if start == mention.start and (qualifier := _QUALIFIER_BEFORE.search(paragraph, floor, start)):
+        start = qualifier.start()
+    return max(start, floor), end
 
 
 def _sentence_index(sentences: list[tuple[int, int]], position: int) -> int:
@@ -941,7 +965,7 @@ def annotate(sample: Sample, template_dir: str | os.PathLike[str] | None = None,
         chosen = _within_budget(chosen)
     core_text = "和".join(core_names)
     context = {
-        "core": [{"name": name, "vals": "，".join(paragraph[slice(*value_span(paragraph, m))]
+        "core": [{"name": name, "vals": "，".join(paragraph[slice(*cited_span(paragraph, m))]
                                                    for m in core_values[name])} for name in core_names],
         "items": [{"name": item.name, "vals": item.values(paragraph), "category": item.category,
                    "reason": REASONS[item.category].format(core=core_text or "段落主题")} for item in chosen],
