@@ -4,9 +4,9 @@ Starts from the outcome benchmark's SFT cell (`benchmarks/outcome.py`: VARIANT/s
 there first, or here with `--sft`, which runs that cell the same way), continues its adapter with
 `python -m train grpo` (the KL anchor to it, the validation guard on the variant's val split, the schedule: train
 grpo's defaults), then infers the test split and scores it with `finsynth eval` exactly as the outcome cells are
-scored. The GRPO prompts are the variant's own training prompts, or with `--prompts-variant finsynth-down` (or
-`finsynth`) another prepared variant's, composed to the test set's count prior (`finsynth build --compose`);
-`train grpo` drops any that near-duplicate a validation paragraph.
+scored. The GRPO prompts are the variant's own training prompts, or with `--prompts-variant finsynth` another
+prepared variant's (the baseline recipe's `finsynth` is composed to the test set's count prior: `finsynth build
+--compose data/compose/match_test.yaml`); `train grpo` drops any that near-duplicate a validation paragraph.
 
 Prints one JSON line: this seed's two rows (strict, loose, total, mean predicted count, count ratio, ...), the
 reward curve per component, the validation curve, the guard's decision, sampled completions at steps 1, 5 and 10,
@@ -15,7 +15,7 @@ total >= SFT + 2, no seed below SFT - 1, count ratio no higher than SFT's). Each
 OUT/grpo_table_VARIANT-grpo[-PROMPTS]_seedS.json, so one device call per seed fills the summary.
 
     python benchmarks/grpo_outcome.py --model /tmp/model --out /tmp/outcome --variant corpus --seed 0 --sft \
-        --prompts-variant finsynth-down --time-budget-s 300
+        --prompts-variant finsynth --time-budget-s 300 --grpo-args="--max_steps 12 --val_steps 3"
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from outcome import call_step, data_dir, infer_and_score, last_error, run_cell
+from outcome import DEFAULT_RECIPE, call_step, data_dir, infer_and_score, last_error, run_cell
 
 ROW_KEYS = ("strict", "loose", "total", "precision", "recall", "f1", "mean_pred_count", "mean_gold_count",
             "count_ratio", "json_valid", "fuzzy_total", "type_accuracy")
@@ -76,12 +76,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", required=True, help="a local HF model directory")
     ap.add_argument("--out", required=True, help="the outcome benchmark's OUT (data under OUT/data)")
     ap.add_argument("--data", default=None, help="variant data (default OUT/data)")
+    ap.add_argument("--recipe", default=str(DEFAULT_RECIPE),
+                    help="the outcome recipe whose variants --variant and --prompts-variant name (default "
+                         "data/recipes/baseline.yaml)")
     ap.add_argument("--variant", default="corpus")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sft", action="store_true", help="run the SFT cell first when it has no adapter yet")
     ap.add_argument("--prompts-variant", default=None,
-                    help="take the GRPO prompts from this prepared variant's train split (e.g. finsynth-down: "
-                         "composed to the test prior); default: the SFT variant's own")
+                    help="take the GRPO prompts from this prepared variant's train split (e.g. finsynth: composed "
+                         "to the test prior); default: the SFT variant's own")
     ap.add_argument("--epochs", type=float, default=3.0, help="SFT epochs (with --sft)")
     ap.add_argument(
         "--grpo-args", default="", help='extra `train grpo` flags, one string: --grpo-args="--max_steps 40"'
@@ -103,12 +106,20 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out).resolve()
     data = Path(args.data).resolve() if args.data else out / "data"
     runs = out / "runs"
-    ddir = data_dir(data, args.variant)
+    from finsynth.eval.ablation import load_recipe
+
+    recipe = load_recipe(args.recipe)
+    for name in filter(None, (args.variant, args.prompts_variant)):
+        if name not in recipe.variants:
+            print(json.dumps({"status": "failed", "step": "recipe", "error": f"{args.recipe}: no variant {name!r} "
+                              f"(it has {', '.join(recipe.variants)})"}))
+            return 2
+    ddir = data_dir(data, args.variant, recipe)
     sft_cell = runs / args.variant / f"seed{args.seed}"
     adapter = sft_cell / "sft" / "adapter"
     result = sft_cell / "result.json"
     if args.sft and not adapter.is_dir():
-        row = run_cell(args.variant, args.seed, args, data, runs)
+        row = run_cell(args.variant, args.seed, args, data, runs, recipe)
         result.parent.mkdir(parents=True, exist_ok=True)
         result.write_text(json.dumps(row, ensure_ascii=False, indent=1), encoding="utf-8")
     if not adapter.is_dir() or not result.is_file():
@@ -123,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     cmd = ["grpo", "--data", str(ddir), "--model", args.model, "--adapter", str(adapter), "--output_dir",
            str(grpo_out), "--seed", str(args.seed), "--quant", args.quant]
     if args.prompts_variant:
-        prompts = data_dir(data, args.prompts_variant)
+        prompts = data_dir(data, args.prompts_variant, recipe)
         if not (prompts / "train.jsonl").is_file():
             print(json.dumps({"status": "failed", "step": "prompts", "error": f"{prompts}: no train.jsonl (run "
                               f"benchmarks/outcome.py --stage prepare --variants {args.prompts_variant})"}))
