@@ -307,3 +307,13 @@ def test_build_names_the_files_that_are_not_sample_rows(corpus_dir, tmp_path, ca
     skipped = {Path(s["path"]).name: s["rows"] for s in manifest["skipped_files"]}
     assert skipped == {"predictions_v11.json": 50, "tatqa_dataset_dev.json": 278}
     assert "skipped:" in err and "predictions_v11.json" in err and "finsynth eval --pred" in err
+
+
+def test_the_report_shows_each_rule_with_its_evidence(corpus_dir, tmp_path, capsys) -> None:
+    assert main(["report", str(corpus_dir / "type_c.jsonl"), "--format", "md"]) == 0
+    md = capsys.readouterr().out
+    row = next(line for line in md.splitlines() if line.startswith("| count-anchor |"))
+    assert "| warning | 72 | fix count-anchor:cut: -9.7 [-14.8, -4.5] |" in row
+    html = tmp_path / "r.html"
+    assert main(["report", str(corpus_dir / "type_c.jsonl"), "--format", "html", "-o", str(html)]) == 0
+    assert "fix count-anchor:cut: -9.7 [-14.8, -4.5]" in html.read_text(encoding="utf-8")
