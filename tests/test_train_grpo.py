@@ -398,3 +398,23 @@ def test_grpo_outcome_summary_checks_the_issue_targets():
     assert missed["targets"] == {"mean_at_least_sft_plus_2": False, "no_seed_below_sft_minus_1": False,
                                  "count_ratio_not_higher": False}
     assert summary([]) == {"seeds": [], "note": "no finished seed"}
+
+
+def test_validation_scores_replies_as_finsynth_eval_does(built):
+    """The guard's scores: the gold replies of the validation rows are all strict, a reply with one metric more is
+    loose under the reference matcher, an unreadable one fails; per type too. QA rows score by qa_exact."""
+    from train.validation import score_extraction, score_qa
+
+    rows = read_jsonl(built / "val.jsonl")
+    gold = [r["completion"][-1]["content"] for r in rows]
+    score, f1, details = score_extraction(rows, gold)
+    assert (score, f1, details["strict"], details["n"]) == (len(rows), 1.0, len(rows), len(rows))
+    assert details["count_ratio"] == 1.0 and set(details["by_type"]) == {r["type"] for r in rows}
+    longer = json.loads(gold[0])
+    longer["metrics"].append({"metric_name": "员工食堂满意度", "metric_type": "business", "score": 0.1, "reason": "x"})
+    score, _, details = score_extraction(rows, [json.dumps(longer, ensure_ascii=False), "不是JSON"])
+    assert (details["strict"], details["loose"], score) == (0, 1, 1)
+    qa_rows = [{"prompt": [], "answer": "12.5", "scale": "million", "kind": "arithmetic"},
+               {"prompt": [], "answer": "fixed-price type", "scale": "", "kind": "span"}]
+    score, exact, details = score_qa(qa_rows, ['{"answer": "12.5", "scale": "million"}', "cost-plus type"])
+    assert (exact, details["n"]) == (1, 2) and 1.0 <= score < 2.0
