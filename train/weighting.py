@@ -102,12 +102,14 @@ class WeightedSFTTrainer(SFTTrainer):
             raise ConfigError(f"the training rows carry loss weights ({WEIGHT}); {', '.join(refused)} cannot apply "
                               f"them: turn it off, or build without `mode: weight`")
         super().__init__(args=args, compute_loss_func=compute_loss_func, **kwargs)
-        self.data_collator = TokenWeights(self.data_collator)
+        trainer: Any = self  # transformers leaves these attributes unannotated (mypy: "cannot determine type")
+        trainer.data_collator = TokenWeights(trainer.data_collator)
 
     def _set_signature_columns_if_needed(self) -> None:
         super()._set_signature_columns_if_needed()
-        if self._signature_columns is not None and WEIGHT not in self._signature_columns:
-            self._signature_columns = [*self._signature_columns, WEIGHT]
+        trainer: Any = self
+        if trainer._signature_columns is not None and WEIGHT not in trainer._signature_columns:
+            trainer._signature_columns = [*trainer._signature_columns, WEIGHT]
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         token_weights = inputs.pop(TOKEN_WEIGHTS, None)
