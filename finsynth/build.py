@@ -407,6 +407,8 @@ def build(config: BuildConfig, on_stage: Callable[[str], None] | None = None, pr
             else {}
         ),
         "warnings": bucket_warnings,
+        "input_warnings": [w for w in loaded.warnings if not any(w.startswith(s.path) for s in loaded.skipped)],
+        "skipped_files": [s.model_dump() for s in loaded.skipped],
         "counts": {
             "read": read,
             "accepted": read - len(loaded.quarantined),

@@ -55,6 +55,8 @@ class Manifest(_Model):
     fix_plan: dict[str, Any] | None = None  # --fix: the strategies applied, those skipped and why (audit.lint.FixPlan)
     review: dict[str, Any] = Field(default_factory=dict)  # the review patch and its outcome counts
     warnings: list[str] = Field(default_factory=list)  # type x count buckets quarantine emptied or halved
+    input_warnings: list[str] = Field(default_factory=list)  # whole-file remarks of the loader (a JSON array in .jsonl)
+    skipped_files: list[dict[str, Any]] = Field(default_factory=list)  # files holding no sample rows, not read
     counts: Counts
     lint: dict[str, int]  # findings per rule on the written rows
     lint_before_quarantine: dict[str, int] | None = None  # on the rows as read, when quarantine removed some
@@ -69,5 +71,8 @@ class Manifest(_Model):
                 del doc["counts"][key]
         for key in ("composition", "fix_plan"):
             if doc[key] is None:
+                del doc[key]
+        for key in ("input_warnings", "skipped_files"):  # only when the loader had something to say
+            if not doc[key]:
                 del doc[key]
         return doc

@@ -215,8 +215,8 @@ def test_train_never_requests_hub_kernels() -> None:
 
     probe = (
         "import os, train, transformers.integrations.hub_kernels as h\n"
-        "enabled = h._kernels_enabled() if hasattr(h, '_kernels_enabled') else "
-        "h._TRANSFORMERS_USE_HUB_KERNELS in ('1', 'ON', 'YES', 'TRUE')\n"
+        "flag = getattr(h, '_kernels_enabled', None)\n"  # 5.25: a function; 5.17: a bool read at import
+        "enabled = flag() if callable(flag) else bool(flag)\n"
         "print(os.environ['USE_HUB_KERNELS'], enabled)\n"
     )
     env = {k: v for k, v in __import__("os").environ.items() if k != "USE_HUB_KERNELS"}
@@ -296,3 +296,24 @@ def test_diagnose_writes_its_data_plan_as_a_measurable_recipe(corpus_dir, tmp_pa
     assert names and len(names) == len({json.dumps(s["where"]) for s in compose["slices"]})  # one slice per cell
     info = prepare_variant("plan", recipe, corpus_dir, tmp_path / "data" / "plan")
     assert info["train"] > 630 and info["mean_train_count"] < 2.127  # more low-count rows, by copies
+
+
+def test_build_names_the_files_that_are_not_sample_rows(corpus_dir, tmp_path, capsys) -> None:
+    """`build --raw ../shared/corpus` reads the predictions and TAT-QA too: skipped and said, not quarantined."""
+    code = main(["build", "--raw", str(corpus_dir), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text(encoding="utf-8"))
+    assert code == 0 and manifest["counts"]["quarantined"] == 0 and manifest["counts"]["reconciles"]
+    skipped = {Path(s["path"]).name: s["rows"] for s in manifest["skipped_files"]}
+    assert skipped == {"predictions_v11.json": 50, "tatqa_dataset_dev.json": 278}
+    assert "skipped:" in err and "predictions_v11.json" in err and "finsynth eval --pred" in err
+
+
+def test_the_report_shows_each_rule_with_its_evidence(corpus_dir, tmp_path, capsys) -> None:
+    assert main(["report", str(corpus_dir / "type_c.jsonl"), "--format", "md"]) == 0
+    md = capsys.readouterr().out
+    row = next(line for line in md.splitlines() if line.startswith("| count-anchor |"))
+    assert "| warning | 72 | fix count-anchor:cut: -9.7 [-14.8, -4.5] |" in row
+    html = tmp_path / "r.html"
+    assert main(["report", str(corpus_dir / "type_c.jsonl"), "--format", "html", "-o", str(html)]) == 0
+    assert "fix count-anchor:cut: -9.7 [-14.8, -4.5]" in html.read_text(encoding="utf-8")

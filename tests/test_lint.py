@@ -7,8 +7,11 @@ import json
 import subprocess
 import sys
 from collections import Counter
+from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, note, settings
+from hypothesis import strategies as st
 
 from finsynth.audit.lint import (
     RULES,
@@ -284,6 +287,127 @@ def test_exclusion_coverage_only_for_b_and_d() -> None:
     assert rules_fired(sample("C", analysis), {"exclusion-coverage"}) == set()
     # a B analysis without any exclusion list is style-mismatch's business, not this rule's
     assert rules_fired(sample("B", analysis), {"exclusion-coverage"}) == set()
+
+
+# --- exclusion-coverage: dropped items (issue 24, item 2) ---------------------------------------
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+
+# (case, paragraph, B analysis, metric names, the paragraph's texts the rule must report; none: quiet). Each
+# uncovered case was missed before issue 24: a breakdown or a sibling of a named item, a word of the subject
+# written elsewhere in the analysis, an index value or a bare ratio with no unit.
+DROPPED_ITEM_CASES = [
+    ("breakdown-contains-core",
+     "大唐发电2025H1综合上网电价0.398元/千瓦时。其中火电上网电价0.412元/千瓦时，风电上网电价0.365元/千瓦时。",
+     "本段核心分析对象是上网电价（0.398元/千瓦时）。逐项排除：风电上网电价（0.365元/千瓦时）：子项拆分——是分电源拆分。",
+     ["上网电价"], ["0.412元/千瓦时"]),
+    ("sibling-name",
+     "山西汾酒2025H1综合毛利率为76.2%。其中青花系列毛利率82%，老白汾系列毛利率72%，玻汾系列毛利率68%。",
+     "本段核心分析对象是综合毛利率（76.2%）。逐项排除：青花系列毛利率（82%）：子项拆分——是产品线拆分。"
+     "老白汾系列毛利率（72%）：子项拆分——同上。",
+     ["综合毛利率"], ["68%"]),
+    ("subject-word-elsewhere-in-analysis",
+     "京东集团2025Q2实现收入2,914亿元。2024Q2收入2,686亿元。2025Q2同比增长8.5%，增速有所加快。",
+     "本段核心分析对象是收入增速（同比+8.5%）。逐项排除：2024Q2收入（2,686亿元）：历史参照——是上年同期的收入。",
+     ["收入增速"], ["2,914亿元"]),
+    ("unitless-exchange-rate",
+     "由于人民币对美元汇率从年初的7.10贬值至6月末的7.28，公司出口业务产生汇兑收益约2.3亿元。公司综合毛利率提升至38.9%。",
+     "本段核心分析对象是综合毛利率（38.9%）。逐项排除：汇兑收益（约2.3亿元）：归因项——是毛利率的外部因素。",
+     ["综合毛利率"], ["7.10", "7.28"]),
+    ("regional-part-of-core",
+     "小米集团2025Q2全球手机出货量3,850万台，同比增长12%。国内手机出货量达1,420万台，同比增长18%。",
+     "本段核心分析对象是手机出货量（3,850万台，同比+12%）。逐项排除：国际市场表现：定性无数值——是定性描述。",
+     ["手机出货量"], ["1,420万台", "18%"]),
+    ("share-is-not-the-growth",
+     "珀莱雅2025H1线上收入同比增长38%，线上收入占比提升至82%。天猫渠道GMV同比增长12%。",
+     "本段核心分析对象是线上收入增速（同比+38%）。逐项排除：天猫渠道GMV（同比+12%）：子项拆分——是线上收入占比提升的来源之一。",
+     ["线上收入增速"], ["82%"]),
+    ("index-points",
+     "受运力过剩影响，SCFI指数均值从上年同期的约2,800点降至约1,650点，中远海控2025H1集装箱航运毛利率降至18.5%。",
+     "本段核心分析对象是集装箱航运毛利率（18.5%）。逐项排除：运力过剩：定性无数值——是行业背景。",
+     ["集装箱航运毛利率"], ["2,800点", "1,650点"]),
+    # covered: quiet
+    ("level-of-growth-core-in-its-sentence",
+     "伊利股份2025H1奶粉及奶制品收入约135亿元，同比增长约12%。冷饮收入约98亿元，同比增长约8%。",
+     "本段核心分析对象是奶粉及奶制品收入增速（同比+12%）。逐项排除：冷饮收入（约98亿元，同比+8%）：子项拆分——是分品类拆分。",
+     ["奶粉及奶制品收入增速"], []),
+    ("change-cited-by-its-end-point",
+     "永辉超市2025H1同店销售增长率为4.8%。新开门店23家，关闭低效门店15家，净增8家至1,068家。",
+     "本段核心分析对象是同店销售增长率（4.8%）。逐项排除：新开门店数（23家）和关闭门店数（15家）：规模背景——门店变动。"
+     "净增门店至1,068家：规模背景——门店总数。",
+     ["同店销售增长率"], []),
+    ("core-change-without-own-subject",
+     "受益于原材料价格下降，中国巨石2025H1毛利率提升至31.2%，同比改善4.6个百分点。玻纤纱均价同比下降约12%。",
+     "本段核心分析对象是毛利率（31.2%）。逐项排除：玻纤纱均价（同比-12%）：归因项——是收入端背景。",
+     ["毛利率"], []),
+    ("named-without-its-number",
+     "受益于原材料价格下降，中国巨石2025H1毛利率提升至31.2%。玻纤纱均价同比下降约12%，天然气价格同比下降18%。",
+     "本段核心分析对象是毛利率（31.2%）。逐项排除：玻纤纱均价（同比-12%）：归因项——是收入端背景。天然气价格：归因项——成本端原因。",
+     ["毛利率"], []),
+    ("core-figure-spelled-otherwise",
+     "受益于原材料价格下降，中国巨石2025H1综合毛利率提升至31.2%。玻纤纱均价同比下降约12%。",
+     "本段核心分析对象是毛利率，段落围绕其提升展开。逐项排除：玻纤纱均价（同比-12%）：归因项——是收入端背景。",
+     ["毛利率"], []),
+    ("thousands-separator-cited-without-it",
+     "小米集团2025Q2国内手机出货量达1,420万台，同比增长18%。ASP同比提升约11%至1,280元。",
+     "本段核心分析对象是ASP（1280元，同比+11%）。逐项排除：国内手机出货量（1420万台，同比+18%）：规模背景——是出货规模。",
+     ["ASP"], []),
+]
+
+
+@pytest.mark.parametrize("type_", ["B", "D"])
+@pytest.mark.parametrize(("paragraph", "analysis", "cores", "uncovered"), [c[1:] for c in DROPPED_ITEM_CASES],
+                         ids=[c[0] for c in DROPPED_ITEM_CASES])
+def test_exclusion_coverage_reports_exactly_the_uncovered_quantities(type_, paragraph, analysis, cores,
+                                                                     uncovered) -> None:
+    item = sample(type_, analysis, metrics=[metric(name) for name in cores], paragraph=paragraph)
+    found = lint_sample(item, {"exclusion-coverage"})
+    assert sorted(paragraph[s.start:s.end] for f in found for s in f.spans) == sorted(uncovered)
+    assert all(text in found[0].message for text in uncovered)
+
+
+def _lint_mutations():
+    sys.path.insert(0, str(BENCH))
+    try:
+        import lint_mutations
+    finally:
+        sys.path.remove(str(BENCH))
+    return lint_mutations
+
+
+def test_exclusion_coverage_finds_items_dropped_from_the_corpus_b_lists(corpus_dir) -> None:
+    """Every number-carrying item of a human B exclusion list, dropped where its numbers are cited nowhere
+    else (`benchmarks/lint_mutations.py`): at least 90% flagged, per item and per row, with no more findings
+    on the human rows than before (B: 1, "大客户（年消费超100万）数量"; D: the 5 of before plus 2 omissions of the
+    labellers' own kind, see docs/benchmarks.md)."""
+    corpus = [r.item for r in load_paths([corpus_dir / f"type_{t}.jsonl" for t in "bd"]).records]
+    result = _lint_mutations().evaluate_dropped_items(corpus)
+    assert result["mutants"] >= 900 and result["rows"] >= 180
+    assert result["recall"] >= 0.9 and result["row_recall"] >= 0.9, result["missed_items"]
+    assert result["FP_b_rows"] <= 1 and result["d_rows_flagged"] <= 7
+
+
+_COVERAGE_PROPERTY = settings(max_examples=100, deadline=None, database=None, derandomize=True,
+                              suppress_health_check=[HealthCheck.too_slow])
+
+
+@_COVERAGE_PROPERTY
+@given(rng=st.randoms(use_true_random=False),
+       kind=st.sampled_from(["exclusion_b", "exclusion_b_semicolon", "hybrid_d"]))
+def test_exclusion_coverage_flags_any_number_carrying_item_dropped_from_a_generated_list(rng, kind) -> None:
+    """Generated B lists and D hybrids (`benchmarks/lint_variants.py`, written apart from the rule) are
+    covered as written; without any one of their number-carrying items, while a list remains, they are not."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        import lint_variants
+    finally:
+        sys.path.remove(str(BENCH))
+    generated = lint_variants.negative(rng, kind)
+    note(f"paragraph={generated.input.paragraph!r} analysis={generated.output.analysis!r}")
+    assert not lint_sample(generated, {"exclusion-coverage"})
+    for name, mutant in _lint_mutations().dropped_items(generated.model_copy(update={"type": "B"})):
+        if classify_analysis(mutant.output.analysis) != "prose":  # no list left: style-mismatch's business
+            assert lint_sample(mutant, {"exclusion-coverage"}), f"dropped {name!r}: {mutant.output.analysis}"
 
 
 # --- metric-not-in-analysis / ungrounded-metric / score-order -----------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from fake_openai import FakeOpenAI, Reply, Request
@@ -367,3 +368,78 @@ def test_llm_judge_aborts_on_401_exits_2_and_loses_nothing(offline, tatqa, monke
     rows = read_jsonl(offline / "out" / "quarantine.jsonl")
     assert sorted(r["extra"]["id"] for r in rows) == sorted(s.id for s in tatqa[:10])
     assert {r["stage"] for r in rows} == {"judge"}
+
+
+# --- issue 24 item 4, issue 25 item 5: an empty input, an empty RL split, progress ------------------
+
+
+def test_an_empty_input_is_one_error_line_and_exit_2(offline, capsys):
+    empty = offline / "empty.jsonl"
+    empty.write_text("\n", encoding="utf-8")
+    assert main(["qa", "judge", str(empty), "--out", str(offline / "out")]) == 2
+    error = _one_line_error(capsys)
+    assert str(empty) in error and "no QA samples" in error
+    assert not (offline / "out").exists()
+
+
+def test_an_empty_rl_split_is_warned_with_how_to_fill_it(offline, tatqa, capsys):
+    data = _write(offline / "qa.jsonl", [s for s in tatqa if s.answer.value is not None][:12])
+    assert main(["qa", "judge", str(data), "--out", str(offline / "out"), "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)
+    assert doc["counts"]["rl"] == 0 and read_jsonl(offline / "out" / "grpo" / "train.jsonl") == []
+    assert len(doc["warnings"]) == 1 and "--rl-include-sft" in doc["warnings"][0]
+    assert "warning: the RL split is empty" in captured.err and "--rl-include-sft" in captured.err
+    assert "## Warnings" in (offline / "out" / "report.md").read_text(encoding="utf-8")
+    assert main(["qa", "judge", str(data), "--out", str(offline / "filled"), "--rl-include-sft",
+                 "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["warnings"] == [] and "warning" not in captured.err
+    assert read_jsonl(offline / "filled" / "grpo" / "train.jsonl")
+
+
+def test_progress_counts_every_row_read_linted_and_scored(offline, tatqa):
+    lines = [tatqa[0].model_dump_json(), "{not json", *(s.model_dump_json() for s in tatqa[1:10])]
+    data = offline / "qa.jsonl"
+    data.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    ticks: list[int] = []
+    quiet, _ = judge_files([data], offline / "quiet", EndpointConfig(), JudgeConfig(judge="offline"))
+    loud, _ = judge_files([data], offline / "loud", EndpointConfig(), JudgeConfig(judge="offline"),
+                          on_progress=ticks.append)
+    assert sum(ticks) == 3 * len(lines)
+    assert [j.model_dump() for j in loud.judgements] == [j.model_dump() for j in quiet.judgements]
+
+
+class _RecordingTicker:
+    """Stands in for the CLI's progress bar: what it was sized to and what it was told."""
+
+    seen: ClassVar[list[tuple[str, int, list[int]]]] = []
+
+    def __init__(self, description: str, total: int, enabled: bool, minimum: int = 2000):
+        self.description, self.total, self.ticks = description, total, []
+        _RecordingTicker.seen.append((description, total, self.ticks))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+    @property
+    def advance(self):
+        return self.ticks.append
+
+
+def test_the_cli_shows_progress_for_qa_lint_and_qa_judge(offline, tatqa, monkeypatch, capsys):
+    from finsynth.cli import qa_judge, qa_lint
+
+    monkeypatch.setattr(qa_lint, "_Ticker", _RecordingTicker)
+    monkeypatch.setattr(qa_judge, "_Ticker", _RecordingTicker)
+    _RecordingTicker.seen = []
+    data = _write(offline / "qa.jsonl", tatqa)
+    main(["qa", "lint", str(data)])
+    assert main(["qa", "judge", str(data), "--out", str(offline / "out")]) == 0
+    capsys.readouterr()
+    (lint_name, lint_total, lint_ticks), (judge_name, judge_total, judge_ticks) = _RecordingTicker.seen
+    assert (lint_name, lint_total, sum(lint_ticks)) == ("qa lint", 2 * len(tatqa), 2 * len(tatqa))
+    assert (judge_name, judge_total, sum(judge_ticks)) == ("qa judge", 3 * len(tatqa), 3 * len(tatqa))

@@ -272,3 +272,13 @@ def test_choice_questions_and_years_are_not_leaks():
         value=-2019.0, id="q4", table=table))
     found = lint_qa([choice, zh_choice, year, leak], rules=["answer-in-question"]).findings
     assert [f.sample_id for f in found] == ["q4"]
+
+
+def test_a_chinese_date_in_the_question_is_not_a_stated_answer():
+    # `qa tables` says TAT-QA's "April 27" header as 2019年4月27日 (issue 24): the 27 and the 4 are a date
+    dated = example_sample("2019年4月27日，Security占Total Product的比例是多少？", "27.00%", kind="arithmetic",
+                           value=27.0)
+    stated = example_sample("Security占Total Product的比例是27.00%，对吗？", "27.00%", kind="arithmetic", value=27.0)
+    dated, stated = QASample.model_validate(dated), QASample.model_validate(stated)
+    assert not [f for f in lint_qa([dated], rules=["answer-in-question"]).findings]
+    assert [f.severity for f in lint_qa([stated], rules=["answer-in-question"]).findings] == ["error"]

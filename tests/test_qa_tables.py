@@ -274,3 +274,58 @@ def test_cli_exit_codes(tmp_path, capsys):
     bad.write_text('{"id": 1}\n', encoding="utf-8")
     assert main(["qa", "tables", str(bad), "--out", str(tmp_path / "o")]) == 2
     assert "bad.jsonl:1:" in capsys.readouterr().err
+
+
+# --- issue 24 item 4: Chinese questions say TAT-QA's column headers cleanly ----------------------------
+
+
+@pytest.mark.parametrize(("header", "year", "said"), [
+    ("December 31, $", 2019, "2019年12月31日"),
+    ("30 June $", 2018, "2018年6月30日"),
+    ("Year Ended December 31,", 2019, "截至2019年12月31日止年度"),
+    ("52 weeks ended 30 Mar", 2019, "截至2019年3月30日止52周"),
+    ("Fiscal Year", 2018, "2018财年"),
+    ("FY `", 2019, "2019财年"),
+    ("Q4", 2019, "2019年第四季度"),
+    ("(S$ million)", 2019, "2019年"),
+    ("Financial assets RMB’Million", 2019, "Financial assets 2019年"),
+    ("Appropriation of earnings (in thousand NT dollars) Appropriation of earnings (in thousand NT dollars)", 2019,
+     "Appropriation of earnings 2019年"),
+    ("December 31, Carrying Amount", 2018, "Carrying Amount 2018年12月31日"),
+    ("Domestic", 2018, "Domestic 2018年"),
+    ("$ Difference", None, "Difference"),
+    ("December 31, 2019 Fair Value", None, "Fair Value 2019年12月31日"),
+    ("Total £m", None, "Total"),
+])
+def test_a_header_is_said_without_currency_fragments_and_with_a_chinese_date(header, year, said):
+    from finsynth.qa.tables import zh_header
+
+    assert zh_header(header, year) == said
+
+
+def test_chinese_questions_carry_no_english_dates_or_currency_signs_from_headers():
+    # the header rows of a TAT-QA dev table (a year inside the date, the currency on a row of its own)
+    rows = [["", "Years ended", "", "", ""], ["", "December 31, 2019", "", "December 31, 2018", ""],
+            ["", "$", "%", "$", "%"], ["Canada", "96,168", "6.1%", "70,774", "6.6%"],
+            ["Mexico", "20,153", "1.3%", "18,090", "1.7%"], ["Total", "116,321", "7.4%", "88,864", "8.3%"]]
+    samples, _ = _questions(rows)
+    zh = [s.question for s in samples if s.language == "zh"]
+    en = [s.question for s in samples if s.language == "en"]
+    assert zh and all("December" not in q and "$" not in q for q in zh), zh
+    assert any("从2018年12月31日到2019年12月31日" in q for q in zh), zh
+    assert any("December 31" in q for q in en)  # English questions keep the header as written
+
+
+def test_headers_that_clean_to_the_same_words_keep_their_own():
+    rows = [["", "US$ 2019", "RMB 2019"], ["Revenue", "100", "700"], ["Cost", "60", "420"], ["Other", "10", "70"]]
+    samples, _ = _questions(rows, languages=("zh",))
+    said = {q.question.split("，")[0] for q in samples if q.program and q.program.op == "difference"}
+    assert len(said) == 2, said  # not both "2019年": each question still names its column
+
+
+def test_tatqa_dev_chinese_headers_are_clean(tatqa_dev):
+    result = generate_table_qa(tatqa_dev, languages=("zh",))
+    questions = [s.question for s in result.samples]
+    assert len(questions) == 6968
+    assert not [q for q in questions if "December 31, $" in q or "$ 2019年" in q or "$ 2018年" in q]
+    assert not [q for q in questions if "RMB’Million 20" in q or "(S$ million) 20" in q]

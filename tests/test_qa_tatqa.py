@@ -111,15 +111,19 @@ def test_multi_span_answers_are_bags_aligned_optimally(pred, expected):
     assert score_answer(pred, "", GOLD_SPANS, "", "multi-span") == expected
 
 
-def test_report_is_per_type_and_scale_and_a_missing_prediction_scores_zero():
+def test_lenient_report_is_per_type_and_scale_and_a_missing_prediction_scores_zero():
     gold = [_sample("a", ["1,496.5"], "arithmetic", "million"), _sample("b", ["12"], "arithmetic", "percent"),
             _sample("c", GOLD_SPANS, "multi-span")]
     preds = {"a": {"answer": "1496.5", "scale": "million"}, "c": {"answer": GOLD_SPANS[:2], "scale": ""},
              "x": {"answer": "1", "scale": ""}}
-    report = evaluate(preds, gold)
+    report = evaluate(preds, gold, metric="lenient")
     assert (report["missing"], report["unmatched_predictions"]) == (1, 1)
-    assert report["overall"]["em"] == round(1 / 3, 4) and report["overall"]["f1"] == round((1 + 0.6667) / 3, 4)
-    assert report["by_kind"]["arithmetic"] == {"n": 2, "em": 0.5, "f1": 0.5, "scale_accuracy": 0.5}
+    overall = report["overall"]
+    assert overall["lenient_em"] == round(1 / 3, 4) and overall["lenient_f1"] == round((1 + 0.6667) / 3, 4)
+    # the official metric beside it: the two spans are one bag of 3 of the gold's 4 tokens (F1 0.86)
+    assert overall["em"] == round(1 / 3, 4) and overall["f1"] == round((1 + 0.86) / 3, 4)
+    assert report["by_kind"]["arithmetic"] == {"n": 2, "em": 0.5, "f1": 0.5, "lenient_em": 0.5, "lenient_f1": 0.5,
+                                               "scale_accuracy": 0.5}
     assert report["by_scale"]["percent"]["em"] == 0.0 and report["by_scale"]["million"]["em"] == 1.0
 
 
@@ -149,3 +153,48 @@ def test_cli_user_errors_are_one_line_and_exit_2(tmp_path, capsys):
     pred.write_text('{"id": "a", "answer": "1"}\n', encoding="utf-8")
     assert main(["qa", "eval", "--pred", str(pred), "--gold", str(pred)]) == 2
     assert "not a QA sample" in _one_error_line(capsys)
+
+
+# --- issue 24 item 4: inputs as people have them, and skipped questions named ----------------------
+
+
+def test_a_utf8_bom_is_read_by_import_and_tables(tatqa_dev, tmp_path, capsys):
+    bom = tmp_path / "dev_bom.json"
+    bom.write_bytes(b"\xef\xbb\xbf" + tatqa_dev.read_bytes())
+    assert main(["qa", "import-tatqa", str(bom), "--out", str(tmp_path / "qa"), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["imported"] == 1668
+    assert main(["qa", "tables", str(bom), "--out", str(tmp_path / "tables"), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["tables_read"] > 0
+
+
+def test_an_invalid_byte_names_the_file_line_and_column(tatqa_dev, tmp_path, capsys):
+    data = bytearray(tatqa_dev.read_bytes())
+    data[5000] = 0xFF
+    line = data.count(b"\n", 0, 5000) + 1
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(bytes(data))
+    for command in (["import-tatqa", str(bad), "--out", str(tmp_path / "o")],
+                    ["tables", str(bad), "--out", str(tmp_path / "t")]):
+        assert main(["qa", *command]) == 2
+        error = _one_error_line(capsys)
+        assert f"{bad}:{line}: not UTF-8: byte 0xff" in error and "column" in error, error
+
+
+def test_skipped_questions_are_named_with_their_reason(tmp_path, capsys):
+    def question(uid, answer, order):
+        return {"uid": uid, "order": order, "question": "How much?", "answer": answer, "answer_type": "span",
+                "answer_from": "table", "scale": ""}
+
+    raw = [{"table": {"uid": "t1", "table": [["", "2019"], ["Sales", "12"]]}, "paragraphs": [],
+            "questions": [question("q1", ["12"], 1), question("q1", ["12"], 2), question("q3", [], 3)]}]
+    path = tmp_path / "two_skipped.json"
+    path.write_text(json.dumps(raw), encoding="utf-8")
+    assert main(["qa", "import-tatqa", str(path), "--out", str(tmp_path / "o"), "--format", "json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["imported"] == 1 and summary["reconciles"]
+    assert summary["skipped_questions"] == [
+        {"uid": "q1", "context": 1, "question": 2, "reason": "duplicate uid"},
+        {"uid": "q3", "context": 1, "question": 3, "reason": "no answer"}]
+    assert main(["qa", "import-tatqa", str(path), "--out", str(tmp_path / "o")]) == 0
+    out = capsys.readouterr().out
+    assert "skipped q1 (context 1, question 2): duplicate uid" in out and "skipped q3" in out and "no answer" in out

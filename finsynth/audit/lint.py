@@ -38,10 +38,11 @@ from finsynth.audit.evidence import (
 from finsynth.io import LoadResult, QuarantineRow, Record
 from finsynth.markdown import markdown_table
 from finsynth.schema import Sample, TestCase
+from finsynth.synth.annotators.rules import quantity_candidates
 from finsynth.text.enumeration import list_markers, parallel_items
 from finsynth.text.lexicon import default_lexicon
 from finsynth.text.mentions import QUANTITY_KINDS, Mention, extract_mentions, numbers_in
-from finsynth.text.names import FuzzyMatcher, canonical, reference_same, surface_variants
+from finsynth.text.names import FuzzyMatcher, canonical, name_variants, surface_variants
 from finsynth.text.similarity import DEFAULT_THRESHOLD, NearDupSearch
 from finsynth.text.style import classify_analysis, exclusion_items
 from finsynth.text.values import name_problems, value_mismatches
@@ -189,10 +190,10 @@ class Rule:
         fixable = ""
         if self.fixes:
             fixable = f" (fixable: `finsynth build --fix {self.id}[:{'|'.join(self.fix_names)}]`)"
-        severity = self.severity
+        shown: str = self.severity
         if self.declared_severity and self.declared_severity != self.severity:
-            severity = f"{self.severity}; written as {self.declared_severity}, the evidence decides"
-        return rule_markdown(f"{self.id} ({severity}, {self.scope} rule){fixable}", self.summary,
+            shown = f"{self.severity}; written as {self.declared_severity}, the evidence decides"
+        return rule_markdown(f"{self.id} ({shown}, {self.scope} rule){fixable}", self.summary,
                              self.rationale, self.fires.describe(), self.passes.describe(), self.fix,
                              evidence=self.evidence_markdown())
 
@@ -605,23 +606,88 @@ def style_mismatch(item: Item) -> Iterator[Hit]:
                   f"type {item.type} needs {_STYLE_WORDS[expected[0]]}", _spans("analysis", bounds))
 
 
+# how a growth rate is written (增速, 同比增长率, 增幅, YoY, ...): the lexicon's spellings of its growth term
+_GROWTH_SPELLINGS = tuple(sorted(default_lexicon().surfaces.get(canonical("增速"), ["增速"]), key=len, reverse=True))
+# where a clause (or a 、-list part) and a sentence start
+_CLAUSE_START = frozenset("，,。；;！？!?：:、\n")
+_SENTENCE_START = frozenset("。；;！？!?\n")
+
+
+def _start_of(text: str, position: int, breaks: frozenset[str]) -> int:
+    while position > 0 and text[position - 1] not in breaks:
+        position -= 1
+    return position
+
+
+def _growth_stem(core: str) -> str:
+    """The level a growth-rate metric grows ("奶粉及奶制品收入" of "奶粉及奶制品收入增速"), else ""."""
+    return next((core[: -len(g)] for g in _GROWTH_SPELLINGS if core.endswith(g) and len(core) > len(g)), "")
+
+
+def _level_of_growth(name: str, cores: Sequence[str]) -> str | None:
+    """The growth-rate metric whose level `name` is, or None."""
+    level = canonical(name)
+    return next((core for core in cores if level and (stem := _growth_stem(core)) and canonical(stem) == level), None)
+
+
+def _names_its_own_subject(paragraph: str, mention: Mention, core: str) -> bool:
+    """Whether `mention` is a figure of `core`: its subject, written in its clause, names the core or the
+    level the core grows (in some spelling, or the same metric to the lexicon's matcher: 综合毛利率 for 毛利率),
+    or it writes no subject of its own ("毛利率31.2%，同比改善4.6个百分点": the change borrows the level's).
+    "线上收入占比82%" is not a figure of 线上收入增速, nor "全球智能手机出货量约3.1亿台" of 国内智能手机出货量."""
+    clause = _start_of(paragraph, mention.start, _CLAUSE_START)
+    if not mention.subject or paragraph.rfind(mention.subject, clause, mention.start) < 0:
+        return True
+    stem = _growth_stem(core)
+    if canonical(mention.subject) in {*name_variants(core), *((canonical(stem),) if stem else ())}:
+        return True
+    return any(_LABEL_MATCHER.same(mention.subject, name) for name in (core, stem) if name)
+
+
 def uncovered_mentions(item: Item) -> list[Mention]:
-    """The paragraph's quantitative items that the analysis neither extracts nor excludes: the value
-    is not cited anywhere in the analysis and the subject matches no metric name and no excluded
-    item name."""
-    analysis = item.output.analysis
+    """The paragraph's quantities that the analysis neither extracts nor excludes; each mention's
+    `subject` is the name of the item it belongs to.
+
+    The paragraph's quantities are grouped into items the way the offline annotator groups them
+    (`quantity_candidates`: a change and its level are one item, a new period starts a new item, and the
+    extracted metrics own their own figures; index points, scores, discounts and bare ratios such as
+    "从7.10贬值至7.28" are quantities). A quantity is covered when
+    - its value is cited anywhere in the analysis, or another value of its item in the same clause is
+      ("净增8家至1,068家" cited as "净增门店至1,068家");
+    - an extracted metric owns it and it names that metric, or no subject of its own (a change after the
+      metric's level);
+    - its item's name is an extracted metric's or an excluded item's name, in any spelling
+      (`names.name_variants`): named without its number;
+    - it is the level of a growth-rate metric written in a sentence where that metric has its value
+      ("奶粉及奶制品收入约135亿元，同比增长约12%" for 奶粉及奶制品收入增速).
+    A name that only contains or resembles the item's does not cover it: "火电上网电价" is a breakdown of
+    "上网电价", "老白汾系列毛利率" a sibling of "玻汾系列毛利率", and "收入" written in the analysis says
+    nothing about "Q2收入2,914亿元"."""
+    analysis, paragraph = item.output.analysis, item.input.paragraph
     cited = numbers_in(analysis)
-    names = [m.metric_name for m in item.output.metrics]
-    names += [x.name for x in exclusion_items(analysis)]
-    out: list[Mention] = []
-    for mention in extract_mentions(item.input.paragraph, skip_values=cited):
-        if mention.kind not in QUANTITY_KINDS:
+    if not extract_mentions(paragraph, skip_values=cited):
+        return []  # every number cited: nothing to group (most rows; it skips the grouping's cost)
+    cores = [m.metric_name for m in item.output.metrics]
+    named = {v for name in [*cores, *(x.name for x in exclusion_items(analysis))] for v in name_variants(name)}
+    quantities, owned = quantity_candidates(paragraph, cores)
+    core_sentences = {core: {_start_of(paragraph, m.start, _SENTENCE_START) for m in ms} for core, ms in owned.items()}
+
+    def is_cited(mention: Mention) -> bool:
+        return mention.value is not None and abs(mention.value) in cited
+
+    out = [m for core, ms in owned.items() for m in ms
+           if not is_cited(m) and not _names_its_own_subject(paragraph, m, core)]
+    for quantity in quantities:
+        if canonical(quantity.name) in named:
             continue
-        subject = mention.subject
-        if subject and (subject in analysis or any(reference_same(subject, n) for n in names)):
+        growth = _level_of_growth(quantity.name, cores)
+        sentence = _start_of(paragraph, quantity.mentions[0].start, _SENTENCE_START)
+        if growth is not None and sentence in core_sentences[growth]:
             continue
-        out.append(mention)
-    return out
+        cited_clauses = {_start_of(paragraph, m.start, _CLAUSE_START) for m in quantity.mentions if is_cited(m)}
+        out += [Mention(m.text, m.value, m.unit, m.start, m.end, m.kind, quantity.name) for m in quantity.mentions
+                if not is_cited(m) and _start_of(paragraph, m.start, _CLAUSE_START) not in cited_clauses]
+    return sorted(out, key=lambda m: m.start)
 
 
 @rule(
@@ -635,9 +701,11 @@ def uncovered_mentions(item: Item) -> list[Mention]:
     passes=example(_B_ANALYSIS, type="B", paragraph=_B_PARAGRAPH),
 )
 def exclusion_coverage(item: Item) -> Iterator[Hit]:
-    """In B and D: a quantitative item of the paragraph (number with its unit, not a date or period)
-    that is neither an extracted metric nor named in the exclusions. Skipped when the analysis has no
-    exclusion list at all (style-mismatch reports that)."""
+    """In B and D: a quantitative item of the paragraph (a number with its unit, an index value or a bare
+    ratio such as an exchange rate; not a date or period) whose value is cited nowhere in the analysis and
+    which is neither an extracted metric's figure nor named in the exclusions by its own name: a longer or
+    similar name does not cover it (火电上网电价 is not 上网电价, 老白汾系列毛利率 not 玻汾系列毛利率). Skipped
+    when the analysis has no exclusion list at all (style-mismatch reports that)."""
     if item.type not in ("B", "D") or classify_analysis(item.output.analysis) == "prose":
         return
     missing = uncovered_mentions(item)
@@ -945,7 +1013,7 @@ class DatasetView:
     def links(self) -> list[PairLink]:
         """One link per linted record that repeats or near-duplicates an earlier record on its side
         (training samples among training samples, test cases among test cases), by record: per-side
-        near-duplicate clusters (`neardup.near_duplicate_clusters`) link a copy to the earliest
+        near-duplicate clusters (`text.similarity.NearDupSearch.clusters`) link a copy to the earliest
         identical record, any other member to its cluster's representative (the earliest member),
         or, in a chain A ~ B ~ C where C is not near A, to the earlier member it is near. A cluster
         of k records gives k - 1 links, not k * (k - 1) / 2 pairs."""

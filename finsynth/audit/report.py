@@ -16,7 +16,7 @@ import polars as pl
 from pydantic import BaseModel, Field
 from scipy.spatial.distance import jensenshannon
 
-from finsynth.audit.evidence import for_rule, shipped_evidence
+from finsynth.audit.evidence import evidence_summary, for_rule, shipped_evidence
 from finsynth.markdown import markdown_table
 from finsynth.schema import MAX_METRICS, Sample, TestCase
 from finsynth.text.style import classify_analysis
@@ -523,9 +523,9 @@ def render_markdown(report: Report) -> str:
         out.append(f"Findings by severity: {sev}.\n")
         if report.lint_counts:
             by_severity = report.lint_rule_severity or {}
-            rows = [[r, sev, k] for r in report.lint_counts
+            rows = [[r, sev, k, evidence_summary(r)] for r in report.lint_counts
                     for sev, k in (by_severity.get(r) or {"": report.lint_counts[r]}).items()]
-            out.append(markdown_table(["rule", "severity", "findings"], rows) + "\n")
+            out.append(markdown_table(["rule", "severity", "findings", "measured Δ total [95% CI]"], rows) + "\n")
     return "\n".join(out)
 
 

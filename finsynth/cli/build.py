@@ -172,7 +172,10 @@ def _run_build(args: argparse.Namespace) -> int:
         if review.get("refused"):
             err_console.print(f"[yellow]review warning:[/yellow] {review['refused']} decision(s) refused "
                               f"(their rows changed or are gone); see {result.out_dir}/review.jsonl")
-    for warning in manifest.get("warnings") or []:
+    for skipped in manifest.get("skipped_files") or []:
+        err_console.print(f"[yellow]skipped:[/yellow] {skipped['path']} ({skipped['rows']} row(s)): "
+                          f"{skipped['reason']}")
+    for warning in (manifest.get("input_warnings") or []) + (manifest.get("warnings") or []):
         err_console.print(f"[yellow]warning:[/yellow] {warning}")
     lint_summary = ", ".join(f"{k}={v}" for k, v in manifest["lint"].items()) or "clean"
     before = manifest.get("lint_before_quarantine")

@@ -20,8 +20,15 @@ def _qa_parser(sub: argparse._SubParsersAction) -> None:
     imp.set_defaults(func=_run_import_tatqa)
     ev = qa.add_parser("eval", help="TAT-QA exact match and numeracy-focused F1, per answer type and scale")
     ev.add_argument("--pred", metavar="P", required=True,
-                    help='predictions JSONL: {"id" or "uid", "answer", optional "scale"} per row')
-    ev.add_argument("--gold", metavar="G", required=True, help="gold QA samples JSONL (from import-tatqa)")
+                    help='predictions: JSONL rows {"id" or "uid", "answer", optional "scale"} (QA sample rows too: '
+                         "their answer object is read), or the official {uid: [answer, scale]} JSON file")
+    ev.add_argument("--gold", metavar="G", required=True,
+                    help="gold: QA samples JSONL (from import-tatqa) or a TAT-QA dataset file")
+    ev.add_argument("--metric", choices=["official", "lenient"], default="official",
+                    help="official (default): TAT-QA's tatqa_eval.py, the leaderboard figure; lenient: also report "
+                         "finsynth's lenient EM/F1 (scale mismatches rescaled, spans as separate bags) beside it")
+    ev.add_argument("--details", metavar="FILE",
+                    help="also write one JSONL row per gold question (prediction, EM, F1), to compare per question")
     _add_format(ev)
     ev.set_defaults(func=_run_qa_eval)
     parsers = [imp, ev]
@@ -53,17 +60,26 @@ def _run_import_tatqa(args: argparse.Namespace) -> int:
                          f" -> {summary['imported']} samples, {skipped} skipped -> {summary['out']}\n")
         sys.stdout.write("by type: " + ", ".join(f"{k} {v}" for k, v in summary["by_kind"].items()) + "\n")
         sys.stdout.write("by scale: " + ", ".join(f"{k} {v}" for k, v in summary["by_scale"].items()) + "\n")
-        for reason, n in summary["skipped"].items():
-            sys.stdout.write(f"skipped {n}: {reason}\n")
+        shown = 20
+        for q in summary["skipped_questions"][:shown]:
+            sys.stdout.write(f"skipped {q['uid'] or '(no uid)'} (context {q['context']}, question {q['question']}): "
+                             f"{q['reason']}\n")
+        if len(summary["skipped_questions"]) > shown:
+            sys.stdout.write(f"... and {len(summary['skipped_questions']) - shown} more skipped "
+                             "(every one in --format json)\n")
     return 0 if summary["reconciles"] else 1
 
 
 def _run_qa_eval(args: argparse.Namespace) -> int:
-    from finsynth.qa.tatqa import evaluate, load_gold, load_predictions, render_eval_text
+    from finsynth.io import write_jsonl_atomic
+    from finsynth.qa.tatqa import evaluate, load_gold, load_predictions, render_eval_text, score_questions
 
     _require(args.pred, "--pred")
     _require(args.gold, "--gold")
-    report = evaluate(load_predictions(args.pred), load_gold(args.gold))
+    predictions, gold = load_predictions(args.pred), load_gold(args.gold)
+    report = evaluate(predictions, gold, metric=args.metric)
+    if args.details:
+        report["details"] = str(write_jsonl_atomic(args.details, score_questions(predictions, gold, args.metric)))
     if args.format == "json":
         print_json(report)
     else:

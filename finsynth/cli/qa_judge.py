@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import argparse
 
-from finsynth.cli.app import _add_format, _require, _stop_if_aborted, console, err_console, print_json
+from rich.text import Text
+
+from finsynth.cli.app import (
+    _add_format,
+    _require,
+    _stop_if_aborted,
+    _Ticker,
+    console,
+    err_console,
+    print_json,
+)
 
 
 def register(qa: argparse._SubParsersAction) -> list[argparse.ArgumentParser]:
@@ -21,7 +31,8 @@ def register(qa: argparse._SubParsersAction) -> list[argparse.ArgumentParser]:
     p.add_argument("--rl-min", type=int, default=3, metavar="N",
                    help="RL: a verifiable answer with grounding and correctness >= N (default 3)")
     p.add_argument("--rl-include-sft", action="store_true",
-                   help="also put the verifiable SFT samples that pass --rl-min in the RL set (default: disjoint)")
+                   help="also put the verifiable SFT samples that pass --rl-min in the RL set (default: disjoint, "
+                        "so a set where every verifiable sample passes SFT leaves RL empty: a warning says so)")
     p.add_argument("--judge", choices=["auto", "offline", "llm"], default="auto",
                    help="auto: the LLM rubric when an endpoint is configured, else the offline one")
     p.add_argument("--seed", type=int, default=0, help="seed (the engine's retry jitter; recorded in the manifest)")
@@ -40,7 +51,8 @@ def _run_qa_judge(args: argparse.Namespace) -> int:
 
     from finsynth.io import UserError, schema_errors
     from finsynth.llm.config import load_config
-    from finsynth.qa.judge import JudgeConfig, judge_files
+    from finsynth.qa.judge import JudgeConfig, choose_judge, judge_files
+    from finsynth.qa.progress import count_rows
 
     for path in args.files:
         _require(path, "FILE", "give QA sample JSONL files")
@@ -56,9 +68,16 @@ def _run_qa_judge(args: argparse.Namespace) -> int:
         field = str(exc.errors()[0]["loc"][0]).replace("_", "-")
         raise UserError(f"--{field}: {schema_errors(exc)}") from exc
     endpoint = load_config(model=args.model)
-    result, doc = judge_files(args.files, args.out, endpoint, config, test_path=args.test, human_path=args.human,
-                              cache_path=args.cache, template_dir=args.templates, progress=args.format != "json")
+    # the LLM rubric has the engine's own bar; the offline one a bar over rows read, linted and scored (3 each)
+    offline = choose_judge(config.judge, endpoint)[0] == "offline"
+    total = 3 * count_rows(args.files) if offline else 0
+    with _Ticker("qa judge", total, args.format != "json") as ticker:
+        result, doc = judge_files(args.files, args.out, endpoint, config, test_path=args.test,
+                                  human_path=args.human, cache_path=args.cache, template_dir=args.templates,
+                                  progress=args.format != "json", on_progress=ticker.advance)
     failure = result.failure()
+    for warning in doc["warnings"]:
+        err_console.print(Text.assemble(("warning:", "yellow"), " ", warning))
     if args.format == "json":
         print_json({**doc, "out": args.out, "engine": result.engine})
     else:

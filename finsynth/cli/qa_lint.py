@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from finsynth.cli.app import _add_format, _require, print_json
+from finsynth.cli.app import _add_format, _require, _Ticker, print_json
 
 
 def register(qa: argparse._SubParsersAction) -> list[argparse.ArgumentParser]:
@@ -24,6 +24,7 @@ def _run_qa_lint(args: argparse.Namespace) -> int:
     from finsynth.io import UserError
     from finsynth.markdown import markdown_table
     from finsynth.qa.lint import QA_RULES, lint_qa, rules_table
+    from finsynth.qa.progress import count_rows
     from finsynth.qa.tatqa import load_gold
 
     if args.rules:
@@ -51,9 +52,12 @@ def _run_qa_lint(args: argparse.Namespace) -> int:
         _require(path, "FILE")
     if args.test:
         _require(args.test, "--test")
-    samples = [s for path in args.files for s in load_gold(path)]
-    test = load_gold(args.test) if args.test else None
-    result = lint_qa(samples, test)
+    # progress on stderr: every training row read, then linted; every test row read
+    total = 2 * count_rows(args.files) + (count_rows([args.test]) if args.test else 0)
+    with _Ticker("qa lint", total, args.format != "json") as ticker:
+        samples = [s for path in args.files for s in load_gold(path, ticker.advance)]
+        test = load_gold(args.test, ticker.advance) if args.test else None
+        result = lint_qa(samples, test, on_progress=ticker.advance)
     if args.format == "json":
         print_json(result.model_dump())
         return 1 if result.errors else 0

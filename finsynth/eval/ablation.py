@@ -246,6 +246,7 @@ def prepare_corpus_variant(name: str, variant: Variant, corpus: Path, out: Path,
 def prepare_build_variant(name: str, variant: Variant, recipe: Recipe, corpus: Path, out: Path) -> dict[str, Any]:
     """`finsynth build` over the corpus rows (plus the variant's extra rows) with the variant's settings."""
     from finsynth.build import BuildConfig, BuildError, build
+    from finsynth.schema import Sample
 
     raw = out.parent / f"_raw_{name}"  # the build reads a directory: only sample rows, not the predictions/TAT-QA
     if raw.exists():
@@ -263,11 +264,12 @@ def prepare_build_variant(name: str, variant: Variant, recipe: Recipe, corpus: P
         from finsynth.synth.annotators.model import fit_model, save_model
 
         loaded_train, _tests, _bad = load_corpus(corpus)
-        model_path = save_model(fit_model([r.item for r in loaded_train]), out.parent / f"_model_{name}.json")
+        samples = [r.item for r in loaded_train if isinstance(r.item, Sample)]
+        model_path = save_model(fit_model(samples), out.parent / f"_model_{name}.json")
     elif variant.annotator_model:
         model_path = recipe.resolve(variant.annotator_model)
     config = BuildConfig(
-        raw_dir=raw, out_dir=out, seed=recipe.build_seed, allow_errors=variant.quarantine == "errors",
+        raw_dir=raw, out_dir=out, seed=recipe.build_seed, val_fraction=0.1, allow_errors=variant.quarantine == "errors",
         fix=variant.fix is not None, fix_select=variant.fix or None, no_fix=variant.no_fix,
         relabel=[t.upper() for t in variant.relabel], force_relabel=variant.force_relabel, llm=variant.annotator,
         annotator_model=model_path, compose=recipe.resolve(variant.compose) if variant.compose else None,

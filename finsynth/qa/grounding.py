@@ -71,7 +71,6 @@ _NUMBER = re.compile(
 )
 _CN_MULTIPLIER = {"万亿": 1e12, "千亿": 1e11, "百亿": 1e10, "十亿": 1e9, "亿": 1e8, "千万": 1e7, "百万": 1e6,
                   "十万": 1e5, "万": 1e4}
-_WORD_MULTIPLIER = {"thousand": 1e3, "million": 1e6, "billion": 1e9}
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ from finsynth import __version__
 from finsynth.io import InputError, QuarantineRow, UserError, raw_rows, schema_errors
 from finsynth.llm.config import EndpointConfig
 from finsynth.parsing import find_json_object, strip_wrappers
+from finsynth.qa.progress import ProgressHook, ticking
 from finsynth.qa.schema import QASample
 
 CRITERIA = ("grounding", "correctness", "completeness", "clarity")
@@ -185,9 +186,10 @@ def _load_failure(path: Path, line: int, raw: str, reason: str, field: str = "<r
                          stage="load")
 
 
-def load_qa(paths: Iterable[str | os.PathLike[str]]) -> LoadedQA:
+def load_qa(paths: Iterable[str | os.PathLike[str]], on_progress: ProgressHook = None) -> LoadedQA:
     """QA sample JSONL files (what `qa import-tatqa` / `qa generate` / `qa tables` write); a row that is not
-    a sample, or repeats an id, is quarantined (stage `load`) with its line and field."""
+    a sample, or repeats an id, is quarantined (stage `load`) with its line and field. `on_progress(n)` is
+    told of rows as they are read."""
     result = LoadedQA()
     for raw_path in paths:
         path = Path(raw_path)
@@ -198,7 +200,7 @@ def load_qa(paths: Iterable[str | os.PathLike[str]]) -> LoadedQA:
             rows = list(raw_rows(path))
         except OSError as exc:
             raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-        for line, text, raw in rows:
+        for line, text, raw in ticking(rows, on_progress):
             result.read += 1
             if text is None:
                 result.quarantined.append(_load_failure(path, line, raw, "bad UTF-8"))
@@ -229,12 +231,12 @@ def is_verifiable(sample: QASample) -> bool:
     return sample.program is not None or sample.answer.value is not None
 
 
-def offline_checks(samples: Sequence[QASample], test: Sequence[QASample] | None = None
-                   ) -> tuple[dict[str, OfflineChecks], list[str]]:
+def offline_checks(samples: Sequence[QASample], test: Sequence[QASample] | None = None,
+                   on_progress: ProgressHook = None) -> tuple[dict[str, OfflineChecks], list[str]]:
     """Per sample id its lint findings; and the dataset-wide findings (`rule: message`)."""
     from finsynth.qa.lint import lint_qa
 
-    lint = lint_qa(samples, test=test)
+    lint = lint_qa(samples, test=test, on_progress=on_progress)
     checks = {s.id: OfflineChecks(verifiable=is_verifiable(s)) for s in samples}
     dataset: list[str] = []
     for f in lint.findings:
@@ -443,17 +445,18 @@ def _quarantine(sample: QASample, where: tuple[str, int], stage: str, reason: st
 def judge_samples(loaded: LoadedQA, endpoint: EndpointConfig, config: JudgeConfig | None = None, *,
                   test: Sequence[QASample] | None = None, cache_path: str | os.PathLike[str] | None = None,
                   template_dir: str | os.PathLike[str] | None = None, progress: bool = False,
-                  engine_options: dict[str, Any] | None = None) -> JudgeResult:
-    """Judge every loaded sample and split (see the module docstring); nothing is written here."""
+                  engine_options: dict[str, Any] | None = None, on_progress: ProgressHook = None) -> JudgeResult:
+    """Judge every loaded sample and split (see the module docstring); nothing is written here.
+    `on_progress(n)` is told of samples linted, then (offline judge) of samples scored by the rubric."""
     config = config or JudgeConfig()
     kind, why = choose_judge(config.judge, endpoint)
     samples = loaded.samples
-    checks, dataset = offline_checks(samples, test) if samples else ({}, [])
+    checks, dataset = offline_checks(samples, test, on_progress) if samples else ({}, [])
     result = JudgeResult(judge=kind, judge_reason=why, read=loaded.read, quarantined=list(loaded.quarantined),
                          dataset_findings=dataset, model=endpoint.model if kind == "llm" else None)
     rubrics: dict[str, Rubric] = {}
     if kind == "offline":
-        rubrics = {s.id: offline_rubric(s, checks[s.id]) for s in samples}
+        rubrics = {s.id: offline_rubric(s, checks[s.id]) for s in ticking(samples, on_progress)}
     else:
         from finsynth.llm.cache import ResponseCache
         from finsynth.llm.engine import Job, LLMEngine
@@ -624,6 +627,25 @@ def _reason_kind(reason: str) -> str:
     return reason.split(" (", 1)[0]
 
 
+def warnings_of(result: JudgeResult, config: JudgeConfig) -> list[str]:
+    """What the user should know about the outputs: an empty RL split (`grpo/train.jsonl` too), why, and how to
+    fill it."""
+    if not result.judgements or rl_set(result):
+        return []
+    verifiable = sum(1 for j in result.judgements if j.checks.verifiable)
+    in_sft = sum(1 for j in result.judgements if j.split == "sft" and rl_usable(j.rubric, j.checks, config))
+    if not verifiable:
+        why = ("no judged sample has a verifiable answer (a numeric value or a table program); `qa tables` "
+               "writes verifiable ones")
+    elif in_sft and not config.rl_include_sft:
+        why = (f"RL takes only verifiable samples that miss SFT (the splits are disjoint by default) and all {in_sft} "
+               "that qualify passed SFT; pass --rl-include-sft to put them in RL as well")
+    else:
+        why = (f"no verifiable sample without lint errors reaches --rl-min {config.rl_min} on grounding and "
+               "correctness; lower --rl-min or fix the samples")
+    return [f"the RL split is empty (rl.jsonl and grpo/train.jsonl have 0 rows): {why}"]
+
+
 def summary(result: JudgeResult, config: JudgeConfig) -> dict[str, Any]:
     """The counts and distributions the report, the manifest and `--format json` share."""
     reasons: Counter[str] = Counter()
@@ -646,6 +668,7 @@ def summary(result: JudgeResult, config: JudgeConfig) -> dict[str, Any]:
                    "agreement": {c: a.model_dump() for c, a in result.agreement.items()}}
                   if result.agreement is not None else None),
         "aborted": result.aborted,
+        "warnings": warnings_of(result, config),
     }
 
 
@@ -672,6 +695,8 @@ def render_report(doc: dict[str, Any]) -> str:
              markdown_table(["criterion", "1", "2", "3", "4", "5", "mean"],
                             [[name, *d["counts"].values(), "-" if d["mean"] is None else d["mean"]]
                              for name, d in doc["distribution"].items()]), ""]
+    if doc.get("warnings"):
+        lines += ["## Warnings", "", *(f"- **{w}**" for w in doc["warnings"]), ""]
     if doc["rejected_reasons"]:
         lines += ["## Why samples were rejected", "",
                   markdown_table(["reason", "samples"], list(doc["rejected_reasons"].items())), ""]
@@ -724,9 +749,12 @@ def judge_files(paths: Sequence[str | os.PathLike[str]], out_dir: str | os.PathL
                 test_path: str | os.PathLike[str] | None = None, human_path: str | os.PathLike[str] | None = None,
                 cache_path: str | os.PathLike[str] | None = None,
                 template_dir: str | os.PathLike[str] | None = None, progress: bool = False,
-                engine_options: dict[str, Any] | None = None) -> tuple[JudgeResult, dict[str, Any]]:
+                engine_options: dict[str, Any] | None = None,
+                on_progress: ProgressHook = None) -> tuple[JudgeResult, dict[str, Any]]:
     """`finsynth qa judge`: read, judge, split and write every output of OUT atomically (see the CLI);
-    returns the result and the manifest document."""
+    returns the result and the manifest document. Input files with no row at all are an `InputError`.
+    `on_progress(n)` is told of rows read, samples linted and (offline judge) samples scored: 3 per input
+    row in all, a quarantined row's later steps counted when it is quarantined."""
     from finsynth.io import write_json_atomic, write_jsonl_atomic, write_text_atomic
     from finsynth.prompts import template_hash
     from finsynth.qa.export import export_qa
@@ -734,7 +762,12 @@ def judge_files(paths: Sequence[str | os.PathLike[str]], out_dir: str | os.PathL
 
     config = config or JudgeConfig()
     choose_judge(config.judge, endpoint)  # a missing endpoint for --judge llm fails before any reading
-    loaded = load_qa(paths)
+    loaded = load_qa(paths, on_progress)
+    if loaded.read == 0:
+        raise InputError(f"{', '.join(str(p) for p in paths)}: no QA samples (empty input); give the JSONL that "
+                         "`qa import-tatqa`, `qa tables` or `qa generate` writes")
+    if on_progress is not None and loaded.quarantined:
+        on_progress(2 * len(loaded.quarantined))  # not linted, not scored
     test = None
     if test_path is not None:
         test_loaded = load_qa([test_path])
@@ -744,7 +777,7 @@ def judge_files(paths: Sequence[str | os.PathLike[str]], out_dir: str | os.PathL
         test = test_loaded.samples
     labels = load_human(human_path, loaded.where) if human_path is not None else None
     result = judge_samples(loaded, endpoint, config, test=test, cache_path=cache_path, template_dir=template_dir,
-                           progress=progress, engine_options=engine_options)
+                           progress=progress, engine_options=engine_options, on_progress=on_progress)
     if labels is not None:
         judged = {j.id for j in result.judgements}
         result.human_labels = len(labels)

@@ -31,6 +31,7 @@ from finsynth.audit.lint import (
     rule_markdown,
 )
 from finsynth.qa.grounding import SMALL_COUNT, context_text, numbers, ungrounded
+from finsynth.qa.progress import ProgressHook, ticking
 from finsynth.qa.schema import (
     Answer,
     Context,
@@ -262,9 +263,10 @@ def _span_in(span: str, question: str) -> bool:
     return _contains_tokens(normalize_span(re.sub(r"[?!;:？！；：]", " ", question)).split(), needle)
 
 
-# "December 30, 2019", "30 June": a day of a date in the question is not a figure it states
+# "December 30, 2019", "30 June", "7月27日", "截至…止52周": a date or period in the question is not a figure it states
 _DATE_DAY = re.compile(r"\b(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?\s+\d{1,2}\b"
-                       r"|\b\d{1,2}\s+(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\b")
+                       r"|\b\d{1,2}\s+(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\b"
+                       r"|\d{1,2}月\d{1,2}日|止\d+周")
 
 
 _YEAR = re.compile(r"(?:19|20)\d\d")
@@ -527,14 +529,16 @@ def select_qa_rules(select: Iterable[str] | None = None) -> list[QARule]:
 
 
 def lint_qa(samples: Sequence[QASample], test: Sequence[QASample] | None = None, *,
-            rules: Iterable[str] | None = None, threshold: float = NEAR_DUP_THRESHOLD) -> QALintResult:
+            rules: Iterable[str] | None = None, threshold: float = NEAR_DUP_THRESHOLD,
+            on_progress: ProgressHook = None) -> QALintResult:
     """Run the chosen rules (all by default) over `samples`; `test` is the test set split leakage
     compares with. Findings come per sample in sample order (rules in registry order), then the
-    dataset-wide ones; the same inputs give the same result."""
+    dataset-wide ones; the same inputs give the same result. `on_progress(n)` is told of samples as the
+    per-sample rules finish them (`len(samples)` in all)."""
     chosen = select_qa_rules(rules)
     position = {s.id: i for i, s in reversed(list(enumerate(samples)))}
     findings: list[QAFinding] = []
-    for sample in samples:
+    for sample in ticking(samples, on_progress):
         for r in (r for r in chosen if r.scope == "sample"):
             for result in r.check(sample):
                 hit = result if isinstance(result, QAHit) else QAHit(str(result), r.severity)

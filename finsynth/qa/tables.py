@@ -16,7 +16,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from itertools import pairwise
 from pathlib import Path
 from typing import Any, cast
@@ -92,6 +92,7 @@ class Layout:
     table_units: tuple[str, str]
     percent_columns: set[int]
     derived_columns: set[int]
+    zh_names: dict[int, str] = field(default_factory=dict)  # each column's header as a Chinese question says it
 
 
 def _is_year_cell(text: str) -> bool:
@@ -140,7 +141,72 @@ def analyse(table: Table) -> Layout | None:
             layout.derived_columns.add(c)
         elif "%" in own:
             layout.percent_columns.add(c)
+    raw = {c: f"{layout.groups[c]} {year}年".strip() if (year := layout.years[c]) is not None else layout.names[c]
+           for c in layout.columns}
+    clean = {c: zh_header(layout.groups[c], year) if (year := layout.years[c]) is not None
+             else zh_header(layout.names[c]) or layout.names[c] for c in layout.columns}
+    taken = Counter(clean.values())
+    # two headers that differ only in what cleaning drops (US$ 2019 vs RMB 2019) keep their own words
+    layout.zh_names = {c: clean[c] if taken[clean[c]] == 1 else raw[c] for c in layout.columns}
     return layout
+
+
+_MONTH = (r"(Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|"
+          r"Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?")
+_MONTH_NUMBER = {m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct",
+                                            "nov", "dec"), start=1)}
+_YEAR_AFTER = r"(?:,?\s+((?:19|20)\d{2})\b)?"
+_MONTH_DAY = re.compile(rf"\b{_MONTH}\s+(\d{{1,2}})\b{_YEAR_AFTER},?", re.IGNORECASE)
+_DAY_MONTH = re.compile(rf"\b(\d{{1,2}})\s+{_MONTH}\b{_YEAR_AFTER},?", re.IGNORECASE)
+# currency signs and unit fragments in TAT-QA's column headers ("$", "(S$ million)", "RMB’Million", "£m", "$'000",
+# "(in thousand NT dollars)"): the answer carries the unit; a Chinese question need not repeat them half-translated
+_HEADER_NOISE = re.compile(
+    r"\([^()]*\b(?:dollars?|millions?|thousands?|billions?)\b[^()]*\)"
+    r"|\(\s*(?:US|S|A|HK|NT|C)?[$€£¥]\s*(?:millions?|thousands?|billions?|m|bn|'000)?\s*\)"
+    r"|(?:\b(?:US|S|A|HK|NT|C))?[$€£¥]\s*(?:'000|’000|bn\b|m\b)?|`|\bRMB\s*[’']?\s*(?:millions?|thousands?|'000)?"
+    r"|\bNone\b", re.IGNORECASE)
+_PERIOD_ENDED = re.compile(r"\b(?:(years?)|(\d+)\s+weeks?)?[\s-]*ended\s*$", re.IGNORECASE)
+_AS_OF = re.compile(r"\b(?:as of|as at|at)\s*$", re.IGNORECASE)
+_FISCAL = re.compile(r"^(?:fiscal(?: year)?|FY)\b\s*(.*)$", re.IGNORECASE)
+_QUARTER = re.compile(r"^Q([1-4])$", re.IGNORECASE)
+
+
+def zh_header(text: str, year: int | None = None) -> str:
+    """A column header as a Chinese question says it (`year`: the column's year when its header gives one apart):
+    `December 31, $` + 2019 -> `2019年12月31日`; `Year Ended December 31` -> `截至2019年12月31日止年度`; `Fiscal` ->
+    `2019财年`; `Q4` -> `2019年第四季度`; `$ Difference` -> `Difference`. Currency signs and unit fragments are
+    dropped, a header repeated over two rows is said once, other words are kept as written."""
+    text = " ".join(_HEADER_NOISE.sub(" ", text).split()).strip(" ,;:")
+    words = text.split()
+    half = len(words) // 2
+    if half and len(words) % 2 == 0 and words[:half] == words[half:]:
+        text = " ".join(words[:half])
+    if text == "%":
+        text = ""
+    when = f"{year}年" if year is not None else ""
+    if year is not None and (fiscal := _FISCAL.match(text)):
+        return f"{fiscal.group(1)} {year}财年".strip()
+    if year is not None and (quarter := _QUARTER.match(text)):
+        return f"{year}年第{'一二三四'[int(quarter.group(1)) - 1]}季度"
+    found = _MONTH_DAY.search(text) or _DAY_MONTH.search(text)
+    if found is None:
+        ended = _PERIOD_ENDED.fullmatch(text)
+        if year is not None and ended and ended.group(1):
+            return f"{year}年度"
+        return f"{text} {when}".strip() or text
+    month, day = (found.group(1), found.group(2)) if found.re is _MONTH_DAY else (found.group(2), found.group(1))
+    written = int(found.group(3)) if found.group(3) else year
+    date = (f"{written}年" if written is not None else "") + f"{_MONTH_NUMBER[month.lower()[:3]]}月{int(day)}日"
+    before, after = text[:found.start()], text[found.end():].strip(" ,")
+    if period := _PERIOD_ENDED.search(before):
+        label = (f"截至{date}止年度" if period.group(1) else f"截至{date}止{period.group(2)}周" if period.group(2)
+                 else f"截至{date}")
+        before = before[:period.start()]
+    else:
+        label = date
+        before = _AS_OF.sub("", before)
+    rest = " ".join(x for x in (" ".join(before.split()).strip(" ,"), after) if x)
+    return f"{rest} {label}".strip()
 
 
 def cell_unit(layout: Layout, label: str, cell: CellValue, column: int) -> Unit:
@@ -194,6 +260,8 @@ def _fmt(value: float, decimals: int) -> str:
 
 
 def _col_name(layout: Layout, c: int, lang: str) -> str:
+    if lang == "zh" and c in layout.zh_names:
+        return layout.zh_names[c]
     year = layout.years[c]
     if year is None:
         return layout.names[c]

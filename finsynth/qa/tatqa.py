@@ -1,10 +1,13 @@
-"""TAT-QA: the dataset's JSON -> `QASample` rows, and its published metrics (EM and numeracy-focused F1).
+"""TAT-QA: the dataset's JSON -> `QASample` rows, and its metrics (EM and numeracy-focused F1).
 
-The metrics follow the TAT-QA paper (Zhu et al., 2021), which takes DROP's (Dua et al., 2019):
+`qa eval` scores with the official metric by default (`finsynth.qa.tatqa_official`: the leaderboard's
+`tatqa_eval.py`, question by question). `score_answer` here is the `lenient` metric, reported beside it on request
+and used by the QA reward; it departs from the official one on purpose:
 - an answer is a bag of spans; each span is normalised (lower case, punctuation and articles dropped,
   white space collapsed) and a span that is a number becomes its value after scale and sign
   normalisation (`1,234` / `(1,234)` negative / `12%` = 0.12 / a `thousand|million|billion` word, and
-  the answer's `scale` field, percent = 0.01), rounded to 4 decimals;
+  the answer's `scale` field, percent = 0.01), rounded to 4 decimals, so a number given in another scale
+  (1,496,500 thousand for 1,496.5 million) still matches;
 - EM is 1 when the two bags of normalised spans are equal (same spans, same count);
 - F1 aligns predicted and gold spans one to one for the best total token F1 (an optimal assignment),
   a pair scoring 0 when the gold span holds numbers and the predicted one shares none of them; the
@@ -22,6 +25,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from finsynth.io import InputError, json_rows
+from finsynth.qa.progress import ProgressHook, ticking
 from finsynth.qa.schema import (
     Answer,
     Context,
@@ -59,11 +63,8 @@ def _cells(rows: list[list[str]], spans: Sequence[str]) -> list[tuple[int, int]]
 
 
 def read_tatqa(path: str | Path) -> list[dict[str, Any]]:
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: not JSON: {exc}") from exc
+    """The contexts of a TAT-QA dataset file (a BOM is fine; a bad byte or bad JSON names the file and line)."""
+    data = read_json_document(path)
     if not isinstance(data, list) or not all(isinstance(c, dict) and "questions" in c for c in data):
         raise InputError(f"{path}: not a TAT-QA file (a JSON list of contexts with 'questions')")
     return data
@@ -71,14 +72,16 @@ def read_tatqa(path: str | Path) -> list[dict[str, Any]]:
 
 def import_tatqa(path: str | Path) -> tuple[list[QASample], dict[str, Any]]:
     """Every question of a TAT-QA file as a `QASample`, in file order; a summary whose counts reconcile
-    (`questions = imported + sum(skipped)`)."""
+    (`questions = imported + sum(skipped)`), naming each skipped question (uid, context number from 1, question
+    order, reason)."""
     contexts = read_tatqa(path)
     name = Path(path).name
     samples: list[QASample] = []
     skipped: dict[str, int] = defaultdict(int)
+    skipped_questions: list[dict[str, Any]] = []
     seen: set[str] = set()
     questions = 0
-    for context in contexts:
+    for number, context in enumerate(contexts, start=1):
         rows = [[str(c) for c in r] for r in (context.get("table") or {}).get("table") or []]
         table = Table.from_rows(rows, id=(context.get("table") or {}).get("uid")) if rows else None
         paragraphs = [Paragraph(id=str(p["uid"]), order=int(p["order"]), text=str(p["text"]))
@@ -86,17 +89,17 @@ def import_tatqa(path: str | Path) -> tuple[list[QASample], dict[str, Any]]:
         by_order = {str(p.order): p.id for p in paragraphs}
         for q in sorted(context["questions"], key=lambda q: q.get("order", 0)):
             questions += 1
-            uid = str(q.get("uid", ""))
+            uid = str(q.get("uid") or "")
             raw = q.get("answer")
-            if not uid or uid in seen:
-                skipped["missing or duplicate uid"] += 1
-                continue
-            if raw in (None, "", []) or q.get("answer_type") not in KINDS:
-                skipped["no answer or unknown answer type"] += 1
-                continue
             scale = q.get("scale") or ""
-            if scale not in SCALES:
-                skipped[f"unknown scale {scale!r}"] += 1
+            reason = ("no uid" if not uid else "duplicate uid" if uid in seen
+                      else "no answer" if raw in (None, "", [])
+                      else f"unknown answer type {q.get('answer_type')!r}" if q.get("answer_type") not in KINDS
+                      else f"unknown scale {scale!r}" if scale not in SCALES else None)
+            if reason is not None:
+                skipped[reason] += 1
+                skipped_questions.append({"uid": uid or None, "context": number,
+                                          "question": q.get("order"), "reason": reason})
                 continue
             seen.add(uid)
             value = _number(raw)
@@ -132,6 +135,7 @@ def import_tatqa(path: str | Path) -> tuple[list[QASample], dict[str, Any]]:
         scales[s.answer.scale or "none"] += 1
     summary = {"file": str(path), "contexts": len(contexts), "questions": questions,
                "imported": len(samples), "skipped": dict(sorted(skipped.items())),
+               "skipped_questions": skipped_questions,
                "by_kind": dict(sorted(kinds.items())), "by_scale": dict(sorted(scales.items()))}
     summary["reconciles"] = questions == len(samples) + sum(skipped.values())
     return samples, summary
@@ -241,31 +245,131 @@ def score_answer(pred: Any, pred_scale: str, gold: Sequence[str], gold_scale: st
     return em, round(f1, 4)
 
 
+PREDICTION_ROW = ('{"id" or "uid", "answer": a string, a number or a list of spans, optional "scale"} per JSONL row, '
+                  'a QA sample row (its answer object is read), or the official prediction file '
+                  '({uid: [answer, scale]})')
+
+
+def read_json_document(path: str | Path) -> Any:
+    """One JSON document from a user's file: a UTF-8 BOM is dropped; a byte that is not UTF-8 or a syntax error is
+    an `InputError` naming the file, the line and the column."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise InputError(f"{path}: no such file") from exc
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - data.rfind(b"\n", 0, exc.start)
+        raise InputError(f"{path}:{line}: not UTF-8: byte 0x{data[exc.start]:02x} at column {column} (byte offset "
+                         f"{exc.start}); save the file as UTF-8") from exc
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}:{exc.lineno}: not JSON: {exc.msg} (column {exc.colno})") from exc
+
+
+def _official_prediction_file(path: Path) -> dict[str, Any] | None:
+    """The official scorer's prediction file (one JSON object `{uid: [answer, scale]}`), or None for JSONL."""
+    with path.open("rb") as handle:
+        head = handle.read(4096).removeprefix(b"\xef\xbb\xbf").lstrip()
+    if not head.startswith(b"{"):
+        return None
+    try:
+        doc = read_json_document(path)
+    except InputError:
+        return None  # not one document: JSONL, read (and its errors named) row by row
+    if isinstance(doc, dict) and doc and all(isinstance(v, list) and len(v) == 2 for v in doc.values()):
+        return doc
+    if isinstance(doc, dict) and doc and not {"id", "uid", "answer"} & set(doc):
+        uid = next(k for k, v in doc.items() if not (isinstance(v, list) and len(v) == 2))
+        raise InputError(f"{path}: {uid}: not [answer, scale] (the official prediction file maps each uid to "
+                         f"[answer, scale]); a prediction is {PREDICTION_ROW}")
+    return None
+
+
+def _is_answer_value(value: Any) -> bool:
+    if value is None or isinstance(value, str | int | float):
+        return not isinstance(value, bool)
+    return isinstance(value, list) and all(isinstance(v, str | int | float) and not isinstance(v, bool)
+                                           for v in value)
+
+
+def _prediction(row: dict[str, Any], where: str) -> tuple[Any, Any]:
+    """A prediction row's answer and scale; an `answer` object (a QA sample's) gives its spans (or text, or value)
+    and its scale unless the row has its own."""
+    answer, scale = row["answer"], row.get("scale")
+    if isinstance(answer, dict):
+        spans = answer.get("spans")
+        if isinstance(spans, list) and spans:
+            answer_value: Any = spans if len(spans) > 1 else spans[0]
+        elif answer.get("text") not in (None, ""):
+            answer_value = answer.get("text")
+        elif "value" in answer:
+            answer_value = answer.get("value")
+        else:
+            raise InputError(f"{where}: 'answer' is an object with no 'spans', 'text' or 'value'; a prediction is "
+                             f"{PREDICTION_ROW}")
+        answer, scale = answer_value, scale if scale is not None else answer.get("scale")
+    if not _is_answer_value(answer):
+        raise InputError(f"{where}: 'answer' is {type(answer).__name__}; a prediction is {PREDICTION_ROW}")
+    return answer, scale or ""
+
+
 def load_predictions(path: str | Path) -> dict[str, dict[str, Any]]:
+    """Predictions by question id: JSONL rows (a QA sample row too) or the official `{uid: [answer, scale]}` file.
+    No prediction at all is an `InputError` (an empty file would score 0 silently)."""
+    path = Path(path)
+    official = _official_prediction_file(path)
+    if official is not None:
+        rows: Iterable[tuple[str, Any]] = ((f"{path}: {uid}", {"uid": uid, "answer": pair[0], "scale": pair[1]})
+                                           for uid, pair in official.items())
+    else:
+        rows = ((f"{path}:{n}", row) for n, row in json_rows(path))
     out: dict[str, dict[str, Any]] = {}
-    for n, row in json_rows(path):
+    for where, row in rows:
         key = row.get("id", row.get("uid")) if isinstance(row, dict) else None
         if key is None or "answer" not in row:
-            raise InputError(f"{path}:{n}: a prediction needs 'id' (or 'uid') and 'answer'")
+            raise InputError(f"{where}: a prediction needs 'id' (or 'uid') and 'answer': {PREDICTION_ROW}")
         if str(key) in out:
-            raise InputError(f"{path}:{n}: a second prediction for {key}")
-        scale = row.get("scale") or ""
+            raise InputError(f"{where}: a second prediction for {key}")
+        answer, scale = _prediction(row, where)
         if scale not in SCALES:
-            raise InputError(f"{path}:{n}: unknown scale {scale!r} (one of {', '.join(s for s in SCALES if s)})")
-        out[str(key)] = {"answer": row["answer"], "scale": scale}
+            raise InputError(f"{where}: unknown scale {scale!r} (one of {', '.join(s for s in SCALES if s)})")
+        out[str(key)] = {"answer": answer, "scale": scale}
+    if not out:
+        raise InputError(f"{path}: no predictions; a prediction is {PREDICTION_ROW}")
     return out
 
 
-def load_gold(path: str | Path) -> list[QASample]:
+def _is_tatqa_file(path: Path) -> bool:
+    if path.suffix != ".json":
+        return False
+    with path.open("rb") as handle:
+        head = handle.read(65536).removeprefix(b"\xef\xbb\xbf").lstrip()
+    return head.startswith(b"[") and b'"questions"' in head
+
+
+def load_gold(path: str | Path, on_progress: ProgressHook = None) -> list[QASample]:
+    """Gold QA samples: a QA JSONL (`qa import-tatqa`, `qa tables`) or a TAT-QA dataset file itself;
+    `on_progress(n)` is told of the JSONL rows as they are read."""
     from pydantic import ValidationError
 
-    rows = []
-    for n, row in json_rows(path):
-        try:
-            rows.append(QASample.model_validate(row))
-        except ValidationError as exc:
-            raise InputError(f"{path}:{n}: not a QA sample (`finsynth qa import-tatqa` writes them): "
-                             f"{exc.error_count()} error(s), first: {exc.errors()[0]['msg']}") from exc
+    path = Path(path)
+    if _is_tatqa_file(path):
+        rows, _ = import_tatqa(path)
+    else:
+        rows = []
+        for n, row in ticking(json_rows(path), on_progress):
+            try:
+                rows.append(QASample.model_validate(row))
+            except ValidationError as exc:
+                raise InputError(f"{path}:{n}: not a QA sample (`finsynth qa import-tatqa` writes them): "
+                                 f"{exc.error_count()} error(s), first: {exc.errors()[0]['msg']}") from exc
     if not rows:
         raise InputError(f"{path}: no gold QA samples")
     return rows
@@ -275,47 +379,90 @@ def _mean(values: list[float]) -> float:
     return round(sum(values) / len(values), 4) if values else 0.0
 
 
-def evaluate(predictions: dict[str, dict[str, Any]], gold: Iterable[QASample]) -> dict[str, Any]:
-    """EM and F1 overall, per answer type and per gold scale; a missing prediction scores 0."""
-    groups: dict[str, dict[str, list[float]]] = defaultdict(lambda: {"em": [], "f1": [], "scale": []})
-    missing = 0
-    gold_ids: set[str] = set()
+METRICS = ("official", "lenient")
+
+
+def score_questions(predictions: dict[str, dict[str, Any]], gold: Iterable[QASample],
+                    metric: str = "official") -> list[dict[str, Any]]:
+    """One row per gold question: its official EM and F1 (`finsynth.qa.tatqa_official`, as TAT-QA's
+    `tatqa_eval.py` scores it) and, with `metric="lenient"`, this module's lenient EM and F1 beside them; a
+    missing prediction scores 0."""
+    from finsynth.qa import tatqa_official
+
+    if metric not in METRICS:
+        raise InputError(f"--metric {metric}: one of {', '.join(METRICS)}")
+    rows = []
     for sample in gold:
-        gold_ids.add(sample.id)
         pred = predictions.get(sample.id)
-        if pred is None:
-            missing += 1
-            em = f1 = 0.0
-            scale_ok = 0.0
-        else:
-            em, f1 = score_answer(pred["answer"], pred["scale"], sample.answer.spans, sample.answer.scale,
-                                  sample.kind)
-            scale_ok = 1.0 if pred["scale"] == sample.answer.scale else 0.0
-        for key in ("overall", f"kind:{sample.kind}", f"scale:{sample.answer.scale or 'none'}"):
-            groups[key]["em"].append(em)
-            groups[key]["f1"].append(f1)
-            groups[key]["scale"].append(scale_ok)
+        answer, scale = (pred["answer"], pred["scale"]) if pred is not None else (None, None)
+        spans = tatqa_official.gold_spans(sample.kind, sample.answer.spans, sample.answer.value)
+        em, f1 = tatqa_official.score(answer, scale or "", spans, sample.answer.scale, sample.kind)
+        row: dict[str, Any] = {
+            "id": sample.id, "kind": sample.kind, "scale": sample.answer.scale,
+            "answer_from": sample.grounding.answer_from, "predicted": pred is not None,
+            "pred_answer": answer, "pred_scale": scale,
+            # the official "Scale score": a non-empty prediction whose scale is the gold one
+            "scale_correct": bool(answer) and scale == sample.answer.scale, "em": em, "f1": f1,
+        }
+        if metric == "lenient":
+            row["lenient_em"], row["lenient_f1"] = (
+                score_answer(answer, scale or "", sample.answer.spans, sample.answer.scale, sample.kind)
+                if pred is not None else (0.0, 0.0))
+        rows.append(row)
+    return rows
+
+
+def evaluate(predictions: dict[str, dict[str, Any]], gold: Iterable[QASample],
+             metric: str = "official") -> dict[str, Any]:
+    """EM and F1 overall, per answer type, per gold scale and per answer source: the official TAT-QA metric, and
+    with `metric="lenient"` the lenient one beside it (`lenient_em`, `lenient_f1`)."""
+    questions = score_questions(predictions, gold, metric)
+    fields = ["em", "f1", "lenient_em", "lenient_f1"] if metric == "lenient" else ["em", "f1"]
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for q in questions:
+        for key in ("overall", f"kind:{q['kind']}", f"scale:{q['scale'] or 'none'}",
+                    f"from:{q['answer_from'] or 'unknown'}"):
+            groups[key].append(q)
 
     def block(key: str) -> dict[str, Any]:
-        g = groups[key]
-        return {"n": len(g["em"]), "em": _mean(g["em"]), "f1": _mean(g["f1"]),
-                "scale_accuracy": _mean(g["scale"])}
+        members = groups[key]
+        out: dict[str, Any] = {"n": len(members)}
+        out.update({name: _mean([float(q[name]) for q in members]) for name in fields})
+        out["scale_accuracy"] = _mean([1.0 if q["scale_correct"] else 0.0 for q in members])
+        return out
 
+    def by(prefix: str) -> dict[str, Any]:
+        return {k.split(":", 1)[1]: block(k) for k in sorted(groups) if k.startswith(prefix)}
+
+    gold_ids = {q["id"] for q in questions}
     return {
-        "gold": len(gold_ids), "predictions": len(predictions), "missing": missing,
+        "metric": metric,
+        "metric_note": ("em, f1: the official TAT-QA metric (tatqa_eval.py); lenient_em, lenient_f1: scale "
+                        "mismatches rescaled, spans aligned as separate bags") if metric == "lenient" else
+                       "em, f1: the official TAT-QA metric (tatqa_eval.py)",
+        "gold": len(gold_ids), "predictions": len(predictions),
+        "missing": sum(1 for q in questions if not q["predicted"]),
         "unmatched_predictions": len(set(predictions) - gold_ids),
         "overall": block("overall"),
-        "by_kind": {k.split(":", 1)[1]: block(k) for k in sorted(groups) if k.startswith("kind:")},
-        "by_scale": {k.split(":", 1)[1]: block(k) for k in sorted(groups) if k.startswith("scale:")},
+        "by_kind": by("kind:"), "by_scale": by("scale:"), "by_answer_from": by("from:"),
     }
 
 
 def render_eval_text(report: dict[str, Any]) -> str:
     from finsynth.markdown import markdown_table
 
-    rows = [["overall", report["overall"]["n"], report["overall"]["em"], report["overall"]["f1"]]]
-    rows += [[f"type {k}", v["n"], v["em"], v["f1"]] for k, v in report["by_kind"].items()]
-    rows += [[f"scale {k}", v["n"], v["em"], v["f1"]] for k, v in report["by_scale"].items()]
+    lenient = report["metric"] == "lenient"
+
+    def cells(v: dict[str, Any]) -> list[Any]:
+        return [v["n"], v["em"], v["f1"], *([v["lenient_em"], v["lenient_f1"]] if lenient else [])]
+
+    rows = [["overall", *cells(report["overall"])]]
+    rows += [[f"type {k}", *cells(v)] for k, v in report["by_kind"].items()]
+    rows += [[f"scale {k}", *cells(v)] for k, v in report["by_scale"].items()]
+    rows += [[f"from {k}", *cells(v)] for k, v in report["by_answer_from"].items()]
     head = (f"{report['gold']} gold, {report['predictions']} predictions, {report['missing']} missing, "
-            f"{report['unmatched_predictions']} not in gold\n\n")
-    return head + markdown_table(["group", "n", "EM", "F1"], rows) + "\n"
+            f"{report['unmatched_predictions']} not in gold; scale accuracy {report['overall']['scale_accuracy']}\n"
+            f"EM, F1: the official TAT-QA metric (tatqa_eval.py)"
+            + ("; lenient: scale mismatches rescaled, spans aligned as separate bags" if lenient else "") + "\n\n")
+    header = ["group", "n", "EM", "F1", *(["lenient EM", "lenient F1"] if lenient else [])]
+    return head + markdown_table(header, rows) + "\n"

@@ -110,11 +110,6 @@ class RelabelResult(RunResult):
         return self.read == len(self.samples) + len(self.quarantined)
 
 
-def resolve_annotator(llm: str, config: EndpointConfig) -> str:
-    """`auto` -> `openai` when an endpoint is configured, else `rules`."""
-    return annotator_choice(llm, config)[0]
-
-
 def annotator_choice(llm: str, config: EndpointConfig) -> tuple[str, str]:
     """(annotator, why): which annotator `--llm` selects here, in words a user can act on."""
     if llm not in ("auto", "rules", "openai"):

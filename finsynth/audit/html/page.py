@@ -17,6 +17,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 
+from finsynth.audit.evidence import evidence_summary
 from finsynth.audit.html.browser import FindingsBrowser
 from finsynth.audit.html.charts import CJK_FONTS, TYPE_NAMES, report_charts
 from finsynth.audit.lint import RULES, SEVERITIES, Span
@@ -112,7 +113,8 @@ def render_html(report: Report, browser: FindingsBrowser | None = None, title: s
     # one row per rule and severity found (fixed-count reports an error for the set and warnings per type), so the
     # rows of a severity add up to the page's total of that severity
     by_severity = report.lint_rule_severity or {}
-    rules = [{"id": r.id, "severity": severity, "rationale": r.rationale, "count": n}
+    rules = [{"id": r.id, "severity": severity, "rationale": r.rationale, "count": n,
+              "evidence": evidence_summary(r.id)}
              for r in RULES.values() for severity, n in (by_severity.get(r.id) or {r.severity: 0}).items()]
     return _environment().get_template("report.html.j2").render(
         title=title,
