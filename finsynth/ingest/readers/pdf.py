@@ -5,10 +5,18 @@ their characters kept out of the text lines; a two-column page (an empty vertica
 third, with most words on either side of it) is read left column, then right; lines are then cleaned
 (`clean.classify_pages`) and joined into paragraphs:
 
-- inside a page, a new paragraph starts at an indented line (when the document indents first lines),
-  else after a line that stops short of the right margin; also at a heading, a table or a wide gap;
-- across a page break, the last paragraph of a page goes on into the first line of the next page when
-  that line is not indented and not a heading, and the last line reached the right margin;
+- a line that does not end a sentence (`normalize.ends_sentence`) never ends a paragraph: the next line
+  goes on with it (and is not taken for a numbered heading), across a column or a page break too, so a
+  CJK column's ragged right edge or a wrap before a long number ("归母净利润为" + "101.8%") is no break;
+  only layout breaks it: a wide gap or blank line inside a column, an indented first line in a document
+  that indents them, a list marker ("•", "(1)"), a larger font, or a line of an unruled table
+  ("营业收入 100 120 150") before it;
+- after a line that ends a sentence, inside a column a new paragraph starts at an indented line (when the
+  document indents first lines), else after a line that stops short of the right margin; across a column
+  or page break, the paragraph goes on when the next line is not indented and the last one reached the
+  right margin;
+- lines are joined by `normalize.join_lines` (no space in Chinese text, one between Latin words and
+  numbers, so "100" + "120" never becomes "100120");
 - a table at the top of a page with the column count of the table that ended the previous page is
   its continuation (a repeated header row is dropped).
 
@@ -18,15 +26,29 @@ tesseract is installed (`ocr.py`), otherwise listed in `pages_without_text`.
 
 from __future__ import annotations
 
+import re
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from finsynth.ingest import ocr as ocr_mod
-from finsynth.ingest.clean import classify_pages
+from finsynth.ingest.clean import EDGE_LINES, classify_pages
 from finsynth.ingest.headings import heading_level, looks_like_title
 from finsynth.ingest.models import Block, ReadDocument, UnreadableFile
-from finsynth.ingest.normalize import join_lines, normalize
+from finsynth.ingest.normalize import ends_sentence, join_lines, normalize
+
+# a bullet or "1)" / "(1)" list marker at a line start: a new item, whatever the line before ended with
+_LIST_ITEM = re.compile(r"^(?:[•·▪●◦‣\-–*]\s*|[（(]?\d{1,2}[)）]\s*)\S")
+_NUMBER_CELL = re.compile(r"^[-+(]?\d[\d,.]*%?\)?$")
+
+
+def _table_row(text: str) -> bool:
+    """A line of an unruled table ("营业收入 100 120 150"): a label and two or more numbers, the last one
+    ending the line, no sentence punctuation. It is never joined to the next line."""
+    cells = text.split()
+    numbers = sum(1 for cell in cells if _NUMBER_CELL.match(cell))
+    return (len(cells) >= 3 and numbers >= 2 and _NUMBER_CELL.match(cells[-1]) is not None
+            and not any(p in text for p in "，。；！？"))
 from finsynth.ingest.tables import clean_rows, continues, merge
 
 
@@ -200,9 +222,27 @@ def _mode(values: list[float]) -> float:
     return statistics.mode(rounded) if rounded else 0.0
 
 
+def _edges(lines: list[Line]) -> tuple[int, int]:
+    """How many of a page's first and last lines (at most `EDGE_LINES`) stand apart from the body: a header
+    or footer is set off by a gap wider than the body's line spacing, a body line at the foot of a column
+    is not. OCR lines carry no layout: all `EDGE_LINES` may be."""
+    if any(not ln.size for ln in lines):
+        return EDGE_LINES, EDGE_LINES
+
+    def apart(upper: Line, lower: Line) -> bool:
+        return lower.column != upper.column or lower.top - upper.bottom > 1.5 * max(upper.size, lower.size)
+
+    head = next((k + 1 for k in range(min(EDGE_LINES, len(lines) - 1)) if apart(lines[k], lines[k + 1])), 0)
+    last = len(lines) - 1
+    foot = next((k + 1 for k in range(min(EDGE_LINES, last)) if apart(lines[last - k - 1], lines[last - k])), 0)
+    if len(lines) <= EDGE_LINES:
+        head = foot = len(lines)
+    return head, foot
+
+
 def _assemble(doc: ReadDocument, pages: list[_Page]) -> None:
     """Clean the lines, then join them into headings, paragraphs and tables."""
-    reasons = classify_pages([[ln.text for ln in p.lines] for p in pages])
+    reasons = classify_pages([[ln.text for ln in p.lines] for p in pages], [_edges(p.lines) for p in pages])
     kept_pages: list[list[Line]] = []
     for page, page_reasons in zip(pages, reasons, strict=True):
         doc.blocks_read += len(page.lines) + len(page.tables)
@@ -239,6 +279,37 @@ def _assemble(doc: ReadDocument, pages: list[_Page]) -> None:
             return 1
         return None
 
+    def same_flow(prev: Line, line: Line) -> bool:
+        """The next line of the same column, without a wide gap (a new page or column is a flow break)."""
+        return (prev.page == line.page and prev.column == line.column and not line.gap_before
+                and not (prev.size and line.top - prev.bottom > 1.5 * prev.size))
+
+    def hard_break(prev: Line, line: Line) -> bool:
+        """Layout that starts a paragraph whatever the text says: a wide gap or a blank line inside a
+        column, an indented first line in a document that indents them, a line after a table row."""
+        if prev.page == line.page and prev.column == line.column and not same_flow(prev, line):
+            return True
+        if line.gap_before and prev.page != line.page:
+            return True
+        return (uses_indent and indented(line)) or _LIST_ITEM.match(line.text) is not None or _table_row(prev.text)
+
+    def goes_on(prev: Line, line: Line) -> bool:
+        """`line` continues the sentence of `prev`: a line that does not end a sentence cannot end a
+        paragraph, so a line after it is no heading either (a wrapped "三、四线城市" is text)."""
+        return (not hard_break(prev, line) and not ends_sentence(prev.text)
+                and (not body_size or line.size < body_size * 1.15))
+
+    def starts_paragraph(prev: Line, line: Line) -> bool:
+        if hard_break(prev, line):
+            return True
+        if not ends_sentence(prev.text):
+            # a short line that does not end a sentence is a wrap before a long number or word ("归母净利润为"
+            # + "101.8%"), or the ragged edge of a CJK column, not the end of a paragraph
+            return False
+        if not same_flow(prev, line):
+            return indented(line) or not full(prev)
+        return indented(line) if uses_indent else not full(prev)
+
     open_lines: list[Line] = []
     last_table: Block | None = None  # the table that ended the previous page, while it may continue
 
@@ -263,23 +334,14 @@ def _assemble(doc: ReadDocument, pages: list[_Page]) -> None:
                 doc.blocks.append(last_table)
                 continue
             line = item
-            level = level_of(line)
+            prev = open_lines[-1] if open_lines else None
+            level = None if prev is not None and goes_on(prev, line) else level_of(line)
             if level is not None:
                 close()
                 doc.blocks.append(Block("heading", line.text, level=level, pages=[line.page]))
             else:
-                if open_lines:
-                    prev = open_lines[-1]
-                    if prev.page != line.page:
-                        new = indented(line) or not full(prev) or line.gap_before
-                    elif prev.column != line.column:
-                        new = indented(line) or not full(prev)
-                    elif line.gap_before or (prev.size and line.top - prev.bottom > 1.5 * prev.size):
-                        new = True
-                    else:
-                        new = indented(line) if uses_indent else not full(prev)
-                    if new:
-                        close()
+                if prev is not None and starts_paragraph(prev, line):
+                    close()
                 open_lines.append(line)
             last_table = None
         if items and not isinstance(items[-1][3], _Table):

@@ -1,8 +1,11 @@
 """Markdown and plain text: decoded by the rule in `normalize.py`, then split into blocks.
 
-A block is a run of lines up to a blank line, or up to a line that ends a sentence (。！？；…, a closing
-quote) when the next line starts something new: Chinese text files often put one paragraph on a line
-with no blank line between, and hard-wrapped files do not end their wrapped lines with punctuation.
+A block is a run of lines up to a blank line, or up to a line that ends a sentence (`normalize.ends_sentence`:
+。！？；… or a Latin full stop, maybe followed by a closing quote) when the next line starts something new:
+Chinese text files often put one paragraph on a line with no blank line between, and hard-wrapped files do
+not end their wrapped lines with punctuation; wrapped lines are joined by `normalize.join_lines`, which
+never fuses two numbers. Two or more consecutive lines with two or more tab-separated cells each are a
+table (one block, its rows and cells kept apart, as a PDF or DOCX table is).
 A line indented with spaces (or "　　") starts a new paragraph. A numbered heading (`一、`, `1.1`...,
 see `headings.py`) counts only on a line that starts a paragraph, so a wrapped line that happens to
 begin with "12.5亿元" is not one. Markdown adds `#` headings, lists (`-`, `*`, `+`, `1.`: consecutive
@@ -19,9 +22,8 @@ from pathlib import Path
 from finsynth.ingest.clean import is_decoration, toc_lines
 from finsynth.ingest.headings import heading_level, markdown_heading
 from finsynth.ingest.models import Block, ReadDocument, UnreadableFile
-from finsynth.ingest.normalize import decode, join_lines, normalize
+from finsynth.ingest.normalize import decode, ends_sentence, join_lines, normalize
 
-_ENDS_PARAGRAPH = tuple("。！？；!?;…”』」）)")
 _LIST = re.compile(r"^\s{0,3}(?:[-*+]|\d{1,3}[.)])\s+(?P<text>\S.*)$")
 _TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$")
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(?:\|\s*:?-{2,}:?\s*)*\|?\s*$")
@@ -42,6 +44,13 @@ def _cells(line: str) -> list[str]:
     if line.endswith("|") and not line.endswith("\\|"):
         line = line[:-1]
     return [cell.strip().replace("\\|", "|") for cell in re.split(r"(?<!\\)\|", line)]
+
+
+def _tab_cells(line: str) -> list[str] | None:
+    """The cells of a tab-separated table row (two or more non-empty), else None: a line indented with a
+    tab has one."""
+    cells = [normalize(cell) for cell in line.rstrip("\r\n ").split("\t")]
+    return cells if sum(1 for cell in cells if cell) >= 2 else None
 
 
 def read_text(path: Path, markdown: bool) -> ReadDocument:
@@ -129,6 +138,17 @@ def _parse(doc: ReadDocument, raw_lines: list[str], markdown: bool) -> None:
             keep(Block("table", rows=[r + [""] * (width - len(r)) for r in rows], lines=[number, end]))
             i = end
             continue
+        if not markdown and _tab_cells(raw) and i + 1 < n and _tab_cells(raw_lines[i + 1]):
+            flush()
+            end = i
+            tab_rows: list[list[str]] = []
+            while end < n and (cells := _tab_cells(raw_lines[end])):
+                tab_rows.append(cells)
+                end += 1
+            width = max(len(r) for r in tab_rows)
+            keep(Block("table", rows=[r + [""] * (width - len(r)) for r in tab_rows], lines=[number, end]))
+            i = end
+            continue
         if markdown and _LIST.match(raw):
             end = i
             while end < n and _LIST.match(raw_lines[end]):
@@ -155,7 +175,7 @@ def _parse(doc: ReadDocument, raw_lines: list[str], markdown: bool) -> None:
         if paragraph and _INDENT.match(raw):
             flush()
         paragraph.append((number, text))
-        if text.endswith(_ENDS_PARAGRAPH):
+        if ends_sentence(text):
             flush()
         i += 1
     flush()
