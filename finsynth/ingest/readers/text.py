@@ -6,7 +6,8 @@ Chinese text files often put one paragraph on a line with no blank line between,
 not end their wrapped lines with punctuation; wrapped lines are joined by `normalize.join_lines`, which
 never fuses two numbers. Two or more consecutive lines with two or more tab-separated cells each are a
 table (one block, its rows and cells kept apart, as a PDF or DOCX table is).
-A line indented with spaces (or "　　") starts a new paragraph. A numbered heading (`一、`, `1.1`...,
+A line indented with spaces (or "　　") deeper than the line before starts a new paragraph; at the same depth
+(a left margin), only after a line under half its length (a title). A numbered heading (`一、`, `1.1`...,
 see `headings.py`) counts only on a line that starts a paragraph, so a wrapped line that happens to
 begin with "12.5亿元" is not one. Markdown adds `#` headings, lists (`-`, `*`, `+`, `1.`: consecutive
 items, one block, "- item" a line; a single "1. 标题" line on its own is a heading), pipe tables, fenced
@@ -51,6 +52,22 @@ def _tab_cells(line: str) -> list[str] | None:
     tab has one."""
     cells = [normalize(cell) for cell in line.rstrip("\r\n ").split("\t")]
     return cells if sum(1 for cell in cells if cell) >= 2 else None
+
+
+def _indent(raw: str) -> int:
+    """The depth of a line's indentation, in spaces (a tab 4, an ideographic space 2)."""
+    stripped = raw.lstrip(" \t\u3000")
+    lead = raw[:len(raw) - len(stripped)]
+    return lead.count(" ") + 4 * lead.count("\t") + 2 * lead.count("\u3000")
+
+
+def _indent_starts(prev_raw: str, prev_text: str, raw: str, text: str) -> bool:
+    """An indented line starts a paragraph when it is indented deeper than the line before (a first-line
+    indent); at the same depth (a file with a left margin) only after a short line, such as a title: the
+    previous line, which does not end a sentence (else it ended the paragraph), wraps into this one."""
+    if _INDENT.match(raw) is None:
+        return False
+    return _indent(raw) > _indent(prev_raw) or 2 * len(prev_text) < len(text)
 
 
 def read_text(path: Path, markdown: bool) -> ReadDocument:
@@ -165,14 +182,14 @@ def _parse(doc: ReadDocument, raw_lines: list[str], markdown: bool) -> None:
             keep(Block("list", "\n".join(f"- {item}" for item in items), lines=[number, end]))
             i = end
             continue
-        starts_paragraph = not paragraph or _INDENT.match(raw) is not None
+        starts_paragraph = not paragraph or _indent_starts(raw_lines[paragraph[-1][0] - 1], paragraph[-1][1], raw, text)
         level = heading_level(text) if starts_paragraph else None
         if level is not None:
             flush()
             keep(Block("heading", text, level=level, lines=[number, number]))
             i += 1
             continue
-        if paragraph and _INDENT.match(raw):
+        if paragraph and starts_paragraph:
             flush()
         paragraph.append((number, text))
         if ends_sentence(text):

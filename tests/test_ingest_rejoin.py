@@ -1,0 +1,135 @@
+"""Issue 24 item 3: ingest output is safe to train on. Wrapped PDF lines are rejoined (two CJK columns, a
+wrap before a number), lines never fuse two numbers, a tab-separated table in a .txt stays a table, and a
+body line repeated at the foot of each page is not taken for a running footer."""
+
+from __future__ import annotations
+
+import pytest
+
+from finsynth.ingest import IngestOptions, ingest
+from finsynth.ingest.normalize import ends_sentence, join_lines
+
+pytest.importorskip("reportlab")
+pytest.importorskip("pdfplumber")
+
+from ingest_helpers import build_flow_pdf, cjk_styles, tagged_sentences
+
+WIDE = IngestOptions(min_chars=0, target_chars=500, max_chars=2000)
+
+
+def _text(result) -> str:
+    """Every chunk's text, chunks apart (a sentence cut between two chunks is not found whole)."""
+    return "\n\n".join(row.paragraph for row in result.rows)
+
+
+def _check_sentences(result, sentences: list[str]) -> None:
+    text = _text(result)
+    missing = [s for s in sentences if text.count(s) != 1]
+    assert not missing, f"{len(missing)} of {len(sentences)} sentences not found whole exactly once: {missing[:3]}"
+
+
+def test_two_column_cjk_pdf_has_no_break_inside_a_sentence(tmp_path):
+    from reportlab.platypus import Paragraph
+
+    body, head = cjk_styles(10.5, indent=21)
+    story: list = []
+    sentences: list[str] = []
+    for s_index, (title, n) in enumerate([("一、公司概况", 9), ("二、盈利能力", 24), ("三、行业分析", 12)]):
+        story.append(Paragraph(title, head))
+        got = tagged_sentences(title[2:], n, s_index)
+        sentences += got
+        story += [Paragraph("".join(got[i:i + 3]), body) for i in range(0, n, 3)]
+    path = tmp_path / "two_columns.pdf"
+    build_flow_pdf(path, story, columns=2)
+    got = ingest([path], WIDE)
+    assert got.summary.documents[0].pages == 2
+    _check_sentences(got, sentences)
+    # the templated sentences put near-identical lines at the foot of both pages: body text, not a footer
+    assert got.summary.blocks_dropped == {}
+
+
+def _draw_lines(path, lines: list[str], size: float = 10.5) -> None:
+    """One page of lines drawn at the left margin, one every 1.5 x size: the layout's wraps, exactly."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+    from reportlab.pdfgen import canvas
+
+    pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
+    c = canvas.Canvas(str(path), pagesize=A4)
+    c.setFont("STSong-Light", size)
+    for i, line in enumerate(lines):
+        c.drawString(72, 760 - 1.5 * size * i, line)
+    c.showPage()
+    c.save()
+
+
+def test_single_column_wrap_before_a_number_is_rejoined(tmp_path):
+    # a layout wraps before a number that does not fit, so the line ends well short of the margin
+    lines = ["公司2025年经营稳健，营业收入与利润同步增长，高端产品占比持续提升，",
+             "渠道结构进一步优化，全年实现归母净利润为",
+             "101.8%，盈利能力显著增强，经营现金流同步改善。新产品放量带动收入",
+             "12,345.67万元，占比提升至18.5%。"]
+    path = tmp_path / "one_column.pdf"
+    _draw_lines(path, lines)
+    got = ingest([path], WIDE)
+    assert [r.paragraph for r in got.rows] == ["".join(lines)]
+
+
+def test_single_column_paragraphs_still_end_at_a_short_sentence_end(tmp_path):
+    lines = ["公司2025年经营稳健，营业收入与利润同步增长，高端产品占比持续提升，",
+             "渠道结构进一步优化。",
+             "展望2026年，公司将继续推进渠道下沉，新产品有望贡献收入增量，预计",
+             "收入增速为15.0%。"]
+    path = tmp_path / "paragraphs.pdf"
+    _draw_lines(path, lines)
+    got = ingest([path], WIDE)
+    assert got.rows[0].paragraph == "".join(lines[:2]) + "\n" + "".join(lines[2:])
+
+
+def test_a_wrapped_line_that_looks_like_a_heading_is_text(tmp_path):
+    path = tmp_path / "wrap.pdf"
+    lines = ["公司持续推进渠道下沉，门店网络从一二线城市向", "三、四线城市延伸，全年新开门店320家，覆盖县域", "市场的比例提升至41.5%。"]
+    _draw_lines(path, lines)
+    got = ingest([path], WIDE)
+    assert [r.paragraph for r in got.rows] == ["".join(lines)]
+    assert got.rows[0].source.heading_path == []
+
+
+@pytest.mark.parametrize("lines,joined", [
+    (["同", "比增长"], "同比增长"),
+    (["收入", "2023"], "收入2023"),
+    (["2023 100", "2024 120"], "2023 100 2024 120"),
+    (["net", "profit"], "net profit"),
+    (["revenue rose", "8.2% to", "RMB 3,260 million."], "revenue rose 8.2% to RMB 3,260 million."),
+    (["grew 12.5", "%, driven"], "grew 12.5%, driven"),
+])
+def test_join_lines_never_fuses_two_numbers(lines, joined):
+    assert join_lines(lines) == joined
+
+
+@pytest.mark.parametrize("text,ends", [
+    ("持续推进。", True), ("他说：“增长。”", True), ("风险；", True), ("Revenue rose 8.2%.", True),
+    ("同比增长", False), ("【T015】", False), ("营业收入（亿元）", False), ("Revenue grew in 2024.", True),
+])
+def test_ends_sentence(text, ends):
+    assert ends_sentence(text) is ends
+
+
+def test_tab_separated_table_in_text_is_one_table_chunk(tmp_path):
+    path = tmp_path / "t.txt"
+    path.write_text("一、收入\n\n公司收入稳步增长。\n\n年份\t收入\n2023\t100\n2024\t120\n", encoding="utf-8")
+    got = ingest([path], WIDE)
+    assert [r.paragraph for r in got.rows if r.source.kind == "text"] == ["公司收入稳步增长。"]
+    (table,) = [r for r in got.rows if r.source.kind == "table"]
+    assert table.source.table == [["年份", "收入"], ["2023", "100"], ["2024", "120"]]
+    assert table.paragraph == "| 年份 | 收入 |\n| --- | --- |\n| 2023 | 100 |\n| 2024 | 120 |"
+    assert table.source.lines == [5, 7] and table.chapter_title == "一、收入"
+    assert got.summary.tables == 1 and got.summary.reconciles()
+
+
+def test_a_line_indented_with_a_tab_is_not_a_table(tmp_path):
+    path = tmp_path / "t.txt"
+    path.write_text("\t公司收入稳步增长，\n\t毛利率为31.2%。\n", encoding="utf-8")
+    got = ingest([path], WIDE)
+    assert [(r.source.kind, r.paragraph) for r in got.rows] == [("text", "公司收入稳步增长，毛利率为31.2%。")]
