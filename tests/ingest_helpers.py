@@ -187,4 +187,5 @@ def build_flow_pdf(path: Path, story: list, columns: int = 1) -> None:
 
 def tagged_sentences(topic: str, n: int, seed: int) -> list[str]:
     """`_sentences` with a bracketed tag ("【T015】") in each: a token the wrap can cut inside."""
-    return [s.replace("项观察", f"项观察【T{seed * 100 + i:03d}】", 1) for i, s in enumerate(_sentences(topic, n, seed))]
+    return [s.replace("项观察", f"项观察【T{seed * 100 + i:03d}】", 1)
+            for i, s in enumerate(_sentences(topic, n, seed))]

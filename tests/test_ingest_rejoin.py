@@ -89,7 +89,8 @@ def test_single_column_paragraphs_still_end_at_a_short_sentence_end(tmp_path):
 
 def test_a_wrapped_line_that_looks_like_a_heading_is_text(tmp_path):
     path = tmp_path / "wrap.pdf"
-    lines = ["公司持续推进渠道下沉，门店网络从一二线城市向", "三、四线城市延伸，全年新开门店320家，覆盖县域", "市场的比例提升至41.5%。"]
+    lines = ["公司持续推进渠道下沉，门店网络从一二线城市向", "三、四线城市延伸，全年新开门店320家，覆盖县域",
+             "市场的比例提升至41.5%。"]
     _draw_lines(path, lines)
     got = ingest([path], WIDE)
     assert [r.paragraph for r in got.rows] == ["".join(lines)]
@@ -133,3 +134,40 @@ def test_a_line_indented_with_a_tab_is_not_a_table(tmp_path):
     path.write_text("\t公司收入稳步增长，\n\t毛利率为31.2%。\n", encoding="utf-8")
     got = ingest([path], WIDE)
     assert [(r.source.kind, r.paragraph) for r in got.rows] == [("text", "公司收入稳步增长，毛利率为31.2%。")]
+
+
+def test_unruled_table_rows_stay_apart(tmp_path):
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+    from reportlab.pdfgen import canvas
+
+    pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
+    path = tmp_path / "rows.pdf"
+    c = canvas.Canvas(str(path), pagesize=A4)
+    c.setFont("STSong-Light", 10.5)
+    c.drawString(72, 760, "公司近三年主要财务数据如下表所示")
+    rows = [("营业收入", "100.5", "120.3", "150.8"), ("净利润", "10.2", "12.5", "15.1"),
+            ("毛利率", "31.2%", "32.5%", "33.0%")]
+    for i, row in enumerate(rows):
+        for k, cell in enumerate(row):
+            c.drawString(72 + 110 * k, 740 - 16 * i, cell)  # columns apart, no rules
+    c.showPage()
+    c.save()
+    got = ingest([path], WIDE)
+    lines = "\n".join(r.paragraph for r in got.rows).splitlines()
+    for row in rows:
+        assert " ".join(row) in lines  # each row a line of its own, cells apart
+
+
+@pytest.mark.parametrize("previous,rows,expected", [
+    ([["指标", "2023"], ["收入", "100"]], [["指标", "2023"], ["利润", "10"]], True),  # repeated header
+    ([["指标", "2023"], ["收入", "100"]], [["利润", "10"]], True),  # body rows go on
+    ([["指标", "2023年"], ["收入", "100"]], [["项目", "2024年"], ["利润", "10"]], False),  # a new header
+    ([["项目", "说明"], ["开户", "免收"]], [["年费", "首年免收"]], True),  # a text table goes on
+    ([["指标", "2023"], ["收入", "100"]], [["a", "b", "c"]], False),  # another width
+])
+def test_table_continuation(previous, rows, expected):
+    from finsynth.ingest.tables import continues
+
+    assert continues(previous, rows) is expected

@@ -2,7 +2,8 @@
 
 Per page: rotated characters are dropped as a watermark; ruled tables are found (`find_tables`) and
 their characters kept out of the text lines; a two-column page (an empty vertical gutter in the middle
-third, with most words on either side of it) is read left column, then right; lines are then cleaned
+third, a fifth of the words or more left of it, on lines mostly without wide gaps inside, so not the
+cells of an unruled table, and some words right of it) is read left column, then right; lines are then cleaned
 (`clean.classify_pages`) and joined into paragraphs:
 
 - a line that does not end a sentence (`normalize.ends_sentence`) never ends a paragraph: the next line
@@ -10,7 +11,8 @@ third, with most words on either side of it) is read left column, then right; li
   CJK column's ragged right edge or a wrap before a long number ("归母净利润为" + "101.8%") is no break;
   only layout breaks it: a wide gap or blank line inside a column, an indented first line in a document
   that indents them, a list marker ("•", "(1)"), a larger font, or a line of an unruled table
-  ("营业收入 100 120 150") before it;
+  ("营业收入   100   120": cells apart by gaps wider than a character, a short label, then only numbers)
+  before it;
 - after a line that ends a sentence, inside a column a new paragraph starts at an indented line (when the
   document indents first lines), else after a line that stops short of the right margin; across a column
   or page break, the paragraph goes on when the next line is not indented and the last one reached the
@@ -26,6 +28,7 @@ tesseract is installed (`ocr.py`), otherwise listed in `pages_without_text`.
 
 from __future__ import annotations
 
+import itertools
 import re
 import statistics
 from dataclasses import dataclass, field
@@ -36,20 +39,24 @@ from finsynth.ingest.clean import EDGE_LINES, classify_pages
 from finsynth.ingest.headings import heading_level, looks_like_title
 from finsynth.ingest.models import Block, ReadDocument, UnreadableFile
 from finsynth.ingest.normalize import ends_sentence, join_lines, normalize
+from finsynth.ingest.tables import clean_rows, continues, is_number, merge
 
 # a bullet or "1)" / "(1)" list marker at a line start: a new item, whatever the line before ended with
-_LIST_ITEM = re.compile(r"^(?:[•·▪●◦‣\-–*]\s*|[（(]?\d{1,2}[)）]\s*)\S")
-_NUMBER_CELL = re.compile(r"^[-+(]?\d[\d,.]*%?\)?$")
+# ("-" and "*" only before a space: "-3.5%" starting a wrapped line is a number)
+_LIST_ITEM = re.compile(r"^(?:[•▪●◦‣]\s*|[-–*]\s+|[（(]?\d{1,2}[)）]\s*)\S")
 
 
-def _table_row(text: str) -> bool:
-    """A line of an unruled table ("营业收入 100 120 150"): a label and two or more numbers, the last one
-    ending the line, no sentence punctuation. It is never joined to the next line."""
+def _table_row(line: Line) -> bool:
+    """A line of an unruled table ("营业收入   100   120   150"): cells apart by gaps wider than a character
+    (two or more), a label of at most two words, then only numbers, two or more, and no sentence
+    punctuation. It is never joined to the next line (a prose line has no such gaps)."""
+    text = line.text
     cells = text.split()
-    numbers = sum(1 for cell in cells if _NUMBER_CELL.match(cell))
-    return (len(cells) >= 3 and numbers >= 2 and _NUMBER_CELL.match(cells[-1]) is not None
+    if line.wide_gaps < 2:
+        return False
+    label = next((i for i, cell in enumerate(cells) if is_number(cell)), len(cells))
+    return (label <= 2 and len(cells) - label >= 2 and all(is_number(c) for c in cells[label:])
             and not any(p in text for p in "，。；！？"))
-from finsynth.ingest.tables import clean_rows, continues, merge
 
 
 @dataclass
@@ -63,6 +70,7 @@ class Line:
     page: int
     column: int = 0
     gap_before: bool = False  # OCR: a blank line came before
+    wide_gaps: int = 0  # gaps between characters wider than one character (table cells apart)
 
 
 @dataclass
@@ -100,9 +108,12 @@ def _lines(page, number: int, column: int = 0) -> list[Line]:
         text = normalize(line["text"], squeeze=True)
         if not text:
             continue
-        sizes = [c["size"] for c in line["chars"] if c["text"].strip()]
-        out.append(Line(text, line["x0"], line["x1"], line["top"], line["bottom"],
-                        statistics.median(sizes) if sizes else 0.0, number, column))
+        chars = sorted((c for c in line["chars"] if c["text"].strip()), key=lambda c: c["x0"])
+        sizes = [c["size"] for c in chars]
+        size = statistics.median(sizes) if sizes else 0.0
+        wide = sum(1 for a, b in itertools.pairwise(chars) if size and b["x0"] - a["x1"] > size)
+        out.append(Line(text, line["x0"], line["x1"], line["top"], line["bottom"], size, number, column,
+                        wide_gaps=wide))
     return out
 
 
@@ -128,10 +139,25 @@ def _gutter(page) -> tuple[float, float, float] | None:
     gutter = lo + best_end - best / 2
     left = [w for w in words if w["x1"] < gutter]
     right = [w for w in words if w["x0"] > gutter]
-    if len(left) < 0.2 * len(words) or len(right) < 0.2 * len(words):
+    # the right column may be a line or two (before a page break, at the end): its lines must still not be
+    # read across into the left column's; only the left column must be a real share of the page
+    if len(left) < 0.2 * len(words) or not right or not _column_lines(left):
         return None
     sided = left + right
     return gutter, min(w["top"] for w in sided) - 1, max(w["bottom"] for w in sided) + 1
+
+
+def _column_lines(words: list[dict]) -> bool:
+    """Whether the words left of a gutter are lines of a text column: at most a few of those lines have a
+    wide gap inside (the cells of an unruled table that spans the page do)."""
+    lines: dict[int, list[dict]] = {}
+    for w in words:
+        lines.setdefault(round(w["top"]), []).append(w)
+    gapped = 0
+    for line in lines.values():
+        line.sort(key=lambda w: w["x0"])
+        gapped += any(b["x0"] - a["x1"] > 12 for a, b in itertools.pairwise(line))
+    return gapped < 0.5 * len(lines)
 
 
 def _page_content(page, number: int) -> tuple[_Page, bool]:
@@ -291,7 +317,8 @@ def _assemble(doc: ReadDocument, pages: list[_Page]) -> None:
             return True
         if line.gap_before and prev.page != line.page:
             return True
-        return (uses_indent and indented(line)) or _LIST_ITEM.match(line.text) is not None or _table_row(prev.text)
+        return ((uses_indent and indented(line)) or _LIST_ITEM.match(line.text) is not None
+                or _table_row(prev) or _table_row(line))
 
     def goes_on(prev: Line, line: Line) -> bool:
         """`line` continues the sentence of `prev`: a line that does not end a sentence cannot end a

@@ -12,7 +12,8 @@ see `headings.py`) counts only on a line that starts a paragraph, so a wrapped l
 begin with "12.5亿元" is not one. Markdown adds `#` headings, lists (`-`, `*`, `+`, `1.`: consecutive
 items, one block, "- item" a line; a single "1. 标题" line on its own is a heading), pipe tables, fenced
 code (kept as text) and image lines (dropped as `markup`). Lines of rules and box-drawing characters are
-dropped as `decoration`; a table of contents as `toc`.
+dropped as `decoration`; a table of contents as `toc`. A form feed is a page break (`pages` counts them), not a
+blank line.
 """
 
 from __future__ import annotations
@@ -81,7 +82,11 @@ def read_text(path: Path, markdown: bool) -> ReadDocument:
         text, encoding = decode(data)
     except ValueError as exc:
         raise UnreadableFile(str(exc)) from exc
-    doc = ReadDocument(format="markdown" if markdown else "text", blocks=[], encoding=encoding, pages=1)
+    # a form feed is a page break (pdftotext writes one at the start of each page's first line), not a line
+    # end: splitlines() would cut "\f" into a blank line of its own, splitting a sentence it falls in
+    pages = 1 + text.rstrip("\f\n").count("\f")
+    text = re.sub(r"\n?\f", "\n", text)
+    doc = ReadDocument(format="markdown" if markdown else "text", blocks=[], encoding=encoding, pages=pages)
     _parse(doc, text.splitlines(), markdown)
     return doc
 
