@@ -171,3 +171,33 @@ def test_table_continuation(previous, rows, expected):
     from finsynth.ingest.tables import continues
 
     assert continues(previous, rows) is expected
+
+
+@pytest.mark.parametrize("columns", [1, 2])
+def test_real_corpus_paragraphs_laid_out_by_reportlab_come_back_whole(corpus_dir, tmp_path, columns):
+    """Human-written research paragraphs (the shared corpus, not written here), laid out in STSong-Light 10.5 pt:
+    every paragraph comes back whole, with no line break inside and nothing lost to header/footer rules."""
+    import json
+    from xml.sax.saxutils import escape
+
+    from reportlab.platypus import Paragraph
+
+    from finsynth.ingest.normalize import normalize
+
+    rows = [json.loads(line) for line in (corpus_dir / "type_a.jsonl").read_text(encoding="utf-8").splitlines()[:60]]
+    body, head = cjk_styles(10.5, indent=21)
+    story: list = []
+    expected: list[str] = []
+    for i, row in enumerate(rows):
+        if i % 6 == 0:
+            story.append(Paragraph(f"{i // 6 + 1}.{i % 6 + 1} {escape(row['input']['chapter_title'])}", head))
+        paragraph = row["input"]["paragraph"]
+        story.append(Paragraph(escape(paragraph), body))
+        expected.append(normalize(paragraph, squeeze=True))
+    path = tmp_path / "corpus.pdf"
+    build_flow_pdf(path, story, columns=columns)
+    got = ingest([path], WIDE)
+    assert got.summary.pages_read >= 4 and got.summary.blocks_dropped == {}
+    text = _text(got)
+    missing = [p for p in expected if p not in text]
+    assert not missing, f"{len(missing)} of {len(expected)} paragraphs not whole: {missing[:2]}"
