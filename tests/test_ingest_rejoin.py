@@ -65,9 +65,10 @@ def _draw_lines(path, lines: list[str], size: float = 10.5) -> None:
 
 
 def test_single_column_wrap_before_a_number_is_rejoined(tmp_path):
-    # a layout wraps before a number that does not fit, so the line ends well short of the margin
+    # a layout wraps before a number that does not fit: the second line ends 29.9 pt short of the margin (more
+    # than a character, less than "101.8%，" needs), as reportlab's own wrap leaves it
     lines = ["公司2025年经营稳健，营业收入与利润同步增长，高端产品占比持续提升，",
-             "渠道结构进一步优化，全年实现归母净利润为",
+             "渠道结构进一步优化，海外业务同步放量，全年实现的归母净利润为",
              "101.8%，盈利能力显著增强，经营现金流同步改善。新产品放量带动收入",
              "12,345.67万元，占比提升至18.5%。"]
     path = tmp_path / "one_column.pdf"
@@ -85,6 +86,16 @@ def test_single_column_paragraphs_still_end_at_a_short_sentence_end(tmp_path):
     _draw_lines(path, lines)
     got = ingest([path], WIDE)
     assert got.rows[0].paragraph == "".join(lines[:2]) + "\n" + "".join(lines[2:])
+
+
+def test_a_short_line_without_a_full_stop_still_ends_its_paragraph(tmp_path):
+    # a source line under a chart, then a numbered heading and a paragraph in the body size
+    lines = ["资料来源：Wind，公司公告", "二、盈利预测",
+             "我们预计公司2026年营业收入为412.6亿元，同比增长15.0%，归母净利", "润为58.3亿元。"]
+    path = tmp_path / "caption.pdf"
+    _draw_lines(path, lines)
+    got = ingest([path], WIDE)
+    assert [(r.chapter_title, r.paragraph) for r in got.rows] == [("", lines[0]), ("二、盈利预测", "".join(lines[2:]))]
 
 
 def test_a_wrapped_line_that_looks_like_a_heading_is_text(tmp_path):
@@ -201,3 +212,45 @@ def test_real_corpus_paragraphs_laid_out_by_reportlab_come_back_whole(corpus_dir
     text = _text(got)
     missing = [p for p in expected if p not in text]
     assert not missing, f"{len(missing)} of {len(expected)} paragraphs not whole: {missing[:2]}"
+
+
+def test_a_right_column_holding_only_a_table_is_read_after_the_left_column(tmp_path):
+    from reportlab.lib import colors
+    from reportlab.platypus import FrameBreak, Paragraph, Table, TableStyle
+
+    body, head = cjk_styles(10.5)
+    sentences = tagged_sentences("经营回顾", 6, 4)
+    rows = [["指标", "2024年", "2025年"], ["营业收入", "100.5", "120.3"], ["净利润", "10.2", "12.5"]]
+    grid = Table(rows)
+    grid.setStyle(TableStyle([("FONTNAME", (0, 0), (-1, -1), "STSong-Light"),
+                              ("GRID", (0, 0), (-1, -1), 0.5, colors.black)]))
+    story = [Paragraph("一、经营回顾", head), Paragraph("".join(sentences[:3]), body),
+             Paragraph("".join(sentences[3:]), body), FrameBreak(), grid]
+    path = tmp_path / "table_column.pdf"
+    build_flow_pdf(path, story, columns=2)
+    got = ingest([path], WIDE)
+    assert [r.source.kind for r in got.rows] == ["text", "table"]
+    assert got.rows[1].source.table == rows
+    _check_sentences(got, sentences)
+
+
+def test_a_running_header_close_to_the_body_in_a_smaller_font_is_still_dropped(tmp_path):
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+    from reportlab.pdfgen import canvas
+
+    pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
+    path = tmp_path / "header.pdf"
+    c = canvas.Canvas(str(path), pagesize=A4)
+    for page in range(3):
+        c.setFont("STSong-Light", 9)
+        c.drawString(72, 772, "某某证券研究所 公司点评报告")  # 4 pt above the body: no gap, another size
+        c.setFont("STSong-Light", 10.5)
+        for k, sentence in enumerate(tagged_sentences(f"第{page + 1}页", 3, page)):
+            c.drawString(72, 756 - 16 * k, sentence[:36])
+        c.showPage()
+    c.save()
+    got = ingest([path], WIDE)
+    assert got.summary.blocks_dropped == {"running_header": 3}
+    assert all("研究所" not in r.paragraph for r in got.rows)

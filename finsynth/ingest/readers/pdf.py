@@ -6,17 +6,18 @@ third, a fifth of the words or more left of it, on lines mostly without wide gap
 cells of an unruled table, and some words right of it) is read left column, then right; lines are then cleaned
 (`clean.classify_pages`) and joined into paragraphs:
 
-- a line that does not end a sentence (`normalize.ends_sentence`) never ends a paragraph: the next line
-  goes on with it (and is not taken for a numbered heading), across a column or a page break too, so a
-  CJK column's ragged right edge or a wrap before a long number ("归母净利润为" + "101.8%") is no break;
-  only layout breaks it: a wide gap or blank line inside a column, an indented first line in a document
-  that indents them, a list marker ("•", "(1)"), a larger font, or a line of an unruled table
-  ("营业收入   100   120": cells apart by gaps wider than a character, a short label, then only numbers)
-  before it;
-- after a line that ends a sentence, inside a column a new paragraph starts at an indented line (when the
-  document indents first lines), else after a line that stops short of the right margin; across a column
-  or page break, the paragraph goes on when the next line is not indented and the last one reached the
-  right margin;
+- a line that the layout wrapped never ends a paragraph: it does not end a sentence
+  (`normalize.ends_sentence`) and the room left at its end is too small for the next line's first unit (a
+  character, or a whole number or word), give or take two characters. The next line goes on with it (and
+  is not taken for a numbered heading), across a column or a page break too, so a CJK column's ragged
+  right edge or a wrap before a long number ("归母净利润为" + "101.8%") is no break. Only layout breaks it:
+  a wide gap or blank line inside a column, an indented first line in a document that indents them, a
+  list marker ("•", "(1)"), a larger font, or a line of an unruled table ("营业收入   100   120": cells
+  apart by gaps wider than a character, a short label, then only numbers) before or after it;
+- otherwise, inside a column a new paragraph starts at an indented line (when the document indents first
+  lines), else after a line that stops short of the right margin (a short caption "资料来源：Wind" ends
+  its paragraph); across a column or page break, the paragraph goes on when the next line is not
+  indented and the last one reached the right margin;
 - lines are joined by `normalize.join_lines` (no space in Chinese text, one between Latin words and
   numbers, so "100" + "120" never becomes "100120");
 - a table at the top of a page with the column count of the table that ended the previous page is
@@ -44,6 +45,7 @@ from finsynth.ingest.tables import clean_rows, continues, is_number, merge
 # a bullet or "1)" / "(1)" list marker at a line start: a new item, whatever the line before ended with
 # ("-" and "*" only before a space: "-3.5%" starting a wrapped line is a number)
 _LIST_ITEM = re.compile(r"^(?:[•▪●◦‣]\s*|[-–*]\s+|[（(]?\d{1,2}[)）]\s*)\S")
+_FIRST_ASCII = re.compile(r"^[!-~]+")  # a number or word at a line start: a layout wraps it whole
 
 
 def _table_row(line: Line) -> bool:
@@ -117,11 +119,13 @@ def _lines(page, number: int, column: int = 0) -> list[Line]:
     return out
 
 
-def _gutter(page) -> tuple[float, float, float] | None:
-    """(x, top, bottom) of the gutter of a two-column page, or None for a one-column page."""
+def _gutter(page, boxes: list[tuple[float, float, float, float]]) -> tuple[float, float, float] | None:
+    """(x, top, bottom) of the gutter of a two-column page, or None for a one-column page. The ruled tables'
+    `boxes` (kept out of the text) take their place as words: a column may hold only a table."""
     width, height = page.width, page.height
     words = [w for w in page.extract_words(x_tolerance=3, y_tolerance=3)
              if height * 0.06 < w["top"] and w["bottom"] < height * 0.94]
+    words += [{"x0": x0, "x1": x1, "top": top, "bottom": bottom, "text": ""} for x0, top, x1, bottom in boxes]
     if len(words) < 10:
         return None
     lo, hi = int(width * 0.33), int(width * 0.67)
@@ -169,7 +173,7 @@ def _page_content(page, number: int) -> tuple[_Page, bool]:
     boxes = [t.bbox for t in found]
     text_page = page.filter(lambda obj: not _inside(obj, boxes)) if boxes else page
     content = _Page(number)
-    gutter = _gutter(text_page)
+    gutter = _gutter(text_page, boxes)
     if gutter is None:
         content.lines = _lines(text_page, number)
     else:
@@ -250,13 +254,15 @@ def _mode(values: list[float]) -> float:
 
 def _edges(lines: list[Line]) -> tuple[int, int]:
     """How many of a page's first and last lines (at most `EDGE_LINES`) stand apart from the body: a header
-    or footer is set off by a gap wider than the body's line spacing, a body line at the foot of a column
-    is not. OCR lines carry no layout: all `EDGE_LINES` may be."""
+    or footer is set off by a gap wider than the body's line spacing or by its font size, a body line at the
+    foot of a column is not. OCR lines carry no layout: all `EDGE_LINES` may be."""
     if any(not ln.size for ln in lines):
         return EDGE_LINES, EDGE_LINES
 
     def apart(upper: Line, lower: Line) -> bool:
-        return lower.column != upper.column or lower.top - upper.bottom > 1.5 * max(upper.size, lower.size)
+        # a header or footer is set off by a gap, or printed in another size than the body next to it
+        return (lower.column != upper.column or lower.top - upper.bottom > 1.5 * max(upper.size, lower.size)
+                or abs(upper.size - lower.size) > 0.5)
 
     head = next((k + 1 for k in range(min(EDGE_LINES, len(lines) - 1)) if apart(lines[k], lines[k + 1])), 0)
     last = len(lines) - 1
@@ -320,18 +326,30 @@ def _assemble(doc: ReadDocument, pages: list[_Page]) -> None:
         return ((uses_indent and indented(line)) or _LIST_ITEM.match(line.text) is not None
                 or _table_row(prev) or _table_row(line))
 
+    def wrapped(prev: Line, line: Line) -> bool:
+        """The layout wrapped `prev` into `line`: `prev` does not end a sentence and the room left at its
+        end (to the column's right edge) is too small for the first unit of `line` (a Chinese character, or
+        a whole number or word, which a layout does not cut), give or take two characters for a ragged or
+        hanging-punctuation edge. So "归母净利润为" + "101.8%" goes on, and so does a CJK column's ragged
+        edge; a short caption or source line ("资料来源：Wind") does not."""
+        if ends_sentence(prev.text):
+            return False
+        if not prev.size:
+            return True
+        first = _FIRST_ASCII.match(line.text)
+        unit = 0.6 * line.size * len(first.group()) if first else line.size
+        return rights.get(prev.column, prev.x1) - prev.x1 <= unit + 2 * prev.size
+
     def goes_on(prev: Line, line: Line) -> bool:
-        """`line` continues the sentence of `prev`: a line that does not end a sentence cannot end a
-        paragraph, so a line after it is no heading either (a wrapped "三、四线城市" is text)."""
-        return (not hard_break(prev, line) and not ends_sentence(prev.text)
+        """`line` continues the sentence of `prev`, so it is no heading either (a wrapped "三、四线城市" is
+        text), unless its font is larger."""
+        return (not hard_break(prev, line) and wrapped(prev, line)
                 and (not body_size or line.size < body_size * 1.15))
 
     def starts_paragraph(prev: Line, line: Line) -> bool:
         if hard_break(prev, line):
             return True
-        if not ends_sentence(prev.text):
-            # a short line that does not end a sentence is a wrap before a long number or word ("归母净利润为"
-            # + "101.8%"), or the ragged edge of a CJK column, not the end of a paragraph
+        if wrapped(prev, line):
             return False
         if not same_flow(prev, line):
             return indented(line) or not full(prev)
