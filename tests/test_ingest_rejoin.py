@@ -254,3 +254,15 @@ def test_a_running_header_close_to_the_body_in_a_smaller_font_is_still_dropped(t
     got = ingest([path], WIDE)
     assert got.summary.blocks_dropped == {"running_header": 3}
     assert all("研究所" not in r.paragraph for r in got.rows)
+
+
+def test_docx_soft_line_break_inside_a_sentence_is_joined(tmp_path):
+    docx = pytest.importorskip("docx")
+    document = docx.Document()
+    paragraph = document.add_paragraph("公司2025年营业收入为")
+    paragraph.add_run().add_break()  # Shift+Enter: a line break inside the paragraph
+    paragraph.add_run("101.8亿元，同比增长12.5%。")
+    path = tmp_path / "soft_break.docx"
+    document.save(str(path))
+    got = ingest([path], WIDE)
+    assert [r.paragraph for r in got.rows] == ["公司2025年营业收入为101.8亿元，同比增长12.5%。"]
