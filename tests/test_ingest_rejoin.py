@@ -115,6 +115,7 @@ def test_a_wrapped_line_that_looks_like_a_heading_is_text(tmp_path):
     (["net", "profit"], "net profit"),
     (["revenue rose", "8.2% to", "RMB 3,260 million."], "revenue rose 8.2% to RMB 3,260 million."),
     (["grew 12.5", "%, driven"], "grew 12.5%, driven"),
+    (["year-", "on-year growth"], "year-on-year growth"),
 ])
 def test_join_lines_never_fuses_two_numbers(lines, joined):
     assert join_lines(lines) == joined

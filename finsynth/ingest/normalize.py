@@ -65,7 +65,7 @@ def normalize(text: str, squeeze: bool = False) -> str:
 _SENTENCE_END = re.compile(r"[。！？；!?;…]+[”’」』）)\]】]*$|(?<=[A-Za-z0-9%)])\.[”’\"')]*$")
 # no space before these when a Latin line goes on ("12.5" + "%", "rose" + ",") nor after these
 _NO_SPACE_BEFORE = set(",.;:!?%)]}'\"")
-_NO_SPACE_AFTER = set("([{'\"$")
+_NO_SPACE_AFTER = set("([{'\"$-/")  # "year-" + "on-year", "RMB/" + "USD"
 
 
 def ends_sentence(text: str) -> bool:
