@@ -190,7 +190,7 @@ layouts = st.builds(Layout, width=st.one_of(st.none(), st.integers(6, 60)), befo
                     page_breaks=st.lists(st.integers(0, 30), max_size=3))
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(doc=document(), layout=layouts)
 def test_text_documents_keep_every_sentence_whole(doc, layout):
     sentences = _sentences(doc)
