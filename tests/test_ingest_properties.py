@@ -247,6 +247,8 @@ def test_pdfs_keep_every_sentence_whole(doc, columns, page_breaks, indent):
     pytest.importorskip("pdfplumber")
     sentences = _sentences(doc)
     assume(all(sum(s in t for t in sentences) == 1 for s in sentences))
+    # a table at a page top under the same header as the one that ended the page before is its continuation
+    assume(len({tuple(t[0]) for t in _tables(doc)}) == len(_tables(doc)))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "doc.pdf"
         render_pdf(path, doc, columns, page_breaks, indent)
