@@ -62,11 +62,11 @@ class QAFinding(Finding):
     sample, not a file line: the row-location fields of `kit.Finding` stay out of its JSON."""
 
     severity: QASeverity
-    path: str | None = Field(None, exclude=True)
-    line: int | None = Field(None, exclude=True)
+    path: str | None = Field(default=None, exclude=True)
+    line: int | None = Field(default=None, exclude=True)
     sample_id: str | None
     spans: list[Span] = Field(default_factory=list, exclude=True)
-    related: Related | None = Field(None, exclude=True)
+    related: Related | None = Field(default=None, exclude=True)
 
 
 @dataclass(frozen=True)
