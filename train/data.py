@@ -16,13 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from finsynth.errors import InputError
+from finsynth.errors import SampleTooLongError as SampleTooLongError  # re-exported
 from finsynth.io import SPLITS, read_jsonl
 
 CHAT_TEMPLATE_KWARGS = {"enable_thinking": False}
-
-
-class SampleTooLongError(ValueError):
-    """A sample's rendered token count exceeds the allowed `max_length` (it would be truncated)."""
 
 
 def split_path(data_dir: str | os.PathLike[str], split: str) -> Path:
@@ -42,7 +40,7 @@ def load_split(data_dir: str | os.PathLike[str], split: str, required: bool = Tr
     for i, row in enumerate(rows, 1):
         if not all(isinstance(row.get(column), list) for column in columns):
             needs = " and ".join(f"'{c}'" for c in columns)
-            raise ValueError(f"{path}:{i}: not a built row (needs conversational {needs})")  # noqa: TRY004
+            raise InputError(f"{path}:{i}: not a built row (needs conversational {needs})")
     return rows
 
 
@@ -154,5 +152,5 @@ def resolve_max_length(lengths: dict[str, Lengths], cap: int) -> int:
         )
     longest = max((max(ls.total) for ls in lengths.values() if ls.total), default=0)
     if longest == 0:
-        raise ValueError("no samples to train on")
+        raise InputError("no samples to train on")
     return longest

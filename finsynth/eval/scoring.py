@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from finsynth.errors import AlignmentError as AlignmentError  # re-exported
 from finsynth.io import InputError, load_file
 from finsynth.markdown import markdown_table, pct
 from finsynth.parsing import parse_reply
@@ -54,10 +55,6 @@ SCORING: dict[str, str] = {
 def scoring_for(matcher: Matcher) -> Scoring:
     """The convention a matcher's evaluation uses: `reference` for the reference matcher, else `honest`."""
     return "reference" if matcher.name == "reference" else "honest"
-
-
-class AlignmentError(ValueError):
-    """Predictions and gold cases cannot be paired safely."""
 
 
 class PredMetric(BaseModel):
