@@ -129,7 +129,7 @@ def _bad_tokenizer(tmp_path: Path) -> Path:
 
 # (id, call given tmp_path, the flag the CLI shows in place of the library's setting name, or None)
 SITES: list[tuple[str, Callable[[Path], object], str | None]] = [
-    ("unknown-matcher", lambda t: __import__("finsynth.text.names").text.names.get_matcher("nope"), "--matcher"),
+    ("unknown-matcher", lambda t: __import__("finsynth.text.names").text.names.get_matcher("nope"), None),
     ("embedding-without-model", lambda t: __import__("finsynth.text.names").text.names.get_matcher("embedding"),
      "--model"),
     ("annotator-choice", lambda t: __import__("finsynth.synth.relabel").synth.relabel.annotator_choice(

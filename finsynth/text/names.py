@@ -390,4 +390,4 @@ def get_matcher(name: str, *, threshold: float | None = None, model_path: str | 
         return FuzzyMatcher(lexicon=lexicon) if threshold is None else FuzzyMatcher(threshold, lexicon=lexicon)
     if name == "embedding":
         return EmbeddingMatcher(model_path) if threshold is None else EmbeddingMatcher(model_path, threshold)
-    raise ConfigError(f"matcher {name!r} is unknown: choose one of {', '.join(MATCHERS)}", setting="matcher")
+    raise ConfigError(f"unknown matcher {name!r}: choose one of {', '.join(MATCHERS)}")
