@@ -9,12 +9,15 @@ from rich.text import Text
 
 from finsynth.cli.app import (
     _add_format,
+    _Ticker,
     command,
     err_console,
     flag_of,
     render,
 )
 from finsynth.io import UserError
+
+PROGRESS_MIN_FILES = 2  # a bar (files done, ETA) on stderr once there is more than one file; transient
 
 
 @command
@@ -40,7 +43,7 @@ def _run_ingest(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from finsynth.ingest import IngestOptions, ingest
-    from finsynth.ingest.run import summary_markdown
+    from finsynth.ingest.run import collect, summary_markdown
 
     try:
         options = IngestOptions(min_chars=args.min_chars, max_chars=args.max_chars, target_chars=args.target_chars,
@@ -53,7 +56,9 @@ def _run_ingest(args: argparse.Namespace) -> int:
         for name in IngestOptions.model_fields:  # the library names its settings; the command line has flags
             message = re.sub(rf"\b{name}\b", flag_of(name), message)
         raise UserError(f"{field}: {message}") from None
-    result = ingest(args.paths, options, out=args.out)
+    files, _ = collect(args.paths)
+    with _Ticker("ingesting files", len(files), args.format != "json", minimum=PROGRESS_MIN_FILES) as ticker:
+        result = ingest(args.paths, options, out=args.out, on_progress=ticker.advance)
     summary = result.summary
     for doc in summary.documents:
         if not doc.ok:
