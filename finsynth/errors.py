@@ -2,12 +2,12 @@
 
 - `UserError`: something the user can fix (a path, a file, a setting, a missing package or GPU). The CLIs
   print its message as one line, `error: MESSAGE`, and exit 2 (`EXIT_USER_ERROR`). Its kinds:
-  `InputError` (an input that cannot be used as a whole: a missing path, an unreadable or empty file; bad
-  rows are quarantined, never raised), `ConfigError` (a bad setting: a value, a YAML key, a combination of
-  settings) and `UnavailableError` (what the setting needs is missing here: an optional package, a model
-  directory, a CUDA GPU). The domain's own kinds (`AlignmentError`, `LexiconError`, `MatcherUnavailable`,
-  `SampleTooLongError`, `RunAbortedError`, `RelabelAbortedError`,
-  `UnreadableFile`) are here too, so there is one list to read.
+  `InputError` (an input that cannot be used as a whole: a missing path, an unreadable or empty file;
+  `InvalidInputError` when its content is the trouble; bad rows are quarantined, never raised),
+  `ConfigError` (a bad setting: a value, a YAML key, a combination of settings) and `UnavailableError`
+  (what the setting needs is missing here: an optional package, a model directory, a CUDA GPU). The
+  domain's own kinds (`AlignmentError`, `LexiconError`, `MatcherUnavailable`, `SampleTooLongError`,
+  `RunAbortedError`, `RelabelAbortedError`, `UnreadableFile`) are here too, so there is one list to read.
 - `Failure`: the command ran and what it found stops it (lint errors that stop a build, a diverged
   training run): one line, exit 1 (`EXIT_FINDINGS`), like a lint that finds errors.
 - Anything else is a bug (a `ValueError` included: the library raises it only for a programming error,
@@ -49,6 +49,11 @@ class UserError(Exception):
 
 class InputError(UserError):
     """A whole input is unusable (missing path, unreadable file); rows never raise this."""
+
+
+class InvalidInputError(InputError, ValueError):
+    """An input whose content cannot be used (not a built row, not a tokenizer file, invalid TOML, no rows to
+    train on): a `ValueError` too, as these were before the taxonomy, so callers that catch one still do."""
 
 
 class ConfigError(UserError, ValueError):

@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from finsynth.errors import ConfigError, InputError
+from finsynth.errors import ConfigError, InvalidInputError
 from finsynth.io import (
     SPLITS,
     UserError,
@@ -51,7 +51,7 @@ def _texts(row: dict[str, Any]) -> tuple[str, str, str]:
     """(system, user, assistant) of a built row."""
     by_role = {m["role"]: m["content"] for m in row["prompt"]}
     if "user" not in by_role or not row.get("completion"):
-        raise InputError(f"row {row.get('id')!r}: not a built row (needs user prompt and completion)")
+        raise InvalidInputError(f"row {row.get('id')!r}: not a built row (needs user prompt and completion)")
     return by_role.get("system", ""), by_role["user"], row["completion"][0]["content"]
 
 

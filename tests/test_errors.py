@@ -229,3 +229,26 @@ def test_every_exception_class_derives_from_the_taxonomy():
                 if is_exception and not bases & taxonomy:
                     found[f"{path.relative_to(REPO)}:{node.name}"] = sorted(bases)
     assert found == {}
+
+
+def test_a_converted_value_error_is_still_a_value_error(tmp_path):
+    """Callers that caught the old `ValueError` (train/grpo.py's `_split_rows`, pydantic validators) still do."""
+    from train.data import load_split
+
+    with pytest.raises(ValueError, match="not a built row"):
+        load_split(_not_built(tmp_path), "train")
+
+
+def test_a_bad_setting_of_build_names_its_flag(tmp_path, capsys):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    assert main(["build", "--raw", str(raw), "--out", str(tmp_path / "out"), "--val-fraction", "1.5"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --val-fraction: Input should be less than 1") and "Traceback" not in err, err
+
+
+def test_a_validation_error_of_a_model_is_a_user_error(capsys):
+    from finsynth.build import BuildConfig
+
+    assert run_command(lambda args: BuildConfig(val_fraction=2), argparse.Namespace()) == 2
+    assert capsys.readouterr().err.startswith("error: BuildConfig: val_fraction: Input should be less than 1")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from finsynth.errors import InputError
+from finsynth.errors import InvalidInputError
 from finsynth.errors import SampleTooLongError as SampleTooLongError  # re-exported
 from finsynth.io import SPLITS, UserError, read_jsonl
 
@@ -43,7 +43,7 @@ def load_split(data_dir: str | os.PathLike[str], split: str, required: bool = Tr
     for i, row in enumerate(rows, 1):
         if not all(isinstance(row.get(column), list) for column in columns):
             needs = " and ".join(f"'{c}'" for c in columns)
-            raise InputError(f"{path}:{i}: not a built row (needs conversational {needs})")
+            raise InvalidInputError(f"{path}:{i}: not a built row (needs conversational {needs})")
     return rows
 
 
@@ -204,5 +204,5 @@ def resolve_max_length(lengths: dict[str, Lengths], cap: int) -> int:
         )
     longest = max((max(ls.total) for ls in lengths.values() if ls.total), default=0)
     if longest == 0:
-        raise InputError("no samples to train on")
+        raise InvalidInputError("no samples to train on")
     return longest

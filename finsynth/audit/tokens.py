@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from finsynth.errors import InputError, UnavailableError
+from finsynth.errors import InvalidInputError, UnavailableError
 from finsynth.schema import Sample
 
 BATCH = 4096
@@ -59,7 +59,7 @@ def load_tokenizer(path: str | os.PathLike[str]) -> Any:
     try:
         return Tokenizer.from_file(str(file))
     except Exception as exc:  # tokenizers raises a bare Exception on a malformed file
-        raise InputError(f"{file}: not a tokenizers JSON file ({exc})") from exc
+        raise InvalidInputError(f"{file}: not a tokenizers JSON file ({exc})") from exc
 
 
 def _lengths(tokenizer: Any, texts: Sequence[str]) -> list[int]:

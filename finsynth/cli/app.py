@@ -9,7 +9,9 @@ generated), 2 a user error, 70 an internal error (a bug), 130 interrupted.
 Errors take one path (`run_command`, shared with `python -m train`). Library code raises a
 `finsynth.errors.UserError` (`InputError`, `ConfigError`, ...) for whatever the user can fix; `run_command`
 also counts as user errors the edge exceptions of the outside world: an `OSError` (a missing or unreadable
-path, a full disk), undecodable bytes, a bad template and a missing optional package. A user error prints
+path, a full disk), undecodable bytes, a bad template, a missing optional package, and a pydantic
+`ValidationError` (a value that broke a model's contract, named by model and field; a command whose options
+are a model words them as flags with `settings_error`). A user error prints
 one line, `error: MESSAGE`, on stderr and exits 2; with `--debug` (before or after the subcommand) its
 traceback comes first; a setting the error names (`UserError.setting`) is shown as its flag. A
 `finsynth.errors.Failure` (a stopped build, a diverged run) is one line and exit 1. Any other exception,
@@ -158,9 +160,22 @@ def flag_of(setting: str) -> str:
     return SETTING_FLAGS.get(setting, "--" + setting.replace("_", "-"))
 
 
+def settings_error(exc: BaseException) -> UserError:
+    """A pydantic validation of a command's settings (its options model) as one `UserError` naming the flags."""
+    from pydantic import ValidationError
+
+    assert isinstance(exc, ValidationError)
+    parts = []
+    for error in exc.errors():
+        flag = flag_of(str(error["loc"][0])) if error["loc"] else "options"
+        parts.append(f"{flag}: {error['msg'].removeprefix('Value error, ')}")
+    return UserError("; ".join(parts))
+
+
 def user_error_message(exc: BaseException) -> str | None:
     """The one-line message for an error the user can fix, or None when `exc` is a bug."""
     from jinja2 import TemplateError, TemplateSyntaxError
+    from pydantic import ValidationError
 
     package = _missing_package(exc)
     if isinstance(exc, TemplateSyntaxError):  # a bad --templates file
@@ -175,6 +190,10 @@ def user_error_message(exc: BaseException) -> str | None:
         text = exc.worded(flag_of(exc.setting)) if exc.setting else str(exc)
     elif isinstance(exc, UnicodeDecodeError) or package:
         text = str(exc)
+    elif isinstance(exc, ValidationError):  # a value broke a model's contract: a setting or a file's content
+        from finsynth.io import schema_errors
+
+        text = f"{exc.title}: {schema_errors(exc)}"
     elif isinstance(exc, OSError):
         text = f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else str(exc)
     else:

@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from finsynth.errors import ConfigError, InputError
+from finsynth.errors import ConfigError, InvalidInputError
 
 DEFAULT_MODEL = "gpt-4o-mini"
 
@@ -92,7 +92,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         return {}
     except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"{path}: invalid TOML: {exc}") from exc
+        raise InvalidInputError(f"{path}: invalid TOML: {exc}") from exc
 
 
 def file_settings(directory: str | os.PathLike[str] | None = None) -> dict[str, Any]:
