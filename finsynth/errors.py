@@ -15,7 +15,7 @@
   the BSD sysexits code for an internal software error).
 
 The library never names a CLI flag: an error about one setting passes `setting=` (the keyword argument or
-config field) and begins its message with that name; a CLI swaps the name for its flag
+config field) and begins its message with that name (or names it in backticks); a CLI swaps the name for its flag
 (`finsynth.cli.app.user_error_message`). The classes that replace a former `ValueError` still derive from
 it, so pydantic validators (which only wrap `ValueError`) and callers that catch `ValueError` keep working.
 """
@@ -33,7 +33,8 @@ class UserError(Exception):
     """Something the user can fix: the message names the thing and what to do (the CLIs print it, exit 2).
 
     `setting`: the library name of the setting at fault (a keyword argument or config field), with which
-    the message begins; a CLI shows its flag in its place."""
+    the message begins, or which it names in backticks (a hint: "`partial` scores the cases that have one");
+    a CLI shows its flag in its place."""
 
     def __init__(self, *args: object, setting: str | None = None):
         super().__init__(*args)
@@ -42,9 +43,11 @@ class UserError(Exception):
     def worded(self, name: str) -> str:
         """The message with the setting called `name` (a CLI flag) instead of its library name."""
         message = str(self)
-        if self.setting and message.startswith(self.setting):
-            return name + message[len(self.setting):]
-        return message
+        if not self.setting:
+            return message
+        if message.startswith(self.setting):
+            message = name + message[len(self.setting):]
+        return message.replace(f"`{self.setting}`", name)
 
 
 class InputError(UserError):

@@ -21,6 +21,7 @@ from conftest import GOOD_ROW as GOOD
 
 from finsynth import errors
 from finsynth.cli import main, run_command
+from finsynth.cli.app import flag_of
 from finsynth.errors import EXIT_FINDINGS, EXIT_INTERNAL, EXIT_USER_ERROR, UserError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -121,6 +122,12 @@ def _not_built(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def _json_file(tmp_path: Path, doc: object) -> Path:
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    return path
+
+
 def _bad_tokenizer(tmp_path: Path) -> Path:
     pytest.importorskip("tokenizers")
     (tmp_path / "tokenizer.json").write_text("{}", encoding="utf-8")
@@ -170,6 +177,8 @@ SITES: list[tuple[str, Callable[[Path], object], str | None]] = [
      "--human"),
     ("review-patch-missing", lambda t: __import__("finsynth.audit.review").audit.review.load_review(t / "none"),
      "--apply-review"),
+    ("compare-without-gold", lambda t: __import__("finsynth.eval.scoring").eval.scoring.compare_runs(
+        [str(_json_file(t, {"not": "a report"}))]), None),
     ("train-split-not-built", lambda t: __import__("train.data").data.load_split(_not_built(t), "train"), None),
 ]
 
@@ -185,6 +194,8 @@ def test_a_user_fixable_site_is_a_user_error_and_exits_2(call, flag, tmp_path, c
     assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
     if flag:
         assert lines[0].startswith(f"error: {flag}"), lines[0]
+    if info.value.setting:  # the CLI words the setting as its flag, wherever the message names it
+        assert flag_of(info.value.setting) in lines[0], lines[0]
 
 
 def test_the_cli_words_a_setting_as_its_flag(tmp_path, capsys):
@@ -200,6 +211,8 @@ def test_worded_swaps_only_a_leading_setting_name():
     assert UserError("llm must be auto", setting="llm").worded("--llm") == "--llm must be auto"
     assert UserError("the llm must be auto", setting="llm").worded("--llm") == "the llm must be auto"
     assert UserError("no setting here").worded("--x") == "no setting here"
+    assert UserError("2 cases lack one; `partial` scores the rest", setting="partial").worded("--partial") == (
+        "2 cases lack one; --partial scores the rest")
 
 
 # --- the taxonomy is one list; the old import paths keep working ----------------------------------
@@ -252,3 +265,17 @@ def test_a_validation_error_of_a_model_is_a_user_error(capsys):
 
     assert run_command(lambda args: BuildConfig(val_fraction=2), argparse.Namespace()) == 2
     assert capsys.readouterr().err.startswith("error: BuildConfig: val_fraction: Input should be less than 1")
+
+
+def test_library_errors_name_no_flag():
+    """An error raised outside `cli/` names a setting (`UserError.setting`), never a command-line flag."""
+    flag = re.compile(r"(^|[\s(`])--[a-z]")
+    found = []
+    for path in sorted((REPO / "finsynth").rglob("*.py")):
+        if "cli" in path.relative_to(REPO / "finsynth").parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Raise) and node.exc is not None:
+                found += [f"{path.relative_to(REPO)}:{node.lineno}: {sub.value}" for sub in ast.walk(node.exc)
+                          if isinstance(sub, ast.Constant) and isinstance(sub.value, str) and flag.search(sub.value)]
+    assert found == []

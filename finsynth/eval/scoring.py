@@ -360,7 +360,7 @@ def align(predictions: Sequence[Prediction], gold: Sequence[TestCase],
     if missing and not partial:
         raise AlignmentError(
             f"{where}: no prediction for {len(missing)} gold case(s), first {mode.split()[0]} {missing[0]!r}; "
-            f"--partial scores the cases that have one"
+            f"`partial` scores the cases that have one", setting="partial"
         )
     kept = [case for key, case in zip(wanted, gold, strict=True) if key in by_key]
     gold = kept
@@ -662,7 +662,8 @@ def compare_runs(
             kind = "recorded verdicts"
         else:
             if gold_path is None:
-                raise InputError(f"{path}: neither an eval report nor recorded verdicts; pass --gold to evaluate it")
+                raise InputError(f"{path}: neither an eval report nor recorded verdicts; pass `gold` to evaluate it",
+                                 setting="gold")
             if matcher_obj is None:
                 matcher_obj = get_matcher(str(matcher), threshold=threshold, model_path=model_path)
             report = evaluate_files(path, gold_path, matcher_obj)
