@@ -28,6 +28,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError
 
 from finsynth.errors import InputError as InputError  # re-exported: the taxonomy lives in finsynth.errors
+from finsynth.errors import InvalidInputError
 from finsynth.errors import UserError as UserError
 from finsynth.schema import Sample, TestCase
 
@@ -380,9 +381,18 @@ def read_yaml(path: str | os.PathLike[str], what: str, error: type[UserError] = 
 
 
 def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Plain JSONL reader for files this tool wrote itself (built splits, caches); a BOM is ignored."""
+    """Plain JSONL reader for files this tool wrote itself (built splits, caches); a BOM is ignored. A line
+    that is not JSON (a truncated or hand-edited file) is an `InvalidInputError` naming the file and line."""
+    rows = []
     with open(path, encoding="utf-8-sig") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+        for number, line in enumerate(handle, 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise InvalidInputError(f"{path}: line {number}: not JSON ({exc.msg}); was the file cut short "
+                                            "or edited? rebuild it") from exc
+    return rows
 
 
 def dumps_row(row: Any) -> str:

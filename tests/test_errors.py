@@ -279,3 +279,14 @@ def test_library_errors_name_no_flag():
                 found += [f"{path.relative_to(REPO)}:{node.lineno}: {sub.value}" for sub in ast.walk(node.exc)
                           if isinstance(sub, ast.Constant) and isinstance(sub.value, str) and flag.search(sub.value)]
     assert found == []
+
+
+def test_a_cut_short_built_file_is_a_user_error_naming_its_line(tmp_path, capsys):
+    from finsynth.io import read_jsonl
+
+    built = tmp_path / "train.jsonl"
+    built.write_text('{"id": "a"}\n{"id": "b", "pro\n', encoding="utf-8")
+    with pytest.raises(UserError, match=r"train\.jsonl: line 2: not JSON"):
+        read_jsonl(built)
+    assert run_command(lambda args: read_jsonl(built), argparse.Namespace()) == 2
+    assert "Traceback" not in capsys.readouterr().err
