@@ -35,6 +35,7 @@ from finsynth.audit.evidence import (
     for_rule,
     harmful_remedy,
 )
+from finsynth.errors import ConfigError
 from finsynth.io import LoadResult, QuarantineRow, Record
 from finsynth.markdown import markdown_table
 from finsynth.schema import Sample, TestCase
@@ -1203,7 +1204,7 @@ def select_rules(select: Iterable[str] | None = None, ignore: Iterable[str] | No
     dropped = set(ignore or ())
     unknown = sorted((wanted | dropped) - RULES.keys())
     if unknown:
-        raise ValueError(f"unknown lint rule(s): {', '.join(unknown)}; known: {', '.join(RULES)}")
+        raise ConfigError(f"unknown lint rule(s): {', '.join(unknown)}; known: {', '.join(RULES)}")
     return [r for r in RULES.values() if r.id in wanted - dropped and (scope is None or r.scope == scope)]
 
 
@@ -1304,10 +1305,10 @@ class FixPlan(BaseModel):
 def _fixable_rule(rule_id: str) -> Rule:
     r = RULES.get(rule_id)
     if r is None:
-        raise ValueError(f"unknown lint rule {rule_id!r} in the fix selection (known: "
+        raise ConfigError(f"unknown lint rule {rule_id!r} in the fix selection (known: "
                          + ", ".join(sorted(x.id for x in RULES.values() if x.fixes)) + ")")
     if not r.fixes:
-        raise ValueError(f"lint rule {rule_id!r} has no autofix (fixable: "
+        raise ConfigError(f"lint rule {rule_id!r} has no autofix (fixable: "
                          + ", ".join(sorted(x.id for x in RULES.values() if x.fixes)) + ")")
     return r
 
@@ -1330,7 +1331,7 @@ def plan_fixes(select: Sequence[str] | None = None, exclude: Sequence[str] = ())
             rule_id, _, strategy = item.partition(":")
             r = _fixable_rule(rule_id)
             if strategy and strategy not in r.fix_names:
-                raise ValueError(f"lint rule {rule_id!r} has no fix strategy {strategy!r} "
+                raise ConfigError(f"lint rule {rule_id!r} has no fix strategy {strategy!r} "
                                  f"(strategies: {', '.join(r.fix_names)})")
             chosen.append((r, strategy or r.fix_names[0], True))
     for r, strategy, named in chosen:
@@ -1339,7 +1340,7 @@ def plan_fixes(select: Sequence[str] | None = None, exclude: Sequence[str] = ())
             plan.skipped[key] = "excluded (--no-fix)"
             continue
         if any(k.startswith(f"{r.id}:") for k in plan.apply):
-            raise ValueError(f"lint rule {r.id!r}: choose one fix strategy, not several")
+            raise ConfigError(f"lint rule {r.id!r}: choose one fix strategy, not several")
         measured = fix_effect(r.id, strategy)
         if measured is not None and measured.effect == "harmful":
             if not named:

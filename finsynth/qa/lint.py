@@ -30,6 +30,7 @@ from finsynth.audit.lint import (
     dominant_count,
     rule_markdown,
 )
+from finsynth.errors import ConfigError
 from finsynth.qa.grounding import SMALL_COUNT, context_text, numbers, ungrounded
 from finsynth.qa.progress import ProgressHook, ticking
 from finsynth.qa.schema import (
@@ -524,7 +525,7 @@ def select_qa_rules(select: Iterable[str] | None = None) -> list[QARule]:
     wanted = list(select) if select is not None else list(QA_RULES)
     unknown = sorted(set(wanted) - QA_RULES.keys())
     if unknown:
-        raise ValueError(f"unknown QA lint rule(s): {', '.join(unknown)}; known: {', '.join(QA_RULES)}")
+        raise ConfigError(f"unknown QA lint rule(s): {', '.join(unknown)}; known: {', '.join(QA_RULES)}")
     return [r for r in QA_RULES.values() if r.id in wanted]
 
 
