@@ -193,9 +193,8 @@ def export(data_dir: str | os.PathLike[str], fmt: str, out_dir: str | os.PathLik
         yaml_path = out / "qwen3_lora_sft_8bit.yaml"
         # absolute: LLaMA-Factory resolves dataset_dir against its own working directory, not this file
         doc = llamafactory_yaml(model, str(out.resolve()), [s for s in splits if s != "test"], str(out / "saves"))
-        composition = _composition(data_dir)
         header = "# llamafactory-cli train " + yaml_path.name + "\n"
-        if composition is not None:
+        if composition:
             doc["mix_strategy"] = "concat"  # LLaMA-Factory's default, written out: the file is the mixture
             header += composition_comment(composition)
             written["composition"] = {"config_sha256": composition.get("config_sha256"),
