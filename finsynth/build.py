@@ -27,6 +27,8 @@ from finsynth.audit.html.browser import browse_findings
 from finsynth.audit.html.page import write_html
 from finsynth.audit.lint import Fix, FixPlan, LintResult, fix_records, lint_records, plan_fixes
 from finsynth.audit.report import Composition, build_report, render_markdown
+from finsynth.errors import Failure
+from finsynth.errors import RelabelAbortedError as RelabelAbortedError  # re-exported
 from finsynth.io import (
     BUILT_SPLITS,
     InputError,
@@ -77,11 +79,7 @@ class BuildConfig(BaseModel):
     review: Path | None = None  # a review patch (finsynth.audit.review) applied after relabel and fixes
 
 
-class RelabelAbortedError(UserError):
-    """The relabel's LLM run stopped early (auth failure, unreachable endpoint, most calls failing)."""
-
-
-class BuildError(Exception):
+class BuildError(Failure):
     """The build stopped: lint errors (without --allow-errors) or no usable input."""
 
     def __init__(self, message: str, lint: LintResult | None = None):
@@ -108,7 +106,8 @@ def raw_files(config: BuildConfig) -> list[Path]:
     if not config.include_generated:
         files = [f for f in files if not SKIP_DIRS & set(f.relative_to(config.raw_dir).parts[:-1])]
     if not files:
-        raise InputError(f"{config.raw_dir}: no .jsonl/.json input files; point --raw at a directory of samples")
+        raise InputError(f"raw_dir {config.raw_dir}: no .jsonl/.json input files; point it at a directory of samples",
+                         setting="raw_dir")
     return files
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from finsynth.errors import ConfigError, InvalidInputError
 from finsynth.io import (
     SPLITS,
     UserError,
@@ -50,7 +51,7 @@ def _texts(row: dict[str, Any]) -> tuple[str, str, str]:
     """(system, user, assistant) of a built row."""
     by_role = {m["role"]: m["content"] for m in row["prompt"]}
     if "user" not in by_role or not row.get("completion"):
-        raise ValueError(f"row {row.get('id')!r}: not a built row (needs user prompt and completion)")
+        raise InvalidInputError(f"row {row.get('id')!r}: not a built row (needs user prompt and completion)")
     return by_role.get("system", ""), by_role["user"], row["completion"][0]["content"]
 
 
@@ -66,7 +67,7 @@ def to_format(row: dict[str, Any], fmt: str) -> dict[str, Any]:
     if fmt == "sharegpt":
         return {"id": row["id"], "system": system,
                 "conversations": [{"from": "human", "value": user}, {"from": "gpt", "value": assistant}]}
-    raise ValueError(f"unknown export format {fmt!r}; choose from {FORMATS}")
+    raise ConfigError(f"unknown export format {fmt!r}; choose from {FORMATS}")
 
 
 def from_format(row: dict[str, Any], fmt: str) -> tuple[str, str, str, str]:
@@ -80,7 +81,7 @@ def from_format(row: dict[str, Any], fmt: str) -> tuple[str, str, str, str]:
     if fmt == "sharegpt":
         turns = {t["from"]: t["value"] for t in row["conversations"]}
         return row["id"], row.get("system", ""), turns["human"], turns["gpt"]
-    raise ValueError(f"unknown export format {fmt!r}")
+    raise ConfigError(f"unknown export format {fmt!r}")
 
 
 def _file_name(split: str, fmt: str) -> str:
@@ -164,7 +165,7 @@ def export(data_dir: str | os.PathLike[str], fmt: str, out_dir: str | os.PathLik
            model: str = "Qwen/Qwen3-14B") -> dict[str, Any]:
     """Write every built split present in `fmt` under `out_dir` (default `<data_dir>/export/<fmt>`)."""
     if fmt not in FORMATS:
-        raise ValueError(f"unknown export format {fmt!r}; choose from {FORMATS}")
+        raise ConfigError(f"unknown export format {fmt!r}; choose from {FORMATS}")
     data_dir = Path(data_dir)
     composition = _composition(data_dir) or {}
     if (composition.get("config") or {}).get("mode") == "weight":
@@ -192,9 +193,8 @@ def export(data_dir: str | os.PathLike[str], fmt: str, out_dir: str | os.PathLik
         yaml_path = out / "qwen3_lora_sft_8bit.yaml"
         # absolute: LLaMA-Factory resolves dataset_dir against its own working directory, not this file
         doc = llamafactory_yaml(model, str(out.resolve()), [s for s in splits if s != "test"], str(out / "saves"))
-        composition = _composition(data_dir)
         header = "# llamafactory-cli train " + yaml_path.name + "\n"
-        if composition is not None:
+        if composition:
             doc["mix_strategy"] = "concat"  # LLaMA-Factory's default, written out: the file is the mixture
             header += composition_comment(composition)
             written["composition"] = {"config_sha256": composition.get("config_sha256"),

@@ -9,9 +9,9 @@ line endings are fine, and a JSON array saved as `.jsonl` is read as its element
 TAT-QA file found under a directory of samples) is not read as 50 broken samples: `load_paths` skips it
 whole, names it in `LoadResult.skipped` and in a warning, and its rows are not counted as read.
 
-`UserError` is the library's one exception type for something the user can fix (a path, a file, a
-setting, a missing package); the CLIs print its message on one line and exit 2. `InputError` is the
-`UserError` for an unusable input.
+`UserError` (from `finsynth.errors`, the one error taxonomy) is what the library raises for something the
+user can fix (a path, a file, a setting, a missing package); the CLIs print its message on one line and exit
+2. `InputError` is the `UserError` for an unusable input.
 """
 
 from __future__ import annotations
@@ -27,6 +27,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, Field, ValidationError
 
+from finsynth.errors import InputError as InputError  # re-exported: the taxonomy lives in finsynth.errors
+from finsynth.errors import InvalidInputError
+from finsynth.errors import UserError as UserError
 from finsynth.schema import Sample, TestCase
 
 Kind = Literal["sample", "test", "auto"]
@@ -91,9 +94,10 @@ class LoadResult(BaseModel):
         self.warnings.extend(other.warnings)
         self.skipped.extend(other.skipped)
 
-    def require_rows(self, where: str, what: str = "sample", hint: str = "") -> None:
+    def require_rows(self, where: str, what: str = "sample", hint: str = "", setting: str | None = None) -> None:
         """An `InputError` when nothing was read from `where` (no files, only empty files, or only files
-        that are not sample rows): a command must not report on, lint, or check against nothing."""
+        that are not sample rows): a command must not report on, lint, or check against nothing. `setting`:
+        the setting `where` begins with (`UserError.setting`)."""
         if self.read:
             return
         if self.skipped:
@@ -104,15 +108,7 @@ class LoadResult(BaseModel):
             problem = f"no {what} rows ({len(self.files)} file(s), all empty)"
         else:
             problem = "no .jsonl/.json files"
-        raise InputError(f"{where}: {problem}" + (f"; {hint}" if hint else ""))
-
-
-class UserError(Exception):
-    """Something the user can fix: the message names the thing and what to do (the CLIs print it, exit 2)."""
-
-
-class InputError(UserError):
-    """A whole input is unusable (missing path, unreadable file); rows never raise this."""
+        raise InputError(f"{where}: {problem}" + (f"; {hint}" if hint else ""), setting=setting)
 
 
 SPLITS = ("train", "val", "test")  # the splits a build writes, in this order
@@ -360,7 +356,8 @@ def require_file(path: str | os.PathLike[str], flag: str = "", hint: str = "") -
         problem = "no such file"
     else:
         return path
-    raise InputError(f"{where}: {problem}" + (f"; {hint}" if hint else ""))
+    setting = flag if flag and not flag.startswith("-") else None  # a library setting name, which a CLI words
+    raise InputError(f"{where}: {problem}" + (f"; {hint}" if hint else ""), setting=setting)
 
 
 def read_yaml(path: str | os.PathLike[str], what: str, error: type[UserError] = UserError, hint: str = "") -> Any:
@@ -384,9 +381,18 @@ def read_yaml(path: str | os.PathLike[str], what: str, error: type[UserError] = 
 
 
 def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Plain JSONL reader for files this tool wrote itself (built splits, caches); a BOM is ignored."""
+    """Plain JSONL reader for files this tool wrote itself (built splits, caches); a BOM is ignored. A line
+    that is not JSON (a truncated or hand-edited file) is an `InvalidInputError` naming the file and line."""
+    rows = []
     with open(path, encoding="utf-8-sig") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+        for number, line in enumerate(handle, 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise InvalidInputError(f"{path}: line {number}: not JSON ({exc.msg}); was the file cut short "
+                                            "or edited? rebuild it") from exc
+    return rows
 
 
 def dumps_row(row: Any) -> str:

@@ -16,6 +16,7 @@ import pytest
 from conftest import GOOD_ROW as GOOD
 
 from finsynth.cli import main, run_command, user_error_message
+from finsynth.errors import UserError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -95,13 +96,14 @@ def test_debug_shows_the_traceback(where, tmp_path, capsys):
     assert err.strip().splitlines()[-1].startswith("error: ") and missing in err
 
 
-def test_a_bug_is_not_a_user_error():
+def test_a_bug_is_not_a_user_error(capsys):
     def broken(args):
         return {}["no key"]
 
-    with pytest.raises(KeyError):
-        run_command(broken, argparse.Namespace())
+    assert run_command(broken, argparse.Namespace()) == 70  # the internal-error code, with the traceback
+    assert "Traceback" in capsys.readouterr().err
     assert user_error_message(TypeError("x")) is None and user_error_message(KeyError("k")) is None
+    assert user_error_message(ValueError("x")) is None  # a bare ValueError is a bug too (issue 26)
 
 
 def test_missing_optional_packages_say_what_to_install():
@@ -115,7 +117,7 @@ def test_missing_optional_packages_say_what_to_install():
     except RuntimeError as exc:
         assert user_error_message(exc) == "token lengths need the tokenizers package: pip install x"
     assert user_error_message(ModuleNotFoundError("No module named 'numpyy'", name="numpyy")) is None  # a bug
-    assert user_error_message(ValueError("a\n  b")) == "a; b"  # always one line
+    assert user_error_message(UserError("a\n  b")) == "a; b"  # always one line
 
 
 def test_json_array_in_jsonl_warns_on_stderr(tmp_path, capsys):

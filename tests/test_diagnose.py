@@ -11,7 +11,7 @@ import pytest
 from finsynth.cli import main
 from finsynth.eval.diagnose import diagnose, failure_modes, render_markdown
 from finsynth.eval.scoring import evaluate, evaluate_files, load_gold, parse_prediction
-from finsynth.io import load_paths
+from finsynth.io import InputError, load_paths
 from finsynth.schema import Sample, TestCase
 from finsynth.text.names import get_matcher
 
@@ -121,7 +121,7 @@ def test_failure_modes_order(world):
 
 def test_needs_training_samples(world):
     _, gold, report = world
-    with pytest.raises(ValueError, match="needs training samples"):
+    with pytest.raises(InputError, match="no training samples"):
         diagnose(report, gold, [], get_matcher("fuzzy"))
 
 

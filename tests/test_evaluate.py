@@ -287,7 +287,7 @@ def test_compare_runs(corpus_dir, tmp_path, capsys):
     assert comparison.overall["v11_fuzzy"].total < 28
     assert comparison.table["boundary_many_numbers_one_core"]["v11"].total == 6
     assert "recorded verdicts" in comparison.sources["v11"] and "eval report" in comparison.sources["v11_fuzzy"]
-    with pytest.raises(InputError, match="pass --gold"):
+    with pytest.raises(InputError, match="pass `gold`"):
         compare_runs([str(raw)])
     assert main(["eval", "--compare", f"v11={pred}", str(report_path), "--format", "md"]) == 0
     out = capsys.readouterr().out

@@ -183,7 +183,7 @@ def test_get_matcher():
 
 
 def test_embedding_needs_a_local_path(tmp_path):
-    with pytest.raises(MatcherUnavailable, match="--model"):
+    with pytest.raises(MatcherUnavailable, match="model_path"):
         EmbeddingMatcher(None)
     missing = tmp_path / "no-such-model"
     with pytest.raises(MatcherUnavailable, match=r"not found at .*no-such-model.*nothing is downloaded"):

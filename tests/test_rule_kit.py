@@ -13,6 +13,7 @@ from finsynth.audit import kit
 from finsynth.audit.lint import RULES, Example, lint_records, rules_markdown, select_rules
 from finsynth.audit.rules.base import PROSE, example, rule
 from finsynth.cli import main
+from finsynth.errors import ConfigError
 from finsynth.io import load_file
 from finsynth.qa.lint import QA_RULES, QAFinding, example_sample, lint_qa
 from finsynth.qa.schema import QASample
@@ -41,9 +42,9 @@ def test_default_selection_is_the_stable_rules_preview_adds_preview_deprecated_o
     assert [r.id for r in family.select(preview=True)] == ["solid", "fresh"]
     assert [r.id for r in family.select(["old"])] == ["old"]
     assert [r.id for r in family.select(["fresh", "solid"], preview=True)] == ["solid", "fresh"]
-    with pytest.raises(ValueError, match=r"toy rule.*in preview: fresh"):
+    with pytest.raises(ConfigError, match=r"toy rule.*in preview: fresh"):
         family.select(["fresh"])
-    with pytest.raises(ValueError, match="unknown toy rule"):
+    with pytest.raises(ConfigError, match="unknown toy rule"):
         family.select(["nope"], preview=True)
 
 
@@ -92,7 +93,7 @@ def test_lint_runs_a_preview_rule_only_with_preview(preview_rule, tmp_path, caps
     assert main(["lint", path, "--preview", "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["counts"][preview_rule] == 1
     assert main(["lint", path, "--select", preview_rule]) == 2
-    assert "in preview: toy-preview" in capsys.readouterr().err
+    assert "in preview: toy-preview; they run only with --preview on" in capsys.readouterr().err
     assert rules_markdown().count("`toy-preview` (preview)") == 1
     assert main(["lint", "--explain", preview_rule]) == 0
     assert "sample rule, preview)" in capsys.readouterr().out

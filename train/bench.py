@@ -32,6 +32,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from finsynth.errors import ConfigError
+
 QWEN3_14B = {"hidden_size": 5120, "num_hidden_layers": 40, "num_attention_heads": 40, "num_key_value_heads": 8,
              "head_dim": 128, "intermediate_size": 17408, "vocab_size": 151936, "tie_word_embeddings": False,
              "max_position_embeddings": 40960, "rope_theta": 1_000_000.0, "rms_norm_eps": 1e-6}
@@ -92,7 +94,7 @@ def preset(name: str) -> dict[str, Any]:
         return {"quant": "4bit", "per_device_train_batch_size": 8, "gradient_accumulation_steps": 2}
     if name == "d":
         return {"quant": "none", "per_device_train_batch_size": 8, "gradient_accumulation_steps": 2}
-    raise ValueError(f"unknown bench configuration {name!r}")
+    raise ConfigError(f"unknown bench configuration {name!r}")
 
 
 def build_random_model(shape: dict[str, Any], quant: str, threshold: float = 6.0, seed: int = 0):

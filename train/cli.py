@@ -3,7 +3,7 @@ module, print JSON.
 
 Errors follow `finsynth.cli`'s convention (`run_command`): a user error (a missing --model/--data/--test/
 --adapter path, a bad setting, a missing package or GPU) is one line on stderr and exit code 2, with the
-traceback first under `--debug`; a bug propagates with its traceback. Paths are checked before torch loads.
+traceback first under `--debug`; a bug prints its traceback and exits 70. Paths are checked before torch loads.
 A training run that diverges (a non-finite loss, gradient norm or eval loss) is one line and exit code 1, after
 `RUN/run_log.json` was written with status "failed".
 """

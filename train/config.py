@@ -24,8 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from finsynth.errors import ConfigError as ConfigError  # re-exported: the taxonomy lives in finsynth.errors
+from finsynth.errors import UnavailableError as UnavailableError
 from finsynth.export import LORA, TRAINING
-from finsynth.io import InputError, UserError, read_yaml
+from finsynth.io import InputError, read_yaml
 
 QUANT_CHOICES = ("8bit", "4bit", "none")
 INFER_QUANT_CHOICES = ("auto", *QUANT_CHOICES)
@@ -34,14 +36,6 @@ LOSS_CHOICES = ("completion", "full")
 BACKEND_CHOICES = ("transformers", "vllm")
 CACHE_CHOICES = ("dynamic", "static")
 ATTN_CHOICES = ("sdpa", "eager", "flash_attention_2", "flash_attention_3", "flex_attention")
-
-
-class ConfigError(UserError, ValueError):
-    """A bad setting: an unknown or invalid flag, YAML key or value."""
-
-
-class UnavailableError(UserError, RuntimeError):
-    """The setting needs what this machine lacks (a CUDA GPU, an optional package)."""
 
 
 def check_model_dir(path: str, flag: str = "--model",

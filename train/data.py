@@ -17,15 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from finsynth.errors import InvalidInputError
+from finsynth.errors import SampleTooLongError as SampleTooLongError  # re-exported
 from finsynth.io import SPLITS, UserError, read_jsonl
 
 CHAT_TEMPLATE_KWARGS = {"enable_thinking": False}
 WEIGHT = "weight"  # the trl row's column holding the row's loss weight (train/weighting.py)
 WEIGHT_SOURCE = "sample.provenance.compose.weight"  # where a built row carries it (`finsynth build`, mode: weight)
-
-
-class SampleTooLongError(ValueError):
-    """A sample's rendered token count exceeds the allowed `max_length` (it would be truncated)."""
 
 
 def split_path(data_dir: str | os.PathLike[str], split: str) -> Path:
@@ -45,7 +43,7 @@ def load_split(data_dir: str | os.PathLike[str], split: str, required: bool = Tr
     for i, row in enumerate(rows, 1):
         if not all(isinstance(row.get(column), list) for column in columns):
             needs = " and ".join(f"'{c}'" for c in columns)
-            raise ValueError(f"{path}:{i}: not a built row (needs conversational {needs})")  # noqa: TRY004
+            raise InvalidInputError(f"{path}:{i}: not a built row (needs conversational {needs})")
     return rows
 
 
@@ -206,5 +204,5 @@ def resolve_max_length(lengths: dict[str, Lengths], cap: int) -> int:
         )
     longest = max((max(ls.total) for ls in lengths.values() if ls.total), default=0)
     if longest == 0:
-        raise ValueError("no samples to train on")
+        raise InvalidInputError("no samples to train on")
     return longest

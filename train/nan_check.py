@@ -31,6 +31,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from finsynth.errors import ConfigError
+
 CONFIGS: dict[str, dict[str, Any]] = {
     "old": {"sdpa_cudnn": True, "gradient_checkpointing": "on"},
     "fix": {"gradient_checkpointing": "on"},  # old + cuDNN SDPA off: the fix alone
@@ -253,7 +255,7 @@ def run_one(part: str, args: argparse.Namespace) -> dict[str, Any]:
         return batch_probe(args)
     if part in CONFIGS:
         return train_probe(part, args)
-    raise ValueError(f"unknown part {part!r}: one of kernel, batches, {', '.join(CONFIGS)}")
+    raise ConfigError(f"unknown part {part!r}: one of kernel, batches, {', '.join(CONFIGS)}")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -263,7 +265,7 @@ def main(args: argparse.Namespace) -> int:
         return 0
     for part in args.parts:
         if part not in ("kernel", "batches", *CONFIGS):
-            raise ValueError(f"--parts: unknown part {part!r}; one of kernel, batches, {', '.join(CONFIGS)}")
+            raise ConfigError(f"--parts: unknown part {part!r}; one of kernel, batches, {', '.join(CONFIGS)}")
     rows = []
     for part in args.parts:
         cmd = [sys.executable, "-m", "train", "nan-check", "--one", part, "--model", args.model, "--data", args.data,

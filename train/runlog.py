@@ -12,8 +12,10 @@ import resource
 import time
 from typing import Any
 
+from finsynth.errors import Failure
 
-class TrainingDivergedError(RuntimeError):
+
+class TrainingDivergedError(Failure, RuntimeError):
     """A non-finite training loss, gradient norm or eval loss: the run stops at that optimiser step."""
 
     def __init__(self, step: int, what: str, value: str, detail: str = ""):

@@ -27,6 +27,7 @@ from typing import Any, Generic, Literal, TypeVar, cast
 from pydantic import BaseModel, Field
 
 from finsynth.audit.evidence import Measurement, effective_severity, fix_effect, for_rule, harmful_remedy
+from finsynth.errors import ConfigError
 from finsynth.text.similarity import DEFAULT_THRESHOLD
 
 T = TypeVar("T")
@@ -287,7 +288,7 @@ class Registry(dict[str, Rule[T]]):
                scope: Scope | None = None, *, preview: bool = False) -> list[Rule[T]]:
         """The rules narrowed to `select` (by default every stable rule, and the preview ones with `preview`)
         less `ignore`, in registry order. A deprecated rule runs only when named. An unknown id, or a preview
-        rule named while preview is off, is a ValueError naming the known ones."""
+        rule named while preview is off, is a ConfigError (a user error) naming the known ones."""
         if select is None:
             wanted = {r.id for r in self.values() if r.status == "stable" or (preview and r.status == "preview")}
         else:
@@ -295,10 +296,11 @@ class Registry(dict[str, Rule[T]]):
         dropped = set(ignore or ())
         unknown = sorted((wanted | dropped) - self.keys())
         if unknown:
-            raise ValueError(f"unknown {self.noun}(s): {', '.join(unknown)}; known: {', '.join(self)}")
+            raise ConfigError(f"unknown {self.noun}(s): {', '.join(unknown)}; known: {', '.join(self)}")
         held = sorted(rule_id for rule_id in wanted if self[rule_id].status == "preview" and not preview)
         if held:
-            raise ValueError(f"{self.noun}(s) in preview: {', '.join(held)}; preview rules run only with preview on")
+            raise ConfigError(f"{self.noun}(s) in preview: {', '.join(held)}; they run only with `preview` on",
+                              setting="preview")
         return [r for r in self.values() if r.id in wanted - dropped and (scope is None or r.scope == scope)]
 
     def count(self, findings: Iterable[Finding]) -> dict[str, int]:

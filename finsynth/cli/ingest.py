@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 
 from rich.text import Text
 
@@ -11,6 +12,7 @@ from finsynth.cli.app import (
     _Ticker,
     command,
     err_console,
+    flag_of,
     render,
 )
 from finsynth.io import UserError
@@ -49,8 +51,11 @@ def _run_ingest(args: argparse.Namespace) -> int:
                                 engine=args.engine, ocr=not args.no_ocr)
     except ValidationError as exc:
         error = exc.errors()[0]
-        field = "--" + str(error["loc"][0]).replace("_", "-") if error["loc"] else "options"
-        raise UserError(f"{field}: {error['msg'].removeprefix('Value error, ')}") from None
+        field = flag_of(str(error["loc"][0])) if error["loc"] else "options"
+        message = error["msg"].removeprefix("Value error, ")
+        for name in IngestOptions.model_fields:  # the library names its settings; the command line has flags
+            message = re.sub(rf"\b{name}\b", flag_of(name), message)
+        raise UserError(f"{field}: {message}") from None
     files, _ = collect(args.paths)
     with _Ticker("ingesting files", len(files), args.format != "json", minimum=PROGRESS_MIN_FILES) as ticker:
         result = ingest(args.paths, options, out=args.out, on_progress=ticker.advance)

@@ -26,6 +26,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
+from finsynth.errors import InvalidInputError
 from finsynth.eval.scoring import CaseResult, EvalReport
 from finsynth.markdown import markdown_table, pct
 from finsynth.schema import Sample, TestCase
@@ -254,9 +255,9 @@ def diagnose(
 ) -> Diagnosis:
     """Diagnose every bad case of `report` (not strictly correct, or a type error) against `samples`."""
     if not samples:
-        raise ValueError("diagnosis needs training samples (--train): none were loaded")
+        raise InvalidInputError("train: no training samples were loaded; diagnosis needs them", setting="train")
     if len(gold) != len(report.cases):
-        raise ValueError(f"{len(gold)} gold cases but the evaluation has {len(report.cases)}")
+        raise InvalidInputError(f"{len(gold)} gold cases but the evaluation has {len(report.cases)}")
     train_texts = [_text(s.input.chapter_title, s.input.paragraph) for s in samples]
     space = NearDupIndex(train_texts, threshold=near_dup_threshold)
     self_nn = space.self_nearest()

@@ -59,6 +59,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from finsynth.audit.lint import lint_sample, select_rules
+from finsynth.errors import ConfigError
 from finsynth.io import InputError, schema_errors
 from finsynth.parsing import ParsedReply, find_json_object, parse_reply, strip_wrappers
 from finsynth.qa.tatqa import SCALES, parse_number, score_answer
@@ -127,7 +128,7 @@ class RewardWeights(BaseModel):
 
 def _components(task: str) -> tuple[str, ...]:
     if task not in COMPONENTS:
-        raise ValueError(f"unknown reward task {task!r}: choose one of {', '.join(COMPONENTS)}")
+        raise ConfigError(f"unknown reward task {task!r}: choose one of {', '.join(COMPONENTS)}")
     return COMPONENTS[task]
 
 
@@ -449,7 +450,7 @@ class RewardFunction:
 
     def __init__(self, component: str, weights: RewardWeights | None = None) -> None:
         if component not in _COMPONENT_OF_ROW:
-            raise ValueError(f"unknown reward component {component!r}: choose one of {', '.join(_COMPONENT_OF_ROW)}")
+            raise ConfigError(f"unknown reward component {component!r}: choose one of {', '.join(_COMPONENT_OF_ROW)}")
         self.__name__ = component
         self.component = component
         self.weights = weights or RewardWeights()

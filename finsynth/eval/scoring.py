@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from finsynth.errors import AlignmentError as AlignmentError  # re-exported
 from finsynth.io import InputError, load_file
 from finsynth.markdown import markdown_table, pct
 from finsynth.parsing import parse_reply
@@ -54,10 +55,6 @@ SCORING: dict[str, str] = {
 def scoring_for(matcher: Matcher) -> Scoring:
     """The convention a matcher's evaluation uses: `reference` for the reference matcher, else `honest`."""
     return "reference" if matcher.name == "reference" else "honest"
-
-
-class AlignmentError(ValueError):
-    """Predictions and gold cases cannot be paired safely."""
 
 
 class PredMetric(BaseModel):
@@ -363,7 +360,7 @@ def align(predictions: Sequence[Prediction], gold: Sequence[TestCase],
     if missing and not partial:
         raise AlignmentError(
             f"{where}: no prediction for {len(missing)} gold case(s), first {mode.split()[0]} {missing[0]!r}; "
-            f"--partial scores the cases that have one"
+            f"`partial` scores the cases that have one", setting="partial"
         )
     kept = [case for key, case in zip(wanted, gold, strict=True) if key in by_key]
     gold = kept
@@ -665,7 +662,8 @@ def compare_runs(
             kind = "recorded verdicts"
         else:
             if gold_path is None:
-                raise InputError(f"{path}: neither an eval report nor recorded verdicts; pass --gold to evaluate it")
+                raise InputError(f"{path}: neither an eval report nor recorded verdicts; pass `gold` to evaluate it",
+                                 setting="gold")
             if matcher_obj is None:
                 matcher_obj = get_matcher(str(matcher), threshold=threshold, model_path=model_path)
             report = evaluate_files(path, gold_path, matcher_obj)

@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from finsynth.errors import UnreadableFile as UnreadableFile  # re-exported
 from finsynth.schema import ParagraphInput
 
 ChunkKind = Literal["text", "table"]
@@ -38,8 +39,8 @@ class IngestOptions(BaseModel):
     @model_validator(mode="after")
     def _bounds(self) -> IngestOptions:
         if not self.min_chars <= self.target_chars <= self.max_chars:
-            raise ValueError(f"chunk bounds must satisfy --min-chars ({self.min_chars}) <= --target-chars "
-                             f"({self.target_chars}) <= --max-chars ({self.max_chars})")
+            raise ValueError(f"chunk bounds must satisfy min_chars ({self.min_chars}) <= target_chars "
+                             f"({self.target_chars}) <= max_chars ({self.max_chars})")
         return self
 
 
@@ -214,7 +215,3 @@ class ReadDocument:
     def drop(self, reason: str, n: int = 1) -> None:
         if n:
             self.dropped[reason] = self.dropped.get(reason, 0) + n
-
-
-class UnreadableFile(Exception):
-    """A file its reader cannot open or parse (reported by name; the other files go on)."""

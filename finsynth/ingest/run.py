@@ -165,8 +165,8 @@ def _run_ray(files: list[str], options: IngestOptions) -> list[DocumentResult]:
     try:
         import ray
     except ImportError as exc:
-        raise UserError("--engine ray needs Ray, which is not installed: pip install 'finsynth[ray]' "
-                        "(or use --workers N on one machine)") from exc
+        raise UserError("engine ray needs Ray, which is not installed: pip install 'finsynth[ray]' "
+                        "(or use the local engine with N workers on one machine)", setting="engine") from exc
     started = False
     if not ray.is_initialized():
         ray.init(num_cpus=options.workers, include_dashboard=False, log_to_driver=False)

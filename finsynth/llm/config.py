@@ -23,6 +23,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from finsynth.errors import ConfigError, InvalidInputError
+
 DEFAULT_MODEL = "gpt-4o-mini"
 
 
@@ -90,7 +92,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         return {}
     except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"{path}: invalid TOML: {exc}") from exc
+        raise InvalidInputError(f"{path}: invalid TOML: {exc}") from exc
 
 
 def file_settings(directory: str | os.PathLike[str] | None = None) -> dict[str, Any]:
@@ -103,7 +105,7 @@ def file_settings(directory: str | os.PathLike[str] | None = None) -> dict[str, 
     table = own.get("tool", {}).get("finsynth") if isinstance(own.get("tool"), dict) else None
     merged.update(table if table is not None else own)
     if "api_key" in merged:
-        raise ValueError(
+        raise ConfigError(
             "api_key must not be stored in a TOML file; set OPENAI_API_KEY or name a variable with api_key_env"
         )
     return merged

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from finsynth.errors import ConfigError
 from finsynth.export import load_back, messages_dataset, to_format
 from finsynth.io import write_json_atomic, write_jsonl_atomic
 from finsynth.qa.schema import Language, QASample
@@ -111,7 +112,7 @@ def to_sft_format(sample: QASample, fmt: str) -> dict[str, Any]:
         return {"id": sample.id, "instruction": instruction_text(sample), "input": input_text(sample),
                 "output": assistant_reply(sample), "system": QA_SYSTEM[sample_language(sample)]}
     if fmt not in SFT_FORMATS:
-        raise ValueError(f"unknown QA export format {fmt!r}; choose from {SFT_FORMATS}")
+        raise ConfigError(f"unknown QA export format {fmt!r}; choose from {SFT_FORMATS}")
     return to_format(chat_row(sample), fmt)
 
 

@@ -46,7 +46,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from finsynth import __version__
-from finsynth.io import InputError, QuarantineRow, UserError, raw_rows, schema_errors
+from finsynth.errors import ConfigError
+from finsynth.io import InputError, QuarantineRow, raw_rows, schema_errors
 from finsynth.llm.config import EndpointConfig
 from finsynth.parsing import find_json_object, strip_wrappers
 from finsynth.qa.progress import ProgressHook, ticking
@@ -421,14 +422,14 @@ def judge_messages(sample: QASample, checks: OfflineChecks,
 def choose_judge(choice: str, endpoint: EndpointConfig) -> tuple[JudgeKind, str]:
     """(judge, why) in words a user can act on."""
     if choice not in ("auto", "offline", "llm"):
-        raise UserError(f"--judge must be auto, offline or llm, not {choice!r}")
+        raise ConfigError(f"judge must be auto, offline or llm, not {choice!r}", setting="judge")
     where = f"{endpoint.base_url or 'the OpenAI API'} (model {endpoint.model})"
     if choice == "offline":
         return "offline", "--judge offline: the deterministic offline rubric from the offline checks"
     if choice == "llm":
         if not endpoint.configured:
-            raise UserError("--judge llm needs an LLM endpoint: set OPENAI_BASE_URL and/or OPENAI_API_KEY "
-                            "(or base_url in finsynth.toml), or use --judge offline")
+            raise ConfigError("judge llm needs an LLM endpoint: set OPENAI_BASE_URL and/or OPENAI_API_KEY "
+                              "(or base_url in finsynth.toml), or use the offline judge", setting="judge")
         return "llm", f"--judge llm: the LLM rubric at {where}"
     if endpoint.configured:
         return "llm", f"--judge auto: an endpoint is configured, the LLM rubric at {where}"
@@ -520,7 +521,7 @@ def load_human(path: str | os.PathLike[str], known: Iterable[str]) -> dict[str, 
     an input sample, a repeated id, or a score that is not 1-5 is an `InputError` naming the line."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"--human {path}: no such file")
+        raise InputError(f"human {path}: no such file", setting="human")
     ids = set(known)
     labels: dict[str, dict[str, int]] = {}
     for line, text, _ in raw_rows(path):
@@ -773,7 +774,7 @@ def judge_files(paths: Sequence[str | os.PathLike[str]], out_dir: str | os.PathL
         test_loaded = load_qa([test_path])
         if test_loaded.quarantined:
             q = test_loaded.quarantined[0]
-            raise InputError(f"--test {q.path}:{q.line}: {q.reason}"[:400])
+            raise InputError(f"test {q.path}:{q.line}: {q.reason}"[:400], setting="test")
         test = test_loaded.samples
     labels = load_human(human_path, loaded.where) if human_path is not None else None
     result = judge_samples(loaded, endpoint, config, test=test, cache_path=cache_path, template_dir=template_dir,

@@ -483,6 +483,11 @@ def fixed_question_count(view: QADatasetView) -> Iterator[QAFinding]:
 # --- running ------------------------------------------------------------------------------------
 
 
+def select_qa_rules(select: Iterable[str] | None = None) -> list[QARule]:
+    """The QA rules narrowed to `select` (all stable ones when None), in registry order (`kit.Registry.select`)."""
+    return QA_RULES.select(select)
+
+
 def lint_qa(samples: Sequence[QASample], test: Sequence[QASample] | None = None, *,
             rules: Iterable[str] | None = None, threshold: float = NEAR_DUP_THRESHOLD,
             on_progress: ProgressHook = None) -> QALintResult:
@@ -490,7 +495,7 @@ def lint_qa(samples: Sequence[QASample], test: Sequence[QASample] | None = None,
     compares with. Findings come per sample in sample order (rules in registry order), then the
     dataset-wide ones; the same inputs give the same result. `on_progress(n)` is told of samples as the
     per-sample rules finish them (`len(samples)` in all)."""
-    chosen = QA_RULES.select(rules)
+    chosen = select_qa_rules(rules)
     position = {s.id: i for i, s in reversed(list(enumerate(samples)))}
     findings: list[QAFinding] = []
     for sample in ticking(samples, on_progress):

@@ -23,6 +23,7 @@ from typing import Any, cast
 
 from pydantic import BaseModel, Field
 
+from finsynth.errors import ConfigError
 from finsynth.io import InputError, json_rows
 from finsynth.qa.checker import CellValue, check, parse_cell, row_label
 from finsynth.qa.schema import (
@@ -600,7 +601,7 @@ def generate_table_qa(path: str | Path, *, languages: Sequence[str] = ("zh", "en
         raise InputError(f"{path}: no such file; give a TAT-QA .json, a QA .jsonl or `finsynth ingest` chunks")
     unknown = [lang for lang in languages if lang not in ("zh", "en")]
     if unknown or not languages:
-        raise InputError(f"--lang {','.join(languages)}: languages are zh and en")
+        raise ConfigError(f"languages {','.join(languages)}: languages are zh and en", setting="languages")
     kind, tables = _tables_in(path)
     samples: list[QASample] = []
     skipped: Counter[str] = Counter()

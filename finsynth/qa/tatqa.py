@@ -24,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, cast
 
+from finsynth.errors import ConfigError
 from finsynth.io import InputError, json_rows
 from finsynth.qa.progress import ProgressHook, ticking
 from finsynth.qa.schema import (
@@ -390,7 +391,7 @@ def score_questions(predictions: dict[str, dict[str, Any]], gold: Iterable[QASam
     from finsynth.qa import tatqa_official
 
     if metric not in METRICS:
-        raise InputError(f"--metric {metric}: one of {', '.join(METRICS)}")
+        raise ConfigError(f"metric {metric}: one of {', '.join(METRICS)}", setting="metric")
     rows = []
     for sample in gold:
         pred = predictions.get(sample.id)

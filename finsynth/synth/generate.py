@@ -25,6 +25,7 @@ from typing import cast
 
 from pydantic import BaseModel
 
+from finsynth.errors import ConfigError
 from finsynth.io import QuarantineRow, expand_paths, load_file, write_jsonl_atomic
 from finsynth.llm.cache import ResponseCache
 from finsynth.llm.config import EndpointConfig, load_config
@@ -246,10 +247,10 @@ def generate(
     """Generate (or annotate) `n` candidates of `sample_type`, validate them, and write them out."""
     sample_type = sample_type.upper()
     if sample_type not in GENERATE_TEMPLATES:
-        raise ValueError(f"--type must be one of A, B, C, D, not {sample_type!r}")
+        raise ConfigError(f"sample_type must be one of A, B, C, D, not {sample_type!r}", setting="sample_type")
     config = config or load_config()
     if not config.configured:
-        raise ValueError("generate needs an endpoint: set OPENAI_BASE_URL and/or OPENAI_API_KEY, or base_url in a "
+        raise ConfigError("generate needs an endpoint: set OPENAI_BASE_URL and/or OPENAI_API_KEY, or base_url in a "
                          "finsynth.toml (copy finsynth.example.toml, which documents every key)")
     jobs, items = build_jobs(sample_type, n, from_paragraphs=from_paragraphs, examples_dir=examples_dir,
                              template_dir=template_dir, seed=seed)

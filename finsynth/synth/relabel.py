@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field
 
+from finsynth.errors import ConfigError
 from finsynth.io import QuarantineRow, UserError
 from finsynth.llm.cache import ResponseCache
 from finsynth.llm.config import EndpointConfig, load_config
@@ -113,9 +114,9 @@ class RelabelResult(RunResult):
 def annotator_choice(llm: str, config: EndpointConfig) -> tuple[str, str]:
     """(annotator, why): which annotator `--llm` selects here, in words a user can act on."""
     if llm not in ("auto", "rules", "openai"):
-        raise ValueError(f"--llm must be auto, rules or openai, not {llm!r}")
+        raise ConfigError(f"llm must be auto, rules or openai, not {llm!r}", setting="llm")
     if llm == "openai" and not config.configured:
-        raise ValueError("--llm openai needs an endpoint: set OPENAI_BASE_URL and/or OPENAI_API_KEY")
+        raise ConfigError("llm openai needs an endpoint: set OPENAI_BASE_URL and/or OPENAI_API_KEY", setting="llm")
     if llm == "rules":
         return "rules", "--llm rules: the offline rules annotator (Type B)"
     endpoint = f"{config.base_url or 'the OpenAI API'} (model {config.model})"
@@ -253,11 +254,11 @@ def relabel(
     types = {t.upper() for t in types}
     unknown = types - set(RELABEL_TEMPLATES)
     if unknown:
-        raise ValueError(f"relabel supports types {sorted(RELABEL_TEMPLATES)}, not {sorted(unknown)}")
+        raise ConfigError(f"relabel supports types {sorted(RELABEL_TEMPLATES)}, not {sorted(unknown)}")
     config = config or load_config()
     annotator, why = annotator_choice(llm, config)
     if annotator == "rules" and types - {"B"}:
-        raise ValueError("the offline rules annotator relabels Type B only; configure an endpoint for D")
+        raise ConfigError("the offline rules annotator relabels Type B only; configure an endpoint for D")
     of_type = [i for i, s in enumerate(samples) if s.type in types]
     needed = {i: needs_relabel(samples[i]) for i in of_type}
     targets = [i for i in of_type if force or needed[i]]

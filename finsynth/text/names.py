@@ -31,13 +31,11 @@ from pydantic import BaseModel
 from rapidfuzz import fuzz
 from scipy.optimize import linear_sum_assignment
 
+from finsynth.errors import ConfigError
+from finsynth.errors import MatcherUnavailable as MatcherUnavailable  # re-exported
 from finsynth.text.lexicon import Lexicon, default_lexicon
 
 MATCHERS = ("fuzzy", "reference", "embedding")
-
-
-class MatcherUnavailable(ValueError):
-    """A matcher cannot be built here (missing optional package or local model)."""
 
 
 class MatchPair(BaseModel):
@@ -337,8 +335,8 @@ class EmbeddingMatcher:
         self.threshold = threshold
         if not model_path:
             raise MatcherUnavailable(
-                "the embedding matcher needs --model PATH, a local sentence-transformers model directory"
-            )
+                "model_path: the embedding matcher needs a local sentence-transformers model directory",
+                setting="model_path")
         path = Path(model_path)
         if not path.is_dir():
             raise MatcherUnavailable(
@@ -392,4 +390,4 @@ def get_matcher(name: str, *, threshold: float | None = None, model_path: str | 
         return FuzzyMatcher(lexicon=lexicon) if threshold is None else FuzzyMatcher(threshold, lexicon=lexicon)
     if name == "embedding":
         return EmbeddingMatcher(model_path) if threshold is None else EmbeddingMatcher(model_path, threshold)
-    raise ValueError(f"unknown matcher {name!r}: choose one of {', '.join(MATCHERS)}")
+    raise ConfigError(f"unknown matcher {name!r}: choose one of {', '.join(MATCHERS)}")

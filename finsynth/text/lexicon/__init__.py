@@ -33,7 +33,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from finsynth.io import UserError, field_path, read_yaml
+from finsynth.errors import LexiconError as LexiconError  # re-exported
+from finsynth.io import field_path, read_yaml
 
 Source = Literal["accounting_standard", "exchange_disclosure", "research_usage"]
 BUILTIN_DIR = Path(__file__).resolve().parent
@@ -42,10 +43,6 @@ BUILTIN_DIR = Path(__file__).resolve().parent
 DROP = re.compile(r"[\s\-_·•/／\\,，、:：;；'\"“”‘’.。!！?？*#]")
 BRACKET_CHARS = re.compile(r"[()\[\]【】{}]")
 _ASCII_WORD = re.compile(r"[a-z0-9%]+")
-
-
-class LexiconError(UserError):
-    """A lexicon file that cannot be used (bad YAML, unknown key, a contradiction)."""
 
 
 class _Strict(BaseModel):
@@ -147,7 +144,7 @@ def _ascii_pattern(form: str) -> str:
 def read_lexicon_file(path: str | Path) -> LexiconFile:
     """Parse and validate one lexicon file; any problem is a LexiconError naming the file and field."""
     path = Path(path)
-    doc = read_yaml(path, "lexicon", LexiconError, " (--lexicon takes a YAML file)")
+    doc = read_yaml(path, "lexicon", LexiconError, " (a lexicon is a YAML file)")
     if not isinstance(doc, dict):
         raise LexiconError(f"{path}: a lexicon file is a YAML mapping with 'category' and 'terms' "
                            f"(and optionally markers, families, dimensions, examples)")
