@@ -35,13 +35,12 @@ explicit "逐项排除" list makes `classify_analysis` read it as the exclusion 
 
 from __future__ import annotations
 
-import os
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from finsynth.prompts import render
+from finsynth.prompts import DEFAULT_TEMPLATES, Templates
 from finsynth.schema import Extraction, Sample
 from finsynth.text.mentions import QUANTITY_KINDS, Mention, extract_mentions
 from finsynth.text.names import bigram_jaccard
@@ -938,7 +937,7 @@ def _parallel_categories(found: list[Candidate], model: CategoryModel) -> dict[i
     return out
 
 
-def annotate(sample: Sample, template_dir: str | os.PathLike[str] | None = None,
+def annotate(sample: Sample, templates: Templates = DEFAULT_TEMPLATES,
              model: CategoryModel | None = None) -> Extraction:
     """A deterministic B-style analysis for `sample`; its metrics are kept unchanged. With `model`
     (a fitted `finsynth.synth.annotators.model.CategoryModel`) the categories, and which qualitative
@@ -971,7 +970,7 @@ def annotate(sample: Sample, template_dir: str | os.PathLike[str] | None = None,
                    "reason": REASONS[item.category].format(core=core_text or "段落主题")} for item in chosen],
         "framework": _framework([item.category for item in chosen], core_text),
     }
-    analysis = render(RULES_TEMPLATE, template_dir, **context).strip()
+    analysis = templates.render(RULES_TEMPLATE, **context).strip()
     return Extraction(analysis=analysis, metrics=sample.output.metrics)
 
 
