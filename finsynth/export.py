@@ -26,6 +26,7 @@ import yaml
 
 from finsynth.io import (
     SPLITS,
+    UserError,
     read_jsonl,
     read_manifest,
     write_json_atomic,
@@ -165,6 +166,12 @@ def export(data_dir: str | os.PathLike[str], fmt: str, out_dir: str | os.PathLik
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose from {FORMATS}")
     data_dir = Path(data_dir)
+    composition = _composition(data_dir) or {}
+    if (composition.get("config") or {}).get("mode") == "weight":
+        # the other tools read rows, not finsynth's per-row loss weights: they would train the set unweighted
+        raise UserError(f"{data_dir} was composed with mode: weight; its loss weights live in each row's "
+                        "sample.provenance.compose.weight and only `python -m train sft` reads them, so an export "
+                        "would train it unweighted: rebuild with a copies compose file (mode: copies) to export")
     out = Path(out_dir) if out_dir else data_dir / "export" / fmt
     written: dict[str, Any] = {"format": fmt, "out": str(out), "files": {}}
     splits = []

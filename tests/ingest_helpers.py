@@ -155,3 +155,37 @@ def build_markdown(path: Path) -> dict:
     path.write_text(text, encoding="utf-8-sig")
     return {"sentences": [*sentences, "- 关注高股息板块", "- 关注科技成长"],
             "headings": ["2025年中期策略", "市场回顾", "投资建议"], "table_header": ["指数", "涨跌幅"]}
+
+
+def cjk_styles(size: float = 10.5, indent: float = 0) -> tuple:
+    """reportlab body and heading styles in the CID font STSong-Light (registered here), CJK wrapping."""
+    from reportlab.lib.styles import ParagraphStyle
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+
+    pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
+    body = ParagraphStyle("body", fontName="STSong-Light", fontSize=size, leading=size * 1.5, wordWrap="CJK",
+                          firstLineIndent=indent, spaceAfter=4)
+    head = ParagraphStyle("head", fontName="STSong-Light", fontSize=14, leading=22, spaceBefore=6, spaceAfter=4)
+    return body, head
+
+
+def build_flow_pdf(path: Path, story: list, columns: int = 1) -> None:
+    """A platypus story on A4 in one column or two (two frames with an 18 pt gutter), as reportlab lays it out."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.platypus import BaseDocTemplate, Frame, PageTemplate
+
+    width, height = A4
+    gutter = 18
+    frame_width = (width - 144 - gutter * (columns - 1)) / columns
+    frames = [Frame(72 + i * (frame_width + gutter), 72, frame_width, height - 144, id=f"c{i}")
+              for i in range(columns)]
+    doc = BaseDocTemplate(str(path), pagesize=A4)
+    doc.addPageTemplates([PageTemplate(id="body", frames=frames)])
+    doc.build(story)
+
+
+def tagged_sentences(topic: str, n: int, seed: int) -> list[str]:
+    """`_sentences` with a bracketed tag ("【T015】") in each: a token the wrap can cut inside."""
+    return [s.replace("项观察", f"项观察【T{seed * 100 + i:03d}】", 1)
+            for i, s in enumerate(_sentences(topic, n, seed))]

@@ -317,3 +317,12 @@ def test_the_report_shows_each_rule_with_its_evidence(corpus_dir, tmp_path, caps
     html = tmp_path / "r.html"
     assert main(["report", str(corpus_dir / "type_c.jsonl"), "--format", "html", "-o", str(html)]) == 0
     assert "fix count-anchor:cut: -9.7 [-14.8, -4.5]" in html.read_text(encoding="utf-8")
+
+
+def test_a_weighted_build_counts_weighted_and_refuses_an_unweighted_export(corpus_dir, tmp_path, capsys) -> None:
+    recipe = load_recipe(REPO / "data" / "recipes" / "candidates.yaml")
+    info = prepare_variant("compose-weighted", recipe, corpus_dir, tmp_path / "w")
+    assert info["train"] == 630 and info["mean_train_count"] == pytest.approx(1.44, abs=0.01)  # the test prior
+    assert main(["export", str(tmp_path / "w"), "--to", "alpaca"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "mode: weight" in err and "\n" not in err

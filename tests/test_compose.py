@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from finsynth.build import BuildConfig, build, stratified_split
 from finsynth.cli import main
@@ -21,6 +23,7 @@ from finsynth.io import UserError, load_paths, read_jsonl
 from finsynth.synth.compose import (
     COPY_SUFFIX,
     REPLAY_SUFFIX,
+    cell_weights,
     compose,
     load_compose_config,
     parse_compose_config,
@@ -322,3 +325,134 @@ def test_uncomposed_export_has_no_composition_note(raw_copy, tmp_path):
 def test_shipped_sample_compose_file_is_valid(repo_root):
     config = load_compose_config(repo_root / "data" / "compose" / "match_test.yaml")
     assert config.match == "test" and config.max_upsample == 3
+
+
+# --- mode: weight (every row kept once, a loss weight per row) --------------------------------------
+
+
+def _weights(records) -> list[float]:
+    return [r.item.provenance.model_extra["compose"]["weight"] for r in records]
+
+
+def _weighted_shares(records) -> dict[int, float]:
+    weights = _weights(records)
+    return {c: sum(w for r, w in zip(records, weights, strict=True) if r.item.count == c) / sum(weights)
+            for c in range(5)}
+
+
+def test_weight_mode_keeps_every_row_and_reaches_the_prior_by_weight(starter):
+    train, _val, tests = starter
+    result = compose(train, parse_compose_config({"match": "test", "mode": "weight"}), seed=13, tests=tests)
+    # every row kept once, as it was apart from its weight: no copy, no drop
+    assert sorted(r.item.id for r in result.records) == sorted(r.item.id for r in train)
+    assert not result.composed_out and result.summary.copies == 0 and result.summary.composed_out == 0
+    assert result.summary.kept == result.summary.rows_after == len(train)
+    by_id = {r.item.id: r.item for r in train}
+    assert all(r.item.input == by_id[r.item.id].input and r.item.output == by_id[r.item.id].output
+               for r in result.records)
+    weights = _weights(result.records)
+    assert sum(weights) / len(weights) == pytest.approx(1.0, abs=1e-5) and max(weights) <= 3
+    # the weighted count distribution is the test prior, and so is the weighted mean count
+    prior = {c: sum(t.count == c for t in tests) / len(tests) for c in range(5)}
+    reached = _weighted_shares(result.records)
+    assert all(abs(reached[c] - prior[c]) <= 1e-3 for c in range(5)), (reached, prior)
+    test_mean = sum(t.count for t in tests) / len(tests)
+    weighted_mean = sum(r.item.count * w for r, w in zip(result.records, weights, strict=True)) / sum(weights)
+    assert weighted_mean == pytest.approx(test_mean, abs=1e-3)
+    assert result.summary.after_mean == pytest.approx(test_mean, abs=1e-3) and result.summary.after_ratio == 1.0
+    assert result.summary.before_ratio > 1.1 and not result.warnings
+    assert any(n.startswith("mode: weight: all") for n in result.notes)
+    # rows of one cell weigh alike; deterministic
+    assert len({(r.item.type, r.item.count, w) for r, w in zip(result.records, weights, strict=True)}) == \
+        len({(r.item.type, r.item.count) for r in train})
+    again = compose(train, parse_compose_config({"match": "test", "mode": "weight"}), seed=13, tests=tests)
+    assert [r.model_dump() for r in again.records] == [r.model_dump() for r in result.records]
+
+
+def test_weight_mode_with_the_cap_binding_warns(starter):
+    train, _val, tests = starter
+    result = compose(train, parse_compose_config({"counts": {0: 0.6, 1: 0.4}, "mode": "weight", "max_upsample": 2}),
+                     13, tests=tests)
+    weights = _weights(result.records)
+    assert max(weights) <= 2 and len(result.records) == len(train)
+    assert any("off the target" in w and "(max_upsample)" in w for w in result.warnings)
+
+
+@settings(max_examples=200, deadline=None)
+@given(cells=st.lists(st.tuples(st.integers(1, 60), st.one_of(st.just(0.0), st.floats(1e-6, 1.0))), min_size=1,
+                      max_size=12),
+       cap=st.floats(1.0, 6.0))
+def test_cell_weights_hold_the_mean_under_the_cap(cells, cap):
+    available = {("A", i): a for i, (a, _s) in enumerate(cells)}
+    total = sum(s for _a, s in cells)
+    assume(total > 0)
+    q = {("A", i): s / total for i, (_a, s) in enumerate(cells)}
+    weights = cell_weights(available, q, cap)
+    rows = sum(available.values())
+    assert all(0 <= w <= cap + 1e-9 for w in weights.values())
+    assert all(weights[k] == 0 for k in q if q[k] == 0)
+    mean = sum(available[k] * weights[k] for k in available) / rows
+    positive = [k for k in q if q[k] > 0]
+    if sum(available[k] for k in positive) * cap >= rows * (1 + 1e-9):  # the cap leaves room for mean 1
+        assert mean == pytest.approx(1.0, rel=1e-9)
+    else:
+        assert mean <= 1 + 1e-9
+    # unclipped cells keep the ratio target share / natural share between them
+    free = [k for k in positive if weights[k] < cap - 1e-9]
+    ratios = [weights[k] / (q[k] * rows / available[k]) for k in free]
+    assert all(r == pytest.approx(ratios[0], rel=1e-9) for r in ratios)
+
+
+@pytest.mark.parametrize("extra", [{"slices": [{"name": "bg", "where": {"count": 0}, "share": 0.2}]},
+                                   {"replay": {"path": "old.jsonl", "share": 0.1}}, {"size": 50}])
+def test_weight_mode_refuses_the_copy_settings(extra):
+    with pytest.raises(UserError) as info:
+        parse_compose_config({"match": "test", "mode": "weight", **extra}, "mix.yaml")
+    message = str(info.value)
+    assert "\n" not in message and f"`{next(iter(extra))}`" in message and "mode: copies" in message
+
+
+def test_copies_config_dumps_and_hashes_as_before_the_mode_existed():
+    config = parse_compose_config({"match": "test"})
+    assert config.mode == "copies" and "mode" not in config.model_dump(mode="json")
+    # the hash a `match: test` compose file had before `mode` was added (manifests of copies builds are unchanged)
+    assert config.sha256() == "69936274fc20ea212d60dec1b5412a42d169c517ed551ac6232090d6b9fe8a49"
+    assert parse_compose_config({"match": "test", "mode": "weight"}).model_dump(mode="json")["mode"] == "weight"
+
+
+def test_real_corpus_weight_mode_reaches_the_prior(corpus_dir):
+    loaded = load_paths([corpus_dir / name for name in CORPUS_FILES])
+    samples = [r for r in loaded.records if r.item.type != "test"]
+    tests = [r.item for r in loaded.records if r.item.type == "test"]
+    train, _val = stratified_split(samples, 0.1, 13)
+    result = compose(train, parse_compose_config({"match": "test", "mode": "weight"}), 13, tests=tests)
+    assert len(result.records) == len(train) and not result.composed_out
+    prior = {0: 5 / 50, 1: 23 / 50, 2: 17 / 50, 3: 5 / 50, 4: 0.0}
+    reached = _weighted_shares(result.records)
+    assert all(abs(reached[c] - prior[c]) <= 0.02 for c in prior), reached
+    assert result.summary.before_ratio == pytest.approx(1.45, abs=0.05) and result.summary.after_ratio == \
+        pytest.approx(1.0, abs=0.02)
+    weights = _weights(result.records)
+    assert sum(weights) / len(weights) == pytest.approx(1.0, abs=1e-5)
+    assert sum(w == 0 for w in weights) == sum(r.item.count == 4 for r in train) > 0  # no 4-metric test case
+
+
+@pytest.mark.slow
+def test_weighted_build_keeps_every_row_reconciles_and_is_deterministic(raw_copy, tmp_path, repo_root):
+    compose_file = repo_root / "data" / "compose" / "match_test_weighted.yaml"
+    for name in ("a", "b"):
+        build(BuildConfig(raw_dir=raw_copy, out_dir=tmp_path / name, seed=7, compose=compose_file))
+    for name in OUTPUTS:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    manifest = json.loads((tmp_path / "a" / "manifest.json").read_text(encoding="utf-8"))
+    counts, comp = manifest["counts"], manifest["composition"]
+    assert counts["reconciles"] and counts["composed_out"] == 0 and comp["config"]["mode"] == "weight"
+    assert counts["composition"]["kept"] == counts["composition"]["train_before"] == counts["train"]["total"]
+    assert counts["composition"]["copies"] == 0 and read_jsonl(tmp_path / "a" / "composed_out.jsonl") == []
+    # the very training rows of a build without --compose, each with its weight
+    build(BuildConfig(raw_dir=raw_copy, out_dir=tmp_path / "plain", seed=7))
+    plain, weighted = read_jsonl(tmp_path / "plain" / "train.jsonl"), read_jsonl(tmp_path / "a" / "train.jsonl")
+    assert [r["id"] for r in weighted] == [r["id"] for r in plain]
+    weights = [r["sample"]["provenance"].pop("compose")["weight"] for r in weighted]
+    assert weighted == plain and sum(weights) / len(weights) == pytest.approx(1.0, abs=1e-5)
+    assert (tmp_path / "plain" / "val.jsonl").read_bytes() == (tmp_path / "a" / "val.jsonl").read_bytes()

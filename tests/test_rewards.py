@@ -87,9 +87,10 @@ def test_the_gold_reply_scores_every_component_in_full(muyuan):
 
 def test_one_right_name_of_two(muyuan):
     reply = _reply(muyuan["output"]["analysis"], [_metric("完全成本"), _metric("出栏量")])
-    # matched 1 of 2 predicted and 2 gold: F1 = 2*1/(2+2); the count is right; the one pair has the right type
-    assert _score(muyuan, reply) == {"json_valid": 1.0, "name_f1": 0.5, "count": 1.0, "type_accuracy": 1.0,
-                                    "lint_penalty": 0.0, "total": 0.5 + 0.5 + 0.5 + 0.5}
+    # matched 1 of 2 predicted and 2 gold: F1 = 2*1/(2+2); the length is right but half the names are wrong, so
+    # the count earns half (x precision 1/2); the one pair has the right type
+    assert _score(muyuan, reply) == {"json_valid": 1.0, "name_f1": 0.5, "count": 0.5, "type_accuracy": 1.0,
+                                    "lint_penalty": 0.0, "total": 0.5 + 0.5 + 0.25 + 0.5}
 
 
 def test_a_wrong_metric_type_costs_its_share_of_the_matched_pairs(muyuan):
@@ -212,7 +213,7 @@ def test_an_empty_list_loses_to_an_honest_imperfect_answer(muyuan):
     empty = _score(muyuan, _reply(muyuan["output"]["analysis"], []))
     honest = _score(muyuan, _reply(muyuan["output"]["analysis"], [_metric("完全成本"), _metric("出栏量")]))
     assert empty["json_valid"] == 1.0 and honest["json_valid"] == 1.0
-    assert empty["total"] == 0.5 and honest["total"] == 2.0
+    assert empty["total"] == 0.5 and honest["total"] == 1.75
 
 
 def test_an_enumeration_with_the_right_names_loses_to_prose(muyuan):
@@ -240,6 +241,92 @@ def test_listing_every_noun_loses_on_count(jushi):
         [_metric(n, "financial") for n in ("毛利率", "玻纤纱均价", "叶腊石采购价", "天然气价格", "综合生产成本")],
     )
     assert _score(jushi, every)["total"] == -0.5
+
+
+# --- count against each row's gold (issue 25) -------------------------------------------------------------
+
+UNRELATED = "员工食堂满意度"  # a name no corpus paragraph analyses, so no matcher pairs it with a gold metric
+
+
+def _corpus_rows(corpus: Path) -> list[dict[str, Any]]:
+    rows = [r for name in ("type_a.jsonl", "type_b.jsonl", "type_c.jsonl", "type_d.jsonl", "test_cases.jsonl")
+            for r in _rows(corpus, name)]
+    assert len(rows) == 750
+    return rows
+
+
+def _as_dicts(metrics) -> list[dict[str, Any]]:
+    return [dict(m) for m in metrics]
+
+
+def test_padding_a_short_list_with_a_wrong_name_never_pays(muyuan, corpus_dir: Path):
+    """The count term paid for the list's length, right names or not: one right name of two gold plus a wrong
+    second one totalled 2.0 against 1.92 for the right name alone (lesson 1's pad-to-N, taught by the reward)."""
+    short = _score(muyuan, _reply(muyuan["output"]["analysis"], [_metric("完全成本")]))
+    padded = _score(muyuan, _reply(muyuan["output"]["analysis"], [_metric("完全成本"), _metric(UNRELATED)]))
+    assert short["count"] == 0.5 and padded["count"] == 0.5  # the wrong name earns no count credit
+    assert padded["total"] < short["total"]
+    # every real row with two or more gold metrics: the gold list less its last metric, then padded back to the
+    # gold length with a wrong name; padding always loses
+    checked = 0
+    for row in _corpus_rows(corpus_dir):
+        metrics = _as_dicts(row["output"]["metrics"])
+        if len(metrics) < 2:
+            continue
+        kind = row["type"] if row["type"] != "test" else None
+        cut = _score(row, _reply(row["output"]["analysis"], metrics[:-1]), kind)
+        pad = _score(row, _reply(row["output"]["analysis"], [*metrics[:-1], _metric(UNRELATED)]), kind)
+        assert pad["total"] < cut["total"], row["input"]["paragraph"][:40]
+        checked += 1
+    assert checked > 400
+
+
+def test_a_list_longer_than_gold_scores_below_the_exact_one(corpus_dir: Path):
+    """Every real row (A-D and the 50 test cases): the gold reply plus one more metric, wrong or a repeat of a gold
+    name's spelling, scores below the gold reply itself, on count and in total."""
+    for row in _corpus_rows(corpus_dir):
+        metrics = _as_dicts(row["output"]["metrics"])
+        if len(metrics) == 4:
+            continue  # a fifth metric is not the schema (tested above)
+        kind = row["type"] if row["type"] != "test" else None
+        exact = _score(row, _gold_text(row), kind)
+        for extra in (_metric(UNRELATED), {**metrics[0], "metric_name": metrics[0]["metric_name"] + "同比"}
+                      if metrics else _metric(UNRELATED)):
+            longer = _score(row, _reply(row["output"]["analysis"], [*metrics, extra]), kind)
+            assert longer["count"] < exact["count"] and longer["total"] < exact["total"], row["input"]["paragraph"][:40]
+
+
+def test_the_count_is_per_row_against_that_rows_gold(muyuan, jushi, corpus_dir: Path):
+    """One trl batch, three rows with 2, 1 and 0 gold metrics, each answered with the same two right-for-muyuan
+    names: only the two-metric row earns count credit; nothing is averaged across rows."""
+    background = next(r for r in _rows(corpus_dir, "test_cases.jsonl") if not r["output"]["metrics"])
+    rows = [muyuan, jushi, background]
+    same = _reply("段落分析成本。", _as_dicts(muyuan["output"]["metrics"]))
+    funcs, _ = trl_reward_functions("extraction")
+    count_fn = next(f for f in funcs if f.__name__ == "count")
+    out = count_fn(prompts=["p"] * 3, completions=[same] * 3, gold=[_gold_text(r) for r in rows],
+                   sample_type=["A", "B", None], paragraph=[r["input"]["paragraph"] for r in rows])
+    assert out == [1.0, 0.0, 0.0]
+
+
+def test_the_style_term_keeps_each_types_analysis_style(jushi, corpus_dir: Path):
+    """B and D keep their per-item exclusion (D with its classification rationale): the same right metrics under
+    a prose analysis cost the style-mismatch weight; A and C keep prose (an exclusion list costs the same)."""
+    d_row = _rows(corpus_dir, "type_d.jsonl")[0]
+    a_row = _rows(corpus_dir, "type_a.jsonl")[0]
+    prose = a_row["output"]["analysis"]
+    for row in (jushi, d_row):
+        gold = _score(row, _gold_text(row))
+        as_prose = _score(row, _reply(prose, _as_dicts(row["output"]["metrics"])))
+        assert gold["lint_penalty"] == 0.0, row["type"]
+        assert fired_lint_rules(gold_extraction(_reply(prose, row["output"]["metrics"])), row["type"]) \
+            == ["style-mismatch"]
+        assert as_prose["lint_penalty"] == -0.5 and as_prose["total"] == gold["total"] - 0.25
+    for row in (a_row, _rows(corpus_dir, "type_c.jsonl")[40]):
+        excluded = _score(row, _reply(jushi["output"]["analysis"], _as_dicts(row["output"]["metrics"])))
+        assert "style-mismatch" in fired_lint_rules(gold_extraction(
+            _reply(jushi["output"]["analysis"], row["output"]["metrics"])), row["type"])
+        assert excluded["lint_penalty"] <= -0.5
 
 
 def test_a_bad_gold_names_the_column():

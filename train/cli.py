@@ -139,9 +139,13 @@ def _run_grpo(args: argparse.Namespace) -> int:
     except TrainingDivergedError as exc:
         return _diverged(exc, args)
     curves = log["reward_curves"].get("total", [])
-    print(dumps({"adapter": log["adapter"], "global_steps": log["global_steps"],
+    guard = log.get("guard") or {}
+    print(dumps({"status": log["status"], "adapter": log["adapter"], "global_steps": log["global_steps"],
                  "reward_first": curves[0]["mean"] if curves else None,
                  "reward_last": curves[-1]["mean"] if curves else None,
+                 "validation_start": (guard.get("start") or {}).get("score"),
+                 "validation_best": (guard.get("best") or {}).get("score"), "best_step": guard.get("best_step"),
+                 "decision": guard.get("decision"), "stopped_early": log.get("stopped_early"),
                  "wall_seconds": log["wall_seconds"]}))
     return 0
 

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from finsynth.io import SPLITS, read_jsonl
+from finsynth.io import SPLITS, UserError, read_jsonl
 
 CHAT_TEMPLATE_KWARGS = {"enable_thinking": False}
+WEIGHT = "weight"  # the trl row's column holding the row's loss weight (train/weighting.py)
+WEIGHT_SOURCE = "sample.provenance.compose.weight"  # where a built row carries it (`finsynth build`, mode: weight)
 
 
 class SampleTooLongError(ValueError):
@@ -68,13 +71,62 @@ def data_fingerprint(data_dir: str | os.PathLike[str]) -> dict[str, Any]:
     return out
 
 
-def trl_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Conversational prompt-completion rows as trl's SFTTrainer reads them (thinking off per row)."""
-    return [
+class WeightError(UserError, ValueError):
+    """A row's loss weight is missing (where other rows have one), not a number, not finite or negative."""
+
+
+def _row_weight(row: dict[str, Any]) -> Any:
+    """The row's `provenance.compose.weight`, or None when it has none."""
+    sample = row.get("sample")
+    provenance = sample.get("provenance") if isinstance(sample, dict) else None
+    compose = provenance.get("compose") if isinstance(provenance, dict) else None
+    return compose.get("weight") if isinstance(compose, dict) else None
+
+
+def row_weights(rows: list[dict[str, Any]], path: str | os.PathLike[str]) -> list[float] | None:
+    """The rows' loss weights (`finsynth build --compose` with `mode: weight` writes them into each training row's
+    sample, at `provenance.compose.weight`), or None when no row carries one: then every row weighs 1.
+
+    All or none: a weighted file with one row missing its weight is an error, as is a weight that is not a finite
+    number >= 0 (NaN would turn the loss into NaN at that row's first step), or a file whose weights are all 0."""
+    found = [_row_weight(r) for r in rows]
+    if all(w is None for w in found):
+        return None
+    weights = []
+    for i, (row, value) in enumerate(zip(rows, found, strict=True), 1):
+        where = f"{path}: row {i} (id {row.get('id', '?')}), field {WEIGHT_SOURCE}"
+        if value is None:
+            raise WeightError(f"{where}: missing, while other rows carry one; rebuild with `finsynth build "
+                              f"--compose FILE` (mode: weight) so that every training row has its weight")
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+            raise WeightError(f"{where}: {value!r} is not a finite number >= 0; rebuild the data or fix the row")
+        weights.append(float(value))
+    if not any(weights):
+        raise WeightError(f"{path}: every row's weight ({WEIGHT_SOURCE}) is 0: nothing would be trained")
+    return weights
+
+
+def weight_summary(weights: list[float] | None) -> dict[str, Any]:
+    """The run log's `weighting`: how the loss weighs the rows."""
+    if weights is None:
+        return {"mode": "none", "reason": f"no training row carries {WEIGHT_SOURCE}: every row weighs 1"}
+    return {"mode": "loss", "source": WEIGHT_SOURCE, "rows": len(weights),
+            "mean": round(statistics.fmean(weights), 6), "min": min(weights), "max": max(weights),
+            "zero_rows": sum(w == 0 for w in weights)}
+
+
+def trl_rows(rows: list[dict[str, Any]], weights: list[float] | None = None) -> list[dict[str, Any]]:
+    """Conversational prompt-completion rows as trl's SFTTrainer reads them (thinking off per row), each with its
+    loss `weight` when `weights` are given."""
+    out = [
         {"id": r.get("id", str(i)), "prompt": r["prompt"], "completion": r["completion"],
          "chat_template_kwargs": dict(CHAT_TEMPLATE_KWARGS)}
         for i, r in enumerate(rows)
     ]
+    if weights is not None:
+        for row, weight in zip(out, weights, strict=True):
+            row[WEIGHT] = weight
+    return out
 
 
 def _ids(tokenizer, messages: list[dict[str, str]], add_generation_prompt: bool) -> list[int]:

@@ -65,7 +65,16 @@ from typing import Any
 from finsynth.io import write_json_atomic
 
 from .config import SFTArguments, UnavailableError, has_activation_checkpointing, sft_record
-from .data import data_fingerprint, load_split, measure, resolve_max_length, trl_rows
+from .data import (
+    data_fingerprint,
+    load_split,
+    measure,
+    resolve_max_length,
+    row_weights,
+    split_path,
+    trl_rows,
+    weight_summary,
+)
 from .runlog import TrainingDivergedError, close_progress_bars, finite, make_guard, run_log
 
 RUN_LOG = "run_log.json"
@@ -287,6 +296,13 @@ def build_trainer(ours: SFTArguments, config):
 
     ours.check_paths()
     train_rows = load_split(ours.data, "train")
+    # rows of a `mode: weight` build carry a loss weight: checked before any model loads (train/weighting.py)
+    weights = row_weights(train_rows, split_path(ours.data, "train"))
+    trainer_class = SFTTrainer
+    if weights is not None:
+        from .weighting import WeightedSFTTrainer
+
+        trainer_class = WeightedSFTTrainer
     val_rows = load_split(ours.data, "val", required=False) if ours.eval else []
     tokenizer = AutoTokenizer.from_pretrained(ours.model)
     if tokenizer.pad_token is None:
@@ -301,10 +317,10 @@ def build_trainer(ours: SFTArguments, config):
     args = sft_arguments(ours, config, max_length, has_eval=bool(val_rows), plan=plan)
     one_gpu_per_process(args)
     guard = make_guard()
-    trainer = SFTTrainer(
+    trainer = trainer_class(
         model=model,
         args=args,
-        train_dataset=Dataset.from_list(trl_rows(train_rows)),
+        train_dataset=Dataset.from_list(trl_rows(train_rows, weights)),
         eval_dataset=Dataset.from_list(trl_rows(val_rows)) if val_rows else None,
         processing_class=tokenizer,
         peft_config=lora_config(ours),
@@ -314,6 +330,7 @@ def build_trainer(ours: SFTArguments, config):
     info = {
         "data": data_fingerprint(ours.data),
         "rows": {"train": len(train_rows), "val": len(val_rows)},
+        "weighting": weight_summary(weights),
         "lengths": {k: v.summary() for k, v in lengths.items()},
         "max_length": max_length,
         "optim": str(getattr(args.optim, "value", args.optim)),

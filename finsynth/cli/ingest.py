@@ -8,11 +8,14 @@ from rich.text import Text
 
 from finsynth.cli.app import (
     _add_format,
+    _Ticker,
     command,
     err_console,
     render,
 )
 from finsynth.io import UserError
+
+PROGRESS_MIN_FILES = 2  # a bar (files done, ETA) on stderr once there is more than one file; transient
 
 
 @command
@@ -38,7 +41,7 @@ def _run_ingest(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from finsynth.ingest import IngestOptions, ingest
-    from finsynth.ingest.run import summary_markdown
+    from finsynth.ingest.run import collect, summary_markdown
 
     try:
         options = IngestOptions(min_chars=args.min_chars, max_chars=args.max_chars, target_chars=args.target_chars,
@@ -48,7 +51,9 @@ def _run_ingest(args: argparse.Namespace) -> int:
         error = exc.errors()[0]
         field = "--" + str(error["loc"][0]).replace("_", "-") if error["loc"] else "options"
         raise UserError(f"{field}: {error['msg'].removeprefix('Value error, ')}") from None
-    result = ingest(args.paths, options, out=args.out)
+    files, _ = collect(args.paths)
+    with _Ticker("ingesting files", len(files), args.format != "json", minimum=PROGRESS_MIN_FILES) as ticker:
+        result = ingest(args.paths, options, out=args.out, on_progress=ticker.advance)
     summary = result.summary
     for doc in summary.documents:
         if not doc.ok:

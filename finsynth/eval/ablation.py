@@ -283,10 +283,13 @@ def prepare_build_variant(name: str, variant: Variant, recipe: Recipe, corpus: P
     manifest = result.manifest
     train_rows = [json.loads(ln) for ln in (out / "train.jsonl").read_text(encoding="utf-8").splitlines() if ln]
     counts = [len(r["sample"]["output"]["metrics"]) for r in train_rows]
+    # a `mode: weight` build keeps every row once with a loss weight: its count is the weighted mean
+    weights = [((r["sample"].get("provenance") or {}).get("compose") or {}).get("weight", 1.0) for r in train_rows]
+    weighted_mean = sum(w * c for w, c in zip(weights, counts, strict=True)) / max(sum(weights), 1e-9)
     info = {"variant": name, "source": "build", "change": variant.change(),
             "counts": {k: manifest["counts"].get(k) for k in ("read", "quarantined", "quarantined_by_stage")},
             "fixed": manifest.get("fixed"), "train": len(train_rows),
-            "mean_train_count": round(sum(counts) / max(len(counts), 1), 3)}
+            "mean_train_count": round(weighted_mean if train_rows else 0.0, 3)}
     write_json_atomic(out / "outcome_variant.json", info)
     return info
 

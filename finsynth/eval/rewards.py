@@ -7,7 +7,8 @@ five components, each its own function:
 - `json_valid` 1 when the reply parses as the `Extraction` schema, else 0;
 - `name_f1` F1 of predicted metric names against gold under the matcher `finsynth eval` uses (fuzzy,
   one-to-one), 2·matched / (predicted + gold); 1 when both lists are empty;
-- `count` 1 - |predicted - gold| / max(gold, 1), clipped to [0, 1];
+- `count` (1 - |predicted - gold| / max(gold, 1), clipped to [0, 1]) x the share of predicted names that match
+  gold (1 for an empty list): credit for the list's length is given only for the names that are right;
 - `type_accuracy` the share of matched pairs whose metric_type is right; 1 when both lists are empty,
   0 when no pair matched;
 - `lint_penalty` in [-1, 0]: minus the summed weights of the analysis lint rules that fire on the reply
@@ -18,6 +19,15 @@ A reply that does not parse as the schema (no JSON object, or 5 metrics, a missi
 given as text) is an unparseable reply: 0 on every positive component and the full lint penalty, -1.
 Decision: the full penalty, not 0, because there is no analysis to check, and an unreadable reply
 must never total more than a readable one that trips a lint rule; it always gets the lowest total.
+
+Decision (issue 25): `count` is weighted by precision. Plain 1 - |p - g| / g paid for the length of the list,
+right names or not, so padding a short list with a wrong name raised the total (gold 2, one right name: 1.92 ->
+2.0 with a wrong second one): lesson 1's pad-to-N habit, taught through the reward (the GRPO run of
+docs/benchmarks.md, on training prompts of 2.13 gold metrics each, grew the predicted count from 1.66 to 2.88,
+consistent with it). Weighted, a short list's
+count credit is its recall (p/g x m/p = m/g): a wrong name added to it earns nothing on count and costs F1, and a
+list of the right length with wrong names earns no count credit. A longer list than gold never beats the exact
+one: every component is at its maximum for the exact reply.
 
 Note: the reference corpus's type C analyses open with "本段只有1个指标被深度分析", which count-anchor
 flags (see that rule's decision); a type C gold row used as its own prediction therefore scores the
@@ -195,12 +205,17 @@ def name_f1(reply: ParsedReply, gold: Extraction, matcher: Matcher | None = None
     return 2 * matched / (len(pred) + len(want))
 
 
-def count(reply: ParsedReply, gold: Extraction) -> float:
-    """1 - |predicted - gold| / max(gold, 1), clipped to [0, 1]; 0 for an unparseable reply."""
+def count(reply: ParsedReply, gold: Extraction, matcher: Matcher | None = None) -> float:
+    """(1 - |predicted - gold| / max(gold, 1), clipped to [0, 1]) x the share of the predicted names that match a
+    gold one under `matcher` (1 for an empty prediction); 0 for an unparseable reply."""
     if reply.extraction is None:
         return 0.0
     pred, want = len(reply.extraction.metrics), len(gold.metrics)
-    return max(0.0, 1.0 - abs(pred - want) / max(want, 1))
+    closeness = max(0.0, 1.0 - abs(pred - want) / max(want, 1))
+    if closeness == 0.0 or pred == 0:
+        return closeness
+    matched = len((matcher or default_matcher()).match(_names(gold), _names(reply.extraction)))
+    return closeness * matched / pred
 
 
 def type_accuracy(reply: ParsedReply, gold: Extraction, matcher: Matcher | None = None) -> float:
@@ -358,7 +373,7 @@ def extraction_breakdown(completion: str | Sequence[Mapping[str, Any]] | None,
     values = {
         "json_valid": json_valid(reply),
         "name_f1": name_f1(reply, want, matcher),
-        "count": count(reply, want),
+        "count": count(reply, want, matcher),
         "type_accuracy": type_accuracy(reply, want, matcher),
         "lint_penalty": lint_penalty(reply, sample_type, paragraph, weights),
     }

@@ -2,7 +2,8 @@
 decoration lines. Each function gives a drop *reason* per line (None: keep), and the readers count
 the dropped blocks by that reason.
 
-Running header/footer rule: a line among the first (last) `EDGE_LINES` lines of a page whose text, with
+Running header/footer rule: a line among the first (last) `EDGE_LINES` lines of a page (in a PDF, only those
+set apart from the body by a gap wider than a line's spacing) whose text, with
 digits masked, is found at that edge on at least half of the pages that have text (and on 2 pages or
 more) is a running header (footer); "第 3 页", "3", "- 3 -", "3/12", "Page 3" at an edge are page
 numbers on any page. A short line without punctuation (at most `WATERMARK_CHARS` characters) of the very same text found
@@ -77,24 +78,30 @@ def toc_lines(lines: list[str]) -> list[bool]:
     return out
 
 
-def classify_pages(pages: list[list[str]]) -> list[list[str | None]]:
-    """A drop reason (or None) for every line of every page (lines in reading order)."""
+def classify_pages(pages: list[list[str]], edges: list[tuple[int, int]] | None = None) -> list[list[str | None]]:
+    """A drop reason (or None) for every line of every page (lines in reading order). `edges` (PDF: from the
+    layout) gives per page how many of its first and last lines stand apart from the body and so may be a
+    running header or footer; without it, `EDGE_LINES` each. A body line is never a running header or
+    footer, even when a templated text repeats it at the foot of every page."""
     with_text = [p for p in pages if p]
     need = max(2, (len(with_text) + 1) // 2)
     heads: Counter[str] = Counter()
     feet: Counter[str] = Counter()
     anywhere: Counter[str] = Counter()
-    for page in with_text:
+    limits = edges or [(EDGE_LINES, EDGE_LINES)] * len(pages)
+    for page, (n_head, n_foot) in zip(pages, limits, strict=True):
+        if not page:
+            continue
         keys = [mask(t) for t in page]
-        heads.update(set(keys[:EDGE_LINES]))
-        feet.update(set(keys[-EDGE_LINES:]))
+        heads.update(set(keys[:n_head]))
+        feet.update(set(keys[len(keys) - n_foot:]))
         anywhere.update({t.strip() for t in page if _stamp_like(t)})
     running_head = {k for k, n in heads.items() if n >= need and k}
     running_foot = {k for k, n in feet.items() if n >= need and k}
     stamped = ({k for k, n in anywhere.items() if n >= max(3, -(-len(with_text) * 3 // 5)) and k}
                if len(with_text) >= 3 else set())
     reasons: list[list[str | None]] = []
-    for page in pages:
+    for page, (n_head, n_foot) in zip(pages, limits, strict=True):
         page_reasons: list[str | None] = [None] * len(page)
         toc = toc_lines(page)
         for i, text in enumerate(page):
@@ -102,9 +109,9 @@ def classify_pages(pages: list[list[str]]) -> list[list[str | None]]:
             at_head, at_foot = i < EDGE_LINES, i >= len(page) - EDGE_LINES
             if (at_head or at_foot) and is_page_number(text):
                 page_reasons[i] = "page_number"
-            elif at_head and key in running_head:
+            elif i < n_head and key in running_head:
                 page_reasons[i] = "running_header"
-            elif at_foot and key in running_foot:
+            elif i >= len(page) - n_foot and key in running_foot:
                 page_reasons[i] = "running_footer"
             elif text.strip() in stamped:
                 page_reasons[i] = "watermark"

@@ -125,9 +125,19 @@ class DocumentResult(BaseModel):
     outline: list[OutlineEntry] = Field(default_factory=list)
 
 
+class SkippedFile(BaseModel):
+    """A file under a named directory that was not ingested, and why (a type no reader takes, no extension,
+    hidden)."""
+
+    file: str
+    reason: str
+
+
 class IngestSummary(BaseModel):
     files: int = 0
     files_failed: int = 0
+    files_skipped: int = 0  # under the named directories, not ingested (`skipped` names them)
+    skipped: list[SkippedFile] = Field(default_factory=list)
     pages_read: int = 0
     pages_ocr: int = 0
     pages_without_text: int = 0
@@ -152,6 +162,7 @@ class IngestSummary(BaseModel):
             for reason, n in doc.blocks_dropped.items():
                 dropped[reason] = dropped.get(reason, 0) + n
         return (all(d.reconciles() for d in docs) and self.files == len(docs)
+                and self.files_skipped == len(self.skipped)
                 and self.files_failed == sum(not d.ok for d in docs)
                 and self.pages_read == sum(d.pages for d in docs)
                 and self.blocks_read == sum(d.blocks_read for d in docs)

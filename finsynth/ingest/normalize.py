@@ -61,15 +61,33 @@ def normalize(text: str, squeeze: bool = False) -> str:
     return (_CJK_SPACE.sub("", text) if squeeze else text).strip()
 
 
+# a sentence ends with one of these, maybe followed by closing quotes or brackets ("。”", "。）")
+_SENTENCE_END = re.compile(r"[。！？；!?;…]+[”’」』）)\]】]*$|(?<=[A-Za-z0-9%)])\.[”’\"')]*$")
+# no space before these when a Latin line goes on ("12.5" + "%", "rose" + ",") nor after these
+_NO_SPACE_BEFORE = set(",.;:!?%)]}'\"")
+_NO_SPACE_AFTER = set("([{'\"$-/")  # "year-" + "on-year", "RMB/" + "USD"
+
+
+def ends_sentence(text: str) -> bool:
+    """Whether a line ends a sentence (Chinese or Latin): a wrapped line that does not cannot end a paragraph."""
+    return bool(_SENTENCE_END.search(text.rstrip()))
+
+
 def join_lines(lines: list[str]) -> str:
-    """Lines of one wrapped paragraph as one string: no space between Chinese text, one between two
-    Latin words ("net" + "profit")."""
+    """Lines of one wrapped paragraph as one string: no space where Chinese text meets the break ("同" + "比"),
+    one space between two Latin or number tokens ("net" + "profit", "rose" + "8.2%", "100" + "120"), so a
+    break never fuses two numbers."""
     out = ""
     for line in lines:
         line = line.strip()
         if not line:
             continue
-        if out and out[-1].isascii() and out[-1].isalpha() and line[0].isascii() and line[0].isalpha():
+        if out and _latin_break(out[-1], line[0]):
             out += " "
         out += line
     return out
+
+
+def _latin_break(last: str, first: str) -> bool:
+    return (last.isascii() and first.isascii() and last.isprintable() and first.isprintable()
+            and last not in _NO_SPACE_AFTER and first not in _NO_SPACE_BEFORE)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from finsynth.ingest.candidates import candidate
@@ -28,6 +28,7 @@ from finsynth.ingest.models import (
     IngestOptions,
     IngestResult,
     IngestSummary,
+    SkippedFile,
     Source,
     UnreadableFile,
 )
@@ -38,16 +39,29 @@ from finsynth.schema import ParagraphInput, content_id
 ID_PREFIX = "P"
 
 
-def collect(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
-    """Files named directly (a supported suffix), and every supported file under named directories;
-    sorted, each once."""
+def collect(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], list[SkippedFile]]:
+    """Files named directly (a supported suffix), and every supported file under named directories, sorted,
+    each once; and the files under those directories that are skipped, each with its reason (a suffix no
+    reader takes, no suffix, a hidden file or directory, which is not searched)."""
     out: dict[str, Path] = {}
+    skipped: dict[str, str] = {}
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            for found in path.rglob("*"):
-                if found.is_file() and found.suffix.lower() in SUFFIXES and not found.name.startswith("."):
-                    out[str(found)] = found
+            for root, dirs, names in os.walk(path):
+                for name in sorted(dirs):
+                    if name.startswith("."):
+                        skipped[str(Path(root) / name)] = "hidden directory, not searched"
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in names:
+                    found = Path(root) / name
+                    if name.startswith("."):
+                        skipped[str(found)] = "hidden file"
+                    elif found.suffix.lower() in SUFFIXES:
+                        out[str(found)] = found
+                    elif found.is_file():
+                        skipped[str(found)] = (f"unsupported type {found.suffix}" if found.suffix
+                                               else "no extension")
         elif path.is_file():
             if path.suffix.lower() not in SUFFIXES:
                 raise InputError(f"{path}: unsupported file type {path.suffix or '(none)'}; give .pdf, .docx, "
@@ -55,7 +69,8 @@ def collect(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
             out[str(path)] = path
         else:
             raise InputError(f"{path}: no such file or directory")
-    return [out[key] for key in sorted(out)]
+    return ([out[key] for key in sorted(out)],
+            [SkippedFile(file=key, reason=skipped[key]) for key in sorted(skipped) if key not in out])
 
 
 def _redact_blocks(blocks: list[Block], counts: Counter[str]) -> None:
@@ -124,14 +139,21 @@ def _process_json(path: str, options_json: str) -> str:
     return process_document(path, IngestOptions.model_validate_json(options_json)).model_dump_json()
 
 
-def _run_local(files: list[str], options: IngestOptions) -> list[DocumentResult]:
+def _run_local(files: list[str], options: IngestOptions, tick: Callable[[int], None]) -> list[DocumentResult]:
     if options.workers == 1 or len(files) == 1:
-        return [process_document(f, options) for f in files]
+        results = []
+        for f in files:
+            results.append(process_document(f, options))
+            tick(1)
+        return results
     from concurrent.futures import ProcessPoolExecutor
 
     options_json = options.model_dump_json()
+    dumped = []
     with ProcessPoolExecutor(max_workers=min(options.workers, len(files))) as pool:
-        dumped = list(pool.map(_process_json, files, [options_json] * len(files)))
+        for d in pool.map(_process_json, files, [options_json] * len(files)):
+            dumped.append(d)
+            tick(1)
     return [DocumentResult.model_validate_json(d) for d in dumped]
 
 
@@ -211,16 +233,28 @@ def outline_path(out: str | os.PathLike[str]) -> Path:
 
 
 def ingest(paths: Iterable[str | os.PathLike[str]], options: IngestOptions | None = None,
-           out: str | os.PathLike[str] | None = None) -> IngestResult:
-    """Ingest documents; with `out`, write the rows (JSONL) and `<out>.outline.md` atomically."""
+           out: str | os.PathLike[str] | None = None,
+           on_progress: Callable[[int], None] | None = None) -> IngestResult:
+    """Ingest documents; with `out`, write the rows (JSONL) and `<out>.outline.md` atomically.
+    `on_progress(n)` is told of every `n` files done (for a progress bar sized by `len(collect(paths)[0])`;
+    the Ray engine tells it once, at the end)."""
     options = options or IngestOptions()
-    files = [str(f) for f in collect(paths)]
+    paths = list(paths)
+    found, skipped = collect(paths)
+    files = [str(f) for f in found]
     if not files:
+        seen = f" (skipped {len(skipped)}: {_names(skipped)})" if skipped else ""
         raise InputError("no .pdf, .docx, .md or .txt file found in "
-                         + ", ".join(str(p) for p in paths) + "; name the documents to ingest")
-    results = _run_ray(files, options) if options.engine == "ray" else _run_local(files, options)
+                         + ", ".join(str(p) for p in paths) + seen + "; name the documents to ingest")
+    tick = on_progress or (lambda _n: None)
+    if options.engine == "ray":
+        results = _run_ray(files, options)
+        tick(len(files))
+    else:
+        results = _run_local(files, options, tick)
     results.sort(key=lambda r: r.report.file)
     summary = _summary(results, options)
+    summary.skipped, summary.files_skipped = skipped, len(skipped)
     failed = [r.report for r in results if not r.report.ok]
     if failed and len(failed) == len(results):
         more = f" (and {len(failed) - 1} more file(s) that could not be read)" if len(failed) > 1 else ""
@@ -234,32 +268,60 @@ def ingest(paths: Iterable[str | os.PathLike[str]], options: IngestOptions | Non
     return IngestResult(rows=rows, summary=summary, outline_md=outline_md)
 
 
+SHOWN_NAME_CHARS = 36  # a file name in the summary table: the tail of its path under the files' common folder
+
+
+def _names(skipped: list[SkippedFile], limit: int = 10) -> str:
+    shown = ", ".join(f"{Path(s.file).name} ({s.reason})" for s in skipped[:limit])
+    return shown + (f" and {len(skipped) - limit} more" if len(skipped) > limit else "")
+
+
+def shown_names(files: list[str]) -> tuple[str, dict[str, str]]:
+    """The files' common folder, and each file as the summary table shows it: its path under that folder,
+    cut to its last `SHOWN_NAME_CHARS` characters ("…", then the part that tells the files apart) when the
+    cut names stay distinct. A long absolute path in a narrow terminal would otherwise be cut by the table
+    to its first characters, the same for every row."""
+    if not files:
+        return "", {}
+    parents = [str(Path(f).parent) for f in files]
+    root = os.path.commonpath(parents) if len(files) > 1 else parents[0]
+    relative = {f: os.path.relpath(f, root) for f in files}
+    cut = {f: (r if len(r) <= SHOWN_NAME_CHARS else "…" + r[-(SHOWN_NAME_CHARS - 1):]) for f, r in relative.items()}
+    return root, cut if len(set(cut.values())) == len(cut) else relative
+
+
 def summary_markdown(summary: IngestSummary) -> str:
     """The summary as the CLI prints it."""
     dropped = ", ".join(f"{reason} {n}" for reason, n in summary.blocks_dropped.items()) or "none"
     lines = [
-        f"**ingest**: {summary.files} file(s), {summary.files_failed} not read; {summary.pages_read} page(s) read; "
+        f"**ingest**: {summary.files} file(s), {summary.files_failed} not read, {summary.files_skipped} skipped; "
+        f"{summary.pages_read} page(s) read; "
         f"{summary.blocks_read} block(s): {summary.blocks_kept} kept, dropped {dropped}; "
         f"{summary.tables} table(s); **{summary.chunks_written} chunk(s) written**"
         + (f" -> `{summary.out}` (outline `{summary.outline}`)" if summary.out else ""),
         "",
     ]
+    if summary.skipped:
+        lines += [f"skipped {summary.files_skipped} file(s) under the named folders: {_names(summary.skipped)}", ""]
     if summary.redactions:
         lines += ["redacted: " + ", ".join(f"{k} {n}" for k, n in summary.redactions.items()), ""]
     if summary.pages_ocr:
         lines += [f"OCR: {summary.pages_ocr} page(s)", ""]
     if summary.ocr:
         lines += [f"{summary.pages_without_text} page(s) without a text layer not read: {summary.ocr}", ""]
-    lines += ["| file | pages | OCR pages | blocks read | kept | dropped | chunks |", "|---|---|---|---|---|---|---|"]
+    root, names = shown_names([doc.file for doc in summary.documents])
+    lines += [f"files under `{root}`:", ""]
+    ocr_column = any(doc.pages_ocr for doc in summary.documents)
+    lines += ["| file | pages |" + (" OCR pages |" if ocr_column else "") + " read | kept | dropped | chunks |",
+              "|---|---|" + ("---|" if ocr_column else "") + "---|---|---|---|"]
     for doc in summary.documents:
+        name = names[doc.file]
         if not doc.ok:
-            lines.append(f"| {doc.file} | not read: {doc.error} | | | | | |")
+            lines.append(f"| {name} | not read: {doc.error} |" + (" |" if ocr_column else "") + " | | | |")
             continue
         d = ", ".join(f"{k} {n}" for k, n in doc.blocks_dropped.items()) or "-"
-        ocr = ",".join(map(str, doc.pages_ocr)) or "-"
-        lines.append(
-            f"| {doc.file} | {doc.pages} | {ocr} | {doc.blocks_read} | {doc.blocks_kept} | {d} | {doc.chunks} |"
-        )
+        ocr = (" " + (",".join(map(str, doc.pages_ocr)) or "-") + " |") if ocr_column else ""
+        lines.append(f"| {name} | {doc.pages} |{ocr} {doc.blocks_read} | {doc.blocks_kept} | {d} | {doc.chunks} |")
     return "\n".join(lines) + "\n"
 
 

@@ -3,6 +3,8 @@ pipe rendering (header row first) for the chunk text, the rows themselves for `s
 
 from __future__ import annotations
 
+import re
+
 from finsynth.ingest.normalize import join_lines, normalize
 
 
@@ -14,10 +16,28 @@ def clean_rows(rows: list[list[str | None]]) -> list[list[str]]:
     return [row + [""] * (width - len(row)) for row in cleaned]
 
 
+_NUMBER = re.compile(r"^[-+(]?\d[\d,.]*%?\)?$")
+
+
+def is_number(cell: str) -> bool:
+    """A cell (or a word) that is one number: "1,234", "-3.5%", "(12.0)"."""
+    return _NUMBER.match(cell.strip()) is not None
+
+
+def _has_number(row: list[str]) -> bool:
+    return any(is_number(cell) for cell in row)
+
+
 def continues(previous: list[list[str]], rows: list[list[str]]) -> bool:
     """A table at the top of a page continues the table that ended the previous page when it has as
-    many columns."""
-    return bool(previous and rows) and len(previous[0]) == len(rows[0])
+    many columns, and starts with the same header row or with a row like the previous table's body: a
+    first row without numbers (a header) after a body of numeric rows starts a new table."""
+    if not (previous and rows) or len(previous[0]) != len(rows[0]):
+        return False
+    if rows[0] == previous[0]:
+        return True
+    numeric_body = any(_has_number(row) for row in previous[1:])
+    return not (numeric_body and not _has_number(rows[0]))
 
 
 def merge(previous: list[list[str]], rows: list[list[str]]) -> list[list[str]]:

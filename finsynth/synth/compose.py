@@ -38,6 +38,14 @@ Decisions (the contract the build and its manifest rely on):
 rows, loaded with `finsynth.io`, make up `share` of the final
   training file; replay rows near-duplicating a validation or test paragraph (Jaccard >= 0.8) are
   dropped first, and their ids carry `~replay`. Replay rows are not linted here: lint the file first.
+- Mode (`mode: copies`, the default, is all of the above). `mode: weight` reaches the target without copying or
+  dropping a row: every training row is kept once and carries a loss weight in `provenance.compose.weight`,
+  its type x count cell's target share over its natural share (mean 1 over the split, clipped at
+  `max_upsample` with the other cells raised to keep the mean; `cell_weights`); `python -m train sft`
+  multiplies each row's per-token loss by it (train/weighting.py). Why: copies cost diversity and drops cost
+  data (measured on the 0.5B model, issue 23). `slices`, `replay` and an explicit `size` are copy-based and
+  need `mode: copies`. A row whose count has no target share weighs 0 (kept, no loss). The summary's `after`
+  counts are weight sums, rounded; `composed_out.jsonl` is empty.
 """
 
 from __future__ import annotations
@@ -72,6 +80,7 @@ COMPOSED_OUT = "composed_out.jsonl"
 COPY_SUFFIX = "~dup"
 REPLAY_SUFFIX = "~replay"
 IPF_ITERATIONS = 500
+WEIGHT_DIGITS = 6  # decimals of a row's weight in train.jsonl (mode: weight): stable bytes across platforms
 TYPE_SHIFT_NOTE = 0.10  # a type whose share of the split moves more than this gets a note
 Count = Annotated[int, Field(ge=0, le=MAX_METRICS)]
 Share = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -134,6 +143,9 @@ class ComposeConfig(_Strict):
     tolerance: float = Field(DEFAULT_TOLERANCE, gt=0.0, lt=1.0)
     slices: list[Slice] = Field(default_factory=list)
     replay: Replay | None = None
+    # copies: reach the target with whole-row copies and drops; weight: keep every row once with a loss weight.
+    # Left out of the dump at its default, so a copies config (its manifest, its hash) reads as it did before
+    mode: Literal["copies", "weight"] = Field("copies", exclude_if=lambda v: v == "copies")
     _base_dir: Path = PrivateAttr(default=Path("."))
 
     @field_validator("counts")
@@ -159,6 +171,13 @@ class ComposeConfig(_Strict):
     def _one_target(self) -> ComposeConfig:
         if (self.match is None) == (self.counts is None):
             raise ValueError("give exactly one target: `match: test` or `counts: {0: 0.1, 1: 0.45, ...}`")
+        if self.mode == "weight":
+            copying = [name for name, on in (("slices", bool(self.slices)), ("replay", self.replay is not None),
+                                             ("size", self.size != "auto")) if on]
+            if copying:
+                raise ValueError(f"mode: weight keeps every training row once and weighs it; "
+                                 f"{', '.join(f'`{n}`' for n in copying)} need(s) mode: copies (remove them, or "
+                                 f"set mode: copies)")
         return self
 
     @property
@@ -484,6 +503,8 @@ def compose(records: Sequence[Record], config: ComposeConfig, seed: int, *,
         total = sum(type_target.values())
         type_target = {t: v / total for t, v in type_target.items()}
     q = _fit(available, reachable, type_target)
+    if config.mode == "weight":
+        return _compose_by_weight(groups, q, target, target_source, reachable, config, tests, warnings, notes)
 
     cap = {k: math.floor(config.max_upsample * a + 1e-9) for k, a in available.items()}
     limit = min((config.max_upsample * available[k] / share for k, share in q.items() if share > 0), default=0.0)
@@ -615,6 +636,93 @@ def compose(records: Sequence[Record], config: ComposeConfig, seed: int, *,
         records=final, composed_out=composed_out, summary=summary,
         cells={t: {str(c): n for (tt, c), n in sorted(cells.items()) if tt == t} for t in types},
         replay=replay_info,
+    )
+
+
+def cell_weights(available: dict[tuple[str, int], int], q: dict[tuple[str, int], float],
+                 max_upsample: float) -> dict[tuple[str, int], float]:
+    """The loss weight of each type x count cell: its target share over its natural share (`q[k]` over
+    `available[k] / rows`), which averages 1 over the rows; weights above `max_upsample` are clipped to it and
+    the unclipped cells scaled up to keep the mean at 1 (water-filling, at most one round per cell). When every
+    cell with a target share ends clipped, the mean stays below 1 (the cap wins, as it does for copies)."""
+    rows = sum(available.values())
+    weights = {k: q.get(k, 0.0) * rows / a for k, a in available.items()}
+    clipped: set[tuple[str, int]] = set()
+    while over := {k for k, w in weights.items() if w > max_upsample and k not in clipped}:
+        clipped |= over
+        for k in over:
+            weights[k] = max_upsample
+        free = rows - sum(available[k] * max_upsample for k in clipped)
+        rest = sum(available[k] * w for k, w in weights.items() if k not in clipped)
+        if rest <= 0:
+            break
+        for k in weights:
+            if k not in clipped:
+                weights[k] *= free / rest
+    return weights
+
+
+def _compose_by_weight(groups: dict[tuple[str, int], list[Record]], q: dict[tuple[str, int], float],
+                       target: dict[int, float], target_source: Literal["test", "explicit"],
+                       reachable: dict[int, float], config: ComposeConfig, tests: Sequence[TestCase] | None,
+                       warnings: list[str], notes: list[str]) -> ComposeResult:
+    """`mode: weight`: every training row kept once, none copied or dropped, each carrying its cell's loss weight
+    in `provenance.compose.weight` (rounded to WEIGHT_DIGITS); `python -m train sft` multiplies the row's
+    per-token loss by it. The summary's `after` counts are weight sums (effective rows), rounded to the split."""
+    available = {k: len(v) for k, v in sorted(groups.items())}
+    rows = sum(available.values())
+    types = sorted({t for t, _c in available})
+    weights = cell_weights(available, q, config.max_upsample)
+    final = sorted((_copy(r, r.item.id, weight=round(weights[key], WEIGHT_DIGITS))
+                    for key, cell in groups.items() for r in cell), key=lambda r: (r.item.id, r.path, r.line))
+    effective = {k: available[k] * weights[k] for k in available}
+    mass = sum(effective.values())
+    clipped = sorted(k for k, w in weights.items() if w >= config.max_upsample - 1e-9)
+    if mass < rows - 1e-6:
+        warnings.append(f"weights average {mass / rows:.3f}, not 1: every cell the target asks for is clipped at "
+                        f"max_upsample {config.max_upsample:g}x; raise max_upsample or change the target")
+    reached = {c: sum(v for (_t, cc), v in effective.items() if cc == c) / (mass or 1.0) for c in COUNTS}
+    deviation = max(abs(reached[c] - reachable[c]) for c in COUNTS)
+    if deviation > config.tolerance:
+        warnings.append(f"the weighted training split is {deviation:.1%} off the target at worst (tolerance "
+                        f"{config.tolerance:.0%}): reached {_pct(reached)} against {_pct(reachable)}"
+                        + (" (max_upsample)" if clipped else ""))
+    notes.append(f"mode: weight: all {rows} training rows kept once (none copied or dropped), each weighted by its "
+                 f"type x count cell (target share / natural share, mean {mass / rows:.3f}, at most max_upsample "
+                 f"{config.max_upsample:g}); the counts after are weight sums. Cell weights: "
+                 + ", ".join(f"{t}x{c} {w:.3f}" for (t, c), w in sorted(weights.items())))
+    zero = sum(available[k] for k, w in weights.items() if w == 0)
+    if zero:
+        notes.append(f"{zero} row(s) weigh 0 (their count has no share in the target): they stay in train.jsonl "
+                     f"and add nothing to the loss")
+    effective_rows = _round_to_total(effective, rows) if mass else dict.fromkeys(effective, 0)
+    before, after = _by_type(available, types), _by_type(effective_rows, types)
+    moved = {t: (sum(n for (tt, _c), n in available.items() if tt == t) / rows,
+                 sum(v for (tt, _c), v in effective.items() if tt == t) / (mass or 1.0)) for t in types}
+    moved = {t: v for t, v in moved.items() if abs(v[1] - v[0]) > TYPE_SHIFT_NOTE}
+    if moved and config.types == "free":
+        notes.append("type shares moved (types: free follows the counts each type has): "
+                     + ", ".join(f"{t} {b:.0%} -> {a:.0%}" for t, (b, a) in sorted(moved.items()))
+                     + "; set `types: keep` or explicit shares to hold them")
+    test_mean = sum(t.count for t in tests) / len(tests) if tests else None
+    before_mean = _mean(before["all"])
+    after_mean = sum(c * v for (_t, c), v in effective.items()) / (mass or 1.0)
+
+    def ratio(mean: float) -> float | None:
+        return round(mean / test_mean, 3) if test_mean else None
+
+    summary = Composition(
+        target_source=target_source, target={c: round(target[c], 4) for c in COUNTS},
+        reachable_target={c: round(reachable[c], 4) for c in COUNTS}, before=before, after=after,
+        before_mean=round(before_mean, 3), after_mean=round(after_mean, 3),
+        test_mean=round(test_mean, 3) if test_mean is not None else None,
+        before_ratio=ratio(before_mean), after_ratio=ratio(after_mean), size_requested=config.size,
+        max_upsample=config.max_upsample, rows_before=rows, rows_after=len(final), kept=len(final), copies=0,
+        composed_out=0, replay_rows=0, warnings=warnings, notes=notes, config_sha256=config.sha256(),
+    )
+    return ComposeResult(
+        records=final, composed_out=[], summary=summary,
+        cells={t: {str(c): n for (tt, c), n in sorted(effective_rows.items()) if tt == t} for t in types},
     )
 
 

@@ -2,6 +2,7 @@
 
 Headers and footers live in their own parts and are never read. `Heading N` / `标题 N` styles (and
 `Title`, level 1) are headings; numbered patterns (`一、`, `1.1`...) on a short paragraph are headings too.
+A soft line break inside a paragraph is a wrap, joined like a PDF's wrapped lines.
 List paragraphs (a `List...` style or numbering properties) next to each other form one list block,
 each item on its own line with "- ". Table-of-contents paragraphs (`TOC N` styles, or a "目录" title
 and its entries) are dropped as `toc`; empty paragraphs are not blocks. Pages are counted from explicit
@@ -19,7 +20,7 @@ from typing import Any
 from finsynth.ingest.clean import is_decoration, toc_lines
 from finsynth.ingest.headings import heading_level
 from finsynth.ingest.models import Block, ReadDocument, UnreadableFile
-from finsynth.ingest.normalize import normalize
+from finsynth.ingest.normalize import join_lines, normalize
 from finsynth.ingest.tables import clean_rows
 
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
@@ -32,6 +33,12 @@ def _page_breaks(element) -> int:
     if ppr is not None and ppr.find(f"{_W}pageBreakBefore") is not None:
         breaks += 1
     return breaks
+
+
+def _text(paragraph) -> str:
+    """A paragraph's text on one line: a soft line break (Shift+Enter, `<w:br/>`, which python-docx gives as
+    "\\n") is a wrap inside the paragraph, joined as wrapped lines are (`normalize.join_lines`)."""
+    return join_lines([normalize(line) for line in paragraph.text.splitlines()])
 
 
 def read_docx(path: Path) -> ReadDocument:
@@ -53,7 +60,7 @@ def read_docx(path: Path) -> ReadDocument:
         if element.tag == f"{_W}p":
             para = Paragraph(element, document)
             breaks = _page_breaks(element)
-            text = normalize(para.text)
+            text = _text(para)
             if text:
                 items.append(("p", para, page))
             page += breaks
@@ -61,7 +68,7 @@ def read_docx(path: Path) -> ReadDocument:
             items.append(("t", Table(element, document), page))
             page += _page_breaks(element)
     doc.pages = page
-    texts = [normalize(p.text) if kind == "p" else "" for kind, p, _ in items]
+    texts = [_text(p) if kind == "p" else "" for kind, p, _ in items]
     toc = toc_lines(texts)
     open_list: Block | None = None
     for (kind, payload, on_page), text, in_toc in zip(items, texts, toc, strict=True):

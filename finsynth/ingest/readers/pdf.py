@@ -2,13 +2,24 @@
 
 Per page: rotated characters are dropped as a watermark; ruled tables are found (`find_tables`) and
 their characters kept out of the text lines; a two-column page (an empty vertical gutter in the middle
-third, with most words on either side of it) is read left column, then right; lines are then cleaned
+third, a fifth of the words or more left of it, on lines mostly without wide gaps inside, so not the
+cells of an unruled table, and some words right of it) is read left column, then right; lines are then cleaned
 (`clean.classify_pages`) and joined into paragraphs:
 
-- inside a page, a new paragraph starts at an indented line (when the document indents first lines),
-  else after a line that stops short of the right margin; also at a heading, a table or a wide gap;
-- across a page break, the last paragraph of a page goes on into the first line of the next page when
-  that line is not indented and not a heading, and the last line reached the right margin;
+- a line that the layout wrapped never ends a paragraph: it does not end a sentence
+  (`normalize.ends_sentence`) and the room left at its end is too small for the next line's first unit (a
+  character, or a whole number or word), give or take two characters. The next line goes on with it (and
+  is not taken for a numbered heading), across a column or a page break too, so a CJK column's ragged
+  right edge or a wrap before a long number ("归母净利润为" + "101.8%") is no break. Only layout breaks it:
+  a wide gap or blank line inside a column, an indented first line in a document that indents them, a
+  list marker ("•", "(1)"), a larger font, or a line of an unruled table ("营业收入   100   120": cells
+  apart by gaps wider than a character, a short label, then only numbers) before or after it;
+- otherwise, inside a column a new paragraph starts at an indented line (when the document indents first
+  lines), else after a line that stops short of the right margin (a short caption "资料来源：Wind" ends
+  its paragraph); across a column or page break, the paragraph goes on when the next line is not
+  indented and the last one reached the right margin;
+- lines are joined by `normalize.join_lines` (no space in Chinese text, one between Latin words and
+  numbers, so "100" + "120" never becomes "100120");
 - a table at the top of a page with the column count of the table that ended the previous page is
   its continuation (a repeated header row is dropped).
 
@@ -18,16 +29,36 @@ tesseract is installed (`ocr.py`), otherwise listed in `pages_without_text`.
 
 from __future__ import annotations
 
+import itertools
+import re
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from finsynth.ingest import ocr as ocr_mod
-from finsynth.ingest.clean import classify_pages
+from finsynth.ingest.clean import EDGE_LINES, classify_pages
 from finsynth.ingest.headings import heading_level, looks_like_title
 from finsynth.ingest.models import Block, ReadDocument, UnreadableFile
-from finsynth.ingest.normalize import join_lines, normalize
-from finsynth.ingest.tables import clean_rows, continues, merge
+from finsynth.ingest.normalize import ends_sentence, join_lines, normalize
+from finsynth.ingest.tables import clean_rows, continues, is_number, merge
+
+# a bullet or "1)" / "(1)" list marker at a line start: a new item, whatever the line before ended with
+# ("-" and "*" only before a space: "-3.5%" starting a wrapped line is a number)
+_LIST_ITEM = re.compile(r"^(?:[•▪●◦‣]\s*|[-–*]\s+|[（(]?\d{1,2}[)）]\s*)\S")
+_FIRST_ASCII = re.compile(r"^[!-~]+")  # a number or word at a line start: a layout wraps it whole
+
+
+def _table_row(line: Line) -> bool:
+    """A line of an unruled table ("营业收入   100   120   150"): cells apart by gaps wider than a character
+    (two or more), a label of at most two words, then only numbers, two or more, and no sentence
+    punctuation. It is never joined to the next line (a prose line has no such gaps)."""
+    text = line.text
+    cells = text.split()
+    if line.wide_gaps < 2:
+        return False
+    label = next((i for i, cell in enumerate(cells) if is_number(cell)), len(cells))
+    return (label <= 2 and len(cells) - label >= 2 and all(is_number(c) for c in cells[label:])
+            and not any(p in text for p in "，。；！？"))
 
 
 @dataclass
@@ -41,6 +72,7 @@ class Line:
     page: int
     column: int = 0
     gap_before: bool = False  # OCR: a blank line came before
+    wide_gaps: int = 0  # gaps between characters wider than one character (table cells apart)
 
 
 @dataclass
@@ -78,17 +110,22 @@ def _lines(page, number: int, column: int = 0) -> list[Line]:
         text = normalize(line["text"], squeeze=True)
         if not text:
             continue
-        sizes = [c["size"] for c in line["chars"] if c["text"].strip()]
-        out.append(Line(text, line["x0"], line["x1"], line["top"], line["bottom"],
-                        statistics.median(sizes) if sizes else 0.0, number, column))
+        chars = sorted((c for c in line["chars"] if c["text"].strip()), key=lambda c: c["x0"])
+        sizes = [c["size"] for c in chars]
+        size = statistics.median(sizes) if sizes else 0.0
+        wide = sum(1 for a, b in itertools.pairwise(chars) if size and b["x0"] - a["x1"] > size)
+        out.append(Line(text, line["x0"], line["x1"], line["top"], line["bottom"], size, number, column,
+                        wide_gaps=wide))
     return out
 
 
-def _gutter(page) -> tuple[float, float, float] | None:
-    """(x, top, bottom) of the gutter of a two-column page, or None for a one-column page."""
+def _gutter(page, boxes: list[tuple[float, float, float, float]]) -> tuple[float, float, float] | None:
+    """(x, top, bottom) of the gutter of a two-column page, or None for a one-column page. The ruled tables'
+    `boxes` (kept out of the text) take their place as words: a column may hold only a table."""
     width, height = page.width, page.height
     words = [w for w in page.extract_words(x_tolerance=3, y_tolerance=3)
              if height * 0.06 < w["top"] and w["bottom"] < height * 0.94]
+    words += [{"x0": x0, "x1": x1, "top": top, "bottom": bottom, "text": ""} for x0, top, x1, bottom in boxes]
     if len(words) < 10:
         return None
     lo, hi = int(width * 0.33), int(width * 0.67)
@@ -106,10 +143,25 @@ def _gutter(page) -> tuple[float, float, float] | None:
     gutter = lo + best_end - best / 2
     left = [w for w in words if w["x1"] < gutter]
     right = [w for w in words if w["x0"] > gutter]
-    if len(left) < 0.2 * len(words) or len(right) < 0.2 * len(words):
+    # the right column may be a line or two (before a page break, at the end): its lines must still not be
+    # read across into the left column's; only the left column must be a real share of the page
+    if len(left) < 0.2 * len(words) or not right or not _column_lines(left):
         return None
     sided = left + right
     return gutter, min(w["top"] for w in sided) - 1, max(w["bottom"] for w in sided) + 1
+
+
+def _column_lines(words: list[dict]) -> bool:
+    """Whether the words left of a gutter are lines of a text column: at most a few of those lines have a
+    wide gap inside (the cells of an unruled table that spans the page do)."""
+    lines: dict[int, list[dict]] = {}
+    for w in words:
+        lines.setdefault(round(w["top"]), []).append(w)
+    gapped = 0
+    for line in lines.values():
+        line.sort(key=lambda w: w["x0"])
+        gapped += any(b["x0"] - a["x1"] > 12 for a, b in itertools.pairwise(line))
+    return gapped < 0.5 * len(lines)
 
 
 def _page_content(page, number: int) -> tuple[_Page, bool]:
@@ -121,7 +173,7 @@ def _page_content(page, number: int) -> tuple[_Page, bool]:
     boxes = [t.bbox for t in found]
     text_page = page.filter(lambda obj: not _inside(obj, boxes)) if boxes else page
     content = _Page(number)
-    gutter = _gutter(text_page)
+    gutter = _gutter(text_page, boxes)
     if gutter is None:
         content.lines = _lines(text_page, number)
     else:
@@ -200,9 +252,29 @@ def _mode(values: list[float]) -> float:
     return statistics.mode(rounded) if rounded else 0.0
 
 
+def _edges(lines: list[Line]) -> tuple[int, int]:
+    """How many of a page's first and last lines (at most `EDGE_LINES`) stand apart from the body: a header
+    or footer is set off by a gap wider than the body's line spacing or by its font size, a body line at the
+    foot of a column is not. OCR lines carry no layout: all `EDGE_LINES` may be."""
+    if any(not ln.size for ln in lines):
+        return EDGE_LINES, EDGE_LINES
+
+    def apart(upper: Line, lower: Line) -> bool:
+        # a header or footer is set off by a gap, or printed in another size than the body next to it
+        return (lower.column != upper.column or lower.top - upper.bottom > 1.5 * max(upper.size, lower.size)
+                or abs(upper.size - lower.size) > 0.5)
+
+    head = next((k + 1 for k in range(min(EDGE_LINES, len(lines) - 1)) if apart(lines[k], lines[k + 1])), 0)
+    last = len(lines) - 1
+    foot = next((k + 1 for k in range(min(EDGE_LINES, last)) if apart(lines[last - k - 1], lines[last - k])), 0)
+    if len(lines) <= EDGE_LINES:
+        head = foot = len(lines)
+    return head, foot
+
+
 def _assemble(doc: ReadDocument, pages: list[_Page]) -> None:
     """Clean the lines, then join them into headings, paragraphs and tables."""
-    reasons = classify_pages([[ln.text for ln in p.lines] for p in pages])
+    reasons = classify_pages([[ln.text for ln in p.lines] for p in pages], [_edges(p.lines) for p in pages])
     kept_pages: list[list[Line]] = []
     for page, page_reasons in zip(pages, reasons, strict=True):
         doc.blocks_read += len(page.lines) + len(page.tables)
@@ -239,6 +311,50 @@ def _assemble(doc: ReadDocument, pages: list[_Page]) -> None:
             return 1
         return None
 
+    def same_flow(prev: Line, line: Line) -> bool:
+        """The next line of the same column, without a wide gap (a new page or column is a flow break)."""
+        return (prev.page == line.page and prev.column == line.column and not line.gap_before
+                and not (prev.size and line.top - prev.bottom > 1.5 * prev.size))
+
+    def hard_break(prev: Line, line: Line) -> bool:
+        """Layout that starts a paragraph whatever the text says: a wide gap or a blank line inside a
+        column, an indented first line in a document that indents them, a line after a table row."""
+        if prev.page == line.page and prev.column == line.column and not same_flow(prev, line):
+            return True
+        if line.gap_before and prev.page != line.page:
+            return True
+        return ((uses_indent and indented(line)) or _LIST_ITEM.match(line.text) is not None
+                or _table_row(prev) or _table_row(line))
+
+    def wrapped(prev: Line, line: Line) -> bool:
+        """The layout wrapped `prev` into `line`: `prev` does not end a sentence and the room left at its
+        end (to the column's right edge) is too small for the first unit of `line` (a Chinese character, or
+        a whole number or word, which a layout does not cut), give or take two characters for a ragged or
+        hanging-punctuation edge. So "归母净利润为" + "101.8%" goes on, and so does a CJK column's ragged
+        edge; a short caption or source line ("资料来源：Wind") does not."""
+        if ends_sentence(prev.text):
+            return False
+        if not prev.size:
+            return True
+        first = _FIRST_ASCII.match(line.text)
+        unit = 0.6 * line.size * len(first.group()) if first else line.size
+        return rights.get(prev.column, prev.x1) - prev.x1 <= unit + 2 * prev.size
+
+    def goes_on(prev: Line, line: Line) -> bool:
+        """`line` continues the sentence of `prev`, so it is no heading either (a wrapped "三、四线城市" is
+        text), unless its font is larger."""
+        return (not hard_break(prev, line) and wrapped(prev, line)
+                and (not body_size or line.size < body_size * 1.15))
+
+    def starts_paragraph(prev: Line, line: Line) -> bool:
+        if hard_break(prev, line):
+            return True
+        if wrapped(prev, line):
+            return False
+        if not same_flow(prev, line):
+            return indented(line) or not full(prev)
+        return indented(line) if uses_indent else not full(prev)
+
     open_lines: list[Line] = []
     last_table: Block | None = None  # the table that ended the previous page, while it may continue
 
@@ -263,23 +379,14 @@ def _assemble(doc: ReadDocument, pages: list[_Page]) -> None:
                 doc.blocks.append(last_table)
                 continue
             line = item
-            level = level_of(line)
+            prev = open_lines[-1] if open_lines else None
+            level = None if prev is not None and goes_on(prev, line) else level_of(line)
             if level is not None:
                 close()
                 doc.blocks.append(Block("heading", line.text, level=level, pages=[line.page]))
             else:
-                if open_lines:
-                    prev = open_lines[-1]
-                    if prev.page != line.page:
-                        new = indented(line) or not full(prev) or line.gap_before
-                    elif prev.column != line.column:
-                        new = indented(line) or not full(prev)
-                    elif line.gap_before or (prev.size and line.top - prev.bottom > 1.5 * prev.size):
-                        new = True
-                    else:
-                        new = indented(line) if uses_indent else not full(prev)
-                    if new:
-                        close()
+                if prev is not None and starts_paragraph(prev, line):
+                    close()
                 open_lines.append(line)
             last_table = None
         if items and not isinstance(items[-1][3], _Table):

@@ -1,14 +1,19 @@
 """Markdown and plain text: decoded by the rule in `normalize.py`, then split into blocks.
 
-A block is a run of lines up to a blank line, or up to a line that ends a sentence (。！？；…, a closing
-quote) when the next line starts something new: Chinese text files often put one paragraph on a line
-with no blank line between, and hard-wrapped files do not end their wrapped lines with punctuation.
-A line indented with spaces (or "　　") starts a new paragraph. A numbered heading (`一、`, `1.1`...,
+A block is a run of lines up to a blank line, or up to a line that ends a sentence (`normalize.ends_sentence`:
+。！？；… or a Latin full stop, maybe followed by a closing quote) when the next line starts something new:
+Chinese text files often put one paragraph on a line with no blank line between, and hard-wrapped files do
+not end their wrapped lines with punctuation; wrapped lines are joined by `normalize.join_lines`, which
+never fuses two numbers. Two or more consecutive lines with two or more tab-separated cells each are a
+table (one block, its rows and cells kept apart, as a PDF or DOCX table is).
+A line indented with spaces (or "　　") deeper than the line before starts a new paragraph; at the same depth
+(a left margin), only after a line under half its length (a title). A numbered heading (`一、`, `1.1`...,
 see `headings.py`) counts only on a line that starts a paragraph, so a wrapped line that happens to
 begin with "12.5亿元" is not one. Markdown adds `#` headings, lists (`-`, `*`, `+`, `1.`: consecutive
 items, one block, "- item" a line; a single "1. 标题" line on its own is a heading), pipe tables, fenced
 code (kept as text) and image lines (dropped as `markup`). Lines of rules and box-drawing characters are
-dropped as `decoration`; a table of contents as `toc`.
+dropped as `decoration`; a table of contents as `toc`. A form feed is a page break (`pages` counts them), not a
+blank line.
 """
 
 from __future__ import annotations
@@ -19,9 +24,8 @@ from pathlib import Path
 from finsynth.ingest.clean import is_decoration, toc_lines
 from finsynth.ingest.headings import heading_level, markdown_heading
 from finsynth.ingest.models import Block, ReadDocument, UnreadableFile
-from finsynth.ingest.normalize import decode, join_lines, normalize
+from finsynth.ingest.normalize import decode, ends_sentence, join_lines, normalize
 
-_ENDS_PARAGRAPH = tuple("。！？；!?;…”』」）)")
 _LIST = re.compile(r"^\s{0,3}(?:[-*+]|\d{1,3}[.)])\s+(?P<text>\S.*)$")
 _TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$")
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(?:\|\s*:?-{2,}:?\s*)*\|?\s*$")
@@ -44,6 +48,29 @@ def _cells(line: str) -> list[str]:
     return [cell.strip().replace("\\|", "|") for cell in re.split(r"(?<!\\)\|", line)]
 
 
+def _tab_cells(line: str) -> list[str] | None:
+    """The cells of a tab-separated table row (two or more non-empty), else None: a line indented with a
+    tab has one."""
+    cells = [normalize(cell) for cell in line.rstrip("\r\n ").split("\t")]
+    return cells if sum(1 for cell in cells if cell) >= 2 else None
+
+
+def _indent(raw: str) -> int:
+    """The depth of a line's indentation, in spaces (a tab 4, an ideographic space 2)."""
+    stripped = raw.lstrip(" \t\u3000")
+    lead = raw[:len(raw) - len(stripped)]
+    return lead.count(" ") + 4 * lead.count("\t") + 2 * lead.count("\u3000")
+
+
+def _indent_starts(prev_raw: str, prev_text: str, raw: str, text: str) -> bool:
+    """An indented line starts a paragraph when it is indented deeper than the line before (a first-line
+    indent); at the same depth (a file with a left margin) only after a short line, such as a title: the
+    previous line, which does not end a sentence (else it ended the paragraph), wraps into this one."""
+    if _INDENT.match(raw) is None:
+        return False
+    return _indent(raw) > _indent(prev_raw) or 2 * len(prev_text) < len(text)
+
+
 def read_text(path: Path, markdown: bool) -> ReadDocument:
     try:
         data = path.read_bytes()
@@ -55,7 +82,11 @@ def read_text(path: Path, markdown: bool) -> ReadDocument:
         text, encoding = decode(data)
     except ValueError as exc:
         raise UnreadableFile(str(exc)) from exc
-    doc = ReadDocument(format="markdown" if markdown else "text", blocks=[], encoding=encoding, pages=1)
+    # a form feed is a page break (pdftotext writes one at the start of each page's first line), not a line
+    # end: splitlines() would cut "\f" into a blank line of its own, splitting a sentence it falls in
+    pages = 1 + text.rstrip("\f\n").count("\f")
+    text = re.sub(r"\n?\f", "\n", text)
+    doc = ReadDocument(format="markdown" if markdown else "text", blocks=[], encoding=encoding, pages=pages)
     _parse(doc, text.splitlines(), markdown)
     return doc
 
@@ -129,6 +160,17 @@ def _parse(doc: ReadDocument, raw_lines: list[str], markdown: bool) -> None:
             keep(Block("table", rows=[r + [""] * (width - len(r)) for r in rows], lines=[number, end]))
             i = end
             continue
+        if not markdown and _tab_cells(raw) and i + 1 < n and _tab_cells(raw_lines[i + 1]):
+            flush()
+            end = i
+            tab_rows: list[list[str]] = []
+            while end < n and (cells := _tab_cells(raw_lines[end])):
+                tab_rows.append(cells)
+                end += 1
+            width = max(len(r) for r in tab_rows)
+            keep(Block("table", rows=[r + [""] * (width - len(r)) for r in tab_rows], lines=[number, end]))
+            i = end
+            continue
         if markdown and _LIST.match(raw):
             end = i
             while end < n and _LIST.match(raw_lines[end]):
@@ -145,17 +187,17 @@ def _parse(doc: ReadDocument, raw_lines: list[str], markdown: bool) -> None:
             keep(Block("list", "\n".join(f"- {item}" for item in items), lines=[number, end]))
             i = end
             continue
-        starts_paragraph = not paragraph or _INDENT.match(raw) is not None
+        starts_paragraph = not paragraph or _indent_starts(raw_lines[paragraph[-1][0] - 1], paragraph[-1][1], raw, text)
         level = heading_level(text) if starts_paragraph else None
         if level is not None:
             flush()
             keep(Block("heading", text, level=level, lines=[number, number]))
             i += 1
             continue
-        if paragraph and _INDENT.match(raw):
+        if paragraph and starts_paragraph:
             flush()
         paragraph.append((number, text))
-        if text.endswith(_ENDS_PARAGRAPH):
+        if ends_sentence(text):
             flush()
         i += 1
     flush()
