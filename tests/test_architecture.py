@@ -144,8 +144,9 @@ def test_templates_are_reached_one_way():
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                names = [a.arg for a in [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs]]
-                takers += [f"{path.relative_to(PACKAGE)}:{node.lineno} {node.name}" for n in names if n == "template_dir"]
+                names = {a.arg for a in [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs]}
+                if "template_dir" in names:
+                    takers.append(f"{path.relative_to(PACKAGE)}:{node.lineno} {node.name}")
     assert takers == []
 
 
