@@ -26,13 +26,13 @@ INDEX = re.compile(r"这是第 (\d+) 条")
 FIXED_COUNT = re.compile(r"(?:提取|输出|给出|恰好|正好)\s*[0-9一二两三四五]+\s*个")
 
 
-def c_reply(index: int, anchored: bool = False) -> str:
+def c_reply(index: int, enumerated: bool = False) -> str:
     paragraph = (f"样本{index}公司2025H1营业收入{100 + index}亿元，同比增长{10 + index}%，主要受益于新品放量。"
                  f"毛利率为{30 + index}.5%，同比提升1.2个百分点，产品结构持续改善。")
     analysis = ("段落围绕营业收入和毛利率展开，收入增长来自新品放量，毛利率提升反映产品结构改善，"
                 "其余数字是对这两项指标的佐证。")
-    if anchored:
-        analysis = "本段有2个指标被深度分析。" + analysis
+    if enumerated:  # lesson 6's numbered list: an error a re-ask must fix
+        analysis = "核心指标：1. 营业收入——新品放量；2. 毛利率——产品结构改善。"
     return json.dumps({
         "chapter_title": "经营分析", "paragraph": paragraph, "analysis": analysis,
         "metrics": [{"metric_name": "营业收入", "metric_type": "financial", "score": 0.95, "reason": "收入增长是主线"},
@@ -43,7 +43,7 @@ def c_reply(index: int, anchored: bool = False) -> str:
 def c_script(request: Request) -> Reply:
     index = int(INDEX.search(request.messages[1]["content"]).group(1))
     if index == 3 and request.turn == 1:
-        return Reply(content=c_reply(index, anchored=True))  # count-anchor: fixed after the re-ask
+        return Reply(content=c_reply(index, enumerated=True))  # numbered-list: fixed after the re-ask
     if index == 5:  # zero metrics is outside C's range, every time
         data = json.loads(c_reply(index))
         data["metrics"] = []

@@ -120,13 +120,29 @@ def test_a_401_endpoint_is_called_at_most_once_per_row(raw_dir):
 
 @pytest.mark.slow
 def test_reports_after_quarantine_describe_the_output(offline, corpus_dir):
-    """--allow-errors on the corpus quarantines the count-anchor C rows: the report, the manifest's lint and
-    the summary describe what was written, and name the type x count buckets quarantine emptied or halved."""
+    """--allow-errors on the corpus with its C analyses enumerated (lesson 6's fault, an error) quarantines those
+    rows: the report, the manifest's lint and the summary describe what was written, and name the type x count
+    buckets quarantine emptied or halved."""
+    from finsynth.eval.ablation import enumerate_analysis
+    from finsynth.io import load_file
+
+    raw = offline / "raw"
+    raw.mkdir()
+    for name in ("type_a.jsonl", "type_b.jsonl", "type_d.jsonl", "test_cases.jsonl"):
+        (raw / name).write_bytes((corpus_dir / name).read_bytes())
+    rows = []
+    for i, record in enumerate(load_file(corpus_dir / "type_c.jsonl").records):
+        row = record.item.model_dump(mode="json", exclude={"provenance"})
+        row["output"]["analysis"] = enumerate_analysis(record.item, i)
+        rows.append(json.dumps(row, ensure_ascii=False))
+    (raw / "type_c.jsonl").write_text("\n".join(rows) + "\n", encoding="utf-8")
     out = offline / "corpus"
-    assert _build("--raw", str(corpus_dir), "--out", str(out), "--allow-errors") == 0
+    assert _build("--raw", str(raw), "--out", str(out), "--allow-errors") == 0
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["lint_before_quarantine"]["count-anchor"] == 72
-    assert manifest["lint"].get("count-anchor", 0) == 0  # those rows are in quarantine, not in the output
+    enumerations = ("numbered-list", "semicolon-enumeration")
+    assert manifest["counts"]["quarantined_by_stage"]["lint"] == 72 and all(
+        manifest["lint_before_quarantine"].get(r) for r in enumerations)
+    assert not any(manifest["lint"].get(r) for r in enumerations)  # those rows are in quarantine, not the output
     warnings = manifest["warnings"]
     assert any(w.startswith("quarantine emptied type C x 3") for w in warnings)
     assert any("type C" in w for w in warnings)
