@@ -39,8 +39,8 @@ from finsynth.errors import ConfigError
 from finsynth.io import LoadResult, QuarantineRow, Record
 from finsynth.markdown import markdown_table
 from finsynth.schema import Sample, TestCase
-from finsynth.synth.annotators.rules import quantity_candidates
 from finsynth.text.enumeration import list_markers, parallel_items
+from finsynth.text.items import quantity_candidates
 from finsynth.text.lexicon import default_lexicon
 from finsynth.text.mentions import QUANTITY_KINDS, Mention, extract_mentions, numbers_in
 from finsynth.text.names import FuzzyMatcher, canonical, name_variants, surface_variants
