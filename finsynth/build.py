@@ -42,7 +42,7 @@ from finsynth.io import (
     write_text_atomic,
 )
 from finsynth.manifest import Manifest
-from finsynth.prompts import chat_row, template_hashes
+from finsynth.prompts import Templates, chat_row
 from finsynth.schema import Sample, TestCase
 
 if TYPE_CHECKING:
@@ -77,6 +77,11 @@ class BuildConfig(BaseModel):
     fix_select: list[str] | None = None
     no_fix: list[str] = Field(default_factory=list)
     review: Path | None = None  # a review patch (finsynth.audit.review) applied after relabel and fixes
+
+    @property
+    def templates(self) -> Templates:
+        """The prompt templates of `template_dir` (the shipped ones when unset)."""
+        return Templates(self.template_dir)
 
 
 class BuildError(Failure):
@@ -226,7 +231,7 @@ def _relabel(records: list[Record], config: BuildConfig, progress: bool
         llm=config.llm,
         concurrency=config.concurrency,
         cache_path=config.out_dir / ".cache" / "llm.sqlite",
-        template_dir=config.template_dir,
+        templates=config.templates,
         progress=progress,
         force=config.force_relabel,
         annotator_model=config.annotator_model,
@@ -334,10 +339,11 @@ def build(config: BuildConfig, on_stage: Callable[[str], None] | None = None, pr
 
     stage("write")
     out = config.out_dir
+    templates = config.templates
     outputs = {
-        "train.jsonl": [chat_row(r.item, config.template_dir) for r in train],
-        "val.jsonl": [chat_row(r.item, config.template_dir) for r in val],
-        "test.jsonl": [chat_row(r.item, config.template_dir) for r in test_records],
+        "train.jsonl": [chat_row(r.item, templates) for r in train],
+        "val.jsonl": [chat_row(r.item, templates) for r in val],
+        "test.jsonl": [chat_row(r.item, templates) for r in test_records],
     }
     for name, rows in outputs.items():
         write_jsonl_atomic(out / name, rows)
@@ -393,7 +399,7 @@ def build(config: BuildConfig, on_stage: Callable[[str], None] | None = None, pr
         "val_fraction": config.val_fraction,
         "dedupe_threshold": config.dedupe_threshold,
         "inputs": [{"path": f.relative_to(config.raw_dir).as_posix(), "sha256": _sha256(f)} for f in files],
-        "templates": template_hashes(config.template_dir),
+        "templates": templates.hashes(),
         "relabel": relabel_info,
         "fixed": dict(sorted(Counter(f"{f.rule}:{f.strategy}" for f in fixes).items())),
         "fix_plan": fix_plan.model_dump() if fix_plan is not None else None,

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-from functools import lru_cache
+from collections.abc import Iterable
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 from jinja2 import FileSystemLoader, StrictUndefined
@@ -50,48 +51,68 @@ def _environment(template_dir: Path) -> SandboxedEnvironment:
     )
 
 
-def environment(template_dir: str | os.PathLike[str] | None = None) -> SandboxedEnvironment:
-    """The sandboxed, StrictUndefined Jinja environment for a template directory."""
-    return _environment(resolve_template_dir(template_dir))
+class Templates:
+    """One template directory: `render`, `hash` and `combined_hash` on it. Make one from the user's
+    setting (`--templates DIR`, `BuildConfig.template_dir`) and hand it down; `DEFAULT_TEMPLATES` is the
+    shipped set. The directory is checked on first use, not when the object is made."""
+
+    def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
+        self._given = directory
+
+    @cached_property
+    def directory(self) -> Path:
+        return resolve_template_dir(self._given)
+
+    @property
+    def environment(self) -> SandboxedEnvironment:
+        """The sandboxed, StrictUndefined Jinja environment of the directory."""
+        return _environment(self.directory)
+
+    def render(self, name: str, **context: object) -> str:
+        """Render template `name`; a missing variable raises instead of rendering blank."""
+        return self.environment.get_template(name).render(**context)
+
+    def hash(self, name: str) -> str:
+        """sha256 of a template's source: part of cache keys and manifests."""
+        return hashlib.sha256((self.directory / name).read_bytes()).hexdigest()
+
+    def combined_hash(self, names: Iterable[str]) -> str:
+        """One hash over several templates (system + task + re-ask): the cache key's template part."""
+        digest = hashlib.sha256()
+        for name in names:
+            digest.update(f"{name}:{self.hash(name)}\n".encode())
+        return digest.hexdigest()
+
+    def hashes(self) -> dict[str, str]:
+        """Hashes of every template in the directory, by file name, sorted."""
+        root = self.directory
+        return {
+            p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*.j2"))
+        }
+
+    def __repr__(self) -> str:
+        return f"Templates({self._given!r})"
 
 
-def render(name: str, template_dir: str | os.PathLike[str] | None = None, **context: object) -> str:
-    """Render template `name`; a missing variable raises instead of rendering blank."""
-    return environment(template_dir).get_template(name).render(**context)
+DEFAULT_TEMPLATES = Templates()
 
 
-def template_hash(name: str, template_dir: str | os.PathLike[str] | None = None) -> str:
-    """sha256 of a template's source: part of cache keys and manifests."""
-    source = (resolve_template_dir(template_dir) / name).read_bytes()
-    return hashlib.sha256(source).hexdigest()
-
-
-def template_hashes(template_dir: str | os.PathLike[str] | None = None) -> dict[str, str]:
-    """Hashes of every template in the directory, by file name, sorted."""
-    root = resolve_template_dir(template_dir)
-    return {
-        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*.j2"))
-    }
-
-
-def system_prompt(template_dir: str | os.PathLike[str] | None = None) -> str:
+def system_prompt(templates: Templates = DEFAULT_TEMPLATES) -> str:
     """The system prompt used for training, inference and LLM annotation alike."""
-    return render(SYSTEM_TEMPLATE, template_dir)
+    return templates.render(SYSTEM_TEMPLATE)
 
 
-def user_prompt(inp: ParagraphInput, template_dir: str | os.PathLike[str] | None = None) -> str:
+def user_prompt(inp: ParagraphInput, templates: Templates = DEFAULT_TEMPLATES) -> str:
     """The user turn: 【章节标题】... 【段落内容】..."""
-    return render(USER_TEMPLATE, template_dir, chapter_title=inp.chapter_title, paragraph=inp.paragraph)
+    return templates.render(USER_TEMPLATE, chapter_title=inp.chapter_title, paragraph=inp.paragraph)
 
 
-def prompt_messages(
-    inp: ParagraphInput, template_dir: str | os.PathLike[str] | None = None
-) -> list[dict[str, str]]:
+def prompt_messages(inp: ParagraphInput, templates: Templates = DEFAULT_TEMPLATES) -> list[dict[str, str]]:
     """System + user messages for one paragraph."""
     return [
-        {"role": "system", "content": system_prompt(template_dir)},
-        {"role": "user", "content": user_prompt(inp, template_dir)},
+        {"role": "system", "content": system_prompt(templates)},
+        {"role": "user", "content": user_prompt(inp, templates)},
     ]
 
 
@@ -100,7 +121,7 @@ def completion_messages(output: Extraction) -> list[dict[str, str]]:
     return [{"role": "assistant", "content": output.to_json()}]
 
 
-def chat_row(item: Sample | TestCase, template_dir: str | os.PathLike[str] | None = None) -> dict:
+def chat_row(item: Sample | TestCase, templates: Templates = DEFAULT_TEMPLATES) -> dict:
     """One built row: conversational prompt/completion (loss on the reply only) plus the sample.
 
     `prompt` holds system + user, `completion` the assistant JSON; `sample` is the structured row.
@@ -108,7 +129,7 @@ def chat_row(item: Sample | TestCase, template_dir: str | os.PathLike[str] | Non
     row: dict = {"id": item.id, "type": item.type}
     if isinstance(item, TestCase):
         row["scenario"] = item.scenario.value
-    row["prompt"] = prompt_messages(item.input, template_dir)
+    row["prompt"] = prompt_messages(item.input, templates)
     row["completion"] = completion_messages(item.output)
     row["sample"] = item.model_dump(mode="json")
     return row

@@ -144,3 +144,19 @@ class TestCase(_Strict):
     @property
     def count(self) -> int:
         return len(self.output.metrics)
+
+
+class RelabelChange(BaseModel):
+    """One relabel target row's fate (`synth.relabel` makes it; `relabel.diff.jsonl` and the review page,
+    `audit.html.relabel_page`, read it): here, below both, so that audit need not import synth."""
+
+    id: str
+    type: str
+    source: str = ""
+    line: int = 0
+    status: Literal["changed", "kept", "kept_on_failure", "quarantined"]
+    reason: str = ""
+    before: str
+    after: str
+    needed: list[str] = Field(default_factory=list)  # the blocking findings that made the row a target
+    content_hash: str = ""  # of the row as written (after): what a review decision is made on

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from finsynth.audit.lint import lint_sample
 from finsynth.io import load_paths
+from finsynth.prompts import Templates
 from finsynth.schema import Extraction, Metric, ParagraphInput, Sample
 from finsynth.synth.annotators.model import CategoryModel, fit_model, load_model, pair_items, save_model
 from finsynth.synth.annotators.rules import annotate, candidates, classify_mention
@@ -108,7 +109,7 @@ def test_rendered_through_user_templates(tmp_path):
     (tmp_path / "rules_b.j2").write_text(source.replace("逐项排除：", "规则标注，逐项排除："), encoding="utf-8")
     sample = b_sample("受益于成本下降，公司毛利率提升至31.5%。天然气价格同比下降18%。", "毛利率")
     shipped = relabel([sample], llm="rules", progress=False)
-    custom = relabel([sample], llm="rules", progress=False, template_dir=tmp_path)
+    custom = relabel([sample], llm="rules", progress=False, templates=Templates(tmp_path))
     assert "规则标注，逐项排除：" in custom.samples[0].output.analysis
     assert shipped.samples[0].provenance.template_hash != custom.samples[0].provenance.template_hash
 

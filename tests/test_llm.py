@@ -25,6 +25,7 @@ from finsynth.io import write_jsonl_atomic
 from finsynth.llm.cache import ResponseCache, cache_key
 from finsynth.llm.config import EndpointConfig, load_config
 from finsynth.llm.retry import RetryDecision, RetryPolicy
+from finsynth.prompts import Templates
 from finsynth.synth.relabel import relabel, relabel_messages
 
 REPO = Path(__file__).resolve().parents[1]
@@ -198,7 +199,7 @@ def test_cache_key_covers_model_template_and_params(tmp_path):
     with FakeOpenAI(Router([sample])) as server:
         relabel([sample], llm="openai", cache_path=cache_path, progress=False, config=config_for(server))
         relabel([sample], llm="openai", cache_path=cache_path, progress=False, config=config_for(server),
-                template_dir=custom)
+                templates=Templates(custom))
         relabel([sample], llm="openai", cache_path=cache_path, progress=False,
                 config=config_for(server, temperature=0.7))
         relabel([sample], llm="openai", cache_path=cache_path, progress=False, config=config_for(server))

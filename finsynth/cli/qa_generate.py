@@ -71,6 +71,7 @@ def _options(args: argparse.Namespace):
 
 def _run_qa_generate(args: argparse.Namespace) -> int:
     from finsynth.llm.config import load_config
+    from finsynth.prompts import Templates
     from finsynth.qa.generate import generate_qa_file, require_endpoint
 
     options = _options(args)
@@ -78,7 +79,7 @@ def _run_qa_generate(args: argparse.Namespace) -> int:
     require_endpoint(config)
     _require(args.chunks, "CHUNKS", "give the chunks JSONL that `finsynth ingest` wrote")
     result = generate_qa_file(args.chunks, args.out, config, options, cache_path=args.cache,
-                              progress=args.format != "json", template_dir=args.templates)
+                              progress=args.format != "json", templates=Templates(args.templates))
     failure = result.failure()
     if args.format == "json":
         print_json(result.summary())

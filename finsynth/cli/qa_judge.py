@@ -51,6 +51,7 @@ def _run_qa_judge(args: argparse.Namespace) -> int:
 
     from finsynth.io import UserError, schema_errors
     from finsynth.llm.config import load_config
+    from finsynth.prompts import Templates
     from finsynth.qa.judge import JudgeConfig, choose_judge, judge_files
     from finsynth.qa.progress import count_rows
 
@@ -73,7 +74,7 @@ def _run_qa_judge(args: argparse.Namespace) -> int:
     total = 3 * count_rows(args.files) if offline else 0
     with _Ticker("qa judge", total, args.format != "json") as ticker:
         result, doc = judge_files(args.files, args.out, endpoint, config, test_path=args.test,
-                                  human_path=args.human, cache_path=args.cache, template_dir=args.templates,
+                                  human_path=args.human, cache_path=args.cache, templates=Templates(args.templates),
                                   progress=args.format != "json", on_progress=ticker.advance)
     failure = result.failure()
     for warning in doc["warnings"]:

@@ -41,11 +41,12 @@ def _generate_parser(sub: argparse._SubParsersAction) -> None:
 
 def _run_generate(args: argparse.Namespace) -> int:
     from finsynth.llm.config import load_config
+    from finsynth.prompts import Templates
     from finsynth.synth.generate import build_jobs, generate
 
     if args.dry_run:
         jobs, _ = build_jobs(args.type, min(args.n, 1) or 1, from_paragraphs=args.from_paragraphs,
-                             examples_dir=args.examples, template_dir=args.templates, seed=args.seed)
+                             examples_dir=args.examples, templates=Templates(args.templates), seed=args.seed)
         if not jobs:
             raise UserError("nothing to generate (check --from-paragraphs and --n)")
         if args.format == "json":
@@ -58,7 +59,7 @@ def _run_generate(args: argparse.Namespace) -> int:
     result = generate(
         args.type, args.n, from_paragraphs=args.from_paragraphs, examples_dir=args.examples, out_dir=args.out,
         quarantine_dir=args.quarantine_dir, config=config, concurrency=args.concurrency, cache_path=args.cache,
-        template_dir=args.templates, progress=args.format != "json", seed=args.seed, max_reasks=args.max_reasks,
+        templates=Templates(args.templates), progress=args.format != "json", seed=args.seed, max_reasks=args.max_reasks,
     )
     summary = {
         "type": result.stats.type, "requested": result.stats.requested, "accepted": result.stats.accepted,

@@ -11,7 +11,6 @@ no file at all can be read, `ingest` raises `UserError` naming the first one.
 
 from __future__ import annotations
 
-import json
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -323,7 +322,3 @@ def summary_markdown(summary: IngestSummary) -> str:
         ocr = (" " + (",".join(map(str, doc.pages_ocr)) or "-") + " |") if ocr_column else ""
         lines.append(f"| {name} | {doc.pages} |{ocr} {doc.blocks_read} | {doc.blocks_kept} | {d} | {doc.chunks} |")
     return "\n".join(lines) + "\n"
-
-
-def dumps_summary(summary: IngestSummary) -> str:
-    return json.dumps(summary.model_dump(mode="json"), ensure_ascii=False, indent=2)

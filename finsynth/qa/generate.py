@@ -54,7 +54,7 @@ from finsynth.llm.config import EndpointConfig
 from finsynth.llm.engine import Job, JobResult, LLMEngine
 from finsynth.llm.usage import Usage
 from finsynth.parsing import find_json_object, strip_wrappers
-from finsynth.prompts import render, template_hash
+from finsynth.prompts import DEFAULT_TEMPLATES, Templates
 from finsynth.qa.grounding import ungrounded
 from finsynth.qa.schema import (
     Answer,
@@ -69,7 +69,6 @@ from finsynth.qa.schema import (
     Scale,
     Source,
 )
-from finsynth.synth.relabel import combined_hash
 from finsynth.synth.run import RunStats
 
 QUESTIONS_TEMPLATE = "qa_questions.j2"
@@ -310,27 +309,27 @@ def _prompt_text(text: str) -> str:
 
 
 def question_messages(chunk: Chunk, options: QAGenConfig,
-                      template_dir: str | os.PathLike[str] | None = None) -> list[dict[str, str]]:
+                      templates: Templates = DEFAULT_TEMPLATES) -> list[dict[str, str]]:
     """The conversation asking for the questions one chunk supports."""
-    content = render(QUESTIONS_TEMPLATE, template_dir, text=_prompt_text(chunk.text), title=chunk.title,
-                     kinds=options.qtypes, difficulties=options.difficulties, language=options.language,
-                     style=options.style, length=options.question_length)
+    content = templates.render(QUESTIONS_TEMPLATE, text=_prompt_text(chunk.text), title=chunk.title,
+                               kinds=options.qtypes, difficulties=options.difficulties, language=options.language,
+                               style=options.style, length=options.question_length)
     return [{"role": "user", "content": content}]
 
 
 def answer_messages(chunk: Chunk, question: GeneratedQuestion, options: QAGenConfig,
-                    template_dir: str | os.PathLike[str] | None = None) -> list[dict[str, str]]:
+                    templates: Templates = DEFAULT_TEMPLATES) -> list[dict[str, str]]:
     """A fresh conversation for one question: the question and its own chunk, nothing else."""
-    content = render(ANSWER_TEMPLATE, template_dir, text=_prompt_text(chunk.text), title=chunk.title,
-                     question=question.question, kind=question.kind, language=options.language)
+    content = templates.render(ANSWER_TEMPLATE, text=_prompt_text(chunk.text), title=chunk.title,
+                               question=question.question, kind=question.kind, language=options.language)
     return [{"role": "user", "content": content}]
 
 
-def qa_reasker(language: Language, template_dir: str | os.PathLike[str] | None = None):
+def qa_reasker(language: Language, templates: Templates = DEFAULT_TEMPLATES):
     """The engine's re-ask callable: the failed reply, then `qa_reask.j2` listing its errors."""
 
     def reask(messages: list[dict[str, str]], raw: str, errors: list[str]) -> list[dict[str, str]]:
-        feedback = render(REASK_TEMPLATE, template_dir, errors=errors, language=language)
+        feedback = templates.render(REASK_TEMPLATE, errors=errors, language=language)
         return [*messages, {"role": "assistant", "content": raw}, {"role": "user", "content": feedback}]
 
     return reask
@@ -520,7 +519,7 @@ def generate_qa(
     *,
     cache_path: str | os.PathLike[str] | None = None,
     progress: bool = False,
-    template_dir: str | os.PathLike[str] | None = None,
+    templates: Templates = DEFAULT_TEMPLATES,
     engine_options: dict[str, Any] | None = None,
 ) -> QAGenResult:
     """Questions for every chunk, then a grounded answer for every question (see the module docstring).
@@ -529,18 +528,18 @@ def generate_qa(
     options = options or QAGenConfig()
     require_endpoint(endpoint)
     names = [QUESTIONS_TEMPLATE, ANSWER_TEMPLATE, REASK_TEMPLATE]
-    hashes = {name: template_hash(name, template_dir) for name in names}
-    question_hash = combined_hash([QUESTIONS_TEMPLATE, REASK_TEMPLATE], template_dir)
-    answer_hash = combined_hash([ANSWER_TEMPLATE, REASK_TEMPLATE], template_dir)
+    hashes = {name: templates.hash(name) for name in names}
+    question_hash = templates.combined_hash([QUESTIONS_TEMPLATE, REASK_TEMPLATE])
+    answer_hash = templates.combined_hash([ANSWER_TEMPLATE, REASK_TEMPLATE])
     stats = QAGenStats(model=endpoint.model, endpoint=endpoint.public(), template_hashes=hashes,
                        chunks=len(chunks))
-    reask = qa_reasker(options.language, template_dir)
+    reask = qa_reasker(options.language, templates)
     cache = ResponseCache(Path(cache_path) if cache_path is not None else None)
     try:
         engine = LLMEngine(endpoint, cache, concurrency=options.concurrency, max_reasks=options.max_reasks,
                            progress=progress, description="qa questions", seed=options.seed,
                            **(engine_options or {}))
-        question_jobs = (Job(id=f"questions:{chunk.id}", messages=question_messages(chunk, options, template_dir),
+        question_jobs = (Job(id=f"questions:{chunk.id}", messages=question_messages(chunk, options, templates),
                              template_hash=question_hash, validate=questions_validator(options), reask=reask)
                          for chunk in chunks)
         question_results = engine.run(question_jobs, total=len(chunks))
@@ -560,7 +559,7 @@ def generate_qa(
             asked.extend((chunk, n, q, result) for n, q in enumerate(verdict.questions, start=1))
         stats.questions = len(asked)
         engine.description = "qa answers"
-        answer_jobs = (Job(id=f"answer:{chunk.id}:{n}", messages=answer_messages(chunk, q, options, template_dir),
+        answer_jobs = (Job(id=f"answer:{chunk.id}:{n}", messages=answer_messages(chunk, q, options, templates),
                            template_hash=answer_hash, validate=answer_validator(chunk, q), reask=reask)
                        for chunk, n, q, _ in asked)
         answer_results = engine.run(answer_jobs, total=len(asked))
@@ -619,7 +618,7 @@ def generate_qa_file(
     *,
     cache_path: str | os.PathLike[str] | None = None,
     progress: bool = False,
-    template_dir: str | os.PathLike[str] | None = None,
+    templates: Templates = DEFAULT_TEMPLATES,
     engine_options: dict[str, Any] | None = None,
 ) -> QAGenResult:
     """`finsynth qa generate`: read the chunks file, generate, and write `OUT/qa.jsonl`, `OUT/quarantine.jsonl`
@@ -629,7 +628,7 @@ def generate_qa_file(
     if not read.read:
         raise InputError(f"{chunks_path}: holds no rows; give one JSON chunk a line (what finsynth ingest writes)")
     result = generate_qa(read.chunks, endpoint, options, cache_path=cache_path, progress=progress,
-                         template_dir=template_dir, engine_options=engine_options)
+                         templates=templates, engine_options=engine_options)
     result.quarantined = [*read.quarantined, *result.quarantined]
     result.stats.rows_read = read.read
     result.stats.rows_quarantined = len(read.quarantined)

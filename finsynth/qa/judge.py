@@ -41,7 +41,7 @@ import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -52,6 +52,9 @@ from finsynth.llm.config import EndpointConfig
 from finsynth.parsing import find_json_object, strip_wrappers
 from finsynth.qa.progress import ProgressHook, ticking
 from finsynth.qa.schema import QASample
+
+if TYPE_CHECKING:
+    from finsynth.prompts import Templates
 
 CRITERIA = ("grounding", "correctness", "completeness", "clarity")
 RL_CRITERIA = ("grounding", "correctness")  # what a reference-answer reward needs of a sample
@@ -406,16 +409,17 @@ def parse_rubric(raw: str) -> RubricVerdict:
 
 
 def judge_messages(sample: QASample, checks: OfflineChecks,
-                   template_dir: str | os.PathLike[str] | None = None) -> list[dict[str, str]]:
+                   templates: Templates | None = None) -> list[dict[str, str]]:
     """One conversation asking for the rubric of `sample` (its context, question, reasoning and answer,
     and what the offline checks found)."""
-    from finsynth.prompts import render
+    from finsynth.prompts import DEFAULT_TEMPLATES
     from finsynth.qa.export import input_text, sample_language
 
-    content = render(JUDGE_TEMPLATE, template_dir, language=sample_language(sample), context=input_text(sample),
-                     question=sample.question, kind=sample.kind, answer=sample.answer.text,
-                     scale=sample.answer.scale, analysis=sample.reasoning.analysis, steps=sample.reasoning.steps,
-                     findings=[*checks.errors, *checks.warnings])
+    content = (templates or DEFAULT_TEMPLATES).render(
+        JUDGE_TEMPLATE, language=sample_language(sample), context=input_text(sample),
+        question=sample.question, kind=sample.kind, answer=sample.answer.text,
+        scale=sample.answer.scale, analysis=sample.reasoning.analysis, steps=sample.reasoning.steps,
+        findings=[*checks.errors, *checks.warnings])
     return [{"role": "user", "content": content}]
 
 
@@ -445,7 +449,7 @@ def _quarantine(sample: QASample, where: tuple[str, int], stage: str, reason: st
 
 def judge_samples(loaded: LoadedQA, endpoint: EndpointConfig, config: JudgeConfig | None = None, *,
                   test: Sequence[QASample] | None = None, cache_path: str | os.PathLike[str] | None = None,
-                  template_dir: str | os.PathLike[str] | None = None, progress: bool = False,
+                  templates: Templates | None = None, progress: bool = False,
                   engine_options: dict[str, Any] | None = None, on_progress: ProgressHook = None) -> JudgeResult:
     """Judge every loaded sample and split (see the module docstring); nothing is written here.
     `on_progress(n)` is told of samples linted, then (offline judge) of samples scored by the rubric."""
@@ -461,13 +465,14 @@ def judge_samples(loaded: LoadedQA, endpoint: EndpointConfig, config: JudgeConfi
     else:
         from finsynth.llm.cache import ResponseCache
         from finsynth.llm.engine import Job, LLMEngine
+        from finsynth.prompts import DEFAULT_TEMPLATES
         from finsynth.qa.export import sample_language
         from finsynth.qa.generate import REASK_TEMPLATE, qa_reasker
-        from finsynth.synth.relabel import combined_hash
 
-        thash = combined_hash([JUDGE_TEMPLATE, REASK_TEMPLATE], template_dir)
-        reaskers = {lang: qa_reasker(lang, template_dir) for lang in ("zh", "en")}
-        jobs = (Job(id=s.id, messages=judge_messages(s, checks[s.id], template_dir), template_hash=thash,
+        templates = templates or DEFAULT_TEMPLATES
+        thash = templates.combined_hash([JUDGE_TEMPLATE, REASK_TEMPLATE])
+        reaskers = {lang: qa_reasker(lang, templates) for lang in ("zh", "en")}
+        jobs = (Job(id=s.id, messages=judge_messages(s, checks[s.id], templates), template_hash=thash,
                     validate=parse_rubric, reask=reaskers[sample_language(s)]) for s in samples)
         cache = ResponseCache(Path(cache_path) if cache_path is not None else None)
         try:
@@ -749,7 +754,7 @@ def judge_files(paths: Sequence[str | os.PathLike[str]], out_dir: str | os.PathL
                 endpoint: EndpointConfig, config: JudgeConfig | None = None, *,
                 test_path: str | os.PathLike[str] | None = None, human_path: str | os.PathLike[str] | None = None,
                 cache_path: str | os.PathLike[str] | None = None,
-                template_dir: str | os.PathLike[str] | None = None, progress: bool = False,
+                templates: Templates | None = None, progress: bool = False,
                 engine_options: dict[str, Any] | None = None,
                 on_progress: ProgressHook = None) -> tuple[JudgeResult, dict[str, Any]]:
     """`finsynth qa judge`: read, judge, split and write every output of OUT atomically (see the CLI);
@@ -757,7 +762,7 @@ def judge_files(paths: Sequence[str | os.PathLike[str]], out_dir: str | os.PathL
     `on_progress(n)` is told of rows read, samples linted and (offline judge) samples scored: 3 per input
     row in all, a quarantined row's later steps counted when it is quarantined."""
     from finsynth.io import write_json_atomic, write_jsonl_atomic, write_text_atomic
-    from finsynth.prompts import template_hash
+    from finsynth.prompts import DEFAULT_TEMPLATES
     from finsynth.qa.export import export_qa
     from finsynth.qa.generate import REASK_TEMPLATE
 
@@ -777,7 +782,7 @@ def judge_files(paths: Sequence[str | os.PathLike[str]], out_dir: str | os.PathL
             raise InputError(f"test {q.path}:{q.line}: {q.reason}"[:400], setting="test")
         test = test_loaded.samples
     labels = load_human(human_path, loaded.where) if human_path is not None else None
-    result = judge_samples(loaded, endpoint, config, test=test, cache_path=cache_path, template_dir=template_dir,
+    result = judge_samples(loaded, endpoint, config, test=test, cache_path=cache_path, templates=templates,
                            progress=progress, engine_options=engine_options, on_progress=on_progress)
     if labels is not None:
         judged = {j.id for j in result.judgements}
@@ -793,7 +798,7 @@ def judge_files(paths: Sequence[str | os.PathLike[str]], out_dir: str | os.PathL
     doc = summary(result, config)
     write_text_atomic(out / "report.md", render_report(doc))
     outputs = ["sft.jsonl", "rl.jsonl", "quarantine.jsonl", "scores.jsonl", *exported, "report.md"]
-    templates = [JUDGE_TEMPLATE, REASK_TEMPLATE] if result.judge == "llm" else []
+    used = [JUDGE_TEMPLATE, REASK_TEMPLATE] if result.judge == "llm" else []
     judge_info = {"kind": result.judge, "reason": result.judge_reason, "model": result.model,
                   "endpoint": ({k: v for k, v in endpoint.public().items() if k in ("model", "temperature",
                                                                                     "max_tokens", "seed")}
@@ -804,7 +809,7 @@ def judge_files(paths: Sequence[str | os.PathLike[str]], out_dir: str | os.PathL
         inputs=[{"name": Path(p).name, "sha256": _sha256(Path(p))} for p in loaded.files],
         test={"name": Path(test_path).name, "sha256": _sha256(Path(test_path))} if test_path is not None else None,
         human={"name": Path(human_path).name, "sha256": _sha256(Path(human_path))} if human_path else None,
-        templates={name: template_hash(name, template_dir) for name in templates},
+        templates={name: (templates or DEFAULT_TEMPLATES).hash(name) for name in used},
         judge=judge_info, counts=doc["counts"],
         outputs={name: _sha256(out / name) for name in outputs},
     ).model_dump(mode="json")

@@ -31,9 +31,9 @@ from finsynth.llm.cache import ResponseCache
 from finsynth.llm.config import EndpointConfig, load_config
 from finsynth.llm.engine import Job, LLMEngine
 from finsynth.parsing import find_json_object, strip_wrappers
-from finsynth.prompts import render, template_hash
+from finsynth.prompts import DEFAULT_TEMPLATES, Templates
 from finsynth.schema import Extraction, ParagraphInput, Provenance, Sample, SampleType
-from finsynth.synth.relabel import ANNOTATOR_SYSTEM, combined_hash, exclusion_categories
+from finsynth.synth.relabel import ANNOTATOR_SYSTEM, exclusion_categories
 from finsynth.synth.run import RunResult, RunStats
 from finsynth.synth.validate import REASK_TEMPLATE, Validation, lint_errors, reasker, validate_extraction
 
@@ -148,7 +148,7 @@ def pick_examples(pool: list[Sample], index: int, seed: int, k: int = 2) -> list
 
 
 def generate_messages(sample_type: str, item: GenerateItem, examples: list[dict],
-                      template_dir: str | os.PathLike[str] | None = None) -> list[dict[str, str]]:
+                      templates: Templates = DEFAULT_TEMPLATES) -> list[dict[str, str]]:
     """System + user messages for one generation request."""
     mentions: list[str] = []
     if item.input is not None and sample_type in ("B", "D"):
@@ -157,14 +157,14 @@ def generate_messages(sample_type: str, item: GenerateItem, examples: list[dict]
         mentions = mention_hints(
             Sample(type=cast(SampleType, sample_type), input=item.input, output=Extraction(analysis="-"))
         )
-    user = render(
-        GENERATE_TEMPLATES[sample_type], template_dir,
+    user = templates.render(
+        GENERATE_TEMPLATES[sample_type],
         examples=examples, index=item.index, industry=item.industry, focus=item.focus,
         chapter_title=item.input.chapter_title if item.input else "",
         paragraph=" ".join(item.input.paragraph.split("\n")) if item.input else "",
         mentions=mentions, categories=exclusion_categories(),
     )
-    return [{"role": "system", "content": render(ANNOTATOR_SYSTEM, template_dir)}, {"role": "user", "content": user}]
+    return [{"role": "system", "content": templates.render(ANNOTATOR_SYSTEM)}, {"role": "user", "content": user}]
 
 
 def _count_check(sample_type: str):
@@ -238,7 +238,7 @@ def generate(
     config: EndpointConfig | None = None,
     concurrency: int | None = None,
     cache_path: str | os.PathLike[str] | None = ".finsynth/llm-cache.sqlite",
-    template_dir: str | os.PathLike[str] | None = None,
+    templates: Templates = DEFAULT_TEMPLATES,
     progress: bool = True,
     seed: int = 0,
     max_reasks: int | None = None,
@@ -253,11 +253,11 @@ def generate(
         raise ConfigError("generate needs an endpoint: set OPENAI_BASE_URL and/or OPENAI_API_KEY, or base_url in a "
                          "finsynth.toml (copy finsynth.example.toml, which documents every key)")
     jobs, items = build_jobs(sample_type, n, from_paragraphs=from_paragraphs, examples_dir=examples_dir,
-                             template_dir=template_dir, seed=seed)
+                             templates=templates, seed=seed)
     names = [ANNOTATOR_SYSTEM, GENERATE_TEMPLATES[sample_type], SHARED_TEMPLATE, REASK_TEMPLATE]
     stats = GenerateStats(type=sample_type, requested=len(jobs), mode="annotate" if from_paragraphs else "new",
                           model=config.model, endpoint=config.public(),
-                          template_hashes={name: template_hash(name, template_dir) for name in names})
+                          template_hashes={name: templates.hash(name) for name in names})
     cache = ResponseCache(cache_path)
     try:
         engine = LLMEngine(config, cache, concurrency=concurrency, max_reasks=max_reasks, progress=progress,
@@ -265,7 +265,7 @@ def generate(
         results = engine.run(jobs)
     finally:
         cache.close()
-    thash = jobs[0].template_hash if jobs else combined_hash(names, template_dir)
+    thash = jobs[0].template_hash if jobs else templates.combined_hash(names)
     rid = run_id(sample_type, jobs, config.model)
     samples: list[Sample] = []
     quarantined: list[QuarantineRow] = []
@@ -298,17 +298,17 @@ def generate(
     return out
 
 
-def build_jobs(sample_type: str, n: int, *, from_paragraphs=None, examples_dir="data/raw", template_dir=None,
-               seed: int = 0) -> tuple[list[Job], list[GenerateItem]]:
+def build_jobs(sample_type: str, n: int, *, from_paragraphs=None, examples_dir="data/raw",
+               templates: Templates = DEFAULT_TEMPLATES, seed: int = 0) -> tuple[list[Job], list[GenerateItem]]:
     """The engine jobs of a generation run (also what `--dry-run` renders)."""
     sample_type = sample_type.upper()
     names = [ANNOTATOR_SYSTEM, GENERATE_TEMPLATES[sample_type], SHARED_TEMPLATE, REASK_TEMPLATE]
-    thash = combined_hash(names, template_dir)
+    thash = templates.combined_hash(names)
     pool = load_examples(sample_type, examples_dir)
     items = plan_items(sample_type, n, from_paragraphs, seed)
-    reask = reasker(template_dir)
+    reask = reasker(templates)
     jobs = [Job(id=f"{sample_type}-{item.index}",
-                messages=generate_messages(sample_type, item, pick_examples(pool, item.index, seed), template_dir),
+                messages=generate_messages(sample_type, item, pick_examples(pool, item.index, seed), templates),
                 template_hash=thash, validate=generate_validator(sample_type, item), reask=reask)
             for item in items]
     return jobs, items

@@ -31,14 +31,13 @@ the build writes to `relabel.diff.jsonl` and the review page.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from finsynth.errors import ConfigError
 from finsynth.io import QuarantineRow, UserError
@@ -46,8 +45,8 @@ from finsynth.llm.cache import ResponseCache
 from finsynth.llm.config import EndpointConfig, load_config
 from finsynth.llm.engine import Job, LLMEngine
 from finsynth.llm.usage import Usage
-from finsynth.prompts import render, template_hash
-from finsynth.schema import Extraction, Sample, row_content_hash
+from finsynth.prompts import DEFAULT_TEMPLATES, Templates
+from finsynth.schema import Extraction, RelabelChange, Sample, row_content_hash
 from finsynth.synth.run import RunResult, RunStats
 from finsynth.synth.validate import (
     REASK_TEMPLATE,
@@ -85,21 +84,6 @@ class RelabelStats(RunStats):
     aborted: str | None = None
 
 
-class RelabelChange(BaseModel):
-    """One target row's fate, for `relabel.diff.jsonl` and the review page."""
-
-    id: str
-    type: str
-    source: str = ""
-    line: int = 0
-    status: Literal["changed", "kept", "kept_on_failure", "quarantined"]
-    reason: str = ""
-    before: str
-    after: str
-    needed: list[str] = Field(default_factory=list)  # the blocking findings that made the row a target
-    content_hash: str = ""  # of the row as written (after): what a review decision is made on
-
-
 class RelabelResult(RunResult):
     """Relabelled (and passed-through) samples in input order, plus quarantine, usage and stats."""
 
@@ -128,14 +112,6 @@ def annotator_choice(llm: str, config: EndpointConfig) -> tuple[str, str]:
                      "rules annotator runs")
 
 
-def combined_hash(names: Iterable[str], template_dir: str | os.PathLike[str] | None = None) -> str:
-    """One hash over several templates (system + task + re-ask): the cache key's template part."""
-    digest = hashlib.sha256()
-    for name in names:
-        digest.update(f"{name}:{template_hash(name, template_dir)}\n".encode())
-    return digest.hexdigest()
-
-
 def mention_hints(sample: Sample) -> list[str]:
     """The quantitative items of the paragraph, as hints to cover, excluding the core metrics' own."""
     from finsynth.text.mentions import extract_mentions
@@ -154,13 +130,12 @@ def exclusion_categories() -> list[str]:
     return list(EXCLUSION_CATEGORIES)
 
 
-def relabel_messages(sample: Sample, template_dir: str | os.PathLike[str] | None = None) -> list[dict[str, str]]:
+def relabel_messages(sample: Sample, templates: Templates = DEFAULT_TEMPLATES) -> list[dict[str, str]]:
     """System + user messages asking for a new analysis of `sample` in its type's style."""
     name = RELABEL_TEMPLATES[sample.type]
     metrics = [m.model_dump() for m in sample.output.metrics]
-    user = render(
+    user = templates.render(
         name,
-        template_dir,
         chapter_title=sample.input.chapter_title,
         paragraph=" ".join(sample.input.paragraph.split("\n")),
         metrics=metrics,
@@ -168,7 +143,7 @@ def relabel_messages(sample: Sample, template_dir: str | os.PathLike[str] | None
         mentions=mention_hints(sample),
         categories=exclusion_categories(),
     )
-    return [{"role": "system", "content": render(ANNOTATOR_SYSTEM, template_dir)}, {"role": "user", "content": user}]
+    return [{"role": "system", "content": templates.render(ANNOTATOR_SYSTEM)}, {"role": "user", "content": user}]
 
 
 def _same_metrics(original: Sample):
@@ -238,7 +213,7 @@ def relabel(
     llm: LLMChoice | str = "auto",
     concurrency: int = 8,
     cache_path: str | os.PathLike[str] | None = None,
-    template_dir: str | os.PathLike[str] | None = None,
+    templates: Templates = DEFAULT_TEMPLATES,
     progress: bool = True,
     config: EndpointConfig | None = None,
     max_reasks: int | None = None,
@@ -305,11 +280,11 @@ def relabel(
         model = load_model(model_path) if model_path.is_file() else None
         if model is not None:
             stats.annotator_reason += f"; with the fitted category model {model_path}"
-        thash = combined_hash([RULES_TEMPLATE], template_dir)
-        stats.template_hashes = {RULES_TEMPLATE: template_hash(RULES_TEMPLATE, template_dir)}
+        thash = templates.combined_hash([RULES_TEMPLATE])
+        stats.template_hashes = {RULES_TEMPLATE: templates.hash(RULES_TEMPLATE)}
         for i in targets:
             sample = samples[i]
-            extraction = annotate(sample, template_dir=template_dir, model=model)
+            extraction = annotate(sample, templates=templates, model=model)
             candidate = _with_provenance(sample, extraction.analysis, "rules", thash, None)
             errors = lint_errors(candidate, REPLY_RULES)
             if errors:
@@ -320,15 +295,15 @@ def relabel(
                        "rules annotator", candidate)
     else:
         names = {t: [ANNOTATOR_SYSTEM, RELABEL_TEMPLATES[t], REASK_TEMPLATE] for t in types}
-        hashes = {t: combined_hash(names[t], template_dir) for t in types}
+        hashes = {t: templates.combined_hash(names[t]) for t in types}
         for t in sorted(types):
             for name in names[t]:
-                stats.template_hashes[name] = template_hash(name, template_dir)
+                stats.template_hashes[name] = templates.hash(name)
         stats.model = config.model
         stats.endpoint = config.public()
-        reask = reasker(template_dir)
+        reask = reasker(templates)
         jobs = (  # lazy: rendered as the queue drains
-            Job(id=samples[i].id, messages=relabel_messages(samples[i], template_dir),
+            Job(id=samples[i].id, messages=relabel_messages(samples[i], templates),
                 template_hash=hashes[samples[i].type], validate=relabel_validator(samples[i]), reask=reask)
             for i in targets
         )

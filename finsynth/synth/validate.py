@@ -10,7 +10,6 @@ are separate from transport retries (`finsynth.llm.retry`).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, cast
 
@@ -18,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from finsynth.io import schema_errors
 from finsynth.parsing import parse_reply
-from finsynth.prompts import render
+from finsynth.prompts import DEFAULT_TEMPLATES, Templates
 from finsynth.schema import Extraction, ParagraphInput, Sample, SampleType
 
 if TYPE_CHECKING:
@@ -99,11 +98,11 @@ def validate_extraction(
     return Validation(extraction=extraction, json_valid=True, data=parsed.data)
 
 
-def reasker(template_dir: str | os.PathLike[str] | None = None):
+def reasker(templates: Templates = DEFAULT_TEMPLATES):
     """The engine's re-ask callable for the extraction tasks: `reask.j2` rendered with the errors."""
 
     def reask(messages: list[dict[str, str]], raw: str, errors: list[str]) -> list[dict[str, str]]:
-        return reask_messages(messages, raw, errors, template_dir)
+        return reask_messages(messages, raw, errors, templates)
 
     return reask
 
@@ -112,8 +111,8 @@ def reask_messages(
     messages: list[dict[str, str]],
     raw: str,
     errors: list[str],
-    template_dir: str | os.PathLike[str] | None = None,
+    templates: Templates = DEFAULT_TEMPLATES,
 ) -> list[dict[str, str]]:
     """The conversation extended with the failed reply and a user turn listing its errors."""
-    feedback = render(REASK_TEMPLATE, template_dir, errors=errors)
+    feedback = templates.render(REASK_TEMPLATE, errors=errors)
     return [*messages, {"role": "assistant", "content": raw}, {"role": "user", "content": feedback}]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from finsynth.audit.html.page import environment, page_css, review_script
 from finsynth.io import write_text_atomic
-from finsynth.synth.relabel import RelabelChange
+from finsynth.schema import RelabelChange
 from finsynth.text.style import EXCLUSION_CATEGORIES, exclusion_items
 
 STATUSES = ("changed", "kept", "kept_on_failure", "quarantined")

@@ -16,7 +16,7 @@ from finsynth.audit.rules.base import (
     rule,
     text_spans,
 )
-from finsynth.synth.annotators.rules import quantity_candidates
+from finsynth.text.items import quantity_candidates
 from finsynth.text.lexicon import default_lexicon
 from finsynth.text.mentions import Mention, extract_mentions, numbers_in
 from finsynth.text.names import canonical, name_variants

@@ -30,7 +30,8 @@ from scipy import sparse
 
 from finsynth.io import UserError, write_text_atomic
 from finsynth.schema import Sample
-from finsynth.synth.annotators.rules import Candidate, candidates
+from finsynth.synth.annotators.rules import candidates
+from finsynth.text.items import Candidate
 from finsynth.text.mentions import numbers_in
 from finsynth.text.names import bigram_jaccard
 from finsynth.text.style import EXCLUSION_CATEGORIES, ExcludedItem, classify_analysis, exclusion_items
