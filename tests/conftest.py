@@ -83,3 +83,14 @@ def offline(monkeypatch, tmp_path):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+def one_error_line(capsys, *names: str) -> str:
+    """The one `error: ...` line a user error prints on stderr (no traceback), naming each of `names`."""
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ") and "Traceback" not in err
+    for name in names:
+        assert name in lines[0], lines[0]
+    return lines[0]

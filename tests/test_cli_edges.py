@@ -8,19 +8,10 @@ from pathlib import Path
 
 import pytest
 from conftest import GOOD_ROW
+from conftest import one_error_line as _one_error_line
 
 from finsynth.cli import main
 from finsynth.io import load_paths
-
-
-def _one_error_line(capsys, *names: str) -> str:
-    err = capsys.readouterr().err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("error: ") and "Traceback" not in err
-    for name in names:
-        assert name in lines[0], lines[0]
-    return lines[0]
 
 
 @pytest.fixture()
