@@ -87,13 +87,17 @@ def score_rows(rows: list[dict]) -> dict:
     fidelity = sum(r["faithful"] for r in rows)
     gold_with_values = sum(r["gold_with_values"] for r in rows)
     return {
-        "rows": len(rows), "gold_items": gold, "pred_items": pred, "matched": matched,
+        "rows": len(rows),
+        "gold_items": gold,
+        "pred_items": pred,
+        "matched": matched,
         "item_recall": round(matched / gold, 4) if gold else None,
         "item_precision": round(matched / pred, 4) if pred else None,
         "category_agreement": round(agree / matched, 4) if matched else None,
         "value_fidelity": round(fidelity / with_values, 4) if with_values else None,
         "gold_value_agreement": round(sum(r["gold_agree"] for r in rows) / gold_with_values, 4)
-        if gold_with_values else None,
+        if gold_with_values
+        else None,
     }
 
 
@@ -106,9 +110,12 @@ def evaluate_row(sample: Sample, model=None) -> dict:
     valued = [p for p in pred if p.values]
     gold_valued = [g for g in gold if g.values]
     return {
-        "gold": len(gold), "pred": len(pred), "matched": len(pairs),
+        "gold": len(gold),
+        "pred": len(pred),
+        "matched": len(pairs),
         "agree": sum(gold[i].category == pred[j].category for i, j in pairs),
-        "with_values": len(valued), "faithful": sum(faithful(paragraph, p) for p in valued),
+        "with_values": len(valued),
+        "faithful": sum(faithful(paragraph, p) for p in valued),
         "gold_with_values": len(gold_valued),
         "gold_agree": sum(not value_mismatches(paragraph, g.values, g.name) for g in gold_valued),
         "confusion": confusion,
@@ -131,12 +138,14 @@ def run_mode(samples: list[Sample], folds: list[int], mode: str) -> dict:
     for row in per_row:
         confusion.update(row["confusion"])
     out = score_rows(per_row)
-    out["folds"] = [{"fold": k, **score_rows([r for r, f in zip(per_row, folds, strict=True) if f == k])}
-                    for k in range(FOLDS)]
+    out["folds"] = [
+        {"fold": k, **score_rows([r for r, f in zip(per_row, folds, strict=True) if f == k])} for k in range(FOLDS)
+    ]
     out["confusions"] = [{"gold": g, "annotator": p, "n": n} for (g, p), n in confusion.most_common(8)]
     out["meets_targets"] = all(
         scored[key] is not None and scored[key] >= target
-        for scored in [out, *out["folds"]] if scored["rows"]
+        for scored in [out, *out["folds"]]
+        if scored["rows"]
         for key, target in TARGETS.items()
     )
     out["_rows"] = per_row
@@ -159,15 +168,21 @@ def main(argv: list[str] | None = None) -> int:
     folds = fold_of(samples)
     began = time.perf_counter()
     result: dict = {"data": str(args.data), "rows": len(samples), "folds": FOLDS, "targets": TARGETS}
-    for mode in (("rules", "fitted") if args.mode == "both" else (args.mode,)):
+    for mode in ("rules", "fitted") if args.mode == "both" else (args.mode,):
         scored = run_mode(samples, folds, mode)
         rows = scored.pop("_rows")
-        print(f"[{mode}] recall {scored['item_recall']} precision {scored['item_precision']} "
-              f"category {scored['category_agreement']} fidelity {scored['value_fidelity']} "
-              f"(gold {scored['gold_items']}, predicted {scored['pred_items']})", file=sys.stderr)
+        print(
+            f"[{mode}] recall {scored['item_recall']} precision {scored['item_precision']} "
+            f"category {scored['category_agreement']} fidelity {scored['value_fidelity']} "
+            f"(gold {scored['gold_items']}, predicted {scored['pred_items']})",
+            file=sys.stderr,
+        )
         for fold in scored["folds"]:
-            print(f"  fold {fold['fold']}: recall {fold['item_recall']} precision {fold['item_precision']} "
-                  f"category {fold['category_agreement']} fidelity {fold['value_fidelity']}", file=sys.stderr)
+            print(
+                f"  fold {fold['fold']}: recall {fold['item_recall']} precision {fold['item_precision']} "
+                f"category {fold['category_agreement']} fidelity {fold['value_fidelity']}",
+                file=sys.stderr,
+            )
         if args.examples:
             missed = [n for r in rows for n in r["missed"]][: args.examples]
             extra = [n for r in rows for n in r["extra"]][: args.examples]

@@ -32,10 +32,24 @@ from finsynth.eval.scoring import evaluate, load_gold, load_predictions
 from finsynth.text import names as matching
 from finsynth.text.names import get_matcher
 
-SCENARIOS = ["single_metric", "multi_metric", "boundary_many_numbers_one_core",
-             "financial_vs_business_classification", "empty_output_background", "mixed_financial_business"]
-SWAPS = [("营业收入", "营收"), ("营收", "营业收入"), ("市占率", "市场份额"), ("毛利率", "毛利润率"),
-         ("净利率", "净利润率"), ("增速", "同比增长率"), ("现金流", "净现金流"), ("占比", "比重")]
+SCENARIOS = [
+    "single_metric",
+    "multi_metric",
+    "boundary_many_numbers_one_core",
+    "financial_vs_business_classification",
+    "empty_output_background",
+    "mixed_financial_business",
+]
+SWAPS = [
+    ("营业收入", "营收"),
+    ("营收", "营业收入"),
+    ("市占率", "市场份额"),
+    ("毛利率", "毛利润率"),
+    ("净利率", "净利润率"),
+    ("增速", "同比增长率"),
+    ("现金流", "净现金流"),
+    ("占比", "比重"),
+]
 PREFIXES = ["", "", "", "公司", "集团", "海外", "国内", "核心", "整体", "主营"]
 
 
@@ -53,8 +67,10 @@ def make_files(n: int, seed: int, out: Path) -> tuple[Path, Path]:
     for i in range(n):
         src = rng.choice(pool)
         prefix = rng.choice(PREFIXES)
-        metrics = [dict(m, metric_name=prefix + m["metric_name"] if prefix else m["metric_name"])
-                   for m in src["output"]["metrics"]]
+        metrics = [
+            dict(m, metric_name=prefix + m["metric_name"] if prefix else m["metric_name"])
+            for m in src["output"]["metrics"]
+        ]
         # keep names unique within a case (the schema requires it)
         seen, uniq = set(), []
         for m in metrics:
@@ -81,8 +97,16 @@ def make_files(n: int, seed: int, out: Path) -> tuple[Path, Path]:
                 name = name.replace(a, b)
             if rng.random() < 0.05:
                 name += "增速"
-            pred.append({"metric_name": name, "metric_type": m["metric_type"] if rng.random() > 0.05 else
-                         ("business" if m["metric_type"] == "financial" else "financial"), "score": 0.9, "reason": ""})
+            pred.append(
+                {
+                    "metric_name": name,
+                    "metric_type": m["metric_type"]
+                    if rng.random() > 0.05
+                    else ("business" if m["metric_type"] == "financial" else "financial"),
+                    "score": 0.9,
+                    "reason": "",
+                }
+            )
         while rng.random() < 0.35 and len(pred) < 4:
             extra = rng.choice(all_metrics)
             if extra["metric_name"] not in {p["metric_name"] for p in pred}:
@@ -137,19 +161,32 @@ def main() -> int:
             report = evaluate(preds, gold, get_matcher(name))
             seconds = time.perf_counter() - start
             o = report.overall
-            results[name] = {"seconds": round(seconds, 3), "cases_per_s": round(len(gold) / seconds),
-                             "total_rate": o.total_rate, "precision": o.precision, "recall": o.recall,
-                             "json_valid": o.json_valid}
-            print(f"{name:9s} {seconds:6.2f}s  total {o.total_rate}  P {o.precision}  R {o.recall}  "
-                  f"json ok {o.json_valid}/{o.n}", file=sys.stderr)
+            results[name] = {
+                "seconds": round(seconds, 3),
+                "cases_per_s": round(len(gold) / seconds),
+                "total_rate": o.total_rate,
+                "precision": o.precision,
+                "recall": o.recall,
+                "json_valid": o.json_valid,
+            }
+            print(
+                f"{name:9s} {seconds:6.2f}s  total {o.total_rate}  P {o.precision}  R {o.recall}  "
+                f"json ok {o.json_valid}/{o.n}",
+                file=sys.stderr,
+            )
     unique_names = len(
         {m.metric_name for c in gold for m in c.output.metrics} | {m.name for p in preds for m in p.metrics}
     )
     payload = {
-        "benchmark": "eval_scale", "cases": len(gold), "unique_metric_names": unique_names,
-        "load_gold_s": round(t1 - t0, 3), "load_predictions_s": round(t2 - t1, 3),
-        "fuzzy": results["fuzzy"], "reference": results["reference"],
-        "end_to_end_fuzzy_s": round(t2 - t0 + results["fuzzy"]["seconds"], 3), "machine": machine_info(),
+        "benchmark": "eval_scale",
+        "cases": len(gold),
+        "unique_metric_names": unique_names,
+        "load_gold_s": round(t1 - t0, 3),
+        "load_predictions_s": round(t2 - t1, 3),
+        "fuzzy": results["fuzzy"],
+        "reference": results["reference"],
+        "end_to_end_fuzzy_s": round(t2 - t0 + results["fuzzy"]["seconds"], 3),
+        "machine": machine_info(),
     }
     print(json.dumps(payload, ensure_ascii=False))
     return 0

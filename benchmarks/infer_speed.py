@@ -59,8 +59,10 @@ def keep(out: str | None, name: str, outputs: list[str]) -> None:
 
 
 def compare(reference: list[str], other: list[str]) -> dict[str, int]:
-    return {"identical": sum(a == b for a, b in zip(reference, other, strict=True)),
-            "same_metric_names": sum(names(a) == names(b) for a, b in zip(reference, other, strict=True))}
+    return {
+        "identical": sum(a == b for a, b in zip(reference, other, strict=True)),
+        "same_metric_names": sum(names(a) == names(b) for a, b in zip(reference, other, strict=True)),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,8 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = read_jsonl(args.test)[: args.limit]
     started = time.time()
     tokenizer, model = load_for_inference(args.model, args.adapter, "none", merge_adapter=False, exact=args.fp32)
-    cfg = InferConfig(model=args.model, adapter=args.adapter, test=args.test, quant="none",
-                      max_new_tokens=args.max_new_tokens)
+    cfg = InferConfig(
+        model=args.model, adapter=args.adapter, test=args.test, quant="none", max_new_tokens=args.max_new_tokens
+    )
     max_new, why = resolve_max_new_tokens(cfg, tokenizer, rows)
     cfg = dataclasses.replace(cfg, max_new_tokens=max_new)
     load_seconds = round(time.time() - started, 2)
@@ -117,8 +120,12 @@ def main(argv: list[str] | None = None) -> int:
         static_cfg = dataclasses.replace(cfg, cache_implementation="static")
         _, first_s = timed(tokenizer, model, rows, static_cfg)
         second, second_s = timed(tokenizer, model, rows, static_cfg)
-        result["static"] = {"first_seconds": first_s, "seconds": second_s, **compare(plain, second),
-                            "vs_fast": compare(fast, second)}
+        result["static"] = {
+            "first_seconds": first_s,
+            "seconds": second_s,
+            **compare(plain, second),
+            "vs_fast": compare(fast, second),
+        }
         print(f"static: {first_s} s then {second_s} s", file=sys.stderr, flush=True)
     result["speedup"] = round(result["plain_seconds"] / max(result["fast"]["seconds"], 1e-9), 2)
     print(json.dumps(result, ensure_ascii=False))

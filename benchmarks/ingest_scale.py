@@ -26,8 +26,10 @@ from finsynth.ingest import IngestOptions, ingest
 
 
 def _sentence(k: int) -> str:
-    return (f"第{k}项经营观察显示，公司相关业务收入达到{10 + k % 7}.{k % 10}亿元，同比增长{5 + k % 11}.{k % 9}%，"
-            "主要受益于产品结构优化、渠道下沉与成本管控持续推进。")
+    return (
+        f"第{k}项经营观察显示，公司相关业务收入达到{10 + k % 7}.{k % 10}亿元，同比增长{5 + k % 11}.{k % 9}%，"
+        "主要受益于产品结构优化、渠道下沉与成本管控持续推进。"
+    )
 
 
 def build_pdfs(folder: Path, pages: int, docs: int) -> int:
@@ -59,12 +61,16 @@ def build_pdfs(folder: Path, pages: int, docs: int) -> int:
                     f"{['一', '二', '三', '四', '五', '六', '七', '八', '九', '十'][p % 10]}、第{p + 1}部分", head
                 )
             )
-            story += [Paragraph("".join(_sentence(d * 1000 + p * 30 + s * 3 + i) for i in range(3)), body)
-                      for s in range(6)]
+            story += [
+                Paragraph("".join(_sentence(d * 1000 + p * 30 + s * 3 + i) for i in range(3)), body) for s in range(6)
+            ]
             rows = [["指标", "2024年", "2025年E"]] + [[f"业务{i}", f"{i}.1", f"{i}.9"] for i in range(6)]
             table = Table(rows)
-            table.setStyle(TableStyle([("FONTNAME", (0, 0), (-1, -1), "STSong-Light"),
-                                       ("GRID", (0, 0), (-1, -1), 0.5, colors.black)]))
+            table.setStyle(
+                TableStyle(
+                    [("FONTNAME", (0, 0), (-1, -1), "STSong-Light"), ("GRID", (0, 0), (-1, -1), 0.5, colors.black)]
+                )
+            )
             story += [table, PageBreak()]
         doc = SimpleDocTemplate(str(folder / f"report_{d:02d}.pdf"), pagesize=A4)
         doc.build(story, onFirstPage=decorate, onLaterPages=decorate)
@@ -113,8 +119,12 @@ def main() -> None:
                 seconds = time.perf_counter() - start
                 assert got.summary.reconciles() and got.summary.files_failed == 0
                 outputs[workers] = out.read_bytes()
-                run = {"pages": got.summary.pages_read, "chunks": got.summary.chunks_written,
-                       "seconds": round(seconds, 2), "pages_per_s": round(got.summary.pages_read / seconds, 1)}
+                run = {
+                    "pages": got.summary.pages_read,
+                    "chunks": got.summary.chunks_written,
+                    "seconds": round(seconds, 2),
+                    "pages_per_s": round(got.summary.pages_read / seconds, 1),
+                }
                 results["runs"][f"{kind}_workers_{workers}"] = run
                 print(f"{kind}: {built} pages built, workers={workers}: {run}", flush=True)
             results[f"{kind}_identical_output"] = outputs[1] == outputs[2]

@@ -33,28 +33,43 @@ LABEL_RULE = {
     "count_anchor": "count-anchor",
 }
 RULES = list(LABEL_RULE.values())
-_VALUES = ["31.2%，同比提升4.6个百分点", "12.5%，同比提升2.1个百分点", "约48亿元，同比增长12%",
-           "1.05%，较年初下降0.08个百分点"]
+_VALUES = [
+    "31.2%，同比提升4.6个百分点",
+    "12.5%，同比提升2.1个百分点",
+    "约48亿元，同比增长12%",
+    "1.05%，较年初下降0.08个百分点",
+]
 
 
 def paragraph_for(row: dict) -> str:
     """A plausible research-report paragraph that names every metric of the row."""
     names = row["metrics"]
     if not names:
-        return ("2025年上半年行业整体需求偏弱，全国销售额同比下降约12%，价格指数环比小幅回落，"
-                "多地出台了支持性政策，市场信心仍在修复之中。")
+        return (
+            "2025年上半年行业整体需求偏弱，全国销售额同比下降约12%，价格指数环比小幅回落，"
+            "多地出台了支持性政策，市场信心仍在修复之中。"
+        )
     parts = [f"{name}为{_VALUES[i % len(_VALUES)]}" for i, name in enumerate(names)]
-    return ("公司2025年上半年经营稳健，" + "；".join(parts)
-            + "。营业收入约86亿元，同比增长14%，产能利用率维持在85%左右，行业景气度有所回升。")
+    return (
+        "公司2025年上半年经营稳健，"
+        + "；".join(parts)
+        + "。营业收入约86亿元，同比增长14%，产能利用率维持在85%左右，行业景气度有所回升。"
+    )
 
 
 def to_sample(row: dict) -> Sample:
-    metrics = [Metric(metric_name=name, metric_type="financial", score=round(0.95 - 0.05 * i, 2),
-                      reason="段落围绕该指标展开分析")
-               for i, name in enumerate(row["metrics"])]
-    return Sample(id=row["id"], type=row["type"],
-                  input=ParagraphInput(chapter_title="经营分析", paragraph=paragraph_for(row)),
-                  output=Extraction(analysis=row["analysis"], metrics=metrics))
+    metrics = [
+        Metric(
+            metric_name=name, metric_type="financial", score=round(0.95 - 0.05 * i, 2), reason="段落围绕该指标展开分析"
+        )
+        for i, name in enumerate(row["metrics"])
+    ]
+    return Sample(
+        id=row["id"],
+        type=row["type"],
+        input=ParagraphInput(chapter_title="经营分析", paragraph=paragraph_for(row)),
+        output=Extraction(analysis=row["analysis"], metrics=metrics),
+    )
 
 
 def ratio(a: int, b: int) -> float | None:
@@ -92,15 +107,21 @@ def main(argv: list[str] | None = None) -> dict:
 
     per_label = {}
     for label, c in counts.items():
-        per_label[label] = {"rule": LABEL_RULE[label],
-                            "precision": ratio(c["TP"], c["TP"] + c["FP"]),
-                            "recall": ratio(c["TP"], c["TP"] + c["FN"]), **c,
-                            "misses": misses[label], "false_alarms": alarms[label]}
+        per_label[label] = {
+            "rule": LABEL_RULE[label],
+            "precision": ratio(c["TP"], c["TP"] + c["FP"]),
+            "recall": ratio(c["TP"], c["TP"] + c["FN"]),
+            **c,
+            "misses": misses[label],
+            "false_alarms": alarms[label],
+        }
 
     print(f"held-out set: {args.file.name}, {len(rows)} rows, {negatives} all-negative")
     for label, r in per_label.items():
-        print(f"{label:13s} ({r['rule']}) precision={r['precision']} recall={r['recall']} "
-              f"TP={r['TP']} FP={r['FP']} FN={r['FN']} TN={r['TN']}")
+        print(
+            f"{label:13s} ({r['rule']}) precision={r['precision']} recall={r['recall']} "
+            f"TP={r['TP']} FP={r['FP']} FN={r['FN']} TN={r['TN']}"
+        )
     for label in LABEL_RULE:  # noqa: PLC0206 (two dicts indexed by the same label)
         for kind, ids in (("MISS", misses[label]), ("FALSE ALARM", alarms[label])):
             for rid in ids:
@@ -110,8 +131,7 @@ def main(argv: list[str] | None = None) -> dict:
                 print(f"  [{label} {kind}] {rid} ({row['type']}): {text}")
                 print(f"      note: {row['note']}" + (f" | finding: {msg}" if msg else ""))
 
-    summary = {"benchmark": "lint_heldout", "rows": len(rows), "all_negative": negatives,
-               "per_label": per_label}
+    summary = {"benchmark": "lint_heldout", "rows": len(rows), "all_negative": negatives, "per_label": per_label}
     print(json.dumps(summary, ensure_ascii=False, separators=(",", ":")))
     return summary
 

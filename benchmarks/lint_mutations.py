@@ -37,10 +37,12 @@ MUTATION_RULES = ("exclusion-coverage", "metric-not-in-analysis", "ungrounded-me
 _FOREIGN = ("每用户平均收入", "单位座公里成本", "不良贷款率", "吨钢毛利", "同店销售增长率")
 
 
-def _with(sample: Sample, *, analysis: str | None = None, metrics: list | None = None,
-          paragraph: str | None = None) -> Sample:
-    output = sample.output.model_copy(update={k: v for k, v in (("analysis", analysis), ("metrics", metrics))
-                                              if v is not None})
+def _with(
+    sample: Sample, *, analysis: str | None = None, metrics: list | None = None, paragraph: str | None = None
+) -> Sample:
+    output = sample.output.model_copy(
+        update={k: v for k, v in (("analysis", analysis), ("metrics", metrics)) if v is not None}
+    )
     inp = sample.input.model_copy(update={"paragraph": paragraph}) if paragraph is not None else sample.input
     return sample.model_copy(update={"output": output, "input": inp})
 
@@ -65,7 +67,7 @@ def dropped_items(s: Sample, types: tuple[str, ...] = ("B",)) -> Iterator[tuple[
         end = _ITEM_END.search(analysis, head.end()) if head else None
         if head is None or end is None:
             continue
-        rest = analysis[:head.start()] + analysis[end.end():]
+        rest = analysis[: head.start()] + analysis[end.end() :]
         if values & numbers_in(rest) or len(exclusion_items(rest)) != len(items) - 1:
             continue  # a number cited elsewhere, or the cut took more (or less) than this one item
         yield item.name, _with(s, analysis=rest)
@@ -97,16 +99,30 @@ def evaluate_dropped_items(corpus: list[Sample]) -> dict:
             if not hit:
                 missed.append(name)
     fp = len(flagged_b)
-    d_hits = [bool(lint_sample(m, rule)) for s in corpus if s.type == "D" and not lint_sample(s, rule)
-              for _, m in dropped_items(s, ("D",))]
-    return {"family": "drop one number-carrying item of a human B exclusion list, cited nowhere else",
-            "b_rows": len(b_rows), "quiet_b_rows": len(b_rows) - fp, "mutants": tp + fn, "TP": tp, "FN": fn,
-            "FP_b_rows": fp, "recall": round(tp / (tp + fn), 4) if tp + fn else None,
-            "precision": round(tp / (tp + fp), 4) if tp + fp else None,
-            "rows": row_tp + row_fn, "rows_flagged": row_tp,
-            "row_recall": round(row_tp / (row_tp + row_fn), 4) if row_tp + row_fn else None,
-            "d_rows_flagged": flagged_d, "d_mutants": len(d_hits),
-            "d_recall": round(sum(d_hits) / len(d_hits), 4) if d_hits else None, "missed_items": missed}
+    d_hits = [
+        bool(lint_sample(m, rule))
+        for s in corpus
+        if s.type == "D" and not lint_sample(s, rule)
+        for _, m in dropped_items(s, ("D",))
+    ]
+    return {
+        "family": "drop one number-carrying item of a human B exclusion list, cited nowhere else",
+        "b_rows": len(b_rows),
+        "quiet_b_rows": len(b_rows) - fp,
+        "mutants": tp + fn,
+        "TP": tp,
+        "FN": fn,
+        "FP_b_rows": fp,
+        "recall": round(tp / (tp + fn), 4) if tp + fn else None,
+        "precision": round(tp / (tp + fp), 4) if tp + fp else None,
+        "rows": row_tp + row_fn,
+        "rows_flagged": row_tp,
+        "row_recall": round(row_tp / (row_tp + row_fn), 4) if row_tp + row_fn else None,
+        "d_rows_flagged": flagged_d,
+        "d_mutants": len(d_hits),
+        "d_recall": round(sum(d_hits) / len(d_hits), 4) if d_hits else None,
+        "missed_items": missed,
+    }
 
 
 def _hide_metric(s: Sample) -> Sample | None:
@@ -158,7 +174,14 @@ def evaluate_mutations(corpus: list[Sample]) -> dict:
         mutants = [m for m in map(MUTATIONS[rule], quiet) if m is not None]
         tp = sum(bool(lint_sample(m, [rule])) for m in mutants)
         fn = len(mutants) - tp
-        out[rule] = {"negatives": len(quiet), "mutants": len(mutants), "TP": tp, "FN": fn, "FP": 0,
-                     "precision": 1.0 if tp else None, "recall": round(tp / len(mutants), 4) if mutants else None,
-                     "quiet_on_corpus": f"{len(quiet)} of {len(corpus)}"}
+        out[rule] = {
+            "negatives": len(quiet),
+            "mutants": len(mutants),
+            "TP": tp,
+            "FN": fn,
+            "FP": 0,
+            "precision": 1.0 if tp else None,
+            "recall": round(tp / len(mutants), 4) if mutants else None,
+            "quiet_on_corpus": f"{len(quiet)} of {len(corpus)}",
+        }
     return out

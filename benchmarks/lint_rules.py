@@ -61,11 +61,21 @@ def corpus_samples() -> tuple[list[Sample], str | None]:
     for rec in loaded.records:
         item = rec.item
         anchored = item.type == "C" and bool(CORPUS_ANCHOR.match(item.output.analysis))
-        labels = {"numbered-list": False, "semicolon-enumeration": False, "style-mismatch": False,
-                  "count-anchor": anchored}
+        labels = {
+            "numbered-list": False,
+            "semicolon-enumeration": False,
+            "style-mismatch": False,
+            "count-anchor": anchored,
+        }
         prov = item.provenance.model_dump()
-        prov.update(family="corpus", kind=f"corpus_{item.type}" + ("_anchor" if anchored else ""),
-                    variant={}, labels=labels, source=rec.path, line=rec.line)
+        prov.update(
+            family="corpus",
+            kind=f"corpus_{item.type}" + ("_anchor" if anchored else ""),
+            variant={},
+            labels=labels,
+            source=rec.path,
+            line=rec.line,
+        )
         out.append(item.model_copy(update={"provenance": type(item.provenance)(**prov)}))
     return out, None
 
@@ -84,8 +94,13 @@ def evaluate(samples: list[Sample], examples: int = 3) -> dict:
     neg_totals: Counter = Counter()
     misses: dict[str, list] = defaultdict(list)
     false_alarms: dict[str, list] = defaultdict(list)
-    corpus = {"rows": 0, "enumeration_findings": Counter(), "rows_with_enumeration_findings": 0,
-              "count_anchor": Counter(), "style_mismatch_findings": 0}
+    corpus = {
+        "rows": 0,
+        "enumeration_findings": Counter(),
+        "rows_with_enumeration_findings": 0,
+        "count_anchor": Counter(),
+        "style_mismatch_findings": 0,
+    }
     other_rules: Counter = Counter()
     generated = 0
     for s in samples:
@@ -107,8 +122,15 @@ def evaluate(samples: list[Sample], examples: int = 3) -> dict:
                 bucket = false_alarms[fam]
                 if len(bucket) < examples * 4:
                     msg = next(f.message for f in findings if f.rule == rule)
-                    bucket.append({"rule": rule, "kind": kind, "type": s.type, "analysis": _short(s.output.analysis),
-                                   "message": _short(msg, 120)})
+                    bucket.append(
+                        {
+                            "rule": rule,
+                            "kind": kind,
+                            "type": s.type,
+                            "analysis": _short(s.output.analysis),
+                            "message": _short(msg, 120),
+                        }
+                    )
         if fam in RULES:
             hit = fam in fired
             family_recall[fam]["hit" if hit else "miss"] += 1
@@ -117,8 +139,14 @@ def evaluate(samples: list[Sample], examples: int = 3) -> dict:
                 for axis, value in lv.variant_of(s).items():
                     axis_misses[fam][f"{axis}={value!r}"]["miss"] += 1
                 if len(misses[fam]) < examples:
-                    misses[fam].append({"kind": kind, "type": s.type, "variant": lv.variant_of(s),
-                                        "analysis": _short(s.output.analysis)})
+                    misses[fam].append(
+                        {
+                            "kind": kind,
+                            "type": s.type,
+                            "variant": lv.variant_of(s),
+                            "analysis": _short(s.output.analysis),
+                        }
+                    )
         elif fam == "negative":
             neg_totals[kind] += 1
             for rule in fired & set(RULES):
@@ -140,13 +168,20 @@ def evaluate(samples: list[Sample], examples: int = 3) -> dict:
 
     per_rule = {}
     for rule, c in counts.items():
-        per_rule[rule] = {"precision": ratio(c["TP"], c["TP"] + c["FP"]), "recall": ratio(c["TP"], c["TP"] + c["FN"]),
-                          "TP": c["TP"], "FP": c["FP"], "FN": c["FN"], "TN": c["TN"]}
+        per_rule[rule] = {
+            "precision": ratio(c["TP"], c["TP"] + c["FP"]),
+            "recall": ratio(c["TP"], c["TP"] + c["FN"]),
+            "TP": c["TP"],
+            "FP": c["FP"],
+            "FN": c["FN"],
+            "TN": c["TN"],
+        }
     per_family = {}
     for fam in RULES:
         c = family_recall[fam]
         per_family[fam] = {
-            "recall": ratio(c["hit"], c["hit"] + c["miss"]), "n": c["hit"] + c["miss"],
+            "recall": ratio(c["hit"], c["hit"] + c["miss"]),
+            "n": c["hit"] + c["miss"],
             "by_kind": {k: ratio(v["hit"], v["hit"] + v["miss"]) for k, v in sorted(kind_recall[fam].items())},
             "top_miss_axes": dict(Counter({k: v["miss"] for k, v in axis_misses[fam].items()}).most_common(6)),
         }
@@ -157,8 +192,13 @@ def evaluate(samples: list[Sample], examples: int = 3) -> dict:
         "enumeration_findings_by_rule": dict(corpus["enumeration_findings"]),
         "rows_with_enumeration_findings": corpus["rows_with_enumeration_findings"],
         "style_mismatch_findings": corpus["style_mismatch_findings"],
-        "count_anchor": {"TP": ca["TP"], "FN": ca["FN"], "FP": ca["FP"], "TN": ca["TN"],
-                         "recall": ratio(ca["TP"], ca["TP"] + ca["FN"])},
+        "count_anchor": {
+            "TP": ca["TP"],
+            "FN": ca["FN"],
+            "FP": ca["FP"],
+            "TN": ca["TN"],
+            "recall": ratio(ca["TP"], ca["TP"] + ca["FN"]),
+        },
         "target": {"enumeration_findings": 0},
     }
     return {
@@ -188,8 +228,16 @@ def main(argv: list[str] | None = None) -> int:
     samples += lv.negatives(args.n * len(lv.NEGATIVE_KINDS), args.seed)
     corpus, note = corpus_samples()
     samples += corpus
-    variants = {fam: len({json.dumps(lv.variant_of(s), sort_keys=True, ensure_ascii=False)
-                          for s in samples if lv.family_of(s) == fam}) for fam in RULES}
+    variants = {
+        fam: len(
+            {
+                json.dumps(lv.variant_of(s), sort_keys=True, ensure_ascii=False)
+                for s in samples
+                if lv.family_of(s) == fam
+            }
+        )
+        for fam in RULES
+    }
     build_s = time.perf_counter() - t0
     t1 = time.perf_counter()
     result = evaluate(samples, args.examples)
@@ -200,16 +248,21 @@ def main(argv: list[str] | None = None) -> int:
     lint_s = time.perf_counter() - t1
 
     for rule, r in result["per_rule"].items():
-        print(f"{rule:24s} precision={r['precision']} recall={r['recall']} TP={r['TP']} FP={r['FP']} FN={r['FN']}",
-              file=sys.stderr)
+        print(
+            f"{rule:24s} precision={r['precision']} recall={r['recall']} TP={r['TP']} FP={r['FP']} FN={r['FN']}",
+            file=sys.stderr,
+        )
     for fam, r in result["per_family"].items():
         print(f"family {fam:24s} recall={r['recall']} by_kind={r['by_kind']}", file=sys.stderr)
     print(f"corpus: {result['corpus']}", file=sys.stderr)
     dropped = mutations.get("exclusion-coverage: dropped B items")
     if dropped:
-        print(f"exclusion-coverage, dropped B items: recall={dropped['recall']} ({dropped['TP']}/{dropped['mutants']}) "
-              f"rows {dropped['rows_flagged']}/{dropped['rows']} FP(B rows)={dropped['FP_b_rows']} "
-              f"D rows flagged={dropped['d_rows_flagged']}", file=sys.stderr)
+        print(
+            f"exclusion-coverage, dropped B items: recall={dropped['recall']} ({dropped['TP']}/{dropped['mutants']}) "
+            f"rows {dropped['rows_flagged']}/{dropped['rows']} FP(B rows)={dropped['FP_b_rows']} "
+            f"D rows flagged={dropped['d_rows_flagged']}",
+            file=sys.stderr,
+        )
     if note:
         print(note, file=sys.stderr)
 
@@ -226,8 +279,10 @@ def main(argv: list[str] | None = None) -> int:
         "corpus_mutations": mutations,
         "corpus_note": note,
         "targets": targets,
-        "meets_targets": (all((r["recall"] or 0) >= targets["family_recall_min"] for r in result["per_family"].values())
-                          and (note is not None or result["corpus"]["enumeration_findings"] == 0)),
+        "meets_targets": (
+            all((r["recall"] or 0) >= targets["family_recall_min"] for r in result["per_family"].values())
+            and (note is not None or result["corpus"]["enumeration_findings"] == 0)
+        ),
         "seconds": {"build": round(build_s, 2), "lint": round(lint_s, 2)},
         "machine": machine_info(),
     }

@@ -117,7 +117,7 @@ def _scramble(row: dict, rng: random.Random, pool: list[str], rate: float = 0.15
     protected = [False] * len(paragraph)
     for metric in row["output"]["metrics"]:
         for m in re.finditer(re.escape(metric["metric_name"]), paragraph):
-            protected[m.start():m.end()] = [True] * (m.end() - m.start())
+            protected[m.start() : m.end()] = [True] * (m.end() - m.start())
     chars = list(paragraph)
     for i, ch in enumerate(chars):
         if not protected[i] and CJK.match(ch) and rng.random() < rate:
@@ -183,8 +183,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000, help="samples (default 100000)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workload", choices=("perturbed", "clustered"), default="perturbed",
-                        help="perturbed copies (default) or near-duplicate clusters of ~140 copies per paragraph")
+    parser.add_argument(
+        "--workload",
+        choices=("perturbed", "clustered"),
+        default="perturbed",
+        help="perturbed copies (default) or near-duplicate clusters of ~140 copies per paragraph",
+    )
     parser.add_argument("--no-report", action="store_true", help="time lint only")
     parser.add_argument("--html-out", metavar="FILE", help="keep the HTML report here (default: a temp file)")
     args = parser.parse_args(argv)

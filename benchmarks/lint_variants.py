@@ -363,8 +363,9 @@ class World:
         return "。".join(parts) + "。我们认为公司的" + self.industry.topic + "仍有改善空间。"
 
 
-def world(rng: random.Random, n_core: int, n_extra: int, n_qual: int = 0, macro: bool = False,
-          mixed: bool = False) -> World:
+def world(
+    rng: random.Random, n_core: int, n_extra: int, n_qual: int = 0, macro: bool = False, mixed: bool = False
+) -> World:
     """Draw an industry and n_core + n_extra distinct metrics (at most 6 in all); `mixed` puts one
     financial and one business metric among the core (type D)."""
     ind = rng.choice(INDUSTRIES)
@@ -380,19 +381,43 @@ def world(rng: random.Random, n_core: int, n_extra: int, n_qual: int = 0, macro:
     mfact = None
     if macro:
         mfact = Fact(ind.macro[0], B, VALUE_FORMATS[ind.macro[1]](rng), None, None)
-    return World(ind, rng.choice(ind.companies), rng.choice(PERIODS), rng.choice(ind.titles),
-                 facts[:n_core], facts[n_core:], rng.sample(ind.qualitative, min(n_qual, len(ind.qualitative))), mfact)
+    return World(
+        ind,
+        rng.choice(ind.companies),
+        rng.choice(PERIODS),
+        rng.choice(ind.titles),
+        facts[:n_core],
+        facts[n_core:],
+        rng.sample(ind.qualitative, min(n_qual, len(ind.qualitative))),
+        mfact,
+    )
 
 
 def _metrics(rng: random.Random, core: list[Fact]) -> list[dict]:
     scores = sorted((round(_u(rng, 0.72, 1.0), 2) for _ in core), reverse=True)
-    return [{"metric_name": f.name, "metric_type": f.mtype, "score": s,
-             "reason": f"{f.compact()}，{rng.choice(f.points) if f.points else '段落核心分析对象'}"}
-            for f, s in zip(core, scores, strict=True)]
+    return [
+        {
+            "metric_name": f.name,
+            "metric_type": f.mtype,
+            "score": s,
+            "reason": f"{f.compact()}，{rng.choice(f.points) if f.points else '段落核心分析对象'}",
+        }
+        for f, s in zip(core, scores, strict=True)
+    ]
 
 
-def _sample(type_: str, w: World, analysis: str, rng: random.Random, *, family: str, kind: str,
-            variant: dict, labels: dict, core: list[Fact] | None = None) -> Sample:
+def _sample(
+    type_: str,
+    w: World,
+    analysis: str,
+    rng: random.Random,
+    *,
+    family: str,
+    kind: str,
+    variant: dict,
+    labels: dict,
+    core: list[Fact] | None = None,
+) -> Sample:
     return Sample(
         type=type_,
         input={"chapter_title": w.title, "paragraph": w.paragraph(rng)},
@@ -430,8 +455,14 @@ CIRCLED = {1: "①", 2: "②", 3: "③", 4: "④", 5: "⑤"}
 
 def opening_sentence(rng: random.Random, w: World) -> str:
     ind = w.industry
-    return rng.choice((f"段落分析{ind.desc}的{ind.topic}。", f"段落围绕{w.company}的{ind.topic}展开。",
-                       f"这段文字讨论{ind.desc}的{ind.topic}。", f"段落聚焦{w.company}{w.period}的{ind.topic}。"))
+    return rng.choice(
+        (
+            f"段落分析{ind.desc}的{ind.topic}。",
+            f"段落围绕{w.company}的{ind.topic}展开。",
+            f"这段文字讨论{ind.desc}的{ind.topic}。",
+            f"段落聚焦{w.company}{w.period}的{ind.topic}。",
+        )
+    )
 
 
 def prose_body(rng: random.Random, w: World, *, opening: bool = True, dash_ok: bool = True) -> str:
@@ -440,8 +471,10 @@ def prose_body(rng: random.Random, w: World, *, opening: bool = True, dash_ok: b
     out = [opening_sentence(rng, w)] if opening else []
     for i, f in enumerate(w.core):
         p = _point(rng, f)
-        forms = [f"{f.name}{f.value}" + (f"{f.change_text}" if f.change_text else "") + f"是{p}。",
-                 f"{f.name}达到{f.value}，" + (f"{f.change_text}，" if f.change_text else "") + f"是{p}。"]
+        forms = [
+            f"{f.name}{f.value}" + (f"{f.change_text}" if f.change_text else "") + f"是{p}。",
+            f"{f.name}达到{f.value}，" + (f"{f.change_text}，" if f.change_text else "") + f"是{p}。",
+        ]
         if i == 0:
             forms.append(f"{f.name}{f.value}是段落核心分析对象，直接体现{p}。")
             if dash_ok:
@@ -477,8 +510,12 @@ def c_prose_body(rng: random.Random, w: World) -> str:
         if others:
             s += f"虽然提及了{_join_cn(others)}，但这些都是解释{f.name}变动的因素，并非独立分析的指标。"
         return s + f"段落的分析主体始终是{f.name}本身。"
-    s = rng.choice((f"段落从{_join_cn(names)}几个维度分析了{ind.desc}的{ind.topic}。",
-                    f"段落分析{ind.desc}的{ind.topic}，{_join_cn(names)}都有数值和归因。"))
+    s = rng.choice(
+        (
+            f"段落从{_join_cn(names)}几个维度分析了{ind.desc}的{ind.topic}。",
+            f"段落分析{ind.desc}的{ind.topic}，{_join_cn(names)}都有数值和归因。",
+        )
+    )
     for f in w.core:
         s += f"{f.name}{f.value}是{_point(rng, f)}。"
     for e in w.extras:
@@ -495,7 +532,9 @@ def exclusion_list(rng: random.Random, w: World, *, sep: str = "。", lead: str 
         reason = rng.choice(EXCLUSION_REASONS[cat]).format(core=core)
         items.append(f"{f.name}（{f.compact()}）：{cat}——{reason}")
     if w.macro:
-        items.append(f"{w.macro.name}（约{w.macro.value}）：行业/宏观数据——{rng.choice(EXCLUSION_REASONS['行业/宏观数据'])}")
+        items.append(
+            f"{w.macro.name}（约{w.macro.value}）：行业/宏观数据——{rng.choice(EXCLUSION_REASONS['行业/宏观数据'])}"
+        )
     for q in w.qualitative:
         items.append(f"{q}：{rng.choice(QUAL_CATS)}——{rng.choice(QUAL_REASONS).format(core=core)}")
     for para, _ in w.decorations:
@@ -535,8 +574,7 @@ def exclusion_body(rng: random.Random, w: World, *, sep: str = "。", lead: str 
 def hybrid_body(rng: random.Random, w: World) -> str:
     """D-style hybrid: the exclusion list plus a financial/business rationale for each extracted metric."""
     frame = "+".join(f"{f.name}（{f.mtype}）" for f in w.core)
-    return (b_core_opening(w, hybrid=True, rng=rng) + exclusion_list(rng, w)
-            + f"段落分析框架是'{frame}双维度分析'。")
+    return b_core_opening(w, hybrid=True, rng=rng) + exclusion_list(rng, w) + f"段落分析框架是'{frame}双维度分析'。"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -558,8 +596,15 @@ ENUM_LEADS = (
 BULLETS = ("", "- ", "· ", "• ", "* ")
 HEAD_SEPS = ("——", "—", "：", ":", " - ", "-")
 ITEM_SEPS = ("；", ";", "\n", "；\n", "; ")
-HEAD_FORMS = ("name", "name_value", "name_value_change", "name_value_ascii", "name_qualifier", "name_inline_value",
-              "bracketed")
+HEAD_FORMS = (
+    "name",
+    "name_value",
+    "name_value_change",
+    "name_value_ascii",
+    "name_qualifier",
+    "name_inline_value",
+    "bracketed",
+)
 
 
 def head(f: Fact, rng: random.Random, form: str) -> str:
@@ -611,7 +656,7 @@ def semicolon_enumeration_analysis(rng: random.Random, w: World, n_items: int, a
     text += body + (end if not (after and end == "") else "。")
     if after:
         tail = [f for f in (w.core + w.extras)[n_items:]]
-        text += (f"{tail[0].name}是规模背景。" if tail else "其余数字是背景信息。")
+        text += f"{tail[0].name}是规模背景。" if tail else "其余数字是背景信息。"
     return text
 
 
@@ -719,8 +764,13 @@ ANCHOR_FORMS = (
     "核心指标：{n}个",
     "本段共涉及{n}个核心指标",
 )
-ANCHOR_ONE_FORMS = ("本段只有1个指标被深度分析", "本段只有一个指标被深度分析", "本段仅有1个指标被深度分析",
-                    "本段只有 1 个指标被深度分析", "【本段只有1个指标被深度分析】")
+ANCHOR_ONE_FORMS = (
+    "本段只有1个指标被深度分析",
+    "本段只有一个指标被深度分析",
+    "本段仅有1个指标被深度分析",
+    "本段只有 1 个指标被深度分析",
+    "【本段只有1个指标被深度分析】",
+)
 ANCHOR_LEADING = ("", " ", "\n", "　")
 ANCHOR_TRAILING = ("。", "，", "\n", "；", "。\n", "")
 
@@ -790,13 +840,27 @@ def positive(family: str, rng: random.Random) -> Sample:
             "D": rng.choice((2, 3)),
         }[type_]
         if type_ in ("B", "D"):
-            w = world(rng, n_core, rng.randint(2, 6 - n_core), n_qual=rng.randint(0, 2), macro=rng.random() < 0.4,
-                      mixed=type_ == "D")
+            w = world(
+                rng,
+                n_core,
+                rng.randint(2, 6 - n_core),
+                n_qual=rng.randint(0, 2),
+                macro=rng.random() < 0.4,
+                mixed=type_ == "D",
+            )
         else:
             w = world(rng, n_core, rng.randint(0, 6 - n_core))
         analysis = count_anchor_analysis(rng, w, type_, ax)
-        return _sample(type_, w, analysis, rng, family=family, kind="one" if n_core == 1 else "many",
-                       variant=dict(ax), labels=_labels(count_anchor=True))
+        return _sample(
+            type_,
+            w,
+            analysis,
+            rng,
+            family=family,
+            kind="one" if n_core == 1 else "many",
+            variant=dict(ax),
+            labels=_labels(count_anchor=True),
+        )
     if family == "style-mismatch":
         kind = ax.pick(rng, "kind", STYLE_KINDS)
         if kind in ("a_exclusion", "c_exclusion", "d_exclusion_no_rationale"):
@@ -808,18 +872,32 @@ def positive(family: str, rng: random.Random) -> Sample:
         if kind in ("a_exclusion", "c_exclusion"):
             type_ = "A" if kind == "a_exclusion" else "C"
             n_core = rng.choice((1, 2, 3)) if type_ == "A" else rng.choice((1, 3, 4))
-            w = world(rng, n_core, rng.randint(2, max(2, 6 - n_core)) if n_core < 4 else 2,
-                      n_qual=rng.randint(0, 2), macro=rng.random() < 0.3)
+            w = world(
+                rng,
+                n_core,
+                rng.randint(2, max(2, 6 - n_core)) if n_core < 4 else 2,
+                n_qual=rng.randint(0, 2),
+                macro=rng.random() < 0.3,
+            )
             opening = ax.pick(rng, "opening", ("core_opening", "prose_opening"))
             if opening == "core_opening":
                 analysis = b_core_opening(w) + exclusion_list(rng, w, sep=sep, lead=lead) + b_closing(rng, w)
             else:
-                analysis = (opening_sentence(rng, w) + f"核心是{_join_cn([f.name for f in w.core])}。"
-                            + exclusion_list(rng, w, sep=sep, lead=lead))
+                analysis = (
+                    opening_sentence(rng, w)
+                    + f"核心是{_join_cn([f.name for f in w.core])}。"
+                    + exclusion_list(rng, w, sep=sep, lead=lead)
+                )
         elif kind == "d_exclusion_no_rationale":
             type_ = "D"
-            w = world(rng, rng.choice((2, 3)), rng.randint(2, 3), n_qual=rng.randint(0, 2), macro=rng.random() < 0.3,
-                      mixed=True)
+            w = world(
+                rng,
+                rng.choice((2, 3)),
+                rng.randint(2, 3),
+                n_qual=rng.randint(0, 2),
+                macro=rng.random() < 0.3,
+                mixed=True,
+            )
             analysis = b_core_opening(w) + exclusion_list(rng, w, sep=sep, lead=lead) + b_closing(rng, w)
         else:  # prose where B needs the exclusion list / D needs exclusion list + rationale
             if kind == "d_prose":
@@ -833,8 +911,9 @@ def positive(family: str, rng: random.Random) -> Sample:
                 analysis = b_core_opening(w) + prose_body(rng, w, opening=False, dash_ok=dash_ok)
             else:
                 analysis = prose_body(rng, w, dash_ok=dash_ok)
-        return _sample(type_, w, analysis, rng, family=family, kind=kind, variant=dict(ax),
-                       labels=_labels(style_mismatch=True))
+        return _sample(
+            type_, w, analysis, rng, family=family, kind=kind, variant=dict(ax), labels=_labels(style_mismatch=True)
+        )
     raise ValueError(f"unknown family {family!r}; known: {', '.join(FAMILIES)}")
 
 
@@ -848,9 +927,21 @@ def positives(family: str, n: int, seed: int = 0) -> list[Sample]:
 # negatives
 # --------------------------------------------------------------------------------------------------
 
-NEGATIVE_KINDS = ("prose_a", "prose_c", "c_dimension_clauses", "exclusion_b", "exclusion_b_empty",
-                  "exclusion_b_semicolon", "hybrid_d", "number_heavy", "ranking_words", "single_semicolon",
-                  "single_head", "count_mid", "two_paragraphs")
+NEGATIVE_KINDS = (
+    "prose_a",
+    "prose_c",
+    "c_dimension_clauses",
+    "exclusion_b",
+    "exclusion_b_empty",
+    "exclusion_b_semicolon",
+    "hybrid_d",
+    "number_heavy",
+    "ranking_words",
+    "single_semicolon",
+    "single_head",
+    "count_mid",
+    "two_paragraphs",
+)
 
 
 def _decorations(rng: random.Random, w: World, k: int) -> list[tuple[str, str]]:
@@ -869,8 +960,10 @@ def _decorations(rng: random.Random, w: World, k: int) -> list[tuple[str, str]]:
         ("截至2025-06-30公司在建项目均按计划推进", "截至2025-06-30的在建项目进度是定性信息。"),
     ]
     pool += {
-        "光模块厂商": [("1.6T产品已进入批量交付阶段", "1.6T产品批量交付是定性进展，不是核心指标。"),
-                  ("800G与1.6T产品合计占比过半", "800G与1.6T产品合计占比过半是结构描述。")],
+        "光模块厂商": [
+            ("1.6T产品已进入批量交付阶段", "1.6T产品批量交付是定性进展，不是核心指标。"),
+            ("800G与1.6T产品合计占比过半", "800G与1.6T产品合计占比过半是结构描述。"),
+        ],
         "快递企业": [("公司新增3.5万个末端网点", "3.5万个新增网点是规模背景。")],
         "生猪养殖龙头": [("3.5万吨饲料新产能将于年底投产", "3.5万吨饲料新产能尚未投产，属于前瞻信息。")],
         "连锁零售企业": [("主力自有品牌单品均价约9.8元", "9.8元的自有品牌均价是价格背景。")],
@@ -908,14 +1001,29 @@ def negative(rng: random.Random, kind: str | None = None) -> Sample:
     elif kind in ("exclusion_b", "exclusion_b_semicolon", "exclusion_b_empty"):
         type_ = "B"
         n_core = 0 if kind == "exclusion_b_empty" else rng.choice((1, 2))
-        w = world(rng, n_core, rng.randint(1, 6 - max(1, n_core)), n_qual=rng.randint(0 if n_core else 1, 2),
-                  macro=rng.random() < 0.4)
-        analysis = exclusion_body(rng, w, sep="；" if kind == "exclusion_b_semicolon" else "。",
-                                  lead=ax.pick(rng, "exclusion_lead", ("逐项排除：", "逐项排除如下：")))
+        w = world(
+            rng,
+            n_core,
+            rng.randint(1, 6 - max(1, n_core)),
+            n_qual=rng.randint(0 if n_core else 1, 2),
+            macro=rng.random() < 0.4,
+        )
+        analysis = exclusion_body(
+            rng,
+            w,
+            sep="；" if kind == "exclusion_b_semicolon" else "。",
+            lead=ax.pick(rng, "exclusion_lead", ("逐项排除：", "逐项排除如下：")),
+        )
     elif kind == "hybrid_d":
         type_ = "D"
-        w = world(rng, rng.choice((2, 2, 3)), rng.randint(1, 3), n_qual=rng.randint(0, 2), macro=rng.random() < 0.3,
-                  mixed=True)
+        w = world(
+            rng,
+            rng.choice((2, 2, 3)),
+            rng.randint(1, 3),
+            n_qual=rng.randint(0, 2),
+            macro=rng.random() < 0.3,
+            mixed=True,
+        )
         analysis = hybrid_body(rng, w)
     elif kind == "number_heavy":
         type_ = ax.pick(rng, "type", ("A", "C"))
@@ -928,10 +1036,12 @@ def negative(rng: random.Random, kind: str | None = None) -> Sample:
     elif kind == "ranking_words":
         w = world(rng, rng.choice((1, 2)), rng.randint(0, 2))
         m = w.core[0]
-        rank = [(f"公司{m.name}稳居行业第一", f"{m.name}稳居行业第一，说明竞争地位稳固。"),
-                (f"第一大客户收入占比约{_u(rng, 10, 40):.1f}%", None),
-                (f"第一季度{m.name}已环比改善", f"第一季度{m.name}已环比改善，趋势向好。"),
-                ("二季度起新产线逐步释放产能", "二季度起新产线释放是产能背景。")]
+        rank = [
+            (f"公司{m.name}稳居行业第一", f"{m.name}稳居行业第一，说明竞争地位稳固。"),
+            (f"第一大客户收入占比约{_u(rng, 10, 40):.1f}%", None),
+            (f"第一季度{m.name}已环比改善", f"第一季度{m.name}已环比改善，趋势向好。"),
+            ("二季度起新产线逐步释放产能", "二季度起新产线释放是产能背景。"),
+        ]
         picked = rng.sample(rank, 2)
         fixed = []
         for para, ana in picked:
@@ -956,8 +1066,11 @@ def negative(rng: random.Random, kind: str | None = None) -> Sample:
         sep = ax.pick(rng, "head_sep", ("——", "：", "—"))
         lead_in = ax.pick(rng, "opening", ("prose", "core_object"))
         start = opening_sentence(rng, w) if lead_in == "prose" else f"本段只分析{f.name}。"
-        analysis = (start + f"{f.name}（{f.compact()}）{sep}{_point(rng, f)}，段落其余内容都在解释它的变化。"
-                    + "".join(f"{e.name}是归因或背景，不单独分析。" for e in w.extras))
+        analysis = (
+            start
+            + f"{f.name}（{f.compact()}）{sep}{_point(rng, f)}，段落其余内容都在解释它的变化。"
+            + "".join(f"{e.name}是归因或背景，不单独分析。" for e in w.extras)
+        )
     elif kind == "count_mid":
         w = world(rng, rng.choice((1, 2)), rng.randint(0, 2))
         k = rng.randint(2, 5)
@@ -968,8 +1081,12 @@ def negative(rng: random.Random, kind: str | None = None) -> Sample:
             f"文中列举了{CN_NUM[k]}个区域市场的情况，属于结构补充。",
         )
         extra = ax.pick(rng, "mid_count", mids)
-        para_bits = {mids[0]: f"公司旗下{k}个子公司贡献主要增量", mids[1]: f"公司{k}个生产基地同步扩产",
-                     mids[2]: f"公司{k}个业务板块均实现增长", mids[3]: f"{CN_NUM[k]}个区域市场均保持增长"}
+        para_bits = {
+            mids[0]: f"公司旗下{k}个子公司贡献主要增量",
+            mids[1]: f"公司{k}个生产基地同步扩产",
+            mids[2]: f"公司{k}个业务板块均实现增长",
+            mids[3]: f"{CN_NUM[k]}个区域市场均保持增长",
+        }
         w.decorations = [(para_bits[extra], extra)]
         body = prose_body(rng, w)
         first_dot = body.index("。") + 1

@@ -62,14 +62,29 @@ def make_samples(n: int) -> tuple[list[Sample], str]:
         if base:
             s = base[i % len(base)]
             title = f"{s.input.chapter_title}（{i // len(base) + 1}）"
-            out.append(s.model_copy(update={"id": f"bench-{i}", "input": ParagraphInput(
-                chapter_title=title, paragraph=s.input.paragraph)}))
+            out.append(
+                s.model_copy(
+                    update={
+                        "id": f"bench-{i}",
+                        "input": ParagraphInput(chapter_title=title, paragraph=s.input.paragraph),
+                    }
+                )
+            )
         else:
-            paragraph = (f"受益于原材料价格下降，样本{i}号公司毛利率提升至{20 + i % 17}.{i % 10}%。"
-                         f"天然气价格同比下降{15 + i % 4}%，叶腊石采购价同比下降{20 + i % 9}%。")
-            out.append(Sample(id=f"bench-{i}", type="B", input=ParagraphInput(paragraph=paragraph),
-                              output=Extraction(analysis="-", metrics=[
-                                  Metric(metric_name="毛利率", metric_type="financial", score=1.0)])))
+            paragraph = (
+                f"受益于原材料价格下降，样本{i}号公司毛利率提升至{20 + i % 17}.{i % 10}%。"
+                f"天然气价格同比下降{15 + i % 4}%，叶腊石采购价同比下降{20 + i % 9}%。"
+            )
+            out.append(
+                Sample(
+                    id=f"bench-{i}",
+                    type="B",
+                    input=ParagraphInput(paragraph=paragraph),
+                    output=Extraction(
+                        analysis="-", metrics=[Metric(metric_name="毛利率", metric_type="financial", score=1.0)]
+                    ),
+                )
+            )
     return out, source
 
 
@@ -80,10 +95,22 @@ class Server:
         self.port_file = workdir / f"{name}.port"
         self.log = workdir / f"{name}.log.json"
         self.proc = subprocess.Popen(
-            [sys.executable, str(REPO / "tests" / "fake_openai.py"), "--answers", str(answers),
-             "--latency-ms", str(latency_ms), "--fault-rate", str(fault_rate), "--port-file", str(self.port_file),
-             "--log", str(self.log)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            [
+                sys.executable,
+                str(REPO / "tests" / "fake_openai.py"),
+                "--answers",
+                str(answers),
+                "--latency-ms",
+                str(latency_ms),
+                "--fault-rate",
+                str(fault_rate),
+                "--port-file",
+                str(self.port_file),
+                "--log",
+                str(self.log),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
         deadline = time.monotonic() + 30
         while not self.port_file.exists() or not self.port_file.read_text().strip():
@@ -99,12 +126,20 @@ class Server:
 
 
 def run(samples: list[Sample], base_url: str, concurrency: int, cache: Path | None, args) -> dict:
-    config = EndpointConfig(base_url=base_url, api_key="sk-bench", model="bench-model", timeout=30,
-                            backoff_base=args.backoff_ms / 1000, backoff_max=2.0, max_retries=8)
+    config = EndpointConfig(
+        base_url=base_url,
+        api_key="sk-bench",
+        model="bench-model",
+        timeout=30,
+        backoff_base=args.backoff_ms / 1000,
+        backoff_max=2.0,
+        max_retries=8,
+    )
     started = time.perf_counter()
     # force: every sample is a relabel request (the default would skip the rows already passing their rules)
-    result = relabel(samples, llm="openai", concurrency=concurrency, cache_path=cache, progress=False,
-                     config=config, force=True)
+    result = relabel(
+        samples, llm="openai", concurrency=concurrency, cache_path=cache, progress=False, config=config, force=True
+    )
     elapsed = time.perf_counter() - started
     stats = result.stats
     engine = stats.engine
@@ -138,11 +173,15 @@ def check(name: str, run_stats: dict, failures: list[str]) -> None:
         failures.append(f"{name}: the engine stopped: {run_stats['aborted']}")
     calls = run_stats["live_calls"] + run_stats["cache_hits"]
     if calls != run_stats["requests"] + run_stats["reasks"]:
-        failures.append(f"{name}: {run_stats['live_calls']} live calls + {run_stats['cache_hits']} cache hits for "
-                        f"{run_stats['requests']} requests and {run_stats['reasks']} re-asks")
+        failures.append(
+            f"{name}: {run_stats['live_calls']} live calls + {run_stats['cache_hits']} cache hits for "
+            f"{run_stats['requests']} requests and {run_stats['reasks']} re-asks"
+        )
     if run_stats["jobs_failed"] or run_stats["kept_on_failure"]:
-        failures.append(f"{name}: {run_stats['jobs_failed']} job(s) failed, {run_stats['kept_on_failure']} row(s) "
-                        f"kept on failure ({run_stats['kept_on_failure_by_reason']})")
+        failures.append(
+            f"{name}: {run_stats['jobs_failed']} job(s) failed, {run_stats['kept_on_failure']} row(s) "
+            f"kept on failure ({run_stats['kept_on_failure_by_reason']})"
+        )
     if run_stats["lost"]:
         failures.append(f"{name}: {run_stats['lost']} row(s) lost")
 
@@ -165,8 +204,7 @@ def client_ceiling(base_url: str, concurrency: int, requests: int) -> float:
         async def worker() -> None:
             while remaining[0] > 0:
                 remaining[0] -= 1
-                await client.post("/chat/completions", body={"model": "ceiling", "messages": messages},
-                                  cast_to=bytes)
+                await client.post("/chat/completions", body={"model": "ceiling", "messages": messages}, cast_to=bytes)
 
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -186,9 +224,13 @@ def main() -> None:
     parser.add_argument("--backoff-ms", type=float, default=100.0, help="backoff base (full jitter) for retries")
     parser.add_argument("--batch", type=int, default=50)
     parser.add_argument("--sequential-requests", type=int, default=50)
-    parser.add_argument("--also-latency-ms", type=float, default=1000.0,
-                        help="repeat the concurrent runs at this latency (0 to skip): an ideal rate below the "
-                             "client ceiling, so the ratio measures scheduling rather than this machine's CPU")
+    parser.add_argument(
+        "--also-latency-ms",
+        type=float,
+        default=1000.0,
+        help="repeat the concurrent runs at this latency (0 to skip): an ideal rate below the "
+        "client ceiling, so the ratio measures scheduling rather than this machine's CPU",
+    )
     args = parser.parse_args()
 
     load_start = [round(x, 2) for x in os.getloadavg()]  # other work on the box skews every rate
@@ -198,9 +240,11 @@ def main() -> None:
     log = sys.stderr
     with tempfile.TemporaryDirectory(prefix="finsynth-bench-") as tmp:
         work = Path(tmp)
-        answers = write_jsonl_atomic(work / "answers.jsonl", [
-            {"paragraph": " ".join(s.input.paragraph.split("\n")), "content": annotate(s).to_json()} for s in samples
-        ] + [{"paragraph": "ceiling", "content": "ok"}])
+        answers = write_jsonl_atomic(
+            work / "answers.jsonl",
+            [{"paragraph": " ".join(s.input.paragraph.split("\n")), "content": annotate(s).to_json()} for s in samples]
+            + [{"paragraph": "ceiling", "content": "ok"}],
+        )
 
         server = Server(answers, 0.0, 0.0, work, "ceiling")
         try:
@@ -225,7 +269,7 @@ def main() -> None:
             batches = []
             started = time.perf_counter()
             for i in range(0, len(samples), args.batch):
-                batches.append(run(samples[i:i + args.batch], server.base_url, args.batch, None, args))
+                batches.append(run(samples[i : i + args.batch], server.base_url, args.batch, None, args))
             batch_elapsed = time.perf_counter() - started
         finally:
             server.stop()
@@ -234,9 +278,12 @@ def main() -> None:
         check("sequential", sequential, failures)
         for number, one in enumerate(batches):
             check(f"batch {number}", one, failures)
-        print(f"{args.fault_rate:.0%} faults    : {faulted['achieved_rps']:7.1f} rps  ratio {faulted['ratio']:.3f}"
-              f"  retries {faulted['retries']}  live calls {faulted['live_calls']}  relabelled "
-              f"{faulted['relabelled']}  aborted {faulted['aborted']}", file=log)
+        print(
+            f"{args.fault_rate:.0%} faults    : {faulted['achieved_rps']:7.1f} rps  ratio {faulted['ratio']:.3f}"
+            f"  retries {faulted['retries']}  live calls {faulted['live_calls']}  relabelled "
+            f"{faulted['relabelled']}  aborted {faulted['aborted']}",
+            file=log,
+        )
         batch = {
             "batch": args.batch,
             "requests": len(samples),
@@ -272,8 +319,11 @@ def main() -> None:
                     server.stop()
                 slow[name]["ratio"] = round(slow[name]["achieved_rps"] / slow_ideal, 3)
                 check(f"{args.also_latency_ms:.0f} ms {name}", slow[name], failures)
-                print(f"{args.also_latency_ms:.0f} ms {name:9}: {slow[name]['achieved_rps']:7.1f} rps"
-                      f"  ratio {slow[name]['ratio']:.3f}", file=log)
+                print(
+                    f"{args.also_latency_ms:.0f} ms {name:9}: {slow[name]['achieved_rps']:7.1f} rps"
+                    f"  ratio {slow[name]['ratio']:.3f}",
+                    file=log,
+                )
             slow = {"latency_ms": args.also_latency_ms, "ideal_rps": round(slow_ideal, 1), **slow}
 
     report = {

@@ -65,10 +65,12 @@ def score(matcher, pairs: list[dict]) -> dict:
     fp = sum(s and not y for s, y in zip(said, same, strict=True))
     fn = sum(not s and y for s, y in zip(said, same, strict=True))
     out = {
-        "same_pairs": sum(same), "different_pairs": len(same) - sum(same),
+        "same_pairs": sum(same),
+        "different_pairs": len(same) - sum(same),
         "recall": round(tp / (tp + fn), 4) if tp + fn else None,
         "precision": round(tp / (tp + fp), 4) if tp + fp else None,
-        "false_matches": fp, "misses": fn,
+        "false_matches": fp,
+        "misses": fn,
         "missed": [[p["a"], p["b"]] for p, s in zip(pairs, said, strict=True) if p["same"] and not s],
         "falsely_matched": [[p["a"], p["b"]] for p, s in zip(pairs, said, strict=True) if not p["same"] and s],
         "by_origin": {},
@@ -78,8 +80,11 @@ def score(matcher, pairs: list[dict]) -> dict:
         o_tp = sum(said[i] and same[i] for i in idx)
         o_same = sum(same[i] for i in idx)
         o_fp = sum(said[i] and not same[i] for i in idx)
-        out["by_origin"][origin] = {"pairs": len(idx), "recall": round(o_tp / o_same, 4) if o_same else None,
-                                    "false_matches": o_fp}
+        out["by_origin"][origin] = {
+            "pairs": len(idx),
+            "recall": round(o_tp / o_same, 4) if o_same else None,
+            "false_matches": o_fp,
+        }
     return out
 
 
@@ -93,13 +98,17 @@ def main(argv: list[str] | None = None) -> int:
     grounded = sum(p["a"] in known or p["b"] in known for p in corpus_pairs)
     both = sum(p["a"] in known and p["b"] in known for p in corpus_pairs)
     result: dict = {
-        "pairs": len(pairs), "same_pairs": sum(p["same"] for p in pairs),
+        "pairs": len(pairs),
+        "same_pairs": sum(p["same"] for p in pairs),
         "different_pairs": sum(not p["same"] for p in pairs),
-        "corpus_pairs": len(corpus_pairs), "corpus_pairs_with_a_corpus_name": grounded,
+        "corpus_pairs": len(corpus_pairs),
+        "corpus_pairs_with_a_corpus_name": grounded,
         "corpus_pairs_both_corpus_names": both,
         "category_pairs": len(pairs) - len(corpus_pairs),
         "categories": sorted({p["category"] for p in pairs if p["category"]}),
-        "matchers": {}, "skipped": {}, "machine": machine_info(),
+        "matchers": {},
+        "skipped": {},
+        "machine": machine_info(),
     }
     for name in ("reference", "fuzzy", "embedding"):
         try:
@@ -111,11 +120,14 @@ def main(argv: list[str] | None = None) -> int:
         result["matchers"][name] = score(matcher, pairs)
         result["matchers"][name]["seconds"] = round(time.perf_counter() - start, 3)
     fuzzy = result["matchers"]["fuzzy"]
-    result["targets_met"] = bool(fuzzy["recall"] is not None and fuzzy["recall"] >= TARGET_RECALL
-                                 and fuzzy["false_matches"] == 0)
+    result["targets_met"] = bool(
+        fuzzy["recall"] is not None and fuzzy["recall"] >= TARGET_RECALL and fuzzy["false_matches"] == 0
+    )
     for name, r in result["matchers"].items():
-        print(f"{name:9s} recall {r['recall']:.3f} precision {r['precision']:.3f} "
-              f"misses {r['misses']}/{r['same_pairs']} false matches {r['false_matches']}/{r['different_pairs']}")
+        print(
+            f"{name:9s} recall {r['recall']:.3f} precision {r['precision']:.3f} "
+            f"misses {r['misses']}/{r['same_pairs']} false matches {r['false_matches']}/{r['different_pairs']}"
+        )
         for a, b in r["missed"]:
             print(f"  missed    {a} / {b}")
         for a, b in r["falsely_matched"]:

@@ -79,8 +79,16 @@ def run_step(name: str, cmd: list[str], cell: Path, timeout: float | None) -> tu
         fh.write("$ " + shlex.join(cmd) + "\n")
         fh.flush()
         try:
-            proc = subprocess.run(cmd, cwd=REPO, env=env_with_repo(), stdout=subprocess.PIPE, stderr=fh,
-                                  text=True, timeout=timeout, check=False)
+            proc = subprocess.run(
+                cmd,
+                cwd=REPO,
+                env=env_with_repo(),
+                stdout=subprocess.PIPE,
+                stderr=fh,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
             code, out = proc.returncode, proc.stdout
         except subprocess.TimeoutExpired as exc:
             code, out = 124, (exc.stdout.decode() if isinstance(exc.stdout, bytes) else exc.stdout or "")
@@ -209,8 +217,21 @@ def run_cell(variant: str, seed: int, args: argparse.Namespace, data: Path, runs
     if not zero_shot:
         sft_out = cell / "sft"
         train_dir = limited_data(ddir, cell, args.train_limit) if args.train_limit else ddir
-        cmd = ["sft", "--data", str(train_dir), "--model", args.model, "--out", str(sft_out),
-               "--quant", args.quant, "--seed", str(seed), "--num-train-epochs", str(args.epochs)]
+        cmd = [
+            "sft",
+            "--data",
+            str(train_dir),
+            "--model",
+            args.model,
+            "--out",
+            str(sft_out),
+            "--quant",
+            args.quant,
+            "--seed",
+            str(seed),
+            "--num-train-epochs",
+            str(args.epochs),
+        ]
         if args.max_steps is not None:
             cmd += ["--max-steps", str(args.max_steps)]
         cmd += shlex.split(args.sft_args)
@@ -218,8 +239,14 @@ def run_cell(variant: str, seed: int, args: argparse.Namespace, data: Path, runs
         row["train_seconds"] = round(secs, 1)
         run_log = sft_out / "run_log.json"
         if code != 0 or not (sft_out / "adapter").is_dir():
-            return {**row, "status": "failed", "step": "sft", "exit": code, "error": last_error(cell, "sft"),
-                    "wall_seconds": round(time.time() - started, 1)}
+            return {
+                **row,
+                "status": "failed",
+                "step": "sft",
+                "exit": code,
+                "error": last_error(cell, "sft"),
+                "wall_seconds": round(time.time() - started, 1),
+            }
         if run_log.is_file():
             rl = json.loads(run_log.read_text(encoding="utf-8"))
             row["train_tokens_per_s"] = rl.get("tokens_per_second")
@@ -236,13 +263,31 @@ def run_cell(variant: str, seed: int, args: argparse.Namespace, data: Path, runs
     return row
 
 
-def infer_and_score(cell: Path, adapter: Path | None, test: Path, seed: int, args: argparse.Namespace,
-                    row: dict[str, Any], started: float) -> dict[str, Any]:
+def infer_and_score(
+    cell: Path,
+    adapter: Path | None,
+    test: Path,
+    seed: int,
+    args: argparse.Namespace,
+    row: dict[str, Any],
+    started: float,
+) -> dict[str, Any]:
     """`train infer` on the test split with `adapter` (None: the base), then `finsynth eval` with the reference
     and the fuzzy matcher; the row gains the scores (or status failed with the step and its error)."""
     preds = cell / "preds.jsonl"
-    cmd = ["infer", "--model", args.model, "--test", str(test), "--out", str(preds),
-           "--quant", args.quant, "--seed", str(seed)]
+    cmd = [
+        "infer",
+        "--model",
+        args.model,
+        "--test",
+        str(test),
+        "--out",
+        str(preds),
+        "--quant",
+        args.quant,
+        "--seed",
+        str(seed),
+    ]
     if adapter is not None:
         cmd += ["--adapter", str(adapter)]
     if args.limit is not None:
@@ -255,8 +300,14 @@ def infer_and_score(cell: Path, adapter: Path | None, test: Path, seed: int, arg
     code, secs = call_step("infer", "train", cmd, cell, args)
     row["infer_seconds"] = round(secs, 1)
     if code != 0 or not preds.is_file():
-        return {**row, "status": "failed", "step": "infer", "exit": code, "error": last_error(cell, "infer"),
-                "wall_seconds": round(time.time() - started, 1)}
+        return {
+            **row,
+            "status": "failed",
+            "step": "infer",
+            "exit": code,
+            "error": last_error(cell, "infer"),
+            "wall_seconds": round(time.time() - started, 1),
+        }
     ilog = Path(str(preds) + ".log.json")
     if ilog.is_file():
         il = json.loads(ilog.read_text(encoding="utf-8"))
@@ -265,16 +316,46 @@ def infer_and_score(cell: Path, adapter: Path | None, test: Path, seed: int, arg
     gold = gold_for(cell, test, args.limit)
     for matcher in ("reference", "fuzzy"):
         out_json = cell / f"eval_{matcher}.json"
-        cmd = ["eval", "--pred", str(preds), "--gold", str(gold), "--matcher", matcher,
-               "--format", "json", "--out", str(out_json)]
+        cmd = [
+            "eval",
+            "--pred",
+            str(preds),
+            "--gold",
+            str(gold),
+            "--matcher",
+            matcher,
+            "--format",
+            "json",
+            "--out",
+            str(out_json),
+        ]
         code, _ = call_step(f"eval_{matcher}", "finsynth", cmd, cell, args)
         if code not in (0, 1) or not out_json.is_file():
-            return {**row, "status": "failed", "step": f"eval_{matcher}", "exit": code,
-                    "error": last_error(cell, f"eval_{matcher}"), "wall_seconds": round(time.time() - started, 1)}
+            return {
+                **row,
+                "status": "failed",
+                "step": f"eval_{matcher}",
+                "exit": code,
+                "error": last_error(cell, f"eval_{matcher}"),
+                "wall_seconds": round(time.time() - started, 1),
+            }
         overall = json.loads(out_json.read_text(encoding="utf-8"))["overall"]
         if matcher == "reference":
-            for key in ("n", "strict", "loose", "total", "total_rate", "precision", "recall", "f1",
-                        "type_accuracy", "mean_pred_count", "mean_gold_count", "json_valid", "json_valid_rate"):
+            for key in (
+                "n",
+                "strict",
+                "loose",
+                "total",
+                "total_rate",
+                "precision",
+                "recall",
+                "f1",
+                "type_accuracy",
+                "mean_pred_count",
+                "mean_gold_count",
+                "json_valid",
+                "json_valid_rate",
+            ):
                 row[key] = overall.get(key)
             mp, mg = _num(overall, "mean_pred_count"), _num(overall, "mean_gold_count")
             row["count_ratio"] = round(mp / mg, 3) if mp is not None and mg else None
@@ -284,16 +365,28 @@ def infer_and_score(cell: Path, adapter: Path | None, test: Path, seed: int, arg
     return row
 
 
-SUMMARY_KEYS = ("total", "strict", "loose", "f1", "mean_pred_count", "count_ratio", "json_valid",
-                "train_tokens_per_s", "infer_rows_per_s", "wall_seconds")
+SUMMARY_KEYS = (
+    "total",
+    "strict",
+    "loose",
+    "f1",
+    "mean_pred_count",
+    "count_ratio",
+    "json_valid",
+    "train_tokens_per_s",
+    "infer_rows_per_s",
+    "wall_seconds",
+)
 
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for variant in dict.fromkeys(r["variant"] for r in rows):
         ok = [r for r in rows if r["variant"] == variant and r.get("status") == "ok"]
-        s: dict[str, Any] = {"seeds_ok": [r["seed"] for r in ok],
-                             "failed": [r["seed"] for r in rows if r["variant"] == variant and r.get("status") != "ok"]}
+        s: dict[str, Any] = {
+            "seeds_ok": [r["seed"] for r in ok],
+            "failed": [r["seed"] for r in rows if r["variant"] == variant and r.get("status") != "ok"],
+        }
         for key in SUMMARY_KEYS:
             vals = [r[key] for r in ok if isinstance(r.get(key), (int, float))]
             if vals:
@@ -323,8 +416,9 @@ def comparisons(recipe, rows: list[dict[str, Any]], runs: Path, n_boot: int) -> 
         if recipe.variants[variant].source == "zero-shot" and mine:  # greedy and untrained: one run stands for all
             mine = dict.fromkeys(base, next(iter(mine.values())))
         try:
-            found[variant] = paired_bootstrap(mine, base, variant_name=variant, baseline_name=recipe.baseline,
-                                              n_boot=n_boot).model_dump(mode="json")
+            found[variant] = paired_bootstrap(
+                mine, base, variant_name=variant, baseline_name=recipe.baseline, n_boot=n_boot
+            ).model_dump(mode="json")
         except ValueError as exc:  # no common seed or case yet
             found[variant] = {"error": str(exc)}
     return found
@@ -333,8 +427,18 @@ def comparisons(recipe, rows: list[dict[str, Any]], runs: Path, n_boot: int) -> 
 def cell_settings(args: argparse.Namespace, recipe, variant: str) -> dict[str, Any]:
     """What a cell's result depends on besides its seed: a kept result must match it (the variant's recipe
     settings included, so an edited variant is re-run)."""
-    keys = ("model", "epochs", "max_steps", "limit", "train_limit", "quant", "max_new_tokens", "batch_size",
-            "sft_args", "infer_args")
+    keys = (
+        "model",
+        "epochs",
+        "max_steps",
+        "limit",
+        "train_limit",
+        "quant",
+        "max_new_tokens",
+        "batch_size",
+        "sft_args",
+        "infer_args",
+    )
     spec = recipe.variants[variant].model_dump(mode="json", exclude={"description", "measures"})
     return {**{k: getattr(args, k) for k in keys}, "build_seed": recipe.build_seed, "variant": spec}
 
@@ -376,14 +480,21 @@ def run_cells(recipe, args: argparse.Namespace, data: Path, runs: Path, started:
         try:
             row = run_cell(variant, seed, args, data, runs, recipe)
         except Exception as exc:  # noqa: BLE001 - a bug in one cell is that cell's row
-            row = {"variant": variant, "seed": seed, "status": "failed", "step": "outcome",
-                   "error": f"{type(exc).__name__}: {exc}"}
+            row = {
+                "variant": variant,
+                "seed": seed,
+                "status": "failed",
+                "step": "outcome",
+                "error": f"{type(exc).__name__}: {exc}",
+            }
         row["settings"] = cell_settings(args, recipe, variant)
         result = runs / variant / f"seed{seed}" / "result.json"
         result.parent.mkdir(parents=True, exist_ok=True)
         _write_json(result, row)
-        log(f"{variant}/seed{seed}: {row.get('status')} total={row.get('total')} "
-            f"mean_pred={row.get('mean_pred_count')} wall={row.get('wall_seconds')}s")
+        log(
+            f"{variant}/seed{seed}: {row.get('status')} total={row.get('total')} "
+            f"mean_pred={row.get('mean_pred_count')} wall={row.get('wall_seconds')}s"
+        )
         return time.time() - cell_started
 
     done = 0
@@ -393,8 +504,10 @@ def run_cells(recipe, args: argparse.Namespace, data: Path, runs: Path, started:
             while pending and len(running) < max(1, args.parallel):
                 variant, seed = pending[0]
                 if args.budget_s is not None and time.time() - started + longest > args.budget_s:
-                    log(f"{variant}/seed{seed} and {len(pending) - 1} more: skipped (the budget of "
-                        f"{args.budget_s:.0f} s would not hold a cell as long as the longest so far, {longest:.0f} s)")
+                    log(
+                        f"{variant}/seed{seed} and {len(pending) - 1} more: skipped (the budget of "
+                        f"{args.budget_s:.0f} s would not hold a cell as long as the longest so far, {longest:.0f} s)"
+                    )
                     pending = []
                     break
                 pending.pop(0)
@@ -414,43 +527,62 @@ def run_cells(recipe, args: argparse.Namespace, data: Path, runs: Path, started:
 def main(argv: list[str] | None = None) -> int:
     from finsynth.eval.ablation import load_recipe
 
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__
+    )
     ap.add_argument("--stage", choices=["all", "prepare", "run"], default="all")
-    ap.add_argument("--recipe", default=str(DEFAULT_RECIPE), help="the variants (YAML; default data/recipes/"
-                                                                   "baseline.yaml)")
+    ap.add_argument(
+        "--recipe", default=str(DEFAULT_RECIPE), help="the variants (YAML; default data/recipes/baseline.yaml)"
+    )
     ap.add_argument("--variants", nargs="+", default=None, help="a subset of the recipe's variants")
     ap.add_argument("--seeds", nargs="+", type=int, default=None, help="training seeds (default: the recipe's)")
     ap.add_argument("--model", help="a local HF model directory (python -m train convert-gguf output)")
     ap.add_argument("--out", default=str(REPO / "runs" / "outcome"), help="runs and table (default runs/outcome)")
     ap.add_argument("--data", default=None, help="variant data (default OUT/data)")
-    ap.add_argument("--corpus", default=None, help="corpus directory (default .corpus/ if present, else "
-                                                   "$FINSYNTH_SHARED/corpus or ../shared/corpus)")
+    ap.add_argument(
+        "--corpus",
+        default=None,
+        help="corpus directory (default .corpus/ if present, else $FINSYNTH_SHARED/corpus or ../shared/corpus)",
+    )
     ap.add_argument("--epochs", type=float, default=3.0)
     ap.add_argument("--max-steps", type=int, default=None, help="cap training steps (smoke runs)")
     ap.add_argument("--limit", type=int, default=None, help="first N test rows only (smoke runs)")
     ap.add_argument("--quant", default="none", help="sft/infer --quant (default none: bf16 LoRA)")
     ap.add_argument("--max-new-tokens", type=int, default=None, help="infer --max-new-tokens (default: infer's)")
     ap.add_argument("--batch-size", type=int, default=None, help="infer --batch-size (default: infer's)")
-    ap.add_argument("--sft-args", default="", help="extra `train sft` flags, one string: --sft-args=\"--flag value\"")
+    ap.add_argument("--sft-args", default="", help='extra `train sft` flags, one string: --sft-args="--flag value"')
     ap.add_argument(
         "--infer-args", default="", help='extra `train infer` flags, one string: --infer-args="--flag value"'
     )
     ap.add_argument("--train-limit", type=int, default=None, help="first N train/val rows only (smoke runs)")
-    ap.add_argument("--mode", choices=["inprocess", "subprocess"], default="inprocess",
-                    help="steps as the CLIs' main() in this process (default: imports paid once) or as "
-                         "subprocesses (isolated; --step-timeout applies; always with --parallel > 1)")
+    ap.add_argument(
+        "--mode",
+        choices=["inprocess", "subprocess"],
+        default="inprocess",
+        help="steps as the CLIs' main() in this process (default: imports paid once) or as "
+        "subprocesses (isolated; --step-timeout applies; always with --parallel > 1)",
+    )
     ap.add_argument("--parallel", type=int, default=1, help="cells at once (each its own processes)")
-    ap.add_argument("--step-timeout", type=float, default=None,
-                    help="seconds before a step is killed (--mode subprocess)")
-    ap.add_argument("--budget-s", type=float, default=None,
-                    help="start a cell only while elapsed + the longest cell so far stays within this many "
-                         "seconds (the cells left are 'skipped'; a later call with the same --out runs them)")
+    ap.add_argument(
+        "--step-timeout", type=float, default=None, help="seconds before a step is killed (--mode subprocess)"
+    )
+    ap.add_argument(
+        "--budget-s",
+        type=float,
+        default=None,
+        help="start a cell only while elapsed + the longest cell so far stays within this many "
+        "seconds (the cells left are 'skipped'; a later call with the same --out runs them)",
+    )
     ap.add_argument("--bootstrap", type=int, default=4000, help="bootstrap resamples of the paired comparison")
-    ap.add_argument("--write-evidence", nargs="?", const=str(REPO / "finsynth" / "audit" / "evidence.json"),
-                    default=None, metavar="FILE",
-                    help="record the comparisons of the variants that say what they measure (default file: "
-                         "finsynth/audit/evidence.json)")
+    ap.add_argument(
+        "--write-evidence",
+        nargs="?",
+        const=str(REPO / "finsynth" / "audit" / "evidence.json"),
+        default=None,
+        metavar="FILE",
+        help="record the comparisons of the variants that say what they measure (default file: "
+        "finsynth/audit/evidence.json)",
+    )
     ap.add_argument("--device-name", default=None, help="the accelerator, for the evidence (default: torch's name)")
     ap.add_argument("--force", action="store_true", help="re-run cells that already have a result")
     ap.add_argument("--python", default=sys.executable, help="interpreter for the steps")
@@ -463,8 +595,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     unknown = [v for v in (args.variants or []) if v not in recipe.variants]
     if unknown:
-        print(f"error: --variants: {', '.join(unknown)} not in {args.recipe} ({', '.join(recipe.variants)})",
-              file=sys.stderr)
+        print(
+            f"error: --variants: {', '.join(unknown)} not in {args.recipe} ({', '.join(recipe.variants)})",
+            file=sys.stderr,
+        )
         return 2
     args.variants = args.variants or list(recipe.variants)
     if recipe.baseline not in args.variants:
@@ -480,10 +614,20 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out).resolve()
     data = Path(args.data).resolve() if args.data else out / "data"
     runs = out / "runs"
-    table: dict[str, Any] = {"benchmark": "outcome", "recipe": str(args.recipe), "baseline": recipe.baseline,
-                             "model": args.model, "out": str(out), "epochs": args.epochs,
-                             "max_steps": args.max_steps, "limit": args.limit, "train_limit": args.train_limit,
-                             "mode": args.mode, "parallel": args.parallel, "matcher": "reference"}
+    table: dict[str, Any] = {
+        "benchmark": "outcome",
+        "recipe": str(args.recipe),
+        "baseline": recipe.baseline,
+        "model": args.model,
+        "out": str(out),
+        "epochs": args.epochs,
+        "max_steps": args.max_steps,
+        "limit": args.limit,
+        "train_limit": args.train_limit,
+        "mode": args.mode,
+        "parallel": args.parallel,
+        "matcher": "reference",
+    }
     if args.stage in ("all", "prepare"):
         table["data"] = prepare(recipe, args, data)
     if args.stage in ("all", "run"):
@@ -493,8 +637,11 @@ def main(argv: list[str] | None = None) -> int:
         rows = []
         for variant, seed in cells(recipe, args):
             result = runs / variant / f"seed{seed}" / "result.json"
-            rows.append(json.loads(result.read_text(encoding="utf-8")) if result.is_file()
-                        else {"variant": variant, "seed": seed, "status": "skipped"})
+            rows.append(
+                json.loads(result.read_text(encoding="utf-8"))
+                if result.is_file()
+                else {"variant": variant, "seed": seed, "status": "skipped"}
+            )
         table["rows"] = rows
         table["summary"] = summarise(rows)
         table["comparison"] = comparisons(recipe, rows, runs, args.bootstrap)
@@ -528,18 +675,47 @@ def record_evidence(recipe, table: dict[str, Any], args: argparse.Namespace) -> 
     for variant, comp in table["comparison"].items():
         if "error" in comp or recipe.variants[variant].measures is None:
             continue
-        new.append(measurement(recipe, Comparison.model_validate(comp), model=f"{args.model} ({args.epochs:g} epochs)",
-                               device=device, versions=versions, date=datetime.date.today().isoformat(),
-                               count_ratio=(ratios.get(recipe.baseline), ratios.get(variant))))
+        new.append(
+            measurement(
+                recipe,
+                Comparison.model_validate(comp),
+                model=f"{args.model} ({args.epochs:g} epochs)",
+                device=device,
+                versions=versions,
+                date=datetime.date.today().isoformat(),
+                count_ratio=(ratios.get(recipe.baseline), ratios.get(variant)),
+            )
+        )
     path = Path(args.write_evidence)
     write_evidence(path, new)
     return {"file": str(path), "written": [m.change for m in new]}
 
 
-PRINTED_KEYS = ("variant", "seed", "status", "n", "strict", "loose", "total", "precision", "recall", "f1",
-                "mean_pred_count", "mean_gold_count", "count_ratio", "json_valid", "fuzzy_total",
-                "train_tokens_per_s", "infer_rows_per_s", "train_seconds", "infer_seconds", "wall_seconds",
-                "final_eval_loss", "step", "error")
+PRINTED_KEYS = (
+    "variant",
+    "seed",
+    "status",
+    "n",
+    "strict",
+    "loose",
+    "total",
+    "precision",
+    "recall",
+    "f1",
+    "mean_pred_count",
+    "mean_gold_count",
+    "count_ratio",
+    "json_valid",
+    "fuzzy_total",
+    "train_tokens_per_s",
+    "infer_rows_per_s",
+    "train_seconds",
+    "infer_seconds",
+    "wall_seconds",
+    "final_eval_loss",
+    "step",
+    "error",
+)
 
 
 def compact(table: dict[str, Any]) -> dict[str, Any]:
@@ -547,14 +723,19 @@ def compact(table: dict[str, Any]) -> dict[str, Any]:
     characters of output); everything else is in OUT/table.json and each cell's result.json."""
     out = {k: v for k, v in table.items() if k not in ("rows", "summary", "data", "comparison")}
     if "data" in table:
-        out["data"] = {v: {k: d.get(k) for k in ("mean_train_count", "train", "counts", "error") if k in d}
-                       for v, d in table["data"].items()}
+        out["data"] = {
+            v: {k: d.get(k) for k in ("mean_train_count", "train", "counts", "error") if k in d}
+            for v, d in table["data"].items()
+        }
     if "rows" in table:
         out["rows"] = [{k: r[k] for k in PRINTED_KEYS if r.get(k) is not None} for r in table["rows"]]
-        out["summary"] = {v: {k: (x["mean"] if isinstance(x, dict) else x) for k, x in s.items()}
-                          for v, s in table["summary"].items()}
-        out["comparison"] = {v: ({k: c[k] for k in ("delta_total", "interval", "delta_strict", "seeds")}
-                                 if "error" not in c else c) for v, c in table["comparison"].items()}
+        out["summary"] = {
+            v: {k: (x["mean"] if isinstance(x, dict) else x) for k, x in s.items()} for v, s in table["summary"].items()
+        }
+        out["comparison"] = {
+            v: ({k: c[k] for k in ("delta_total", "interval", "delta_strict", "seeds")} if "error" not in c else c)
+            for v, c in table["comparison"].items()
+        }
     return out
 
 

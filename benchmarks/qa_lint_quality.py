@@ -39,8 +39,7 @@ from finsynth.qa.lint import lint_qa
 from finsynth.qa.schema import Context, Paragraph, QASample
 from finsynth.qa.tatqa import import_tatqa
 
-MEASURED = ("ungrounded-answer", "answer-in-question", "duplicate-question", "near-duplicate-question",
-            "split-leakage")
+MEASURED = ("ungrounded-answer", "answer-in-question", "duplicate-question", "near-duplicate-question", "split-leakage")
 _NAME = re.compile(r"\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)+")
 
 
@@ -86,8 +85,11 @@ def swap_entity(sample: QASample, donors: list[QASample], rng: random.Random) ->
     words = set(re.findall(r"[a-z0-9&]+", context_text(sample.context).lower()))
     for donor in rng.sample(donors, min(40, len(donors))):
         names = _NAME.findall(donor.answer.text)
-        if names and donor.context != sample.context and any(
-                not set(re.findall(r"[a-z0-9&]+", name.lower())) <= words for name in names):
+        if (
+            names
+            and donor.context != sample.context
+            and any(not set(re.findall(r"[a-z0-9&]+", name.lower())) <= words for name in names)
+        ):
             answer = sample.answer.model_dump()
             answer.update(text=donor.answer.text, spans=list(donor.answer.spans), value=None)
             return _with(sample, "entity", answer=answer)
@@ -104,8 +106,12 @@ def duplicate(sample: QASample) -> QASample:
 
 def paraphrase(sample: QASample) -> QASample | None:
     q = sample.question
-    for old, new in (("What is", "What was"), ("What was", "What is"), (" the ", " the reported "),
-                     ("How much", "How much in total")):
+    for old, new in (
+        ("What is", "What was"),
+        ("What was", "What is"),
+        (" the ", " the reported "),
+        ("How much", "How much in total"),
+    ):
         if old in q:
             return _with(sample, "para", question=q.replace(old, new, 1))
     return None
@@ -161,11 +167,23 @@ def build(samples: list[QASample], seed: int) -> tuple[list[QASample], list[QASa
 def grounding_false_positives(gold: list[QASample], use_steps: bool) -> tuple[int, list[dict]]:
     flagged = []
     for s in gold:
-        messages = ungrounded(s.answer.text, s.context, steps=s.reasoning.steps if use_steps else (),
-                              computed=s.kind not in ("span", "multi-span"))  # as the lint rule calls it
+        messages = ungrounded(
+            s.answer.text,
+            s.context,
+            steps=s.reasoning.steps if use_steps else (),
+            computed=s.kind not in ("span", "multi-span"),
+        )  # as the lint rule calls it
         if messages:
-            flagged.append({"id": s.id, "kind": s.kind, "question": s.question, "answer": s.answer.text,
-                            "steps": s.reasoning.steps, "messages": messages})
+            flagged.append(
+                {
+                    "id": s.id,
+                    "kind": s.kind,
+                    "question": s.question,
+                    "answer": s.answer.text,
+                    "steps": s.reasoning.steps,
+                    "messages": messages,
+                }
+            )
     return len(flagged), flagged
 
 
@@ -190,17 +208,23 @@ def chinese_grounding(seed: int) -> dict:
                 old = re.search(r"[\d,]+(?:\.\d+)?", n.text)
                 if old is None:
                     continue
-                new = _format_like(abs(n.written) * (1 + rng.choice((-1, 1)) * rng.uniform(0.03, 0.30)),
-                                   n.decimals, "," in old.group(0))
+                new = _format_like(
+                    abs(n.written) * (1 + rng.choice((-1, 1)) * rng.uniform(0.03, 0.30)),
+                    n.decimals,
+                    "," in old.group(0),
+                )
                 if new == old.group(0) or new in paragraph:
                     continue
-                mutated = sentence[:n.start] + sentence[n.start:].replace(old.group(0), new, 1)
+                mutated = sentence[: n.start] + sentence[n.start :].replace(old.group(0), new, 1)
                 for mode, computed in (("span", False), ("computed", True)):
                     moved[mode][0] += 1
                     moved[mode][1] += bool(ungrounded(mutated, context, computed=computed))
-    return {"sentences": sentences, "false_positives": fp,
-            "number_moved_recall": {m: round(hit / n, 4) if n else None for m, (n, hit) in moved.items()},
-            "number_moved_n": moved["span"][0]}
+    return {
+        "sentences": sentences,
+        "false_positives": fp,
+        "number_moved_recall": {m: round(hit / n, 4) if n else None for m, (n, hit) in moved.items()},
+        "number_moved_n": moved["span"][0],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -226,9 +250,13 @@ def main(argv: list[str] | None = None) -> int:
         predicted = {f.sample_id for f in result.findings if f.rule == rule and f.sample_id}
         truth = positives[rule]
         tp = len(predicted & truth)
-        per_rule[rule] = {"positives": len(truth), "flagged": len(predicted), "tp": tp,
-                          "precision": round(tp / len(predicted), 4) if predicted else None,
-                          "recall": round(tp / len(truth), 4) if truth else None}
+        per_rule[rule] = {
+            "positives": len(truth),
+            "flagged": len(predicted),
+            "tp": tp,
+            "precision": round(tp / len(predicted), 4) if predicted else None,
+            "recall": round(tp / len(truth), 4) if truth else None,
+        }
         false = sorted(predicted - truth)[:3]
         print(f"{rule}: {per_rule[rule]}; false positives e.g. {false}")
     fixed = [f.model_dump() for f in lint_qa(gold, rules=["fixed-question-count"]).findings]

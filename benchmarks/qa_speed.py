@@ -48,9 +48,19 @@ TATQA = CORPUS / "tatqa" / "tatqa_dataset_dev.json"
 RESCALE = {"thousand": (1e-3, "million"), "million": (1e3, "thousand"), "billion": (1e3, "million")}
 WRONG_SCALE = {"": "thousand", "thousand": "million", "million": "billion", "billion": "thousand", "percent": ""}
 # perturbation -> does it keep the exact match?
-KEEPS = {"exact": True, "rescaled": True, "percent-sign": True, "upper-case": True, "reordered": True,
-         "wrong-sign": False, "off-by-one": False, "wrong-scale": False, "dropped-span": False,
-         "replaced": False, "missing": False}
+KEEPS = {
+    "exact": True,
+    "rescaled": True,
+    "percent-sign": True,
+    "upper-case": True,
+    "reordered": True,
+    "wrong-sign": False,
+    "off-by-one": False,
+    "wrong-scale": False,
+    "dropped-span": False,
+    "replaced": False,
+    "missing": False,
+}
 
 
 def _value(sample: QASample) -> float | None:
@@ -108,8 +118,9 @@ def make_eval_set(pool: list[QASample], n: int, seed: int) -> tuple[list[QASampl
     """`n` gold samples (the pool cycled, ids made distinct) and their predictions (missing ones left
     out), with the count of each perturbation."""
     rng = random.Random(seed)
-    gold = [pool[i % len(pool)].model_copy(update={"id": f"{pool[i % len(pool)].id}#{i // len(pool)}"})
-            for i in range(n)]
+    gold = [
+        pool[i % len(pool)].model_copy(update={"id": f"{pool[i % len(pool)].id}#{i // len(pool)}"}) for i in range(n)
+    ]
     predictions: list[dict[str, Any]] = []
     kinds: Counter = Counter()
     for sample in gold:
@@ -149,15 +160,23 @@ def main() -> int:
         t0 = time.perf_counter()
         imported, summary = import_tatqa(source)
         import_s = time.perf_counter() - t0
-        _stage("import_tatqa", import_s, f"{summary['contexts']} contexts, {summary['questions']} questions -> "
-               f"{len(imported)} samples (reconciles: {summary['reconciles']})")
+        _stage(
+            "import_tatqa",
+            import_s,
+            f"{summary['contexts']} contexts, {summary['questions']} questions -> "
+            f"{len(imported)} samples (reconciles: {summary['reconciles']})",
+        )
 
         t0 = time.perf_counter()
         tables = generate_table_qa(source, languages=("zh", "en"))
         tables_s = time.perf_counter() - t0
         generated = list(tables.samples)
-        _stage("generate_table_qa", tables_s, f"{len(generated)} verified samples "
-               f"({sum(s.language == 'zh' for s in generated)} zh, {sum(s.language == 'en' for s in generated)} en)")
+        _stage(
+            "generate_table_qa",
+            tables_s,
+            f"{len(generated)} verified samples "
+            f"({sum(s.language == 'zh' for s in generated)} zh, {sum(s.language == 'en' for s in generated)} en)",
+        )
 
         linted = imported + generated
         t0 = time.perf_counter()
@@ -181,28 +200,46 @@ def main() -> int:
         expected_exact = sum(n for kind, n in kinds.items() if KEEPS[kind])
         exact = round(report["overall"]["lenient_em"] * report["overall"]["n"])
         _stage("qa eval (load)", load_s, f"{len(gold_read)} gold, {len(pred_read)} predictions read")
-        _stage("qa eval (score)", eval_s, f"lenient EM {report['overall']['lenient_em']} F1 "
-               f"{report['overall']['lenient_f1']}; {exact} exact, {expected_exact} expected; official EM "
-               f"{report['overall']['em']} F1 {report['overall']['f1']}; {report['missing']} missing")
+        _stage(
+            "qa eval (score)",
+            eval_s,
+            f"lenient EM {report['overall']['lenient_em']} F1 "
+            f"{report['overall']['lenient_f1']}; {exact} exact, {expected_exact} expected; official EM "
+            f"{report['overall']['em']} F1 {report['overall']['f1']}; {report['missing']} missing",
+        )
     peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     payload = {
         "benchmark": "qa_speed",
-        "contexts": summary["contexts"], "questions": summary["questions"], "imported": len(imported),
+        "contexts": summary["contexts"],
+        "questions": summary["questions"],
+        "imported": len(imported),
         "import_reconciles": summary["reconciles"],
-        "generated": len(generated), "generated_by_language": dict(sorted(Counter(str(s.language)
-                                                                                   for s in generated).items())),
+        "generated": len(generated),
+        "generated_by_language": dict(sorted(Counter(str(s.language) for s in generated).items())),
         "table_skips": dict(sorted(tables.skipped.items())) if hasattr(tables, "skipped") else None,
-        "linted": len(linted), "lint_errors": lint.errors, "lint_warnings": lint.warnings,
+        "linted": len(linted),
+        "lint_errors": lint.errors,
+        "lint_warnings": lint.warnings,
         "lint_by_rule": {k: v for k, v in lint.by_rule.items() if v},
-        "eval_gold": len(gold_read), "eval_predictions": len(pred_read), "eval_missing": report["missing"],
+        "eval_gold": len(gold_read),
+        "eval_predictions": len(pred_read),
+        "eval_missing": report["missing"],
         "perturbations": dict(sorted(kinds.items())),
-        "eval_exact": exact, "eval_expected_exact": expected_exact, "eval_em": report["overall"]["lenient_em"],
-        "eval_f1": report["overall"]["lenient_f1"], "eval_official_em": report["overall"]["em"],
+        "eval_exact": exact,
+        "eval_expected_exact": expected_exact,
+        "eval_em": report["overall"]["lenient_em"],
+        "eval_f1": report["overall"]["lenient_f1"],
+        "eval_official_em": report["overall"]["em"],
         "eval_official_f1": report["overall"]["f1"],
-        "seconds": {"import_tatqa": round(import_s, 3), "generate_table_qa": round(tables_s, 3),
-                    "lint_qa": round(lint_s, 3), "make_eval_set": round(make_s, 3),
-                    "qa_eval_load": round(load_s, 3), "qa_eval_score": round(eval_s, 3),
-                    "total": round(import_s + tables_s + lint_s + load_s + eval_s, 3)},
+        "seconds": {
+            "import_tatqa": round(import_s, 3),
+            "generate_table_qa": round(tables_s, 3),
+            "lint_qa": round(lint_s, 3),
+            "make_eval_set": round(make_s, 3),
+            "qa_eval_load": round(load_s, 3),
+            "qa_eval_score": round(eval_s, 3),
+            "total": round(import_s + tables_s + lint_s + load_s + eval_s, 3),
+        },
         "predictions_per_s": round(len(pred_read) / eval_s) if eval_s else None,
         "peak_rss_mib": round(peak_rss_mib, 1),
         "machine": machine_info(),

@@ -23,15 +23,34 @@ SETTINGS = {
     "auto": "",  # today's default: --auto-batch sizes the micro-batch to the memory estimate
     "mb16x1": "--no-auto-batch --per-device-train-batch-size 16 --gradient-accumulation-steps 1",
     "mb16x1-padding-free": "--no-auto-batch --per-device-train-batch-size 16 --gradient-accumulation-steps 1 "
-                           "--padding-free",
+    "--padding-free",
 }
 
 
 def run(name: str, flags: str, args: argparse.Namespace) -> dict:
     out = Path(args.out) / name
-    cmd = [sys.executable, "-m", "train", "sft", "--model", args.model, "--data", args.data, "--out", str(out),
-           "--quant", args.quant, "--max-steps", str(args.max_steps), "--no-eval", "--logging-steps", "1",
-           "--seed", str(args.seed), *shlex.split(flags)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "train",
+        "sft",
+        "--model",
+        args.model,
+        "--data",
+        args.data,
+        "--out",
+        str(out),
+        "--quant",
+        args.quant,
+        "--max-steps",
+        str(args.max_steps),
+        "--no-eval",
+        "--logging-steps",
+        "1",
+        "--seed",
+        str(args.seed),
+        *shlex.split(flags),
+    ]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, check=False)
     log_path = out / "run_log.json"
@@ -39,12 +58,18 @@ def run(name: str, flags: str, args: argparse.Namespace) -> dict:
         tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         return {"setting": name, "flags": flags, "status": "failed", "exit": proc.returncode, "error": tail}
     log = json.loads(log_path.read_text(encoding="utf-8"))
-    return {"setting": name, "flags": flags, "status": log.get("status"),
-            "tokens_per_second": log.get("tokens_per_second"), "train_tokens": log.get("train_tokens"),
-            "runtime_s": (log.get("train_metrics") or {}).get("train_runtime"),
-            "peak_gpu_memory_gib": log.get("peak_gpu_memory_gib"), "batching": log.get("batching"),
-            "memory_plan": {k: (log.get("memory_plan") or {}).get(k) for k in ("estimate_gib", "budget_gib", "reason")},
-            "losses": [round(h["loss"], 4) for h in log.get("train_loss", []) if h.get("loss") is not None]}
+    return {
+        "setting": name,
+        "flags": flags,
+        "status": log.get("status"),
+        "tokens_per_second": log.get("tokens_per_second"),
+        "train_tokens": log.get("train_tokens"),
+        "runtime_s": (log.get("train_metrics") or {}).get("train_runtime"),
+        "peak_gpu_memory_gib": log.get("peak_gpu_memory_gib"),
+        "batching": log.get("batching"),
+        "memory_plan": {k: (log.get("memory_plan") or {}).get(k) for k in ("estimate_gib", "budget_gib", "reason")},
+        "losses": [round(h["loss"], 4) for h in log.get("train_loss", []) if h.get("loss") is not None],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,8 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         if base and r.get("tokens_per_second"):
             r["speedup_vs_mb4x4"] = round(r["tokens_per_second"] / base, 2)
-    print(json.dumps({"benchmark": "train_throughput", "max_steps": args.max_steps, "rows": rows},
-                     ensure_ascii=False))
+    print(json.dumps({"benchmark": "train_throughput", "max_steps": args.max_steps, "rows": rows}, ensure_ascii=False))
     return 0
 
 

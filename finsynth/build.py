@@ -111,15 +111,22 @@ def raw_files(config: BuildConfig) -> list[Path]:
     if not config.include_generated:
         files = [f for f in files if not SKIP_DIRS & set(f.relative_to(config.raw_dir).parts[:-1])]
     if not files:
-        raise InputError(f"raw_dir {config.raw_dir}: no .jsonl/.json input files; point it at a directory of samples",
-                         setting="raw_dir")
+        raise InputError(
+            f"raw_dir {config.raw_dir}: no .jsonl/.json input files; point it at a directory of samples",
+            setting="raw_dir",
+        )
     return files
 
 
 def _quarantine(record: Record, reason: str, stage: str, **extra: Any) -> QuarantineRow:
     return QuarantineRow(
-        path=record.path, line=record.line, field=None, reason=reason, stage=stage,
-        raw=json.dumps(record.item.model_dump(mode="json"), ensure_ascii=False), extra=extra,
+        path=record.path,
+        line=record.line,
+        field=None,
+        reason=reason,
+        stage=stage,
+        raw=json.dumps(record.item.model_dump(mode="json"), ensure_ascii=False),
+        extra=extra,
     )
 
 
@@ -159,8 +166,13 @@ def dedupe(train: list[Record], threshold: float) -> tuple[list[Record], list[Qu
                 removed.add(j)
                 kind = "duplicate" if similarity >= 1.0 else "near-duplicate"
                 dropped.append(
-                    _quarantine(ordered[j], f"{kind} of {record.item.id} (Jaccard {similarity:.2f})", "dedupe",
-                                kept_id=record.item.id, similarity=round(similarity, 4))
+                    _quarantine(
+                        ordered[j],
+                        f"{kind} of {record.item.id} (Jaccard {similarity:.2f})",
+                        "dedupe",
+                        kept_id=record.item.id,
+                        similarity=round(similarity, 4),
+                    )
                 )
     return kept, dropped
 
@@ -203,8 +215,10 @@ def _count_summary(records: list[Record]) -> dict[str, Any]:
 
 def _composition_source(summary: Composition) -> str:
     """The HTML report's subtitle addition for a composed build (its data rides in the report JSON)."""
-    text = (f"; training split composed with --compose ({summary.rows_before} -> {summary.rows_after} rows, "
-            f"mean count {summary.before_mean:.2f} -> {summary.after_mean:.2f}")
+    text = (
+        f"; training split composed with --compose ({summary.rows_before} -> {summary.rows_after} rows, "
+        f"mean count {summary.before_mean:.2f} -> {summary.after_mean:.2f}"
+    )
     if summary.before_ratio is not None:
         text += f", ratio to the test set {summary.before_ratio:.2f} -> {summary.after_ratio:.2f}"
     return text + ")"
@@ -215,8 +229,9 @@ def _by_type_json(table: dict[str, dict[int, int]]) -> dict[str, dict[str, int]]
     return {t: {str(c): n for c, n in sorted(d.items()) if n} for t, d in table.items()}
 
 
-def _relabel(records: list[Record], config: BuildConfig, progress: bool
-             ) -> tuple[list[Record], list[QuarantineRow], dict, list]:
+def _relabel(
+    records: list[Record], config: BuildConfig, progress: bool
+) -> tuple[list[Record], list[QuarantineRow], dict, list]:
     """Regenerate the analyses of the asked-for types (the rows that need it, or all with `force_relabel`)
     through the LLM engine or the rules annotator. Raises `RelabelAbortedError` when the engine stopped early:
     nothing is written then, so no row is lost."""
@@ -240,7 +255,8 @@ def _relabel(records: list[Record], config: BuildConfig, progress: bool
         stats = result.stats
         raise RelabelAbortedError(
             f"relabel stopped early: {stats.aborted}; nothing was written ({stats.needed} row(s) to relabel, "
-            f"{stats.kept_on_failure} kept their original analysis)")
+            f"{stats.kept_on_failure} kept their original analysis)"
+        )
     by_id = {s.id: s for s in result.samples}
     target_ids = {r.item.id for r in targets}
     out = []
@@ -252,10 +268,19 @@ def _relabel(records: list[Record], config: BuildConfig, progress: bool
         else:
             out.append(record)
     stats = result.stats
-    info = {"llm": config.llm, "annotator": stats.annotator, "annotator_reason": stats.annotator_reason,
-            "types": sorted(config.relabel), "forced": config.force_relabel, "requested": stats.requested,
-            "needed": stats.needed, "relabelled": stats.relabelled, "kept_clean": stats.kept_clean,
-            "kept_on_failure": stats.kept_on_failure, "quarantined": len(result.quarantined)}
+    info = {
+        "llm": config.llm,
+        "annotator": stats.annotator,
+        "annotator_reason": stats.annotator_reason,
+        "types": sorted(config.relabel),
+        "forced": config.force_relabel,
+        "requested": stats.requested,
+        "needed": stats.needed,
+        "relabelled": stats.relabelled,
+        "kept_clean": stats.kept_clean,
+        "kept_on_failure": stats.kept_on_failure,
+        "quarantined": len(result.quarantined),
+    }
     for key in ("usage", "stats"):
         value = getattr(result, key, None)
         if value is not None:
@@ -333,8 +358,13 @@ def build(config: BuildConfig, on_stage: Callable[[str], None] | None = None, pr
         from finsynth.synth.compose import compose
 
         stage("compose")
-        composition = compose(train, compose_config, config.seed, tests=[cast(TestCase, r.item) for r in test_records],
-                              holdout=[r.item for r in val + test_records])
+        composition = compose(
+            train,
+            compose_config,
+            config.seed,
+            tests=[cast(TestCase, r.item) for r in test_records],
+            holdout=[r.item for r in val + test_records],
+        )
         train = composition.records
 
     stage("write")
@@ -379,17 +409,24 @@ def build(config: BuildConfig, on_stage: Callable[[str], None] | None = None, pr
         stage("lint (final)")
         final_lint = lint_records(train_records, against=test_records or None)
     bucket_warnings = quarantine_impact(before=linted_before, after=train_records)
-    report = build_report([cast(Sample, r.item) for r in train + val], lint=final_lint,
-                          against=[cast(TestCase, r.item) for r in test_records] or None,
-                          composition=composition.summary if composition is not None else None,
-                          warnings=bucket_warnings)
+    report = build_report(
+        [cast(Sample, r.item) for r in train + val],
+        lint=final_lint,
+        against=[cast(TestCase, r.item) for r in test_records] or None,
+        composition=composition.summary if composition is not None else None,
+        warnings=bucket_warnings,
+    )
     report_md = render_markdown(report)
     write_text_atomic(out / "report.md", report_md)
     # the browser shows what lint found in the raw rows, including rows --allow-errors quarantined
-    write_html(out / "report.html", report, browse_findings(linted, lint, against=test_records),
-               title="finsynth build report",
-               source=f"{len(train) + len(val)} training samples from {config.raw_dir.as_posix()} (seed {config.seed})"
-               + (_composition_source(composition.summary) if composition is not None else ""))
+    write_html(
+        out / "report.html",
+        report,
+        browse_findings(linted, lint, against=test_records),
+        title="finsynth build report",
+        source=f"{len(train) + len(val)} training samples from {config.raw_dir.as_posix()} (seed {config.seed})"
+        + (_composition_source(composition.summary) if composition is not None else ""),
+    )
 
     read = loaded.read
     document: dict[str, Any] = {
@@ -447,19 +484,29 @@ def build(config: BuildConfig, on_stage: Callable[[str], None] | None = None, pr
         summary = composition.summary
         train_from_raw, composed_out = summary.kept, summary.composed_out
         if summary.kept + summary.copies + summary.replay_rows != len(train):
-            raise BuildError(f"row accounting failed: {len(train)} training rows written, composition reports "
-                             f"{summary.kept} kept + {summary.copies} copies + {summary.replay_rows} replay")
+            raise BuildError(
+                f"row accounting failed: {len(train)} training rows written, composition reports "
+                f"{summary.kept} kept + {summary.copies} copies + {summary.replay_rows} replay"
+            )
         document["counts"]["composed_out"] = composed_out
         document["counts"]["composition"] = {
-            "train_before": summary.rows_before, "kept": summary.kept, "copies": summary.copies,
-            "replay_rows": summary.replay_rows, "composed_out": composed_out, "train_rows": len(train)}
+            "train_before": summary.rows_before,
+            "kept": summary.kept,
+            "copies": summary.copies,
+            "replay_rows": summary.replay_rows,
+            "composed_out": composed_out,
+            "train_rows": len(train),
+        }
         document["composition"] = {
             # a composition is made only from a compose file (config.compose, parsed as compose_config)
             "file": {"name": cast(Path, config.compose).name, "sha256": _sha256(cast(Path, config.compose))},
             "config": cast("ComposeConfig", compose_config).model_dump(mode="json"),
             "config_sha256": summary.config_sha256,
-            "target": {"source": summary.target_source, "counts": {str(c): v for c, v in summary.target.items()},
-                       "reachable": {str(c): v for c, v in summary.reachable_target.items()}},
+            "target": {
+                "source": summary.target_source,
+                "counts": {str(c): v for c, v in summary.target.items()},
+                "reachable": {str(c): v for c, v in summary.reachable_target.items()},
+            },
             "cells": composition.cells,
             "before": _by_type_json(summary.before),
             "after": _by_type_json(summary.after),
@@ -474,8 +521,10 @@ def build(config: BuildConfig, on_stage: Callable[[str], None] | None = None, pr
     document["counts"]["reconciles"] = counted == read
     manifest = Manifest.model_validate(document).to_json()  # the contract, checked before it is written
     if counted != read:  # a row went missing or was doubled: never write a manifest that hides it
-        raise BuildError(f"row accounting failed: read {read}, wrote {counted} "
-                         f"(train+val+test+quarantine{'+composed_out' if composition is not None else ''})")
+        raise BuildError(
+            f"row accounting failed: read {read}, wrote {counted} "
+            f"(train+val+test+quarantine{'+composed_out' if composition is not None else ''})"
+        )
     write_json_atomic(out / "manifest.json", manifest)
     return BuildResult(out_dir=str(out), manifest=manifest, lint=final_lint, report_markdown=report_md)
 
@@ -483,6 +532,7 @@ def build(config: BuildConfig, on_stage: Callable[[str], None] | None = None, pr
 def quarantine_impact(before: list[Record], after: list[Record]) -> list[str]:
     """A warning for each type x count bucket that quarantine emptied or at least halved (lesson 1: a type
     left with one count teaches a fixed count)."""
+
     def buckets(records: list[Record]) -> Counter:
         return Counter((r.item.type, r.item.count) for r in records if isinstance(r.item, Sample))
 

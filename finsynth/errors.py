@@ -46,7 +46,7 @@ class UserError(Exception):
         if not self.setting:
             return message
         if message.startswith(self.setting):
-            message = name + message[len(self.setting):]
+            message = name + message[len(self.setting) :]
         return message.replace(f"`{self.setting}`", name)
 
 

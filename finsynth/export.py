@@ -43,8 +43,13 @@ LORA: dict[str, Any] = REFERENCE["lora"]
 TRAINING: dict[str, Any] = REFERENCE["training"]
 # reference.yaml's training keys that LLaMA-Factory spells differently (the rest are the same names)
 LF_TRAINING_NAMES = {"warmup_steps": "warmup_ratio", "max_length": "cutoff_len"}
-LF_TAGS = {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant",
-           "system_tag": "system"}
+LF_TAGS = {
+    "role_tag": "role",
+    "content_tag": "content",
+    "user_tag": "user",
+    "assistant_tag": "assistant",
+    "system_tag": "system",
+}
 
 
 def _texts(row: dict[str, Any]) -> tuple[str, str, str]:
@@ -60,13 +65,18 @@ def to_format(row: dict[str, Any], fmt: str) -> dict[str, Any]:
     system, user, assistant = _texts(row)
     if fmt in ("messages", "llamafactory"):
         msgs = ([{"role": "system", "content": system}] if system else []) + [
-            {"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
+            {"role": "user", "content": user},
+            {"role": "assistant", "content": assistant},
+        ]
         return {"id": row["id"], "messages": msgs}
     if fmt == "alpaca":
         return {"id": row["id"], "instruction": user, "input": "", "output": assistant, "system": system}
     if fmt == "sharegpt":
-        return {"id": row["id"], "system": system,
-                "conversations": [{"from": "human", "value": user}, {"from": "gpt", "value": assistant}]}
+        return {
+            "id": row["id"],
+            "system": system,
+            "conversations": [{"from": "human", "value": user}, {"from": "gpt", "value": assistant}],
+        }
     raise ConfigError(f"unknown export format {fmt!r}; choose from {FORMATS}")
 
 
@@ -90,8 +100,12 @@ def _file_name(split: str, fmt: str) -> str:
 
 def messages_dataset(file_name: str) -> dict[str, Any]:
     """A LLaMA-Factory `dataset_info.json` entry for a file of OpenAI-style `messages` rows."""
-    return {"file_name": file_name, "formatting": "sharegpt", "columns": {"messages": "messages"},
-            "tags": dict(LF_TAGS)}
+    return {
+        "file_name": file_name,
+        "formatting": "sharegpt",
+        "columns": {"messages": "messages"},
+        "tags": dict(LF_TAGS),
+    }
 
 
 def dataset_info(splits: list[str]) -> dict[str, Any]:
@@ -127,8 +141,13 @@ def llamafactory_yaml(model: str, dataset_dir: str, splits: list[str], output_di
         "report_to": "none",
     }
     if "val" in splits:
-        cfg.update({"eval_dataset": "finsynth_val", "eval_strategy": "epoch",
-                    "per_device_eval_batch_size": TRAINING["per_device_eval_batch_size"]})
+        cfg.update(
+            {
+                "eval_dataset": "finsynth_val",
+                "eval_strategy": "epoch",
+                "per_device_eval_batch_size": TRAINING["per_device_eval_batch_size"],
+            }
+        )
     return cfg
 
 
@@ -150,8 +169,10 @@ def composition_comment(composition: dict[str, Any]) -> str:
     name = (composition.get("file") or {}).get("name", "?")
     sha = str(composition.get("config_sha256", ""))[:12]
     lines = [
-        (f"composition: finsynth_train is already the composed mixture (finsynth build --compose {name}, "
-        f"config sha256 {sha}...)"),
+        (
+            f"composition: finsynth_train is already the composed mixture (finsynth build --compose {name}, "
+            f"config sha256 {sha}...)"
+        ),
         f"  target metric counts ({'match: test' if source == 'test' else 'explicit'}): {target}; "
         f"{rows} rows" + (f", mean-count ratio against the test set {ratio:.2f}" if ratio is not None else ""),
         "  no interleave_probs / num_samples on purpose: LLaMA-Factory's num_samples redraws a dataset at random",
@@ -161,8 +182,12 @@ def composition_comment(composition: dict[str, Any]) -> str:
     return "".join(f"# {line}\n" for line in lines)
 
 
-def export(data_dir: str | os.PathLike[str], fmt: str, out_dir: str | os.PathLike[str] | None = None,
-           model: str = "Qwen/Qwen3-14B") -> dict[str, Any]:
+def export(
+    data_dir: str | os.PathLike[str],
+    fmt: str,
+    out_dir: str | os.PathLike[str] | None = None,
+    model: str = "Qwen/Qwen3-14B",
+) -> dict[str, Any]:
     """Write every built split present in `fmt` under `out_dir` (default `<data_dir>/export/<fmt>`)."""
     if fmt not in FORMATS:
         raise ConfigError(f"unknown export format {fmt!r}; choose from {FORMATS}")
@@ -170,9 +195,11 @@ def export(data_dir: str | os.PathLike[str], fmt: str, out_dir: str | os.PathLik
     composition = _composition(data_dir) or {}
     if (composition.get("config") or {}).get("mode") == "weight":
         # the other tools read rows, not finsynth's per-row loss weights: they would train the set unweighted
-        raise UserError(f"{data_dir} was composed with mode: weight; its loss weights live in each row's "
-                        "sample.provenance.compose.weight and only `python -m train sft` reads them, so an export "
-                        "would train it unweighted: rebuild with a copies compose file (mode: copies) to export")
+        raise UserError(
+            f"{data_dir} was composed with mode: weight; its loss weights live in each row's "
+            "sample.provenance.compose.weight and only `python -m train sft` reads them, so an export "
+            "would train it unweighted: rebuild with a copies compose file (mode: copies) to export"
+        )
     out = Path(out_dir) if out_dir else data_dir / "export" / fmt
     written: dict[str, Any] = {"format": fmt, "out": str(out), "files": {}}
     splits = []
@@ -197,9 +224,10 @@ def export(data_dir: str | os.PathLike[str], fmt: str, out_dir: str | os.PathLik
         if composition:
             doc["mix_strategy"] = "concat"  # LLaMA-Factory's default, written out: the file is the mixture
             header += composition_comment(composition)
-            written["composition"] = {"config_sha256": composition.get("config_sha256"),
-                                      "translation": "the composed train split is the mixture; "
-                                                     "no interleave_probs or num_samples"}
+            written["composition"] = {
+                "config_sha256": composition.get("config_sha256"),
+                "translation": "the composed train split is the mixture; no interleave_probs or num_samples",
+            }
         write_text_atomic(yaml_path, header + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
         written["dataset_info"] = str(info_path)
         written["train_yaml"] = str(yaml_path)

@@ -147,9 +147,7 @@ def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
         if splits is not None:
             out.extend(splits)
         elif path.is_dir():
-            out.extend(
-                sorted(p for p in path.rglob("*") if p.suffix in INPUT_SUFFIXES and p.is_file())
-            )
+            out.extend(sorted(p for p in path.rglob("*") if p.suffix in INPUT_SUFFIXES and p.is_file()))
         elif path.is_file():
             out.append(path)
         else:
@@ -186,8 +184,10 @@ def raw_rows(path: Path, warnings: list[str] | None = None) -> Iterator[tuple[in
             rows = None
         if isinstance(rows, list):
             if path.suffix != ".json" and warnings is not None:
-                warnings.append(f"{path}: holds a JSON array, not one object per line; read its {len(rows)} "
-                                f"element(s) as rows numbered from 1 (rename it .json to silence this)")
+                warnings.append(
+                    f"{path}: holds a JSON array, not one object per line; read its {len(rows)} "
+                    f"element(s) as rows numbered from 1 (rename it .json to silence this)"
+                )
             for index, row in enumerate(rows, start=1):
                 dumped = json.dumps(row, ensure_ascii=False)
                 yield index, dumped, dumped
@@ -237,8 +237,7 @@ def parse_row(row: Any, path: Path, line: int, kind: Kind = "auto") -> Sample | 
         row = row["sample"]  # a built row (prompts.chat_row): the structured sample rides inside it
     row = dict(row)
     is_test = kind == "test" or (
-        kind == "auto"
-        and (row.get("type") == "test" or ("scenario" in row and row.get("type") not in tuple("ABCD")))
+        kind == "auto" and (row.get("type") == "test" or ("scenario" in row and row.get("type") not in tuple("ABCD")))
     )
     provenance = dict(row.pop("provenance", None) or {})
     provenance.setdefault("source", str(path))
@@ -302,8 +301,10 @@ def load_file(path: str | os.PathLike[str], kind: Kind = "auto", skip_foreign: b
         raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     reason = foreign_rows_reason(rows) if skip_foreign else None
     if reason is not None:
-        return LoadResult(skipped=[SkippedFile(path=str(path), rows=len(rows), reason=reason)],
-                          warnings=[f"{path}: skipped, not sample rows: {reason}"])
+        return LoadResult(
+            skipped=[SkippedFile(path=str(path), rows=len(rows), reason=reason)],
+            warnings=[f"{path}: skipped, not sample rows: {reason}"],
+        )
     for line, text, raw in rows:
         result.read += 1
         if text is None:
@@ -323,14 +324,17 @@ def load_file(path: str | os.PathLike[str], kind: Kind = "auto", skip_foreign: b
             item = parse_row(decoded, path, line, kind)
         except ValidationError as exc:
             result.quarantined.append(
-                QuarantineRow(path=str(path), line=line, field=field_path(exc.errors()[0]["loc"], "<row>"),
-                              reason=schema_errors(exc, "<row>"), raw=raw)
+                QuarantineRow(
+                    path=str(path),
+                    line=line,
+                    field=field_path(exc.errors()[0]["loc"], "<row>"),
+                    reason=schema_errors(exc, "<row>"),
+                    raw=raw,
+                )
             )
             continue
         except ValueError as exc:
-            result.quarantined.append(
-                QuarantineRow(path=str(path), line=line, field="<row>", reason=str(exc), raw=raw)
-            )
+            result.quarantined.append(QuarantineRow(path=str(path), line=line, field="<row>", reason=str(exc), raw=raw))
             continue
         result.records.append(Record(path=str(path), line=line, item=item))
     return result
@@ -390,8 +394,9 @@ def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
                 try:
                     rows.append(json.loads(line))
                 except json.JSONDecodeError as exc:
-                    raise InvalidInputError(f"{path}: line {number}: not JSON ({exc.msg}); was the file cut short "
-                                            "or edited? rebuild it") from exc
+                    raise InvalidInputError(
+                        f"{path}: line {number}: not JSON ({exc.msg}); was the file cut short or edited? rebuild it"
+                    ) from exc
     return rows
 
 

@@ -90,16 +90,21 @@ class Provenance(BaseModel):
 def row_content_hash(sample: Sample) -> str:
     """sha256 of what a reviewer judges in a row (type, input, output; not its provenance): a review decision
     names it, and one made on another version of the row is refused."""
-    payload = json.dumps({"type": sample.type, "input": sample.input.model_dump(mode="json"),
-                          "output": sample.output.model_dump(mode="json")}, ensure_ascii=False, sort_keys=True)
+    payload = json.dumps(
+        {
+            "type": sample.type,
+            "input": sample.input.model_dump(mode="json"),
+            "output": sample.output.model_dump(mode="json"),
+        },
+        ensure_ascii=False,
+        sort_keys=True,
+    )
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
 def content_id(prefix: str, payload: ParagraphInput) -> str:
     """A stable id from the input text: the same paragraph has the same id in every run."""
-    digest = hashlib.sha256(
-        f"{payload.chapter_title}\n{payload.paragraph}".encode()
-    ).hexdigest()[:16]
+    digest = hashlib.sha256(f"{payload.chapter_title}\n{payload.paragraph}".encode()).hexdigest()[:16]
     return f"{prefix}-{digest}"
 
 

@@ -102,9 +102,7 @@ def completion_body(content: str, model: str, prompt_chars: int, finish_reason: 
         "object": "chat.completion",
         "created": 0,
         "model": model,
-        "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish_reason}
-        ],
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish_reason}],
         "usage": {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
@@ -237,19 +235,31 @@ class FakeOpenAI:
             with contextlib.suppress(OSError, RuntimeError):
                 writer.close()
 
-    async def _write(self, writer: asyncio.StreamWriter, status: int, payload: dict[str, Any],
-                     headers: dict[str, str] | None = None) -> None:
+    async def _write(
+        self, writer: asyncio.StreamWriter, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> None:
         data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-        reason = {200: "OK", 404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error",
-                  503: "Service Unavailable", 400: "Bad Request"}.get(status, "Status")
-        out = [f"HTTP/1.1 {status} {reason}", "Content-Type: application/json",
-               f"Content-Length: {len(data)}", "Connection: keep-alive"]
+        reason = {
+            200: "OK",
+            404: "Not Found",
+            429: "Too Many Requests",
+            500: "Internal Server Error",
+            503: "Service Unavailable",
+            400: "Bad Request",
+        }.get(status, "Status")
+        out = [
+            f"HTTP/1.1 {status} {reason}",
+            "Content-Type: application/json",
+            f"Content-Length: {len(data)}",
+            "Connection: keep-alive",
+        ]
         out += [f"{k}: {v}" for k, v in (headers or {}).items()]
         writer.write(("\r\n".join(out) + "\r\n\r\n").encode("latin-1") + data)
         await writer.drain()
 
-    async def _respond(self, method: str, path: str, headers: dict[str, str], raw: bytes,
-                       writer: asyncio.StreamWriter) -> bool:
+    async def _respond(
+        self, method: str, path: str, headers: dict[str, str], raw: bytes, writer: asyncio.StreamWriter
+    ) -> bool:
         if "authorization" in headers:
             with self.lock:
                 self.auth_headers.add(headers["authorization"])
@@ -301,6 +311,7 @@ class FakeOpenAI:
 
 
 # -- a script for benchmarks and subprocess tests --------------------------------------------
+
 
 def _fraction(key: str, attempt: int, salt: str) -> float:
     digest = hashlib.sha256(f"{salt}:{key}:{attempt}".encode()).digest()
@@ -386,8 +397,11 @@ def main(argv: list[str] | None = None) -> None:
         serving.cancel()
         if args.log:
             with server.lock:
-                payload = {"counts": dict(server.counts), "served": dict(server.served),
-                           "outcomes": dict(Counter(e.outcome for e in server.log))}
+                payload = {
+                    "counts": dict(server.counts),
+                    "served": dict(server.served),
+                    "outcomes": dict(Counter(e.outcome for e in server.log)),
+                }
             Path(args.log).write_text(json.dumps(payload))
 
     asyncio.run(run())

@@ -16,8 +16,10 @@ def _sentences(topic: str, n: int, seed: int) -> list[str]:
     out = []
     for i in range(n):
         k = seed * 100 + i
-        out.append(f"{topic}第{k + 1}项观察显示，公司相关业务收入达到{10 + k % 7}.{k % 10}亿元，"
-                   f"同比增长{5 + k % 11}.{(k * 3) % 10}%，主要受益于产品结构优化与渠道下沉持续推进。")
+        out.append(
+            f"{topic}第{k + 1}项观察显示，公司相关业务收入达到{10 + k % 7}.{k % 10}亿元，"
+            f"同比增长{5 + k % 11}.{(k * 3) % 10}%，主要受益于产品结构优化与渠道下沉持续推进。"
+        )
     return out
 
 
@@ -41,8 +43,9 @@ def build_pdf(path: Path) -> dict:
     from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
     pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
-    body = ParagraphStyle("body", fontName="STSong-Light", fontSize=10.5, leading=16, wordWrap="CJK",
-                          firstLineIndent=21, spaceAfter=4)
+    body = ParagraphStyle(
+        "body", fontName="STSong-Light", fontSize=10.5, leading=16, wordWrap="CJK", firstLineIndent=21, spaceAfter=4
+    )
     head = ParagraphStyle("head", fontName="STSong-Light", fontSize=14, leading=22, spaceBefore=6, spaceAfter=4)
 
     def decorate(canvas, doc) -> None:
@@ -66,7 +69,7 @@ def build_pdf(path: Path) -> dict:
         got = _sentences(title.split("、")[-1].split("）")[-1], n, s_index)
         sentences += got
         # paragraphs of 3 sentences, the (二) section as one long paragraph (it crosses a page break)
-        groups = [got] if title.startswith("（二）") else [got[i:i + 3] for i in range(0, n, 3)]
+        groups = [got] if title.startswith("（二）") else [got[i : i + 3] for i in range(0, n, 3)]
         for group in groups:
             paragraphs.append("".join(group))
             story.append(Paragraph("".join(group), body))
@@ -86,8 +89,14 @@ def build_pdf(path: Path) -> dict:
             story += [Spacer(1, 6), table, Spacer(1, 6)]
     doc = SimpleDocTemplate(str(path), pagesize=A4, topMargin=72, bottomMargin=72)
     doc.build(story, onFirstPage=decorate, onLaterPages=decorate)
-    return {"sentences": sentences, "paragraphs": paragraphs, "headings": [t for t, _ in PDF_SECTIONS],
-            "table_header": rows[0], "table_rows": len(rows), "pages": doc.page}
+    return {
+        "sentences": sentences,
+        "paragraphs": paragraphs,
+        "headings": [t for t, _ in PDF_SECTIONS],
+        "table_header": rows[0],
+        "table_rows": len(rows),
+        "pages": doc.page,
+    }
 
 
 def build_docx(path: Path) -> dict:
@@ -138,11 +147,19 @@ def build_gbk_text(path: Path) -> dict:
     """A GBK plain-text report: numbered headings, one paragraph a line, full-width digits, a decoration rule."""
     sentences = _sentences("经营分析", 3, 11) + _sentences("风险提示", 2, 12)
     full = "公司毛利率为３１．２％，同比提升４．６个百分点。"
-    text = ("一、经营分析\n" + "".join(sentences[:3]) + "\n━━━━━━━━━━\n二、风险提示\n" + full
-            + "".join(sentences[3:]) + "\n")
+    text = (
+        "一、经营分析\n"
+        + "".join(sentences[:3])
+        + "\n━━━━━━━━━━\n二、风险提示\n"
+        + full
+        + "".join(sentences[3:])
+        + "\n"
+    )
     path.write_bytes(text.encode("gbk"))
-    return {"sentences": [*sentences, "公司毛利率为31.2%，同比提升4.6个百分点。"],
-            "headings": ["一、经营分析", "二、风险提示"]}
+    return {
+        "sentences": [*sentences, "公司毛利率为31.2%，同比提升4.6个百分点。"],
+        "headings": ["一、经营分析", "二、风险提示"],
+    }
 
 
 def build_markdown(path: Path) -> dict:
@@ -153,8 +170,11 @@ def build_markdown(path: Path) -> dict:
         "## 投资建议\n\n" + "".join(sentences[3:]) + "\n\n- 关注**高股息**板块\n- 关注科技成长\n"
     )
     path.write_text(text, encoding="utf-8-sig")
-    return {"sentences": [*sentences, "- 关注高股息板块", "- 关注科技成长"],
-            "headings": ["2025年中期策略", "市场回顾", "投资建议"], "table_header": ["指数", "涨跌幅"]}
+    return {
+        "sentences": [*sentences, "- 关注高股息板块", "- 关注科技成长"],
+        "headings": ["2025年中期策略", "市场回顾", "投资建议"],
+        "table_header": ["指数", "涨跌幅"],
+    }
 
 
 def cjk_styles(size: float = 10.5, indent: float = 0) -> tuple:
@@ -164,8 +184,15 @@ def cjk_styles(size: float = 10.5, indent: float = 0) -> tuple:
     from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 
     pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
-    body = ParagraphStyle("body", fontName="STSong-Light", fontSize=size, leading=size * 1.5, wordWrap="CJK",
-                          firstLineIndent=indent, spaceAfter=4)
+    body = ParagraphStyle(
+        "body",
+        fontName="STSong-Light",
+        fontSize=size,
+        leading=size * 1.5,
+        wordWrap="CJK",
+        firstLineIndent=indent,
+        spaceAfter=4,
+    )
     head = ParagraphStyle("head", fontName="STSong-Light", fontSize=14, leading=22, spaceBefore=6, spaceAfter=4)
     return body, head
 
@@ -178,8 +205,7 @@ def build_flow_pdf(path: Path, story: list, columns: int = 1) -> None:
     width, height = A4
     gutter = 18
     frame_width = (width - 144 - gutter * (columns - 1)) / columns
-    frames = [Frame(72 + i * (frame_width + gutter), 72, frame_width, height - 144, id=f"c{i}")
-              for i in range(columns)]
+    frames = [Frame(72 + i * (frame_width + gutter), 72, frame_width, height - 144, id=f"c{i}") for i in range(columns)]
     doc = BaseDocTemplate(str(path), pagesize=A4)
     doc.addPageTemplates([PageTemplate(id="body", frames=frames)])
     doc.build(story)
@@ -187,5 +213,6 @@ def build_flow_pdf(path: Path, story: list, columns: int = 1) -> None:
 
 def tagged_sentences(topic: str, n: int, seed: int) -> list[str]:
     """`_sentences` with a bracketed tag ("【T015】") in each: a token the wrap can cut inside."""
-    return [s.replace("项观察", f"项观察【T{seed * 100 + i:03d}】", 1)
-            for i, s in enumerate(_sentences(topic, n, seed))]
+    return [
+        s.replace("项观察", f"项观察【T{seed * 100 + i:03d}】", 1) for i, s in enumerate(_sentences(topic, n, seed))
+    ]

@@ -74,7 +74,7 @@ class Router:
         if scenario == "fence":
             return Reply(content=f"好的，结果如下：\n```json\n{good}\n```\n")
         if scenario == "think":
-            return Reply(content=f"<think>先找核心指标，再逐项排除。{{\"analysis\": 1}}</think>\n{good}")
+            return Reply(content=f'<think>先找核心指标，再逐项排除。{{"analysis": 1}}</think>\n{good}')
         if scenario == "fixable":  # prose analysis (style-mismatch) first, fixed after the re-ask
             if request.turn == 1:
                 bad = {
@@ -84,12 +84,19 @@ class Router:
                 return Reply(content=json.dumps(bad, ensure_ascii=False))
             return Reply(content=good)
         if scenario == "invalid":  # never valid: a score out of range every time
-            return Reply(content=json.dumps({"analysis": "x", "metrics": [
-                {"metric_name": "毛利率", "metric_type": "financial", "score": 7}]}, ensure_ascii=False))
+            return Reply(
+                content=json.dumps(
+                    {"analysis": "x", "metrics": [{"metric_name": "毛利率", "metric_type": "financial", "score": 7}]},
+                    ensure_ascii=False,
+                )
+            )
         if scenario == "ratelimit":
             if request.attempt == 1:
-                return Reply(status=429, headers={"Retry-After": "1"},
-                             body={"error": {"message": "rate limited", "type": "rate_limit"}})
+                return Reply(
+                    status=429,
+                    headers={"Retry-After": "1"},
+                    body={"error": {"message": "rate limited", "type": "rate_limit"}},
+                )
             return Reply(content=good)
         if scenario == "boom":
             if request.attempt <= 2:

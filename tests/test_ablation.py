@@ -56,8 +56,10 @@ def test_only_shared_seeds_and_cases_are_compared() -> None:
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.lists(st.integers(0, 1), min_size=8, max_size=8), min_size=2, max_size=3),
-       st.lists(st.lists(st.integers(0, 1), min_size=8, max_size=8), min_size=2, max_size=3))
+@given(
+    st.lists(st.lists(st.integers(0, 1), min_size=8, max_size=8), min_size=2, max_size=3),
+    st.lists(st.lists(st.integers(0, 1), min_size=8, max_size=8), min_size=2, max_size=3),
+)
 def test_swapping_the_sides_negates_the_effect_and_the_interval_holds_it(a, b) -> None:
     n = min(len(a), len(b))
     va, vb = _cells(dict(enumerate(a[:n]))), _cells(dict(enumerate(b[:n])))
@@ -76,10 +78,25 @@ def test_seed_interval_reproduces_the_issue_measurement() -> None:
 
 
 def _measurement(rule: str, change: str, kind: str, interval: tuple[float, float]) -> ev.Measurement:
-    return ev.Measurement(rule=rule, change=change, kind=kind, variant="v", baseline="corpus", model="m", device="d",
-                          data="x", cases=50, seeds=[0, 1], baseline_total=[20, 20], variant_total=[10, 10],
-                          delta_total=sum(interval) / 2, interval=interval, interval_method="test",
-                          recipe="r.yaml", date="2026-12-08")
+    return ev.Measurement(
+        rule=rule,
+        change=change,
+        kind=kind,
+        variant="v",
+        baseline="corpus",
+        model="m",
+        device="d",
+        data="x",
+        cases=50,
+        seeds=[0, 1],
+        baseline_total=[20, 20],
+        variant_total=[10, 10],
+        delta_total=sum(interval) / 2,
+        interval=interval,
+        interval_method="test",
+        recipe="r.yaml",
+        date="2026-12-08",
+    )
 
 
 def test_a_harmful_remedy_demotes_an_error_and_a_harmful_fault_keeps_it() -> None:
@@ -252,24 +269,59 @@ def test_outcome_recipe_runs_on_cpu_and_compares_paired(tiny, corpus_dir, tmp_pa
     recipe.write_text(
         "name: smoke\nbaseline: corpus\nseeds: [0, 1]\nvariants:\n  corpus: {source: corpus}\n"
         "  move: {source: corpus, fix: [count-anchor:move], measures: {rule: count-anchor, kind: fix}}\n"
-        "  zero-shot: {source: zero-shot}\n", encoding="utf-8")
+        "  zero-shot: {source: zero-shot}\n",
+        encoding="utf-8",
+    )
     out, evidence = tmp_path / "out", tmp_path / "evidence.json"
-    common = [sys.executable, str(REPO / "benchmarks" / "outcome.py"), "--recipe", str(recipe), "--out", str(out),
-              "--corpus", str(corpus_dir)]
+    common = [
+        sys.executable,
+        str(REPO / "benchmarks" / "outcome.py"),
+        "--recipe",
+        str(recipe),
+        "--out",
+        str(out),
+        "--corpus",
+        str(corpus_dir),
+    ]
     prep = subprocess.run([*common, "--stage", "prepare"], capture_output=True, text=True, check=False, cwd=tmp_path)
     assert prep.returncode == 0, prep.stderr[-2000:]
-    run = [*common, "--stage", "run", "--model", str(tiny), "--limit", "3", "--max-steps", "1", "--train-limit", "6",
-           "--max-new-tokens", "8", "--parallel", "2", "--write-evidence", str(evidence), "--device-name", "cpu-test"]
+    run = [
+        *common,
+        "--stage",
+        "run",
+        "--model",
+        str(tiny),
+        "--limit",
+        "3",
+        "--max-steps",
+        "1",
+        "--train-limit",
+        "6",
+        "--max-new-tokens",
+        "8",
+        "--parallel",
+        "2",
+        "--write-evidence",
+        str(evidence),
+        "--device-name",
+        "cpu-test",
+    ]
     first = subprocess.run(run, capture_output=True, text=True, check=False, cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
     table = json.loads(first.stdout.strip().splitlines()[-1])
     assert [(r["variant"], r["seed"], r["status"]) for r in table["rows"]] == [
-        ("corpus", 0, "ok"), ("corpus", 1, "ok"), ("move", 0, "ok"), ("move", 1, "ok"), ("zero-shot", 0, "ok")]
+        ("corpus", 0, "ok"),
+        ("corpus", 1, "ok"),
+        ("move", 0, "ok"),
+        ("move", 1, "ok"),
+        ("zero-shot", 0, "ok"),
+    ]
     assert table["comparison"]["move"]["seeds"] == [0, 1] and len(table["comparison"]["move"]["interval"]) == 2
     assert "progress: 5/5 cell(s)" in first.stderr
     written = ev.load_evidence(evidence).measurements
     assert [(m.rule, m.change, m.kind, m.cases, m.device) for m in written] == [
-        ("count-anchor", "fix count-anchor:move", "fix", 3, "cpu-test")]
+        ("count-anchor", "fix count-anchor:move", "fix", 3, "cpu-test")
+    ]
     again = subprocess.run(run, capture_output=True, text=True, check=False, cwd=tmp_path)
     assert again.returncode == 0 and again.stderr.count(": kept (") == 5
 
@@ -281,9 +333,21 @@ def test_diagnose_writes_its_data_plan_as_a_measurable_recipe(corpus_dir, tmp_pa
     raw.mkdir()
     for f in ("type_a.jsonl", "type_b.jsonl", "type_c.jsonl", "type_d.jsonl"):
         (raw / f).write_bytes((corpus_dir / f).read_bytes())
-    code = main(["diagnose", "--pred", str(corpus_dir / "predictions_v11.json"), "--gold",
-                 str(corpus_dir / "test_cases.jsonl"), "--train", str(raw), "--recipe-out", str(tmp_path / "plan"),
-                 "--format", "json"])
+    code = main(
+        [
+            "diagnose",
+            "--pred",
+            str(corpus_dir / "predictions_v11.json"),
+            "--gold",
+            str(corpus_dir / "test_cases.jsonl"),
+            "--train",
+            str(raw),
+            "--recipe-out",
+            str(tmp_path / "plan"),
+            "--format",
+            "json",
+        ]
+    )
     assert code == 0
     err = capsys.readouterr().err
     assert "data plan as a recipe" in err and "plan note:" in err

@@ -29,8 +29,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 def b_sample(paragraph: str, *names: str) -> Sample:
     metrics = [Metric(metric_name=n, metric_type="financial", score=1.0 - 0.1 * i) for i, n in enumerate(names)]
-    return Sample(type="B", input=ParagraphInput(chapter_title="测试", paragraph=paragraph),
-                  output=Extraction(analysis="旧", metrics=metrics))
+    return Sample(
+        type="B",
+        input=ParagraphInput(chapter_title="测试", paragraph=paragraph),
+        output=Extraction(analysis="旧", metrics=metrics),
+    )
 
 
 def categories(sample: Sample) -> dict[str, str]:
@@ -45,8 +48,11 @@ def test_whole_corpus_b_passes_style_and_coverage(corpus_dir):
     failing = []
     for sample in samples:
         relabelled = sample.model_copy(update={"output": annotate(sample)})
-        findings = [f for f in lint_sample(relabelled)
-                    if f.rule in ("style-mismatch", "exclusion-coverage") or f.severity == "error"]
+        findings = [
+            f
+            for f in lint_sample(relabelled)
+            if f.rule in ("style-mismatch", "exclusion-coverage") or f.severity == "error"
+        ]
         if findings:
             failing.append((sample.id, [f.message for f in findings]))
         assert relabelled.output.metrics == sample.output.metrics
@@ -91,8 +97,10 @@ def test_background_paragraph_without_core_metrics():
 
 
 def test_deterministic_and_through_relabel():
-    samples = [b_sample(f"受益于成本下降，公司毛利率提升至{20 + i}.5%。天然气价格同比下降{10 + i}%。", "毛利率")
-               for i in range(5)]
+    samples = [
+        b_sample(f"受益于成本下降，公司毛利率提升至{20 + i}.5%。天然气价格同比下降{10 + i}%。", "毛利率")
+        for i in range(5)
+    ]
     first = relabel(samples, llm="rules", progress=False)
     second = relabel(samples, llm="rules", progress=False)
     assert [s.model_dump() for s in first.samples] == [s.model_dump() for s in second.samples]
@@ -168,9 +176,11 @@ def test_the_issues_broken_names_are_noun_phrases_now():
 
 
 def test_change_and_level_stay_one_item_and_signs_survive():
-    sample = b_sample("公司2025H1火电经营利润约28亿元。期内入炉标煤单价约780元/吨，较上年同期下降约150元/吨。"
-                      "水溶C100收入同比-3%，布伦特原油均价从上年同期的82美元/桶降至约71美元/桶，降幅约13.4%。",
-                      "火电经营利润")
+    sample = b_sample(
+        "公司2025H1火电经营利润约28亿元。期内入炉标煤单价约780元/吨，较上年同期下降约150元/吨。"
+        "水溶C100收入同比-3%，布伦特原油均价从上年同期的82美元/桶降至约71美元/桶，降幅约13.4%。",
+        "火电经营利润",
+    )
     found = items_of(sample)
     assert found["入炉标煤单价"][0] == "约780元/吨，较上年同期下降约150元/吨"  # the qualifier stays
     assert found["水溶C100收入"][0] == "同比-3%"
@@ -189,25 +199,34 @@ def test_periods_of_a_series_are_items_of_their_own():
 
 def test_a_change_from_one_period_to_another_is_one_item():
     # "从年初的148美元降至6月的112美元": the period names the end point, not a second item
-    sample = b_sample("TCL电子2025H1电视业务毛利率提升至18.6%。65寸面板价格从年初的148美元降至6月的112美元。"
-                      "1月均价约15.8元/公斤，2月回升至16.5元/公斤。", "电视业务毛利率")
+    sample = b_sample(
+        "TCL电子2025H1电视业务毛利率提升至18.6%。65寸面板价格从年初的148美元降至6月的112美元。"
+        "1月均价约15.8元/公斤，2月回升至16.5元/公斤。",
+        "电视业务毛利率",
+    )
     found = items_of(sample)
     assert found["面板价格"][0] == "148美元，112美元"
     assert not any(name.startswith("面板价格") and name != "面板价格" for name in found), found
 
 
 def test_growth_of_an_earlier_item_joins_it():
-    sample = b_sample("海大集团2025H1饲料销量约1,230万吨，同比增长11%。其中水产饲料销量360万吨，猪饲料销量520万吨。"
-                      "水产饲料增速最快达18%，猪饲料增速8%。", "饲料销量增速")
+    sample = b_sample(
+        "海大集团2025H1饲料销量约1,230万吨，同比增长11%。其中水产饲料销量360万吨，猪饲料销量520万吨。"
+        "水产饲料增速最快达18%，猪饲料增速8%。",
+        "饲料销量增速",
+    )
     found = items_of(sample)
     assert "水产饲料增速" not in found and "猪饲料增速" not in found, found
     assert found["水产饲料销量"][0].endswith("18%") and found["猪饲料销量"][0].endswith("8%")
 
 
 def test_which_number_free_clauses_are_candidates():
-    sample = b_sample("公司2025H1收入同比增长12%，同比基本持平的是费用。OLED方面，柔性屏出货提速。"
-                      "需要关注的风险因素包括：宏观经济增速不及预期、行业竞争加剧导致毛利率下行、原材料价格大幅波动。"
-                      "业务覆盖东南亚、中东、非洲等区域。我们维持'买入'评级。", "收入增速")
+    sample = b_sample(
+        "公司2025H1收入同比增长12%，同比基本持平的是费用。OLED方面，柔性屏出货提速。"
+        "需要关注的风险因素包括：宏观经济增速不及预期、行业竞争加剧导致毛利率下行、原材料价格大幅波动。"
+        "业务覆盖东南亚、中东、非洲等区域。我们维持'买入'评级。",
+        "收入增速",
+    )
     names = [c.name for c in candidates(sample)[0] if c.qualitative]
     assert {"宏观经济增速不及预期", "行业竞争加剧导致毛利率下行", "原材料价格大幅波动"} <= set(names), names
     assert any("东南亚、中东、非洲" in n for n in names)  # short parts: one thing, not split
@@ -311,8 +330,12 @@ def test_model_output_passes_lint(corpus_dir):
     model = fit_model(samples[:100])
     for sample in samples[100:]:
         relabelled = sample.model_copy(update={"output": annotate(sample, model=model)})
-        assert not [f for f in lint_sample(relabelled) if f.severity == "error" or f.rule in (
-            "style-mismatch", "exclusion-coverage", "ungrounded-exclusion", "exclusion-value-mismatch")], sample.id
+        assert not [
+            f
+            for f in lint_sample(relabelled)
+            if f.severity == "error"
+            or f.rule in ("style-mismatch", "exclusion-coverage", "ungrounded-exclusion", "exclusion-value-mismatch")
+        ], sample.id
 
 
 def test_fit_refuses_rows_without_labels():
@@ -336,14 +359,26 @@ def test_annotator_fit_command(tmp_path, capsys):
 
 def test_agreement_benchmark_runs_and_prints_its_keys(corpus_dir):
     script = REPO / "benchmarks" / "annotator_agreement.py"
-    proc = subprocess.run([sys.executable, str(script), "--data", str(corpus_dir / "type_b.jsonl"), "--limit", "25",
-                           "--mode", "both"], capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, str(script), "--data", str(corpus_dir / "type_b.jsonl"), "--limit", "25", "--mode", "both"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["rows"] == 25
     for mode in ("rules", "fitted"):
         scored = result[mode]
-        for key in ("item_recall", "item_precision", "category_agreement", "value_fidelity", "gold_items",
-                    "pred_items", "meets_targets", "confusions"):
+        for key in (
+            "item_recall",
+            "item_precision",
+            "category_agreement",
+            "value_fidelity",
+            "gold_items",
+            "pred_items",
+            "meets_targets",
+            "confusions",
+        ):
             assert key in scored
         assert len(scored["folds"]) == 5 and sum(f["rows"] for f in scored["folds"]) == 25
         assert 0 < scored["item_recall"] <= 1 and scored["value_fidelity"] == 1.0
@@ -359,13 +394,21 @@ def test_agreement_benchmark_runs_and_prints_its_keys(corpus_dir):
         # a duration written into a name stays in the name
         ("新业务价值同比增长28%。13个月继续率92.8%，25个月继续率86.5%。", "新业务价值", "13个月继续率", "92.8%"),
         # brackets: the words before them name the item
-        ("存货周转天数改善至78天。渠道库存（以零售额计算）约4个月，较年初减少约0.5个月。", "存货周转天数",
-         "渠道库存", "4个月"),
+        (
+            "存货周转天数改善至78天。渠道库存（以零售额计算）约4个月，较年初减少约0.5个月。",
+            "存货周转天数",
+            "渠道库存",
+            "4个月",
+        ),
         # a share written after an item is part of it
         ("研发费用率为17.2%。研发人员约4.2万人，占员工总数约48%。", "研发费用率", "研发人员", "48%"),
         # 均价 is a name, not the adverb 均
-        ("生猪出栏量同比增长12%。1月均价约15.8元/公斤，2月受春节效应推升至16.5元/公斤。", "生猪出栏量",
-         "均价", "15.8元/公斤"),
+        (
+            "生猪出栏量同比增长12%。1月均价约15.8元/公斤，2月受春节效应推升至16.5元/公斤。",
+            "生猪出栏量",
+            "均价",
+            "15.8元/公斤",
+        ),
         # a change verb never names an item
         ("日均订单量同比增长28%。前置仓数量从年初的6,200个扩展至7,800个。", "日均订单量", "前置仓数量", "7,800个"),
     ],
@@ -422,8 +465,11 @@ def test_a_bare_value_after_a_dated_from_is_a_quantity():
 
 
 def test_a_noun_phrase_inside_brackets_names_itself_and_an_index_code_stays_in_the_name():
-    sample = b_sample("受益于生猪价格周期上行（出栏均价从12.5升至16.8元/公斤），公司养殖业务毛利率提升至21%。"
-                      "沪深300指数同期涨幅约15%。", "养殖业务毛利率")
+    sample = b_sample(
+        "受益于生猪价格周期上行（出栏均价从12.5升至16.8元/公斤），公司养殖业务毛利率提升至21%。"
+        "沪深300指数同期涨幅约15%。",
+        "养殖业务毛利率",
+    )
     names = set(items_of(sample))
     assert "出栏均价" in names and "沪深300指数同期涨幅" in names, names
 
@@ -445,8 +491,11 @@ _SENTENCES = _corpus_sentences()
 
 @pytest.mark.skipif(not _SENTENCES, reason="shared corpus not found (set FINSYNTH_SHARED to its parent)")
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(picked=st.lists(st.sampled_from(_SENTENCES or ["-"]), min_size=1, max_size=6, unique=True),
-       core_index=st.integers(min_value=0, max_value=40), fullwidth=st.booleans())
+@given(
+    picked=st.lists(st.sampled_from(_SENTENCES or ["-"]), min_size=1, max_size=6, unique=True),
+    core_index=st.integers(min_value=0, max_value=40),
+    fullwidth=st.booleans(),
+)
 def test_recombined_corpus_paragraphs_give_grounded_signed_items(picked, core_index, fullwidth):
     """Paragraphs the annotator never saw, made of real sentences in a new order (digits optionally
     full-width), with a core metric taken from the paragraph's own quantities: every item is a
@@ -482,8 +531,11 @@ def test_parallel_items_share_one_category_under_the_model():
     bias = np.zeros(len(LABELS))
     bias[LABELS.index("子项拆分")] = 1.0
     model = CategoryModel(vocabulary={"bi:水产": 0}, weights=weights, bias=bias)
-    sample = b_sample("海大集团2025H1饲料销量约1,230万吨，同比增长11%。其中水产饲料销量360万吨，猪饲料销量520万吨，"
-                      "禽饲料销量350万吨。", "饲料销量")
+    sample = b_sample(
+        "海大集团2025H1饲料销量约1,230万吨，同比增长11%。其中水产饲料销量360万吨，猪饲料销量520万吨，"
+        "禽饲料销量350万吨。",
+        "饲料销量",
+    )
     items = {i.name: i.category for i in exclusion_items(annotate(sample, model=model).analysis)}
     assert [items[n] for n in ("水产饲料销量", "猪饲料销量", "禽饲料销量")] == ["子项拆分"] * 3, items
     alone = [c for c in candidates(sample)[0] if c.name == "水产饲料销量"]
@@ -494,14 +546,23 @@ def test_parallel_items_share_one_category_under_the_model():
     ("paragraph", "expected", "absent"),
     [
         # a contribution clause names its driver
-        ("综合毛利率回升至8.2%。管理层称厨房食品板块的产品结构优化也对毛利率有正向贡献。", "厨房食品板块的产品结构优化",
-         "也对毛利率有正向贡献"),
+        (
+            "综合毛利率回升至8.2%。管理层称厨房食品板块的产品结构优化也对毛利率有正向贡献。",
+            "厨房食品板块的产品结构优化",
+            "也对毛利率有正向贡献",
+        ),
         # examples before a shared predicate are one statement, not a list of statements
-        ("电子特种气体收入同比增长42%。全球电子特气市场由林德、空气化工等巨头主导。",
-         "全球电子特气市场由林德、空气化工等巨头主导", "全球电子特气市场由林德"),
+        (
+            "电子特种气体收入同比增长42%。全球电子特气市场由林德、空气化工等巨头主导。",
+            "全球电子特气市场由林德、空气化工等巨头主导",
+            "全球电子特气市场由林德",
+        ),
         # a cause lead-in after 同时 is a cause, not a clause named "受益于…"
-        ("桶油完全成本降至28美元。同时受益于页岩油开采技术进步和数字化转矿提效，单井产量同比提升约8%。",
-         "页岩油开采技术进步", "受益于页岩油开采技术进步和数字化转矿提效"),
+        (
+            "桶油完全成本降至28美元。同时受益于页岩油开采技术进步和数字化转矿提效，单井产量同比提升约8%。",
+            "页岩油开采技术进步",
+            "受益于页岩油开采技术进步和数字化转矿提效",
+        ),
     ],
 )
 def test_number_free_candidates_follow_the_clause(paragraph, expected, absent):

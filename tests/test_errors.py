@@ -64,11 +64,13 @@ def test_a_bug_in_python_m_train_exits_70_with_its_traceback(tmp_path, monkeypat
 
 
 def test_a_bug_exits_70_from_the_real_entry_point(tmp_path):
-    script = ("import sys, finsynth.audit.lint as lint\n"
-              "def broken(*a, **k): raise KeyError('no such key')\n"
-              "lint.lint_loaded = broken\n"
-              "from finsynth.cli import main\n"
-              f"sys.exit(main(['lint', {str(_sample_file(tmp_path))!r}]))\n")
+    script = (
+        "import sys, finsynth.audit.lint as lint\n"
+        "def broken(*a, **k): raise KeyError('no such key')\n"
+        "lint.lint_loaded = broken\n"
+        "from finsynth.cli import main\n"
+        f"sys.exit(main(['lint', {str(_sample_file(tmp_path))!r}]))\n"
+    )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, check=False)
     assert done.returncode == 70, done.stderr
     _assert_bug_report(done.stderr)
@@ -137,48 +139,98 @@ def _bad_tokenizer(tmp_path: Path) -> Path:
 # (id, call given tmp_path, the flag the CLI shows in place of the library's setting name, or None)
 SITES: list[tuple[str, Callable[[Path], object], str | None]] = [
     ("unknown-matcher", lambda t: __import__("finsynth.text.names").text.names.get_matcher("nope"), None),
-    ("embedding-without-model", lambda t: __import__("finsynth.text.names").text.names.get_matcher("embedding"),
-     "--model"),
-    ("annotator-choice", lambda t: __import__("finsynth.synth.relabel").synth.relabel.annotator_choice(
-        "gpt", _endpoint()), "--llm"),
-    ("annotator-openai-without-endpoint", lambda t: __import__("finsynth.synth.relabel").synth.relabel
-     .annotator_choice("openai", _endpoint()), "--llm"),
-    ("relabel-types", lambda t: __import__("finsynth.synth.relabel").synth.relabel.relabel(
-        [], types={"A"}, config=_endpoint()), None),
-    ("relabel-rules-type-d", lambda t: __import__("finsynth.synth.relabel").synth.relabel.relabel(
-        [], types={"D"}, llm="rules", config=_endpoint()), None),
-    ("generate-type", lambda t: __import__("finsynth.synth.generate").synth.generate.generate(
-        "Z", 1, config=_endpoint()), "--type"),
-    ("generate-without-endpoint", lambda t: __import__("finsynth.synth.generate").synth.generate.generate(
-        "A", 1, config=_endpoint()), None),
-    ("judge-choice", lambda t: __import__("finsynth.qa.judge").qa.judge.choose_judge("gpt", _endpoint()),
-     "--judge"),
-    ("judge-llm-without-endpoint", lambda t: __import__("finsynth.qa.judge").qa.judge.choose_judge(
-        "llm", _endpoint()), "--judge"),
+    (
+        "embedding-without-model",
+        lambda t: __import__("finsynth.text.names").text.names.get_matcher("embedding"),
+        "--model",
+    ),
+    (
+        "annotator-choice",
+        lambda t: __import__("finsynth.synth.relabel").synth.relabel.annotator_choice("gpt", _endpoint()),
+        "--llm",
+    ),
+    (
+        "annotator-openai-without-endpoint",
+        lambda t: __import__("finsynth.synth.relabel").synth.relabel.annotator_choice("openai", _endpoint()),
+        "--llm",
+    ),
+    (
+        "relabel-types",
+        lambda t: __import__("finsynth.synth.relabel").synth.relabel.relabel([], types={"A"}, config=_endpoint()),
+        None,
+    ),
+    (
+        "relabel-rules-type-d",
+        lambda t: __import__("finsynth.synth.relabel").synth.relabel.relabel(
+            [], types={"D"}, llm="rules", config=_endpoint()
+        ),
+        None,
+    ),
+    (
+        "generate-type",
+        lambda t: __import__("finsynth.synth.generate").synth.generate.generate("Z", 1, config=_endpoint()),
+        "--type",
+    ),
+    (
+        "generate-without-endpoint",
+        lambda t: __import__("finsynth.synth.generate").synth.generate.generate("A", 1, config=_endpoint()),
+        None,
+    ),
+    ("judge-choice", lambda t: __import__("finsynth.qa.judge").qa.judge.choose_judge("gpt", _endpoint()), "--judge"),
+    (
+        "judge-llm-without-endpoint",
+        lambda t: __import__("finsynth.qa.judge").qa.judge.choose_judge("llm", _endpoint()),
+        "--judge",
+    ),
     ("lint-rule-selection", lambda t: __import__("finsynth.audit.lint").audit.lint.select_rules(["no-such"]), None),
     ("fix-selection", lambda t: __import__("finsynth.audit.lint").audit.lint.plan_fixes(["no-such"]), None),
     ("fix-strategy", lambda t: __import__("finsynth.audit.lint").audit.lint.plan_fixes(["count-anchor:nope"]), None),
     ("qa-lint-rule-selection", lambda t: __import__("finsynth.qa.lint").qa.lint.select_qa_rules(["no-such"]), None),
     ("export-format", lambda t: __import__("finsynth.export").export.export(t, "nope"), None),
     ("reward-task", lambda t: __import__("finsynth.eval.rewards").eval.rewards.trl_reward_functions("nope"), None),
-    ("api-key-in-toml", lambda t: __import__("finsynth.llm.config").llm.config.file_settings(
-        _toml(t, 'api_key = "sk-x"\n')), None),
-    ("invalid-toml", lambda t: __import__("finsynth.llm.config").llm.config.file_settings(
-        _toml(t, "model = [\n")), None),
-    ("not-a-tokenizer", lambda t: __import__("finsynth.audit.tokens").audit.tokens.load_tokenizer(
-        _bad_tokenizer(t)), None),
-    ("diagnose-without-train", lambda t: __import__("finsynth.eval.diagnose").eval.diagnose.diagnose(
-        None, [], [], None), "--train"),
-    ("qa-tables-languages", lambda t: __import__("finsynth.qa.tables").qa.tables.generate_table_qa(
-        _sample_file(t), languages=["fr"]), "--lang"),
-    ("qa-eval-metric", lambda t: __import__("finsynth.qa.tatqa").qa.tatqa.score_questions({}, [], metric="nope"),
-     "--metric"),
-    ("judge-human-missing", lambda t: __import__("finsynth.qa.judge").qa.judge.load_human(t / "none", []),
-     "--human"),
-    ("review-patch-missing", lambda t: __import__("finsynth.audit.review").audit.review.load_review(t / "none"),
-     "--apply-review"),
-    ("compare-without-gold", lambda t: __import__("finsynth.eval.scoring").eval.scoring.compare_runs(
-        [str(_json_file(t, {"not": "a report"}))]), None),
+    (
+        "api-key-in-toml",
+        lambda t: __import__("finsynth.llm.config").llm.config.file_settings(_toml(t, 'api_key = "sk-x"\n')),
+        None,
+    ),
+    (
+        "invalid-toml",
+        lambda t: __import__("finsynth.llm.config").llm.config.file_settings(_toml(t, "model = [\n")),
+        None,
+    ),
+    (
+        "not-a-tokenizer",
+        lambda t: __import__("finsynth.audit.tokens").audit.tokens.load_tokenizer(_bad_tokenizer(t)),
+        None,
+    ),
+    (
+        "diagnose-without-train",
+        lambda t: __import__("finsynth.eval.diagnose").eval.diagnose.diagnose(None, [], [], None),
+        "--train",
+    ),
+    (
+        "qa-tables-languages",
+        lambda t: __import__("finsynth.qa.tables").qa.tables.generate_table_qa(_sample_file(t), languages=["fr"]),
+        "--lang",
+    ),
+    (
+        "qa-eval-metric",
+        lambda t: __import__("finsynth.qa.tatqa").qa.tatqa.score_questions({}, [], metric="nope"),
+        "--metric",
+    ),
+    ("judge-human-missing", lambda t: __import__("finsynth.qa.judge").qa.judge.load_human(t / "none", []), "--human"),
+    (
+        "review-patch-missing",
+        lambda t: __import__("finsynth.audit.review").audit.review.load_review(t / "none"),
+        "--apply-review",
+    ),
+    (
+        "compare-without-gold",
+        lambda t: __import__("finsynth.eval.scoring").eval.scoring.compare_runs(
+            [str(_json_file(t, {"not": "a report"}))]
+        ),
+        None,
+    ),
     ("train-split-not-built", lambda t: __import__("train.data").data.load_split(_not_built(t), "train"), None),
 ]
 
@@ -201,8 +253,10 @@ def test_a_user_fixable_site_is_a_user_error_and_exits_2(call, flag, tmp_path, c
 def test_the_cli_words_a_setting_as_its_flag(tmp_path, capsys):
     assert main(["qa", "tables", str(_sample_file(tmp_path)), "--out", str(tmp_path / "o"), "--lang", "fr"]) == 2
     assert capsys.readouterr().err.startswith("error: --lang fr: languages are zh and en")
-    assert main(["ingest", str(tmp_path), "--min-chars", "900", "--max-chars", "800",
-                 "--out", str(tmp_path / "p.jsonl")]) == 2
+    assert (
+        main(["ingest", str(tmp_path), "--min-chars", "900", "--max-chars", "800", "--out", str(tmp_path / "p.jsonl")])
+        == 2
+    )
     err = capsys.readouterr().err
     assert "--min-chars (900)" in err and "--max-chars (800)" in err and "min_chars" not in err, err
 
@@ -212,18 +266,28 @@ def test_worded_swaps_only_a_leading_setting_name():
     assert UserError("the llm must be auto", setting="llm").worded("--llm") == "the llm must be auto"
     assert UserError("no setting here").worded("--x") == "no setting here"
     assert UserError("2 cases lack one; `partial` scores the rest", setting="partial").worded("--partial") == (
-        "2 cases lack one; --partial scores the rest")
+        "2 cases lack one; --partial scores the rest"
+    )
 
 
 # --- the taxonomy is one list; the old import paths keep working ----------------------------------
 
 
-@pytest.mark.parametrize(("module", "name"), [
-    ("finsynth.io", "UserError"), ("finsynth.io", "InputError"), ("finsynth.text.lexicon", "LexiconError"),
-    ("finsynth.text.names", "MatcherUnavailable"), ("finsynth.eval.scoring", "AlignmentError"),
-    ("finsynth.build", "RelabelAbortedError"), ("finsynth.ingest.models", "UnreadableFile"),
-    ("train.config", "ConfigError"), ("train.config", "UnavailableError"), ("train.data", "SampleTooLongError"),
-])
+@pytest.mark.parametrize(
+    ("module", "name"),
+    [
+        ("finsynth.io", "UserError"),
+        ("finsynth.io", "InputError"),
+        ("finsynth.text.lexicon", "LexiconError"),
+        ("finsynth.text.names", "MatcherUnavailable"),
+        ("finsynth.eval.scoring", "AlignmentError"),
+        ("finsynth.build", "RelabelAbortedError"),
+        ("finsynth.ingest.models", "UnreadableFile"),
+        ("train.config", "ConfigError"),
+        ("train.config", "UnavailableError"),
+        ("train.data", "SampleTooLongError"),
+    ],
+)
 def test_old_import_paths_give_the_one_class(module, name):
     import importlib
 
@@ -276,8 +340,11 @@ def test_library_errors_name_no_flag():
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Raise) and node.exc is not None:
-                found += [f"{path.relative_to(REPO)}:{node.lineno}: {sub.value}" for sub in ast.walk(node.exc)
-                          if isinstance(sub, ast.Constant) and isinstance(sub.value, str) and flag.search(sub.value)]
+                found += [
+                    f"{path.relative_to(REPO)}:{node.lineno}: {sub.value}"
+                    for sub in ast.walk(node.exc)
+                    if isinstance(sub, ast.Constant) and isinstance(sub.value, str) and flag.search(sub.value)
+                ]
     assert found == []
 
 

@@ -38,8 +38,13 @@ def _case(scenario: str, title: str, metrics: list[tuple[str, str]], paragraph: 
 
 
 def _reply(names: list[tuple[str, str]]) -> str:
-    return json.dumps({"analysis": "a", "metrics": [
-        {"metric_name": n, "metric_type": t, "score": 0.9, "reason": ""} for n, t in names]}, ensure_ascii=False)
+    return json.dumps(
+        {
+            "analysis": "a",
+            "metrics": [{"metric_name": n, "metric_type": t, "score": 0.9, "reason": ""} for n, t in names],
+        },
+        ensure_ascii=False,
+    )
 
 
 @pytest.fixture()
@@ -88,8 +93,9 @@ def test_fuzzy_matcher_on_v11_only_rejects_growth_vs_level(corpus_dir):
         case = report.cases[d["index"] - 1]
         # every newly missed gold metric is a level whose growth rate was predicted instead
         assert case.missed
-        assert all(any(veto(canonical(m), canonical(p)) == "growth vs level" for p in case.pred_names)
-                   for m in case.missed), case
+        assert all(
+            any(veto(canonical(m), canonical(p)) == "growth vs level" for p in case.pred_names) for m in case.missed
+        ), case
 
 
 # --- parsing -----------------------------------------------------------------------------------
@@ -98,15 +104,18 @@ def test_fuzzy_matcher_on_v11_only_rejects_growth_vs_level(corpus_dir):
 GOOD = _reply([("毛利率", "financial")])
 
 
-@pytest.mark.parametrize("raw,valid,strict,n", [
-    (GOOD, True, True, 1),
-    ("```json\n" + GOOD + "\n```", True, False, 1),
-    ("<think>先想一想 {不是JSON}</think>\n" + GOOD, True, False, 1),
-    ("好的，结果如下：\n" + GOOD + "\n以上。", True, False, 1),
-    (GOOD[:-10], False, False, 0),  # truncated
-    ("", False, False, 0),
-    ("我无法回答", False, False, 0),
-])
+@pytest.mark.parametrize(
+    "raw,valid,strict,n",
+    [
+        (GOOD, True, True, 1),
+        ("```json\n" + GOOD + "\n```", True, False, 1),
+        ("<think>先想一想 {不是JSON}</think>\n" + GOOD, True, False, 1),
+        ("好的，结果如下：\n" + GOOD + "\n以上。", True, False, 1),
+        (GOOD[:-10], False, False, 0),  # truncated
+        ("", False, False, 0),
+        ("我无法回答", False, False, 0),
+    ],
+)
 def test_parse_broken_outputs(raw, valid, strict, n):
     pred = parse_prediction({"output": raw})
     assert (pred.json_valid, pred.json_strict, len(pred.metrics)) == (valid, strict, n)
@@ -226,10 +235,19 @@ def test_gold_with_a_bad_row_is_an_error(tmp_path):
 # --- metrics -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("gold,pred,matched,verdict", [
-    (1, 1, 1, "strict"), (0, 0, 0, "strict"), (1, 2, 1, "loose"), (2, 1, 1, "fail"),
-    (1, 3, 1, "fail"), (2, 2, 1, "fail"), (0, 1, 0, "loose"), (3, 2, 2, "fail"),
-])
+@pytest.mark.parametrize(
+    "gold,pred,matched,verdict",
+    [
+        (1, 1, 1, "strict"),
+        (0, 0, 0, "strict"),
+        (1, 2, 1, "loose"),
+        (2, 1, 1, "fail"),
+        (1, 3, 1, "fail"),
+        (2, 2, 1, "fail"),
+        (0, 1, 0, "loose"),
+        (3, 2, 2, "fail"),
+    ],
+)
 def test_verdicts(gold, pred, matched, verdict):
     assert verdict_of(gold, pred, matched) == verdict
 
@@ -253,8 +271,12 @@ def test_metrics_on_a_small_set(gold_file, tmp_path):
     assert (o.json_valid, o.json_valid_rate) == (3, 0.75)
     assert report.cases[2].json_valid and not report.cases[2].json_strict
     assert report.cases[1].extra == ["净利率"] and report.cases[3].missed == ["拿地销售比"]
-    assert list(report.by_scenario) == ["single_metric", "multi_metric", "boundary_many_numbers_one_core",
-                                        "empty_output_background"]
+    assert list(report.by_scenario) == [
+        "single_metric",
+        "multi_metric",
+        "boundary_many_numbers_one_core",
+        "empty_output_background",
+    ]
     empty = report.by_scenario["empty_output_background"]
     assert empty.precision is None and empty.recall is None and empty.total == 1
     assert report.reference_agreement is None
@@ -279,8 +301,10 @@ def test_compare_runs(corpus_dir, tmp_path, capsys):
     capsys.readouterr()
     raw = tmp_path / "v11_raw.jsonl"
     rows = json.loads(pred.read_text(encoding="utf-8"))
-    raw.write_text("".join(json.dumps({"index": r["index"], "output": r["pred_raw"]}, ensure_ascii=False) + "\n"
-                           for r in rows), encoding="utf-8")
+    raw.write_text(
+        "".join(json.dumps({"index": r["index"], "output": r["pred_raw"]}, ensure_ascii=False) + "\n" for r in rows),
+        encoding="utf-8",
+    )
     comparison = compare_runs([f"v11={pred}", str(report_path), f"raw={raw}"], gold_path=str(gold), matcher="reference")
     assert comparison.runs == ["v11", "v11_fuzzy", "raw"]
     assert comparison.overall["v11"].total == 28 and comparison.overall["raw"].total == 28
@@ -295,16 +319,44 @@ def test_compare_runs(corpus_dir, tmp_path, capsys):
 
 
 def test_cli_eval_json_shape(corpus_dir, capsys):
-    code = main(["eval", "--pred", str(corpus_dir / "predictions_v11.json"), "--gold",
-                 str(corpus_dir / "test_cases.jsonl"), "--matcher", "reference", "--format", "json"])
+    code = main(
+        [
+            "eval",
+            "--pred",
+            str(corpus_dir / "predictions_v11.json"),
+            "--gold",
+            str(corpus_dir / "test_cases.jsonl"),
+            "--matcher",
+            "reference",
+            "--format",
+            "json",
+        ]
+    )
     assert code == 0
     doc = json.loads(capsys.readouterr().out)
-    assert set(doc["overall"]) >= {"n", "strict", "loose", "total", "total_rate", "precision", "recall", "f1",
-                                   "type_accuracy", "json_valid", "mean_pred_count", "mean_gold_count"}
+    assert set(doc["overall"]) >= {
+        "n",
+        "strict",
+        "loose",
+        "total",
+        "total_rate",
+        "precision",
+        "recall",
+        "f1",
+        "type_accuracy",
+        "json_valid",
+        "mean_pred_count",
+        "mean_gold_count",
+    }
     assert doc["overall"]["strict"] == 15 and doc["overall"]["loose"] == 13
-    assert set(doc["by_scenario"]) == {"single_metric", "multi_metric", "boundary_many_numbers_one_core",
-                                       "financial_vs_business_classification", "empty_output_background",
-                                       "mixed_financial_business"}
+    assert set(doc["by_scenario"]) == {
+        "single_metric",
+        "multi_metric",
+        "boundary_many_numbers_one_core",
+        "financial_vs_business_classification",
+        "empty_output_background",
+        "mixed_financial_business",
+    }
     assert len(doc["cases"]) == 50
 
 
@@ -318,8 +370,22 @@ def test_cli_eval_text_and_errors(gold_file, tmp_path, capsys):
     short.write_text(json.dumps({"output": GOOD}) + "\n")
     assert main(["eval", "--pred", str(short), "--gold", str(gold_file)]) == 2
     assert "1 predictions for 4 gold cases" in capsys.readouterr().err
-    assert main(["eval", "--pred", str(preds), "--gold", str(gold_file), "--matcher", "embedding",
-                 "--model", str(tmp_path / "none")]) == 2
+    assert (
+        main(
+            [
+                "eval",
+                "--pred",
+                str(preds),
+                "--gold",
+                str(gold_file),
+                "--matcher",
+                "embedding",
+                "--model",
+                str(tmp_path / "none"),
+            ]
+        )
+        == 2
+    )
     assert "nothing is downloaded" in capsys.readouterr().err.replace("\n", " ")
     assert main(["eval", "--pred", str(tmp_path / "missing.jsonl"), "--gold", str(gold_file)]) == 2
 
@@ -330,14 +396,24 @@ def test_partial_eval_scores_the_cases_that_have_a_prediction(tmp_path, capsys) 
     gold = tmp_path / "gold.jsonl"
     rows = []
     for i, name in enumerate(["毛利率", "净利率", "营收", "ROE"]):
-        rows.append({"id": f"t{i}", "type": "test", "scenario": "single_metric",
-                     "input": {"chapter_title": "盈利", "paragraph": f"公司{name}为35.8%，同比提升。"},
-                     "output": {"analysis": f"段落围绕{name}展开。",
-                                "metrics": [{"metric_name": name, "metric_type": "financial", "score": 0.9}]}})
+        rows.append(
+            {
+                "id": f"t{i}",
+                "type": "test",
+                "scenario": "single_metric",
+                "input": {"chapter_title": "盈利", "paragraph": f"公司{name}为35.8%，同比提升。"},
+                "output": {
+                    "analysis": f"段落围绕{name}展开。",
+                    "metrics": [{"metric_name": name, "metric_type": "financial", "score": 0.9}],
+                },
+            }
+        )
     gold.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     pred = tmp_path / "pred.jsonl"  # `infer --limit 2`: the first two cases only
-    pred.write_text("".join(json.dumps({"id": r["id"], "output": r["output"]}, ensure_ascii=False) + "\n"
-                            for r in rows[:2]), encoding="utf-8")
+    pred.write_text(
+        "".join(json.dumps({"id": r["id"], "output": r["output"]}, ensure_ascii=False) + "\n" for r in rows[:2]),
+        encoding="utf-8",
+    )
     assert main(["eval", "--pred", str(pred), "--gold", str(gold)]) == 2
     assert "--partial" in capsys.readouterr().err
     assert main(["eval", "--pred", str(pred), "--gold", str(gold), "--partial", "--format", "json"]) == 0

@@ -67,8 +67,15 @@ def test_llamafactory_setup(built, tmp_path):
     ref, _ = parse_sft(model="m")
     assert (ref.lora_r, ref.lora_alpha, ref.lora_dropout) == (cfg["lora_rank"], cfg["lora_alpha"], cfg["lora_dropout"])
     assert ",".join(ref.target_modules) == cfg["lora_target"]
-    assert set(cfg["lora_target"].split(",")) == {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
-                                                  "down_proj"}
+    assert set(cfg["lora_target"].split(",")) == {
+        "q_proj",
+        "k_proj",
+        "v_proj",
+        "o_proj",
+        "gate_proj",
+        "up_proj",
+        "down_proj",
+    }
     assert cfg["dataset"] == "finsynth_train" and cfg["eval_dataset"] == "finsynth_val"
     assert (
         cfg["dataset"] in info and cfg["dataset_dir"] == str(out.resolve()) and Path(cfg["dataset_dir"]).is_absolute()
@@ -89,16 +96,28 @@ def test_train_sft_defaults_agree_with_the_llamafactory_yaml(built, tmp_path):
     export(built, "llamafactory", out)
     cfg = yaml.safe_load((out / "qwen3_lora_sft_8bit.yaml").read_text(encoding="utf-8"))
     ours, sft = parse_sft(model="m")
-    assert {"learning_rate", "num_train_epochs", "lr_scheduler_type", "warmup_steps", "max_grad_norm", "optim",
-            "per_device_train_batch_size", "gradient_accumulation_steps", "bf16", "seed"} <= set(TRAINING)
+    assert {
+        "learning_rate",
+        "num_train_epochs",
+        "lr_scheduler_type",
+        "warmup_steps",
+        "max_grad_norm",
+        "optim",
+        "per_device_train_batch_size",
+        "gradient_accumulation_steps",
+        "bf16",
+        "seed",
+    } <= set(TRAINING)
     departures = {"per_device_train_batch_size", "gradient_accumulation_steps", "gradient_checkpointing"}
     for key, value in TRAINING.items():
         assert cfg[LF_TRAINING_NAMES.get(key, key)] == value, key
         if key not in departures:
             got = getattr(sft, key)
             assert getattr(got, "value", got) == value, key
-    assert (sft.per_device_train_batch_size * sft.gradient_accumulation_steps
-            == cfg["per_device_train_batch_size"] * cfg["gradient_accumulation_steps"])
+    assert (
+        sft.per_device_train_batch_size * sft.gradient_accumulation_steps
+        == cfg["per_device_train_batch_size"] * cfg["gradient_accumulation_steps"]
+    )
     assert ours.gradient_checkpointing == "auto" and cfg["gradient_checkpointing"] is True
 
 

@@ -27,17 +27,27 @@ FIXED_COUNT = re.compile(r"(?:提取|输出|给出|恰好|正好)\s*[0-9一二�
 
 
 def c_reply(index: int, enumerated: bool = False) -> str:
-    paragraph = (f"样本{index}公司2025H1营业收入{100 + index}亿元，同比增长{10 + index}%，主要受益于新品放量。"
-                 f"毛利率为{30 + index}.5%，同比提升1.2个百分点，产品结构持续改善。")
-    analysis = ("段落围绕营业收入和毛利率展开，收入增长来自新品放量，毛利率提升反映产品结构改善，"
-                "其余数字是对这两项指标的佐证。")
+    paragraph = (
+        f"样本{index}公司2025H1营业收入{100 + index}亿元，同比增长{10 + index}%，主要受益于新品放量。"
+        f"毛利率为{30 + index}.5%，同比提升1.2个百分点，产品结构持续改善。"
+    )
+    analysis = (
+        "段落围绕营业收入和毛利率展开，收入增长来自新品放量，毛利率提升反映产品结构改善，其余数字是对这两项指标的佐证。"
+    )
     if enumerated:  # lesson 6's numbered list: an error a re-ask must fix
         analysis = "核心指标：1. 营业收入——新品放量；2. 毛利率——产品结构改善。"
-    return json.dumps({
-        "chapter_title": "经营分析", "paragraph": paragraph, "analysis": analysis,
-        "metrics": [{"metric_name": "营业收入", "metric_type": "financial", "score": 0.95, "reason": "收入增长是主线"},
-                    {"metric_name": "毛利率", "metric_type": "financial", "score": 0.9, "reason": "盈利能力的核心"}],
-    }, ensure_ascii=False)
+    return json.dumps(
+        {
+            "chapter_title": "经营分析",
+            "paragraph": paragraph,
+            "analysis": analysis,
+            "metrics": [
+                {"metric_name": "营业收入", "metric_type": "financial", "score": 0.95, "reason": "收入增长是主线"},
+                {"metric_name": "毛利率", "metric_type": "financial", "score": 0.9, "reason": "盈利能力的核心"},
+            ],
+        },
+        ensure_ascii=False,
+    )
 
 
 def c_script(request: Request) -> Reply:
@@ -73,11 +83,18 @@ def raw_examples(root: Path) -> Path:
 def test_generate_new_candidates(tmp_path):
     examples = raw_examples(tmp_path)
     with FakeOpenAI(c_script) as server:
-        config = EndpointConfig(base_url=server.base_url, api_key=API_KEY, model="fake-model", timeout=2,
-                                max_reasks=2)
-        result = generate("C", 6, examples_dir=examples, out_dir=tmp_path / "generated",
-                          quarantine_dir=tmp_path / "quarantine", config=config, cache_path=tmp_path / "c.sqlite",
-                          progress=False, concurrency=3)
+        config = EndpointConfig(base_url=server.base_url, api_key=API_KEY, model="fake-model", timeout=2, max_reasks=2)
+        result = generate(
+            "C",
+            6,
+            examples_dir=examples,
+            out_dir=tmp_path / "generated",
+            quarantine_dir=tmp_path / "quarantine",
+            config=config,
+            cache_path=tmp_path / "c.sqlite",
+            progress=False,
+            concurrency=3,
+        )
         requests = server.total_requests
     assert result.stats.accepted == 5 and result.stats.quarantined == 1
     assert result.stats.engine.reasks == 1 + 2  # index 3 fixed once; index 5 used both re-asks
@@ -105,9 +122,16 @@ def test_generate_new_candidates(tmp_path):
     # a re-run is served from the cache and writes the same file
     with FakeOpenAI(c_script) as server:
         config = EndpointConfig(base_url=server.base_url, api_key=API_KEY, model="fake-model", timeout=2)
-        again = generate("C", 6, examples_dir=examples, out_dir=tmp_path / "generated",
-                         quarantine_dir=tmp_path / "quarantine", config=config, cache_path=tmp_path / "c.sqlite",
-                         progress=False)
+        again = generate(
+            "C",
+            6,
+            examples_dir=examples,
+            out_dir=tmp_path / "generated",
+            quarantine_dir=tmp_path / "quarantine",
+            config=config,
+            cache_path=tmp_path / "c.sqlite",
+            progress=False,
+        )
         assert server.total_requests == 0
     assert again.out_path == result.out_path and again.usage.calls == 0
 
@@ -115,16 +139,28 @@ def test_generate_new_candidates(tmp_path):
 def b_script(request: Request) -> Reply:
     paragraph = request.paragraph
     core = "逆变器出货量" if "逆变器" in paragraph else "毛利率"
-    sample = Sample(type="B", input=ParagraphInput(paragraph=paragraph), output=Extraction(
-        analysis="-", metrics=[Metric(metric_name=core, metric_type="business" if core != "毛利率" else "financial",
-                                      score=1.0)]))
+    sample = Sample(
+        type="B",
+        input=ParagraphInput(paragraph=paragraph),
+        output=Extraction(
+            analysis="-",
+            metrics=[Metric(metric_name=core, metric_type="business" if core != "毛利率" else "financial", score=1.0)],
+        ),
+    )
     return Reply(content=annotate(sample).to_json())
 
 
 def cli(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "FINSYNTH_"))}
-    return subprocess.run([sys.executable, "-m", "finsynth", *args], cwd=cwd, env={**clean, **env},
-                          capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "finsynth", *args],
+        cwd=cwd,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 @pytest.mark.slow
@@ -144,8 +180,11 @@ def test_generate_from_paragraphs_cli_and_no_key_leak(tmp_path):
     )
     with FakeOpenAI(b_script) as server:
         env = {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": API_KEY, "FINSYNTH_MODEL": "fake-model"}
-        done = cli(["generate", "--type", "B", "--from-paragraphs", str(paragraphs), "--n", "5", "--format", "json"],
-                   tmp_path, env)
+        done = cli(
+            ["generate", "--type", "B", "--from-paragraphs", str(paragraphs), "--n", "5", "--format", "json"],
+            tmp_path,
+            env,
+        )
         assert f"Bearer {API_KEY}" in server.auth_headers
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)

@@ -40,8 +40,9 @@ def _report_html(tmp_path: Path, paths: list[str], against: str | None, name: st
 
 @pytest.fixture(scope="module")
 def shared_html(tmp_path_factory, corpus_dir: Path) -> Path:
-    return _report_html(tmp_path_factory.mktemp("shared"), _shared_paths(corpus_dir),
-                        str(corpus_dir / "test_cases.jsonl"), "shared")
+    return _report_html(
+        tmp_path_factory.mktemp("shared"), _shared_paths(corpus_dir), str(corpus_dir / "test_cases.jsonl"), "shared"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +76,13 @@ def test_shared_corpus_summary_names_the_count_skew_first(shared_html: Path) -> 
     assert "over-extract" in first
     assert "count-anchor 72" in summary and "lint error" not in summary  # a warning now (evidence)
     # the numbers behind the page travel with it, for tools
-    data = json.loads(re.search(r'<script type="application/json" id="report-data">(.*?)</script>',
-                                shared_html.read_text(encoding="utf-8"), re.DOTALL).group(1))
+    data = json.loads(
+        re.search(
+            r'<script type="application/json" id="report-data">(.*?)</script>',
+            shared_html.read_text(encoding="utf-8"),
+            re.DOTALL,
+        ).group(1)
+    )
     assert data["against"]["mean_ratio"] == 1.478 and data["assessment"]["fit"] is True
 
 
@@ -95,7 +101,8 @@ def test_starter_corpus_report_is_fit_with_only_naming_warnings(starter_html: Pa
     paraphrased instead of quoting (ungrounded-exclusion, a warning), which do not block training."""
     html = starter_html.read_text(encoding="utf-8")
     assert _summary(html).startswith(
-        "Fit to train on: no lint errors, and the metric counts are in line with the test set (ratio 1.13)")
+        "Fit to train on: no lint errors, and the metric counts are in line with the test set (ratio 1.13)"
+    )
     assert html.count('<svg class="chart"') == len(CHART_IDS)
     rules = re.findall(r'<tr data-rule="([^"]+)"', html)
     assert '<table id="findings-table">' in html and set(rules) == {"ungrounded-exclusion"} and len(rules) == 20
@@ -127,8 +134,10 @@ def test_browser_is_sampled_fairly_and_the_page_stays_bounded(corpus_dir: Path) 
     lint = lint_records(loaded.records)
     # many findings of one rule, a few of others: the small rules (count-anchor 72 < its fair share of 300) are
     # shown whole, the two big ones (score-order, ungrounded-exclusion) split the rest
-    flood = [Finding(rule="score-order", severity="warning", path=r.path, line=r.line, sample_id=r.item.id,
-                     message="m") for r in loaded.records] * 10
+    flood = [
+        Finding(rule="score-order", severity="warning", path=r.path, line=r.line, sample_id=r.item.id, message="m")
+        for r in loaded.records
+    ] * 10
     big = LintResult(findings=flood + lint.findings, counts={})
     browser = browse_findings(loaded.records, big, limit=300)
     assert len(browser.findings) == 300 and browser.sampled
@@ -192,8 +201,15 @@ def _chromium() -> str:
     return path
 
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 CJK_FAMILY = re.compile(r"CJK|WenQuanYi|Droid Sans Fallback|Source Han|PingFang|YaHei|Hei|Song|Ming", re.IGNORECASE)
@@ -239,7 +255,8 @@ def _open_in_browser(html: Path, screenshot: Path) -> dict:
             page.select_option("#filter-rule", "count-anchor")
             result["filtered_rows"] = page.locator("#findings-table tbody tr:visible").count()
             result["filtered_rules"] = page.eval_on_selector_all(
-                "#findings-table tbody tr:not([hidden])", "rows => [...new Set(rows.map(r => r.dataset.rule))]")
+                "#findings-table tbody tr:not([hidden])", "rows => [...new Set(rows.map(r => r.dataset.rule))]"
+            )
             result["visible_cards"] = page.locator(".card:visible").count()
             result["shown_count"] = page.inner_text("#shown-count")
             page.click("#findings-table tbody tr:visible >> nth=0 >> a")
@@ -328,8 +345,9 @@ def test_pair_findings_show_the_other_row_with_the_differences_marked() -> None:
     tests = [Record(path="test.jsonl", line=1, item=make_test_case())]
     lint = lint_records(records, against=tests)
     pairs = [f for f in lint.findings if f.rule in ("label-conflict", "split-leakage", "near-duplicate")]
-    assert pairs and all((f.related is not None and f.related.line != f.line) or f.related.path != f.path
-                         for f in pairs)
+    assert pairs and all(
+        (f.related is not None and f.related.line != f.line) or f.related.path != f.path for f in pairs
+    )
     assert {f.related.path for f in pairs if f.rule == "split-leakage"} == {"test.jsonl"}
     browser = browse_findings(records, lint, against=tests)
     assert "test.jsonl:1" in browser.related

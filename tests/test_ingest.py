@@ -34,8 +34,12 @@ OPTS = IngestOptions(min_chars=100, max_chars=2000, target_chars=500)
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("docs")
-    info = {"pdf": build_pdf(root / "report.pdf"), "docx": build_docx(root / "manual.docx"),
-            "text": build_gbk_text(root / "notes_gbk.txt"), "markdown": build_markdown(root / "strategy.md")}
+    info = {
+        "pdf": build_pdf(root / "report.pdf"),
+        "docx": build_docx(root / "manual.docx"),
+        "text": build_gbk_text(root / "notes_gbk.txt"),
+        "markdown": build_markdown(root / "strategy.md"),
+    }
     return {"root": root, "info": info}
 
 
@@ -82,8 +86,12 @@ def test_no_header_footer_or_watermark_text_survives(corpus, result):
     pages = corpus["info"]["pdf"]["pages"]
     assert pages >= 4
     # one running header, one footer line and one page number per page, and one watermark per page
-    assert doc.blocks_dropped == {"page_number": pages, "running_footer": pages, "running_header": pages,
-                                  "watermark": pages}
+    assert doc.blocks_dropped == {
+        "page_number": pages,
+        "running_footer": pages,
+        "running_header": pages,
+        "watermark": pages,
+    }
 
 
 @pytest.mark.parametrize("fmt", ["pdf", "docx", "text", "markdown"])
@@ -164,8 +172,14 @@ def test_chunk_lengths_respect_the_bounds(result):
         assert len(row.paragraph) <= OPTS.max_chars
         if len(row.paragraph) < OPTS.min_chars:
             # short only when nothing under the same heading path could take it within max_chars
-            same = [r for r in rows if r.source.file == row.source.file and r.source.kind == "text"
-                    and r.source.heading_path == row.source.heading_path and r is not row]
+            same = [
+                r
+                for r in rows
+                if r.source.file == row.source.file
+                and r.source.kind == "text"
+                and r.source.heading_path == row.source.heading_path
+                and r is not row
+            ]
             neighbours = [r for r in same if abs(r.source.index - row.source.index) == 1]
             assert all(len(n.paragraph) + 1 + len(row.paragraph) > OPTS.max_chars for n in neighbours)
 
@@ -183,8 +197,11 @@ def test_long_paragraphs_split_at_sentence_ends_and_short_ones_merge(corpus, tmp
     # chunks under min_chars exist only when a neighbour would have overflowed max_chars
     for r in texts:
         if len(r.paragraph) < 150:
-            same = [o for o in texts if o.source.heading_path == r.source.heading_path
-                    and abs(o.source.index - r.source.index) == 1]
+            same = [
+                o
+                for o in texts
+                if o.source.heading_path == r.source.heading_path and abs(o.source.index - r.source.index) == 1
+            ]
             assert all(len(o.paragraph) + 1 + len(r.paragraph) > 400 for o in same)
 
 
@@ -295,11 +312,14 @@ def test_all_files_unreadable_is_a_user_error(tmp_path, capsys):
     assert not out.exists()
 
 
-@pytest.mark.parametrize("argv,needle", [
-    (["ingest", "{missing}", "--out", "{tmp}/o.jsonl"], "{missing}"),
-    (["ingest", "{xls}", "--out", "{tmp}/o.jsonl"], "unsupported file type .xls"),
-    (["ingest", "{md}", "--out", "{tmp}/o.jsonl", "--min-chars", "900", "--target-chars", "500"], "--min-chars"),
-])
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["ingest", "{missing}", "--out", "{tmp}/o.jsonl"], "{missing}"),
+        (["ingest", "{xls}", "--out", "{tmp}/o.jsonl"], "unsupported file type .xls"),
+        (["ingest", "{md}", "--out", "{tmp}/o.jsonl", "--min-chars", "900", "--target-chars", "500"], "--min-chars"),
+    ],
+)
 def test_user_errors_are_one_line_exit_2(argv, needle, tmp_path, capsys):
     (tmp_path / "a.xls").write_bytes(b"x")
     (tmp_path / "a.md").write_text("# t\n\n正文。\n", encoding="utf-8")

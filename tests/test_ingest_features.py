@@ -24,10 +24,12 @@ FIGURES = ["营收12.5亿元", "同比+15.3%", "2025年", "3,260万头", "600519
 
 
 def test_redaction_replaces_personal_data_and_leaves_figures():
-    grouped = " ".join(CARD[i:i + 4] for i in range(0, 16, 4)) + " " + CARD[16:]
-    text = ("投资者关系联系人电话13812345678，座机010-62345678，邮箱ir.office@example.com.cn，"
-            f"身份证号11010519491231002X，收款卡号{CARD}（{grouped}）。"
-            "公司2025年" + "，".join(FIGURES) + "。")
+    grouped = " ".join(CARD[i : i + 4] for i in range(0, 16, 4)) + " " + CARD[16:]
+    text = (
+        "投资者关系联系人电话13812345678，座机010-62345678，邮箱ir.office@example.com.cn，"
+        f"身份证号11010519491231002X，收款卡号{CARD}（{grouped}）。"
+        "公司2025年" + "，".join(FIGURES) + "。"
+    )
     out, counts = redact(text)
     assert counts == {"phone": 2, "email": 1, "id_number": 1, "bank_card": 2}
     for secret in ("13812345678", "62345678", "ir.office", "11010519491231002X", CARD, grouped):
@@ -45,8 +47,10 @@ def test_a_number_failing_luhn_is_not_a_card_and_long_figures_are_kept():
 
 def test_ingest_redacts_and_counts(tmp_path):
     path = tmp_path / "contact.md"
-    path.write_text("# 联系方式\n\n如有疑问请致电13912345678或发邮件至 a.b@corp.cn，公司营收12.5亿元，同比+15.3%。\n",
-                    encoding="utf-8")
+    path.write_text(
+        "# 联系方式\n\n如有疑问请致电13912345678或发邮件至 a.b@corp.cn，公司营收12.5亿元，同比+15.3%。\n",
+        encoding="utf-8",
+    )
     got = ingest([path], IngestOptions(min_chars=0, redact=True))
     assert got.summary.redactions == {"email": 1, "phone": 1}
     assert got.rows[0].paragraph == "如有疑问请致电<PHONE>或发邮件至 <EMAIL>，公司营收12.5亿元，同比+15.3%。"
@@ -54,13 +58,22 @@ def test_ingest_redacts_and_counts(tmp_path):
     assert "13912345678" in plain.rows[0].paragraph and not plain.summary.redactions
 
 
-@pytest.mark.parametrize("paragraph,expected_type,scenario", [
-    ("公司深耕调味品行业多年，品牌影响力持续提升，渠道网络覆盖全国。", "B", "empty_output_background"),
-    (("2025年公司毛利率为31.2%，同比提升4.6个百分点，毛利率改善主要来自原材料成本回落，毛利率创近五年新高达到31.2%，"
-      "其中主力产品毛利率35.1%。"), "B", "boundary_many_numbers_one_core"),
-    ("公司2025年毛利率为31.2%，主要得益于产品结构优化。", "C", "single_metric"),
-    ("公司2025年营业收入为12.5亿元，净利润为2.1亿元。", "A", "multi_metric"),
-])
+@pytest.mark.parametrize(
+    "paragraph,expected_type,scenario",
+    [
+        ("公司深耕调味品行业多年，品牌影响力持续提升，渠道网络覆盖全国。", "B", "empty_output_background"),
+        (
+            (
+                "2025年公司毛利率为31.2%，同比提升4.6个百分点，毛利率改善主要来自原材料成本回落，毛利率创近五年新高达到31.2%，"
+                "其中主力产品毛利率35.1%。"
+            ),
+            "B",
+            "boundary_many_numbers_one_core",
+        ),
+        ("公司2025年毛利率为31.2%，主要得益于产品结构优化。", "C", "single_metric"),
+        ("公司2025年营业收入为12.5亿元，净利润为2.1亿元。", "A", "multi_metric"),
+    ],
+)
 def test_candidate_suggestions(paragraph, expected_type, scenario):
     got = candidate(paragraph)
     assert (got.suggested_type, got.scenario) == (expected_type, scenario), got
@@ -76,8 +89,10 @@ def test_candidates_flag_adds_mentions(tmp_path, capsys):
     assert row["candidates"]["suggested_type"] == "A" and row["chapter_title"] == "一、盈利能力"
 
 
-@pytest.mark.parametrize("encoding,expected", [("utf-8", "utf-8"), ("utf-8-sig", "utf-8-sig"), ("gbk", "gb18030"),
-                                               ("gb18030", "gb18030"), ("utf-16", "utf-16")])
+@pytest.mark.parametrize(
+    "encoding,expected",
+    [("utf-8", "utf-8"), ("utf-8-sig", "utf-8-sig"), ("gbk", "gb18030"), ("gb18030", "gb18030"), ("utf-16", "utf-16")],
+)
 def test_encodings_are_detected(encoding, expected):
     text = "公司毛利率为31.2%，同比提升。"
     assert decode(text.encode(encoding)) == (text, expected)
@@ -188,8 +203,23 @@ def test_output_feeds_generate_from_paragraphs(tmp_path, capsys):
     out = tmp_path / "paragraphs.jsonl"
     assert main(["ingest", str(path), "--out", str(out), "--min-chars", "0"]) == 0
     capsys.readouterr()
-    assert main(["generate", "--type", "A", "--from-paragraphs", str(out), "--dry-run", "--format", "json",
-                 "--examples", str(Path(__file__).resolve().parents[1] / "data" / "raw")]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                "--type",
+                "A",
+                "--from-paragraphs",
+                str(out),
+                "--dry-run",
+                "--format",
+                "json",
+                "--examples",
+                str(Path(__file__).resolve().parents[1] / "data" / "raw"),
+            ]
+        )
+        == 0
+    )
     prompt = json.loads(capsys.readouterr().out)
     user = "\n".join(m["content"] for m in prompt["messages"] if m["role"] == "user")
     assert paragraph in user and "盈利能力分析" in user

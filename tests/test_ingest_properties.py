@@ -22,14 +22,76 @@ from hypothesis import strategies as st
 from finsynth.ingest import IngestOptions, ingest
 
 OPTIONS = IngestOptions(min_chars=0, target_chars=400, max_chars=2000)
-CJK_WORDS = ["公司", "营业收入", "毛利率", "同比", "增长", "渠道下沉", "产品结构", "持续优化", "盈利能力",
-             "显著提升", "经营现金流", "明显改善", "行业需求", "逐步回暖", "竞争格局", "价格企稳", "门店网络",
-             "覆盖县域", "市场比例", "新产品", "放量带动", "研发投入", "加大", "海外业务", "占比", "归母净利润",
-             "费用率", "下降", "存货周转天数", "在手订单", "储备充足", "其中", "主要受益于", "达到", "约为", "较上年"]
+CJK_WORDS = [
+    "公司",
+    "营业收入",
+    "毛利率",
+    "同比",
+    "增长",
+    "渠道下沉",
+    "产品结构",
+    "持续优化",
+    "盈利能力",
+    "显著提升",
+    "经营现金流",
+    "明显改善",
+    "行业需求",
+    "逐步回暖",
+    "竞争格局",
+    "价格企稳",
+    "门店网络",
+    "覆盖县域",
+    "市场比例",
+    "新产品",
+    "放量带动",
+    "研发投入",
+    "加大",
+    "海外业务",
+    "占比",
+    "归母净利润",
+    "费用率",
+    "下降",
+    "存货周转天数",
+    "在手订单",
+    "储备充足",
+    "其中",
+    "主要受益于",
+    "达到",
+    "约为",
+    "较上年",
+]
 CJK_UNITS = ["亿元", "万元", "%", "家", "万台", "个百分点", "倍", "元/吨"]
-LATIN_WORDS = ["revenue", "net", "profit", "margin", "rose", "fell", "driven", "by", "higher", "volumes", "the",
-               "company", "guided", "for", "growth", "in", "segment", "orders", "backlog", "cash", "flow", "improved",
-               "pricing", "was", "stable", "RMB", "million", "Q3", "EBITDA"]
+LATIN_WORDS = [
+    "revenue",
+    "net",
+    "profit",
+    "margin",
+    "rose",
+    "fell",
+    "driven",
+    "by",
+    "higher",
+    "volumes",
+    "the",
+    "company",
+    "guided",
+    "for",
+    "growth",
+    "in",
+    "segment",
+    "orders",
+    "backlog",
+    "cash",
+    "flow",
+    "improved",
+    "pricing",
+    "was",
+    "stable",
+    "RMB",
+    "million",
+    "Q3",
+    "EBITDA",
+]
 CJK_ENDS = ["。", "！", "？", "；"]
 NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 
@@ -72,8 +134,10 @@ def paragraph(draw) -> list[str]:
 def table(draw) -> list[list[str]]:
     width, first = draw(st.integers(2, 4)), draw(st.integers(2000, 2030))
     header = ["指标", *(f"{first + i}年" for i in range(width - 1))]
-    rows = [[draw(st.sampled_from(CJK_WORDS)), *(draw(_number()) for _ in range(width - 1))]
-            for _ in range(draw(st.integers(1, 5)))]
+    rows = [
+        [draw(st.sampled_from(CJK_WORDS)), *(draw(_number()) for _ in range(width - 1))]
+        for _ in range(draw(st.integers(1, 5)))
+    ]
     return [header, *rows]
 
 
@@ -86,8 +150,9 @@ def document(draw, max_sections: int = 3) -> list[tuple[str, list[Block]]]:
     sections = []
     for i in range(draw(st.integers(1, max_sections))):
         blocks: list[Block] = [("p", draw(paragraph()))]
-        blocks += draw(st.lists(st.one_of(paragraph().map(lambda p: ("p", p)), table().map(lambda t: ("t", t))),
-                                max_size=3))
+        blocks += draw(
+            st.lists(st.one_of(paragraph().map(lambda p: ("p", p)), table().map(lambda t: ("t", t))), max_size=3)
+        )
         sections.append((f"{TITLES[i]}、{draw(st.sampled_from(CJK_WORDS))}分析", blocks))
     return sections
 
@@ -135,8 +200,7 @@ def _check(result, doc) -> None:
 def _break_points(text: str) -> list[int]:
     """Where a layout may wrap: between two characters unless both are ASCII and not a space (inside a
     number or a word); a space itself is a wrap point (consumed)."""
-    return [i for i in range(1, len(text)) if not (text[i - 1].isascii() and text[i].isascii())
-            or text[i] == " "]
+    return [i for i in range(1, len(text)) if not (text[i - 1].isascii() and text[i].isascii()) or text[i] == " "]
 
 
 @dataclass
@@ -185,9 +249,14 @@ def render_text(doc, layout: Layout) -> str:
     return "\n".join(out) + "\n"
 
 
-layouts = st.builds(Layout, width=st.one_of(st.none(), st.integers(6, 60)), before_numbers=st.booleans(),
-                    indent=st.booleans(), blank_lines=st.booleans(),
-                    page_breaks=st.lists(st.integers(0, 30), max_size=3))
+layouts = st.builds(
+    Layout,
+    width=st.one_of(st.none(), st.integers(6, 60)),
+    before_numbers=st.booleans(),
+    indent=st.booleans(),
+    blank_lines=st.booleans(),
+    page_breaks=st.lists(st.integers(0, 30), max_size=3),
+)
 
 
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -229,8 +298,15 @@ def render_pdf(path: Path, doc, columns: int, page_breaks: list[int], indent: bo
                     story.append(Paragraph(_joined(list(run)), latin_body if latin else body))
                 continue
             grid = Table(content)
-            grid.setStyle(TableStyle([("FONTNAME", (0, 0), (-1, -1), "STSong-Light"), ("FONTSIZE", (0, 0), (-1, -1), 9),
-                                      ("GRID", (0, 0), (-1, -1), 0.5, colors.black)]))
+            grid.setStyle(
+                TableStyle(
+                    [
+                        ("FONTNAME", (0, 0), (-1, -1), "STSong-Light"),
+                        ("FONTSIZE", (0, 0), (-1, -1), 9),
+                        ("GRID", (0, 0), (-1, -1), 0.5, colors.black),
+                    ]
+                )
+            )
             story += [KeepTogether([grid]), Spacer(1, 12)]  # two ruled grids that touch are one grid
     build_flow_pdf(path, story, columns=columns)
 
@@ -238,10 +314,18 @@ def render_pdf(path: Path, doc, columns: int, page_breaks: list[int], indent: bo
 # no shrink phase: shrinking a PDF example lays out hundreds of PDFs (minutes); the failing example is shown as
 # generated, with the chunk text in the notes
 @pytest.mark.slow
-@settings(max_examples=12, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate],
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(doc=document(max_sections=5), columns=st.sampled_from([1, 2]),
-       page_breaks=st.lists(st.integers(0, 12), max_size=2), indent=st.booleans())
+@settings(
+    max_examples=12,
+    deadline=None,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(
+    doc=document(max_sections=5),
+    columns=st.sampled_from([1, 2]),
+    page_breaks=st.lists(st.integers(0, 12), max_size=2),
+    indent=st.booleans(),
+)
 def test_pdfs_keep_every_sentence_whole(doc, columns, page_breaks, indent):
     pytest.importorskip("reportlab")
     pytest.importorskip("pdfplumber")

@@ -38,7 +38,7 @@ def test_two_column_cjk_pdf_has_no_break_inside_a_sentence(tmp_path):
         story.append(Paragraph(title, head))
         got = tagged_sentences(title[2:], n, s_index)
         sentences += got
-        story += [Paragraph("".join(got[i:i + 3]), body) for i in range(0, n, 3)]
+        story += [Paragraph("".join(got[i : i + 3]), body) for i in range(0, n, 3)]
     path = tmp_path / "two_columns.pdf"
     build_flow_pdf(path, story, columns=2)
     got = ingest([path], WIDE)
@@ -67,10 +67,12 @@ def _draw_lines(path, lines: list[str], size: float = 10.5) -> None:
 def test_single_column_wrap_before_a_number_is_rejoined(tmp_path):
     # a layout wraps before a number that does not fit: the second line ends 29.9 pt short of the margin (more
     # than a character, less than "101.8%，" needs), as reportlab's own wrap leaves it
-    lines = ["公司2025年经营稳健，营业收入与利润同步增长，高端产品占比持续提升，",
-             "渠道结构进一步优化，海外业务同步放量，全年实现的归母净利润为",
-             "101.8%，盈利能力显著增强，经营现金流同步改善。新产品放量带动收入",
-             "12,345.67万元，占比提升至18.5%。"]
+    lines = [
+        "公司2025年经营稳健，营业收入与利润同步增长，高端产品占比持续提升，",
+        "渠道结构进一步优化，海外业务同步放量，全年实现的归母净利润为",
+        "101.8%，盈利能力显著增强，经营现金流同步改善。新产品放量带动收入",
+        "12,345.67万元，占比提升至18.5%。",
+    ]
     path = tmp_path / "one_column.pdf"
     _draw_lines(path, lines)
     got = ingest([path], WIDE)
@@ -78,10 +80,12 @@ def test_single_column_wrap_before_a_number_is_rejoined(tmp_path):
 
 
 def test_single_column_paragraphs_still_end_at_a_short_sentence_end(tmp_path):
-    lines = ["公司2025年经营稳健，营业收入与利润同步增长，高端产品占比持续提升，",
-             "渠道结构进一步优化。",
-             "展望2026年，公司将继续推进渠道下沉，新产品有望贡献收入增量，预计",
-             "收入增速为15.0%。"]
+    lines = [
+        "公司2025年经营稳健，营业收入与利润同步增长，高端产品占比持续提升，",
+        "渠道结构进一步优化。",
+        "展望2026年，公司将继续推进渠道下沉，新产品有望贡献收入增量，预计",
+        "收入增速为15.0%。",
+    ]
     path = tmp_path / "paragraphs.pdf"
     _draw_lines(path, lines)
     got = ingest([path], WIDE)
@@ -90,8 +94,12 @@ def test_single_column_paragraphs_still_end_at_a_short_sentence_end(tmp_path):
 
 def test_a_short_line_without_a_full_stop_still_ends_its_paragraph(tmp_path):
     # a source line under a chart, then a numbered heading and a paragraph in the body size
-    lines = ["资料来源：Wind，公司公告", "二、盈利预测",
-             "我们预计公司2026年营业收入为412.6亿元，同比增长15.0%，归母净利", "润为58.3亿元。"]
+    lines = [
+        "资料来源：Wind，公司公告",
+        "二、盈利预测",
+        "我们预计公司2026年营业收入为412.6亿元，同比增长15.0%，归母净利",
+        "润为58.3亿元。",
+    ]
     path = tmp_path / "caption.pdf"
     _draw_lines(path, lines)
     got = ingest([path], WIDE)
@@ -100,31 +108,46 @@ def test_a_short_line_without_a_full_stop_still_ends_its_paragraph(tmp_path):
 
 def test_a_wrapped_line_that_looks_like_a_heading_is_text(tmp_path):
     path = tmp_path / "wrap.pdf"
-    lines = ["公司持续推进渠道下沉，门店网络从一二线城市向", "三、四线城市延伸，全年新开门店320家，覆盖县域",
-             "市场的比例提升至41.5%。"]
+    lines = [
+        "公司持续推进渠道下沉，门店网络从一二线城市向",
+        "三、四线城市延伸，全年新开门店320家，覆盖县域",
+        "市场的比例提升至41.5%。",
+    ]
     _draw_lines(path, lines)
     got = ingest([path], WIDE)
     assert [r.paragraph for r in got.rows] == ["".join(lines)]
     assert got.rows[0].source.heading_path == []
 
 
-@pytest.mark.parametrize("lines,joined", [
-    (["同", "比增长"], "同比增长"),
-    (["收入", "2023"], "收入2023"),
-    (["2023 100", "2024 120"], "2023 100 2024 120"),
-    (["net", "profit"], "net profit"),
-    (["revenue rose", "8.2% to", "RMB 3,260 million."], "revenue rose 8.2% to RMB 3,260 million."),
-    (["grew 12.5", "%, driven"], "grew 12.5%, driven"),
-    (["year-", "on-year growth"], "year-on-year growth"),
-])
+@pytest.mark.parametrize(
+    "lines,joined",
+    [
+        (["同", "比增长"], "同比增长"),
+        (["收入", "2023"], "收入2023"),
+        (["2023 100", "2024 120"], "2023 100 2024 120"),
+        (["net", "profit"], "net profit"),
+        (["revenue rose", "8.2% to", "RMB 3,260 million."], "revenue rose 8.2% to RMB 3,260 million."),
+        (["grew 12.5", "%, driven"], "grew 12.5%, driven"),
+        (["year-", "on-year growth"], "year-on-year growth"),
+    ],
+)
 def test_join_lines_never_fuses_two_numbers(lines, joined):
     assert join_lines(lines) == joined
 
 
-@pytest.mark.parametrize("text,ends", [
-    ("持续推进。", True), ("他说：“增长。”", True), ("风险；", True), ("Revenue rose 8.2%.", True),
-    ("同比增长", False), ("【T015】", False), ("营业收入（亿元）", False), ("Revenue grew in 2024.", True),
-])
+@pytest.mark.parametrize(
+    "text,ends",
+    [
+        ("持续推进。", True),
+        ("他说：“增长。”", True),
+        ("风险；", True),
+        ("Revenue rose 8.2%.", True),
+        ("同比增长", False),
+        ("【T015】", False),
+        ("营业收入（亿元）", False),
+        ("Revenue grew in 2024.", True),
+    ],
+)
 def test_ends_sentence(text, ends):
     assert ends_sentence(text) is ends
 
@@ -159,8 +182,11 @@ def test_unruled_table_rows_stay_apart(tmp_path):
     c = canvas.Canvas(str(path), pagesize=A4)
     c.setFont("STSong-Light", 10.5)
     c.drawString(72, 760, "公司近三年主要财务数据如下表所示")
-    rows = [("营业收入", "100.5", "120.3", "150.8"), ("净利润", "10.2", "12.5", "15.1"),
-            ("毛利率", "31.2%", "32.5%", "33.0%")]
+    rows = [
+        ("营业收入", "100.5", "120.3", "150.8"),
+        ("净利润", "10.2", "12.5", "15.1"),
+        ("毛利率", "31.2%", "32.5%", "33.0%"),
+    ]
     for i, row in enumerate(rows):
         for k, cell in enumerate(row):
             c.drawString(72 + 110 * k, 740 - 16 * i, cell)  # columns apart, no rules
@@ -172,13 +198,16 @@ def test_unruled_table_rows_stay_apart(tmp_path):
         assert " ".join(row) in lines  # each row a line of its own, cells apart
 
 
-@pytest.mark.parametrize("previous,rows,expected", [
-    ([["指标", "2023"], ["收入", "100"]], [["指标", "2023"], ["利润", "10"]], True),  # repeated header
-    ([["指标", "2023"], ["收入", "100"]], [["利润", "10"]], True),  # body rows go on
-    ([["指标", "2023年"], ["收入", "100"]], [["项目", "2024年"], ["利润", "10"]], False),  # a new header
-    ([["项目", "说明"], ["开户", "免收"]], [["年费", "首年免收"]], True),  # a text table goes on
-    ([["指标", "2023"], ["收入", "100"]], [["a", "b", "c"]], False),  # another width
-])
+@pytest.mark.parametrize(
+    "previous,rows,expected",
+    [
+        ([["指标", "2023"], ["收入", "100"]], [["指标", "2023"], ["利润", "10"]], True),  # repeated header
+        ([["指标", "2023"], ["收入", "100"]], [["利润", "10"]], True),  # body rows go on
+        ([["指标", "2023年"], ["收入", "100"]], [["项目", "2024年"], ["利润", "10"]], False),  # a new header
+        ([["项目", "说明"], ["开户", "免收"]], [["年费", "首年免收"]], True),  # a text table goes on
+        ([["指标", "2023"], ["收入", "100"]], [["a", "b", "c"]], False),  # another width
+    ],
+)
 def test_table_continuation(previous, rows, expected):
     from finsynth.ingest.tables import continues
 
@@ -223,10 +252,16 @@ def test_a_right_column_holding_only_a_table_is_read_after_the_left_column(tmp_p
     sentences = tagged_sentences("经营回顾", 6, 4)
     rows = [["指标", "2024年", "2025年"], ["营业收入", "100.5", "120.3"], ["净利润", "10.2", "12.5"]]
     grid = Table(rows)
-    grid.setStyle(TableStyle([("FONTNAME", (0, 0), (-1, -1), "STSong-Light"),
-                              ("GRID", (0, 0), (-1, -1), 0.5, colors.black)]))
-    story = [Paragraph("一、经营回顾", head), Paragraph("".join(sentences[:3]), body),
-             Paragraph("".join(sentences[3:]), body), FrameBreak(), grid]
+    grid.setStyle(
+        TableStyle([("FONTNAME", (0, 0), (-1, -1), "STSong-Light"), ("GRID", (0, 0), (-1, -1), 0.5, colors.black)])
+    )
+    story = [
+        Paragraph("一、经营回顾", head),
+        Paragraph("".join(sentences[:3]), body),
+        Paragraph("".join(sentences[3:]), body),
+        FrameBreak(),
+        grid,
+    ]
     path = tmp_path / "table_column.pdf"
     build_flow_pdf(path, story, columns=2)
     got = ingest([path], WIDE)

@@ -33,8 +33,12 @@ def test_skipped_files_are_counted_and_named(folder):
     summary = got.summary
     assert summary.files == 3 and summary.files_skipped == 4
     reasons = {s.file.removeprefix(str(folder) + "/"): s.reason for s in summary.skipped}
-    assert reasons == {"prices.csv": "unsupported type .csv", "README": "no extension", ".DS_Store": "hidden file",
-                       ".git": "hidden directory, not searched"}
+    assert reasons == {
+        "prices.csv": "unsupported type .csv",
+        "README": "no extension",
+        ".DS_Store": "hidden file",
+        ".git": "hidden directory, not searched",
+    }
     assert summary.reconciles()
     shown = summary_markdown(summary)
     assert "4 skipped" in shown and "prices.csv (unsupported type .csv)" in shown and "README (no extension)" in shown

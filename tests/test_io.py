@@ -203,14 +203,22 @@ def test_scores_are_numbers_not_strings_or_booleans(tmp_path: Path, score) -> No
     result = load_file(path)
     assert result.records == [] and result.quarantined[0].field == "output.metrics.0.score"
     for number in (1, 0, 0.5):  # an integer is still a number
-        assert Sample.model_validate({**GOOD, "output": {**GOOD["output"], "metrics": [
-            dict(GOOD["output"]["metrics"][0], score=number)]}}).output.metrics[0].score == number
+        assert (
+            Sample.model_validate(
+                {**GOOD, "output": {**GOOD["output"], "metrics": [dict(GOOD["output"]["metrics"][0], score=number)]}}
+            )
+            .output.metrics[0]
+            .score
+            == number
+        )
 
 
 def test_provenance_line_is_an_integer(tmp_path: Path) -> None:
     path = tmp_path / "type_a.jsonl"
-    path.write_text(_line(dict(GOOD, provenance={"line": "3"})) + "\n" + _line(dict(GOOD, provenance={"line": True}))
-                    + "\n", encoding="utf-8")
+    path.write_text(
+        _line(dict(GOOD, provenance={"line": "3"})) + "\n" + _line(dict(GOOD, provenance={"line": True})) + "\n",
+        encoding="utf-8",
+    )
     result = load_file(path)
     assert [q.field for q in result.quarantined] == ["provenance.line", "provenance.line"]
 
@@ -218,30 +226,44 @@ def test_provenance_line_is_an_integer(tmp_path: Path) -> None:
 # any valid rows, written with any mix of BOM, CRLF and blank lines, load back equal and on the right lines
 
 _name = st.text(st.characters(blacklist_categories=("Cs", "Cc", "Zs", "Zl", "Zp")), min_size=1, max_size=6)
-_metric = st.fixed_dictionaries({
-    "metric_name": _name,
-    "metric_type": st.sampled_from(["financial", "business"]),
-    "score": st.one_of(st.floats(0.0, 1.0), st.sampled_from([0, 1])),
-    "reason": st.text(max_size=10),
-})
-_row = st.fixed_dictionaries({
-    "type": st.sampled_from("ABCD"),
-    "input": st.fixed_dictionaries({"chapter_title": st.text(max_size=10),
-                                    "paragraph": st.text(min_size=1, max_size=40).filter(str.strip)}),
-    "output": st.fixed_dictionaries({"analysis": st.text(min_size=1, max_size=20).filter(str.strip),
-                                     "metrics": st.lists(_metric, max_size=4, unique_by=lambda m: m["metric_name"])}),
-})
+_metric = st.fixed_dictionaries(
+    {
+        "metric_name": _name,
+        "metric_type": st.sampled_from(["financial", "business"]),
+        "score": st.one_of(st.floats(0.0, 1.0), st.sampled_from([0, 1])),
+        "reason": st.text(max_size=10),
+    }
+)
+_row = st.fixed_dictionaries(
+    {
+        "type": st.sampled_from("ABCD"),
+        "input": st.fixed_dictionaries(
+            {"chapter_title": st.text(max_size=10), "paragraph": st.text(min_size=1, max_size=40).filter(str.strip)}
+        ),
+        "output": st.fixed_dictionaries(
+            {
+                "analysis": st.text(min_size=1, max_size=20).filter(str.strip),
+                "metrics": st.lists(_metric, max_size=4, unique_by=lambda m: m["metric_name"]),
+            }
+        ),
+    }
+)
 
 
 @settings(max_examples=60, deadline=None)
-@given(rows=st.lists(_row, min_size=1, max_size=5), bom=st.booleans(), crlf=st.booleans(),
-       blanks=st.lists(st.sampled_from(["", " ", "\t", "\r"]), max_size=8), trailing=st.booleans())
+@given(
+    rows=st.lists(_row, min_size=1, max_size=5),
+    bom=st.booleans(),
+    crlf=st.booleans(),
+    blanks=st.lists(st.sampled_from(["", " ", "\t", "\r"]), max_size=8),
+    trailing=st.booleans(),
+)
 def test_any_valid_rows_load_back_whatever_the_line_endings(rows, bom, crlf, blanks, trailing) -> None:
     end = "\r\n" if crlf else "\n"
     lines: list[str] = []
     expected_lines = []
     for i, row in enumerate(rows):
-        lines.extend(blanks[i::len(rows)])  # some blank lines before each row
+        lines.extend(blanks[i :: len(rows)])  # some blank lines before each row
         lines.append(_line(row))
         expected_lines.append(len(lines))
     text = end.join(lines) + (end if trailing else "")

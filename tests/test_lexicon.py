@@ -31,8 +31,18 @@ def test_the_lexicon_is_data_with_sources():
     # the knowledge moved out of the code: no hand-written synonym or veto lists remain there
     for name in ("_SYNONYMS", "_SYNONYM_MAP", "_VETO_FAMILIES", "_VOLUME", "_VALUE"):
         assert not hasattr(matching, name), name
-    assert {"measure_kind", "income_statement", "cash_flow", "returns", "per_share", "banking",
-            "internet_platform", "hospitality", "operations", "accounting_standard"} <= set(CATEGORIES)
+    assert {
+        "measure_kind",
+        "income_statement",
+        "cash_flow",
+        "returns",
+        "per_share",
+        "banking",
+        "internet_platform",
+        "hospitality",
+        "operations",
+        "accounting_standard",
+    } <= set(CATEGORIES)
     for doc in CATEGORIES.values():
         for entry in [*doc.terms, *doc.markers, *doc.families, *doc.dimensions]:
             assert entry.source in ("accounting_standard", "exchange_disclosure", "research_usage")
@@ -50,10 +60,19 @@ def test_every_category_has_matching_and_non_matching_examples(category):
         assert not fuzzy.same(a, b), (category, a, b, fuzzy.explain(a, b))
 
 
-@pytest.mark.parametrize("a,b", [
-    ("EPS", "每股收益"), ("ARPU", "每用户平均收入"), ("研发投入", "研发支出"), ("存货周转天数", "存货周转期"),
-    ("ROIC", "投入资本回报率"), ("RevPAR", "每间可售房收入"), ("DAU", "日活跃用户数"), ("NIM", "净息差"),
-])
+@pytest.mark.parametrize(
+    "a,b",
+    [
+        ("EPS", "每股收益"),
+        ("ARPU", "每用户平均收入"),
+        ("研发投入", "研发支出"),
+        ("存货周转天数", "存货周转期"),
+        ("ROIC", "投入资本回报率"),
+        ("RevPAR", "每间可售房收入"),
+        ("DAU", "日活跃用户数"),
+        ("NIM", "净息差"),
+    ],
+)
 def test_issue_examples_now_match(a, b):
     assert FuzzyMatcher().same(a, b)
     # bigram Jaccard happens to reach 0.5 on 存货周转天数/存货周转期; it misses the rest
@@ -116,16 +135,27 @@ def test_cli_explain_match_with_a_user_lexicon(tmp_path, capsys):
     assert info["same"] is True and info["rewrites"][0]["category"] == "per_share"
 
 
-@pytest.mark.parametrize("text,message", [
-    ("category: x\nterms:\n  - canonical: a\n    forms: [b]\n    source: research_usage\n    ref: r\n    synonym: c\n",
-     "field terms.0.synonym: Extra inputs are not permitted"),
-    ("category: x\nterm: []\n", "field term: Extra inputs are not permitted; allowed keys: category"),
-    ("category: x\nterms:\n  - canonical: a\n    forms: [b]\n    source: blog\n    ref: r\n", "field terms.0.source"),
-    ("category: x\nterms:\n  - canonical: 净利率\n    forms: [营收]\n    source: research_usage\n    ref: r\n",
-     "field terms.0.forms.0: '营收' is already a form of '收入' (income_statement.yaml)"),
-    ("category: [unclosed\n", "not valid YAML"),
-    ("- just\n- a list\n", "a lexicon file is a YAML mapping"),
-])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        (
+            "category: x\nterms:\n  - canonical: a\n    forms: [b]\n    source: research_usage\n"
+            "    ref: r\n    synonym: c\n",
+            "field terms.0.synonym: Extra inputs are not permitted",
+        ),
+        ("category: x\nterm: []\n", "field term: Extra inputs are not permitted; allowed keys: category"),
+        (
+            "category: x\nterms:\n  - canonical: a\n    forms: [b]\n    source: blog\n    ref: r\n",
+            "field terms.0.source",
+        ),
+        (
+            "category: x\nterms:\n  - canonical: 净利率\n    forms: [营收]\n    source: research_usage\n    ref: r\n",
+            "field terms.0.forms.0: '营收' is already a form of '收入' (income_statement.yaml)",
+        ),
+        ("category: [unclosed\n", "not valid YAML"),
+        ("- just\n- a list\n", "a lexicon file is a YAML mapping"),
+    ],
+)
 def test_a_bad_lexicon_file_is_one_line_naming_file_and_field(tmp_path, capsys, text, message):
     path = _write(tmp_path / "bad.yaml", text)
     with pytest.raises(LexiconError, match=message.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")):
@@ -149,9 +179,12 @@ def test_builtin_files_validate_strictly():
 
 
 def _empty_gold(tmp_path: Path) -> list:
-    case = {"type": "test", "scenario": "empty_output_background",
-            "input": {"chapter_title": "行业背景", "paragraph": "行业整体景气度回升，需求改善。"},
-            "output": {"analysis": "背景段落，没有核心指标。", "metrics": []}}
+    case = {
+        "type": "test",
+        "scenario": "empty_output_background",
+        "input": {"chapter_title": "行业背景", "paragraph": "行业整体景气度回升，需求改善。"},
+        "output": {"analysis": "背景段落，没有核心指标。", "metrics": []},
+    }
     path = _write(tmp_path / "gold.jsonl", (json.dumps(case, ensure_ascii=False) + "\n") * 3)
     return load_gold(path)
 
@@ -184,8 +217,10 @@ def test_invalid_and_schema_invalid_outputs_fail_by_default_and_pass_under_refer
 def test_cli_reports_say_which_convention(tmp_path, capsys):
     gold = tmp_path / "gold.jsonl"
     _empty_gold(tmp_path)
-    pred = _write(tmp_path / "pred.jsonl", "".join(json.dumps({"output": r}, ensure_ascii=False) + "\n"
-                                                   for r in ("我无法回答", SENTENCES, VALID_EMPTY)))
+    pred = _write(
+        tmp_path / "pred.jsonl",
+        "".join(json.dumps({"output": r}, ensure_ascii=False) + "\n" for r in ("我无法回答", SENTENCES, VALID_EMPTY)),
+    )
     assert main(["eval", "--pred", str(pred), "--gold", str(gold), "--format", "json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["scoring"] == "honest" and report["overall"]["invalid_output"] == 2
@@ -201,10 +236,14 @@ def test_cli_reports_say_which_convention(tmp_path, capsys):
 
 
 def _sample(paragraph: str, names: list[str], analysis: str | None = None) -> Sample:
-    return Sample(type="A", input={"chapter_title": "t", "paragraph": paragraph},
-                  output={"analysis": analysis or ("段落围绕" + "和".join(names) + "展开，是分析主体。"),
-                          "metrics": [{"metric_name": n, "metric_type": "financial", "score": 0.9, "reason": ""}
-                                      for n in names]})
+    return Sample(
+        type="A",
+        input={"chapter_title": "t", "paragraph": paragraph},
+        output={
+            "analysis": analysis or ("段落围绕" + "和".join(names) + "展开，是分析主体。"),
+            "metrics": [{"metric_name": n, "metric_type": "financial", "score": 0.9, "reason": ""} for n in names],
+        },
+    )
 
 
 def test_lint_grounds_a_name_by_the_lexicon():

@@ -55,15 +55,22 @@ def metric(name: str, score: float = 0.9, kind: str = "financial") -> dict:
     return {"metric_name": name, "metric_type": kind, "score": score, "reason": "r"}
 
 
-def sample(type_: str = "A", analysis: str = A_ANALYSIS, metrics: list[dict] | None = None,
-           paragraph: str = PARAGRAPH) -> Sample:
-    return Sample(type=type_, input={"chapter_title": "盈利能力", "paragraph": paragraph},
-                  output={"analysis": analysis, "metrics": [metric("毛利率", 1.0)] if metrics is None else metrics})
+def sample(
+    type_: str = "A", analysis: str = A_ANALYSIS, metrics: list[dict] | None = None, paragraph: str = PARAGRAPH
+) -> Sample:
+    return Sample(
+        type=type_,
+        input={"chapter_title": "盈利能力", "paragraph": paragraph},
+        output={"analysis": analysis, "metrics": [metric("毛利率", 1.0)] if metrics is None else metrics},
+    )
 
 
 def make_test_case(paragraph: str = PARAGRAPH, metrics: list[dict] | None = None) -> TestCase:
-    return TestCase(scenario="single_metric", input={"paragraph": paragraph},
-                    output={"analysis": A_ANALYSIS, "metrics": [metric("毛利率", 1.0)] if metrics is None else metrics})
+    return TestCase(
+        scenario="single_metric",
+        input={"paragraph": paragraph},
+        output={"analysis": A_ANALYSIS, "metrics": [metric("毛利率", 1.0)] if metrics is None else metrics},
+    )
 
 
 def rules_fired(item, rules=None) -> set[str]:
@@ -79,9 +86,21 @@ def records(items, path="train.jsonl") -> list[Record]:
 
 def test_registry_has_every_rule_with_severity_and_rationale() -> None:
     expected = {
-        "numbered-list", "semicolon-enumeration", "count-anchor", "style-mismatch", "exclusion-coverage",
-        "metric-not-in-analysis", "ungrounded-metric", "score-order", "fixed-count", "duplicate",
-        "near-duplicate", "label-conflict", "split-leakage", "ungrounded-exclusion", "exclusion-value-mismatch",
+        "numbered-list",
+        "semicolon-enumeration",
+        "count-anchor",
+        "style-mismatch",
+        "exclusion-coverage",
+        "metric-not-in-analysis",
+        "ungrounded-metric",
+        "score-order",
+        "fixed-count",
+        "duplicate",
+        "near-duplicate",
+        "label-conflict",
+        "split-leakage",
+        "ungrounded-exclusion",
+        "exclusion-value-mismatch",
     }
     assert expected <= set(RULES)
     for rule_id, r in RULES.items():
@@ -124,8 +143,9 @@ def test_select_and_ignore() -> None:
 
 def test_rule_ids_are_unique() -> None:
     with pytest.raises(ValueError, match="registered twice"):
-        rule(id="numbered-list", severity="error", rationale="x", fix="x", fires=Example(),
-             passes=Example())(lambda item: [])
+        rule(id="numbered-list", severity="error", rationale="x", fix="x", fires=Example(), passes=Example())(
+            lambda item: []
+        )
 
 
 def test_unknown_rule_is_refused() -> None:
@@ -212,8 +232,12 @@ def test_count_anchor_fires(analysis: str) -> None:
 
 @pytest.mark.parametrize(
     "analysis",
-    ["段落分析毛利率，虽然提到了3个指标，只有毛利率被深度分析。", A_ANALYSIS,
-     "本段无核心量化分析对象，是概述性段落。", "段落提到3个子公司，毛利率是核心。"],
+    [
+        "段落分析毛利率，虽然提到了3个指标，只有毛利率被深度分析。",
+        A_ANALYSIS,
+        "本段无核心量化分析对象，是概述性段落。",
+        "段落提到3个子公司，毛利率是核心。",
+    ],
 )
 def test_count_anchor_quiet(analysis: str) -> None:
     assert rules_fired(sample(analysis=analysis), {"count-anchor"}) == set()
@@ -233,15 +257,20 @@ def test_style_mismatch_fires(type_: str, analysis: str) -> None:
     assert f"type {type_}" in found[0].message
 
 
-@pytest.mark.parametrize(("type_", "analysis"), [("A", A_ANALYSIS), ("C", A_ANALYSIS), ("B", B_ANALYSIS),
-                                                 ("B", D_ANALYSIS), ("D", D_ANALYSIS)])
+@pytest.mark.parametrize(
+    ("type_", "analysis"),
+    [("A", A_ANALYSIS), ("C", A_ANALYSIS), ("B", B_ANALYSIS), ("B", D_ANALYSIS), ("D", D_ANALYSIS)],
+)
 def test_style_mismatch_quiet(type_: str, analysis: str) -> None:
     assert rules_fired(sample(type_, analysis), {"style-mismatch"}) == set()
 
 
 def test_style_mismatch_skips_test_cases() -> None:
-    case = TestCase(scenario="single_metric", input={"paragraph": PARAGRAPH},
-                    output={"analysis": B_ANALYSIS, "metrics": [metric("毛利率", 1.0)]})
+    case = TestCase(
+        scenario="single_metric",
+        input={"paragraph": PARAGRAPH},
+        output={"analysis": B_ANALYSIS, "metrics": [metric("毛利率", 1.0)]},
+    )
     assert rules_fired(case, {"style-mismatch"}) == set()
 
 
@@ -297,72 +326,115 @@ BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 # uncovered case was missed before issue 24: a breakdown or a sibling of a named item, a word of the subject
 # written elsewhere in the analysis, an index value or a bare ratio with no unit.
 DROPPED_ITEM_CASES = [
-    ("breakdown-contains-core",
-     "大唐发电2025H1综合上网电价0.398元/千瓦时。其中火电上网电价0.412元/千瓦时，风电上网电价0.365元/千瓦时。",
-     "本段核心分析对象是上网电价（0.398元/千瓦时）。逐项排除：风电上网电价（0.365元/千瓦时）：子项拆分——是分电源拆分。",
-     ["上网电价"], ["0.412元/千瓦时"]),
-    ("sibling-name",
-     "山西汾酒2025H1综合毛利率为76.2%。其中青花系列毛利率82%，老白汾系列毛利率72%，玻汾系列毛利率68%。",
-     "本段核心分析对象是综合毛利率（76.2%）。逐项排除：青花系列毛利率（82%）：子项拆分——是产品线拆分。"
-     "老白汾系列毛利率（72%）：子项拆分——同上。",
-     ["综合毛利率"], ["68%"]),
-    ("subject-word-elsewhere-in-analysis",
-     "京东集团2025Q2实现收入2,914亿元。2024Q2收入2,686亿元。2025Q2同比增长8.5%，增速有所加快。",
-     "本段核心分析对象是收入增速（同比+8.5%）。逐项排除：2024Q2收入（2,686亿元）：历史参照——是上年同期的收入。",
-     ["收入增速"], ["2,914亿元"]),
-    ("unitless-exchange-rate",
-     "由于人民币对美元汇率从年初的7.10贬值至6月末的7.28，公司出口业务产生汇兑收益约2.3亿元。公司综合毛利率提升至38.9%。",
-     "本段核心分析对象是综合毛利率（38.9%）。逐项排除：汇兑收益（约2.3亿元）：归因项——是毛利率的外部因素。",
-     ["综合毛利率"], ["7.10", "7.28"]),
-    ("regional-part-of-core",
-     "小米集团2025Q2全球手机出货量3,850万台，同比增长12%。国内手机出货量达1,420万台，同比增长18%。",
-     "本段核心分析对象是手机出货量（3,850万台，同比+12%）。逐项排除：国际市场表现：定性无数值——是定性描述。",
-     ["手机出货量"], ["1,420万台", "18%"]),
-    ("share-is-not-the-growth",
-     "珀莱雅2025H1线上收入同比增长38%，线上收入占比提升至82%。天猫渠道GMV同比增长12%。",
-     "本段核心分析对象是线上收入增速（同比+38%）。逐项排除：天猫渠道GMV（同比+12%）：子项拆分——是线上收入占比提升的来源之一。",
-     ["线上收入增速"], ["82%"]),
-    ("index-points",
-     "受运力过剩影响，SCFI指数均值从上年同期的约2,800点降至约1,650点，中远海控2025H1集装箱航运毛利率降至18.5%。",
-     "本段核心分析对象是集装箱航运毛利率（18.5%）。逐项排除：运力过剩：定性无数值——是行业背景。",
-     ["集装箱航运毛利率"], ["2,800点", "1,650点"]),
+    (
+        "breakdown-contains-core",
+        "大唐发电2025H1综合上网电价0.398元/千瓦时。其中火电上网电价0.412元/千瓦时，风电上网电价0.365元/千瓦时。",
+        "本段核心分析对象是上网电价（0.398元/千瓦时）。逐项排除：风电上网电价（0.365元/千瓦时）：子项拆分——是分电源拆分。",
+        ["上网电价"],
+        ["0.412元/千瓦时"],
+    ),
+    (
+        "sibling-name",
+        "山西汾酒2025H1综合毛利率为76.2%。其中青花系列毛利率82%，老白汾系列毛利率72%，玻汾系列毛利率68%。",
+        "本段核心分析对象是综合毛利率（76.2%）。逐项排除：青花系列毛利率（82%）：子项拆分——是产品线拆分。"
+        "老白汾系列毛利率（72%）：子项拆分——同上。",
+        ["综合毛利率"],
+        ["68%"],
+    ),
+    (
+        "subject-word-elsewhere-in-analysis",
+        "京东集团2025Q2实现收入2,914亿元。2024Q2收入2,686亿元。2025Q2同比增长8.5%，增速有所加快。",
+        "本段核心分析对象是收入增速（同比+8.5%）。逐项排除：2024Q2收入（2,686亿元）：历史参照——是上年同期的收入。",
+        ["收入增速"],
+        ["2,914亿元"],
+    ),
+    (
+        "unitless-exchange-rate",
+        "由于人民币对美元汇率从年初的7.10贬值至6月末的7.28，公司出口业务产生汇兑收益约2.3亿元。公司综合毛利率提升至38.9%。",
+        "本段核心分析对象是综合毛利率（38.9%）。逐项排除：汇兑收益（约2.3亿元）：归因项——是毛利率的外部因素。",
+        ["综合毛利率"],
+        ["7.10", "7.28"],
+    ),
+    (
+        "regional-part-of-core",
+        "小米集团2025Q2全球手机出货量3,850万台，同比增长12%。国内手机出货量达1,420万台，同比增长18%。",
+        "本段核心分析对象是手机出货量（3,850万台，同比+12%）。逐项排除：国际市场表现：定性无数值——是定性描述。",
+        ["手机出货量"],
+        ["1,420万台", "18%"],
+    ),
+    (
+        "share-is-not-the-growth",
+        "珀莱雅2025H1线上收入同比增长38%，线上收入占比提升至82%。天猫渠道GMV同比增长12%。",
+        "本段核心分析对象是线上收入增速（同比+38%）。逐项排除：天猫渠道GMV（同比+12%）：子项拆分——是线上收入占比提升的来源之一。",
+        ["线上收入增速"],
+        ["82%"],
+    ),
+    (
+        "index-points",
+        "受运力过剩影响，SCFI指数均值从上年同期的约2,800点降至约1,650点，中远海控2025H1集装箱航运毛利率降至18.5%。",
+        "本段核心分析对象是集装箱航运毛利率（18.5%）。逐项排除：运力过剩：定性无数值——是行业背景。",
+        ["集装箱航运毛利率"],
+        ["2,800点", "1,650点"],
+    ),
     # covered: quiet
-    ("level-of-growth-core-in-its-sentence",
-     "伊利股份2025H1奶粉及奶制品收入约135亿元，同比增长约12%。冷饮收入约98亿元，同比增长约8%。",
-     "本段核心分析对象是奶粉及奶制品收入增速（同比+12%）。逐项排除：冷饮收入（约98亿元，同比+8%）：子项拆分——是分品类拆分。",
-     ["奶粉及奶制品收入增速"], []),
-    ("change-cited-by-its-end-point",
-     "永辉超市2025H1同店销售增长率为4.8%。新开门店23家，关闭低效门店15家，净增8家至1,068家。",
-     "本段核心分析对象是同店销售增长率（4.8%）。逐项排除：新开门店数（23家）和关闭门店数（15家）：规模背景——门店变动。"
-     "净增门店至1,068家：规模背景——门店总数。",
-     ["同店销售增长率"], []),
-    ("core-change-without-own-subject",
-     "受益于原材料价格下降，中国巨石2025H1毛利率提升至31.2%，同比改善4.6个百分点。玻纤纱均价同比下降约12%。",
-     "本段核心分析对象是毛利率（31.2%）。逐项排除：玻纤纱均价（同比-12%）：归因项——是收入端背景。",
-     ["毛利率"], []),
-    ("named-without-its-number",
-     "受益于原材料价格下降，中国巨石2025H1毛利率提升至31.2%。玻纤纱均价同比下降约12%，天然气价格同比下降18%。",
-     "本段核心分析对象是毛利率（31.2%）。逐项排除：玻纤纱均价（同比-12%）：归因项——是收入端背景。天然气价格：归因项——成本端原因。",
-     ["毛利率"], []),
-    ("core-figure-spelled-otherwise",
-     "受益于原材料价格下降，中国巨石2025H1综合毛利率提升至31.2%。玻纤纱均价同比下降约12%。",
-     "本段核心分析对象是毛利率，段落围绕其提升展开。逐项排除：玻纤纱均价（同比-12%）：归因项——是收入端背景。",
-     ["毛利率"], []),
-    ("thousands-separator-cited-without-it",
-     "小米集团2025Q2国内手机出货量达1,420万台，同比增长18%。ASP同比提升约11%至1,280元。",
-     "本段核心分析对象是ASP（1280元，同比+11%）。逐项排除：国内手机出货量（1420万台，同比+18%）：规模背景——是出货规模。",
-     ["ASP"], []),
+    (
+        "level-of-growth-core-in-its-sentence",
+        "伊利股份2025H1奶粉及奶制品收入约135亿元，同比增长约12%。冷饮收入约98亿元，同比增长约8%。",
+        "本段核心分析对象是奶粉及奶制品收入增速（同比+12%）。逐项排除：冷饮收入（约98亿元，同比+8%）：子项拆分——是分品类拆分。",
+        ["奶粉及奶制品收入增速"],
+        [],
+    ),
+    (
+        "change-cited-by-its-end-point",
+        "永辉超市2025H1同店销售增长率为4.8%。新开门店23家，关闭低效门店15家，净增8家至1,068家。",
+        "本段核心分析对象是同店销售增长率（4.8%）。逐项排除：新开门店数（23家）和关闭门店数（15家）：规模背景——门店变动。"
+        "净增门店至1,068家：规模背景——门店总数。",
+        ["同店销售增长率"],
+        [],
+    ),
+    (
+        "core-change-without-own-subject",
+        "受益于原材料价格下降，中国巨石2025H1毛利率提升至31.2%，同比改善4.6个百分点。玻纤纱均价同比下降约12%。",
+        "本段核心分析对象是毛利率（31.2%）。逐项排除：玻纤纱均价（同比-12%）：归因项——是收入端背景。",
+        ["毛利率"],
+        [],
+    ),
+    (
+        "named-without-its-number",
+        "受益于原材料价格下降，中国巨石2025H1毛利率提升至31.2%。玻纤纱均价同比下降约12%，天然气价格同比下降18%。",
+        "本段核心分析对象是毛利率（31.2%）。逐项排除：玻纤纱均价（同比-12%）：归因项——是收入端背景。天然气价格：归因项——成本端原因。",
+        ["毛利率"],
+        [],
+    ),
+    (
+        "core-figure-spelled-otherwise",
+        "受益于原材料价格下降，中国巨石2025H1综合毛利率提升至31.2%。玻纤纱均价同比下降约12%。",
+        "本段核心分析对象是毛利率，段落围绕其提升展开。逐项排除：玻纤纱均价（同比-12%）：归因项——是收入端背景。",
+        ["毛利率"],
+        [],
+    ),
+    (
+        "thousands-separator-cited-without-it",
+        "小米集团2025Q2国内手机出货量达1,420万台，同比增长18%。ASP同比提升约11%至1,280元。",
+        "本段核心分析对象是ASP（1280元，同比+11%）。逐项排除：国内手机出货量（1420万台，同比+18%）：规模背景——是出货规模。",
+        ["ASP"],
+        [],
+    ),
 ]
 
 
 @pytest.mark.parametrize("type_", ["B", "D"])
-@pytest.mark.parametrize(("paragraph", "analysis", "cores", "uncovered"), [c[1:] for c in DROPPED_ITEM_CASES],
-                         ids=[c[0] for c in DROPPED_ITEM_CASES])
-def test_exclusion_coverage_reports_exactly_the_uncovered_quantities(type_, paragraph, analysis, cores,
-                                                                     uncovered) -> None:
+@pytest.mark.parametrize(
+    ("paragraph", "analysis", "cores", "uncovered"),
+    [c[1:] for c in DROPPED_ITEM_CASES],
+    ids=[c[0] for c in DROPPED_ITEM_CASES],
+)
+def test_exclusion_coverage_reports_exactly_the_uncovered_quantities(
+    type_, paragraph, analysis, cores, uncovered
+) -> None:
     item = sample(type_, analysis, metrics=[metric(name) for name in cores], paragraph=paragraph)
     found = lint_sample(item, {"exclusion-coverage"})
-    assert sorted(paragraph[s.start:s.end] for f in found for s in f.spans) == sorted(uncovered)
+    assert sorted(paragraph[s.start : s.end] for f in found for s in f.spans) == sorted(uncovered)
     assert all(text in found[0].message for text in uncovered)
 
 
@@ -387,13 +459,15 @@ def test_exclusion_coverage_finds_items_dropped_from_the_corpus_b_lists(corpus_d
     assert result["FP_b_rows"] <= 1 and result["d_rows_flagged"] <= 7
 
 
-_COVERAGE_PROPERTY = settings(max_examples=100, deadline=None, database=None, derandomize=True,
-                              suppress_health_check=[HealthCheck.too_slow])
+_COVERAGE_PROPERTY = settings(
+    max_examples=100, deadline=None, database=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 @_COVERAGE_PROPERTY
-@given(rng=st.randoms(use_true_random=False),
-       kind=st.sampled_from(["exclusion_b", "exclusion_b_semicolon", "hybrid_d"]))
+@given(
+    rng=st.randoms(use_true_random=False), kind=st.sampled_from(["exclusion_b", "exclusion_b_semicolon", "hybrid_d"])
+)
 def test_exclusion_coverage_flags_any_number_carrying_item_dropped_from_a_generated_list(rng, kind) -> None:
     """Generated B lists and D hybrids (`benchmarks/lint_variants.py`, written apart from the rule) are
     covered as written; without any one of their number-carrying items, while a list remains, they are not."""
@@ -419,8 +493,11 @@ def test_metric_not_in_analysis() -> None:
     assert [f.message.split("'")[1] for f in found] == ["资产负债率"]
     assert rules_fired(sample(), {"metric-not-in-analysis"}) == set()
     # a variant in parentheses counts: ROE（净资产收益率）discussed as ROE
-    roe = sample(analysis="ROE提升是核心。", metrics=[metric("ROE（净资产收益率）", 1.0)],
-                 paragraph="公司ROE为21.4%，同比提升3.1个百分点。")
+    roe = sample(
+        analysis="ROE提升是核心。",
+        metrics=[metric("ROE（净资产收益率）", 1.0)],
+        paragraph="公司ROE为21.4%，同比提升3.1个百分点。",
+    )
     assert rules_fired(roe, {"metric-not-in-analysis", "ungrounded-metric"}) == set()
 
 
@@ -428,11 +505,15 @@ def test_ungrounded_metric() -> None:
     assert rules_fired(sample(metrics=[metric("经营性现金流净额", 1.0)]), {"ungrounded-metric"}) == {
         "ungrounded-metric"
     }
-    renamed = sample(paragraph="百济神州2025H1泽布替尼（百悦泽）全球销售额达到18.2亿美元，同比增长62%。",
-                     analysis="核心产品全球销售额是核心。", metrics=[metric("核心产品全球销售额", 1.0, "business")])
+    renamed = sample(
+        paragraph="百济神州2025H1泽布替尼（百悦泽）全球销售额达到18.2亿美元，同比增长62%。",
+        analysis="核心产品全球销售额是核心。",
+        metrics=[metric("核心产品全球销售额", 1.0, "business")],
+    )
     assert rules_fired(renamed, {"ungrounded-metric"}) == {"ungrounded-metric"}
-    derived = sample(paragraph="公司实现营收623亿元，同比增长11.3%。", analysis="营收增速是核心。",
-                     metrics=[metric("营收增速", 1.0)])
+    derived = sample(
+        paragraph="公司实现营收623亿元，同比增长11.3%。", analysis="营收增速是核心。", metrics=[metric("营收增速", 1.0)]
+    )
     assert rules_fired(derived, {"ungrounded-metric"}) == set()
     assert rules_fired(sample(), {"ungrounded-metric"}) == set()
 
@@ -459,8 +540,14 @@ def dataset(counts: list[int], type_: str = "A") -> list[Record]:
     for i, n in enumerate(counts):
         paragraph = f"第{i}号公司的段落：" + "".join(chr(0x4E00 + (i * 37 + k * 11) % 20000) for k in range(60))
         names = ["毛利率", "净利率", "营收", "市占率"][:n]
-        items.append(sample(type_, "段落分析" + "、".join(names) + "。" if n else "段落无核心指标。",
-                            [metric(x, 0.9 - 0.1 * k) for k, x in enumerate(names)], paragraph=paragraph))
+        items.append(
+            sample(
+                type_,
+                "段落分析" + "、".join(names) + "。" if n else "段落无核心指标。",
+                [metric(x, 0.9 - 0.1 * k) for k, x in enumerate(names)],
+                paragraph=paragraph,
+            )
+        )
     return records(items)
 
 
@@ -484,9 +571,13 @@ def test_fixed_count_quiet_on_varied_or_small_sets() -> None:
 
 def test_duplicate_near_duplicate_and_label_conflict() -> None:
     near = PARAGRAPH.replace("31.2%", "31.5%")
-    items = [sample(paragraph=PARAGRAPH), sample(paragraph=OTHER[0]), sample(paragraph=PARAGRAPH),
-             sample(paragraph=near, metrics=[metric("叶腊石采购价", 1.0, "business")]),
-             sample(paragraph=OTHER[1])]
+    items = [
+        sample(paragraph=PARAGRAPH),
+        sample(paragraph=OTHER[0]),
+        sample(paragraph=PARAGRAPH),
+        sample(paragraph=near, metrics=[metric("叶腊石采购价", 1.0, "business")]),
+        sample(paragraph=OTHER[1]),
+    ]
     result = lint_records(records(items), rules={"duplicate", "near-duplicate", "label-conflict"})
     by_rule = {(f.rule, f.line) for f in result.findings}
     assert by_rule == {("duplicate", 3), ("near-duplicate", 4), ("label-conflict", 4)}
@@ -496,8 +587,10 @@ def test_duplicate_near_duplicate_and_label_conflict() -> None:
 
 
 def test_no_duplicates_among_distinct_paragraphs() -> None:
-    result = lint_records(records([sample(paragraph=p) for p in [PARAGRAPH, *OTHER]]),
-                          rules={"duplicate", "near-duplicate", "label-conflict", "split-leakage"})
+    result = lint_records(
+        records([sample(paragraph=p) for p in [PARAGRAPH, *OTHER]]),
+        rules={"duplicate", "near-duplicate", "label-conflict", "split-leakage"},
+    )
     assert result.findings == []
 
 
@@ -565,8 +658,9 @@ def corpus_lint(corpus_dir):
 def test_corpus_count_anchor_is_exactly_the_count_openings(corpus_lint) -> None:
     train, _, result = corpus_lint
     fired = {(f.path, f.line) for f in result.findings if f.rule == "count-anchor"}
-    announcing = {(r.path, r.line) for r in train.records
-                  if r.item.output.analysis.startswith(("本段有", "本段只有1个"))}
+    announcing = {
+        (r.path, r.line) for r in train.records if r.item.output.analysis.startswith(("本段有", "本段只有1个"))
+    }
     # all 72 type C rows announce a count (36 "本段有N个…", 36 "本段只有1个…", an announcement too: see the
     # rule's documentation); no other row does
     assert len(fired) == 72 and fired == announcing
@@ -645,7 +739,11 @@ def test_cli_against_and_errors(tmp_path, capsys) -> None:
 def test_cli_module_entry_point(corpus_dir, repo_root) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "finsynth", "lint", str(corpus_dir / "type_a.jsonl"), "--rules", "numbered-list"],
-        cwd=repo_root, capture_output=True, text=True, timeout=120, check=False,
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     assert "numbered-list" in proc.stdout
@@ -682,7 +780,7 @@ def test_cli_lists_the_rules_table(capsys):
 def _span_texts(item, rule_id: str) -> list[tuple[str, str]]:
     [finding] = [f for f in lint_sample(item, [rule_id])]
     texts = {"analysis": item.output.analysis, "paragraph": item.input.paragraph}
-    return [(s.field, texts[s.field][s.start:s.end]) for s in finding.spans]
+    return [(s.field, texts[s.field][s.start : s.end]) for s in finding.spans]
 
 
 def test_spans_point_at_list_markers_and_count_anchor() -> None:
@@ -695,7 +793,10 @@ def test_spans_point_at_list_markers_and_count_anchor() -> None:
     assert field == "analysis" and text.startswith("本段有2个") and not text.startswith("【")
     semicolons = sample(analysis="毛利率——31.2%是核心；叶腊石价格——成本端原因；天然气价格——同为原因。")
     assert [t for _, t in _span_texts(semicolons, "semicolon-enumeration")] == [
-        "毛利率——", "叶腊石价格——", "天然气价格——"]
+        "毛利率——",
+        "叶腊石价格——",
+        "天然气价格——",
+    ]
 
 
 def test_spans_point_at_uncovered_numbers_in_the_paragraph() -> None:
@@ -803,10 +904,25 @@ def test_cli_length_options(tmp_path, capsys, qwen3_tokenizer_dir) -> None:
     path.write_text(json.dumps(sample().model_dump(mode="json"), ensure_ascii=False) + "\n", encoding="utf-8")
     assert main(["lint", str(path), "--select", "length", "--tokenizer", str(qwen3_tokenizer_dir)]) == 0
     # the system prompt alone is ~60 tokens: 100 is within the character bound (170) and past the tokens
-    assert main(["lint", str(path), "--select", "length", "--max-tokens", "100", "--format", "json",
-                 "--tokenizer", str(qwen3_tokenizer_dir)]) == 1
+    assert (
+        main(
+            [
+                "lint",
+                str(path),
+                "--select",
+                "length",
+                "--max-tokens",
+                "100",
+                "--format",
+                "json",
+                "--tokenizer",
+                str(qwen3_tokenizer_dir),
+            ]
+        )
+        == 1
+    )
     out = capsys.readouterr().out
-    (finding,) = json.loads(out[out.index("{"):])["findings"]
+    (finding,) = json.loads(out[out.index("{") :])["findings"]
     assert finding["rule"] == "length" and "past max_length 100" in finding["message"]
 
 
@@ -869,30 +985,36 @@ def b_row(items: str, paragraph: str = B_PARAGRAPH_12) -> Sample:
     return sample("B", analysis, [metric("吨净利", 1.0)], paragraph)
 
 
-@pytest.mark.parametrize(("items", "fires"), [
-    ("燃煤采购价（同比-25%）：归因项——成本端原因。全国水泥产量（同比-7%）：行业/宏观数据——行业总量。", False),
-    ("主要因为吨煤耗下降和燃煤采购价（同比下降约25%）：归因项——成本端原因。", True),   # a clause fragment
-    ("的背景下（约25%）：归因项——成本端原因。", True),                                  # opens with a particle
-    ("在需求疲弱（同比-7%）：行业/宏观数据——背景。", True),                               # opens with a preposition
-    ("煤炭采购成本（同比-25%）：归因项——成本端原因。", True),                             # invented wording
-    ("燃煤采购价增速（同比-25%）：归因项——成本端原因。", False),                          # a generic label word added
-    ("水泥熟料销量（约6,800万吨）：规模背景——规模。", False),                             # shortened, in order
-])
+@pytest.mark.parametrize(
+    ("items", "fires"),
+    [
+        ("燃煤采购价（同比-25%）：归因项——成本端原因。全国水泥产量（同比-7%）：行业/宏观数据——行业总量。", False),
+        ("主要因为吨煤耗下降和燃煤采购价（同比下降约25%）：归因项——成本端原因。", True),  # a clause fragment
+        ("的背景下（约25%）：归因项——成本端原因。", True),  # opens with a particle
+        ("在需求疲弱（同比-7%）：行业/宏观数据——背景。", True),  # opens with a preposition
+        ("煤炭采购成本（同比-25%）：归因项——成本端原因。", True),  # invented wording
+        ("燃煤采购价增速（同比-25%）：归因项——成本端原因。", False),  # a generic label word added
+        ("水泥熟料销量（约6,800万吨）：规模背景——规模。", False),  # shortened, in order
+    ],
+)
 def test_ungrounded_exclusion_table(items: str, fires: bool) -> None:
     assert ("ungrounded-exclusion" in rules_fired(b_row(items), ["ungrounded-exclusion"])) is fires
 
 
-@pytest.mark.parametrize(("items", "fires"), [
-    ("燃煤采购价（同比-25%）：归因项——成本端原因。", False),
-    ("燃煤采购价（同比下降约25%）：归因项——成本端原因。", False),
-    ("燃煤采购价（25%）：归因项——成本端原因。", True),                   # the fall lost its sign
-    ("燃煤采购价（同比+25%）：归因项——成本端原因。", True),              # the sign flipped
-    ("燃煤采购价（同比-25个百分点）：归因项——成本端原因。", True),       # percent became percentage points
-    ("水泥熟料综合销量（约6,800亿吨）：规模背景——规模。", True),         # 万 became 亿
-    ("水泥熟料综合销量（约6,800万吨，同比-3%）：规模背景——规模。", False),
-    ("全国水泥产量（同比-7%）：行业/宏观数据——行业总量。", False),
-    ("全国水泥产量（-8%）：行业/宏观数据——行业总量。", False),          # a number the paragraph lacks: not judged
-])
+@pytest.mark.parametrize(
+    ("items", "fires"),
+    [
+        ("燃煤采购价（同比-25%）：归因项——成本端原因。", False),
+        ("燃煤采购价（同比下降约25%）：归因项——成本端原因。", False),
+        ("燃煤采购价（25%）：归因项——成本端原因。", True),  # the fall lost its sign
+        ("燃煤采购价（同比+25%）：归因项——成本端原因。", True),  # the sign flipped
+        ("燃煤采购价（同比-25个百分点）：归因项——成本端原因。", True),  # percent became percentage points
+        ("水泥熟料综合销量（约6,800亿吨）：规模背景——规模。", True),  # 万 became 亿
+        ("水泥熟料综合销量（约6,800万吨，同比-3%）：规模背景——规模。", False),
+        ("全国水泥产量（同比-7%）：行业/宏观数据——行业总量。", False),
+        ("全国水泥产量（-8%）：行业/宏观数据——行业总量。", False),  # a number the paragraph lacks: not judged
+    ],
+)
 def test_exclusion_value_mismatch_table(items: str, fires: bool) -> None:
     assert ("exclusion-value-mismatch" in rules_fired(b_row(items), ["exclusion-value-mismatch"])) is fires
 

@@ -31,8 +31,7 @@ import lint_variants as lv
 from finsynth.audit.lint import lint_sample
 from finsynth.schema import Sample
 
-PROPERTY = settings(max_examples=100, deadline=None, database=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(max_examples=100, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 RNG = st.randoms(use_true_random=False)
 
 
@@ -46,6 +45,7 @@ def show(sample: Sample) -> None:
 
 
 # --- the generator itself (independent of the detector: these hold today) -----------------------
+
 
 @pytest.mark.parametrize("family", lv.FAMILIES)
 def test_generator_is_deterministic_and_varied(family: str) -> None:
@@ -80,6 +80,7 @@ def test_generated_samples_are_grounded(rng, which: str) -> None:
 
 
 # --- the rules (expected to fail until the detector rewrite lands) -------------------------------
+
 
 @pytest.mark.parametrize("family", lv.FAMILIES)
 @PROPERTY
@@ -121,10 +122,16 @@ def test_no_negative_fires_style_mismatch(rng, kind: str) -> None:
 
 # --- the benchmark --------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def bench_result() -> dict:
-    done = subprocess.run([sys.executable, str(BENCH / "lint_rules.py"), "--n", "60"], capture_output=True,
-                          text=True, timeout=300, check=False)
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "lint_rules.py"), "--n", "60"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 

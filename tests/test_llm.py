@@ -32,8 +32,16 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def config_for(server: FakeOpenAI, **overrides) -> EndpointConfig:
-    settings = {"base_url": server.base_url, "api_key": API_KEY, "model": "fake-model", "timeout": 0.5,
-                "backoff_base": 0.01, "backoff_max": 0.05, "max_retries": 3, "max_reasks": 2}
+    settings = {
+        "base_url": server.base_url,
+        "api_key": API_KEY,
+        "model": "fake-model",
+        "timeout": 0.5,
+        "backoff_base": 0.01,
+        "backoff_max": 0.05,
+        "max_retries": 3,
+        "max_reasks": 2,
+    }
     settings.update(overrides)
     return EndpointConfig(**settings)
 
@@ -48,8 +56,14 @@ def test_scripted_scenarios_end_to_end(tmp_path, scenario_samples):
     samples = list(scenario_samples.values()) + [make_sample(100 + i) for i in range(6)]
     router = Router(samples)
     with FakeOpenAI(router) as server:
-        result = relabel(samples, llm="openai", concurrency=4, cache_path=tmp_path / "cache.sqlite",
-                         progress=False, config=config_for(server))
+        result = relabel(
+            samples,
+            llm="openai",
+            concurrency=4,
+            cache_path=tmp_path / "cache.sqlite",
+            progress=False,
+            config=config_for(server),
+        )
         outcomes = server.outcomes()
     # nothing vanishes: every row is relabelled, kept or quarantined
     assert result.reconciles()
@@ -102,8 +116,9 @@ def test_retry_after_is_honoured(tmp_path, monkeypatch):
     monkeypatch.setattr(RetryPolicy, "delay", recorded)
     sample = make_sample(1, "ratelimit")
     with FakeOpenAI(Router([sample])) as server:
-        result = relabel([sample], llm="openai", concurrency=2, cache_path=None, progress=False,
-                         config=config_for(server))
+        result = relabel(
+            [sample], llm="openai", concurrency=2, cache_path=None, progress=False, config=config_for(server)
+        )
     assert len(result.samples) == 1
     assert [entry.outcome for entry in server.log] == ["http_429", "ok"]
     # the one retry waited what the server's Retry-After asked (1 s), not the backoff (<= 0.01 s)
@@ -154,8 +169,9 @@ def test_slow_call_does_not_stall_the_others(tmp_path):
             return reply
 
         server.script = script
-        result = relabel(samples, llm="openai", concurrency=4, cache_path=None, progress=False,
-                         config=config_for(server))
+        result = relabel(
+            samples, llm="openai", concurrency=4, cache_path=None, progress=False, config=config_for(server)
+        )
     assert len(result.samples) == 21
     slow_at = next(t for t, slow in arrivals if slow)
     during = [t for t, slow in arrivals if not slow and slow_at <= t < slow_at + hold]
@@ -167,11 +183,13 @@ def test_second_run_is_served_from_cache(tmp_path):
     samples = [make_sample(i, "fixable" if i % 3 == 0 else "good") for i in range(12)]
     cache_path = tmp_path / "cache.sqlite"
     with FakeOpenAI(Router(samples)) as server:
-        first = relabel(samples, llm="openai", concurrency=3, cache_path=cache_path, progress=False,
-                        config=config_for(server))
+        first = relabel(
+            samples, llm="openai", concurrency=3, cache_path=cache_path, progress=False, config=config_for(server)
+        )
         calls_after_first = server.total_requests
-        second = relabel(samples, llm="openai", concurrency=3, cache_path=cache_path, progress=False,
-                         config=config_for(server))
+        second = relabel(
+            samples, llm="openai", concurrency=3, cache_path=cache_path, progress=False, config=config_for(server)
+        )
         assert server.total_requests == calls_after_first  # zero calls
     assert calls_after_first == 12 + 4  # 4 re-asks
     assert [s.model_dump() for s in first.samples] == [s.model_dump() for s in second.samples]
@@ -193,15 +211,23 @@ def test_cache_key_covers_model_template_and_params(tmp_path):
     custom.mkdir()
     for path in (REPO / "templates").glob("*.j2"):
         (custom / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
-    (custom / "relabel_b.j2").write_text("请重写。\n" + (REPO / "templates/relabel_b.j2").read_text(encoding="utf-8"),
-                                         encoding="utf-8")
+    (custom / "relabel_b.j2").write_text(
+        "请重写。\n" + (REPO / "templates/relabel_b.j2").read_text(encoding="utf-8"), encoding="utf-8"
+    )
     cache_path = tmp_path / "cache.sqlite"
     with FakeOpenAI(Router([sample])) as server:
         relabel([sample], llm="openai", cache_path=cache_path, progress=False, config=config_for(server))
-        relabel([sample], llm="openai", cache_path=cache_path, progress=False, config=config_for(server),
-                templates=Templates(custom))
-        relabel([sample], llm="openai", cache_path=cache_path, progress=False,
-                config=config_for(server, temperature=0.7))
+        relabel(
+            [sample],
+            llm="openai",
+            cache_path=cache_path,
+            progress=False,
+            config=config_for(server),
+            templates=Templates(custom),
+        )
+        relabel(
+            [sample], llm="openai", cache_path=cache_path, progress=False, config=config_for(server, temperature=0.7)
+        )
         relabel([sample], llm="openai", cache_path=cache_path, progress=False, config=config_for(server))
         assert server.total_requests == 3
 
@@ -227,10 +253,20 @@ def test_killed_run_resumes_without_duplicates_or_losses(tmp_path):
     inputs = write_jsonl_atomic(tmp_path / "in.jsonl", samples)
     cache_path = tmp_path / "cache.sqlite"
     with FakeOpenAI(script) as server:
-        env = {**os.environ, "OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": API_KEY,
-               "FINSYNTH_MODEL": "fake-model", "FINSYNTH_TIMEOUT": "30"}
-        child = subprocess.Popen([sys.executable, "-c", CHILD, str(inputs), str(cache_path)], env=env,
-                                 cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        env = {
+            **os.environ,
+            "OPENAI_BASE_URL": server.base_url,
+            "OPENAI_API_KEY": API_KEY,
+            "FINSYNTH_MODEL": "fake-model",
+            "FINSYNTH_TIMEOUT": "30",
+        }
+        child = subprocess.Popen(
+            [sys.executable, "-c", CHILD, str(inputs), str(cache_path)],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         try:
             deadline = time.monotonic() + 60
             stored = 0
@@ -274,13 +310,15 @@ def test_api_key_appears_in_no_written_file(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     with FakeOpenAI(Router(samples)) as server:
-        result = relabel(samples, llm="openai", cache_path=out / "cache.sqlite", progress=False,
-                         config=config_for(server))
+        result = relabel(
+            samples, llm="openai", cache_path=out / "cache.sqlite", progress=False, config=config_for(server)
+        )
         write_jsonl_atomic(out / "samples.jsonl", result.samples)
         write_jsonl_atomic(out / "quarantine.jsonl", result.quarantined)
         (out / "stats.json").write_text(result.stats.model_dump_json(), encoding="utf-8")
-        (out / "repr.txt").write_text(repr(result.stats) + repr(config_for(server)) + str(config_for(server)),
-                                      encoding="utf-8")
+        (out / "repr.txt").write_text(
+            repr(result.stats) + repr(config_for(server)) + str(config_for(server)), encoding="utf-8"
+        )
         # the key did reach the server: it was used, just never written
         assert f"Bearer {API_KEY}" in server.auth_headers
     assert result.quarantined  # the quarantine file has content worth checking
@@ -295,11 +333,14 @@ def test_api_key_appears_in_no_written_file(tmp_path):
 def test_config_sources_and_precedence(tmp_path):
     (tmp_path / "pyproject.toml").write_text(
         '[tool.finsynth]\nmodel = "from-pyproject"\ntimeout = 12\nconcurrency = 5\n'
-        '[tool.finsynth.prices.from-toml]\ninput = 1.0\noutput = 2.0\n', encoding="utf-8")
+        "[tool.finsynth.prices.from-toml]\ninput = 1.0\noutput = 2.0\n",
+        encoding="utf-8",
+    )
     config = load_config(env={}, directory=tmp_path)
     assert config.model == "from-pyproject" and config.timeout == 12 and not config.configured
-    (tmp_path / "finsynth.toml").write_text('model = "from-toml"\nbase_url = "http://127.0.0.1:9/v1"\n',
-                                            encoding="utf-8")
+    (tmp_path / "finsynth.toml").write_text(
+        'model = "from-toml"\nbase_url = "http://127.0.0.1:9/v1"\n', encoding="utf-8"
+    )
     config = load_config(env={}, directory=tmp_path)
     assert config.model == "from-toml" and config.configured and config.concurrency == 5
     config = load_config(env={"FINSYNTH_MODEL": "from-env", "OPENAI_API_KEY": API_KEY}, directory=tmp_path)
@@ -343,8 +384,11 @@ def test_build_relabel_through_the_endpoint(tmp_path):
     samples = [make_sample(i, "invalid" if i == 0 else "good") for i in range(8)]
     for i, sample in enumerate(samples[:4]):  # vary the count so the set is not fixed-count
         if i % 2:
-            sample.output.metrics.append(sample.output.metrics[0].model_copy(
-                update={"metric_name": "叶腊石采购价", "metric_type": "business", "score": 0.5}))
+            sample.output.metrics.append(
+                sample.output.metrics[0].model_copy(
+                    update={"metric_name": "叶腊石采购价", "metric_type": "business", "score": 0.5}
+                )
+            )
     raw = tmp_path / "raw"
     write_jsonl_atomic(raw / "type_b.jsonl", samples)
     router = Router(samples)
@@ -352,9 +396,32 @@ def test_build_relabel_through_the_endpoint(tmp_path):
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "FINSYNTH_"))}
         env.update({"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": API_KEY, "FINSYNTH_MODEL": "fake-model"})
         done = subprocess.run(
-            [sys.executable, "-m", "finsynth", "build", "--raw", str(raw), "--out", str(tmp_path / "built"),
-             "--relabel", "B", "--llm", "openai", "--concurrency", "4", "--allow-errors", "--format", "json"],
-            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False)
+            [
+                sys.executable,
+                "-m",
+                "finsynth",
+                "build",
+                "--raw",
+                str(raw),
+                "--out",
+                str(tmp_path / "built"),
+                "--relabel",
+                "B",
+                "--llm",
+                "openai",
+                "--concurrency",
+                "4",
+                "--allow-errors",
+                "--format",
+                "json",
+            ],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert f"Bearer {API_KEY}" in server.auth_headers
     assert done.returncode == 0, done.stderr
     manifest = json.loads(done.stdout)
@@ -371,18 +438,25 @@ def test_build_relabel_through_the_endpoint(tmp_path):
 
 
 D_PARAGRAPH = "2025年公司会员总数突破4,200万，同比增长18.5%。毛利率为35.2%，同比提升1.1个百分点。坪效为5.8万元/平方米。"
-D_HYBRID = ("本段核心分析对象是会员总数（4,200万，同比+18.5%，business——衡量用户运营规模，不出现在报表中）和毛利率"
-            "（35.2%，同比+1.1pct，financial——利润表核心科目）。逐项排除：坪效（5.8万元/平方米）：归因项——是零售运营效率的"
-            "佐证数据。段落分析框架是用户规模与盈利转化双维度。")
+D_HYBRID = (
+    "本段核心分析对象是会员总数（4,200万，同比+18.5%，business——衡量用户运营规模，不出现在报表中）和毛利率"
+    "（35.2%，同比+1.1pct，financial——利润表核心科目）。逐项排除：坪效（5.8万元/平方米）：归因项——是零售运营效率的"
+    "佐证数据。段落分析框架是用户规模与盈利转化双维度。"
+)
 
 
 def test_relabel_d_is_held_to_the_hybrid_style(tmp_path):
     from finsynth.schema import Extraction, Metric, ParagraphInput, Sample
 
-    metrics = [Metric(metric_name="会员总数", metric_type="business", score=0.93),
-               Metric(metric_name="毛利率", metric_type="financial", score=0.92)]
-    sample = Sample(type="D", input=ParagraphInput(chapter_title="零售", paragraph=D_PARAGRAPH),
-                    output=Extraction(analysis="旧", metrics=metrics))
+    metrics = [
+        Metric(metric_name="会员总数", metric_type="business", score=0.93),
+        Metric(metric_name="毛利率", metric_type="financial", score=0.92),
+    ]
+    sample = Sample(
+        type="D",
+        input=ParagraphInput(chapter_title="零售", paragraph=D_PARAGRAPH),
+        output=Extraction(analysis="旧", metrics=metrics),
+    )
     metrics_json = [m.model_dump() for m in metrics]
     # first reply: exclusion list without the financial/business rationale (B style), then hybrid
     b_style = D_HYBRID.replace("，business——衡量用户运营规模，不出现在报表中", "").replace(
@@ -396,8 +470,9 @@ def test_relabel_d_is_held_to_the_hybrid_style(tmp_path):
         return Reply(content=json.dumps({"analysis": analysis, "metrics": metrics_json}, ensure_ascii=False))
 
     with FakeOpenAI(script) as server:
-        result = relabel([sample], types={"D"}, llm="openai", cache_path=None, progress=False,
-                         config=config_for(server))
+        result = relabel(
+            [sample], types={"D"}, llm="openai", cache_path=None, progress=False, config=config_for(server)
+        )
     assert seen == [1, 2] and result.stats.reasks == 1
     assert result.samples[0].output.analysis == D_HYBRID and result.samples[0].type == "D"
     # the rules annotator does not pretend to do D
@@ -419,13 +494,18 @@ def test_engine_edge_cases(tmp_path):
     with FakeOpenAI(lambda request: Reply(content="fine")) as server:
         engine = LLMEngine(config_for(server), concurrency=2, progress=True)
         assert engine.run([]) == []
-        twins = [Job(id=f"twin-{i}", messages=[{"role": "user", "content": "same"}], template_hash="t", validate=ok)
-                 for i in range(3)]
-        lazy = (Job(id=f"lazy-{i}", messages=[{"role": "user", "content": f"q{i}"}], template_hash="t", validate=ok)
-                for i in range(4))
+        twins = [
+            Job(id=f"twin-{i}", messages=[{"role": "user", "content": "same"}], template_hash="t", validate=ok)
+            for i in range(3)
+        ]
+        lazy = (
+            Job(id=f"lazy-{i}", messages=[{"role": "user", "content": f"q{i}"}], template_hash="t", validate=ok)
+            for i in range(4)
+        )
         results = engine.run(twins) + engine.run(lazy)
-        bad = engine.run([Job(id="bad", messages=[{"role": "user", "content": "x"}], template_hash="t",
-                              validate=broken)])
+        bad = engine.run(
+            [Job(id="bad", messages=[{"role": "user", "content": "x"}], template_hash="t", validate=broken)]
+        )
         assert server.total_requests == 1 + 4 + 1  # identical conversations are asked once
     assert [r.id for r in results] == ["twin-0", "twin-1", "twin-2"] + [f"lazy-{i}" for i in range(4)]
     assert all(r.ok for r in results)
@@ -442,8 +522,15 @@ def test_missing_dependency_stops_the_run_instead_of_quarantining_everything():
 
     with FakeOpenAI(lambda request: Reply(content="fine")) as server:
         engine = LLMEngine(config_for(server), concurrency=4)
-        jobs = [Job(id=f"j{i}", messages=[{"role": "user", "content": f"q{i}"}], template_hash="t",
-                    validate=needs_missing_module) for i in range(6)]
+        jobs = [
+            Job(
+                id=f"j{i}",
+                messages=[{"role": "user", "content": f"q{i}"}],
+                template_hash="t",
+                validate=needs_missing_module,
+            )
+            for i in range(6)
+        ]
         with pytest.raises(ModuleNotFoundError, match="datasketch"):
             engine.run(jobs)
 
@@ -451,12 +538,19 @@ def test_missing_dependency_stops_the_run_instead_of_quarantining_everything():
 def test_parse_completion_reads_the_fields_and_survives_junk():
     from finsynth.llm.engine import parse_completion
 
-    body = json.dumps({"choices": [{"message": {"role": "assistant", "content": "{\"a\":1}"},
-                                    "finish_reason": "length"}],
-                       "usage": {"prompt_tokens": 12, "completion_tokens": 3}}).encode()
+    body = json.dumps(
+        {
+            "choices": [{"message": {"role": "assistant", "content": '{"a":1}'}, "finish_reason": "length"}],
+            "usage": {"prompt_tokens": 12, "completion_tokens": 3},
+        }
+    ).encode()
     reply = parse_completion(body)
     assert (reply.content, reply.prompt_tokens, reply.completion_tokens, reply.finish_reason) == (
-        '{"a":1}', 12, 3, "length")
+        '{"a":1}',
+        12,
+        3,
+        "length",
+    )
     for junk in (b"<html>bad gateway</html>", b"[]", b'{"choices": []}', b'{"choices": [{"message": null}]}'):
         empty = parse_completion(junk)
         assert empty.content == "" and empty.prompt_tokens == 0
@@ -473,8 +567,9 @@ def _ok_job(i: int, prefix: str = "q"):
     def ok(raw: str) -> Validation:
         return Validation(extraction=Extraction(analysis=raw))
 
-    return Job(id=f"{prefix}{i}", messages=[{"role": "user", "content": f"{prefix}{i}"}], template_hash="t",
-               validate=ok)
+    return Job(
+        id=f"{prefix}{i}", messages=[{"role": "user", "content": f"{prefix}{i}"}], template_hash="t", validate=ok
+    )
 
 
 def _engine_config(server: FakeOpenAI, **overrides) -> EndpointConfig:
@@ -530,7 +625,8 @@ def test_a_429_burst_and_10pc_instant_faults_at_high_concurrency_never_trip_the_
     assert len(served) == 256 and set(served.values()) == {1}  # every job answered exactly once
     # the faults did happen and were all retried
     assert outcomes["http_429"] >= 48 and stats.retries == engine.usage.failed_calls == sum(
-        n for outcome, n in outcomes.items() if outcome != "ok")
+        n for outcome, n in outcomes.items() if outcome != "ok"
+    )
 
 
 @pytest.mark.parametrize("failing_first", [True, False])
@@ -556,8 +652,9 @@ def test_a_minority_of_jobs_failing_after_their_retries_does_not_stop_the_run(fa
     assert engine.stats.aborted is None
     by_id = {r.id: r for r in results}
     assert all(by_id[f"q{i}"].ok for i in range(30))
-    assert all(by_id[job].failure == "transport" and "HTTP 503 after 2 retries" in by_id[job].errors[0]
-               for job in doomed)
+    assert all(
+        by_id[job].failure == "transport" and "HTTP 503 after 2 retries" in by_id[job].errors[0] for job in doomed
+    )
     assert engine.stats.transport_failed == 20
 
 
@@ -634,16 +731,23 @@ def test_a_refused_connection_is_unreachable_and_a_reset_is_not():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    config = EndpointConfig(base_url=f"http://127.0.0.1:{port}/v1", api_key=API_KEY, model="m", max_retries=6,
-                            backoff_base=0.01, backoff_max=0.02)
+    config = EndpointConfig(
+        base_url=f"http://127.0.0.1:{port}/v1",
+        api_key=API_KEY,
+        model="m",
+        max_retries=6,
+        backoff_base=0.01,
+        backoff_max=0.02,
+    )
     engine = LLMEngine(config, concurrency=4)
     results = engine.run([_ok_job(i) for i in range(8)])
     assert engine.stats.aborted and "16 attempts could not connect" in engine.stats.aborted
     assert results[0].transport_errors[0] == "unreachable"
     with FakeOpenAI(lambda request: Reply(drop=True) if request.attempt == 1 else Reply(content="ok")) as server:
         engine = LLMEngine(_engine_config(server), concurrency=2)
-        (result,) = engine.run([Job(id="r", messages=[{"role": "user", "content": "x"}], template_hash="t",
-                                    validate=_ok_job(0).validate)])
+        (result,) = engine.run(
+            [Job(id="r", messages=[{"role": "user", "content": "x"}], template_hash="t", validate=_ok_job(0).validate)]
+        )
     assert result.ok and result.transport_errors == ["connection"]
 
 
@@ -788,16 +892,37 @@ def test_a_stopped_llm_run_exits_2_with_one_line_saying_what_to_check(command, t
     monkeypatch.chdir(tmp_path)
     if command == "qa generate":
         chunks = tmp_path / "chunks.jsonl"
-        chunks.write_text("".join(json.dumps({"id": f"c{i}", "text": f"营业收入为{i}1.5亿元。"}, ensure_ascii=False)
-                                  + "\n" for i in range(3)), encoding="utf-8")
+        chunks.write_text(
+            "".join(
+                json.dumps({"id": f"c{i}", "text": f"营业收入为{i}1.5亿元。"}, ensure_ascii=False) + "\n"
+                for i in range(3)
+            ),
+            encoding="utf-8",
+        )
         argv = ["qa", "generate", str(chunks), "--out", "out", "--cache", "c.sqlite"]
         rows = tmp_path / "out" / "quarantine.jsonl"
     else:
         paragraphs = tmp_path / "paragraphs.txt"
-        paragraphs.write_text("公司毛利率为35.2%，同比提升1.1个百分点。\n营业收入为128.6亿元，同比增长12.0%。\n",
-                              encoding="utf-8")
-        argv = ["generate", "--type", "B", "--n", "2", "--from-paragraphs", str(paragraphs), "--examples",
-                str(REPO / "data" / "raw"), "--out", "gen", "--quarantine-dir", "rejected", "--cache", "c.sqlite"]
+        paragraphs.write_text(
+            "公司毛利率为35.2%，同比提升1.1个百分点。\n营业收入为128.6亿元，同比增长12.0%。\n", encoding="utf-8"
+        )
+        argv = [
+            "generate",
+            "--type",
+            "B",
+            "--n",
+            "2",
+            "--from-paragraphs",
+            str(paragraphs),
+            "--examples",
+            str(REPO / "data" / "raw"),
+            "--out",
+            "gen",
+            "--quarantine-dir",
+            "rejected",
+            "--cache",
+            "c.sqlite",
+        ]
         rows = tmp_path / "rejected"
     with FakeOpenAI(_unauthorized) as server:
         monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)

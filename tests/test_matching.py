@@ -156,14 +156,17 @@ def test_canonical_and_variants():
     assert name_variants("T800级及以上高端产品占比") == (canonical("T800级及以上高端产品占比"),)
 
 
-@pytest.mark.parametrize("a,b,reason", [
-    ("毛利率", "净利率", "profit"),
-    ("收入", "收入增速", "growth"),
-    ("t800级碳纤维良率", "t700级碳纤维良率", "spec"),
-    ("经营活动现金流", "投资活动现金流", "cash flow"),
-    ("研发费用", "研发费用率", "rate"),
-    ("全球销量", "全球销售额", "volume"),
-])
+@pytest.mark.parametrize(
+    "a,b,reason",
+    [
+        ("毛利率", "净利率", "profit"),
+        ("收入", "收入增速", "growth"),
+        ("t800级碳纤维良率", "t700级碳纤维良率", "spec"),
+        ("经营活动现金流", "投资活动现金流", "cash flow"),
+        ("研发费用", "研发费用率", "rate"),
+        ("全球销量", "全球销售额", "volume"),
+    ],
+)
 def test_veto_names_the_contradiction(a, b, reason):
     why = veto(a, b)
     assert why is not None and reason in why

@@ -42,7 +42,7 @@ def test_extracts_number_with_unit_and_kind(paragraph: str, expected: list) -> N
 def test_offsets_point_into_the_paragraph() -> None:
     paragraph = "受益于原材料价格下降，中国巨石2025H1毛利率提升至31.2%，同比改善4.6个百分点。"
     for mention in extract_mentions(paragraph):
-        assert paragraph[mention.start:mention.end] == mention.text
+        assert paragraph[mention.start : mention.end] == mention.text
         assert isinstance(mention, Mention)
 
 
@@ -50,7 +50,7 @@ def test_full_width_digits_keep_offsets() -> None:
     paragraph = "毛利率为３１．２％，同比提升"
     (mention,) = extract_mentions(paragraph)
     assert mention.value == 31.2 and mention.kind == "percent"
-    assert paragraph[mention.start:mention.end] == mention.text == "３１．２％"
+    assert paragraph[mention.start : mention.end] == mention.text == "３１．２％"
 
 
 @pytest.mark.parametrize(
@@ -71,9 +71,18 @@ def test_subject_is_the_noun_phrase_before_the_number(paragraph: str, subjects: 
 @pytest.mark.parametrize(
     "paragraph",
     [
-        "2025H1公司经营稳健", "2025年公司经营稳健", "Q3环比改善", "3Q24收入回暖", "三季度需求回暖",
-        "连续三年保持领先", "连续5个季度刷新纪录", "1-9月累计", "2024-2026年规划", "12月31日前完成",
-        "近5年复合增长", "FY2025业绩",
+        "2025H1公司经营稳健",
+        "2025年公司经营稳健",
+        "Q3环比改善",
+        "3Q24收入回暖",
+        "三季度需求回暖",
+        "连续三年保持领先",
+        "连续5个季度刷新纪录",
+        "1-9月累计",
+        "2024-2026年规划",
+        "12月31日前完成",
+        "近5年复合增长",
+        "FY2025业绩",
     ],
 )
 def test_dates_and_periods_are_not_mentions(paragraph: str) -> None:
@@ -109,9 +118,21 @@ def test_chinese_numeral_percentage_points() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("2025H1", True), ("2025年", True), ("Q3", True), ("三季度", True), ("连续三年", True),
-        ("上半年", True), ("1-9月", True), ("2024-2026年", True), ("3Q24", True), ("2025Q2", True),
-        ("78天", False), ("4个月", False), ("9.8元", False), ("31.2%", False), ("3,260万头", False),
+        ("2025H1", True),
+        ("2025年", True),
+        ("Q3", True),
+        ("三季度", True),
+        ("连续三年", True),
+        ("上半年", True),
+        ("1-9月", True),
+        ("2024-2026年", True),
+        ("3Q24", True),
+        ("2025Q2", True),
+        ("78天", False),
+        ("4个月", False),
+        ("9.8元", False),
+        ("31.2%", False),
+        ("3,260万头", False),
     ],
 )
 def test_is_period(text: str, expected: bool) -> None:
@@ -136,7 +157,7 @@ def test_corpus_paragraphs(corpus_dir) -> None:
             paragraph = json.loads(line)["input"]["paragraph"]
             for mention in extract_mentions(paragraph):
                 assert not is_period(mention.text), mention
-                assert paragraph[mention.start:mention.end] == mention.text
+                assert paragraph[mention.start : mention.end] == mention.text
                 if mention.kind in QUANTITY_KINDS:
                     total += 1
                     with_subject += bool(mention.subject)

@@ -185,8 +185,10 @@ def test_signature_matrix_shape() -> None:
 
 # --- clusters (repeated generation: one paragraph copied many times) ----------------------------
 
-LONG = ("受益于原材料价格大幅下降，中国巨石2025H1毛利率提升至31.2%，同比改善4.6个百分点。玻纤纱均价同比下降约12%，"
-        "但原材料成本降幅更大，叶腊石采购价同比下降22%，天然气价格同比下降18%。")
+LONG = (
+    "受益于原材料价格大幅下降，中国巨石2025H1毛利率提升至31.2%，同比改善4.6个百分点。玻纤纱均价同比下降约12%，"
+    "但原材料成本降幅更大，叶腊石采购价同比下降22%，天然气价格同比下降18%。"
+)
 PREFIXES = ("据公司公告，", "据年报披露，", "公告显示，", "据悉，", "报告期内，", "数据显示，", "据半年报，")
 
 
@@ -333,12 +335,21 @@ def test_clusters_are_deterministic_across_processes(corpus_dir) -> None:
     texts += [_edit(t, rng, 3) for t in texts[:100]]
     first = near_duplicate_clusters(texts)
     assert near_duplicate_clusters(list(texts)) == first
-    script = ("import json, sys; from finsynth.text.similarity import near_duplicate_clusters as c; "
-              "print(json.dumps([[k.representative, [list(m) for m in k.members]] for k in c(json.load(sys.stdin))]))")
+    script = (
+        "import json, sys; from finsynth.text.similarity import near_duplicate_clusters as c; "
+        "print(json.dumps([[k.representative, [list(m) for m in k.members]] for k in c(json.load(sys.stdin))]))"
+    )
     expected = [[k.representative, [list(m) for m in k.members]] for k in first]
     for seed in ("1", "2"):
-        done = subprocess.run([sys.executable, "-c", script], input=json.dumps(texts), capture_output=True, text=True,
-                              env={**os.environ, "PYTHONHASHSEED": seed}, check=True, timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-c", script],
+            input=json.dumps(texts),
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            check=True,
+            timeout=120,
+        )
         assert json.loads(done.stdout) == expected
     assert near_duplicate_clusters([]) == [] and near_duplicate_clusters([BASE]) == []
     assert near_duplicate_clusters(["完全不同的第一段。", "另一段毫无关系的文字。"]) == []

@@ -19,7 +19,9 @@ def test_wheel_ships_templates_and_renders_prompts(repo_root: Path, tmp_path: Pa
     wheel_dir = tmp_path / "wheel"
     built = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheel_dir), str(repo_root)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if built.returncode != 0 and "hatchling" in built.stderr and "No matching distribution" in built.stderr:
         pytest.skip("the build backend (hatchling) cannot be fetched here")
@@ -37,26 +39,34 @@ def test_wheel_ships_templates_and_renders_prompts(repo_root: Path, tmp_path: Pa
         assert f"finsynth/text/lexicon/{lexicon_file.name}" in names
 
     target = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
-                   check=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)], check=True
+    )
     code = "import finsynth.prompts as p; print(p.default_template_dir()); print(p.system_prompt())"
     env = dict(os.environ, PYTHONPATH=str(target))
-    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
-                         check=True).stdout.splitlines()
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
     assert out[0].startswith(str(target)) and out[0].endswith("_templates")
     assert out[1] == system_prompt()
 
     # the lexicon loads from the installed wheel: EPS and 每股收益 are one metric there too
-    code = ("import finsynth.text.lexicon as x; from finsynth.text.names import FuzzyMatcher; print(x.BUILTIN_DIR); "
-            "print(len(x.default_lexicon().categories), FuzzyMatcher().same('EPS', '每股收益'))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
-                         check=True).stdout.splitlines()
+    code = (
+        "import finsynth.text.lexicon as x; from finsynth.text.names import FuzzyMatcher; print(x.BUILTIN_DIR); "
+        "print(len(x.default_lexicon().categories), FuzzyMatcher().same('EPS', '每股收益'))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
     assert out[0].startswith(str(target)) and out[1] == f"{len(builtin_files())} True"
 
     # the HTML report's page template and assets load from the installed wheel too
-    code = ("import finsynth.audit.html.page as h; from finsynth.audit.report import build_report; "
-            "from finsynth.io import load_paths; print(h.ASSETS); "
-            f"print(len(h.render_html(build_report(load_paths([{str(repo_root / 'data' / 'raw')!r}]).samples))))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
-                         check=True).stdout.splitlines()
+    code = (
+        "import finsynth.audit.html.page as h; from finsynth.audit.report import build_report; "
+        "from finsynth.io import load_paths; print(h.ASSETS); "
+        f"print(len(h.render_html(build_report(load_paths([{str(repo_root / 'data' / 'raw')!r}]).samples))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
     assert out[0].startswith(str(target)) and int(out[1]) > 10_000

@@ -42,11 +42,16 @@ def tatqa() -> list[QASample]:
 def chinese_sample() -> QASample:
     paragraph = "招商银行2024年实现营业收入3,375亿元，同比下降0.5%；净利润1,484亿元，同比增长1.2%。"
     return QASample(
-        id="zh-1", context=Context(paragraphs=[Paragraph(id="p1", order=1, text=paragraph)]),
-        question="招商银行2024年的净利润是多少？", answer=Answer(text="1,484亿元", spans=["1,484亿元"], value=1484.0,
-                                                      unit="亿元"),
-        reasoning=Reasoning(analysis="问题问净利润，段落直接写出。", steps=[], answer="1,484亿元"), kind="span",
-        source=Source(file="zh.jsonl"), grounding=Grounding(paragraphs=["p1"], answer_from="text"), language="zh")
+        id="zh-1",
+        context=Context(paragraphs=[Paragraph(id="p1", order=1, text=paragraph)]),
+        question="招商银行2024年的净利润是多少？",
+        answer=Answer(text="1,484亿元", spans=["1,484亿元"], value=1484.0, unit="亿元"),
+        reasoning=Reasoning(analysis="问题问净利润，段落直接写出。", steps=[], answer="1,484亿元"),
+        kind="span",
+        source=Source(file="zh.jsonl"),
+        grounding=Grounding(paragraphs=["p1"], answer_from="text"),
+        language="zh",
+    )
 
 
 def test_every_format_round_trips_the_same_texts(tatqa):
@@ -91,8 +96,9 @@ def test_reply_is_json_with_the_analysis_first_and_the_reward_scores_it_one(tatq
 
 def test_reference_answer_forms(tatqa):
     arithmetic = next(s for s in tatqa if s.kind == "arithmetic" and s.answer.value is not None)
-    assert reference_answer(arithmetic) == (str(int(arithmetic.answer.value)) if arithmetic.answer.value.is_integer()
-                                            else repr(arithmetic.answer.value))
+    assert reference_answer(arithmetic) == (
+        str(int(arithmetic.answer.value)) if arithmetic.answer.value.is_integer() else repr(arithmetic.answer.value)
+    )
     multi = next(s for s in tatqa if s.kind == "multi-span")
     assert json.loads(reference_answer(multi)) == multi.answer.spans
     span = next(s for s in tatqa if s.kind == "span" and s.answer.value is None)
@@ -136,8 +142,12 @@ def test_grpo_rows_load_with_datasets_and_train_grpo_reads_them(tatqa, tmp_path)
     assert dataset[0]["prompt"] == prompt_messages(rl[0])
     from train.grpo import grpo_rows
 
-    assert grpo_rows(read_jsonl(path), "qa")[0] == {"prompt": prompt_messages(rl[0]), "answer": reference_answer(rl[0]),
-                                                   "scale": rl[0].answer.scale, "kind": rl[0].kind}
+    assert grpo_rows(read_jsonl(path), "qa")[0] == {
+        "prompt": prompt_messages(rl[0]),
+        "answer": reference_answer(rl[0]),
+        "scale": rl[0].answer.scale,
+        "kind": rl[0].kind,
+    }
 
 
 def test_unknown_format_is_an_error(tatqa):

@@ -43,9 +43,9 @@ ZH = {
 }
 EN = {
     "revenue": "Revenue for fiscal 2019 was $1,496.5 million, up from $1,352.4 million in 2018, driven by Fixed "
-               "Price contracts. Operating income rose to $212.3 million.",
+    "Price contracts. Operating income rose to $212.3 million.",
     "cash": "Cash and cash equivalents were $98.7 million at year end, compared with $76.2 million a year "
-            "earlier, as collections improved.",
+    "earlier, as collections improved.",
 }
 NOTHING = "以下为目录与声明页，无正文内容。"
 
@@ -59,13 +59,16 @@ def first_sentence(text: str) -> str:
 
 def good_questions(passage: str, language: str) -> list[dict]:
     if language == "en":
-        return [{"question": "What is the first figure the passage gives?", "kind": "span", "difficulty": "easy"},
-                {"question": "What is the sum of the first two figures?", "kind": "arithmetic",
-                 "difficulty": "medium"},
-                {"question": "What does the passage say first?", "kind": "explain", "difficulty": "easy"}]
-    return [{"question": "段落给出的第一个数值是多少？", "kind": "span", "difficulty": "easy"},
-            {"question": "段落前两个数值之和是多少？", "kind": "arithmetic", "difficulty": "medium"},
-            {"question": "段落第一句说明了什么？", "kind": "explain", "difficulty": "easy"}]
+        return [
+            {"question": "What is the first figure the passage gives?", "kind": "span", "difficulty": "easy"},
+            {"question": "What is the sum of the first two figures?", "kind": "arithmetic", "difficulty": "medium"},
+            {"question": "What does the passage say first?", "kind": "explain", "difficulty": "easy"},
+        ]
+    return [
+        {"question": "段落给出的第一个数值是多少？", "kind": "span", "difficulty": "easy"},
+        {"question": "段落前两个数值之和是多少？", "kind": "arithmetic", "difficulty": "medium"},
+        {"question": "段落第一句说明了什么？", "kind": "explain", "difficulty": "easy"},
+    ]
 
 
 def good_answer(passage: str, question: str) -> dict:
@@ -88,14 +91,31 @@ def good_answer(passage: str, question: str) -> dict:
         }
     if "first figure" in question or "第一个数值" in question:
         text = found[0].text
-        return {"analysis": "The first figure is in the first sentence." if "figure" in question
-                else "第一个数值在第一句。", "steps": [], "answer": text, "spans": [text], "value": None,
-                "scale": "", "unit": None}
+        return {
+            "analysis": "The first figure is in the first sentence."
+            if "figure" in question
+            else "第一个数值在第一句。",
+            "steps": [],
+            "answer": text,
+            "spans": [text],
+            "value": None,
+            "scale": "",
+            "unit": None,
+        }
     # a clause without Latin letters: `ungrounded` flags "H1" of "2025H1" today (see the xfail test below)
-    sentence = next((c for c in re.split(r"[，。]", first_sentence(passage)) if c and not re.search(r"\d[A-Za-z]", c)),
-                    first_sentence(passage))
-    return {"analysis": "The first sentence answers it." if "passage" in question else "第一句即是答案。",
-            "steps": [], "answer": sentence, "spans": [sentence], "value": None, "scale": "", "unit": None}
+    sentence = next(
+        (c for c in re.split(r"[，。]", first_sentence(passage)) if c and not re.search(r"\d[A-Za-z]", c)),
+        first_sentence(passage),
+    )
+    return {
+        "analysis": "The first sentence answers it." if "passage" in question else "第一句即是答案。",
+        "steps": [],
+        "answer": sentence,
+        "spans": [sentence],
+        "value": None,
+        "scale": "",
+        "unit": None,
+    }
 
 
 class Script:
@@ -145,8 +165,9 @@ def chunk(chunk_id: str, text: str, file: str = "report.md", page: int | None = 
 
 
 def endpoint(server: FakeOpenAI, **overrides) -> EndpointConfig:
-    return EndpointConfig(base_url=server.base_url, api_key=API_KEY, model="fake-model", timeout=5,
-                          **{"max_reasks": 2, **overrides})
+    return EndpointConfig(
+        base_url=server.base_url, api_key=API_KEY, model="fake-model", timeout=5, **{"max_reasks": 2, **overrides}
+    )
 
 
 def _closed_port() -> int:
@@ -164,9 +185,15 @@ def answer_bodies(script: Script) -> list[dict]:
 
 def test_real_chinese_chunks_become_grounded_samples(corpus_dir, tmp_path):
     rows = [json.loads(line) for line in (corpus_dir / "type_a.jsonl").read_text(encoding="utf-8").splitlines()[:3]]
-    chunks = [Chunk(id=f"A-{i}", text=row["input"]["paragraph"], title=row["input"]["chapter_title"],
-                    source=Source(file="type_a.jsonl", page=i + 1, chunk_id=f"A-{i}"))
-              for i, row in enumerate(rows)]
+    chunks = [
+        Chunk(
+            id=f"A-{i}",
+            text=row["input"]["paragraph"],
+            title=row["input"]["chapter_title"],
+            source=Source(file="type_a.jsonl", page=i + 1, chunk_id=f"A-{i}"),
+        )
+        for i, row in enumerate(rows)
+    ]
     script = Script()
     with FakeOpenAI(script) as server:
         result = generate_qa(chunks, endpoint(server), QAGenConfig(), cache_path=tmp_path / "cache.sqlite")
@@ -218,9 +245,15 @@ def test_english_chunks_and_zero_questions(tmp_path):
 
 
 def test_reasks_fix_malformed_and_ungrounded_replies_and_the_rest_is_quarantined(tmp_path):
-    texts = {"malformed": ZH["收入"], "invented": ZH["盈利"], "stays": "营业收入为88.8亿元，同比增长6.6%。",
-             "unanswerable": "净利润为12.3亿元。", "none": NOTHING, "questions-never": "库存为7.7万吨。",
-             "bad-kind": "现金为3.3亿元，较年初增加0.5亿元。"}
+    texts = {
+        "malformed": ZH["收入"],
+        "invented": ZH["盈利"],
+        "stays": "营业收入为88.8亿元，同比增长6.6%。",
+        "unanswerable": "净利润为12.3亿元。",
+        "none": NOTHING,
+        "questions-never": "库存为7.7万吨。",
+        "bad-kind": "现金为3.3亿元，较年初增加0.5亿元。",
+    }
     chunks = [chunk(name, text) for name, text in texts.items()]
     script = Script({text: name for name, text in texts.items()})
     with FakeOpenAI(script) as server:
@@ -259,9 +292,17 @@ def test_the_validator_rejects_what_it_should():
     c = chunk("c", ZH["收入"])
     validate = questions_validator(QAGenConfig(qtypes=["span"], language="zh"))
     assert validate('{"questions": []}').ok
-    dup = validate(json.dumps({"questions": [{"question": "收入是多少？", "kind": "span", "difficulty": "easy"},
-                                             {"question": "收入是多少?", "kind": "span", "difficulty": "easy"}]},
-                              ensure_ascii=False))
+    dup = validate(
+        json.dumps(
+            {
+                "questions": [
+                    {"question": "收入是多少？", "kind": "span", "difficulty": "easy"},
+                    {"question": "收入是多少?", "kind": "span", "difficulty": "easy"},
+                ]
+            },
+            ensure_ascii=False,
+        )
+    )
     assert not dup.ok and "repeats questions[1]" in dup.errors[0]
     english = validate('{"questions": [{"question": "What is revenue?", "kind": "span", "difficulty": "easy"}]}')
     assert not english.ok and "not written in Chinese" in english.errors[0]
@@ -273,11 +314,15 @@ def test_the_validator_rejects_what_it_should():
     arithmetic = answer_validator(c, GeneratedQuestion(question="差额？", kind="arithmetic", difficulty="medium"))
     bare = arithmetic(json.dumps({"analysis": "a", "answer": "83.4亿元"}, ensure_ascii=False))
     assert not bare.ok and any("value" in e for e in bare.errors) and any("steps" in e for e in bare.errors)
-    worked = arithmetic(json.dumps({"analysis": "a", "steps": ["128.6 - 45.2 = 83.4"], "answer": "83.4亿元",
-                                    "value": 83.4}, ensure_ascii=False))
+    worked = arithmetic(
+        json.dumps(
+            {"analysis": "a", "steps": ["128.6 - 45.2 = 83.4"], "answer": "83.4亿元", "value": 83.4}, ensure_ascii=False
+        )
+    )
     assert worked.ok and worked.answer is not None and worked.answer.spans == ["83.4亿元"]
-    named = answer(json.dumps({"analysis": "a", "answer": "招商银行、储能", "spans": ["招商银行", "储能"]},
-                              ensure_ascii=False))
+    named = answer(
+        json.dumps({"analysis": "a", "answer": "招商银行、储能", "spans": ["招商银行", "储能"]}, ensure_ascii=False)
+    )
     assert not named.ok and any("招商银行" in e for e in named.errors)
 
 
@@ -286,8 +331,9 @@ def test_the_validator_rejects_what_it_should():
 
 def test_a_refused_connection_stops_early_and_loses_nothing():
     chunks = [chunk(f"c{i}", f"第{i}段：营业收入为{100 + i}.5亿元，同比增长{i}.2%。") for i in range(24)]
-    config = EndpointConfig(base_url=f"http://127.0.0.1:{_closed_port()}/v1", model="m", max_retries=6,
-                            backoff_base=0.01, backoff_max=0.05)
+    config = EndpointConfig(
+        base_url=f"http://127.0.0.1:{_closed_port()}/v1", model="m", max_retries=6, backoff_base=0.01, backoff_max=0.05
+    )
     result = generate_qa(chunks, config, QAGenConfig(concurrency=8))
     assert result.stats.aborted and "no call answered" in result.stats.aborted
     assert result.reconciles() and not result.samples and result.stats.chunks_quarantined == 24
@@ -298,8 +344,12 @@ def test_a_refused_connection_stops_early_and_loses_nothing():
 
 def test_cli_exits_1_on_transport_failure_and_writes_every_chunk_to_quarantine(tmp_path, monkeypatch, capsys):
     path = tmp_path / "chunks.jsonl"
-    path.write_text("".join(json.dumps({"id": f"c{i}", "text": f"营业收入为{i}1.5亿元。"}, ensure_ascii=False) + "\n"
-                            for i in range(3)), encoding="utf-8")
+    path.write_text(
+        "".join(
+            json.dumps({"id": f"c{i}", "text": f"营业收入为{i}1.5亿元。"}, ensure_ascii=False) + "\n" for i in range(3)
+        ),
+        encoding="utf-8",
+    )
     (tmp_path / "finsynth.toml").write_text("max_retries = 0\n", encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     with FakeOpenAI(Script({f"营业收入为{i}1.5亿元。": "dead" for i in range(3)})) as server:
@@ -355,8 +405,11 @@ def test_punctuation_rate_0_and_1(tmp_path):
 
 # --- prompts ----------------------------------------------------------------------------------------
 
-FIXED_COUNT = re.compile(r"\d|至少|最少|恰好|正好|不少于|[一二两三四五六七八九十]+\s*[个道条]问题|at least|exactly|"
-                         r"\b(?:one|two|three|four|five|six|seven|eight|nine|ten)\b\s+questions?", re.IGNORECASE)
+FIXED_COUNT = re.compile(
+    r"\d|至少|最少|恰好|正好|不少于|[一二两三四五六七八九十]+\s*[个道条]问题|at least|exactly|"
+    r"\b(?:one|two|three|four|five|six|seven|eight|nine|ten)\b\s+questions?",
+    re.IGNORECASE,
+)
 
 
 def test_the_fixed_count_check_can_fail():
@@ -375,8 +428,9 @@ def test_question_prompt_never_fixes_a_count(language):
     c = Chunk(id="c", text="公司收入增长，毛利率改善。", title="经营", source=Source(file="f"))
     for qtypes in (["span"], ["arithmetic", "count", "explain"], None):
         for length in ("short", "medium", "long"):
-            options = QAGenConfig(language=language, question_length=length, style="具体",
-                                  **({"qtypes": qtypes} if qtypes else {}))
+            options = QAGenConfig(
+                language=language, question_length=length, style="具体", **({"qtypes": qtypes} if qtypes else {})
+            )
             prompt = question_messages(c, options)[0]["content"]
             assert not FIXED_COUNT.search(prompt), FIXED_COUNT.search(prompt)
             assert '{"questions": []}' in prompt  # none is a valid answer
@@ -392,18 +446,31 @@ def test_question_prompt_never_fixes_a_count(language):
 
 
 def test_read_chunks_takes_ingest_rows_and_plain_rows_and_quarantines_the_rest(tmp_path):
-    ingest_row = {"chapter_title": "收入", "paragraph": ZH["收入"], "id": "P-1",
-                  "source": {"file": "report.pdf", "format": "pdf", "pages": [3, 4], "lines": [], "heading_path": [],
-                             "kind": "text", "index": 0}}
-    lines = [json.dumps(ingest_row, ensure_ascii=False),
-             json.dumps({"id": "plain", "text": EN["cash"], "source": "notes.txt"}),
-             json.dumps({"id": "bare", "text": "营业收入为1.5亿元。"}, ensure_ascii=False),
-             "{not json",
-             json.dumps({"text": "no id"}),
-             json.dumps({"id": "empty", "text": "  "}),
-             json.dumps({"id": "plain", "text": "repeated id"}),
-             "",
-             json.dumps(["a", "list"])]
+    ingest_row = {
+        "chapter_title": "收入",
+        "paragraph": ZH["收入"],
+        "id": "P-1",
+        "source": {
+            "file": "report.pdf",
+            "format": "pdf",
+            "pages": [3, 4],
+            "lines": [],
+            "heading_path": [],
+            "kind": "text",
+            "index": 0,
+        },
+    }
+    lines = [
+        json.dumps(ingest_row, ensure_ascii=False),
+        json.dumps({"id": "plain", "text": EN["cash"], "source": "notes.txt"}),
+        json.dumps({"id": "bare", "text": "营业收入为1.5亿元。"}, ensure_ascii=False),
+        "{not json",
+        json.dumps({"text": "no id"}),
+        json.dumps({"id": "empty", "text": "  "}),
+        json.dumps({"id": "plain", "text": "repeated id"}),
+        "",
+        json.dumps(["a", "list"]),
+    ]
     path = tmp_path / "chunks.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     read = read_chunks(path)
@@ -412,8 +479,13 @@ def test_read_chunks_takes_ingest_rows_and_plain_rows_and_quarantines_the_rest(t
     first = read.chunks[0]
     assert first.source == Source(file="report.pdf", page=3, chunk_id="P-1") and first.title == "收入"
     assert read.chunks[1].source.file == "notes.txt" and read.chunks[2].source.file == "chunks.jsonl"
-    assert [(q.line, q.field) for q in read.quarantined] == [(4, "<row>"), (5, "id"), (6, "text"), (7, "id"),
-                                                             (9, "<row>")]
+    assert [(q.line, q.field) for q in read.quarantined] == [
+        (4, "<row>"),
+        (5, "id"),
+        (6, "text"),
+        (7, "id"),
+        (9, "<row>"),
+    ]
     assert "repeats the chunk of line 2" in read.quarantined[3].reason
     with pytest.raises(InputError, match="no such file"):
         read_chunks(tmp_path / "missing.jsonl")
@@ -438,13 +510,14 @@ def test_finsynth_ingest_output_is_read_as_chunks(tmp_path):
 # --- the CLI ----------------------------------------------------------------------------------------
 
 
-
 def _write_chunks(path: Path) -> Path:
-    rows = [{"id": "income", "text": ZH["收入"], "source": {"file": "r.pdf", "pages": [2]}},
-            {"id": "margin", "text": ZH["盈利"], "source": "r.pdf"},
-            {"id": "toc", "text": NOTHING},
-            {"id": "stays", "text": "营业收入为88.8亿元，同比增长6.6%。"},
-            "not a chunk"]
+    rows = [
+        {"id": "income", "text": ZH["收入"], "source": {"file": "r.pdf", "pages": [2]}},
+        {"id": "margin", "text": ZH["盈利"], "source": "r.pdf"},
+        {"id": "toc", "text": NOTHING},
+        {"id": "stays", "text": "营业收入为88.8亿元，同比增长6.6%。"},
+        "not a chunk",
+    ]
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     return path
 

@@ -34,10 +34,19 @@ from finsynth.qa.schema import QASample
 from finsynth.qa.tatqa import import_tatqa
 
 TATQA = Path("/work/shared/corpus/tatqa/tatqa_dataset_dev.json")
-OUTPUTS = ("sft.jsonl", "rl.jsonl", "quarantine.jsonl", "scores.jsonl", "manifest.json", "report.md",
-           "export/alpaca/train.jsonl", "export/sharegpt/train.jsonl", "export/messages/train.jsonl",
-           "export/dataset_info.json", "grpo/train.jsonl")
-
+OUTPUTS = (
+    "sft.jsonl",
+    "rl.jsonl",
+    "quarantine.jsonl",
+    "scores.jsonl",
+    "manifest.json",
+    "report.md",
+    "export/alpaca/train.jsonl",
+    "export/sharegpt/train.jsonl",
+    "export/messages/train.jsonl",
+    "export/dataset_info.json",
+    "grpo/train.jsonl",
+)
 
 
 @pytest.fixture(scope="module")
@@ -56,10 +65,17 @@ def corrupted(samples: list[QASample]) -> tuple[list[QASample], dict[str, QASamp
     repeated): an invented number, a stripped derivation, the answer in the question."""
     first, second, third = _arithmetic(samples)[:3]
     broken = {
-        first.id: first.model_copy(update={"id": "bad-ungrounded", "answer": first.answer.model_copy(
-            update={"text": "987654.321", "spans": ["987654.321"], "value": 987654.321})}),
-        second.id: second.model_copy(update={"id": "no-steps", "reasoning": second.reasoning.model_copy(
-            update={"steps": []})}),
+        first.id: first.model_copy(
+            update={
+                "id": "bad-ungrounded",
+                "answer": first.answer.model_copy(
+                    update={"text": "987654.321", "spans": ["987654.321"], "value": 987654.321}
+                ),
+            }
+        ),
+        second.id: second.model_copy(
+            update={"id": "no-steps", "reasoning": second.reasoning.model_copy(update={"steps": []})}
+        ),
         third.id: third.model_copy(update={"id": "bad-leak", "question": f"{third.question} ({third.answer.text})"}),
     }
     return [broken.get(s.id, s) for s in samples], {b.id: b for b in broken.values()}
@@ -84,8 +100,7 @@ def test_offline_judge_on_real_tatqa_rejects_the_corrupted_with_the_lint_reason(
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     counts = manifest["counts"]
     assert manifest["judge"]["kind"] == "offline" and "no endpoint configured" in manifest["judge"]["reason"]
-    assert counts["read"] == len(samples) == counts["sft"] + counts["rl"] + counts["rejected"] \
-        + counts["quarantined"]
+    assert counts["read"] == len(samples) == counts["sft"] + counts["rl"] + counts["rejected"] + counts["quarantined"]
     assert counts["reconciles"]
     rejected = _quarantine_by_id(out)
     assert "lint ungrounded-answer" in rejected["bad-ungrounded"]["reason"]
@@ -130,19 +145,26 @@ def test_the_lint_rules_own_failing_examples_are_rejected(offline):
 
 def test_rl_include_sft_adds_the_verifiable_sft_samples_to_rl(offline, tatqa):
     data = _write(offline / "qa.jsonl", tatqa)
-    result, doc = judge_files([data], offline / "out", EndpointConfig(), JudgeConfig(judge="offline",
-                                                                                      rl_include_sft=True))
+    result, doc = judge_files(
+        [data], offline / "out", EndpointConfig(), JudgeConfig(judge="offline", rl_include_sft=True)
+    )
     verifiable_sft = [s.id for s in result.sft if s.answer.value is not None or s.program is not None]
     assert verifiable_sft and [s.id for s in result.rl_from_sft] == verifiable_sft
-    assert [r["id"] for r in read_jsonl(offline / "out" / "grpo" / "train.jsonl")] == \
-        [j.id for j in result.judgements if j.id in {*verifiable_sft, *(s.id for s in result.rl)}]
+    assert [r["id"] for r in read_jsonl(offline / "out" / "grpo" / "train.jsonl")] == [
+        j.id for j in result.judgements if j.id in {*verifiable_sft, *(s.id for s in result.rl)}
+    ]
     assert doc["counts"]["rl_from_sft"] == len(verifiable_sft) and result.reconciles()
 
 
 def test_bad_rows_and_repeated_ids_are_quarantined_not_lost(offline, tatqa):
     data = offline / "qa.jsonl"
-    lines = [tatqa[0].model_dump_json(), "{not json", json.dumps({"id": "x", "question": "?"}),
-             tatqa[0].model_dump_json(), tatqa[1].model_dump_json()]
+    lines = [
+        tatqa[0].model_dump_json(),
+        "{not json",
+        json.dumps({"id": "x", "question": "?"}),
+        tatqa[0].model_dump_json(),
+        tatqa[1].model_dump_json(),
+    ]
     data.write_text("\n".join(lines) + "\n", encoding="utf-8")
     result, doc = judge_files([data], offline / "out", EndpointConfig(), JudgeConfig(judge="offline"))
     assert doc["counts"]["read"] == 5 and doc["counts"]["quarantined_by_stage"] == {"load": 3}
@@ -169,8 +191,11 @@ def _rubric(**scores: int) -> Rubric:
 
 
 def test_caps_bound_what_a_judge_says():
-    checks = OfflineChecks(errors=["answer-contradicts-program: x", "ungrounded-answer: y"],
-                           error_rules=["answer-contradicts-program", "ungrounded-answer"], verifiable=True)
+    checks = OfflineChecks(
+        errors=["answer-contradicts-program: x", "ungrounded-answer: y"],
+        error_rules=["answer-contradicts-program", "ungrounded-answer"],
+        verifiable=True,
+    )
     capped, caps = apply_caps(_rubric(), checks)
     assert capped.scores() == {"grounding": 2, "correctness": 1, "completeness": 5, "clarity": 5}
     assert caps == ["correctness 5 -> 1 (lint answer-contradicts-program)", "grounding 5 -> 2 (lint ungrounded-answer)"]
@@ -178,16 +203,28 @@ def test_caps_bound_what_a_judge_says():
     assert same.grounding.score == 1 and none == []  # a cap never raises a score
 
 
-@pytest.mark.parametrize(("raw", "error"), [
-    ("no json here", "invalid JSON"),
-    ('{"grounding": {"score": 5, "reason": "ok"}}', "correctness: missing"),
-    ('{"grounding": {"score": 6, "reason": "a"}, "correctness": {"score": 5, "reason": "b"}, '
-     '"completeness": {"score": 5, "reason": "c"}, "clarity": {"score": 5, "reason": "d"}}', "grounding.score: 6"),
-    ('{"grounding": {"score": 4.5, "reason": "a"}, "correctness": {"score": 5, "reason": "b"}, '
-     '"completeness": {"score": 5, "reason": "c"}, "clarity": {"score": 5, "reason": "d"}}', "grounding.score: 4.5"),
-    ('{"grounding": {"score": 4, "reason": " "}, "correctness": {"score": 5, "reason": "b"}, '
-     '"completeness": {"score": 5, "reason": "c"}, "clarity": {"score": 5, "reason": "d"}}', "grounding.reason: empty"),
-])
+@pytest.mark.parametrize(
+    ("raw", "error"),
+    [
+        ("no json here", "invalid JSON"),
+        ('{"grounding": {"score": 5, "reason": "ok"}}', "correctness: missing"),
+        (
+            '{"grounding": {"score": 6, "reason": "a"}, "correctness": {"score": 5, "reason": "b"}, '
+            '"completeness": {"score": 5, "reason": "c"}, "clarity": {"score": 5, "reason": "d"}}',
+            "grounding.score: 6",
+        ),
+        (
+            '{"grounding": {"score": 4.5, "reason": "a"}, "correctness": {"score": 5, "reason": "b"}, '
+            '"completeness": {"score": 5, "reason": "c"}, "clarity": {"score": 5, "reason": "d"}}',
+            "grounding.score: 4.5",
+        ),
+        (
+            '{"grounding": {"score": 4, "reason": " "}, "correctness": {"score": 5, "reason": "b"}, '
+            '"completeness": {"score": 5, "reason": "c"}, "clarity": {"score": 5, "reason": "d"}}',
+            "grounding.reason: empty",
+        ),
+    ],
+)
 def test_malformed_rubrics_are_rejected_with_a_reason(raw, error):
     verdict = parse_rubric(raw)
     assert not verdict.ok and any(error in e for e in verdict.errors), verdict.errors
@@ -205,8 +242,17 @@ def test_a_fenced_rubric_after_thinking_parses():
 def test_agreement_on_a_hand_made_example():
     judge = [5, 4, 3, 2, 1]
     human = [5, 4, 4, 1, 1]
-    judgements = [Judgement(id=f"s{i}", judge="offline", rubric=_rubric(grounding=g), judge_scores={},
-                            checks=OfflineChecks(), split="sft") for i, g in enumerate(judge)]
+    judgements = [
+        Judgement(
+            id=f"s{i}",
+            judge="offline",
+            rubric=_rubric(grounding=g),
+            judge_scores={},
+            checks=OfflineChecks(),
+            split="sft",
+        )
+        for i, g in enumerate(judge)
+    ]
     labels = {f"s{i}": {"grounding": h} for i, h in enumerate(human)}
     labels["s0"]["clarity"] = 5
     result = agreement(judgements, labels)
@@ -244,10 +290,12 @@ def test_human_labels_are_checked_line_by_line(tmp_path):
 def test_human_agreement_through_the_cli(offline, tatqa, capsys):
     data = _write(offline / "qa.jsonl", tatqa[:12])
     human = offline / "human.jsonl"
-    human.write_text("".join(json.dumps({"id": s.id, "grounding": 5, "clarity": 5}) + "\n" for s in tatqa[:4]),
-                     encoding="utf-8")
-    assert main(["qa", "judge", str(data), "--out", str(offline / "out"), "--human", str(human),
-                 "--format", "json"]) == 0
+    human.write_text(
+        "".join(json.dumps({"id": s.id, "grounding": 5, "clarity": 5}) + "\n" for s in tatqa[:4]), encoding="utf-8"
+    )
+    assert (
+        main(["qa", "judge", str(data), "--out", str(offline / "out"), "--human", str(human), "--format", "json"]) == 0
+    )
     doc = json.loads(capsys.readouterr().out)
     assert doc["human"]["labels"] == 4 and doc["human"]["agreement"]["grounding"]["n"] == 4
     assert doc["human"]["agreement"]["completeness"]["n"] == 0
@@ -314,19 +362,45 @@ def test_llm_judge_end_to_end_with_reasks_quarantine_and_caps(offline, tatqa, mo
     broken = corrupted(tatqa)[1]
     arithmetic = _arithmetic(tatqa)
     samples = [tatqa[0], tatqa[1], tatqa[2], arithmetic[3], arithmetic[4], broken["bad-ungrounded"]]
-    scenarios = {tatqa[1].question: "fixable", tatqa[2].question: "invalid", arithmetic[3].question: "fence",
-                 arithmetic[4].question: "low"}
+    scenarios = {
+        tatqa[1].question: "fixable",
+        tatqa[2].question: "invalid",
+        arithmetic[3].question: "fence",
+        arithmetic[4].question: "low",
+    }
     data = _write(offline / "qa.jsonl", samples)
     with FakeOpenAI(Script(scenarios)) as server:
         monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
         monkeypatch.setenv("OPENAI_API_KEY", "sk-test-judge")
-        code = main(["qa", "judge", str(data), "--out", str(offline / "out"), "--cache", str(offline / "c.sqlite"),
-                     "--format", "json"])
+        code = main(
+            [
+                "qa",
+                "judge",
+                str(data),
+                "--out",
+                str(offline / "out"),
+                "--cache",
+                str(offline / "c.sqlite"),
+                "--format",
+                "json",
+            ]
+        )
         requests = server.total_requests
         doc = json.loads(capsys.readouterr().out)
         # a second run answers from the cache and writes the same bytes
-        again = main(["qa", "judge", str(data), "--out", str(offline / "again"), "--cache", str(offline / "c.sqlite"),
-                      "--format", "json"])
+        again = main(
+            [
+                "qa",
+                "judge",
+                str(data),
+                "--out",
+                str(offline / "again"),
+                "--cache",
+                str(offline / "c.sqlite"),
+                "--format",
+                "json",
+            ]
+        )
         assert again == 0 and server.total_requests == requests
         for name in OUTPUTS:
             assert (offline / "out" / name).read_bytes() == (offline / "again" / name).read_bytes(), name
@@ -391,8 +465,9 @@ def test_an_empty_rl_split_is_warned_with_how_to_fill_it(offline, tatqa, capsys)
     assert len(doc["warnings"]) == 1 and "--rl-include-sft" in doc["warnings"][0]
     assert "warning: the RL split is empty" in captured.err and "--rl-include-sft" in captured.err
     assert "## Warnings" in (offline / "out" / "report.md").read_text(encoding="utf-8")
-    assert main(["qa", "judge", str(data), "--out", str(offline / "filled"), "--rl-include-sft",
-                 "--format", "json"]) == 0
+    assert (
+        main(["qa", "judge", str(data), "--out", str(offline / "filled"), "--rl-include-sft", "--format", "json"]) == 0
+    )
     captured = capsys.readouterr()
     assert json.loads(captured.out)["warnings"] == [] and "warning" not in captured.err
     assert read_jsonl(offline / "filled" / "grpo" / "train.jsonl")
@@ -404,8 +479,9 @@ def test_progress_counts_every_row_read_linted_and_scored(offline, tatqa):
     data.write_text("\n".join(lines) + "\n", encoding="utf-8")
     ticks: list[int] = []
     quiet, _ = judge_files([data], offline / "quiet", EndpointConfig(), JudgeConfig(judge="offline"))
-    loud, _ = judge_files([data], offline / "loud", EndpointConfig(), JudgeConfig(judge="offline"),
-                          on_progress=ticks.append)
+    loud, _ = judge_files(
+        [data], offline / "loud", EndpointConfig(), JudgeConfig(judge="offline"), on_progress=ticks.append
+    )
     assert sum(ticks) == 3 * len(lines)
     assert [j.model_dump() for j in loud.judgements] == [j.model_dump() for j in quiet.judgements]
 

@@ -22,10 +22,15 @@ HAS_CHECKER = importlib.util.find_spec("finsynth.qa.checker") is not None
 RUNNABLE = [r for r in QA_RULES if HAS_CHECKER or r != "answer-contradicts-program"]
 needs_checker = pytest.mark.skipif(not HAS_CHECKER, reason="finsynth.qa.checker is not there yet")
 
-TABLE = [["", "2019", "2018", "2017"], ["Fixed Price", "$ 1,452.4", "$ 1,146.2", "$ 1,036.9"],
-         ["Other", "44.1", "56.7", "(70.8)"]]
-EN = Context(paragraphs=[Paragraph(id="p", order=1, text="Sales to Lockheed Martin grew 12% to $2.5 million.")],
-             table=Table.from_rows(TABLE))
+TABLE = [
+    ["", "2019", "2018", "2017"],
+    ["Fixed Price", "$ 1,452.4", "$ 1,146.2", "$ 1,036.9"],
+    ["Other", "44.1", "56.7", "(70.8)"],
+]
+EN = Context(
+    paragraphs=[Paragraph(id="p", order=1, text="Sales to Lockheed Martin grew 12% to $2.5 million.")],
+    table=Table.from_rows(TABLE),
+)
 ZH = Context(
     paragraphs=[
         Paragraph(id="p", order=1, text="招商银行2024年营业收入12,000万元，同比增长８．５％；《金融时报》报道。")
@@ -34,6 +39,7 @@ ZH = Context(
 
 
 # --- grounding ------------------------------------------------------------------------------------
+
 
 def test_context_text_is_paragraphs_then_the_table():
     text = context_text(EN)
@@ -52,9 +58,16 @@ def test_numbers_the_context_writes_are_grounded(answer):
 
 
 def test_one_step_operations():
-    grounded = {"100.8": "44.1 + 56.7", "12.6": "56.7 - 44.1", "50.4": "(44.1 + 56.7) / 2",
-                "0.78": "44.1 / 56.7", "-22.22": "(44.1 - 56.7) / 56.7 * 100", "77.78": "44.1 / 56.7 * 100",
-                "1,211.83": "average of the Fixed Price row", "3,635.5": "sum of the Fixed Price row"}
+    grounded = {
+        "100.8": "44.1 + 56.7",
+        "12.6": "56.7 - 44.1",
+        "50.4": "(44.1 + 56.7) / 2",
+        "0.78": "44.1 / 56.7",
+        "-22.22": "(44.1 - 56.7) / 56.7 * 100",
+        "77.78": "44.1 / 56.7 * 100",
+        "1,211.83": "average of the Fixed Price row",
+        "3,635.5": "sum of the Fixed Price row",
+    }
     for answer, why in grounded.items():
         assert ungrounded(answer, EN) == [], why
     assert ungrounded("101.1", EN) and ungrounded("1,598.0", EN) and ungrounded("-25.31", EN)
@@ -62,7 +75,8 @@ def test_one_step_operations():
 
 def test_a_span_answer_must_be_written_in_the_context():
     assert ungrounded("100.8", EN) == [] and ungrounded("100.8", EN, computed=False) == [
-        "number '100.8' is not in the context"]
+        "number '100.8' is not in the context"
+    ]
     assert ungrounded("$ 1,146.2", EN, computed=False) == []
 
 
@@ -100,12 +114,21 @@ def test_names():
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.integers(100, 99_999), st.integers(100, 99_999),
-       st.sampled_from(["sum", "difference", "average", "ratio", "growth"]), st.booleans())
+@given(
+    st.integers(100, 99_999),
+    st.integers(100, 99_999),
+    st.sampled_from(["sum", "difference", "average", "ratio", "growth"]),
+    st.booleans(),
+)
 def test_any_one_step_result_is_grounded(a, b, op, commas):
     context = Context(table=Table.from_rows([["", "2019", "2018"], ["Revenue", f"{a:,}", f"{b:,}"]]))
-    value = {"sum": a + b, "difference": a - b, "average": (a + b) / 2, "ratio": a / b * 100,
-             "growth": (a - b) / b * 100}[op]
+    value = {
+        "sum": a + b,
+        "difference": a - b,
+        "average": (a + b) / 2,
+        "ratio": a / b * 100,
+        "growth": (a - b) / b * 100,
+    }[op]
     written = f"{value:,.2f}" if commas else f"{value:.2f}"
     assert ungrounded(written, context) == []
 
@@ -119,6 +142,7 @@ def test_a_number_far_from_every_step_is_not_grounded(a, b):
 
 
 # --- rules --------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("rule_id", list(QA_RULES))
 def test_every_rule_fires_on_its_example_and_passes_the_other(rule_id):
@@ -165,21 +189,33 @@ def test_result_counts_and_blocking():
 
 
 def test_near_duplicates_that_ask_for_another_year_are_not_flagged():
-    rows = [example_sample("What was the percentage change in Other in 2019 from 2018?", "x", id="a"),
-            example_sample("What was the percentage change in Other in 2018 from 2017?", "x", id="b"),
-            example_sample("What was the change in Other in 2019 from 2018?", "x", id="c")]
+    rows = [
+        example_sample("What was the percentage change in Other in 2019 from 2018?", "x", id="a"),
+        example_sample("What was the percentage change in Other in 2018 from 2017?", "x", id="b"),
+        example_sample("What was the change in Other in 2019 from 2018?", "x", id="c"),
+    ]
     assert lint_qa([QASample.model_validate(r) for r in rows], rules=["near-duplicate-question"]).findings == []
 
 
 def test_fixed_count_warns_between_the_thresholds():
-    rows = [example_sample(f"What is the revenue of segment {k} in year {q}?", "1,496.5", id=f"c{k}q{q}",
-                           chunk_id=f"k{k}") for k in range(20) for q in range(2 if k < 17 else 3)]
+    rows = [
+        example_sample(f"What is the revenue of segment {k} in year {q}?", "1,496.5", id=f"c{k}q{q}", chunk_id=f"k{k}")
+        for k in range(20)
+        for q in range(2 if k < 17 else 3)
+    ]
     found = lint_qa([QASample.model_validate(r) for r in rows], rules=["fixed-question-count"]).findings
-    assert found == [QAFinding(rule="fixed-question-count", severity="warning", sample_id=None,
-                               message="17 of 20 chunks (85%) have exactly 2 questions")]
+    assert found == [
+        QAFinding(
+            rule="fixed-question-count",
+            severity="warning",
+            sample_id=None,
+            message="17 of 20 chunks (85%) have exactly 2 questions",
+        )
+    ]
 
 
 # --- real TAT-QA rows ---------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def tatqa_gold(corpus_dir: Path) -> list[QASample]:
@@ -193,8 +229,14 @@ def tatqa_gold(corpus_dir: Path) -> list[QASample]:
 def test_gold_answers_are_grounded(tatqa_gold):
     # measured (benchmarks/qa_lint_quality.py): 1 of 1,668 with the derivation steps, 17 answer-only
     def flagged(s: QASample, steps: bool) -> bool:
-        return bool(ungrounded(s.answer.text, s.context, steps=s.reasoning.steps if steps else (),
-                               computed=s.kind not in ("span", "multi-span")))
+        return bool(
+            ungrounded(
+                s.answer.text,
+                s.context,
+                steps=s.reasoning.steps if steps else (),
+                computed=s.kind not in ("span", "multi-span"),
+            )
+        )
 
     with_steps = sum(flagged(s, True) for s in tatqa_gold)
     answer_only = sum(flagged(s, False) for s in tatqa_gold)
@@ -212,6 +254,7 @@ def test_lint_on_gold_finds_tatqa_fixed_six_questions_and_few_sample_errors(tatq
 
 
 # --- CLI ----------------------------------------------------------------------------------------
+
 
 def _write(path: Path, rows: list[dict]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
@@ -258,26 +301,52 @@ def test_choice_questions_and_years_are_not_leaks():
     """Real shapes the table generator writes: "which of A, B and C" lists its options (a label with a number
     in it, "Increases ... 623", is still an option), and the year 2019 is not the amount -2,019."""
     table = [["", "2019"], ["Accrued compensation", "1,000"], ["Stock-based compensation", "3,019"]]
-    choice = QASample.model_validate(example_sample(
-        "Which of Increases in current year  623 and Other assets was the largest in 2019?",
-        "Increases in current year  623", kind="span", table=table))
-    zh_choice = QASample.model_validate(example_sample(
-        "2019年，Increases in current year  623、Other assets中哪一项最大？", "Increases in current year  623",
-        kind="span", id="q2", table=table))
-    year = QASample.model_validate(example_sample(
-        "What was the difference between Accrued compensation and Stock-based compensation in 2019?", "-2,019",
-        kind="arithmetic", value=-2019.0, id="q3", table=table))
-    leak = QASample.model_validate(example_sample(
-        "The difference was -2,019; what was the difference in 2019?", "-2,019", kind="arithmetic",
-        value=-2019.0, id="q4", table=table))
+    choice = QASample.model_validate(
+        example_sample(
+            "Which of Increases in current year  623 and Other assets was the largest in 2019?",
+            "Increases in current year  623",
+            kind="span",
+            table=table,
+        )
+    )
+    zh_choice = QASample.model_validate(
+        example_sample(
+            "2019年，Increases in current year  623、Other assets中哪一项最大？",
+            "Increases in current year  623",
+            kind="span",
+            id="q2",
+            table=table,
+        )
+    )
+    year = QASample.model_validate(
+        example_sample(
+            "What was the difference between Accrued compensation and Stock-based compensation in 2019?",
+            "-2,019",
+            kind="arithmetic",
+            value=-2019.0,
+            id="q3",
+            table=table,
+        )
+    )
+    leak = QASample.model_validate(
+        example_sample(
+            "The difference was -2,019; what was the difference in 2019?",
+            "-2,019",
+            kind="arithmetic",
+            value=-2019.0,
+            id="q4",
+            table=table,
+        )
+    )
     found = lint_qa([choice, zh_choice, year, leak], rules=["answer-in-question"]).findings
     assert [f.sample_id for f in found] == ["q4"]
 
 
 def test_a_chinese_date_in_the_question_is_not_a_stated_answer():
     # `qa tables` says TAT-QA's "April 27" header as 2019年4月27日 (issue 24): the 27 and the 4 are a date
-    dated = example_sample("2019年4月27日，Security占Total Product的比例是多少？", "27.00%", kind="arithmetic",
-                           value=27.0)
+    dated = example_sample(
+        "2019年4月27日，Security占Total Product的比例是多少？", "27.00%", kind="arithmetic", value=27.0
+    )
     stated = example_sample("Security占Total Product的比例是27.00%，对吗？", "27.00%", kind="arithmetic", value=27.0)
     dated, stated = QASample.model_validate(dated), QASample.model_validate(stated)
     assert not [f for f in lint_qa([dated], rules=["answer-in-question"]).findings]

@@ -50,14 +50,19 @@ def _eval_json(capsys, *args: str) -> dict:
 
 def test_every_question_scores_what_the_official_scorer_gives(tatqa_dev, official_cases, tmp_path, capsys):
     pred = tmp_path / "pred.jsonl"
-    pred.write_text("".join(json.dumps({k: r[k] for k in ("uid", "answer", "scale")}) + "\n"
-                            for r in official_cases), encoding="utf-8")
+    pred.write_text(
+        "".join(json.dumps({k: r[k] for k in ("uid", "answer", "scale")}) + "\n" for r in official_cases),
+        encoding="utf-8",
+    )
     details = tmp_path / "details.jsonl"
     report = _eval_json(capsys, "--pred", str(pred), "--gold", str(tatqa_dev), "--details", str(details))
     mine = {row["id"]: row for row in map(json.loads, details.read_text(encoding="utf-8").splitlines())}
     assert len(mine) == QUESTIONS and report["missing"] == QUESTIONS - len(official_cases)
-    wrong = [(r["uid"], r["answer"], r["scale"], (r["em"], r["f1"]), (mine[r["uid"]]["em"], mine[r["uid"]]["f1"]))
-             for r in official_cases if (mine[r["uid"]]["em"], mine[r["uid"]]["f1"]) != (r["em"], r["f1"])]
+    wrong = [
+        (r["uid"], r["answer"], r["scale"], (r["em"], r["f1"]), (mine[r["uid"]]["em"], mine[r["uid"]]["f1"]))
+        for r in official_cases
+        if (mine[r["uid"]]["em"], mine[r["uid"]]["f1"]) != (r["em"], r["f1"])
+    ]
     assert wrong == []
     assert all(row["em"] == row["f1"] == 0 for row in mine.values() if not row["predicted"])
     assert report["metric"] == "official"
@@ -65,11 +70,13 @@ def test_every_question_scores_what_the_official_scorer_gives(tatqa_dev, officia
     assert report["overall"]["f1"] == round(sum(r["f1"] for r in official_cases) / QUESTIONS, 4)
 
 
-def test_the_official_prediction_file_is_read_as_the_official_scorer_reads_it(tatqa_dev, official_cases,
-                                                                              tmp_path, capsys):
+def test_the_official_prediction_file_is_read_as_the_official_scorer_reads_it(
+    tatqa_dev, official_cases, tmp_path, capsys
+):
     official = tmp_path / "pred.json"  # tatqa_eval.py's own input: {uid: [answer, scale]}, here with a BOM
-    official.write_text("\ufeff" + json.dumps({r["uid"]: [r["answer"], r["scale"]] for r in official_cases},
-                                              indent=2), encoding="utf-8")
+    official.write_text(
+        "\ufeff" + json.dumps({r["uid"]: [r["answer"], r["scale"]] for r in official_cases}, indent=2), encoding="utf-8"
+    )
     report = _eval_json(capsys, "--pred", str(official), "--gold", str(tatqa_dev))
     assert report["predictions"] == len(official_cases)
     assert report["overall"]["em"] == round(sum(r["em"] for r in official_cases) / QUESTIONS, 4)
@@ -99,10 +106,22 @@ HAND_CASES = [
     (23.42, "percent", [23.42], "percent", "arithmetic", (1.0, 1.0)),
     (23.42, "", [23.42], "percent", "arithmetic", (0.0, 0.0)),
     # multi-span: spans sorted and joined into one bag, so order does not matter and a dropped span costs recall
-    (["time-and-material type", "cost-plus type", "fixed-price type"], "",
-     ["fixed-price type", "cost-plus type", "time-and-material type"], "", "multi-span", (1.0, 1.0)),
-    (["cost-plus type", "fixed-price type"], "",
-     ["fixed-price type", "cost-plus type", "time-and-material type"], "", "multi-span", (0.0, 0.86)),
+    (
+        ["time-and-material type", "cost-plus type", "fixed-price type"],
+        "",
+        ["fixed-price type", "cost-plus type", "time-and-material type"],
+        "",
+        "multi-span",
+        (1.0, 1.0),
+    ),
+    (
+        ["cost-plus type", "fixed-price type"],
+        "",
+        ["fixed-price type", "cost-plus type", "time-and-material type"],
+        "",
+        "multi-span",
+        (0.0, 0.86),
+    ),
     (["2019", "2018"], "", ["2019", "2018", "2017"], "", "multi-span", (0.0, 0.8)),
     # text: case, punctuation and articles do not count; a number inside words is `2019`, a number span `2019.0`
     ("The Sales.", "", ["sales"], "", "span", (1.0, 1.0)),
@@ -127,17 +146,20 @@ def _gold_file(tmp_path: Path, tatqa_dev: Path) -> Path:
     return out / "qa.jsonl"
 
 
-def test_lenient_is_a_named_opt_in_reported_beside_the_official_figure(tatqa_dev, official_cases, tmp_path,
-                                                                        capsys):
+def test_lenient_is_a_named_opt_in_reported_beside_the_official_figure(tatqa_dev, official_cases, tmp_path, capsys):
     pred = tmp_path / "pred.jsonl"
-    pred.write_text("".join(json.dumps({k: r[k] for k in ("uid", "answer", "scale")}) + "\n"
-                            for r in official_cases), encoding="utf-8")
+    pred.write_text(
+        "".join(json.dumps({k: r[k] for k in ("uid", "answer", "scale")}) + "\n" for r in official_cases),
+        encoding="utf-8",
+    )
     official = _eval_json(capsys, "--pred", str(pred), "--gold", str(tatqa_dev))
     both = _eval_json(capsys, "--pred", str(pred), "--gold", str(tatqa_dev), "--metric", "lenient")
     assert both["metric"] == "lenient" and "lenient_em" not in official["overall"]
     assert (both["overall"]["em"], both["overall"]["f1"]) == (official["overall"]["em"], official["overall"]["f1"])
-    assert (both["overall"]["lenient_em"], both["overall"]["lenient_f1"]) != (both["overall"]["em"],
-                                                                              both["overall"]["f1"])
+    assert (both["overall"]["lenient_em"], both["overall"]["lenient_f1"]) != (
+        both["overall"]["em"],
+        both["overall"]["f1"],
+    )
     capsys.readouterr()
     assert main(["qa", "eval", "--pred", str(pred), "--gold", str(tatqa_dev), "--metric", "lenient"]) == 0
     text = capsys.readouterr().out
@@ -156,11 +178,14 @@ def test_prediction_files_that_cannot_be_scored_are_one_error_line(tmp_path, cap
     gold = tmp_path / "gold.jsonl"
     gold.write_text(samples, encoding="utf-8")
     pred = tmp_path / "pred.jsonl"
-    for content, needle in [("", "no predictions"), ("\n\n", "no predictions"),
-                            ('{"id": "a", "answer": {"unit": "%"}}\n', "a prediction is"),
-                            ('{"id": "a", "answer": {"x": 1}}\n', "a prediction is"),
-                            ('{"id": "a", "answer": true}\n', "'answer' is bool"),
-                            ('{\n  "a": ["1,496.5", "million"],\n  "b": "1"\n}\n', "b: not [answer, scale]")]:
+    for content, needle in [
+        ("", "no predictions"),
+        ("\n\n", "no predictions"),
+        ('{"id": "a", "answer": {"unit": "%"}}\n', "a prediction is"),
+        ('{"id": "a", "answer": {"x": 1}}\n', "a prediction is"),
+        ('{"id": "a", "answer": true}\n', "'answer' is bool"),
+        ('{\n  "a": ["1,496.5", "million"],\n  "b": "1"\n}\n', "b: not [answer, scale]"),
+    ]:
         pred.write_text(content, encoding="utf-8")
         assert main(["qa", "eval", "--pred", str(pred), "--gold", str(gold)]) == 2, content
         line = _one_error_line(capsys)
@@ -168,9 +193,23 @@ def test_prediction_files_that_cannot_be_scored_are_one_error_line(tmp_path, cap
 
 
 def import_tatqa_sample(tmp_path: Path) -> tuple[str, dict]:
-    raw = [{"table": {"uid": "t", "table": [["", "2019"], ["Sales", "1,496.5"]]}, "paragraphs": [],
-            "questions": [{"uid": "a", "order": 1, "question": "What were sales?", "answer": ["1,496.5"],
-                           "answer_type": "span", "answer_from": "table", "scale": "million"}]}]
+    raw = [
+        {
+            "table": {"uid": "t", "table": [["", "2019"], ["Sales", "1,496.5"]]},
+            "paragraphs": [],
+            "questions": [
+                {
+                    "uid": "a",
+                    "order": 1,
+                    "question": "What were sales?",
+                    "answer": ["1,496.5"],
+                    "answer_type": "span",
+                    "answer_from": "table",
+                    "scale": "million",
+                }
+            ],
+        }
+    ]
     path = tmp_path / "mini.json"
     path.write_text(json.dumps(raw), encoding="utf-8")
     samples, summary = import_tatqa(path)

@@ -19,8 +19,13 @@ BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 def test_qa_speed_small(corpus_dir: Path) -> None:
     if not (corpus_dir / "tatqa" / "tatqa_dataset_dev.json").is_file():
         pytest.skip("TAT-QA dev file not in the shared corpus")
-    done = subprocess.run([sys.executable, str(BENCH / "qa_speed.py"), "--contexts", "20", "--predictions", "600"],
-                          capture_output=True, text=True, timeout=300, check=False)
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "qa_speed.py"), "--contexts", "20", "--predictions", "600"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["contexts"] == 20 and result["import_reconciles"] and result["imported"] == result["questions"]

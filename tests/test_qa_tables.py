@@ -27,8 +27,9 @@ def tatqa_dev(corpus_dir: Path) -> Path:
 
 
 def _questions(rows: list[list[str]], languages=("zh", "en")):
-    return table_questions(Table.from_rows(rows, id="t"), source=Source(file="t.json"), languages=languages,
-                           id_prefix="t")
+    return table_questions(
+        Table.from_rows(rows, id="t"), source=Source(file="t.json"), languages=languages, id_prefix="t"
+    )
 
 
 def _by(samples, op: str, lang: str = "en"):
@@ -38,11 +39,19 @@ def _by(samples, op: str, lang: str = "en"):
 # --- cells ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("text", "value", "percent", "unit"), [
-    ("$  1,452.4", 1452.4, False, "$"), ("(19,911)", -19911.0, False, ""), ("12.5%", 12.5, True, ""),
-    ("1,234.5亿元", 1234.5, False, "亿元"), ("（3.2）", -3.2, False, ""), ("-5.2%", -5.2, True, ""),
-    ("－12％", -12.0, True, ""), ("€ 57", 57.0, False, "€"),
-])
+@pytest.mark.parametrize(
+    ("text", "value", "percent", "unit"),
+    [
+        ("$  1,452.4", 1452.4, False, "$"),
+        ("(19,911)", -19911.0, False, ""),
+        ("12.5%", 12.5, True, ""),
+        ("1,234.5亿元", 1234.5, False, "亿元"),
+        ("（3.2）", -3.2, False, ""),
+        ("-5.2%", -5.2, True, ""),
+        ("－12％", -12.0, True, ""),
+        ("€ 57", 57.0, False, "€"),
+    ],
+)
 def test_cells_are_read_as_written(text, value, percent, unit):
     cell = parse_cell(text)
     assert cell is not None and (cell.value, cell.percent, cell.unit) == (value, percent, unit)
@@ -55,14 +64,16 @@ def test_empty_markers_and_text_are_not_numbers(text):
 
 # --- a TAT-QA style table --------------------------------------------------------------------------
 
-SALES = [["", "", "Years Ended September 30,", ""],
-         ["", "2019", "2018", "2017"],
-         ["", "", "(in millions)", ""],
-         ["Fixed Price", "$  1,452.4", "$  1,146.2", "$  1,036.9"],
-         ["Other", "44.1", "56.7", "70.8"],
-         ["Services", "—", "12.0", "(3.0)"],
-         ["Total sales", "$1,496.5", "$1,215.0", "$1,104.7"],
-         ["Gross margin", "12.5%", "11.0%", "10.0%"]]
+SALES = [
+    ["", "", "Years Ended September 30,", ""],
+    ["", "2019", "2018", "2017"],
+    ["", "", "(in millions)", ""],
+    ["Fixed Price", "$  1,452.4", "$  1,146.2", "$  1,036.9"],
+    ["Other", "44.1", "56.7", "70.8"],
+    ["Services", "—", "12.0", "(3.0)"],
+    ["Total sales", "$1,496.5", "$1,215.0", "$1,104.7"],
+    ["Gross margin", "12.5%", "11.0%", "10.0%"],
+]
 
 
 def test_a_messy_english_table_gives_the_questions_it_supports():
@@ -104,11 +115,13 @@ def test_a_total_row_the_parts_add_up_to_gives_shares_and_the_sum():
 
 
 def test_chinese_table_with_units_percent_and_negatives():
-    rows = [["项目", "2023年", "2022年"],
-            ["营业收入（亿元）", "1,234.5亿元", "1,100.0亿元"],
-            ["净利润（亿元）", "（12.3）", "45.6"],
-            ["毛利率（%）", "25.3%", "27.1%"],
-            ["营业收入同比", "12.2%", "8.0%"]]
+    rows = [
+        ["项目", "2023年", "2022年"],
+        ["营业收入（亿元）", "1,234.5亿元", "1,100.0亿元"],
+        ["净利润（亿元）", "（12.3）", "45.6"],
+        ["毛利率（%）", "25.3%", "27.1%"],
+        ["营业收入同比", "12.2%", "8.0%"],
+    ]
     samples, skipped = _questions(rows)
     assert all(check(s) == [] for s in samples)
     (revenue,) = [s for s in _by(samples, "change", "zh") if s.id == "t-change-r1-c1.2-zh"]
@@ -123,8 +136,12 @@ def test_chinese_table_with_units_percent_and_negatives():
 
 
 def test_a_count_of_shares_is_in_no_currency():
-    rows = [["", "2019", "2018"], ["", "(in $ millions)", ""], ["Revenue", "1,000", "900"],
-            ["Diluted weighted average shares outstanding", "120", "125"]]
+    rows = [
+        ["", "2019", "2018"],
+        ["", "(in $ millions)", ""],
+        ["Revenue", "1,000", "900"],
+        ["Diluted weighted average shares outstanding", "120", "125"],
+    ]
     samples, _ = _questions(rows, languages=("en",))
     revenue, shares = (next(s for s in _by(samples, "change") if s.id == f"t-change-r{r}-c1.2-en") for r in (2, 3))
     assert revenue.answer.unit == "$" and revenue.answer.scale == "million"
@@ -132,8 +149,12 @@ def test_a_count_of_shares_is_in_no_currency():
 
 
 def test_mixed_scales_in_a_column_are_skipped():
-    rows = [["", "2019", "2018"], ["Revenue", "1,000", "900"], ["Revenue per share", "1.20", "1.10"],
-            ["Cost", "600", "500"]]
+    rows = [
+        ["", "2019", "2018"],
+        ["Revenue", "1,000", "900"],
+        ["Revenue per share", "1.20", "1.10"],
+        ["Cost", "600", "500"],
+    ]
     samples, skipped = _questions(rows, languages=("en",))
     assert skipped["mixed units"] == 1 and not _by(samples, "difference")
 
@@ -144,8 +165,7 @@ def test_mixed_scales_in_a_column_are_skipped():
 def test_recompute_reads_the_cells_again():
     table = Table.from_rows(SALES)
     assert recompute(Program(op="change", cells=[(3, 2), (3, 1)], result=0), table) == pytest.approx(306.2)
-    assert recompute(Program(op="share", cells=[(4, 1), (6, 1)], result=0), table) == pytest.approx(
-        44.1 / 1496.5 * 100)
+    assert recompute(Program(op="share", cells=[(4, 1), (6, 1)], result=0), table) == pytest.approx(44.1 / 1496.5 * 100)
     with pytest.raises(ValueError, match=r"cell \[5, 1\]"):
         recompute(Program(op="sum", cells=[(5, 1), (4, 1)], result=0), table)
 
@@ -167,9 +187,15 @@ def test_check_names_each_problem():
 
 # --- properties ------------------------------------------------------------------------------------
 
-_FORMATS = [lambda v: f"{v:,.1f}", lambda v: f"${v:,.0f}" if v >= 0 else f"$({-v:,.0f})",
-            lambda v: f"({-v:,.2f})" if v < 0 else f"{v:,.2f}", lambda v: f"{v:.1f}%", lambda v: f"{v:,.1f}亿元",
-            lambda v: "—", lambda v: ""]
+_FORMATS = [
+    lambda v: f"{v:,.1f}",
+    lambda v: f"${v:,.0f}" if v >= 0 else f"$({-v:,.0f})",
+    lambda v: f"({-v:,.2f})" if v < 0 else f"{v:,.2f}",
+    lambda v: f"{v:.1f}%",
+    lambda v: f"{v:,.1f}亿元",
+    lambda v: "—",
+    lambda v: "",
+]
 
 
 @st.composite
@@ -180,8 +206,9 @@ def messy_tables(draw):
     rows = [header]
     for i in range(n):
         fmt = draw(st.sampled_from(_FORMATS))
-        values = draw(st.lists(st.floats(-5e4, 5e4, allow_nan=False).map(lambda v: round(v, 2)),
-                               min_size=years, max_size=years))
+        values = draw(
+            st.lists(st.floats(-5e4, 5e4, allow_nan=False).map(lambda v: round(v, 2)), min_size=years, max_size=years)
+        )
         rows.append([f"item {i}", *[fmt(v) for v in values]])
     if draw(st.booleans()):
         rows.append(["Total", *["" for _ in range(years)]])
@@ -198,15 +225,16 @@ def test_every_generated_answer_rechecks_and_a_mutation_fails(rows):
         assert check(sample) == [], sample.id
         assert sample.program is not None
         if sample.program.op not in ("max", "min"):
-            off = sample.program.result + 10 ** -sample.program.decimals  # a whole unit of the last decimal off
+            off = sample.program.result + 10**-sample.program.decimals  # a whole unit of the last decimal off
             assert check(sample.model_copy(update={"answer": sample.answer.model_copy(update={"value": off})}))
         caught = []
         for r, c in sample.program.cells:  # some operand matters (a growth to 0 is -100% from any base)
             changed = [list(row) for row in rows]
             changed[r][c] = "123,456.7"  # no drawn value is this large
             table = Table.from_rows(changed, id="t")
-            caught.append(bool(check(sample.model_copy(
-                update={"context": sample.context.model_copy(update={"table": table})}))))
+            caught.append(
+                bool(check(sample.model_copy(update={"context": sample.context.model_copy(update={"table": table})})))
+            )
         assert any(caught), sample.id
 
 
@@ -279,24 +307,30 @@ def test_cli_exit_codes(tmp_path, capsys):
 # --- issue 24 item 4: Chinese questions say TAT-QA's column headers cleanly ----------------------------
 
 
-@pytest.mark.parametrize(("header", "year", "said"), [
-    ("December 31, $", 2019, "2019年12月31日"),
-    ("30 June $", 2018, "2018年6月30日"),
-    ("Year Ended December 31,", 2019, "截至2019年12月31日止年度"),
-    ("52 weeks ended 30 Mar", 2019, "截至2019年3月30日止52周"),
-    ("Fiscal Year", 2018, "2018财年"),
-    ("FY `", 2019, "2019财年"),
-    ("Q4", 2019, "2019年第四季度"),
-    ("(S$ million)", 2019, "2019年"),
-    ("Financial assets RMB’Million", 2019, "Financial assets 2019年"),
-    ("Appropriation of earnings (in thousand NT dollars) Appropriation of earnings (in thousand NT dollars)", 2019,
-     "Appropriation of earnings 2019年"),
-    ("December 31, Carrying Amount", 2018, "Carrying Amount 2018年12月31日"),
-    ("Domestic", 2018, "Domestic 2018年"),
-    ("$ Difference", None, "Difference"),
-    ("December 31, 2019 Fair Value", None, "Fair Value 2019年12月31日"),
-    ("Total £m", None, "Total"),
-])
+@pytest.mark.parametrize(
+    ("header", "year", "said"),
+    [
+        ("December 31, $", 2019, "2019年12月31日"),
+        ("30 June $", 2018, "2018年6月30日"),
+        ("Year Ended December 31,", 2019, "截至2019年12月31日止年度"),
+        ("52 weeks ended 30 Mar", 2019, "截至2019年3月30日止52周"),
+        ("Fiscal Year", 2018, "2018财年"),
+        ("FY `", 2019, "2019财年"),
+        ("Q4", 2019, "2019年第四季度"),
+        ("(S$ million)", 2019, "2019年"),
+        ("Financial assets RMB’Million", 2019, "Financial assets 2019年"),
+        (
+            "Appropriation of earnings (in thousand NT dollars) Appropriation of earnings (in thousand NT dollars)",
+            2019,
+            "Appropriation of earnings 2019年",
+        ),
+        ("December 31, Carrying Amount", 2018, "Carrying Amount 2018年12月31日"),
+        ("Domestic", 2018, "Domestic 2018年"),
+        ("$ Difference", None, "Difference"),
+        ("December 31, 2019 Fair Value", None, "Fair Value 2019年12月31日"),
+        ("Total £m", None, "Total"),
+    ],
+)
 def test_a_header_is_said_without_currency_fragments_and_with_a_chinese_date(header, year, said):
     from finsynth.qa.tables import zh_header
 
@@ -305,9 +339,14 @@ def test_a_header_is_said_without_currency_fragments_and_with_a_chinese_date(hea
 
 def test_chinese_questions_carry_no_english_dates_or_currency_signs_from_headers():
     # the header rows of a TAT-QA dev table (a year inside the date, the currency on a row of its own)
-    rows = [["", "Years ended", "", "", ""], ["", "December 31, 2019", "", "December 31, 2018", ""],
-            ["", "$", "%", "$", "%"], ["Canada", "96,168", "6.1%", "70,774", "6.6%"],
-            ["Mexico", "20,153", "1.3%", "18,090", "1.7%"], ["Total", "116,321", "7.4%", "88,864", "8.3%"]]
+    rows = [
+        ["", "Years ended", "", "", ""],
+        ["", "December 31, 2019", "", "December 31, 2018", ""],
+        ["", "$", "%", "$", "%"],
+        ["Canada", "96,168", "6.1%", "70,774", "6.6%"],
+        ["Mexico", "20,153", "1.3%", "18,090", "1.7%"],
+        ["Total", "116,321", "7.4%", "88,864", "8.3%"],
+    ]
     samples, _ = _questions(rows)
     zh = [s.question for s in samples if s.language == "zh"]
     en = [s.question for s in samples if s.language == "en"]

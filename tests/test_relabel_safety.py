@@ -82,8 +82,7 @@ def _starter_b(raw_dir: Path) -> list[Sample]:
 def test_refused_connection_stops_early_and_loses_no_row(raw_dir):
     samples = _starter_b(raw_dir)
     config = EndpointConfig(base_url=f"http://127.0.0.1:{_closed_port()}/v1", model="m", max_retries=6)
-    result = relabel(samples, llm="openai", force=True, concurrency=8, cache_path=None, progress=False,
-                     config=config)
+    result = relabel(samples, llm="openai", force=True, concurrency=8, cache_path=None, progress=False, config=config)
     assert result.stats.aborted and "no call answered" in result.stats.aborted
     assert "check OPENAI_BASE_URL" in result.stats.aborted
     # every row is still there, with its original analysis, and says why
@@ -110,8 +109,9 @@ def test_a_401_endpoint_is_called_at_most_once_per_row(raw_dir):
     samples = _starter_b(raw_dir)
     with FakeOpenAI(lambda request: Reply(status=401, body={"error": {"message": "bad key"}})) as server:
         config = EndpointConfig(base_url=server.base_url, model="m", max_retries=6)
-        result = relabel(samples, llm="openai", force=True, concurrency=8, cache_path=None, progress=False,
-                         config=config)
+        result = relabel(
+            samples, llm="openai", force=True, concurrency=8, cache_path=None, progress=False, config=config
+        )
         calls = server.total_requests
     assert calls <= len(samples) and calls <= 8  # not retried, and the run stopped at the first answers
     assert "authentication failed (HTTP 401)" in result.stats.aborted
@@ -141,7 +141,8 @@ def test_reports_after_quarantine_describe_the_output(offline, corpus_dir):
     manifest = json.loads((out / "manifest.json").read_text())
     enumerations = ("numbered-list", "semicolon-enumeration")
     assert manifest["counts"]["quarantined_by_stage"]["lint"] == 72 and all(
-        manifest["lint_before_quarantine"].get(r) for r in enumerations)
+        manifest["lint_before_quarantine"].get(r) for r in enumerations
+    )
     assert not any(manifest["lint"].get(r) for r in enumerations)  # those rows are in quarantine, not the output
     warnings = manifest["warnings"]
     assert any(w.startswith("quarantine emptied type C x 3") for w in warnings)

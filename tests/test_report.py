@@ -54,8 +54,9 @@ def _cases(count: int, n: int = 4) -> list[TestCase]:
         {"metric_name": f"指标{i}", "metric_type": "financial", "score": 0.9, "reason": "r"} for i in range(count)
     ]
     ext = Extraction(analysis="x", metrics=metrics)
-    return [TestCase(scenario=Scenario.single_metric, input=ParagraphInput(paragraph=f"p{i}"), output=ext)
-            for i in range(n)]
+    return [
+        TestCase(scenario=Scenario.single_metric, input=ParagraphInput(paragraph=f"p{i}"), output=ext) for i in range(n)
+    ]
 
 
 def test_matching_distributions_get_no_warning() -> None:
@@ -72,8 +73,18 @@ def test_a_test_set_without_metrics_makes_the_ratio_undefined() -> None:
 
 def test_report_cli_json_and_plot(corpus_dir: Path, tmp_path: Path, capsys) -> None:
     png = tmp_path / "counts.png"
-    code = main(["report", str(corpus_dir / "type_c.jsonl"), "--against", str(corpus_dir / "test_cases.jsonl"),
-                 "--format", "json", "--plot", str(png)])
+    code = main(
+        [
+            "report",
+            str(corpus_dir / "type_c.jsonl"),
+            "--against",
+            str(corpus_dir / "test_cases.jsonl"),
+            "--format",
+            "json",
+            "--plot",
+            str(png),
+        ]
+    )
     assert code == 0
     payload = json.loads(capsys.readouterr().out)
     assert payload["count_table"]["C"]["4"] == 12

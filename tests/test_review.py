@@ -15,10 +15,15 @@ from finsynth.schema import row_content_hash
 TIME = "2026-12-01T10:00:00+00:00"
 
 
-
 def _decision(record, decision: str, **extra) -> tuple[int, ReviewDecision]:
-    body = {"id": record.item.id, "content_hash": row_content_hash(record.item), "decision": decision,
-            "reviewer": "li", "time": TIME, **extra}
+    body = {
+        "id": record.item.id,
+        "content_hash": row_content_hash(record.item),
+        "decision": decision,
+        "reviewer": "li",
+        "time": TIME,
+        **extra,
+    }
     return extra.pop("line", 1), ReviewDecision.model_validate(body)
 
 
@@ -27,11 +32,20 @@ def test_apply_review_accept_reject_edit_stale_unknown_and_superseded(raw_dir):
     a, b, c, d = records[:4]
     stale = ReviewDecision(id=d.item.id, content_hash="0" * 64, decision="reject", reviewer="li", time=TIME)
     unknown = ReviewDecision(id="B-nonexistent", content_hash="1" * 64, decision="accept", reviewer="li", time=TIME)
-    early = ReviewDecision(id=a.item.id, content_hash=row_content_hash(a.item), decision="reject", reviewer="wang",
-                           time="2026-12-01T09:00:00+00:00")
+    early = ReviewDecision(
+        id=a.item.id,
+        content_hash=row_content_hash(a.item),
+        decision="reject",
+        reviewer="wang",
+        time="2026-12-01T09:00:00+00:00",
+    )
     decisions = [
-        (1, early), (2, _decision(a, "accept")[1]), (3, _decision(b, "reject", note="no metric here")[1]),
-        (4, _decision(c, "edit", analysis="本段核心分析对象是毛利率。")[1]), (5, stale), (6, unknown),
+        (1, early),
+        (2, _decision(a, "accept")[1]),
+        (3, _decision(b, "reject", note="no metric here")[1]),
+        (4, _decision(c, "edit", analysis="本段核心分析对象是毛利率。")[1]),
+        (5, stale),
+        (6, unknown),
     ]
     result = apply_review(records, decisions)
     by_id = {r.item.id: r.item for r in result.records}
@@ -55,8 +69,10 @@ def test_apply_review_accept_reject_edit_stale_unknown_and_superseded(raw_dir):
 
 def test_a_malformed_patch_is_one_line_naming_file_and_line(offline, raw_dir, capsys):
     patch = offline / "review.jsonl"
-    patch.write_text(json.dumps({"id": "B-x", "content_hash": "0" * 64, "decision": "maybe", "reviewer": "li",
-                                 "time": TIME}) + "\n", encoding="utf-8")
+    patch.write_text(
+        json.dumps({"id": "B-x", "content_hash": "0" * 64, "decision": "maybe", "reviewer": "li", "time": TIME}) + "\n",
+        encoding="utf-8",
+    )
     assert main(["build", "--raw", str(raw_dir), "--out", str(offline / "o"), "--apply-review", str(patch)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"{patch}:1" in err[0] and "decision" in err[0]
@@ -110,11 +126,36 @@ def test_review_in_chromium_downloads_a_patch_that_the_build_applies(offline, ra
     # a stale decision (made on another version of its row) rides along and is refused for that row only
     stale_row = read_jsonl(first / "relabel.diff.jsonl")[5]
     with patch.open("a", encoding="utf-8") as f:
-        f.write(json.dumps({"id": stale_row["id"], "content_hash": "f" * 64, "decision": "reject",
-                            "reviewer": "reviewer-li", "time": TIME}) + "\n")
+        f.write(
+            json.dumps(
+                {
+                    "id": stale_row["id"],
+                    "content_hash": "f" * 64,
+                    "decision": "reject",
+                    "reviewer": "reviewer-li",
+                    "time": TIME,
+                }
+            )
+            + "\n"
+        )
     second = offline / "second"
-    assert main(["build", "--raw", str(raw_dir), "--out", str(second), "--relabel", "B", "--force",
-                 "--apply-review", str(patch)]) == 0
+    assert (
+        main(
+            [
+                "build",
+                "--raw",
+                str(raw_dir),
+                "--out",
+                str(second),
+                "--relabel",
+                "B",
+                "--force",
+                "--apply-review",
+                str(patch),
+            ]
+        )
+        == 0
+    )
     outcomes = {o["id"]: o for o in read_jsonl(second / "review.jsonl")}
     assert {i: outcomes[i]["status"] for i in ids} == dict.fromkeys(ids, "applied")
     assert outcomes[stale_row["id"]]["status"] == "refused" and "changed since" in outcomes[stale_row["id"]]["reason"]
@@ -129,8 +170,23 @@ def test_review_in_chromium_downloads_a_patch_that_the_build_applies(offline, ra
     assert manifest["counts"]["reconciles"]
     # applying the same patch again gives byte-identical outputs
     third = offline / "third"
-    assert main(["build", "--raw", str(raw_dir), "--out", str(third), "--relabel", "B", "--force",
-                 "--apply-review", str(patch)]) == 0
+    assert (
+        main(
+            [
+                "build",
+                "--raw",
+                str(raw_dir),
+                "--out",
+                str(third),
+                "--relabel",
+                "B",
+                "--force",
+                "--apply-review",
+                str(patch),
+            ]
+        )
+        == 0
+    )
     for name in ("train.jsonl", "val.jsonl", "quarantine.jsonl", "review.jsonl", "manifest.json"):
         assert (second / name).read_bytes() == (third / name).read_bytes(), name
 

@@ -73,24 +73,37 @@ def jushi(corpus_dir: Path) -> dict[str, Any]:
 
 def _score(row: dict[str, Any], reply: Any, sample_type: str | None = "gold") -> dict[str, float]:
     kind = row["type"] if sample_type == "gold" else sample_type
-    return reward_breakdown("extraction", reply, gold=_gold_text(row), sample_type=kind,
-                            paragraph=row["input"]["paragraph"])
+    return reward_breakdown(
+        "extraction", reply, gold=_gold_text(row), sample_type=kind, paragraph=row["input"]["paragraph"]
+    )
 
 
 # --- extraction: exact component values -------------------------------------------------------------
 
 
 def test_the_gold_reply_scores_every_component_in_full(muyuan):
-    assert _score(muyuan, _gold_text(muyuan)) == {"json_valid": 1.0, "name_f1": 1.0, "count": 1.0,
-                                                 "type_accuracy": 1.0, "lint_penalty": 0.0, "total": 2.5}
+    assert _score(muyuan, _gold_text(muyuan)) == {
+        "json_valid": 1.0,
+        "name_f1": 1.0,
+        "count": 1.0,
+        "type_accuracy": 1.0,
+        "lint_penalty": 0.0,
+        "total": 2.5,
+    }
 
 
 def test_one_right_name_of_two(muyuan):
     reply = _reply(muyuan["output"]["analysis"], [_metric("完全成本"), _metric("出栏量")])
     # matched 1 of 2 predicted and 2 gold: F1 = 2*1/(2+2); the length is right but half the names are wrong, so
     # the count earns half (x precision 1/2); the one pair has the right type
-    assert _score(muyuan, reply) == {"json_valid": 1.0, "name_f1": 0.5, "count": 0.5, "type_accuracy": 1.0,
-                                    "lint_penalty": 0.0, "total": 0.5 + 0.5 + 0.25 + 0.5}
+    assert _score(muyuan, reply) == {
+        "json_valid": 1.0,
+        "name_f1": 0.5,
+        "count": 0.5,
+        "type_accuracy": 1.0,
+        "lint_penalty": 0.0,
+        "total": 0.5 + 0.5 + 0.25 + 0.5,
+    }
 
 
 def test_a_wrong_metric_type_costs_its_share_of_the_matched_pairs(muyuan):
@@ -105,8 +118,9 @@ def test_count_is_one_minus_the_relative_error(jushi):
     scores = _score(jushi, reply)
     # gold 1, predicted 4: 1 - 3/1 clipped to 0; F1 = 2*1/(4+1)
     assert scores["count"] == 0.0 and scores["name_f1"] == pytest.approx(0.4) and scores["type_accuracy"] == 1.0
-    two = _score(jushi, _reply(jushi["output"]["analysis"], [_metric("毛利率", "financial"),
-                                                              _metric("玻纤纱均价", "business")]))
+    two = _score(
+        jushi, _reply(jushi["output"]["analysis"], [_metric("毛利率", "financial"), _metric("玻纤纱均价", "business")])
+    )
     assert two["count"] == 0.0  # 1 - 1/1
     gold = gold_extraction(_gold_text(jushi))
     assert count(parse_completion(_reply("x", [])), gold) == 0.0
@@ -119,25 +133,40 @@ def test_an_empty_gold_case(corpus_dir: Path):
     assert case["output"]["metrics"] == []
     gold = _gold_text(case)
     empty = reward_breakdown("extraction", _reply("段落是行业背景介绍，没有被深度分析的指标。", []), gold=gold)
-    assert empty == {"json_valid": 1.0, "name_f1": 1.0, "count": 1.0, "type_accuracy": 1.0, "lint_penalty": 0.0,
-                     "total": 2.5}
+    assert empty == {
+        "json_valid": 1.0,
+        "name_f1": 1.0,
+        "count": 1.0,
+        "type_accuracy": 1.0,
+        "lint_penalty": 0.0,
+        "total": 2.5,
+    }
     one = reward_breakdown("extraction", _reply("段落是行业背景介绍。", [_metric("行业规模")]), gold=gold)
     assert (one["name_f1"], one["count"], one["type_accuracy"], one["total"]) == (0.0, 0.0, 0.0, 0.5)
 
 
-@pytest.mark.parametrize("reply", [
-    "我无法回答这个问题。",
-    '{"analysis": "段落围绕毛利率展开', # cut off
-    _reply("", [_metric("毛利率", "financial")]),  # no analysis
-    _reply("段落围绕毛利率展开。", [_metric(n) for n in ("甲", "乙", "丙", "丁", "戊")]),  # five metrics
-    json.dumps({"analysis": "段落围绕毛利率展开。", "metrics": [{**_metric("毛利率"), "score": "0.9"}]}),
-    "",
-    None,
-])
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "我无法回答这个问题。",
+        '{"analysis": "段落围绕毛利率展开',  # cut off
+        _reply("", [_metric("毛利率", "financial")]),  # no analysis
+        _reply("段落围绕毛利率展开。", [_metric(n) for n in ("甲", "乙", "丙", "丁", "戊")]),  # five metrics
+        json.dumps({"analysis": "段落围绕毛利率展开。", "metrics": [{**_metric("毛利率"), "score": "0.9"}]}),
+        "",
+        None,
+    ],
+)
 def test_an_unparseable_reply_scores_nothing_and_the_full_penalty(jushi, reply):
     scores = _score(jushi, reply)
-    assert scores == {"json_valid": 0.0, "name_f1": 0.0, "count": 0.0, "type_accuracy": 0.0, "lint_penalty": -1.0,
-                      "total": -0.5}
+    assert scores == {
+        "json_valid": 0.0,
+        "name_f1": 0.0,
+        "count": 0.0,
+        "type_accuracy": 0.0,
+        "lint_penalty": -1.0,
+        "total": -0.5,
+    }
     assert scores["total"] == RewardWeights().bounds("extraction")[0]
 
 
@@ -163,8 +192,10 @@ def test_component_functions_directly(muyuan):
 def test_each_weighted_lint_rule_costs_its_weight(muyuan, jushi, corpus_dir: Path):
     names = [_metric("完全成本"), _metric("产能利用率")]
     numbered = _reply("核心指标：1. 完全成本14.8元/公斤，同比下降1.2元；2. 产能利用率提升至88%。", names)
-    semicolons = _reply("段落分析养殖成本。完全成本（14.8元/公斤）——成本竞争力的直接度量；"
-                        "产能利用率（88%）——运营效率的核心信号。", names)
+    semicolons = _reply(
+        "段落分析养殖成本。完全成本（14.8元/公斤）——成本竞争力的直接度量；产能利用率（88%）——运营效率的核心信号。",
+        names,
+    )
     anchored = _reply("本段有2个核心指标。" + muyuan["output"]["analysis"], names)
     cases = [(numbered, ["numbered-list"]), (semicolons, ["semicolon-enumeration"]), (anchored, ["count-anchor"])]
     for reply, fired in cases:
@@ -183,8 +214,10 @@ def test_each_weighted_lint_rule_costs_its_weight(muyuan, jushi, corpus_dir: Pat
 
 
 def test_the_penalty_adds_weights_and_caps_at_one(muyuan):
-    both = _reply("本段有2个核心指标：1. 完全成本14.8元/公斤，同比下降1.2元；2. 产能利用率提升至88%。",
-                  [_metric("完全成本"), _metric("产能利用率")])
+    both = _reply(
+        "本段有2个核心指标：1. 完全成本14.8元/公斤，同比下降1.2元；2. 产能利用率提升至88%。",
+        [_metric("完全成本"), _metric("产能利用率")],
+    )
     fired = fired_lint_rules(gold_extraction(both), "A")
     assert {"numbered-list", "count-anchor"} <= set(fired)
     assert _score(muyuan, both)["lint_penalty"] == -1.0
@@ -249,8 +282,11 @@ UNRELATED = "员工食堂满意度"  # a name no corpus paragraph analyses, so n
 
 
 def _corpus_rows(corpus: Path) -> list[dict[str, Any]]:
-    rows = [r for name in ("type_a.jsonl", "type_b.jsonl", "type_c.jsonl", "type_d.jsonl", "test_cases.jsonl")
-            for r in _rows(corpus, name)]
+    rows = [
+        r
+        for name in ("type_a.jsonl", "type_b.jsonl", "type_c.jsonl", "type_d.jsonl", "test_cases.jsonl")
+        for r in _rows(corpus, name)
+    ]
     assert len(rows) == 750
     return rows
 
@@ -290,8 +326,10 @@ def test_a_list_longer_than_gold_scores_below_the_exact_one(corpus_dir: Path):
             continue  # a fifth metric is not the schema (tested above)
         kind = row["type"] if row["type"] != "test" else None
         exact = _score(row, _gold_text(row), kind)
-        for extra in (_metric(UNRELATED), {**metrics[0], "metric_name": metrics[0]["metric_name"] + "同比"}
-                      if metrics else _metric(UNRELATED)):
+        for extra in (
+            _metric(UNRELATED),
+            {**metrics[0], "metric_name": metrics[0]["metric_name"] + "同比"} if metrics else _metric(UNRELATED),
+        ):
             longer = _score(row, _reply(row["output"]["analysis"], [*metrics, extra]), kind)
             assert longer["count"] < exact["count"] and longer["total"] < exact["total"], row["input"]["paragraph"][:40]
 
@@ -304,8 +342,13 @@ def test_the_count_is_per_row_against_that_rows_gold(muyuan, jushi, corpus_dir: 
     same = _reply("段落分析成本。", _as_dicts(muyuan["output"]["metrics"]))
     funcs, _ = trl_reward_functions("extraction")
     count_fn = next(f for f in funcs if f.__name__ == "count")
-    out = count_fn(prompts=["p"] * 3, completions=[same] * 3, gold=[_gold_text(r) for r in rows],
-                   sample_type=["A", "B", None], paragraph=[r["input"]["paragraph"] for r in rows])
+    out = count_fn(
+        prompts=["p"] * 3,
+        completions=[same] * 3,
+        gold=[_gold_text(r) for r in rows],
+        sample_type=["A", "B", None],
+        paragraph=[r["input"]["paragraph"] for r in rows],
+    )
     assert out == [1.0, 0.0, 0.0]
 
 
@@ -319,13 +362,15 @@ def test_the_style_term_keeps_each_types_analysis_style(jushi, corpus_dir: Path)
         gold = _score(row, _gold_text(row))
         as_prose = _score(row, _reply(prose, _as_dicts(row["output"]["metrics"])))
         assert gold["lint_penalty"] == 0.0, row["type"]
-        assert fired_lint_rules(gold_extraction(_reply(prose, row["output"]["metrics"])), row["type"]) \
-            == ["style-mismatch"]
+        assert fired_lint_rules(gold_extraction(_reply(prose, row["output"]["metrics"])), row["type"]) == [
+            "style-mismatch"
+        ]
         assert as_prose["lint_penalty"] == -0.5 and as_prose["total"] == gold["total"] - 0.25
     for row in (a_row, _rows(corpus_dir, "type_c.jsonl")[40]):
         excluded = _score(row, _reply(jushi["output"]["analysis"], _as_dicts(row["output"]["metrics"])))
-        assert "style-mismatch" in fired_lint_rules(gold_extraction(
-            _reply(jushi["output"]["analysis"], row["output"]["metrics"])), row["type"])
+        assert "style-mismatch" in fired_lint_rules(
+            gold_extraction(_reply(jushi["output"]["analysis"], row["output"]["metrics"])), row["type"]
+        )
         assert excluded["lint_penalty"] <= -0.5
 
 
@@ -340,8 +385,23 @@ def test_a_bad_gold_names_the_column():
 
 # --- property tests -----------------------------------------------------------------------------------
 
-_NAMES = ["营收", "营业收入", "毛利率", "净利率", "ROE", "完全成本", "产能利用率", "出栏量", "资产负债率",
-          "单票收入", "单票成本", "逆变器出货量", "研发费用率", "经营性现金流", "市占率"]
+_NAMES = [
+    "营收",
+    "营业收入",
+    "毛利率",
+    "净利率",
+    "ROE",
+    "完全成本",
+    "产能利用率",
+    "出栏量",
+    "资产负债率",
+    "单票收入",
+    "单票成本",
+    "逆变器出货量",
+    "研发费用率",
+    "经营性现金流",
+    "市占率",
+]
 _PROSE = "段落围绕{names}展开，给出了水平与变化，并说明了驱动因素，是段落的分析主体。"
 _ANALYSES = [
     "段落围绕经营质量展开，没有逐项罗列，说明了因果关系。",
@@ -350,9 +410,16 @@ _ANALYSES = [
     "本段核心分析对象是毛利率（31.2%，同比+4.6pct）。逐项排除：玻纤纱均价（同比-12%）：归因项——是收入端背景。",
 ]
 _metrics = st.lists(st.sampled_from(_NAMES), max_size=4, unique=True).flatmap(
-    lambda names: st.tuples(*[st.tuples(st.just(n), st.sampled_from(["financial", "business"])) for n in names]))
-_weights = st.builds(RewardWeights, json_valid=st.floats(0, 2), name_f1=st.floats(0, 2), count=st.floats(0, 2),
-                     type_accuracy=st.floats(0, 2), lint_penalty=st.floats(0, 2))
+    lambda names: st.tuples(*[st.tuples(st.just(n), st.sampled_from(["financial", "business"])) for n in names])
+)
+_weights = st.builds(
+    RewardWeights,
+    json_valid=st.floats(0, 2),
+    name_f1=st.floats(0, 2),
+    count=st.floats(0, 2),
+    type_accuracy=st.floats(0, 2),
+    lint_penalty=st.floats(0, 2),
+)
 
 
 def _extraction(analysis: str, metrics: tuple[tuple[str, str], ...]) -> str:
@@ -360,12 +427,19 @@ def _extraction(analysis: str, metrics: tuple[tuple[str, str], ...]) -> str:
 
 
 @settings(max_examples=150, deadline=None)
-@given(gold=_metrics, pred=_metrics, analysis=st.sampled_from(_ANALYSES), garbage=st.booleans(),
-       sample_type=st.sampled_from(["A", "B", "C", "D", None]), weights=_weights)
+@given(
+    gold=_metrics,
+    pred=_metrics,
+    analysis=st.sampled_from(_ANALYSES),
+    garbage=st.booleans(),
+    sample_type=st.sampled_from(["A", "B", "C", "D", None]),
+    weights=_weights,
+)
 def test_every_total_lies_within_the_weights_bounds(gold, pred, analysis, garbage, sample_type, weights):
     reply = "不是JSON" if garbage else _extraction(analysis, pred)
-    scores = reward_breakdown("extraction", reply, gold=_extraction("段落分析。", gold), sample_type=sample_type,
-                              weights=weights)
+    scores = reward_breakdown(
+        "extraction", reply, gold=_extraction("段落分析。", gold), sample_type=sample_type, weights=weights
+    )
     low, high = weights.bounds("extraction")
     assert low - 1e-9 <= scores["total"] <= high + 1e-9
     for name in EXTRACTION_COMPONENTS:
@@ -412,7 +486,8 @@ def test_qa_numbers_after_scale_normalisation(tatqa):
     assert _qa(tatqa, uid, "-12,600,000") == 1.0
     assert _qa(tatqa, uid, "Answer: (12.6) million") == 1.0  # parentheses are a minus sign
     assert _qa(tatqa, uid, '{"answer": -13.86, "scale": "million"}') == pytest.approx(
-        MAGNITUDE_CREDIT * (1 - math.log10(1.1)))  # 10% off
+        MAGNITUDE_CREDIT * (1 - math.log10(1.1))
+    )  # 10% off
     assert _qa(tatqa, uid, '{"answer": "-12.6", "scale": "thousand"}') == 0.0  # a scale error
     assert _qa(tatqa, uid, "-12.6") == 0.0  # no scale: -12.6, a millionth of the answer
     assert _qa(tatqa, uid, '{"answer": "12.6", "scale": "million"}') == 0.0  # the wrong sign
@@ -423,9 +498,13 @@ def test_qa_numbers_after_scale_normalisation(tatqa):
 def test_qa_percent_answers(tatqa):
     uid = "05b670d3-5b19-438c-873f-9bf6de29c69e"  # percentage change in Other: -22.22%
     assert (tatqa[uid].answer.spans, tatqa[uid].answer.scale) == (["-22.22"], "percent")
-    for reply in ("-22.22%", '{"answer": "-22.22", "scale": "percent"}', "<think>x</think>答案：-22.22%",
-                  '{"answer": {"text": "-22.22", "spans": ["-22.22"], "scale": "percent"}}',
-                  '{"analysis": "…", "steps": ["(21-27)/27"], "answer": "-22.22%"}'):
+    for reply in (
+        "-22.22%",
+        '{"answer": "-22.22", "scale": "percent"}',
+        "<think>x</think>答案：-22.22%",
+        '{"answer": {"text": "-22.22", "spans": ["-22.22"], "scale": "percent"}}',
+        '{"analysis": "…", "steps": ["(21-27)/27"], "answer": "-22.22%"}',
+    ):
         assert _qa(tatqa, uid, reply) == 1.0, reply
     assert _qa(tatqa, uid, "-22.22") == 0.0  # -22.22 as a number, not -0.2222
 
@@ -469,26 +548,52 @@ def test_trl_functions_are_named_weighted_and_sum_to_the_total(muyuan, jushi):
     funcs, weights = trl_reward_functions("extraction")
     assert [f.__name__ for f in funcs] == list(EXTRACTION_COMPONENTS) and weights == [0.5, 1.0, 0.5, 0.5, 0.5]
     rows = [muyuan, jushi, muyuan]
-    replies = [_gold_text(muyuan), "不是JSON", _reply("核心指标：1. 完全成本下降；2. 产能利用率提升。",
-                                                   [_metric("完全成本"), _metric("产能利用率")])]
-    columns = {"gold": [_gold_text(r) for r in rows], "sample_type": [r["type"] for r in rows],
-               "paragraph": [r["input"]["paragraph"] for r in rows]}
-    plain = [f(prompts=["p"] * 3, completions=replies, completion_ids=[[1]] * 3, trainer_state=None, **columns)
-             for f in funcs]
-    chat = [f(prompts=[[{"role": "user", "content": "p"}]] * 3,
-              completions=[[{"role": "assistant", "content": r}] for r in replies], **columns) for f in funcs]
+    replies = [
+        _gold_text(muyuan),
+        "不是JSON",
+        _reply("核心指标：1. 完全成本下降；2. 产能利用率提升。", [_metric("完全成本"), _metric("产能利用率")]),
+    ]
+    columns = {
+        "gold": [_gold_text(r) for r in rows],
+        "sample_type": [r["type"] for r in rows],
+        "paragraph": [r["input"]["paragraph"] for r in rows],
+    }
+    plain = [
+        f(prompts=["p"] * 3, completions=replies, completion_ids=[[1]] * 3, trainer_state=None, **columns)
+        for f in funcs
+    ]
+    chat = [
+        f(
+            prompts=[[{"role": "user", "content": "p"}]] * 3,
+            completions=[[{"role": "assistant", "content": r}] for r in replies],
+            **columns,
+        )
+        for f in funcs
+    ]
     assert plain == chat
     totals = [sum(w * values[i] for w, values in zip(weights, plain, strict=True)) for i in range(3)]
-    expected = [reward_breakdown("extraction", reply, gold=columns["gold"][i], sample_type=columns["sample_type"][i],
-                                 paragraph=columns["paragraph"][i])["total"] for i, reply in enumerate(replies)]
+    expected = [
+        reward_breakdown(
+            "extraction",
+            reply,
+            gold=columns["gold"][i],
+            sample_type=columns["sample_type"][i],
+            paragraph=columns["paragraph"][i],
+        )["total"]
+        for i, reply in enumerate(replies)
+    ]
     assert totals == pytest.approx(expected) and totals == pytest.approx([2.5, -0.5, 2.25])
 
 
 def test_trl_qa_functions_and_custom_weights():
     funcs, weights = trl_reward_functions("qa", RewardWeights(qa_exact=2.0))
     assert [f.__name__ for f in funcs] == list(QA_COMPONENTS) and weights == [2.0]
-    out = funcs[0](prompts=["q", "q"], completions=[[{"role": "assistant", "content": "答案：12.5%"}], "0.3"],
-                   answer=["12.5", "['a', 'b']"], scale=["percent", ""])
+    out = funcs[0](
+        prompts=["q", "q"],
+        completions=[[{"role": "assistant", "content": "答案：12.5%"}], "0.3"],
+        answer=["12.5", "['a', 'b']"],
+        scale=["percent", ""],
+    )
     assert out == [1.0, 0.0]
 
 

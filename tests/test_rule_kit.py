@@ -25,11 +25,20 @@ def _family() -> kit.Registry[str]:
     """A small registry with one rule of each status, checks over plain strings."""
     family: kit.Registry[str] = kit.Registry("toy rule")
     for rule_id, status in (("old", "deprecated"), ("solid", "stable"), ("fresh", "preview")):
+
         def check(item: str) -> Iterator[str]:
             """Fires on every item."""
             yield item
-        family.rule(id=rule_id, severity="warning", rationale="r", fix="f", fires=kit.Example(),
-                    passes=kit.Example(), status=status)(check)
+
+        family.rule(
+            id=rule_id,
+            severity="warning",
+            rationale="r",
+            fix="f",
+            fires=kit.Example(),
+            passes=kit.Example(),
+            status=status,
+        )(check)
     return family
 
 
@@ -50,8 +59,9 @@ def test_default_selection_is_the_stable_rules_preview_adds_preview_deprecated_o
 
 def test_a_status_must_be_one_of_the_three() -> None:
     with pytest.raises(ValueError, match="unknown status 'beta'"):
-        kit.Registry("toy rule").rule(id="x", severity="error", rationale="r", fix="f", fires=kit.Example(),
-                                      passes=kit.Example(), status="beta")
+        kit.Registry("toy rule").rule(
+            id="x", severity="error", rationale="r", fix="f", fires=kit.Example(), passes=kit.Example(), status="beta"
+        )
 
 
 def test_every_existing_rule_is_stable_so_the_default_selection_is_unchanged() -> None:
@@ -69,8 +79,15 @@ def preview_rule() -> Iterator[str]:
         if "毛利率" in item.output.analysis:
             yield "hello"
 
-    rule(id="toy-preview", severity="warning", rationale="a toy", fix="none", fires=example(PROSE),
-         passes=example("段落围绕营收展开。"), status="preview")(says_hello)
+    rule(
+        id="toy-preview",
+        severity="warning",
+        rationale="a toy",
+        fix="none",
+        fires=example(PROSE),
+        passes=example("段落围绕营收展开。"),
+        status="preview",
+    )(says_hello)
     try:
         yield "toy-preview"
     finally:
@@ -110,7 +127,10 @@ def test_every_autofix_declares_its_safety_and_why() -> None:
             assert isinstance(fix, kit.Autofix) and fix.safety in ("safe", "unsafe") and fix.why.strip(), (r.id, name)
     # count-anchor's strategies rewrite the training text: none is safe
     assert {name: fix.safety for name, fix in RULES["count-anchor"].fixes} == {
-        "cut": "unsafe", "move": "unsafe", "rewrite": "unsafe"}
+        "cut": "unsafe",
+        "move": "unsafe",
+        "rewrite": "unsafe",
+    }
 
 
 def test_explain_and_the_json_list_show_status_and_fix_safety(capsys) -> None:
@@ -122,8 +142,11 @@ def test_explain_and_the_json_list_show_status_and_fix_safety(capsys) -> None:
     assert doc["status"] == "stable" and [f["safety"] for f in doc["fix_safety"]] == ["unsafe"] * 3
     assert main(["lint", "--list", "--format", "json"]) == 0
     rows = {r["id"]: r for r in json.loads(capsys.readouterr().out)["rules"]}
-    assert rows["count-anchor"]["fix_safety"][0] == {"name": "cut", "safety": "unsafe",
-                                                     "why": RULES["count-anchor"].fixes[0][1].why}
+    assert rows["count-anchor"]["fix_safety"][0] == {
+        "name": "cut",
+        "safety": "unsafe",
+        "why": RULES["count-anchor"].fixes[0][1].why,
+    }
     assert rows["numbered-list"]["fix_safety"] == [] and {r["status"] for r in rows.values()} == {"stable"}
 
 
@@ -151,8 +174,9 @@ def test_only_the_extraction_family_reads_the_evidence() -> None:
 
 
 def test_a_qa_finding_keeps_its_json_shape() -> None:
-    sample = QASample.model_validate(example_sample("What is the revenue in 2019?", "1,596.5",
-                                                    table=[["", "2019"], ["Revenue", "1,496.5"]]))
+    sample = QASample.model_validate(
+        example_sample("What is the revenue in 2019?", "1,596.5", table=[["", "2019"], ["Revenue", "1,496.5"]])
+    )
     found = lint_qa([sample]).model_dump()["findings"]
     assert found and all(list(f) == ["rule", "severity", "sample_id", "message"] for f in found)
 

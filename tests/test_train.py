@@ -45,10 +45,12 @@ def test_tiny_model_template_and_shape(tiny):
 def test_config_yaml_and_flag_precedence(tmp_path):
     """trl's TrlParser over (SFTArguments, SFTConfig): defaults < YAML < flags, old spellings still work."""
     yml = tmp_path / "c.yaml"
-    yml.write_text("lora_r: 8\nlearning_rate: 0.001\nquant: 4bit\nnum_train_epochs: 2\nout: runs/yaml\n",
-                   encoding="utf-8")
-    ours, config = parse_sft(["--model", "m", "--config", str(yml), "--learning-rate", "0.01",
-                              "--no-group-by-length", "--max_steps", "7"])
+    yml.write_text(
+        "lora_r: 8\nlearning_rate: 0.001\nquant: 4bit\nnum_train_epochs: 2\nout: runs/yaml\n", encoding="utf-8"
+    )
+    ours, config = parse_sft(
+        ["--model", "m", "--config", str(yml), "--learning-rate", "0.01", "--no-group-by-length", "--max_steps", "7"]
+    )
     assert (ours.lora_r, config.learning_rate, ours.quant, config.train_sampling_strategy) == (
         8,
         0.01,
@@ -56,17 +58,53 @@ def test_config_yaml_and_flag_precedence(tmp_path):
         "random",
     )
     assert (config.num_train_epochs, config.max_steps, config.output_dir) == (2, 7, "runs/yaml")
-    ours, config = parse_sft(["--model", "m", "--out", "runs/x", "--no-eval", "--seed", "3", "--num-train-epochs",
-                              "1", "--max-steps", "2", "--quant", "none", "--attn-implementation", "eager",
-                              "--gradient-checkpointing", "off", "--no-bf16", "--warmup-ratio", "0.1"])
+    ours, config = parse_sft(
+        [
+            "--model",
+            "m",
+            "--out",
+            "runs/x",
+            "--no-eval",
+            "--seed",
+            "3",
+            "--num-train-epochs",
+            "1",
+            "--max-steps",
+            "2",
+            "--quant",
+            "none",
+            "--attn-implementation",
+            "eager",
+            "--gradient-checkpointing",
+            "off",
+            "--no-bf16",
+            "--warmup-ratio",
+            "0.1",
+        ]
+    )
     assert (config.output_dir, ours.eval, config.seed, config.num_train_epochs, config.max_steps) == (
-        "runs/x", False, 3, 1, 2)
+        "runs/x",
+        False,
+        3,
+        1,
+        2,
+    )
     assert (ours.quant, ours.attn_implementation, ours.gradient_checkpointing, config.bf16, config.warmup_steps) == (
-        "none", "eager", "off", False, 0.1)
+        "none",
+        "eager",
+        "off",
+        False,
+        0.1,
+    )
     # the defaults: the reference run (finsynth/reference.yaml) with micro-batch 4 x accumulation 4
     ref, config = parse_sft(model="m")
     assert (ref.lora_r, ref.lora_alpha, ref.lora_dropout, config.learning_rate, config.max_grad_norm) == (
-        16, 32, 0.05, 2e-4, 0.3)
+        16,
+        32,
+        0.05,
+        2e-4,
+        0.3,
+    )
     assert ref.quant == "8bit" and config.optim == "paged_adamw_8bit" and config.num_train_epochs == 5
     assert config.per_device_train_batch_size * config.gradient_accumulation_steps == 16  # the reference's 2 x 8
     assert (config.output_dir, config.max_length, ref.gradient_checkpointing) == ("runs/sft", 2048, "auto")
@@ -103,9 +141,9 @@ def test_labels_mask_prompt_and_keep_reply(built, tiny, tmp_path, loss):
             assert all(label == -100 for label in labels[: len(p)]), "a prompt token is in the loss"
         else:
             assert labels[: len(p)] == f[: len(p)]
-        assert labels[len(p):] == f[len(p):], "a reply token is missing from the loss"
-        assert im_end in labels[len(p):]  # the model is taught to stop
-        reply = tok.decode(f[len(p):])
+        assert labels[len(p) :] == f[len(p) :], "a reply token is missing from the loss"
+        assert im_end in labels[len(p) :]  # the model is taught to stop
+        reply = tok.decode(f[len(p) :])
         assert reply.startswith(row["completion"][0]["content"])
     # the collated batch keeps the masks and masks the padding
     batch = next(iter(trainer.get_train_dataloader()))
@@ -172,8 +210,9 @@ def test_sft_adapter_reload_infer_resume(built, tiny, tmp_path):
         model = model.float()
     texts = generate_transformers(tok, model, rows[:2], InferConfig(model=str(tiny), max_new_tokens=8, batch_size=2))
     assert len(texts) == 2 and all(isinstance(t, str) for t in texts)
-    single = [generate_transformers(tok, model, [r], InferConfig(model=str(tiny), max_new_tokens=8))[0]
-              for r in rows[:2]]
+    single = [
+        generate_transformers(tok, model, [r], InferConfig(model=str(tiny), max_new_tokens=8))[0] for r in rows[:2]
+    ]
     assert texts == single
     # the merged adapter (the default for a bf16/fp32 base) is the same function as peft's unmerged layers:
     # equal logits in float32 and the same greedy text; a merged model has no peft layers left
@@ -181,32 +220,76 @@ def test_sft_adapter_reload_infer_resume(built, tiny, tmp_path):
     assert not isinstance(merged, PeftModel)
     merged = merged.float()
     with torch.no_grad():
-        torch.testing.assert_close(merged(input_ids=ids.to(merged.device)).logits,
-                                   model.float()(input_ids=ids.to(merged.device)).logits, rtol=1e-4, atol=1e-4)
-    assert generate_transformers(tok, merged, rows[:2], InferConfig(model=str(tiny), max_new_tokens=8,
-                                                                      batch_size=2)) == texts
+        torch.testing.assert_close(
+            merged(input_ids=ids.to(merged.device)).logits,
+            model.float()(input_ids=ids.to(merged.device)).logits,
+            rtol=1e-4,
+            atol=1e-4,
+        )
+    assert (
+        generate_transformers(tok, merged, rows[:2], InferConfig(model=str(tiny), max_new_tokens=8, batch_size=2))
+        == texts
+    )
 
     preds = tmp_path / "preds.jsonl"
-    result = run_infer(InferConfig(model=str(tiny), adapter=str(adapter), test=str(built / "test.jsonl"),
-                                   out=str(preds), quant="none", max_new_tokens=16, batch_size=3))
+    result = run_infer(
+        InferConfig(
+            model=str(tiny),
+            adapter=str(adapter),
+            test=str(built / "test.jsonl"),
+            out=str(preds),
+            quant="none",
+            max_new_tokens=16,
+            batch_size=3,
+        )
+    )
     written = read_jsonl(preds)
     assert [p["id"] for p in written] == [r["id"] for r in rows]
     assert [p["index"] for p in written] == list(range(len(rows)))
     assert all(isinstance(p["output"], str) for p in written) and result["rows"] == len(rows)
     assert result["merged_adapter"] is True and result["generate_seconds"] <= result["seconds"]
-    limited = run_infer(InferConfig(model=str(tiny), adapter=str(adapter), test=str(built / "test.jsonl"),
-                                    out=str(tmp_path / "p2.jsonl"), quant="none", max_new_tokens=4, limit=1))
+    limited = run_infer(
+        InferConfig(
+            model=str(tiny),
+            adapter=str(adapter),
+            test=str(built / "test.jsonl"),
+            out=str(tmp_path / "p2.jsonl"),
+            quant="none",
+            max_new_tokens=4,
+            limit=1,
+        )
+    )
     assert limited["rows"] == 1 and len(read_jsonl(tmp_path / "p2.jsonl")) == 1
     # --exact: float32, and greedy outputs the same at batch 1 unmerged as at batch 3 merged
-    exact_one = run_infer(InferConfig(model=str(tiny), adapter=str(adapter), test=str(built / "test.jsonl"),
-                                      out=str(tmp_path / "e1.jsonl"), quant="none", max_new_tokens=16, batch_size=1,
-                                      merge_adapter=False, exact=True))
-    exact_all = run_infer(InferConfig(model=str(tiny), adapter=str(adapter), test=str(built / "test.jsonl"),
-                                      out=str(tmp_path / "e3.jsonl"), quant="none", max_new_tokens=16, batch_size=3,
-                                      exact=True))
+    exact_one = run_infer(
+        InferConfig(
+            model=str(tiny),
+            adapter=str(adapter),
+            test=str(built / "test.jsonl"),
+            out=str(tmp_path / "e1.jsonl"),
+            quant="none",
+            max_new_tokens=16,
+            batch_size=1,
+            merge_adapter=False,
+            exact=True,
+        )
+    )
+    exact_all = run_infer(
+        InferConfig(
+            model=str(tiny),
+            adapter=str(adapter),
+            test=str(built / "test.jsonl"),
+            out=str(tmp_path / "e3.jsonl"),
+            quant="none",
+            max_new_tokens=16,
+            batch_size=3,
+            exact=True,
+        )
+    )
     assert exact_one["dtype"] == exact_all["dtype"] == "float32" and exact_all["merged_adapter"] is True
-    assert [p["output"] for p in read_jsonl(tmp_path / "e1.jsonl")] == \
-        [p["output"] for p in read_jsonl(tmp_path / "e3.jsonl")]
+    assert [p["output"] for p in read_jsonl(tmp_path / "e1.jsonl")] == [
+        p["output"] for p in read_jsonl(tmp_path / "e3.jsonl")
+    ]
     with pytest.raises(ConfigError, match="--exact needs full-precision weights"):
         InferConfig(model=str(tiny), quant="8bit", exact=True).validate()
 
@@ -249,8 +332,16 @@ def test_quantised_sft_and_infer_on_gpu(built, tiny, tmp_path, quant):
     log = run_sft(*_cfg(built, tiny, tmp_path / "run", quant=quant, max_steps=2))
     assert log["global_steps"] == 2 and log["peak_gpu_memory_gib"] > 0
     assert all(e["loss"] == e["loss"] for e in log["train_loss"])  # no NaN
-    result = run_infer(InferConfig(model=str(tiny), adapter=log["adapter"], test=str(built / "test.jsonl"),
-                                   out=str(tmp_path / "preds.jsonl"), quant=quant, max_new_tokens=8))
+    result = run_infer(
+        InferConfig(
+            model=str(tiny),
+            adapter=log["adapter"],
+            test=str(built / "test.jsonl"),
+            out=str(tmp_path / "preds.jsonl"),
+            quant=quant,
+            max_new_tokens=8,
+        )
+    )
     assert result["rows"] == 4
 
 
@@ -273,8 +364,27 @@ def test_bench_cpu_smoke(built, tmp_path):
 
     lengths = tmp_path / "lengths.json"
     lengths.write_text(json.dumps({"tokenizer": "test", "prompt_total": [[20, 60], [30, 90], [25, 50]]}))
-    assert main(["bench", "--shape", "tiny", "--lengths", str(lengths), "--configs", "a", "d", "--warmup", "1",
-                 "--steps", "1", "--work-dir", str(tmp_path / "w")]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "--shape",
+                "tiny",
+                "--lengths",
+                str(lengths),
+                "--configs",
+                "a",
+                "d",
+                "--warmup",
+                "1",
+                "--steps",
+                "1",
+                "--work-dir",
+                str(tmp_path / "w"),
+            ]
+        )
+        == 0
+    )
 
 
 def test_lengths_command_measures_with_the_tokenizer(built, tiny, tmp_path):

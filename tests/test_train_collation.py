@@ -47,7 +47,7 @@ def _check_labels(trainer, tok, rows, padding_free: bool) -> None:
         p, f = prompt_ids(tok, row), full_ids(tok, row)
         assert f[: len(p)] == p and ex["input_ids"] == f
         assert all(label == -100 for label in ex["labels"][: len(p)]), "a prompt token is in the loss"
-        assert ex["labels"][len(p):] == f[len(p):] and im_end in ex["labels"][len(p):]
+        assert ex["labels"][len(p) :] == f[len(p) :] and im_end in ex["labels"][len(p) :]
     batch = trainer.data_collator(examples[:3])
     if padding_free:
         assert "attention_mask" not in batch and batch["input_ids"].shape[0] == 1
@@ -94,8 +94,13 @@ def _sdpa_calls(monkeypatch) -> list[dict]:
     original = torch.nn.functional.scaled_dot_product_attention
 
     def spy(q, k, v, attn_mask=None, **kwargs):
-        calls.append({"shape": tuple(q.shape), "is_causal": kwargs.get("is_causal"),
-                      "mask": None if attn_mask is None else attn_mask.detach().clone()})
+        calls.append(
+            {
+                "shape": tuple(q.shape),
+                "is_causal": kwargs.get("is_causal"),
+                "mask": None if attn_mask is None else attn_mask.detach().clone(),
+            }
+        )
         return original(q, k, v, attn_mask=attn_mask, **kwargs)
 
     monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", spy)

@@ -24,13 +24,17 @@ transformers = pytest.importorskip("transformers")
 from train.cli import main as train_main
 
 HIDDEN, LAYERS, HEADS, KV_HEADS, FFN = 32, 2, 4, 2, 64
-TEXT = ["营业收入同比增长12.5%，毛利率提升至35.2%，净利润率为8.1%。",
-        "公司经营活动现金流净额为23亿元，资产负债率56.3%，ROE为15.4%。",
-        '{"analysis": "段落分析核心指标", "metrics": [{"metric_name": "毛利率", "score": 0.95}]}',
-        "The quick brown fox jumps over the lazy dog 0123456789."] * 4
+TEXT = [
+    "营业收入同比增长12.5%，毛利率提升至35.2%，净利润率为8.1%。",
+    "公司经营活动现金流净额为23亿元，资产负债率56.3%，ROE为15.4%。",
+    '{"analysis": "段落分析核心指标", "metrics": [{"metric_name": "毛利率", "score": 0.95}]}',
+    "The quick brown fox jumps over the lazy dog 0123456789.",
+] * 4
 SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-CHATML = ("{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + "
-          "'<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
+CHATML = (
+    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + "
+    "'<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
 
 
 def _tokenizer():
@@ -39,19 +43,26 @@ def _tokenizer():
     from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
 
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(PRETOKENIZE_REGEX), behavior="isolated"),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-    ])
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(PRETOKENIZE_REGEX), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=SPECIAL, show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=400,
+        special_tokens=SPECIAL,
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     tok.train_from_iterator(TEXT, trainer=trainer)
     return tok
 
 
 def _tensors(vocab: int, rng) -> dict[str, np.ndarray]:
     """GGUF-named float32 tensors in numpy (out, in) layout."""
+
     def r(*shape):
         return (rng.standard_normal(shape) * 0.08).astype(np.float32)
 
@@ -61,19 +72,24 @@ def _tensors(vocab: int, rng) -> dict[str, np.ndarray]:
         p = f"blk.{i}."
         t |= {
             p + "attn_norm.weight": 1 + r(HIDDEN),
-            p + "attn_q.weight": r(HIDDEN, HIDDEN), p + "attn_q.bias": r(HIDDEN),
-            p + "attn_k.weight": r(KV_HEADS * head_dim, HIDDEN), p + "attn_k.bias": r(KV_HEADS * head_dim),
-            p + "attn_v.weight": r(KV_HEADS * head_dim, HIDDEN), p + "attn_v.bias": r(KV_HEADS * head_dim),
+            p + "attn_q.weight": r(HIDDEN, HIDDEN),
+            p + "attn_q.bias": r(HIDDEN),
+            p + "attn_k.weight": r(KV_HEADS * head_dim, HIDDEN),
+            p + "attn_k.bias": r(KV_HEADS * head_dim),
+            p + "attn_v.weight": r(KV_HEADS * head_dim, HIDDEN),
+            p + "attn_v.bias": r(KV_HEADS * head_dim),
             p + "attn_output.weight": r(HIDDEN, HIDDEN),
             p + "ffn_norm.weight": 1 + r(HIDDEN),
-            p + "ffn_gate.weight": r(FFN, HIDDEN), p + "ffn_up.weight": r(FFN, HIDDEN),
+            p + "ffn_gate.weight": r(FFN, HIDDEN),
+            p + "ffn_up.weight": r(FFN, HIDDEN),
             p + "ffn_down.weight": r(HIDDEN, FFN),
         }
     return t
 
 
-def write_tiny_gguf(path: Path, *, arch: str = "qwen2", tied: bool = True, tokenizer: bool = True,
-                    seed: int = 0) -> tuple[dict[str, np.ndarray], object]:
+def write_tiny_gguf(
+    path: Path, *, arch: str = "qwen2", tied: bool = True, tokenizer: bool = True, seed: int = 0
+) -> tuple[dict[str, np.ndarray], object]:
     """Write a tiny GGUF; returns its tensors and the `tokenizers.Tokenizer` it carries."""
     tok = _tokenizer()
     vocab = tok.get_vocab_size()
@@ -119,16 +135,33 @@ def _reference_model(tensors: dict[str, np.ndarray], vocab: int, tied: bool):
     """Qwen2ForCausalLM holding the same weights, mapped by hand (what transformers must reproduce)."""
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
-    cfg = Qwen2Config(vocab_size=vocab, hidden_size=HIDDEN, intermediate_size=FFN, num_hidden_layers=LAYERS,
-                      num_attention_heads=HEADS, num_key_value_heads=KV_HEADS, rms_norm_eps=1e-6,
-                      rope_theta=1_000_000.0, max_position_embeddings=2048, tie_word_embeddings=tied)
+    cfg = Qwen2Config(
+        vocab_size=vocab,
+        hidden_size=HIDDEN,
+        intermediate_size=FFN,
+        num_hidden_layers=LAYERS,
+        num_attention_heads=HEADS,
+        num_key_value_heads=KV_HEADS,
+        rms_norm_eps=1e-6,
+        rope_theta=1_000_000.0,
+        max_position_embeddings=2048,
+        tie_word_embeddings=tied,
+    )
     model = Qwen2ForCausalLM(cfg)
-    names = {"attn_norm.weight": "input_layernorm.weight", "ffn_norm.weight": "post_attention_layernorm.weight",
-             "attn_q.weight": "self_attn.q_proj.weight", "attn_q.bias": "self_attn.q_proj.bias",
-             "attn_k.weight": "self_attn.k_proj.weight", "attn_k.bias": "self_attn.k_proj.bias",
-             "attn_v.weight": "self_attn.v_proj.weight", "attn_v.bias": "self_attn.v_proj.bias",
-             "attn_output.weight": "self_attn.o_proj.weight", "ffn_gate.weight": "mlp.gate_proj.weight",
-             "ffn_up.weight": "mlp.up_proj.weight", "ffn_down.weight": "mlp.down_proj.weight"}
+    names = {
+        "attn_norm.weight": "input_layernorm.weight",
+        "ffn_norm.weight": "post_attention_layernorm.weight",
+        "attn_q.weight": "self_attn.q_proj.weight",
+        "attn_q.bias": "self_attn.q_proj.bias",
+        "attn_k.weight": "self_attn.k_proj.weight",
+        "attn_k.bias": "self_attn.k_proj.bias",
+        "attn_v.weight": "self_attn.v_proj.weight",
+        "attn_v.bias": "self_attn.v_proj.bias",
+        "attn_output.weight": "self_attn.o_proj.weight",
+        "ffn_gate.weight": "mlp.gate_proj.weight",
+        "ffn_up.weight": "mlp.up_proj.weight",
+        "ffn_down.weight": "mlp.down_proj.weight",
+    }
     state = {
         "model.embed_tokens.weight": tensors["token_embd.weight"],
         "model.norm.weight": tensors["output_norm.weight"],
@@ -165,8 +198,9 @@ def test_convert_gguf_roundtrip(tmp_path: Path, tied: bool, capsys) -> None:
     tokenizer = AutoTokenizer.from_pretrained(out)
     text = "营业收入同比增长12.5%，毛利率35.2%"
     assert tokenizer(text, add_special_tokens=False)["input_ids"] == tok.encode(text).ids
-    rendered = tokenizer.apply_chat_template([{"role": "user", "content": "毛利率"}], add_generation_prompt=True,
-                                             tokenize=False)
+    rendered = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "毛利率"}], add_generation_prompt=True, tokenize=False
+    )
     assert rendered == "<|im_start|>user\n毛利率<|im_end|>\n<|im_start|>assistant\n"
     assert tokenizer.eos_token == "<|im_end|>"
 
@@ -194,8 +228,12 @@ def test_convert_gguf_bf16_default_and_generate(tmp_path: Path, capsys) -> None:
         assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.bfloat16}  # noqa: SIM118 - not a dict
     model = AutoModelForCausalLM.from_pretrained(out, dtype=torch.bfloat16)
     tokenizer = AutoTokenizer.from_pretrained(out)
-    enc = tokenizer(tokenizer.apply_chat_template([{"role": "user", "content": "净利润率"}], tokenize=False,
-                                                  add_generation_prompt=True), return_tensors="pt")
+    enc = tokenizer(
+        tokenizer.apply_chat_template(
+            [{"role": "user", "content": "净利润率"}], tokenize=False, add_generation_prompt=True
+        ),
+        return_tensors="pt",
+    )
     gen = model.generate(**enc, max_new_tokens=4, do_sample=False, pad_token_id=tokenizer.pad_token_id)
     assert gen.shape[1] == enc["input_ids"].shape[1] + 4 or tokenizer.eos_token_id in gen[0].tolist()
 
@@ -234,11 +272,19 @@ def test_convert_gguf_missing_gguf_package_is_one_line(tmp_path: Path) -> None:
     """With `gguf` unimportable (a None entry in sys.modules), the command says what to install."""
     gguf_file = tmp_path / "tiny.gguf"
     write_tiny_gguf(gguf_file)
-    code = ("import sys; sys.modules['gguf'] = None\n"
-            "from train.cli import main\n"
-            f"sys.exit(main(['convert-gguf', {str(gguf_file)!r}, {str(tmp_path / 'hf')!r}]))")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
-                          cwd=Path(__file__).resolve().parents[1], timeout=300)
+    code = (
+        "import sys; sys.modules['gguf'] = None\n"
+        "from train.cli import main\n"
+        f"sys.exit(main(['convert-gguf', {str(gguf_file)!r}, {str(tmp_path / 'hf')!r}]))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=Path(__file__).resolve().parents[1],
+        timeout=300,
+    )
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "pip install gguf" in lines[0], proc.stderr

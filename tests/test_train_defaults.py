@@ -41,13 +41,16 @@ def _adapter_with_log(root: Path, log: dict | None) -> str:
     return str(adapter)
 
 
-@pytest.mark.parametrize("quant, cuda, log, adapter, expected", [
-    ("auto", False, {"config": {"quant": "4bit"}}, True, "none"),  # no CUDA: always none
-    ("auto", True, {"config": {"quant": "4bit"}}, True, "4bit"),  # the quant it trained with
-    ("auto", True, None, True, "8bit"),  # no run log: the training default
-    ("auto", True, None, False, "none"),  # the bare base model
-    ("8bit", False, None, True, "8bit"),  # given: kept (load_base_model then refuses it without CUDA)
-])
+@pytest.mark.parametrize(
+    "quant, cuda, log, adapter, expected",
+    [
+        ("auto", False, {"config": {"quant": "4bit"}}, True, "none"),  # no CUDA: always none
+        ("auto", True, {"config": {"quant": "4bit"}}, True, "4bit"),  # the quant it trained with
+        ("auto", True, None, True, "8bit"),  # no run log: the training default
+        ("auto", True, None, False, "none"),  # the bare base model
+        ("8bit", False, None, True, "8bit"),  # given: kept (load_base_model then refuses it without CUDA)
+    ],
+)
 def test_quant_auto(tmp_path, quant, cuda, log, adapter, expected):
     path = _adapter_with_log(tmp_path, log) if adapter else None
     got, why = resolve_quant(InferConfig(model="m", adapter=path, quant=quant), cuda)
@@ -59,8 +62,9 @@ def test_max_new_tokens_from_the_run_log_then_the_test_gold(run, built, tiny, tm
 
     log = json.loads((run / "run_log.json").read_text(encoding="utf-8"))
     tok = AutoTokenizer.from_pretrained(tiny)
-    replies = {s: [len(full_ids(tok, r)) - len(prompt_ids(tok, r)) for r in load_split(built, s)]
-               for s in ("train", "val")}
+    replies = {
+        s: [len(full_ids(tok, r)) - len(prompt_ids(tok, r)) for r in load_split(built, s)] for s in ("train", "val")
+    }
     assert {s: log["lengths"][s]["reply_max"] for s in replies} == {s: max(v) for s, v in replies.items()}
     rows = read_jsonl(built / "test.jsonl")
     longest = max(max(v) for v in replies.values())
@@ -82,8 +86,24 @@ def test_infer_defaults_end_to_end_with_notices(run, built, tiny, tmp_path, caps
     from train.cli import main
 
     out = tmp_path / "preds.jsonl"
-    assert main(["infer", "--model", str(tiny), "--adapter", str(run / "adapter"), "--test",
-                 str(built / "test.jsonl"), "--out", str(out), "--limit", "1"]) == 0
+    assert (
+        main(
+            [
+                "infer",
+                "--model",
+                str(tiny),
+                "--adapter",
+                str(run / "adapter"),
+                "--test",
+                str(built / "test.jsonl"),
+                "--out",
+                str(out),
+                "--limit",
+                "1",
+            ]
+        )
+        == 0
+    )
     err = capsys.readouterr().err
     assert "notice: --quant auto -> none: no CUDA GPU" in err
     assert "notice: --max-new-tokens" in err and "run_log.json" in err
@@ -97,12 +117,27 @@ def _meta_model(kind: str):
     from transformers import Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM
 
     if kind == "14b":
-        config = Qwen3Config(hidden_size=5120, num_hidden_layers=40, num_attention_heads=40, num_key_value_heads=8,
-                             head_dim=128, intermediate_size=17408, vocab_size=151936, tie_word_embeddings=False)
+        config = Qwen3Config(
+            hidden_size=5120,
+            num_hidden_layers=40,
+            num_attention_heads=40,
+            num_key_value_heads=8,
+            head_dim=128,
+            intermediate_size=17408,
+            vocab_size=151936,
+            tie_word_embeddings=False,
+        )
         cls = Qwen3ForCausalLM
     else:  # Qwen2.5-0.5B's shape
-        config = Qwen2Config(hidden_size=896, num_hidden_layers=24, num_attention_heads=14, num_key_value_heads=2,
-                             intermediate_size=4864, vocab_size=151936, tie_word_embeddings=True)
+        config = Qwen2Config(
+            hidden_size=896,
+            num_hidden_layers=24,
+            num_attention_heads=14,
+            num_key_value_heads=2,
+            intermediate_size=4864,
+            vocab_size=151936,
+            tie_word_embeddings=True,
+        )
         cls = Qwen2ForCausalLM
     with torch.device("meta"):
         return cls(config).to(torch.bfloat16)
@@ -172,8 +207,19 @@ def test_every_flag_has_help_and_choices_are_listed():
             if action.dest in ours or action.default == argparse.SUPPRESS:
                 assert action.help and len(action.help) > 8, action.option_strings
     sft_help = sft.format_help()
-    for text in ("{8bit,4bit,none}", "{completion,full}", "{auto,on,off}", "--sdpa-cudnn", "--padding-free",
-                 "--auto-batch", "--no-eval", "--learning-rate", "--out ", "--no-bf16", "--no-group-by-length"):
+    for text in (
+        "{8bit,4bit,none}",
+        "{completion,full}",
+        "{auto,on,off}",
+        "--sdpa-cudnn",
+        "--padding-free",
+        "--auto-batch",
+        "--no-eval",
+        "--learning-rate",
+        "--out ",
+        "--no-bf16",
+        "--no-group-by-length",
+    ):
         assert text in sft_help, text
     infer_help = infer.format_help()
     assert "{auto,8bit,4bit,none}" in infer_help and "{transformers,vllm}" in infer_help
@@ -187,8 +233,22 @@ def test_nan_check_cpu_smoke(built, tiny, tmp_path, capsys):
     from train.nan_check import _group_by_step
 
     assert _group_by_step(list(range(10)), 5, 2) == [[0, 1], [2, 3], [4], [5, 6], [7, 8], [9]]
-    rc = main(["nan-check", "--model", str(tiny), "--data", str(built), "--steps", "2", "--parts", "kernel", "new",
-               "--work-dir", str(tmp_path / "w")])
+    rc = main(
+        [
+            "nan-check",
+            "--model",
+            str(tiny),
+            "--data",
+            str(built),
+            "--steps",
+            "2",
+            "--parts",
+            "kernel",
+            "new",
+            "--work-dir",
+            str(tmp_path / "w"),
+        ]
+    )
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert rc == 0, summary
     assert summary["verdict"]["new"]["finite"] is True and summary["verdict"]["new"]["nonpad_tokens_per_s"]

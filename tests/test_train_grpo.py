@@ -28,9 +28,27 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _tiny_grpo_argv(built: Path, tiny: Path, out: Path, *extra: str) -> list[str]:
-    return ["--data", str(built), "--model", str(tiny), "--output_dir", str(out), "--max_steps", "2",
-            "--num_generations", "2", "--per_device_train_batch_size", "4", "--max_completion_length", "12",
-            "--gradient_accumulation_steps", "1", "--learning_rate", "1e-3", *extra]
+    return [
+        "--data",
+        str(built),
+        "--model",
+        str(tiny),
+        "--output_dir",
+        str(out),
+        "--max_steps",
+        "2",
+        "--num_generations",
+        "2",
+        "--per_device_train_batch_size",
+        "4",
+        "--max_completion_length",
+        "12",
+        "--gradient_accumulation_steps",
+        "1",
+        "--learning_rate",
+        "1e-3",
+        *extra,
+    ]
 
 
 def test_rows_carry_the_reward_columns(built):
@@ -64,8 +82,15 @@ def test_rows_missing_the_reward_column_name_the_row(built):
 
 def test_reward_curves_per_component_and_total():
     history = [
-        {"step": 1, "reward": 0.5, "reward_std": 0.1, "rewards/name_f1/mean": 0.4, "rewards/name_f1/std": 0.2,
-         "rewards/json_valid/mean": 1.0, "loss": 0.01},
+        {
+            "step": 1,
+            "reward": 0.5,
+            "reward_std": 0.1,
+            "rewards/name_f1/mean": 0.4,
+            "rewards/name_f1/std": 0.2,
+            "rewards/json_valid/mean": 1.0,
+            "loss": 0.01,
+        },
         {"step": 2, "reward": 0.7, "rewards/name_f1/mean": 0.6, "rewards/json_valid/mean": 1.0},
         {"step": 2, "train_runtime": 3.0},
     ]
@@ -86,21 +111,25 @@ def test_parse_uses_trl_flags_yaml_and_our_defaults(built, tiny, tmp_path):
     yaml.write_text("learning_rate: 3.0e-6\nnum_generations: 4\nreward: qa\n", encoding="utf-8")
     qa_dir = tmp_path / "qa"
     write_jsonl_atomic(qa_dir / "train.jsonl", [{"prompt": [{"role": "user", "content": "q"}], "answer": "1"}])
-    ours, config = parse(["--config", str(yaml), "--data", str(qa_dir), "--model", str(tiny),
-                          "--num-generations", "2"])  # a flag beats the YAML; dashes work as trl allows
+    ours, config = parse(
+        ["--config", str(yaml), "--data", str(qa_dir), "--model", str(tiny), "--num-generations", "2"]
+    )  # a flag beats the YAML; dashes work as trl allows
     assert (config.learning_rate, config.num_generations, ours.reward) == (3e-6, 2, "qa")
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["--data", "{built}"], "--model is required"),
-    (["--data", "{built}", "--model", "{tiny}", "--reward", "chat"], "--reward must be one of"),
-    (["--data", "{tmp}", "--model", "{tiny}"], "no train.jsonl there"),
-    (["--data", "{built}", "--model", "{tiny}", "--adapter", "{tmp}/none"], "--adapter"),
-    (["--data", "{built}", "--model", "{tiny}", "--prompts", "{tmp}"], "--prompts .*no train.jsonl there"),
-    (["--data", "{built}", "--model", "{tiny}", "--val_matcher", "embedding"], "--val_matcher must be one of"),
-    (["--data", "{built}", "--model", "{tiny}", "--val_steps", "-1"], "--val_steps must be at least 0"),
-    (["--data", "{built}", "--model", "{tiny}", "--val_patience", "0"], "--val_patience must be at least 1"),
-])
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--data", "{built}"], "--model is required"),
+        (["--data", "{built}", "--model", "{tiny}", "--reward", "chat"], "--reward must be one of"),
+        (["--data", "{tmp}", "--model", "{tiny}"], "no train.jsonl there"),
+        (["--data", "{built}", "--model", "{tiny}", "--adapter", "{tmp}/none"], "--adapter"),
+        (["--data", "{built}", "--model", "{tiny}", "--prompts", "{tmp}"], "--prompts .*no train.jsonl there"),
+        (["--data", "{built}", "--model", "{tiny}", "--val_matcher", "embedding"], "--val_matcher must be one of"),
+        (["--data", "{built}", "--model", "{tiny}", "--val_steps", "-1"], "--val_steps must be at least 0"),
+        (["--data", "{built}", "--model", "{tiny}", "--val_patience", "0"], "--val_patience must be at least 1"),
+    ],
+)
 def test_bad_arguments_are_user_errors(built, tiny, tmp_path, argv, message):
     from finsynth.io import UserError
 
@@ -110,8 +139,13 @@ def test_bad_arguments_are_user_errors(built, tiny, tmp_path, argv, message):
 
 
 def test_cli_error_is_one_line_exit_2(built, tmp_path):
-    done = subprocess.run([sys.executable, "-m", "train", "grpo", "--data", str(built), "--model",
-                           str(tmp_path / "missing")], capture_output=True, text=True, cwd=REPO, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "train", "grpo", "--data", str(built), "--model", str(tmp_path / "missing")],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+    )
     assert done.returncode == 2
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "--model" in errors[0] and "no such directory" in errors[0]
@@ -127,9 +161,11 @@ def test_no_usable_prompts_is_one_line_exit_2(built, tiny, tmp_path, capsys):
     (empty / "val.jsonl").write_text((built / "val.jsonl").read_text(encoding="utf-8"), encoding="utf-8")
     qa = tmp_path / "qa"
     write_jsonl_atomic(qa / "train.jsonl", [])  # what `qa judge` writes when nothing reaches the RL split
-    cases = [([], "the file has 0 rows", "finsynth build"),
-             (["--reward", "qa"], "the file has 0 rows", "--rl-include-sft"),
-             (["--limit", "0"], "--limit 0 of", "finsynth build")]
+    cases = [
+        ([], "the file has 0 rows", "finsynth build"),
+        (["--reward", "qa"], "the file has 0 rows", "--rl-include-sft"),
+        (["--limit", "0"], "--limit 0 of", "finsynth build"),
+    ]
     for extra, why, hint in cases:
         data = qa if "qa" in extra else (built if "--limit" in extra else empty)
         out = tmp_path / f"out{len(extra)}"
@@ -185,8 +221,11 @@ def _varying_reward(monkeypatch) -> None:
 
 def _lora(model) -> dict[str, Any]:
     """The trainable adapter's tensors under the names `save_pretrained` writes."""
-    return {name.replace(".default", ""): p.detach().clone() for name, p in model.named_parameters()
-            if "lora_" in name and ".default." in name}
+    return {
+        name.replace(".default", ""): p.detach().clone()
+        for name, p in model.named_parameters()
+        if "lora_" in name and ".default." in name
+    }
 
 
 class ScriptedValidation:
@@ -282,8 +321,21 @@ def test_the_kl_reference_is_the_sft_policy(built, tiny, sft_adapter, tmp_path, 
 
     monkeypatch.setattr(grpo, "check_reference", spy)
     out = tmp_path / "kl"
-    ours, config = parse(_tiny_grpo_argv(built, tiny, out, "--adapter", str(sft_adapter), "--learning_rate", "1e-2",
-                                         "--warmup_steps", "0", "--val_steps", "0"))
+    ours, config = parse(
+        _tiny_grpo_argv(
+            built,
+            tiny,
+            out,
+            "--adapter",
+            str(sft_adapter),
+            "--learning_rate",
+            "1e-2",
+            "--warmup_steps",
+            "0",
+            "--val_steps",
+            "0",
+        )
+    )
     assert config.beta == GRPO_DEFAULTS["beta"] > 0 and config.disable_dropout
     log = grpo.run_grpo(ours, config)
     assert log["kl_reference"].startswith("the SFT adapter")
@@ -317,8 +369,23 @@ def test_the_guard_keeps_sft_when_grpo_makes_validation_worse(built, tiny, sft_a
     scripted = ScriptedValidation([10, 9, 8, 7, 6, 5])
     monkeypatch.setattr(validation, "evaluate_policy", scripted)
     out = tmp_path / "worse"
-    ours, config = parse(_tiny_grpo_argv(built, tiny, out, "--adapter", str(sft_adapter), "--max_steps", "6",
-                                         "--val_steps", "1", "--learning_rate", "1e-2", "--warmup_steps", "0"))
+    ours, config = parse(
+        _tiny_grpo_argv(
+            built,
+            tiny,
+            out,
+            "--adapter",
+            str(sft_adapter),
+            "--max_steps",
+            "6",
+            "--val_steps",
+            "1",
+            "--learning_rate",
+            "1e-2",
+            "--warmup_steps",
+            "0",
+        )
+    )
     log = run_grpo(ours, config)
     # three falls in a row below the start (--val_patience 3): stopped after step 3 of 6
     assert [v["step"] for v in log["validation"]] == [0, 1, 2, 3] and log["global_steps"] == 3
@@ -333,8 +400,7 @@ def test_the_guard_keeps_sft_when_grpo_makes_validation_worse(built, tiny, sft_a
 
 
 @pytest.mark.slow
-def test_the_guard_keeps_the_best_checkpoint_and_stops_after_k_falls(built, tiny, sft_adapter, tmp_path,
-                                                                      monkeypatch):
+def test_the_guard_keeps_the_best_checkpoint_and_stops_after_k_falls(built, tiny, sft_adapter, tmp_path, monkeypatch):
     from train import validation
     from train.grpo import run_grpo
 
@@ -342,12 +408,34 @@ def test_the_guard_keeps_the_best_checkpoint_and_stops_after_k_falls(built, tiny
     scripted = ScriptedValidation([5, 6, 7, 7, 6, 5, 4, 9, 9, 9, 9])
     monkeypatch.setattr(validation, "evaluate_policy", scripted)
     out = tmp_path / "best"
-    ours, config = parse(_tiny_grpo_argv(built, tiny, out, "--adapter", str(sft_adapter), "--max_steps", "10",
-                                         "--val_steps", "1", "--learning_rate", "1e-2", "--warmup_steps", "0"))
+    ours, config = parse(
+        _tiny_grpo_argv(
+            built,
+            tiny,
+            out,
+            "--adapter",
+            str(sft_adapter),
+            "--max_steps",
+            "10",
+            "--val_steps",
+            "1",
+            "--learning_rate",
+            "1e-2",
+            "--warmup_steps",
+            "0",
+        )
+    )
     log = run_grpo(ours, config)
     # a tie (step 3) is no fall and no new best; steps 4-6 fall below the best of step 2: stopped after step 6
-    assert [(v["step"], v["score"]) for v in log["validation"]] == [(0, 5), (1, 6), (2, 7), (3, 7), (4, 6), (5, 5),
-                                                                    (6, 4)]
+    assert [(v["step"], v["score"]) for v in log["validation"]] == [
+        (0, 5),
+        (1, 6),
+        (2, 7),
+        (3, 7),
+        (4, 6),
+        (5, 5),
+        (6, 4),
+    ]
     assert log["global_steps"] == 6 and "stopped after step 6" in log["stopped_early"]
     assert log["status"] == "ok" and log["guard"]["best_step"] == 2 and log["guard"]["best"]["score"] == 7
     kept = _adapter_weights(out / "adapter")
@@ -363,8 +451,7 @@ def test_grpo_on_verified_table_qa_rows(tiny, tmp_path):
     from finsynth.qa.tables import table_questions
     from train.grpo import run_grpo
 
-    table = Table.from_rows([["", "2024", "2023"], ["Revenue", "1,250", "1,000"], ["Cost", "(800)", "(700)"]],
-                            id="t1")
+    table = Table.from_rows([["", "2024", "2023"], ["Revenue", "1,250", "1,000"], ["Cost", "(800)", "(700)"]], id="t1")
     samples, _ = table_questions(table, source=Source(file="inline"), languages=("en",), id_prefix="t1")
     assert samples
     data = tmp_path / "grpo"
@@ -375,8 +462,10 @@ def test_grpo_on_verified_table_qa_rows(tiny, tmp_path):
     assert set(log["reward_curves"]) == {"qa_exact", "total"}
     assert log["rows"] == {"train": len(samples), "validation": 0, "dropped_validation_leaks": 0}
     # `qa judge` writes no validation split: the guard is off, and the run log says why
-    assert log["guard"] == {"enabled": False, "reason": f"{data / 'val.jsonl'}: no validation rows; the validation "
-                                                        "guard is off"}
+    assert log["guard"] == {
+        "enabled": False,
+        "reason": f"{data / 'val.jsonl'}: no validation rows; the validation guard is off",
+    }
 
 
 def test_grpo_outcome_summary_checks_the_issue_targets():
@@ -385,18 +474,28 @@ def test_grpo_outcome_summary_checks_the_issue_targets():
     from grpo_outcome import summary
 
     def table(seed, sft, grpo, sft_ratio, grpo_ratio, status="ok"):
-        return {"seed": seed, "rows": [{"total": sft, "count_ratio": sft_ratio},
-                                       {"status": "ok", "grpo_status": status, "total": grpo,
-                                        "count_ratio": grpo_ratio}]}
+        return {
+            "seed": seed,
+            "rows": [
+                {"total": sft, "count_ratio": sft_ratio},
+                {"status": "ok", "grpo_status": status, "total": grpo, "count_ratio": grpo_ratio},
+            ],
+        }
 
     met = summary([table(0, 23, 26, 1.15, 1.0), table(1, 24, 25, 1.2, 1.2, "kept_start")])
     assert (met["sft_total_mean"], met["grpo_total_mean"], met["delta_per_seed"]) == (23.5, 25.5, [3, 1])
-    assert met["targets"] == {"mean_at_least_sft_plus_2": True, "no_seed_below_sft_minus_1": True,
-                              "count_ratio_not_higher": True}
+    assert met["targets"] == {
+        "mean_at_least_sft_plus_2": True,
+        "no_seed_below_sft_minus_1": True,
+        "count_ratio_not_higher": True,
+    }
     assert met["kept_sft_seeds"] == [1]
     missed = summary([table(0, 23, 4, 1.15, 2.0), table(1, 24, 30, 1.2, 1.1)])
-    assert missed["targets"] == {"mean_at_least_sft_plus_2": False, "no_seed_below_sft_minus_1": False,
-                                 "count_ratio_not_higher": False}
+    assert missed["targets"] == {
+        "mean_at_least_sft_plus_2": False,
+        "no_seed_below_sft_minus_1": False,
+        "count_ratio_not_higher": False,
+    }
     assert summary([]) == {"seeds": [], "note": "no finished seed"}
 
 
@@ -414,7 +513,9 @@ def test_validation_scores_replies_as_finsynth_eval_does(built):
     longer["metrics"].append({"metric_name": "员工食堂满意度", "metric_type": "business", "score": 0.1, "reason": "x"})
     score, _, details = score_extraction(rows, [json.dumps(longer, ensure_ascii=False), "不是JSON"])
     assert (details["strict"], details["loose"], score) == (0, 1, 1)
-    qa_rows = [{"prompt": [], "answer": "12.5", "scale": "million", "kind": "arithmetic"},
-               {"prompt": [], "answer": "fixed-price type", "scale": "", "kind": "span"}]
+    qa_rows = [
+        {"prompt": [], "answer": "12.5", "scale": "million", "kind": "arithmetic"},
+        {"prompt": [], "answer": "fixed-price type", "scale": "", "kind": "span"},
+    ]
     score, exact, details = score_qa(qa_rows, ['{"answer": "12.5", "scale": "million"}', "cost-plus type"])
     assert (exact, details["n"]) == (1, 2) and 1.0 <= score < 2.0

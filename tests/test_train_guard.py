@@ -50,14 +50,18 @@ def _poison(monkeypatch, kind: str, at_step: int) -> list:
     return built_trainers
 
 
-@pytest.mark.parametrize("kind, at_step, what, failed_step, kept", [
-    ("loss", 6, "training loss", 6, "checkpoint-4"),  # epoch 1 (steps 1-4) saved, epoch 2 stops at step 6
-    ("grad", 2, "gradient norm", 2, None),
-    ("eval", 1, "eval loss", 4, None),  # the first eval (end of epoch 1) runs before its checkpoint is saved
-])
+@pytest.mark.parametrize(
+    "kind, at_step, what, failed_step, kept",
+    [
+        ("loss", 6, "training loss", 6, "checkpoint-4"),  # epoch 1 (steps 1-4) saved, epoch 2 stops at step 6
+        ("grad", 2, "gradient norm", 2, None),
+        ("eval", 1, "eval loss", 4, None),  # the first eval (end of epoch 1) runs before its checkpoint is saved
+    ],
+)
 @pytest.mark.slow
-def test_guard_stops_names_the_step_and_keeps_the_last_finite_checkpoint(built, tiny, tmp_path, monkeypatch,
-                                                                         kind, at_step, what, failed_step, kept):
+def test_guard_stops_names_the_step_and_keeps_the_last_finite_checkpoint(
+    built, tiny, tmp_path, monkeypatch, kind, at_step, what, failed_step, kept
+):
     _poison(monkeypatch, kind, at_step)
     out = tmp_path / "run"
     with pytest.raises(sft.TrainingDivergedError) as info:
@@ -90,9 +94,26 @@ def test_cli_exit_1_with_one_line(built, tiny, tmp_path, monkeypatch, capsys):
 
     _poison(monkeypatch, "loss", 2)
     out = tmp_path / "run"
-    rc = main(["sft", "--data", str(built), "--model", str(tiny), "--out", str(out), "--quant", "none",
-               "--per-device-train-batch-size", "2", "--gradient-accumulation-steps", "1", "--max-steps", "3",
-               "--no-eval"])
+    rc = main(
+        [
+            "sft",
+            "--data",
+            str(built),
+            "--model",
+            str(tiny),
+            "--out",
+            str(out),
+            "--quant",
+            "none",
+            "--per-device-train-batch-size",
+            "2",
+            "--gradient-accumulation-steps",
+            "1",
+            "--max-steps",
+            "3",
+            "--no-eval",
+        ]
+    )
     assert rc == 1
     captured = capsys.readouterr()
     lines = [ln for ln in captured.err.splitlines() if "error:" in ln]

@@ -20,8 +20,14 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("bitsandbytes") is None
 
 
 def _stderr(script: str) -> str:
-    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=300,
-                          env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stderr
 
@@ -31,18 +37,22 @@ def test_a_train_command_then_bitsandbytes_import_is_quiet():
     if NOISE not in bare:
         pytest.skip("this CPU's bitsandbytes backend does not try the hub kernel (no AVX512-BF16)")
     # a user error returns before torch loads; the peft import of bitsandbytes then comes later in the process
-    quiet = _stderr("from train.cli import main\n"
-                    "assert main(['lengths', '--data', '/no/such/dir', '--tokenizer', '/no/such/tok']) == 2\n"
-                    "import bitsandbytes")
+    quiet = _stderr(
+        "from train.cli import main\n"
+        "assert main(['lengths', '--data', '/no/such/dir', '--tokenizer', '/no/such/tok']) == 2\n"
+        "import bitsandbytes"
+    )
     assert NOISE not in quiet and "error:" in quiet
 
 
 def test_other_records_of_that_logger_still_show():
-    script = ("import logging\nfrom train.cli import BNB_CPU_LOGGER, quiet_bitsandbytes_cpu_kernel\n"
-              "quiet_bitsandbytes_cpu_kernel(); quiet_bitsandbytes_cpu_kernel()\n"
-              "log = logging.getLogger(BNB_CPU_LOGGER)\n"
-              "assert len(log.filters) == 1\n"
-              "log.warning('Failed to load CPU gemm_4bit_forward from kernels-community: x')\n"
-              "log.warning('another warning')")
+    script = (
+        "import logging\nfrom train.cli import BNB_CPU_LOGGER, quiet_bitsandbytes_cpu_kernel\n"
+        "quiet_bitsandbytes_cpu_kernel(); quiet_bitsandbytes_cpu_kernel()\n"
+        "log = logging.getLogger(BNB_CPU_LOGGER)\n"
+        "assert len(log.filters) == 1\n"
+        "log.warning('Failed to load CPU gemm_4bit_forward from kernels-community: x')\n"
+        "log.warning('another warning')"
+    )
     err = _stderr(script)
     assert NOISE not in err and "another warning" in err

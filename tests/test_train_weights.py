@@ -55,12 +55,15 @@ def test_weights_are_read_all_or_none(built, weighted):
     assert row_weights(read_jsonl(weighted / "train.jsonl"), "train.jsonl") == WEIGHTS
 
 
-@pytest.mark.parametrize(("weight", "said"), [
-    (math.nan, "nan"), (math.inf, "inf"), (-1.0, "-1.0"), ("2", "'2'"), (True, "True"), (None, "missing")])
+@pytest.mark.parametrize(
+    ("weight", "said"),
+    [(math.nan, "nan"), (math.inf, "inf"), (-1.0, "-1.0"), ("2", "'2'"), (True, "True"), (None, "missing")],
+)
 def test_a_bad_weight_is_one_line_and_exit_2(built, tiny, tmp_path, capsys, weight, said):
     data = _weighted(built, tmp_path / "built", [1.0, weight, *WEIGHTS[2:]])
-    code = train_main(["sft", "--data", str(data), "--model", str(tiny), "--output_dir", str(tmp_path / "run"),
-                       "--quant", "none"])
+    code = train_main(
+        ["sft", "--data", str(data), "--model", str(tiny), "--output_dir", str(tmp_path / "run"), "--quant", "none"]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2, err
     assert len(err.splitlines()) == 1 and err.startswith("error: "), err
@@ -124,7 +127,8 @@ def test_weight_zero_adds_nothing_and_weight_two_is_two_copies(weighted, tiny, t
     assert with_zero == pytest.approx(alone, rel=1e-5)  # the weight-0 row adds nothing ...
     assert _summed_loss(trainer, [w(a, 1.0), w(b_other, 0.0)]) == pytest.approx(with_zero, rel=1e-6)  # ... whatever
     assert _summed_loss(trainer, [w(a, 1.0), w(b_other, 1.0)]) != pytest.approx(  # it says; at weight 1 it counts
-        _summed_loss(trainer, [w(a, 1.0), w(b, 1.0)]), rel=1e-3)
+        _summed_loss(trainer, [w(a, 1.0), w(b, 1.0)]), rel=1e-3
+    )
     twice = _summed_loss(trainer, [w(a, 2.0), w(b, 1.0)])
     assert twice == pytest.approx(_summed_loss(trainer, [w(a, 1.0), w(a, 1.0), w(b, 1.0)]), rel=1e-5)
     assert twice != pytest.approx(_summed_loss(trainer, [w(a, 1.0), w(b, 1.0)]), rel=1e-3)

@@ -36,8 +36,14 @@ PARAGRAPHS = [
         [("销量", "business", 0.9), ("海外销量占比", "business", 0.8), ("单车利润", "financial", 0.7)],
     ),
 ]
-SCENARIOS = ["single_metric", "multi_metric", "empty_output_background", "single_metric",
-             "multi_metric", "mixed_financial_business"]
+SCENARIOS = [
+    "single_metric",
+    "multi_metric",
+    "empty_output_background",
+    "single_metric",
+    "multi_metric",
+    "mixed_financial_business",
+]
 
 
 def _extraction(metrics) -> Extraction:
@@ -55,8 +61,11 @@ def write_built(root: Path) -> Path:
         for i, (t, p, m) in enumerate(PARAGRAPHS)
     ]
     tests = [
-        TestCase(scenario=SCENARIOS[i], input=ParagraphInput(chapter_title=t + "（测试）", paragraph=p),
-                 output=_extraction(m))
+        TestCase(
+            scenario=SCENARIOS[i],
+            input=ParagraphInput(chapter_title=t + "（测试）", paragraph=p),
+            output=_extraction(m),
+        )
         for i, (t, p, m) in enumerate(PARAGRAPHS[:4])
     ]
     rows = [chat_row(s) for s in samples]
@@ -79,8 +88,16 @@ def train_cfg(built: Path, tiny: Path, out: Path, **kw):
     micro-batch 2, no accumulation, logging every step (8 rows = 4 steps an epoch)."""
     from train.config import parse_sft
 
-    base = {"data": str(built), "model": str(tiny), "output_dir": str(out), "quant": "none",
-            "per_device_train_batch_size": 2, "gradient_accumulation_steps": 1, "logging_steps": 1,
-            "learning_rate": 5e-3, "warmup_steps": 0.0}
+    base = {
+        "data": str(built),
+        "model": str(tiny),
+        "output_dir": str(out),
+        "quant": "none",
+        "per_device_train_batch_size": 2,
+        "gradient_accumulation_steps": 1,
+        "logging_steps": 1,
+        "learning_rate": 5e-3,
+        "warmup_steps": 0.0,
+    }
     base.update(kw)
     return parse_sft(**base)

@@ -34,12 +34,30 @@ from typing import Any
 
 from finsynth.errors import ConfigError
 
-QWEN3_14B = {"hidden_size": 5120, "num_hidden_layers": 40, "num_attention_heads": 40, "num_key_value_heads": 8,
-             "head_dim": 128, "intermediate_size": 17408, "vocab_size": 151936, "tie_word_embeddings": False,
-             "max_position_embeddings": 40960, "rope_theta": 1_000_000.0, "rms_norm_eps": 1e-6}
-TINY = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
-        "head_dim": 16, "intermediate_size": 128, "vocab_size": 4000, "tie_word_embeddings": False,
-        "max_position_embeddings": 4096}
+QWEN3_14B = {
+    "hidden_size": 5120,
+    "num_hidden_layers": 40,
+    "num_attention_heads": 40,
+    "num_key_value_heads": 8,
+    "head_dim": 128,
+    "intermediate_size": 17408,
+    "vocab_size": 151936,
+    "tie_word_embeddings": False,
+    "max_position_embeddings": 40960,
+    "rope_theta": 1_000_000.0,
+    "rms_norm_eps": 1e-6,
+}
+TINY = {
+    "hidden_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "head_dim": 16,
+    "intermediate_size": 128,
+    "vocab_size": 4000,
+    "tie_word_embeddings": False,
+    "max_position_embeddings": 4096,
+}
 SHAPES: dict[str, dict[str, Any]] = {"qwen3-14b": QWEN3_14B, "tiny": TINY}
 DEFAULT_CONFIGS = ["a", "b", "c", "d", "b-mb8", "b-mb2"]
 
@@ -82,9 +100,15 @@ def length_pairs(args: argparse.Namespace) -> tuple[list[list[int]], str]:
 def preset(name: str) -> dict[str, Any]:
     """TrainConfig overrides for a named configuration (plus `reference: True` for a)."""
     if name == "a":
-        return {"reference": True, "quant": "8bit", "per_device_train_batch_size": 2,
-                "gradient_accumulation_steps": 8, "optim": "paged_adamw_8bit", "loss": "full",
-                "train_sampling_strategy": "random"}
+        return {
+            "reference": True,
+            "quant": "8bit",
+            "per_device_train_batch_size": 2,
+            "gradient_accumulation_steps": 8,
+            "optim": "paged_adamw_8bit",
+            "loss": "full",
+            "train_sampling_strategy": "random",
+        }
     if name == "b":
         return {}
     if m := re.fullmatch(r"b-mb(\d+)", name):
@@ -108,7 +132,8 @@ def build_random_model(shape: dict[str, Any], quant: str, threshold: float = 6.0
     config = Qwen3Config(**shape)
     with device:
         model = AutoModelForCausalLM.from_config(
-            config, dtype=torch.bfloat16 if cuda else torch.float32, attn_implementation="sdpa")
+            config, dtype=torch.bfloat16 if cuda else torch.float32, attn_implementation="sdpa"
+        )
     if quant != "none":
         _quantize_linears(model, quant, threshold, device)
     return model
@@ -126,16 +151,29 @@ def _quantize_linears(model, quant: str, threshold: float, device) -> None:
                 continue
             bias = child.bias is not None
             if quant == "8bit":
-                new = bnb.nn.Linear8bitLt(child.in_features, child.out_features, bias=bias,
-                                          has_fp16_weights=False, threshold=threshold, device="meta")
+                new = bnb.nn.Linear8bitLt(
+                    child.in_features,
+                    child.out_features,
+                    bias=bias,
+                    has_fp16_weights=False,
+                    threshold=threshold,
+                    device="meta",
+                )
                 weight = bnb.nn.Int8Params(child.weight.data, requires_grad=False, has_fp16_weights=False)
                 new.weight = weight._quantize(device)
             else:
-                new = bnb.nn.Linear4bit(child.in_features, child.out_features, bias=bias,
-                                        compute_dtype=torch.bfloat16, compress_statistics=True,
-                                        quant_type="nf4", device="meta")
-                weight = bnb.nn.Params4bit(child.weight.data, requires_grad=False, quant_type="nf4",
-                                           compress_statistics=True, module=new)
+                new = bnb.nn.Linear4bit(
+                    child.in_features,
+                    child.out_features,
+                    bias=bias,
+                    compute_dtype=torch.bfloat16,
+                    compress_statistics=True,
+                    quant_type="nf4",
+                    device="meta",
+                )
+                weight = bnb.nn.Params4bit(
+                    child.weight.data, requires_grad=False, quant_type="nf4", compress_statistics=True, module=new
+                )
                 new.weight = weight._quantize(device)
             if bias:
                 new.bias = torch.nn.Parameter(child.bias.data, requires_grad=False)
@@ -190,8 +228,14 @@ def run_one(spec: str, args: argparse.Namespace) -> dict[str, Any]:
     reference = overrides.pop("reference", False)
     cuda = torch.cuda.is_available()
     total_steps = args.warmup + args.steps
-    common = {"max_steps": total_steps, "logging_steps": 1, "save_strategy": "no", "eval_strategy": "no",
-              "report_to": "none", "dataloader_num_workers": 0}
+    common = {
+        "max_steps": total_steps,
+        "logging_steps": 1,
+        "save_strategy": "no",
+        "eval_strategy": "no",
+        "report_to": "none",
+        "dataloader_num_workers": 0,
+    }
     ours, cfg = parse_sft(model="random", output_dir=str(Path(args.work_dir) / spec), **common, **overrides)
     if not cuda:
         ours.quant = "none"  # CPU smoke of the code path only
@@ -205,8 +249,12 @@ def run_one(spec: str, args: argparse.Namespace) -> dict[str, Any]:
     for prompt_len, total in drawn:
         total = min(total, args.max_length)
         prompt_len = min(prompt_len, total - 1)
-        rows.append({"input_ids": [rng.randrange(10, vocab - 10) for _ in range(total)],
-                     "completion_mask": [0] * prompt_len + [1] * (total - prompt_len)})
+        rows.append(
+            {
+                "input_ids": [rng.randrange(10, vocab - 10) for _ in range(total)],
+                "completion_mask": [0] * prompt_len + [1] * (total - prompt_len),
+            }
+        )
     dataset = Dataset.from_list(rows)
 
     build_start = time.time()
@@ -235,14 +283,30 @@ def run_one(spec: str, args: argparse.Namespace) -> dict[str, Any]:
             model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=True)
         model = get_peft_model(model, lora_config(ours))
         targs = TrainingArguments(
-            output_dir=cfg.output_dir, per_device_train_batch_size=2, gradient_accumulation_steps=8,
-            learning_rate=cfg.learning_rate, lr_scheduler_type="cosine", warmup_steps=0.05, max_grad_norm=0.3,
-            optim="paged_adamw_8bit" if cuda else "adamw_torch", bf16=cuda, gradient_checkpointing=True,
-            remove_unused_columns=False, use_cpu=not cuda, seed=args.seed, **common)
+            output_dir=cfg.output_dir,
+            per_device_train_batch_size=2,
+            gradient_accumulation_steps=8,
+            learning_rate=cfg.learning_rate,
+            lr_scheduler_type="cosine",
+            warmup_steps=0.05,
+            max_grad_norm=0.3,
+            optim="paged_adamw_8bit" if cuda else "adamw_torch",
+            bf16=cuda,
+            gradient_checkpointing=True,
+            remove_unused_columns=False,
+            use_cpu=not cuda,
+            seed=args.seed,
+            **common,
+        )
         one_gpu_per_process(targs)
         dataset = dataset.remove_columns(["completion_mask"])
-        trainer = Trainer(model=model, args=targs, train_dataset=dataset,
-                          data_collator=_Collator(_reference_collate(0), counter), callbacks=[Timer()])
+        trainer = Trainer(
+            model=model,
+            args=targs,
+            train_dataset=dataset,
+            data_collator=_Collator(_reference_collate(0), counter),
+            callbacks=[Timer()],
+        )
     else:
         from trl import SFTTrainer
         from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
@@ -253,16 +317,23 @@ def run_one(spec: str, args: argparse.Namespace) -> dict[str, Any]:
         sargs = sft_arguments(ours, cfg, max_length=args.max_length, has_eval=False)
         one_gpu_per_process(sargs)
         collator = _Collator(DataCollatorForLanguageModeling(pad_token_id=0), counter)
-        trainer = SFTTrainer(model=model, args=sargs, train_dataset=dataset, processing_class=tokenizer,
-                             peft_config=lora_config(ours), data_collator=collator, callbacks=[Timer()])
+        trainer = SFTTrainer(
+            model=model,
+            args=sargs,
+            train_dataset=dataset,
+            processing_class=tokenizer,
+            peft_config=lora_config(ours),
+            data_collator=collator,
+            callbacks=[Timer()],
+        )
     trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
     train_start = time.perf_counter()
     with sdpa_backends(ours.sdpa_cudnn):  # the training default: cuDNN's SDPA off (its backward NaNs, issue 11)
         trainer.train()
     # not strict: with no step ended, [train_start] pairs with nothing and there are no intervals
     intervals = [b - a for a, b in zip([train_start, *ends[:-1]], ends, strict=False)]
-    measured = intervals[args.warmup:]
-    tokens = step_tokens[args.warmup:]
+    measured = intervals[args.warmup :]
+    tokens = step_tokens[args.warmup :]
     mean_len = statistics.fmean(min(t, args.max_length) for _, t in pairs)
     tok_s = sum(tokens) / sum(measured)
     row = {
@@ -295,8 +366,12 @@ def run_one(spec: str, args: argparse.Namespace) -> dict[str, Any]:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--configs", nargs="+", default=DEFAULT_CONFIGS, help="a b b-mbN c d (see module doc)")
-    p.add_argument("--shape", choices=sorted(SHAPES), default="qwen3-14b",
-                   help="model shape, one of: " + ", ".join(sorted(SHAPES)) + " (default: qwen3-14b)")
+    p.add_argument(
+        "--shape",
+        choices=sorted(SHAPES),
+        default="qwen3-14b",
+        help="model shape, one of: " + ", ".join(sorted(SHAPES)) + " (default: qwen3-14b)",
+    )
     p.add_argument("--data", default="data/built", help="built data (lengths estimated from its text)")
     p.add_argument("--lengths", default=None, help="JSON from `python -m train lengths --out` (measured)")
     p.add_argument("--warmup", type=int, default=1, help="optimiser steps before timing")
@@ -325,17 +400,35 @@ def main(args: argparse.Namespace) -> int:
     rows = []
     for spec in args.configs:
         preset(spec)  # fail fast on a typo
-        cmd = [sys.executable, "-m", "train", "bench", "--one", spec, "--shape", args.shape, "--data", args.data,
-               "--warmup", str(args.warmup), "--steps", str(args.steps), "--max-length", str(args.max_length),
-               "--seed", str(args.seed), "--work-dir", args.work_dir]
+        cmd = [
+            sys.executable,
+            "-m",
+            "train",
+            "bench",
+            "--one",
+            spec,
+            "--shape",
+            args.shape,
+            "--data",
+            args.data,
+            "--warmup",
+            str(args.warmup),
+            "--steps",
+            str(args.steps),
+            "--max-length",
+            str(args.max_length),
+            "--seed",
+            str(args.seed),
+            "--work-dir",
+            args.work_dir,
+        ]
         if args.lengths:
             cmd += ["--lengths", args.lengths]
         started = time.time()
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         env.setdefault("CUDA_VISIBLE_DEVICES", "0")  # one GPU per configuration, as the numbers are reported
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, env=env,
-                                  timeout=args.child_timeout, check=False)
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=args.child_timeout, check=False)
         except subprocess.TimeoutExpired as exc:
             proc = subprocess.CompletedProcess(cmd, 124, _text(exc.stdout), _text(exc.stderr) + "\ntimed out")
         if args.log:
@@ -343,23 +436,28 @@ def main(args: argparse.Namespace) -> int:
                 fh.write(f"===== {spec}: {' '.join(cmd)} (rc={proc.returncode})\n{proc.stdout}\n{proc.stderr}\n")
         found = [ln for ln in proc.stdout.splitlines() if ln.startswith("BENCH_ROW ")]
         if proc.returncode == 0 and found:
-            row = json.loads(found[-1][len("BENCH_ROW "):])
+            row = json.loads(found[-1][len("BENCH_ROW ") :])
         else:
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
             row = {"config": spec, "error": " | ".join(tail)[-800:]}
         row["wall_s"] = round(time.time() - started, 1)
         rows.append(row)
         print(json.dumps(row), flush=True)
-    summary: dict[str, Any] = {"shape": args.shape, "warmup_steps": args.warmup, "steps": args.steps,
-                               "results": rows}
+    summary: dict[str, Any] = {"shape": args.shape, "warmup_steps": args.warmup, "steps": args.steps, "results": rows}
     by = {r["config"]: r for r in rows if "error" not in r}
     if "a" in by:
         ref = by["a"]
         summary["vs_reference"] = {
-            k: {"speedup_samples": round(r["samples_per_s_at_mean_length"] / ref["samples_per_s_at_mean_length"], 2),
-                "peak_alloc_ratio": (round(r["peak_alloc_gib"] / ref["peak_alloc_gib"], 2)
-                                     if r.get("peak_alloc_gib") and ref.get("peak_alloc_gib") else None)}
-            for k, r in by.items() if k != "a"
+            k: {
+                "speedup_samples": round(r["samples_per_s_at_mean_length"] / ref["samples_per_s_at_mean_length"], 2),
+                "peak_alloc_ratio": (
+                    round(r["peak_alloc_gib"] / ref["peak_alloc_gib"], 2)
+                    if r.get("peak_alloc_gib") and ref.get("peak_alloc_gib")
+                    else None
+                ),
+            }
+            for k, r in by.items()
+            if k != "a"
         }
     print(json.dumps(summary))
     return 0 if all("error" not in r for r in rows) else 1

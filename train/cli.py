@@ -59,8 +59,17 @@ def _run_sft(args: argparse.Namespace) -> int:
         log = run_sft(ours.check_paths(), config)
     except TrainingDivergedError as exc:
         return _diverged(exc, args)
-    summary = {k: log[k] for k in ("adapter", "global_steps", "final_eval_loss", "tokens_per_second",
-                                   "peak_gpu_memory_gib", "max_length")}
+    summary = {
+        k: log[k]
+        for k in (
+            "adapter",
+            "global_steps",
+            "final_eval_loss",
+            "tokens_per_second",
+            "peak_gpu_memory_gib",
+            "max_length",
+        )
+    }
     print(dumps(summary))
     return 0
 
@@ -79,8 +88,14 @@ def _run_tiny(args: argparse.Namespace) -> int:
     from .tiny import build_tiny_model, corpus_texts
 
     texts = corpus_texts(args.text) if args.text else None
-    out = build_tiny_model(args.out, texts, vocab_size=args.vocab_size, hidden_size=args.hidden_size,
-                           num_hidden_layers=args.layers, seed=args.seed)
+    out = build_tiny_model(
+        args.out,
+        texts,
+        vocab_size=args.vocab_size,
+        hidden_size=args.hidden_size,
+        num_hidden_layers=args.layers,
+        seed=args.seed,
+    )
     print(json.dumps({"model": str(out)}))
     return 0
 
@@ -140,13 +155,23 @@ def _run_grpo(args: argparse.Namespace) -> int:
         return _diverged(exc, args)
     curves = log["reward_curves"].get("total", [])
     guard = log.get("guard") or {}
-    print(dumps({"status": log["status"], "adapter": log["adapter"], "global_steps": log["global_steps"],
-                 "reward_first": curves[0]["mean"] if curves else None,
-                 "reward_last": curves[-1]["mean"] if curves else None,
-                 "validation_start": (guard.get("start") or {}).get("score"),
-                 "validation_best": (guard.get("best") or {}).get("score"), "best_step": guard.get("best_step"),
-                 "decision": guard.get("decision"), "stopped_early": log.get("stopped_early"),
-                 "wall_seconds": log["wall_seconds"]}))
+    print(
+        dumps(
+            {
+                "status": log["status"],
+                "adapter": log["adapter"],
+                "global_steps": log["global_steps"],
+                "reward_first": curves[0]["mean"] if curves else None,
+                "reward_last": curves[-1]["mean"] if curves else None,
+                "validation_start": (guard.get("start") or {}).get("score"),
+                "validation_best": (guard.get("best") or {}).get("score"),
+                "best_step": guard.get("best_step"),
+                "decision": guard.get("decision"),
+                "stopped_early": log.get("stopped_early"),
+                "wall_seconds": log["wall_seconds"],
+            }
+        )
+    )
     return 0
 
 
@@ -180,8 +205,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("tiny-model", help="write a tiny random Qwen3 + locally trained tokenizer")
     p.add_argument("out", help="directory to write the model and tokenizer to")
-    p.add_argument("--text", nargs="+", default=None,
-                   help="JSONL files/dirs to train the tokenizer on (default: data/raw, else the shared corpus)")
+    p.add_argument(
+        "--text",
+        nargs="+",
+        default=None,
+        help="JSONL files/dirs to train the tokenizer on (default: data/raw, else the shared corpus)",
+    )
     p.add_argument("--vocab-size", type=int, default=4000, help="tokenizer vocabulary size (default: 4000)")
     p.add_argument("--hidden-size", type=int, default=64, help="model hidden size (default: 64)")
     p.add_argument("--layers", type=int, default=2, help="decoder layers (default: 2)")
@@ -194,13 +223,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="write train (prompt, total) pairs here, for `bench --lengths`")
     p.set_defaults(func=_run_lengths)
 
-    p = sub.add_parser("convert-gguf", help="a dense Hugging Face checkpoint (bf16 safetensors, tokenizer, "
-                                            "chat template) from a GGUF file")
+    p = sub.add_parser(
+        "convert-gguf",
+        help="a dense Hugging Face checkpoint (bf16 safetensors, tokenizer, chat template) from a GGUF file",
+    )
     p.add_argument("file", help="the .gguf file")
     p.add_argument("out", help="directory to write the checkpoint to")
     p.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float16", "float32"])
-    p.add_argument("--tokenizer", action=argparse.BooleanOptionalAction, default=True,
-                   help="also write the GGUF's tokenizer and chat template (default: yes, when it has one)")
+    p.add_argument(
+        "--tokenizer",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also write the GGUF's tokenizer and chat template (default: yes, when it has one)",
+    )
     p.set_defaults(func=_run_convert)
 
     from .bench import add_arguments as add_bench_arguments
@@ -211,8 +246,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .nan_check import add_arguments as add_nan_check_arguments
 
-    p = sub.add_parser("nan-check", help="GPU check of the padded bf16 sdpa NaN: old vs new training defaults, "
-                                         "per-step losses, tokens/s (JSON last line)")
+    p = sub.add_parser(
+        "nan-check",
+        help="GPU check of the padded bf16 sdpa NaN: old vs new training defaults, "
+        "per-step losses, tokens/s (JSON last line)",
+    )
     add_nan_check_arguments(p)
     p.set_defaults(func=_run_nan_check)
     add_debug_flag(parser, sub)

@@ -38,9 +38,11 @@ CACHE_CHOICES = ("dynamic", "static")
 ATTN_CHOICES = ("sdpa", "eager", "flash_attention_2", "flash_attention_3", "flex_attention")
 
 
-def check_model_dir(path: str, flag: str = "--model",
-                    hint: str = "pass a local model directory (e.g. a downloaded Qwen3-14B; hub ids are not fetched)",
-                    ) -> None:
+def check_model_dir(
+    path: str,
+    flag: str = "--model",
+    hint: str = "pass a local model directory (e.g. a downloaded Qwen3-14B; hub ids are not fetched)",
+) -> None:
     """`path` must be a local directory (a model, an adapter): nothing is downloaded from a hub."""
     if not Path(path).is_dir():
         raise InputError(f"{flag} {path}: no such directory; {hint}")
@@ -91,36 +93,59 @@ def _help(text: str, **more: Any) -> dict[str, Any]:
 class SFTArguments:
     """What trl's `SFTConfig` does not cover (everything else is trl's flag, with the defaults of `SFT_DEFAULTS`)."""
 
-    data: str = field(default="data/built", metadata=_help(
-        "built data directory (`python -m finsynth build` output: train.jsonl, optional val.jsonl)"))
+    data: str = field(
+        default="data/built",
+        metadata=_help("built data directory (`python -m finsynth build` output: train.jsonl, optional val.jsonl)"),
+    )
     model: str = field(
         default="", metadata=_help("local base model directory (required; nothing is fetched from a hub)")
     )
-    quant: str = field(default="8bit", metadata=_help(
-        "base weights: 8bit (LLM.int8, the reference), 4bit (nf4 QLoRA) or none (bf16 LoRA); 8bit/4bit need a "
-        "CUDA GPU", choices=QUANT_CHOICES))
+    quant: str = field(
+        default="8bit",
+        metadata=_help(
+            "base weights: 8bit (LLM.int8, the reference), 4bit (nf4 QLoRA) or none (bf16 LoRA); 8bit/4bit need a "
+            "CUDA GPU",
+            choices=QUANT_CHOICES,
+        ),
+    )
     llm_int8_threshold: float = field(default=6.0, metadata=_help("outlier threshold of 8-bit quantisation"))
     # the LoRA adapter: finsynth/reference.yaml, shared with the LLaMA-Factory export
     lora_r: int = field(default=LORA["r"], metadata=_help("LoRA rank"))
     lora_alpha: int = field(default=LORA["alpha"], metadata=_help("LoRA alpha (scale = alpha / r)"))
     lora_dropout: float = field(default=LORA["dropout"], metadata=_help("dropout on the LoRA input"))
-    target_modules: list[str] = field(default_factory=lambda: list(LORA["target_modules"]),
-                                      metadata=_help("modules that get LoRA adapters"))
-    auto_batch: bool = field(default=True, metadata=_help(
-        "pick the largest micro-batch that divides micro x accumulation (keeping the effective batch) and fits the "
-        "GPU memory estimate; the run log records the plan (--no-auto-batch: the configured micro-batch)"))
-    loss: str = field(default="completion", metadata=_help(
-        "completion = loss on the assistant reply only; full = the whole sequence (the reference); sets trl's "
-        "completion_only_loss", choices=LOSS_CHOICES))
-    eval: bool = field(default=True, metadata=_help(
-        "validation loss each epoch when val.jsonl exists (--no-eval: no validation)"))
+    target_modules: list[str] = field(
+        default_factory=lambda: list(LORA["target_modules"]), metadata=_help("modules that get LoRA adapters")
+    )
+    auto_batch: bool = field(
+        default=True,
+        metadata=_help(
+            "pick the largest micro-batch that divides micro x accumulation (keeping the effective batch) and fits the "
+            "GPU memory estimate; the run log records the plan (--no-auto-batch: the configured micro-batch)"
+        ),
+    )
+    loss: str = field(
+        default="completion",
+        metadata=_help(
+            "completion = loss on the assistant reply only; full = the whole sequence (the reference); sets trl's "
+            "completion_only_loss",
+            choices=LOSS_CHOICES,
+        ),
+    )
+    eval: bool = field(
+        default=True, metadata=_help("validation loss each epoch when val.jsonl exists (--no-eval: no validation)")
+    )
     resume: bool = field(default=False, metadata=_help("continue from the last checkpoint-* under --output_dir"))
-    attn_implementation: str = field(default="sdpa", metadata=_help(
-        "attention kernel family of transformers", choices=ATTN_CHOICES))
+    attn_implementation: str = field(
+        default="sdpa", metadata=_help("attention kernel family of transformers", choices=ATTN_CHOICES)
+    )
     # cuDNN's SDPA backward NaNs with an explicit mask on H100/H200 (see train/sft.py): off in training
-    sdpa_cudnn: bool = field(default=False, metadata=_help(
-        "let SDPA use its cuDNN backend in training (the old behaviour; off by default because its backward "
-        "returns NaN with a padding mask on H100/H200, see train/sft.py)"))
+    sdpa_cudnn: bool = field(
+        default=False,
+        metadata=_help(
+            "let SDPA use its cuDNN backend in training (the old behaviour; off by default because its backward "
+            "returns NaN with a padding mask on H100/H200, see train/sft.py)"
+        ),
+    )
     # Not a flag of ours: trl's --gradient_checkpointing (widened to auto|on|off) lands here, see `parse_sft`
     gradient_checkpointing: str = field(default="auto", init=False)
 
@@ -138,8 +163,10 @@ class SFTArguments:
         self.validate()
         check_model_dir(self.model)
         if not (Path(self.data) / "train.jsonl").is_file():
-            raise InputError(f"--data {self.data}: no train.jsonl there; pass a `python -m finsynth build` "
-                             f"output directory (default data/built)")
+            raise InputError(
+                f"--data {self.data}: no train.jsonl there; pass a `python -m finsynth build` "
+                f"output directory (default data/built)"
+            )
         return self
 
 
@@ -175,31 +202,66 @@ def sft_parser():
     gradient checkpointing. Imports trl's `SFTConfig` (and so torch)."""
     from trl import SFTConfig
 
-    parser = make_parser((SFTArguments, SFTConfig), prog="python -m train sft",
-                          description="QLoRA SFT on a built data directory: our arguments and trl's SFTConfig; "
-                                      "`--config FILE.yaml` takes any of them as keys (flags override it)")
+    parser = make_parser(
+        (SFTArguments, SFTConfig),
+        prog="python -m train sft",
+        description="QLoRA SFT on a built data directory: our arguments and trl's SFTConfig; "
+        "`--config FILE.yaml` takes any of them as keys (flags override it)",
+    )
     suppress = argparse.SUPPRESS
     # the old spellings (before trl's parser): aliases writing the same settings
-    parser.add_argument("--out", dest="output_dir", default=suppress,
-                        help="alias of --output_dir: the run directory (checkpoint-*/, adapter/, run_log.json)")
-    parser.add_argument("--warmup-ratio", "--warmup_ratio", dest="warmup_steps", type=float, default=suppress,
-                        metavar="RATIO",
-                        help="alias of --warmup_steps (a value below 1 is a share of the total steps)")
-    parser.add_argument("--no-bf16", "--no_bf16", dest="bf16", action="store_false", default=suppress,
-                        help="fp32 compute (alias of --bf16 false; CPU runs are fp32 regardless)")
-    parser.add_argument("--group-by-length", "--group_by_length", dest="train_sampling_strategy",
-                        action="store_const", const="group_by_length", default=suppress,
-                        help="alias of --train_sampling_strategy group_by_length (the default)")
-    parser.add_argument("--no-group-by-length", "--no_group_by_length", dest="train_sampling_strategy",
-                        action="store_const", const="random", default=suppress,
-                        help="alias of --train_sampling_strategy random (plain random order)")
+    parser.add_argument(
+        "--out",
+        dest="output_dir",
+        default=suppress,
+        help="alias of --output_dir: the run directory (checkpoint-*/, adapter/, run_log.json)",
+    )
+    parser.add_argument(
+        "--warmup-ratio",
+        "--warmup_ratio",
+        dest="warmup_steps",
+        type=float,
+        default=suppress,
+        metavar="RATIO",
+        help="alias of --warmup_steps (a value below 1 is a share of the total steps)",
+    )
+    parser.add_argument(
+        "--no-bf16",
+        "--no_bf16",
+        dest="bf16",
+        action="store_false",
+        default=suppress,
+        help="fp32 compute (alias of --bf16 false; CPU runs are fp32 regardless)",
+    )
+    parser.add_argument(
+        "--group-by-length",
+        "--group_by_length",
+        dest="train_sampling_strategy",
+        action="store_const",
+        const="group_by_length",
+        default=suppress,
+        help="alias of --train_sampling_strategy group_by_length (the default)",
+    )
+    parser.add_argument(
+        "--no-group-by-length",
+        "--no_group_by_length",
+        dest="train_sampling_strategy",
+        action="store_const",
+        const="random",
+        default=suppress,
+        help="alias of --train_sampling_strategy random (plain random order)",
+    )
     checkpointing = _action(parser, "gradient_checkpointing")
     checkpointing.type = checkpointing_mode
     checkpointing.metavar = "{" + ",".join(CHECKPOINTING_CHOICES) + "}"
-    checkpointing.help = ("recompute activations in backward: auto = off when the activation-memory estimate fits "
-                          "in 60%% of the GPU (always off on CPU), on, or off (true/false too)")
-    _action(parser, "max_length").help = ("longest allowed sample in tokens: a cap, the run uses the longest "
-                                          "measured sample; a longer one is an error naming it, never truncated")
+    checkpointing.help = (
+        "recompute activations in backward: auto = off when the activation-memory estimate fits "
+        "in 60%% of the GPU (always off on CPU), on, or off (true/false too)"
+    )
+    _action(parser, "max_length").help = (
+        "longest allowed sample in tokens: a cap, the run uses the longest "
+        "measured sample; a longer one is an error naming it, never truncated"
+    )
     import torch
 
     # transformers refuses bf16 at construction on a machine without a GPU unless use_cpu says it is a CPU run
@@ -215,7 +277,7 @@ def _pop_config(argv: list[str]) -> str | None:
             if i + 1 >= len(argv):
                 raise ConfigError("--config needs a YAML file")
             path = argv[i + 1]
-            del argv[i:i + 2]
+            del argv[i : i + 2]
             return path
         if arg.startswith("--config="):
             del argv[i]
@@ -239,8 +301,9 @@ def _settings(path: str | None, values: Mapping[str, Any]) -> dict[str, Any]:
     return settings
 
 
-def parse_settings(parser, argv: Iterable[str] = (), values: Mapping[str, Any] | None = None, *,
-                   known_only: bool = False) -> tuple[Any, ...]:
+def parse_settings(
+    parser, argv: Iterable[str] = (), values: Mapping[str, Any] | None = None, *, known_only: bool = False
+) -> tuple[Any, ...]:
     """`parser`'s dataclasses from its defaults < the `--config` YAML < `values` < the flags in `argv`.
 
     The YAML keys (and `values`) become parser defaults through trl's `set_defaults_with_config`, so they are
@@ -267,8 +330,9 @@ def parse_settings(parser, argv: Iterable[str] = (), values: Mapping[str, Any] |
             warnings.filterwarnings(
                 "ignore", message=".*gradient_checkpointing.* is deprecated", category=FutureWarning
             )
-            parsed = parser.parse_args_into_dataclasses(argv, return_remaining_strings=known_only,
-                                                        look_for_args_file=False)
+            parsed = parser.parse_args_into_dataclasses(
+                argv, return_remaining_strings=known_only, look_for_args_file=False
+            )
     except ConfigError:
         raise
     except ValueError as exc:  # unused flags, or a dataclass refusing a combination of settings
@@ -300,7 +364,8 @@ def parse_sft(argv: Iterable[str] = (), **values: Any) -> tuple[SFTArguments, An
     # device image's 5.17 has only gradient_checkpointing (issue 23: the device path must run on it)
     renamed = has_activation_checkpointing(config)
     ours.gradient_checkpointing = checkpointing_mode(
-        config.activation_checkpointing if renamed else config.gradient_checkpointing)
+        config.activation_checkpointing if renamed else config.gradient_checkpointing
+    )
     config.gradient_checkpointing = ours.gradient_checkpointing == "on"
     if renamed:
         config.activation_checkpointing = config.gradient_checkpointing
@@ -328,8 +393,10 @@ class InferConfig:
     """`python -m train infer` settings (none of them trl's: a plain dataclass on `TrlParser`)."""
 
     model: str = field(default="", metadata=_help("local base model directory (required)"))
-    adapter: str | None = field(default=None, metadata=_help(
-        "LoRA adapter directory written by `python -m train sft` (RUN/adapter); none = the base model"))
+    adapter: str | None = field(
+        default=None,
+        metadata=_help("LoRA adapter directory written by `python -m train sft` (RUN/adapter); none = the base model"),
+    )
     test: str = field(default="data/built/test.jsonl", metadata=_help("built test split to generate for"))
     out: str = field(default="preds.jsonl", metadata=_help("predictions JSONL to write (plus OUT.log.json)"))
     quant: str = field(
@@ -345,28 +412,48 @@ class InferConfig:
     batch_size: int = field(
         default=64, metadata=_help("prompts per generate call (left padded, sorted by prompt length)")
     )
-    merge_adapter: bool = field(default=True, metadata=_help(
-        "fold the LoRA adapter into the base weights before generating (bf16 base, --quant none only; a quantised "
-        "base keeps the adapter separate); --no-merge-adapter keeps peft's layers"))
-    cache_implementation: str = field(default="dynamic", metadata=_help(
-        "KV cache of generate: dynamic, or static (fixed shapes; transformers compiles the decoding step, which "
-        "pays off on long runs and costs a compile first)", choices=CACHE_CHOICES))
-    max_new_tokens: int | None = field(default=None, metadata=_help(
-        "generation cap; default 1.25 x the longest reply measured with the tokenizer (the adapter's "
-        "run_log.json, else the --test split's gold replies)"))
+    merge_adapter: bool = field(
+        default=True,
+        metadata=_help(
+            "fold the LoRA adapter into the base weights before generating (bf16 base, --quant none only; a quantised "
+            "base keeps the adapter separate); --no-merge-adapter keeps peft's layers"
+        ),
+    )
+    cache_implementation: str = field(
+        default="dynamic",
+        metadata=_help(
+            "KV cache of generate: dynamic, or static (fixed shapes; transformers compiles the decoding step, which "
+            "pays off on long runs and costs a compile first)",
+            choices=CACHE_CHOICES,
+        ),
+    )
+    max_new_tokens: int | None = field(
+        default=None,
+        metadata=_help(
+            "generation cap; default 1.25 x the longest reply measured with the tokenizer (the adapter's "
+            "run_log.json, else the --test split's gold replies)"
+        ),
+    )
     limit: int | None = field(default=None, metadata=_help("only the first N test rows (a quick look; default all)"))
-    backend: str = field(default="transformers", metadata=_help(
-        "transformers (always) or vllm (when installed)", choices=BACKEND_CHOICES))
+    backend: str = field(
+        default="transformers",
+        metadata=_help("transformers (always) or vllm (when installed)", choices=BACKEND_CHOICES),
+    )
     do_sample: bool = field(default=False, metadata=_help("sample instead of greedy decoding"))
     temperature: float = field(default=0.7, metadata=_help("sampling temperature (with --do-sample)"))
     top_p: float = field(default=0.9, metadata=_help("nucleus sampling mass (with --do-sample)"))
     seed: int = field(default=42, metadata=_help("sampling seed"))
-    exact: bool = field(default=False, metadata=_help(
-        "float32 weights and matmuls (TF32 off), --quant none only: greedy outputs are then byte-identical "
-        "whatever the batch size, padding or adapter merge (bf16 rounds differently per batch shape; on the H200 "
-        "16/16 outputs matched the unbatched, unmerged path in float32); about 2x the bf16 memory"))
-    attn_implementation: str = field(default="sdpa", metadata=_help(
-        "attention kernel family of transformers", choices=ATTN_CHOICES))
+    exact: bool = field(
+        default=False,
+        metadata=_help(
+            "float32 weights and matmuls (TF32 off), --quant none only: greedy outputs are then byte-identical "
+            "whatever the batch size, padding or adapter merge (bf16 rounds differently per batch shape; on the H200 "
+            "16/16 outputs matched the unbatched, unmerged path in float32); about 2x the bf16 memory"
+        ),
+    )
+    attn_implementation: str = field(
+        default="sdpa", metadata=_help("attention kernel family of transformers", choices=ATTN_CHOICES)
+    )
 
     def validate(self) -> InferConfig:
         _choice(self.quant, "quant", INFER_QUANT_CHOICES)
@@ -388,8 +475,9 @@ class InferConfig:
         self.validate()
         check_model_dir(self.model)
         if self.adapter:
-            check_model_dir(self.adapter, "--adapter", "pass the adapter directory `python -m train sft` "
-                            "wrote (RUN/adapter)")
+            check_model_dir(
+                self.adapter, "--adapter", "pass the adapter directory `python -m train sft` wrote (RUN/adapter)"
+            )
         check_file(self.test, "--test", "pass a built test split, e.g. data/built/test.jsonl")
         return self
 
@@ -398,9 +486,12 @@ class InferConfig:
 
 
 def infer_parser():
-    return make_parser((InferConfig,), prog="python -m train infer",
-                        description="batched generation on the test split -> predictions JSONL; `--config "
-                                    "FILE.yaml` takes any of these settings as keys (flags override it)")
+    return make_parser(
+        (InferConfig,),
+        prog="python -m train infer",
+        description="batched generation on the test split -> predictions JSONL; `--config "
+        "FILE.yaml` takes any of these settings as keys (flags override it)",
+    )
 
 
 def parse_infer(argv: Iterable[str] = (), **values: Any) -> InferConfig:

@@ -42,8 +42,9 @@ def read_gguf_info(path: Path) -> GgufInfo:
     try:
         import gguf
     except ImportError as exc:
-        raise UnavailableError("convert-gguf needs the gguf package: pip install gguf "
-                               "(it is in finsynth's train extra)") from exc
+        raise UnavailableError(
+            "convert-gguf needs the gguf package: pip install gguf (it is in finsynth's train extra)"
+        ) from exc
     try:
         reader = gguf.GGUFReader(str(path), "r")
     except (ValueError, OSError, IndexError) as exc:
@@ -57,8 +58,11 @@ def read_gguf_info(path: Path) -> GgufInfo:
     special: dict[str, str] = {}
     tokens = reader.get_field(gguf.Keys.Tokenizer.LIST)
     if has_tokenizer and tokens is not None:
-        for name, key in (("eos_token", gguf.Keys.Tokenizer.EOS_ID), ("bos_token", gguf.Keys.Tokenizer.BOS_ID),
-                          ("pad_token", gguf.Keys.Tokenizer.PAD_ID)):
+        for name, key in (
+            ("eos_token", gguf.Keys.Tokenizer.EOS_ID),
+            ("bos_token", gguf.Keys.Tokenizer.BOS_ID),
+            ("pad_token", gguf.Keys.Tokenizer.PAD_ID),
+        ):
             f = reader.get_field(key)
             if f is not None:
                 token_id = int(f.contents())
@@ -90,8 +94,10 @@ def _unsupported(arch: str, path: Path, exc: Exception) -> InputError:
 
     known = supported_architectures()
     listed = f" (it reads: {', '.join(known)})" if known else ""
-    return InputError(f"{path}: GGUF architecture {arch!r} is not one transformers {transformers.__version__} can "
-                      f"read{listed}; convert it with its own tooling or pick another model")
+    return InputError(
+        f"{path}: GGUF architecture {arch!r} is not one transformers {transformers.__version__} can "
+        f"read{listed}; convert it with its own tooling or pick another model"
+    )
 
 
 def _is_unsupported_error(exc: Exception) -> bool:
@@ -135,8 +141,9 @@ def _quiet_gguf_progress() -> None:
         legacy.tqdm = functools.partial(bar, disable=True)
 
 
-def convert_gguf(gguf_file: str | Path, out: str | Path, dtype: str = "bfloat16",
-                 tokenizer: bool = True) -> dict[str, Any]:
+def convert_gguf(
+    gguf_file: str | Path, out: str | Path, dtype: str = "bfloat16", tokenizer: bool = True
+) -> dict[str, Any]:
     """Convert `gguf_file` to a Hugging Face checkpoint in `out`; returns a summary (JSON-safe).
 
     `tokenizer=False`, or a GGUF without `tokenizer.*` metadata, writes the weights and config only.
@@ -207,8 +214,13 @@ def convert_gguf(gguf_file: str | Path, out: str | Path, dtype: str = "bfloat16"
         "tie_word_embeddings": bool(getattr(model.config, "tie_word_embeddings", False)),
         "tokenizer": tok is not None,
         "chat_template": bool(tok is not None and getattr(tok, "chat_template", None)),
-        "note": None if tok is not None else ("the GGUF carries no tokenizer: weights and config only"
-                                              if not has_tokenizer else "tokenizer skipped (--no-tokenizer)"),
+        "note": None
+        if tok is not None
+        else (
+            "the GGUF carries no tokenizer: weights and config only"
+            if not has_tokenizer
+            else "tokenizer skipped (--no-tokenizer)"
+        ),
         "files": files,
         "bytes": sum((out / f).stat().st_size for f in files),
         "transformers": transformers.__version__,

@@ -30,8 +30,12 @@ def split_path(data_dir: str | os.PathLike[str], split: str) -> Path:
     return Path(data_dir) / f"{split}.jsonl"
 
 
-def load_split(data_dir: str | os.PathLike[str], split: str, required: bool = True,
-               columns: tuple[str, ...] = ("prompt", "completion")) -> list[dict[str, Any]]:
+def load_split(
+    data_dir: str | os.PathLike[str],
+    split: str,
+    required: bool = True,
+    columns: tuple[str, ...] = ("prompt", "completion"),
+) -> list[dict[str, Any]]:
     """Rows of `<data_dir>/<split>.jsonl`, each with the conversational `columns` (GRPO's QA rows have a
     `prompt` and no `completion`); [] for a missing optional split."""
     path = split_path(data_dir, split)
@@ -94,8 +98,10 @@ def row_weights(rows: list[dict[str, Any]], path: str | os.PathLike[str]) -> lis
     for i, (row, value) in enumerate(zip(rows, found, strict=True), 1):
         where = f"{path}: row {i} (id {row.get('id', '?')}), field {WEIGHT_SOURCE}"
         if value is None:
-            raise WeightError(f"{where}: missing, while other rows carry one; rebuild with `finsynth build "
-                              f"--compose FILE` (mode: weight) so that every training row has its weight")
+            raise WeightError(
+                f"{where}: missing, while other rows carry one; rebuild with `finsynth build "
+                f"--compose FILE` (mode: weight) so that every training row has its weight"
+            )
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
             raise WeightError(f"{where}: {value!r} is not a finite number >= 0; rebuild the data or fix the row")
         weights.append(float(value))
@@ -108,17 +114,27 @@ def weight_summary(weights: list[float] | None) -> dict[str, Any]:
     """The run log's `weighting`: how the loss weighs the rows."""
     if weights is None:
         return {"mode": "none", "reason": f"no training row carries {WEIGHT_SOURCE}: every row weighs 1"}
-    return {"mode": "loss", "source": WEIGHT_SOURCE, "rows": len(weights),
-            "mean": round(statistics.fmean(weights), 6), "min": min(weights), "max": max(weights),
-            "zero_rows": sum(w == 0 for w in weights)}
+    return {
+        "mode": "loss",
+        "source": WEIGHT_SOURCE,
+        "rows": len(weights),
+        "mean": round(statistics.fmean(weights), 6),
+        "min": min(weights),
+        "max": max(weights),
+        "zero_rows": sum(w == 0 for w in weights),
+    }
 
 
 def trl_rows(rows: list[dict[str, Any]], weights: list[float] | None = None) -> list[dict[str, Any]]:
     """Conversational prompt-completion rows as trl's SFTTrainer reads them (thinking off per row), each with its
     loss `weight` when `weights` are given."""
     out = [
-        {"id": r.get("id", str(i)), "prompt": r["prompt"], "completion": r["completion"],
-         "chat_template_kwargs": dict(CHAT_TEMPLATE_KWARGS)}
+        {
+            "id": r.get("id", str(i)),
+            "prompt": r["prompt"],
+            "completion": r["completion"],
+            "chat_template_kwargs": dict(CHAT_TEMPLATE_KWARGS),
+        }
         for i, r in enumerate(rows)
     ]
     if weights is not None:
@@ -129,7 +145,10 @@ def trl_rows(rows: list[dict[str, Any]], weights: list[float] | None = None) -> 
 
 def _ids(tokenizer, messages: list[dict[str, str]], add_generation_prompt: bool) -> list[int]:
     out = tokenizer.apply_chat_template(
-        messages, add_generation_prompt=add_generation_prompt, tokenize=True, return_dict=True,
+        messages,
+        add_generation_prompt=add_generation_prompt,
+        tokenize=True,
+        return_dict=True,
         **CHAT_TEMPLATE_KWARGS,
     )
     return list(out["input_ids"])

@@ -92,8 +92,12 @@ STATUS_KEPT_START = "kept_start"  # the guard found nothing better than the star
 class GRPOArguments:
     """What trl's `GRPOConfig` does not cover: the data, the model, the reward and the adapter."""
 
-    data: str = field(default="data/built", metadata={"help": "a `finsynth build` output directory (extraction) "
-                                                               "or a `finsynth qa judge` `grpo/` directory (qa)"})
+    data: str = field(
+        default="data/built",
+        metadata={
+            "help": "a `finsynth build` output directory (extraction) or a `finsynth qa judge` `grpo/` directory (qa)"
+        },
+    )
     model: str = field(default="", metadata={"help": "local base model directory (required)"})
     adapter: str | None = field(default=None, metadata={"help": "an SFT adapter to continue (else a fresh LoRA)"})
     reward: str = field(default="extraction", metadata={"help": "extraction | qa"})
@@ -107,25 +111,42 @@ class GRPOArguments:
     attn_implementation: str = "sdpa"
     sdpa_cudnn: bool = False  # cuDNN's SDPA backward NaNs with an explicit mask on H100/H200 (train/sft.py)
     bf16_model: bool = field(default=True, metadata={"help": "load the base in bf16 on a GPU"})
-    time_budget_s: float | None = field(default=None, metadata={
-        "help": "stop after the optimiser step that passes this many seconds of training (the adapter and the "
-                "run log are written as for a finished run; the log says why it stopped)"})
-    prompts: str | None = field(default=None, metadata={
-        "help": "the directory whose --split holds the GRPO prompts (default --data), e.g. a `finsynth build "
-                "--compose` output composed to the test prior; validation still reads --data, and a prompt whose "
-                "paragraph (near-)duplicates a validation paragraph is dropped"})
+    time_budget_s: float | None = field(
+        default=None,
+        metadata={
+            "help": "stop after the optimiser step that passes this many seconds of training (the adapter and the "
+            "run log are written as for a finished run; the log says why it stopped)"
+        },
+    )
+    prompts: str | None = field(
+        default=None,
+        metadata={
+            "help": "the directory whose --split holds the GRPO prompts (default --data), e.g. a `finsynth build "
+            "--compose` output composed to the test prior; validation still reads --data, and a prompt whose "
+            "paragraph (near-)duplicates a validation paragraph is dropped"
+        },
+    )
     val_split: str = field(default="val", metadata={"help": "the split of --data the validation guard decodes"})
-    val_steps: int = field(default=5, metadata={
-        "help": "score the policy on the validation split every N optimiser steps (and at step 0 and the end); "
-                "0 = no guard (the last step's adapter is kept, whatever it scores)"})
-    val_patience: int = field(default=3, metadata={
-        "help": "stop after this many evaluations in a row below the best so far"})
-    val_matcher: str = field(default="reference", metadata={
-        "help": "extraction validation matcher: reference (the outcome benchmark's headline) | fuzzy"})
+    val_steps: int = field(
+        default=5,
+        metadata={
+            "help": "score the policy on the validation split every N optimiser steps (and at step 0 and the end); "
+            "0 = no guard (the last step's adapter is kept, whatever it scores)"
+        },
+    )
+    val_patience: int = field(
+        default=3, metadata={"help": "stop after this many evaluations in a row below the best so far"}
+    )
+    val_matcher: str = field(
+        default="reference",
+        metadata={"help": "extraction validation matcher: reference (the outcome benchmark's headline) | fuzzy"},
+    )
     val_limit: int | None = field(default=None, metadata={"help": "decode only the first N validation rows"})
     val_batch_size: int = field(default=64, metadata={"help": "validation prompts per generate call"})
-    sample_steps: list[int] = field(default_factory=lambda: [1, 5, 10], metadata={
-        "help": "record sampled completions (with every reward component) at these optimiser steps"})
+    sample_steps: list[int] = field(
+        default_factory=lambda: [1, 5, 10],
+        metadata={"help": "record sampled completions (with every reward component) at these optimiser steps"},
+    )
     samples_per_step: int = field(default=4, metadata={"help": "completions recorded per sample step (one a prompt)"})
 
     def check(self) -> GRPOArguments:
@@ -139,11 +160,15 @@ class GRPOArguments:
         if self.adapter:
             check_model_dir(self.adapter, "--adapter", "pass the `adapter` directory a `python -m train sft` run wrote")
         if not (Path(self.data) / f"{self.split}.jsonl").is_file() and not self.prompts:
-            raise InputError(f"--data {self.data}: no {self.split}.jsonl there; pass a `python -m finsynth build` "
-                             "output directory (extraction) or a `finsynth qa judge` grpo/ directory (qa)")
+            raise InputError(
+                f"--data {self.data}: no {self.split}.jsonl there; pass a `python -m finsynth build` "
+                "output directory (extraction) or a `finsynth qa judge` grpo/ directory (qa)"
+            )
         if self.prompts and not (Path(self.prompts) / f"{self.split}.jsonl").is_file():
-            raise InputError(f"--prompts {self.prompts}: no {self.split}.jsonl there; pass a `python -m finsynth "
-                             "build` output directory (e.g. one built with --compose)")
+            raise InputError(
+                f"--prompts {self.prompts}: no {self.split}.jsonl there; pass a `python -m finsynth "
+                "build` output directory (e.g. one built with --compose)"
+            )
         if self.val_matcher not in MATCHERS:
             raise ConfigError(f"--val_matcher must be one of {MATCHERS}, got {self.val_matcher!r}")
         for name in ("val_steps", "val_patience", "samples_per_step", "val_batch_size"):
@@ -184,25 +209,43 @@ def grpo_rows(rows: list[dict[str, Any]], reward: str) -> list[dict[str, Any]]:
     for i, row in enumerate(rows):
         if reward == "extraction":
             if "completion" not in row:
-                raise InputError(f"row {i + 1} ({row.get('id', '?')}): no `completion`; extraction GRPO needs a "
-                                 "`finsynth build` split (prompt + gold completion)")
-            out.append({"prompt": row["prompt"], "gold": row["completion"][-1]["content"],
-                        "sample_type": row.get("type"), "paragraph": paragraph_of(row["prompt"])})
+                raise InputError(
+                    f"row {i + 1} ({row.get('id', '?')}): no `completion`; extraction GRPO needs a "
+                    "`finsynth build` split (prompt + gold completion)"
+                )
+            out.append(
+                {
+                    "prompt": row["prompt"],
+                    "gold": row["completion"][-1]["content"],
+                    "sample_type": row.get("type"),
+                    "paragraph": paragraph_of(row["prompt"]),
+                }
+            )
         else:
             if "answer" not in row:
-                raise InputError(f"row {i + 1} ({row.get('id', '?')}): no `answer`; QA GRPO needs the `grpo/` "
-                                 "rows `finsynth qa judge` writes (prompt + answer)")
+                raise InputError(
+                    f"row {i + 1} ({row.get('id', '?')}): no `answer`; QA GRPO needs the `grpo/` "
+                    "rows `finsynth qa judge` writes (prompt + answer)"
+                )
             answer = row["answer"]
-            out.append({"prompt": row["prompt"], "scale": row.get("scale") or "", "kind": row.get("kind"),
-                        "answer": json.dumps(answer, ensure_ascii=False) if isinstance(answer, list) else str(answer)})
+            out.append(
+                {
+                    "prompt": row["prompt"],
+                    "scale": row.get("scale") or "",
+                    "kind": row.get("kind"),
+                    "answer": json.dumps(answer, ensure_ascii=False) if isinstance(answer, list) else str(answer),
+                }
+            )
     return out
 
 
 def dataset_rows(rows: list[dict[str, Any]], reward: str) -> list[dict[str, Any]]:
     """`grpo_rows` plus each row's `id` (trl hands it to the reward functions, so recorded samples name their
     row)."""
-    return [{**columns, "id": str(row.get("id") or f"row-{i + 1}")}
-            for i, (row, columns) in enumerate(zip(rows, grpo_rows(rows, reward), strict=True))]
+    return [
+        {**columns, "id": str(row.get("id") or f"row-{i + 1}")}
+        for i, (row, columns) in enumerate(zip(rows, grpo_rows(rows, reward), strict=True))
+    ]
 
 
 def _columns(reward: str) -> tuple[str, ...]:
@@ -213,8 +256,10 @@ def _split_rows(directory: str, split: str, reward: str) -> list[dict[str, Any]]
     try:
         return load_split(directory, split, required=False, columns=_columns(reward))
     except ValueError as exc:  # a row that is not a built row: the user's file, named by load_split
-        raise InputError(f"{exc}; pass a `python -m finsynth build` output (extraction) or the `grpo/` rows "
-                         "`finsynth qa judge` writes (qa)") from exc
+        raise InputError(
+            f"{exc}; pass a `python -m finsynth build` output (extraction) or the `grpo/` rows "
+            "`finsynth qa judge` writes (qa)"
+        ) from exc
 
 
 def load_prompts(ours: GRPOArguments) -> list[dict[str, Any]]:
@@ -225,15 +270,20 @@ def load_prompts(ours: GRPOArguments) -> list[dict[str, Any]]:
     rows = all_rows[: ours.limit]
     if not rows:
         why = f"--limit {ours.limit} of {len(all_rows)} rows" if all_rows else "the file has 0 rows"
-        hint = ("`finsynth qa judge` wrote an empty RL split: run it with --rl-include-sft (the verifiable SFT "
-                "samples that pass --rl-min go to RL too) or a lower --rl-min" if ours.reward == "qa"
-                else "pass a `python -m finsynth build` output whose split has training rows")
+        hint = (
+            "`finsynth qa judge` wrote an empty RL split: run it with --rl-include-sft (the verifiable SFT "
+            "samples that pass --rl-min go to RL too) or a lower --rl-min"
+            if ours.reward == "qa"
+            else "pass a `python -m finsynth build` output whose split has training rows"
+        )
         raise InputError(f"{path}: no usable prompts for GRPO ({why}); {hint}")
     return rows
 
 
-def drop_validation_leaks(prompts: list[dict[str, Any]], validation: list[dict[str, Any]],
-                          ) -> tuple[list[dict[str, Any]], list[str]]:
+def drop_validation_leaks(
+    prompts: list[dict[str, Any]],
+    validation: list[dict[str, Any]],
+) -> tuple[list[dict[str, Any]], list[str]]:
     """The prompts whose paragraph is not a (near-)duplicate (the build's Jaccard >= 0.8) of a validation
     paragraph, and the ids of those dropped: the guard must judge on paragraphs GRPO never saw (a `--prompts`
     build with another split, or the corpus rendered without dedupe, can hold validation paragraphs)."""
@@ -258,26 +308,38 @@ def reward_curves(history: list[dict[str, Any]]) -> dict[str, list[dict[str, Any
         step = entry.get("step")
         for key, value in entry.items():
             if key == "reward" or (key.startswith("rewards/") and key.endswith("/mean")):
-                name = "total" if key == "reward" else key[len("rewards/"):-len("/mean")]
-                std_key = "reward_std" if key == "reward" else key[:-len("/mean")] + "/std"
+                name = "total" if key == "reward" else key[len("rewards/") : -len("/mean")]
+                std_key = "reward_std" if key == "reward" else key[: -len("/mean")] + "/std"
                 curves.setdefault(name, []).append(
-                    {"step": step, "mean": value, **({"std": entry[std_key]} if std_key in entry else {})})
+                    {"step": step, "mean": value, **({"std": entry[std_key]} if std_key in entry else {})}
+                )
     return curves
 
 
 def policy_curve(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per logged step: the KL to the reference, the mean completion length and the share cut at the cap."""
-    keys = {"kl": "kl", "completions/mean_length": "mean_length", "completions/clipped_ratio": "clipped_ratio",
-            "learning_rate": "learning_rate"}
-    return [{"step": h.get("step"), **{short: h[key] for key, short in keys.items() if key in h}}
-            for h in history if "reward" in h]
+    keys = {
+        "kl": "kl",
+        "completions/mean_length": "mean_length",
+        "completions/clipped_ratio": "clipped_ratio",
+        "learning_rate": "learning_rate",
+    }
+    return [
+        {"step": h.get("step"), **{short: h[key] for key, short in keys.items() if key in h}}
+        for h in history
+        if "reward" in h
+    ]
 
 
-def completion_tokens_per_second(history: list[dict[str, Any]], completions_per_step: int,
-                                 seconds: float) -> float | None:
+def completion_tokens_per_second(
+    history: list[dict[str, Any]], completions_per_step: int, seconds: float
+) -> float | None:
     """Completion tokens sampled per second of training (validation excluded): the generation-bound rate."""
-    tokens = sum(h["completions/mean_length"] * completions_per_step for h in history
-                 if isinstance(h.get("completions/mean_length"), int | float))
+    tokens = sum(
+        h["completions/mean_length"] * completions_per_step
+        for h in history
+        if isinstance(h.get("completions/mean_length"), int | float)
+    )
     return round(tokens / seconds, 1) if tokens and seconds > 0 else None
 
 
@@ -313,8 +375,15 @@ class SampleRecorder:
             parts = reward_breakdown(self.task, completions[i], **row)  # type: ignore[arg-type]
             parts.pop("total", None)
             total = sum(self.weights.get(k, 0.0) * v for k, v in parts.items())
-            kept.append({"id": row.get("id"), "type": row.get("sample_type"),
-                         "completion": completion_text(completions[i]), "rewards": parts, "total": round(total, 4)})
+            kept.append(
+                {
+                    "id": row.get("id"),
+                    "type": row.get("sample_type"),
+                    "completion": completion_text(completions[i]),
+                    "rewards": parts,
+                    "total": round(total, 4),
+                }
+            )
         self.records.append({"step": step, "completions": kept})
 
 
@@ -332,11 +401,31 @@ class _RecordingReward:
 
 def _config_record(ours: GRPOArguments, config: Any, weights: list[float], names: list[str]) -> dict[str, Any]:
     """What the run log records as `config`: our arguments and trl's settings that matter for a rerun."""
-    keep = ("learning_rate", "num_generations", "per_device_train_batch_size", "gradient_accumulation_steps",
-            "max_completion_length", "temperature", "max_steps", "num_train_epochs", "beta", "loss_type",
-            "scale_rewards", "seed", "max_grad_norm", "lr_scheduler_type", "warmup_steps", "disable_dropout", "bf16")
-    return {**asdict(ours), **{k: getattr(config, k) for k in keep},
-            "reward_functions": names, "reward_weights": weights}
+    keep = (
+        "learning_rate",
+        "num_generations",
+        "per_device_train_batch_size",
+        "gradient_accumulation_steps",
+        "max_completion_length",
+        "temperature",
+        "max_steps",
+        "num_train_epochs",
+        "beta",
+        "loss_type",
+        "scale_rewards",
+        "seed",
+        "max_grad_norm",
+        "lr_scheduler_type",
+        "warmup_steps",
+        "disable_dropout",
+        "bf16",
+    )
+    return {
+        **asdict(ours),
+        **{k: getattr(config, k) for k in keep},
+        "reward_functions": names,
+        "reward_weights": weights,
+    }
 
 
 def _budget_callback(seconds: float):
@@ -376,7 +465,8 @@ def check_reference(trainer, ours: GRPOArguments, beta: float) -> str:
     if "ref" not in getattr(model, "peft_config", {}):
         raise UnavailableError(
             f"--beta {beta} with --adapter {ours.adapter}: this trl/peft pair computes the KL term against the base "
-            "model, not the SFT adapter (no frozen 'ref' copy); install peft >= 0.20, or pass --beta 0")
+            "model, not the SFT adapter (no frozen 'ref' copy); install peft >= 0.20, or pass --beta 0"
+        )
     return f"the SFT adapter {ours.adapter} (trl's frozen 'ref' copy)"
 
 
@@ -386,8 +476,10 @@ def _decision(guard, ours: GRPOArguments, kept_start: bool) -> str:
     what = "the SFT adapter" if ours.adapter else "the starting policy (fresh LoRA, = the base)"
     if kept_start:
         tried = f"best GRPO evaluation {max(later):g}" if later else "no GRPO evaluation"
-        return (f"GRPO found nothing better than {what} on validation ({start.score:g} at step 0; {tried}): "
-                f"the output adapter is {what}")
+        return (
+            f"GRPO found nothing better than {what} on validation ({start.score:g} at step 0; {tried}): "
+            f"the output adapter is {what}"
+        )
     return f"kept step {best.step}: validation {best.score:g} against {start.score:g} at step 0"
 
 
@@ -419,12 +511,16 @@ def run_grpo(ours: GRPOArguments, config: Any) -> dict[str, Any]:
             require_rows(val_rows, val_path)
     if val_rows and config.world_size > 1:
         # every process would decode and decide on its own; one that stopped while another went on would hang DDP
-        raise ConfigError(f"the validation guard runs in one process, not {config.world_size}: train GRPO on one GPU, "
-                          "or pass --val_steps 0 to train unguarded under accelerate launch")
+        raise ConfigError(
+            f"the validation guard runs in one process, not {config.world_size}: train GRPO on one GPU, "
+            "or pass --val_steps 0 to train unguarded under accelerate launch"
+        )
     rows, dropped = drop_validation_leaks(rows, val_rows)
     if not rows:
-        raise InputError(f"{ours.prompt_file}: no usable prompts for GRPO: all {len(dropped)} (near-)duplicate a "
-                         f"paragraph of {val_path}; pass prompts from another split or build")
+        raise InputError(
+            f"{ours.prompt_file}: no usable prompts for GRPO: all {len(dropped)} (near-)duplicate a "
+            f"paragraph of {val_path}; pass prompts from another split or build"
+        )
     dataset = Dataset.from_list(dataset_rows(rows, ours.reward))
     funcs, weights = trl_reward_functions(ours.reward)  # type: ignore[arg-type]
     if config.reward_weights is None:
@@ -433,15 +529,15 @@ def run_grpo(ours: GRPOArguments, config: Any) -> dict[str, Any]:
         listed = ", ".join(f.__name__ for f in funcs)
         raise ConfigError(f"--reward_weights needs {len(funcs)} weights, one per reward function ({listed})")
     names = [f.__name__ for f in funcs]
-    recorder = SampleRecorder(ours.reward, ours.sample_steps, ours.samples_per_step, names,
-                              list(config.reward_weights))
+    recorder = SampleRecorder(ours.reward, ours.sample_steps, ours.samples_per_step, names, list(config.reward_weights))
     if ours.sample_steps and ours.samples_per_step:
         funcs = [recorder.wrap(funcs[0]), *funcs[1:]]
     cuda = has_cuda()
     if not cuda and ("paged" in config.optim or "8bit" in config.optim):
         config.optim = "adamw_torch"
-    tokenizer_source = ours.adapter if ours.adapter and (Path(ours.adapter) / "tokenizer_config.json").is_file() \
-        else ours.model
+    tokenizer_source = (
+        ours.adapter if ours.adapter and (Path(ours.adapter) / "tokenizer_config.json").is_file() else ours.model
+    )
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_source, padding_side="left")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -459,30 +555,52 @@ def run_grpo(ours: GRPOArguments, config: Any) -> dict[str, Any]:
     validation = None
     if val_rows:
         validation = make_validation_guard(
-            val_rows, task=ours.reward, every=ours.val_steps, patience=ours.val_patience, matcher=ours.val_matcher,
-            max_new_tokens=config.max_completion_length, batch_size=ours.val_batch_size, best_dir=out / "best",
-            start_adapter=Path(ours.adapter) if ours.adapter else None, progress=_progress)
+            val_rows,
+            task=ours.reward,
+            every=ours.val_steps,
+            patience=ours.val_patience,
+            matcher=ours.val_matcher,
+            max_new_tokens=config.max_completion_length,
+            batch_size=ours.val_batch_size,
+            best_dir=out / "best",
+            start_adapter=Path(ours.adapter) if ours.adapter else None,
+            progress=_progress,
+        )
     callbacks = [guard] + ([budget] if budget else []) + ([validation] if validation else [])  # budget first
-    trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=config, train_dataset=dataset,
-                          processing_class=tokenizer, peft_config=peft_config, callbacks=callbacks)
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=funcs,
+        args=config,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=peft_config,
+        callbacks=callbacks,
+    )
     guard.attach(trainer)
     if validation is not None:
         validation.attach(trainer)
     reference = check_reference(trainer, ours, config.beta)
-    info = {"rows": {ours.split: len(rows), "validation": len(val_rows), "dropped_validation_leaks": len(dropped)},
-            "reward": ours.reward, "reward_functions": names, "prompts_from": str(ours.prompt_file),
-            "started_from": ours.adapter or "base model (fresh LoRA)", "kl_reference": reference}
+    info = {
+        "rows": {ours.split: len(rows), "validation": len(val_rows), "dropped_validation_leaks": len(dropped)},
+        "reward": ours.reward,
+        "reward_functions": names,
+        "prompts_from": str(ours.prompt_file),
+        "started_from": ours.adapter or "base model (fresh LoRA)",
+        "kl_reference": reference,
+    }
     log_config = _config_record(ours, config, list(config.reward_weights), names)
     if cuda:
         torch.cuda.reset_peak_memory_stats()
 
     def curves(log: dict[str, Any]) -> None:
         history = trainer.state.log_history
-        log.update(reward_curves=reward_curves(history), policy_curve=policy_curve(history),
-                   validation=[e.record() for e in validation.evaluations] if validation else [],
-                   guard=validation.summary() if validation else {"enabled": False,
-                                                                   "reason": guard_note or "--val_steps 0"},
-                   samples=recorder.records)
+        log.update(
+            reward_curves=reward_curves(history),
+            policy_curve=policy_curve(history),
+            validation=[e.record() for e in validation.evaluations] if validation else [],
+            guard=validation.summary() if validation else {"enabled": False, "reason": guard_note or "--val_steps 0"},
+            samples=recorder.records,
+        )
 
     try:
         with sdpa_backends(ours.sdpa_cudnn):
@@ -490,8 +608,13 @@ def run_grpo(ours: GRPOArguments, config: Any) -> dict[str, Any]:
     except TrainingDivergedError as exc:
         close_progress_bars(trainer)
         log = run_log(log_config, info, trainer, None, started)
-        log.update(status="failed", failed_step=exc.step, reason=str(exc), adapter=None,
-                   failure={"what": exc.what, "value": exc.value, "step": exc.step})
+        log.update(
+            status="failed",
+            failed_step=exc.step,
+            reason=str(exc),
+            adapter=None,
+            failure={"what": exc.what, "value": exc.value, "step": exc.step},
+        )
         curves(log)
         if validation is not None and validation.best is not None:  # written before the bad step, so finite
             log["guard"]["best_adapter"] = str(validation.best_source())
@@ -516,14 +639,21 @@ def run_grpo(ours: GRPOArguments, config: Any) -> dict[str, Any]:
     if budget is not None and budget.stopped_at is not None:
         stopped = f"time budget of {ours.time_budget_s:.0f} s reached after step {budget.stopped_at}"
     elif validation is not None and validation.stopped_at is not None:
-        stopped = (f"validation fell {ours.val_patience} evaluations in a row below its best (step "
-                   f"{validation.best.step}): stopped after step {validation.stopped_at}")
+        stopped = (
+            f"validation fell {ours.val_patience} evaluations in a row below its best (step "
+            f"{validation.best.step}): stopped after step {validation.stopped_at}"
+        )
     val_seconds = log["guard"].get("seconds", 0.0) if validation else 0.0
     per_step = config.per_device_train_batch_size * config.gradient_accumulation_steps * trainer.args.world_size
     runtime = (result.metrics or {}).get("train_runtime") or (time.time() - started)
-    log.update(status=STATUS_KEPT_START if kept_start else "ok", adapter=str(adapter_dir), stopped_early=stopped,
-               completion_tokens_per_second=completion_tokens_per_second(
-                   trainer.state.log_history, per_step, runtime - val_seconds))
+    log.update(
+        status=STATUS_KEPT_START if kept_start else "ok",
+        adapter=str(adapter_dir),
+        stopped_early=stopped,
+        completion_tokens_per_second=completion_tokens_per_second(
+            trainer.state.log_history, per_step, runtime - val_seconds
+        ),
+    )
     if validation is not None:
         log["guard"]["decision"] = _decision(validation, ours, kept_start)
         _progress(log["guard"]["decision"])
@@ -534,4 +664,3 @@ def run_grpo(ours: GRPOArguments, config: Any) -> dict[str, Any]:
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """`grpo` leaves the rest of the command line to trl's parser (so `--help` shows trl's own flags)."""
     return sub.add_parser("grpo", add_help=False, help="GRPO on finsynth's rewards (trl GRPOTrainer; trl's flags)")
-

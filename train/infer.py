@@ -83,11 +83,16 @@ def resolve_max_new_tokens(cfg: InferConfig, tokenizer, rows: list[dict[str, Any
     if tokenizer is not None:
         from .data import full_ids, prompt_ids
 
-        gold = [len(full_ids(tokenizer, r)) - len(prompt_ids(tokenizer, r))
-                for r in rows if isinstance(r.get("prompt"), list) and isinstance(r.get("completion"), list)]
+        gold = [
+            len(full_ids(tokenizer, r)) - len(prompt_ids(tokenizer, r))
+            for r in rows
+            if isinstance(r.get("prompt"), list) and isinstance(r.get("completion"), list)
+        ]
         if gold:
-            return (math.ceil(REPLY_MARGIN * max(gold)),
-                    f"{REPLY_MARGIN} x the longest gold reply of {cfg.test} ({max(gold)} tokens)")
+            return (
+                math.ceil(REPLY_MARGIN * max(gold)),
+                f"{REPLY_MARGIN} x the longest gold reply of {cfg.test} ({max(gold)} tokens)",
+            )
     return FALLBACK_MAX_NEW_TOKENS, "no measured reply lengths: the fallback"
 
 
@@ -100,8 +105,14 @@ def _tokenizer_source(model_path: str, adapter: str | None) -> str:
     return adapter if adapter and (Path(adapter) / "tokenizer_config.json").is_file() else model_path
 
 
-def load_for_inference(model_path: str, adapter: str | None, quant: str, attn_implementation: str = "sdpa",
-                       merge_adapter: bool = False, exact: bool = False):
+def load_for_inference(
+    model_path: str,
+    adapter: str | None,
+    quant: str,
+    attn_implementation: str = "sdpa",
+    merge_adapter: bool = False,
+    exact: bool = False,
+):
     """Tokenizer (left padding) and model with the adapter attached (merged into a bf16 base when asked), in eval
     mode. Merging removes peft's extra kernels from every decoding step; a quantised base is never merged into
     (that would round the deltas into int8/nf4). `exact`: float32 weights with TF32 off, so batching and merging
@@ -153,8 +164,7 @@ def stop_token_ids(tokenizer, model) -> list[int]:
 def render_prompts(tokenizer, rows: list[dict[str, Any]]) -> list[str]:
     """The training prompt (system + user) with the generation prompt, thinking off."""
     return [
-        tokenizer.apply_chat_template(r["prompt"], add_generation_prompt=True, tokenize=False,
-                                      **CHAT_TEMPLATE_KWARGS)
+        tokenizer.apply_chat_template(r["prompt"], add_generation_prompt=True, tokenize=False, **CHAT_TEMPLATE_KWARGS)
         for r in rows
     ]
 
@@ -183,12 +193,12 @@ def generate_transformers(tokenizer, model, rows: list[dict[str, Any]], cfg: Inf
         gen_kwargs.update(temperature=None, top_p=None, top_k=None)
     torch.manual_seed(cfg.seed)
     for start in range(0, len(order), cfg.batch_size):
-        idx = order[start:start + cfg.batch_size]
+        idx = order[start : start + cfg.batch_size]
         enc = tokenizer([prompts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
         enc = {k: v.to(device) for k, v in enc.items()}
         with torch.inference_mode():
             out = model.generate(**enc, **gen_kwargs)
-        new = out[:, enc["input_ids"].shape[1]:]
+        new = out[:, enc["input_ids"].shape[1] :]
         for j, i in enumerate(idx):
             outputs[i] = tokenizer.decode(new[j], skip_special_tokens=True).strip()
     return outputs
@@ -199,16 +209,21 @@ def generate_vllm(rows: list[dict[str, Any]], cfg: InferConfig) -> list[str]:
     from vllm import LLM, SamplingParams
     from vllm.lora.request import LoRARequest
 
-    llm = LLM(model=cfg.model, enable_lora=bool(cfg.adapter), seed=cfg.seed,
-              quantization="bitsandbytes" if cfg.quant != "none" else None)
+    llm = LLM(
+        model=cfg.model,
+        enable_lora=bool(cfg.adapter),
+        seed=cfg.seed,
+        quantization="bitsandbytes" if cfg.quant != "none" else None,
+    )
     params = SamplingParams(
         temperature=cfg.temperature if cfg.do_sample else 0.0,
         top_p=cfg.top_p if cfg.do_sample else 1.0,
         max_tokens=cfg.max_new_tokens or FALLBACK_MAX_NEW_TOKENS,
     )
     lora = LoRARequest("finsynth", 1, cfg.adapter) if cfg.adapter else None
-    results = llm.chat([r["prompt"] for r in rows], params, lora_request=lora,
-                       chat_template_kwargs=dict(CHAT_TEMPLATE_KWARGS))
+    results = llm.chat(
+        [r["prompt"] for r in rows], params, lora_request=lora, chat_template_kwargs=dict(CHAT_TEMPLATE_KWARGS)
+    )
     return [r.outputs[0].text.strip() for r in results]
 
 
@@ -229,8 +244,9 @@ def run_infer(cfg: InferConfig) -> dict[str, Any]:
     if cfg.quant == "auto":
         notice(f"--quant auto -> {quant}: {quant_why}")
     if cfg.backend == "vllm" and not vllm_available():
-        raise UnavailableError("--backend vllm needs vllm installed (pip install vllm); "
-                               "the transformers backend always works")
+        raise UnavailableError(
+            "--backend vllm needs vllm installed (pip install vllm); the transformers backend always works"
+        )
     tokenizer = model = None
     if cfg.backend == "vllm":
         if cfg.max_new_tokens is None:
@@ -238,8 +254,9 @@ def run_infer(cfg: InferConfig) -> dict[str, Any]:
 
             tokenizer = AutoTokenizer.from_pretrained(_tokenizer_source(cfg.model, cfg.adapter))
     else:
-        tokenizer, model = load_for_inference(cfg.model, cfg.adapter, quant, cfg.attn_implementation,
-                                              merge_adapter=cfg.merge_adapter, exact=cfg.exact)
+        tokenizer, model = load_for_inference(
+            cfg.model, cfg.adapter, quant, cfg.attn_implementation, merge_adapter=cfg.merge_adapter, exact=cfg.exact
+        )
     max_new, max_new_why = resolve_max_new_tokens(cfg, tokenizer, all_rows)  # the whole split, not --limit
     if cfg.max_new_tokens is None:
         notice(f"--max-new-tokens {max_new}: {max_new_why}")
@@ -253,13 +270,18 @@ def run_infer(cfg: InferConfig) -> dict[str, Any]:
     ]
     write_jsonl_atomic(cfg.out, preds)
     seconds = time.time() - started
-    log = {"config": cfg.to_dict(), "resolved": {"quant": quant_why, "max_new_tokens": max_new_why},
-           "rows": len(preds), "seconds": round(seconds, 2), "load_seconds": round(loaded - started, 2),
-           "generate_seconds": round(generate_seconds, 2),
-           "dtype": str(next(model.parameters()).dtype).removeprefix("torch.") if model is not None else None,
-           "merged_adapter": bool(cfg.adapter and cfg.merge_adapter and quant == "none" and cfg.backend != "vllm"),
-           "rows_per_second": round(len(preds) / seconds, 3) if seconds else None,
-           "valid_json": sum(_is_json(p["output"]) for p in preds)}
+    log = {
+        "config": cfg.to_dict(),
+        "resolved": {"quant": quant_why, "max_new_tokens": max_new_why},
+        "rows": len(preds),
+        "seconds": round(seconds, 2),
+        "load_seconds": round(loaded - started, 2),
+        "generate_seconds": round(generate_seconds, 2),
+        "dtype": str(next(model.parameters()).dtype).removeprefix("torch.") if model is not None else None,
+        "merged_adapter": bool(cfg.adapter and cfg.merge_adapter and quant == "none" and cfg.backend != "vllm"),
+        "rows_per_second": round(len(preds) / seconds, 3) if seconds else None,
+        "valid_json": sum(_is_json(p["output"]) for p in preds),
+    }
     write_json_atomic(str(cfg.out) + ".log.json", log)
     return log
 

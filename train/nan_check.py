@@ -49,8 +49,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default="data/built", help="built data directory (default: data/built)")
     p.add_argument("--steps", type=int, default=20, help="optimiser steps per training configuration (default: 20)")
     p.add_argument("--quant", default="none", help="base weights, one of: 8bit, 4bit, none (default: none)")
-    p.add_argument("--parts", nargs="+", default=PARTS, metavar="PART",
-                   help=f"what to run, any of: kernel, batches, {', '.join(CONFIGS)} (default: {' '.join(PARTS)})")
+    p.add_argument(
+        "--parts",
+        nargs="+",
+        default=PARTS,
+        metavar="PART",
+        help=f"what to run, any of: kernel, batches, {', '.join(CONFIGS)} (default: {' '.join(PARTS)})",
+    )
     p.add_argument("--work-dir", default="/tmp/finsynth-nan-check", help="run directories (default: %(default)s)")
     p.add_argument("--child-timeout", type=int, default=600, help="seconds allowed per part (default: 600)")
     p.add_argument("--one", default=None, help=argparse.SUPPRESS)
@@ -60,9 +65,17 @@ def _cfg(name: str, args: argparse.Namespace, **extra: Any):
     """(SFTArguments, SFTConfig) of configuration `name`: the `train sft` defaults plus its changes."""
     from .config import parse_sft
 
-    return parse_sft(data=args.data, model=args.model, output_dir=str(Path(args.work_dir) / name), quant=args.quant,
-                     max_steps=args.steps, logging_steps=1, eval=False, save_total_limit=1,
-                     **{**CONFIGS.get(name, {}), **extra})
+    return parse_sft(
+        data=args.data,
+        model=args.model,
+        output_dir=str(Path(args.work_dir) / name),
+        quant=args.quant,
+        max_steps=args.steps,
+        logging_steps=1,
+        eval=False,
+        save_total_limit=1,
+        **{**CONFIGS.get(name, {}), **extra},
+    )
 
 
 def _nonfinite(values) -> int:
@@ -106,8 +119,11 @@ def kernel_probe() -> dict[str, Any]:
         row["default"] = once(length, None)
         row["default_without_cudnn"] = once(length, None, allow_cudnn=False)
         rows[f"L{length}"] = row
-    return {"part": "kernel", "nonfinite_grad_q": rows,
-            "cudnn_sdp_enabled_by_default": torch.backends.cuda.cudnn_sdp_enabled()}
+    return {
+        "part": "kernel",
+        "nonfinite_grad_q": rows,
+        "cudnn_sdp_enabled_by_default": torch.backends.cuda.cudnn_sdp_enabled(),
+    }
 
 
 def batch_probe(args: argparse.Namespace) -> dict[str, Any]:
@@ -139,10 +155,17 @@ def batch_probe(args: argparse.Namespace) -> dict[str, Any]:
                 continue
             n = _nonfinite([p.grad for p in params])
             if n or not math.isfinite(loss.item()):
-                bad[backend].append({"micro_batch": index, "length": length, "mod128": length % 128,
-                                     "rows": int(batch["input_ids"].shape[0]),
-                                     "pad_tokens": int((batch["attention_mask"] == 0).sum()),
-                                     "loss": loss.item(), "nonfinite_grads": n})
+                bad[backend].append(
+                    {
+                        "micro_batch": index,
+                        "length": length,
+                        "mod128": length % 128,
+                        "rows": int(batch["input_ids"].shape[0]),
+                        "pad_tokens": int((batch["attention_mask"] == 0).sum()),
+                        "loss": loss.item(),
+                        "nonfinite_grads": n,
+                    }
+                )
     return {"part": "batches", "micro_batches": len(shapes), "padded_lengths": shapes, "nonfinite": bad}
 
 
@@ -165,8 +188,9 @@ def train_probe(name: str, args: argparse.Namespace) -> dict[str, Any]:
     def recording_collator(examples):
         batch = collate(examples)
         mask = batch.get("attention_mask")
-        micro_batches.append((int(batch["input_ids"].shape[1]),
-                              int(mask.sum()) if mask is not None else int(batch["input_ids"].numel())))
+        micro_batches.append(
+            (int(batch["input_ids"].shape[1]), int(mask.sum()) if mask is not None else int(batch["input_ids"].numel()))
+        )
         return batch
 
     trainer.data_collator = recording_collator
@@ -180,8 +204,7 @@ def train_probe(name: str, args: argparse.Namespace) -> dict[str, Any]:
 
         def on_log(self, targs, state, control, logs=None, **kwargs):
             if logs and "loss" in logs:
-                steps.setdefault(state.global_step, {}).update(
-                    loss=logs["loss"], grad_norm=logs.get("grad_norm"))
+                steps.setdefault(state.global_step, {}).update(loss=logs["loss"], grad_norm=logs.get("grad_norm"))
 
     trainer.add_callback(Recorder())
     if cuda:
@@ -198,9 +221,15 @@ def train_probe(name: str, args: argparse.Namespace) -> dict[str, Any]:
         row = steps.setdefault(step, {})
         row["lengths"] = [n for n, _ in group]
         row["tokens"] = sum(t for _, t in group)
-    rows = [{"step": k, **{f: v for f, v in steps[k].items() if f != "end"},
-             "mod128_64": [n for n in steps[k].get("lengths", []) if n % 128 == 64]}
-            for k in sorted(steps) if k > 0]
+    rows = [
+        {
+            "step": k,
+            **{f: v for f, v in steps[k].items() if f != "end"},
+            "mod128_64": [n for n in steps[k].get("lengths", []) if n % 128 == 64],
+        }
+        for k in sorted(steps)
+        if k > 0
+    ]
     ends = [(k, steps[k]["end"]) for k in sorted(steps) if "end" in steps[k]]
     timed = [(k, t) for k, t in ends if k > 1]
     tokens_per_s = None
@@ -208,9 +237,12 @@ def train_probe(name: str, args: argparse.Namespace) -> dict[str, Any]:
         tokens_per_s = round(sum(steps[k].get("tokens", 0) for k, _ in timed) / (timed[-1][1] - ends[0][1]), 1)
     losses = [r.get("loss") for r in rows if "loss" in r]
     return {
-        "part": name, "settings": {**CONFIGS[name], **info["batching"], **info["attention"]},
+        "part": name,
+        "settings": {**CONFIGS[name], **info["batching"], **info["attention"]},
         "finite": failure is None and all(isinstance(x, float) and math.isfinite(x) for x in losses),
-        "failure": failure, "steps_done": trainer.state.global_step, "steps": rows,
+        "failure": failure,
+        "steps_done": trainer.state.global_step,
+        "steps": rows,
         "nonpad_tokens_per_s": tokens_per_s,
         "peak_gpu_memory_gib": round(torch.cuda.max_memory_allocated() / 2**30, 3) if cuda else None,
         "wall_s": round(time.perf_counter() - started, 1),
@@ -223,17 +255,20 @@ def _group_by_step(items: list, per_epoch: int, accumulation: int) -> list[list]
     the last step of an epoch taking what is left. (Collation order, not timing: the dataloader reads ahead.)"""
     groups: list[list] = []
     for start in range(0, len(items), per_epoch):
-        epoch = items[start:start + per_epoch]
-        groups.extend(epoch[i:i + accumulation] for i in range(0, len(epoch), accumulation))
+        epoch = items[start : start + per_epoch]
+        groups.extend(epoch[i : i + accumulation] for i in range(0, len(epoch), accumulation))
     return groups
 
 
 def _environment() -> dict[str, Any]:
     import torch
 
-    env = {"torch": torch.__version__, "cuda": torch.version.cuda,
-           "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
-           "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"}
+    env = {
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+        "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+    }
     try:
         import transformers
         import trl
@@ -268,20 +303,35 @@ def main(args: argparse.Namespace) -> int:
             raise ConfigError(f"--parts: unknown part {part!r}; one of kernel, batches, {', '.join(CONFIGS)}")
     rows = []
     for part in args.parts:
-        cmd = [sys.executable, "-m", "train", "nan-check", "--one", part, "--model", args.model, "--data", args.data,
-               "--steps", str(args.steps), "--quant", args.quant, "--work-dir", args.work_dir]
+        cmd = [
+            sys.executable,
+            "-m",
+            "train",
+            "nan-check",
+            "--one",
+            part,
+            "--model",
+            args.model,
+            "--data",
+            args.data,
+            "--steps",
+            str(args.steps),
+            "--quant",
+            args.quant,
+            "--work-dir",
+            args.work_dir,
+        ]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         env.setdefault("CUDA_VISIBLE_DEVICES", "0")
         started = time.time()
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=args.child_timeout,
-                                  check=False)
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=args.child_timeout, check=False)
             out, err, rc = proc.stdout, proc.stderr, proc.returncode
         except subprocess.TimeoutExpired as exc:
             out, err, rc = str(exc.stdout or ""), str(exc.stderr or "") + "\ntimed out", 124
         found = [ln for ln in out.splitlines() if ln.startswith("NAN_CHECK_ROW ")]
         if rc == 0 and found:
-            row = json.loads(found[-1][len("NAN_CHECK_ROW "):])
+            row = json.loads(found[-1][len("NAN_CHECK_ROW ") :])
         else:
             row = {"part": part, "error": " | ".join((err or out).strip().splitlines()[-4:])[-1000:]}
         row["child_wall_s"] = round(time.time() - started, 1)

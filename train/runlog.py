@@ -28,8 +28,10 @@ class TrainingDivergedError(Failure, RuntimeError):
         """The one-line CLI message: what, where, what was kept."""
         kept = f"last finite checkpoint {self.last_checkpoint}" if self.last_checkpoint else "no checkpoint yet"
         log = f"; run log {self.run_log} (status failed)" if self.run_log else ""
-        return (f"training diverged: {self}; stopped before the update, no adapter written; {kept}{log}. "
-                "Try --attn-implementation eager or --no-bf16 to isolate it")
+        return (
+            f"training diverged: {self}; stopped before the update, no adapter written; {kept}{log}. "
+            "Try --attn-implementation eager or --no-bf16 to isolate it"
+        )
 
 
 def _as_float(value: Any) -> float:
@@ -86,7 +88,8 @@ def make_guard():
                 grads = [p.grad for p in model.parameters() if p.requires_grad and p.grad is not None]
                 if grads:
                     norm = torch.linalg.vector_norm(
-                        torch.stack([torch.linalg.vector_norm(g.float()).to(grads[0].device) for g in grads]))
+                        torch.stack([torch.linalg.vector_norm(g.float()).to(grads[0].device) for g in grads])
+                    )
                     if not bool(torch.isfinite(norm)):
                         self._raise(step, "gradient norm", _as_float(norm))
 
@@ -104,12 +107,10 @@ def make_guard():
     return NonFiniteGuard()
 
 
-
 def _trainable(model) -> dict[str, int | float]:
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
     return {"trainable": trainable, "total": total, "percent": round(100 * trainable / max(total, 1), 4)}
-
 
 
 def close_progress_bars(trainer) -> None:
@@ -122,8 +123,14 @@ def close_progress_bars(trainer) -> None:
                 setattr(callback, name, None)
 
 
-def run_log(config: dict[str, Any], info: dict[str, Any], trainer, resume: str | None, started: float,
-             metrics: dict[str, Any] | None = None) -> dict[str, Any]:
+def run_log(
+    config: dict[str, Any],
+    info: dict[str, Any],
+    trainer,
+    resume: str | None,
+    started: float,
+    metrics: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The run log's common part (a finished and a failed run alike); `config`: the settings as parsed."""
     import torch
 
@@ -139,16 +146,21 @@ def run_log(config: dict[str, Any], info: dict[str, Any], trainer, resume: str |
         "world_size": trainer.args.world_size,
         "global_steps": trainer.state.global_step,
         "epochs": trainer.state.epoch,
-        "train_loss": [{"step": h["step"], "epoch": h.get("epoch"), "loss": h["loss"],
-                        "grad_norm": h.get("grad_norm")} for h in history if "loss" in h],
-        "eval_loss": [{"step": h["step"], "epoch": h.get("epoch"), "loss": h["eval_loss"]}
-                      for h in history if "eval_loss" in h],
+        "train_loss": [
+            {"step": h["step"], "epoch": h.get("epoch"), "loss": h["loss"], "grad_norm": h.get("grad_norm")}
+            for h in history
+            if "loss" in h
+        ],
+        "eval_loss": [
+            {"step": h["step"], "epoch": h.get("epoch"), "loss": h["eval_loss"]} for h in history if "eval_loss" in h
+        ],
         "final_eval_loss": None,
         "train_metrics": metrics or {},
         "train_tokens": tokens,
         "tokens_per_second": round(tokens / runtime, 2) if runtime and tokens else None,
-        "peak_gpu_memory_gib": (round(torch.cuda.max_memory_allocated() / 2**30, 3)
-                                if torch.cuda.is_available() else None),
+        "peak_gpu_memory_gib": (
+            round(torch.cuda.max_memory_allocated() / 2**30, 3) if torch.cuda.is_available() else None
+        ),
         "peak_host_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3),
         "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else platform.processor() or "cpu",
         "versions": _versions(),

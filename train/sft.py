@@ -118,14 +118,17 @@ def quantization_config(quant: str, llm_int8_threshold: float = 6.0):
         return BitsAndBytesConfig(load_in_8bit=True, llm_int8_threshold=llm_int8_threshold)
     if quant == "4bit":
         return BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=torch.bfloat16,
         )
     raise ValueError(f"unknown quant {quant!r}")
 
 
-def load_base_model(path: str, quant: str, *, bf16: bool = True, llm_int8_threshold: float = 6.0,
-                    attn_implementation: str = "sdpa"):
+def load_base_model(
+    path: str, quant: str, *, bf16: bool = True, llm_int8_threshold: float = 6.0, attn_implementation: str = "sdpa"
+):
     """The base model, quantised on load when asked; one device per process (DDP-safe device map)."""
     import torch
     from accelerate import PartialState
@@ -149,8 +152,12 @@ def lora_config(ours: SFTArguments):
     from peft import LoraConfig
 
     return LoraConfig(
-        r=ours.lora_r, lora_alpha=ours.lora_alpha, lora_dropout=ours.lora_dropout,
-        target_modules=list(ours.target_modules), bias="none", task_type="CAUSAL_LM",
+        r=ours.lora_r,
+        lora_alpha=ours.lora_alpha,
+        lora_dropout=ours.lora_dropout,
+        target_modules=list(ours.target_modules),
+        bias="none",
+        task_type="CAUSAL_LM",
     )
 
 
@@ -238,10 +245,14 @@ checkpointing prefers off; `auto_batch` grows the micro-batch (never below
         tokens = micro * max_length
         return weights + adapter_states + 1.3 * tokens * activation_bytes_per_token(model.config, checkpointing)
 
-    plan: dict[str, Any] = {"micro_batch": micro0, "gradient_accumulation_steps": config.gradient_accumulation_steps,
-                            "gradient_checkpointing": mode != "off",
-                            "weights_gib": round(weights / 2**30, 3), "max_length": max_length,
-                            "setting": {"gradient_checkpointing": mode, "auto_batch": ours.auto_batch}}
+    plan: dict[str, Any] = {
+        "micro_batch": micro0,
+        "gradient_accumulation_steps": config.gradient_accumulation_steps,
+        "gradient_checkpointing": mode != "off",
+        "weights_gib": round(weights / 2**30, 3),
+        "max_length": max_length,
+        "setting": {"gradient_checkpointing": mode, "auto_batch": ours.auto_batch},
+    }
     if device_bytes is None:
         plan["gradient_checkpointing"] = mode == "on"
         plan["reason"] = "no GPU: the configured micro-batch" + (", checkpointing off" if mode == "auto" else "")
@@ -252,13 +263,18 @@ checkpointing prefers off; `auto_batch` grows the micro-batch (never below
         for micro in micros:
             need = estimate(micro, checkpointing)
             if need <= budget:
-                plan.update(micro_batch=micro, gradient_accumulation_steps=effective // micro,
-                            gradient_checkpointing=checkpointing, estimate_gib=round(need / 2**30, 2),
-                            reason=f"fits the estimate ({need / 2**30:.1f} of {budget / 2**30:.1f} GiB)")
+                plan.update(
+                    micro_batch=micro,
+                    gradient_accumulation_steps=effective // micro,
+                    gradient_checkpointing=checkpointing,
+                    estimate_gib=round(need / 2**30, 2),
+                    reason=f"fits the estimate ({need / 2**30:.1f} of {budget / 2**30:.1f} GiB)",
+                )
                 return plan
     plan["estimate_gib"] = round(estimate(micro0, plan["gradient_checkpointing"]) / 2**30, 2)
     plan["reason"] = "nothing fits the estimate: the configured micro-batch" + (
-        ", checkpointing on" if mode == "auto" else "")
+        ", checkpointing on" if mode == "auto" else ""
+    )
     return plan
 
 
@@ -311,8 +327,13 @@ def build_trainer(ours: SFTArguments, config):
     if val_rows:
         lengths["val"] = measure(tokenizer, val_rows)
     max_length = resolve_max_length(lengths, config.max_length)
-    model = load_base_model(ours.model, ours.quant, bf16=bool(config.bf16), llm_int8_threshold=ours.llm_int8_threshold,
-                            attn_implementation=ours.attn_implementation)
+    model = load_base_model(
+        ours.model,
+        ours.quant,
+        bf16=bool(config.bf16),
+        llm_int8_threshold=ours.llm_int8_threshold,
+        attn_implementation=ours.attn_implementation,
+    )
     plan = memory_plan(ours, config, model, max_length, _device_bytes())
     args = sft_arguments(ours, config, max_length, has_eval=bool(val_rows), plan=plan)
     one_gpu_per_process(args)
@@ -336,12 +357,14 @@ def build_trainer(ours: SFTArguments, config):
         "optim": str(getattr(args.optim, "value", args.optim)),
         "bf16": args.bf16,
         "memory_plan": plan,
-        "batching": {"micro_batch": args.per_device_train_batch_size,
-                     "gradient_accumulation_steps": args.gradient_accumulation_steps,
-                     "gradient_checkpointing": bool(args.gradient_checkpointing),
-                     "padding_free": bool(args.padding_free),
-                     "group_by_length": args.train_sampling_strategy == "group_by_length",
-                     "padding_side": "none" if args.padding_free else "right"},
+        "batching": {
+            "micro_batch": args.per_device_train_batch_size,
+            "gradient_accumulation_steps": args.gradient_accumulation_steps,
+            "gradient_checkpointing": bool(args.gradient_checkpointing),
+            "padding_free": bool(args.padding_free),
+            "group_by_length": args.train_sampling_strategy == "group_by_length",
+            "padding_side": "none" if args.padding_free else "right",
+        },
         "attention": {"implementation": ours.attn_implementation, "sdpa_cudnn": ours.sdpa_cudnn},
     }
     return trainer, info
@@ -381,9 +404,14 @@ def run_sft(ours: SFTArguments, config) -> dict[str, Any]:
         close_progress_bars(trainer)
         exc.last_checkpoint = _last_checkpoint(out)
         log = run_log(record, info, trainer, resume, started)
-        log.update(status="failed", failed_step=exc.step, reason=str(exc),
-                   failure={"what": exc.what, "value": exc.value, "step": exc.step},
-                   last_checkpoint=exc.last_checkpoint, adapter=None)
+        log.update(
+            status="failed",
+            failed_step=exc.step,
+            reason=str(exc),
+            failure={"what": exc.what, "value": exc.value, "step": exc.step},
+            last_checkpoint=exc.last_checkpoint,
+            adapter=None,
+        )
         if trainer.is_world_process_zero():
             exc.run_log = str(Path(out) / RUN_LOG)
             write_json_atomic(exc.run_log, finite(log))

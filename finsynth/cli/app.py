@@ -69,8 +69,14 @@ class _Ticker:
         if enabled and total >= minimum:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                TimeRemainingColumn(), console=err_console, transient=True)
+            self.bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=err_console,
+                transient=True,
+            )
             self.task = self.bar.add_task(description, total=total)
 
     def __enter__(self) -> Self:
@@ -129,15 +135,23 @@ def add_debug_flag(parser: argparse.ArgumentParser, sub: argparse._SubParsersAct
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     for subparser in {id(p): p for p in sub.choices.values()}.values():
         # SUPPRESS: a subcommand that was not given --debug must not reset one given before it
-        subparser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                               help="show the traceback of an error")
+        subparser.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help="show the traceback of an error"
+        )
 
 
 # optional package (top-level module) -> the extra that installs it (None: install it by name)
 OPTIONAL_PACKAGES: dict[str, str | None] = {
-    "torch": "train", "transformers": "train", "peft": "train", "trl": "train", "bitsandbytes": "train",
-    "accelerate": "train", "tokenizers": "train", "datasets": "train",
-    "sentence_transformers": "embedding", "vllm": None,
+    "torch": "train",
+    "transformers": "train",
+    "peft": "train",
+    "trl": "train",
+    "bitsandbytes": "train",
+    "accelerate": "train",
+    "tokenizers": "train",
+    "datasets": "train",
+    "sentence_transformers": "embedding",
+    "vllm": None,
 }
 
 
@@ -151,8 +165,13 @@ def _missing_package(exc: BaseException | None) -> str | None:
 
 
 # a library setting (`UserError.setting`) -> its flag, where the flag is not `--` + the name with dashes
-SETTING_FLAGS = {"sample_type": "--type", "raw_dir": "--raw", "review": "--apply-review", "languages": "--lang",
-                 "model_path": "--model"}
+SETTING_FLAGS = {
+    "sample_type": "--type",
+    "raw_dir": "--raw",
+    "review": "--apply-review",
+    "languages": "--lang",
+    "model_path": "--model",
+}
 
 
 def flag_of(setting: str) -> str:
@@ -184,8 +203,9 @@ def user_error_message(exc: BaseException) -> str | None:
         text = f"template error: {exc.message or type(exc).__name__} (check --templates)"
     elif isinstance(exc, ModuleNotFoundError) and package:
         extra = OPTIONAL_PACKAGES[package]
-        text = (f"the optional package {package} is not installed: "
-                + (f"pip install 'finsynth[{extra}]'" if extra else f"pip install {package}"))
+        text = f"the optional package {package} is not installed: " + (
+            f"pip install 'finsynth[{extra}]'" if extra else f"pip install {package}"
+        )
     elif isinstance(exc, UserError):
         text = exc.worded(flag_of(exc.setting)) if exc.setting else str(exc)
     elif isinstance(exc, UnicodeDecodeError) or package:
@@ -227,8 +247,10 @@ def run_command(func: Callable[[argparse.Namespace], int | None], args: argparse
             return code
         traceback.print_exc()  # a bug: the traceback is the report, with or without --debug
         sys.stderr.flush()
-        print_error(f"internal error (a bug in finsynth {__version__}, not in your input): {type(exc).__name__}: "
-                    f"{' '.join(str(exc).split())[:300]}; please report it with the traceback above")
+        print_error(
+            f"internal error (a bug in finsynth {__version__}, not in your input): {type(exc).__name__}: "
+            f"{' '.join(str(exc).split())[:300]}; please report it with the traceback above"
+        )
         return EXIT_INTERNAL
 
 

@@ -22,16 +22,26 @@ from finsynth.io import UserError
 
 @command
 def _report_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("report", help="count distribution per type (and against a test set), styles, lengths, lint; "
-                                      "--format html for the reviewer's visual report")
+    p = sub.add_parser(
+        "report",
+        help="count distribution per type (and against a test set), styles, lengths, lint; "
+        "--format html for the reviewer's visual report",
+    )
     p.add_argument("paths", nargs="+", metavar="PATH", help="training JSONL/JSON files or directories")
     p.add_argument("--against", metavar="TESTSET", help="test cases to compare the count distribution with")
     p.add_argument("--no-lint", action="store_true", help="skip the lint summary (and the findings browser)")
-    p.add_argument("--tokenizer", metavar="PATH", help="local tokenizer (model directory or tokenizer.json) "
-                                                       "for token-length distributions")
+    p.add_argument(
+        "--tokenizer",
+        metavar="PATH",
+        help="local tokenizer (model directory or tokenizer.json) for token-length distributions",
+    )
     p.add_argument("--plot", metavar="PNG", help="also save a bar chart of the count distributions")
-    p.add_argument("--max-findings", type=int, metavar="N",
-                   help="findings shown in the HTML browser, shared fairly between rules (default 400)")
+    p.add_argument(
+        "--max-findings",
+        type=int,
+        metavar="N",
+        help="findings shown in the HTML browser, shared fairly between rules (default 400)",
+    )
     p.add_argument("-o", "--out", metavar="FILE", help="write the report to FILE (atomically) instead of stdout")
     _add_format(p, ("text", "md", "json", "html"))
     p.set_defaults(func=_run_report)
@@ -48,8 +58,15 @@ def _run_report(args: argparse.Namespace) -> int:
         if result is not None:
             _show_loaded(result)
     with _Ticker("linting", lint_units(loaded), args.format != "json" and not args.no_lint) as ticker:
-        audit = audit_dataset(loaded, tests, against=args.against, lint=not args.no_lint, tokenizer=args.tokenizer,
-                              paths=args.paths, on_progress=ticker.advance)
+        audit = audit_dataset(
+            loaded,
+            tests,
+            against=args.against,
+            lint=not args.no_lint,
+            tokenizer=args.tokenizer,
+            paths=args.paths,
+            on_progress=ticker.advance,
+        )
     if args.plot:
         from finsynth.audit.html.charts import save_count_plot
 
@@ -58,8 +75,12 @@ def _run_report(args: argparse.Namespace) -> int:
     if args.format == "text" and not args.out:
         render(args.format, audit.report.to_json(), audit.report.to_markdown)
         return 0
-    text = render_audit(audit, args.format if args.format in ("html", "json") else "md", paths=args.paths,
-                        max_findings=args.max_findings)
+    text = render_audit(
+        audit,
+        args.format if args.format in ("html", "json") else "md",
+        paths=args.paths,
+        max_findings=args.max_findings,
+    )
     if args.out:
         write_text_atomic(args.out, text)
         err_console.print(f"report written to {args.out}")
@@ -75,17 +96,39 @@ def _lint_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--list", action="store_true", help="print the rules table (id, scope, severity, rationale)")
     p.add_argument("--explain", metavar="RULE", help="print a rule's documentation: what, why, examples, fix")
     p.add_argument("--against", metavar="TESTSET", help="test cases: training paragraphs near them are split leakage")
-    p.add_argument("--select", "--rules", nargs="+", metavar="RULE", dest="select",
-                   help="run only these rules (space- or comma-separated ids)")
+    p.add_argument(
+        "--select",
+        "--rules",
+        nargs="+",
+        metavar="RULE",
+        dest="select",
+        help="run only these rules (space- or comma-separated ids)",
+    )
     p.add_argument("--ignore", nargs="+", metavar="RULE", help="skip these rules")
-    p.add_argument("--preview", action="store_true",
-                   help="also run the rules in preview (new, not yet stable; `--list --format json` shows each status)")
-    p.add_argument("--max-tokens", type=int, default=None, metavar="N",
-                   help="training max_length the length rule checks against (default: 2048)")
-    p.add_argument("--max-chars", type=int, default=None, metavar="N",
-                   help="character bound of paragraph + analysis (default: max-tokens x 1.7)")
-    p.add_argument("--tokenizer", metavar="PATH", help="local tokenizer.json (or its directory): the length "
-                   "rule then counts the rendered training row's tokens")
+    p.add_argument(
+        "--preview",
+        action="store_true",
+        help="also run the rules in preview (new, not yet stable; `--list --format json` shows each status)",
+    )
+    p.add_argument(
+        "--max-tokens",
+        type=int,
+        default=None,
+        metavar="N",
+        help="training max_length the length rule checks against (default: 2048)",
+    )
+    p.add_argument(
+        "--max-chars",
+        type=int,
+        default=None,
+        metavar="N",
+        help="character bound of paragraph + analysis (default: max-tokens x 1.7)",
+    )
+    p.add_argument(
+        "--tokenizer",
+        metavar="PATH",
+        help="local tokenizer.json (or its directory): the length rule then counts the rendered training row's tokens",
+    )
     p.add_argument("--show", type=int, default=20, metavar="N", help="findings listed in text output (default: 20)")
     _add_format(p, ("text", "md", "json"))
     p.set_defaults(func=_run_lint)
@@ -136,8 +179,15 @@ def _run_lint(args: argparse.Namespace) -> int:
         if source is not None:
             _print_warnings(source)
     with _Ticker("linting", len(loaded.records) + 1, args.format == "text") as ticker:
-        result = lint_loaded(loaded, tests, rules=select, ignore=ignore, options=options, on_progress=ticker.advance,
-                             preview=args.preview)
+        result = lint_loaded(
+            loaded,
+            tests,
+            rules=select,
+            ignore=ignore,
+            options=options,
+            on_progress=ticker.advance,
+            preview=args.preview,
+        )
     if args.format == "json":
         print_json(result.to_json())
         return 1 if result.has_errors else 0
@@ -159,8 +209,13 @@ def _run_lint(args: argparse.Namespace) -> int:
     style = {"error": "red", "warning": "yellow", "info": "cyan"}
     for rule_id, rule in RULES.items():
         n = result.counts.get(rule_id, 0)
-        table.add_row(rule_id, f"[{style[rule.severity]}]{rule.severity}[/]", rule.scope,
-                      str(n) if rule_id in ran else "-", style=None if n else "dim")
+        table.add_row(
+            rule_id,
+            f"[{style[rule.severity]}]{rule.severity}[/]",
+            rule.scope,
+            str(n) if rule_id in ran else "-",
+            style=None if n else "dim",
+        )
     console.print(table)
     for rule_id, rule in RULES.items():
         if result.counts.get(rule_id):
@@ -184,8 +239,9 @@ def _run_lint(args: argparse.Namespace) -> int:
 def _lint_markdown(result) -> str:
     from finsynth.markdown import markdown_table
 
-    rows = [(f.severity, f"`{f.rule}`", f"{f.path}:{f.line}" if f.path else "(dataset)", f.message)
-            for f in result.findings]
+    rows = [
+        (f.severity, f"`{f.rule}`", f"{f.path}:{f.line}" if f.path else "(dataset)", f.message) for f in result.findings
+    ]
     return markdown_table(("severity", "rule", "where", "message"), rows) + "\n"
 
 
@@ -193,8 +249,11 @@ def _lint_markdown(result) -> str:
 def _review_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("review", help="review patches: `review hash PATH...` gives each row's id and content_hash")
     actions = p.add_subparsers(dest="review_command", required=True, metavar="ACTION")
-    h = actions.add_parser("hash", help="each training row's id and content_hash, for writing a review patch "
-                                        "(build --apply-review) without report.html")
+    h = actions.add_parser(
+        "hash",
+        help="each training row's id and content_hash, for writing a review patch "
+        "(build --apply-review) without report.html",
+    )
     h.add_argument("paths", nargs="+", metavar="PATH", help="sample JSONL/JSON files or directories (e.g. data/built)")
     _add_format(h)
     h.set_defaults(func=_run_review_hash)
@@ -210,8 +269,9 @@ def _run_review_hash(args: argparse.Namespace) -> int:
     if args.format == "json":
         print_json(rows)
     else:  # one row a line, tab-separated: id, content_hash, type, where it was read
-        sys.stdout.write("".join(f"{r['id']}\t{r['content_hash']}\t{r['type']}\t{r['path']}:{r['line']}\n"
-                                 for r in rows))
+        sys.stdout.write(
+            "".join(f"{r['id']}\t{r['content_hash']}\t{r['type']}\t{r['path']}:{r['line']}\n" for r in rows)
+        )
     return 0
 
 

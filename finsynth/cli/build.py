@@ -24,30 +24,52 @@ def _build_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="data/built", help="output directory (default: data/built)")
     p.add_argument("--seed", type=int, default=13, help="split seed (default: 13)")
     p.add_argument("--val-fraction", type=float, default=0.1, help="share of samples for validation")
-    p.add_argument("--allow-errors", action="store_true",
-                   help="quarantine rows with lint errors instead of stopping the build")
-    p.add_argument("--fix", nargs="*", metavar="RULE[:STRATEGY]", default=None,
-                   help="apply lint autofixes first; bare: every fixable rule's default strategy unless it was "
-                        "measured harmful (the evidence file; count-anchor:cut is); named: those, e.g. "
-                        "--fix count-anchor:move; before/after go to OUT/fixes.jsonl")
-    p.add_argument("--no-fix", action="append", default=[], metavar="RULE[:STRATEGY]",
-                   help="never apply this autofix (repeatable)")
-    p.add_argument("--include-generated", action="store_true",
-                   help="also take reviewed candidates under RAW/generated/")
+    p.add_argument(
+        "--allow-errors", action="store_true", help="quarantine rows with lint errors instead of stopping the build"
+    )
+    p.add_argument(
+        "--fix",
+        nargs="*",
+        metavar="RULE[:STRATEGY]",
+        default=None,
+        help="apply lint autofixes first; bare: every fixable rule's default strategy unless it was "
+        "measured harmful (the evidence file; count-anchor:cut is); named: those, e.g. "
+        "--fix count-anchor:move; before/after go to OUT/fixes.jsonl",
+    )
+    p.add_argument(
+        "--no-fix", action="append", default=[], metavar="RULE[:STRATEGY]", help="never apply this autofix (repeatable)"
+    )
+    p.add_argument(
+        "--include-generated", action="store_true", help="also take reviewed candidates under RAW/generated/"
+    )
     p.add_argument("--templates", metavar="DIR", help="prompt template directory (default: shipped templates)")
-    p.add_argument("--relabel", metavar="TYPES", default="",
-                   help="regenerate analyses of these sample types, e.g. B or B,D")
-    p.add_argument("--force", action="store_true",
-                   help="with --relabel: rewrite every row of the types, not only those failing their rules")
-    p.add_argument("--llm", choices=["auto", "rules", "openai"], default="auto",
-                   help="annotator for --relabel: endpoint if configured, else the offline rules (auto)")
+    p.add_argument(
+        "--relabel", metavar="TYPES", default="", help="regenerate analyses of these sample types, e.g. B or B,D"
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="with --relabel: rewrite every row of the types, not only those failing their rules",
+    )
+    p.add_argument(
+        "--llm",
+        choices=["auto", "rules", "openai"],
+        default="auto",
+        help="annotator for --relabel: endpoint if configured, else the offline rules (auto)",
+    )
     p.add_argument("--concurrency", type=int, default=8, help="parallel LLM requests for --relabel")
-    p.add_argument("--apply-review", metavar="PATCH",
-                   help="apply a review patch (JSONL of accept/reject/edit decisions downloaded from report.html "
-                        "or relabel.html); decisions on rows changed since are refused, see OUT/review.jsonl")
-    p.add_argument("--compose", metavar="FILE",
-                   help="compose the training split to a metric-count target (YAML: match: test or counts:, "
-                        "types, size, max_upsample, slices, replay; see data/compose/match_test.yaml)")
+    p.add_argument(
+        "--apply-review",
+        metavar="PATCH",
+        help="apply a review patch (JSONL of accept/reject/edit decisions downloaded from report.html "
+        "or relabel.html); decisions on rows changed since are refused, see OUT/review.jsonl",
+    )
+    p.add_argument(
+        "--compose",
+        metavar="FILE",
+        help="compose the training split to a metric-count target (YAML: match: test or counts:, "
+        "types, size, max_upsample, slices, replay; see data/compose/match_test.yaml)",
+    )
     _add_format(p)
     p.set_defaults(func=_run_build)
 
@@ -64,12 +86,20 @@ def _run_build(args: argparse.Namespace) -> int:
 
     try:
         config = BuildConfig(
-            raw_dir=Path(args.raw), out_dir=Path(args.out), seed=args.seed, val_fraction=args.val_fraction,
-            allow_errors=args.allow_errors, include_generated=args.include_generated,
-            fix=args.fix is not None, fix_select=args.fix or None, no_fix=args.no_fix,
+            raw_dir=Path(args.raw),
+            out_dir=Path(args.out),
+            seed=args.seed,
+            val_fraction=args.val_fraction,
+            allow_errors=args.allow_errors,
+            include_generated=args.include_generated,
+            fix=args.fix is not None,
+            fix_select=args.fix or None,
+            no_fix=args.no_fix,
             template_dir=Path(args.templates) if args.templates else None,
             relabel=[t.strip().upper() for t in args.relabel.split(",") if t.strip()],
-            llm=args.llm, concurrency=args.concurrency, force_relabel=args.force,
+            llm=args.llm,
+            concurrency=args.concurrency,
+            force_relabel=args.force,
             compose=Path(args.compose) if args.compose else None,
             review=Path(args.apply_review) if args.apply_review else None,
         )
@@ -130,10 +160,15 @@ def _run_build(args: argparse.Namespace) -> int:
             f"composed out ({'reconciled' if counts['reconciles'] else 'NOT reconciled'})"
         )
         mean, ratio = composition["mean"], composition["mean_ratio"]
-        against = (f" vs {mean['test']:.2f} per test case (ratio {ratio['before']:.2f} -> {ratio['after']:.2f})"
-                   if mean["test"] is not None else "")
-        console.print(f"compose ({composition['file']['name']}): train {comp['train_before']} -> {comp['train_rows']} "
-                      f"rows, mean count {mean['before']:.2f} -> {mean['after']:.2f}{against}")
+        against = (
+            f" vs {mean['test']:.2f} per test case (ratio {ratio['before']:.2f} -> {ratio['after']:.2f})"
+            if mean["test"] is not None
+            else ""
+        )
+        console.print(
+            f"compose ({composition['file']['name']}): train {comp['train_before']} -> {comp['train_rows']} "
+            f"rows, mean count {mean['before']:.2f} -> {mean['after']:.2f}{against}"
+        )
         for note in composition["notes"]:
             console.print(f"compose note: {note}")
         for warning in composition["warnings"]:
@@ -148,9 +183,11 @@ def _run_build(args: argparse.Namespace) -> int:
     if plan is not None:
         fixed = manifest.get("fixed") or {}
         rows = sum(fixed.values())
-        console.print(f"fix: {rows} row(s) fixed" + (f" ({', '.join(f'{k} {v}' for k, v in fixed.items())})"
-                                                     if fixed else "")
-                      + f" by {', '.join(plan['apply']) or 'no strategy'}; before/after: {result.out_dir}/fixes.jsonl")
+        console.print(
+            f"fix: {rows} row(s) fixed"
+            + (f" ({', '.join(f'{k} {v}' for k, v in fixed.items())})" if fixed else "")
+            + f" by {', '.join(plan['apply']) or 'no strategy'}; before/after: {result.out_dir}/fixes.jsonl"
+        )
         for key, why in plan["skipped"].items():
             err_console.print(f"[yellow]fix skipped:[/yellow] {key}: {why}")
         for warning in plan["warnings"]:
@@ -168,27 +205,39 @@ def _run_build(args: argparse.Namespace) -> int:
             f"{relabel.get('kept_on_failure', 0)} kept their original after a failed relabel, "
             f"{relabel['quarantined']} quarantined; {usage.get('calls', 0)} live call(s), "
             f"{usage.get('cached_calls', 0)} cached, {usage.get('prompt_tokens', 0)}+"
-            f"{usage.get('completion_tokens', 0)} tokens" + (f", cost {cost:.4f}" if cost is not None else "")
+            f"{usage.get('completion_tokens', 0)} tokens"
+            + (f", cost {cost:.4f}" if cost is not None else "")
             + f"; review: {result.out_dir}/relabel.html, {result.out_dir}/relabel.diff.jsonl"
         )
     review = manifest.get("review") or {}
     if review:
-        console.print("review (" + review["patch"]["name"] + "): " + ", ".join(
-            f"{k} {v}" for k, v in review.items() if k != "patch") + f"; per decision: {result.out_dir}/review.jsonl")
+        console.print(
+            "review ("
+            + review["patch"]["name"]
+            + "): "
+            + ", ".join(f"{k} {v}" for k, v in review.items() if k != "patch")
+            + f"; per decision: {result.out_dir}/review.jsonl"
+        )
         if review.get("refused"):
-            err_console.print(f"[yellow]review warning:[/yellow] {review['refused']} decision(s) refused "
-                              f"(their rows changed or are gone); see {result.out_dir}/review.jsonl")
+            err_console.print(
+                f"[yellow]review warning:[/yellow] {review['refused']} decision(s) refused "
+                f"(their rows changed or are gone); see {result.out_dir}/review.jsonl"
+            )
     for skipped in manifest.get("skipped_files") or []:
-        err_console.print(f"[yellow]skipped:[/yellow] {skipped['path']} ({skipped['rows']} row(s)): "
-                          f"{skipped['reason']}")
+        err_console.print(
+            f"[yellow]skipped:[/yellow] {skipped['path']} ({skipped['rows']} row(s)): {skipped['reason']}"
+        )
     for warning in (manifest.get("input_warnings") or []) + (manifest.get("warnings") or []):
         err_console.print(f"[yellow]warning:[/yellow] {warning}")
     lint_summary = ", ".join(f"{k}={v}" for k, v in manifest["lint"].items()) or "clean"
     before = manifest.get("lint_before_quarantine")
-    console.print(f"lint of the output: {lint_summary}" + (
-        f" (before quarantine: {', '.join(f'{k}={v}' for k, v in before.items()) or 'clean'})" if before else ""))
-    console.print(f"report: {result.out_dir}/report.md, {result.out_dir}/report.html  "
-                  f"manifest: {result.out_dir}/manifest.json")
+    console.print(
+        f"lint of the output: {lint_summary}"
+        + (f" (before quarantine: {', '.join(f'{k}={v}' for k, v in before.items()) or 'clean'})" if before else "")
+    )
+    console.print(
+        f"report: {result.out_dir}/report.md, {result.out_dir}/report.html  manifest: {result.out_dir}/manifest.json"
+    )
     return 0
 
 
@@ -198,11 +247,13 @@ def _stop_advice(errors: list) -> str:
 
     fixable = sorted({f.rule for f in errors if RULES.get(f.rule) is not None and RULES[f.rule].fixes})
     if fixable and len(fixable) == len({f.rule for f in errors}):
-        return (f"{', '.join(fixable)} can be fixed: rerun with --fix {' '.join(fixable)} (see `finsynth lint "
-                f"--explain {fixable[0]}` for the strategies and their measured effect), or --allow-errors to "
-                "quarantine them")
+        return (
+            f"{', '.join(fixable)} can be fixed: rerun with --fix {' '.join(fixable)} (see `finsynth lint "
+            f"--explain {fixable[0]}` for the strategies and their measured effect), or --allow-errors to "
+            "quarantine them"
+        )
     if fixable:
-        return (f"{', '.join(fixable)} can be fixed with --fix; rerun with --allow-errors to quarantine the rest")
+        return f"{', '.join(fixable)} can be fixed with --fix; rerun with --allow-errors to quarantine the rest"
     return "rerun with --allow-errors to quarantine them"
 
 

@@ -22,8 +22,11 @@ PROGRESS_MIN_FILES = 2  # a bar (files done, ETA) on stderr once there is more t
 
 @command
 def _ingest_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("ingest", help="PDF, DOCX, Markdown and text documents -> clean chapter-aware paragraphs "
-                                      "(JSONL for generate --from-paragraphs); exits 1 when a file could not be read")
+    p = sub.add_parser(
+        "ingest",
+        help="PDF, DOCX, Markdown and text documents -> clean chapter-aware paragraphs "
+        "(JSONL for generate --from-paragraphs); exits 1 when a file could not be read",
+    )
     p.add_argument("paths", nargs="+", metavar="PATH", help="documents, or directories of them")
     p.add_argument("--out", required=True, metavar="FILE.jsonl", help="chunk rows (and FILE.outline.md beside it)")
     p.add_argument("--min-chars", type=int, default=100, help="a shorter chunk merges with its neighbour (100)")
@@ -32,8 +35,12 @@ def _ingest_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--redact", action="store_true", help="replace phone, ID, bank card numbers and e-mails")
     p.add_argument("--candidates", action="store_true", help="add each chunk's mentions and a suggested sample type")
     p.add_argument("--workers", type=int, default=1, help="documents processed in parallel (1)")
-    p.add_argument("--engine", choices=["local", "ray"], default="local",
-                   help="local processes, or Ray Data (pip install 'finsynth[ray]')")
+    p.add_argument(
+        "--engine",
+        choices=["local", "ray"],
+        default="local",
+        help="local processes, or Ray Data (pip install 'finsynth[ray]')",
+    )
     p.add_argument("--no-ocr", action="store_true", help="do not OCR pages without a text layer")
     _add_format(p)
     p.set_defaults(func=_run_ingest)
@@ -46,9 +53,16 @@ def _run_ingest(args: argparse.Namespace) -> int:
     from finsynth.ingest.run import collect, summary_markdown
 
     try:
-        options = IngestOptions(min_chars=args.min_chars, max_chars=args.max_chars, target_chars=args.target_chars,
-                                redact=args.redact, candidates=args.candidates, workers=args.workers,
-                                engine=args.engine, ocr=not args.no_ocr)
+        options = IngestOptions(
+            min_chars=args.min_chars,
+            max_chars=args.max_chars,
+            target_chars=args.target_chars,
+            redact=args.redact,
+            candidates=args.candidates,
+            workers=args.workers,
+            engine=args.engine,
+            ocr=not args.no_ocr,
+        )
     except ValidationError as exc:
         error = exc.errors()[0]
         field = flag_of(str(error["loc"][0])) if error["loc"] else "options"

@@ -19,16 +19,28 @@ def _qa_parser(sub: argparse._SubParsersAction) -> None:
     _add_format(imp)
     imp.set_defaults(func=_run_import_tatqa)
     ev = qa.add_parser("eval", help="TAT-QA exact match and numeracy-focused F1, per answer type and scale")
-    ev.add_argument("--pred", metavar="P", required=True,
-                    help='predictions: JSONL rows {"id" or "uid", "answer", optional "scale"} (QA sample rows too: '
-                         "their answer object is read), or the official {uid: [answer, scale]} JSON file")
-    ev.add_argument("--gold", metavar="G", required=True,
-                    help="gold: QA samples JSONL (from import-tatqa) or a TAT-QA dataset file")
-    ev.add_argument("--metric", choices=["official", "lenient"], default="official",
-                    help="official (default): TAT-QA's tatqa_eval.py, the leaderboard figure; lenient: also report "
-                         "finsynth's lenient EM/F1 (scale mismatches rescaled, spans as separate bags) beside it")
-    ev.add_argument("--details", metavar="FILE",
-                    help="also write one JSONL row per gold question (prediction, EM, F1), to compare per question")
+    ev.add_argument(
+        "--pred",
+        metavar="P",
+        required=True,
+        help='predictions: JSONL rows {"id" or "uid", "answer", optional "scale"} (QA sample rows too: '
+        "their answer object is read), or the official {uid: [answer, scale]} JSON file",
+    )
+    ev.add_argument(
+        "--gold", metavar="G", required=True, help="gold: QA samples JSONL (from import-tatqa) or a TAT-QA dataset file"
+    )
+    ev.add_argument(
+        "--metric",
+        choices=["official", "lenient"],
+        default="official",
+        help="official (default): TAT-QA's tatqa_eval.py, the leaderboard figure; lenient: also report "
+        "finsynth's lenient EM/F1 (scale mismatches rescaled, spans as separate bags) beside it",
+    )
+    ev.add_argument(
+        "--details",
+        metavar="FILE",
+        help="also write one JSONL row per gold question (prediction, EM, F1), to compare per question",
+    )
     _add_format(ev)
     ev.set_defaults(func=_run_qa_eval)
     parsers = [imp, ev]
@@ -37,8 +49,9 @@ def _qa_parser(sub: argparse._SubParsersAction) -> None:
     for module in (qa_tables, qa_generate, qa_lint, qa_judge):
         parsers.extend(module.register(qa))
     for parser in parsers:  # `--debug` after the QA subcommand too (add_debug_flag reaches only `qa`)
-        parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                            help="show the traceback of an error")
+        parser.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help="show the traceback of an error"
+        )
 
 
 def _run_import_tatqa(args: argparse.Namespace) -> int:
@@ -56,17 +69,21 @@ def _run_import_tatqa(args: argparse.Namespace) -> int:
         print_json(summary)
     else:
         skipped = sum(summary["skipped"].values())
-        sys.stdout.write(f"{summary['file']}: {summary['contexts']} contexts, {summary['questions']} questions"
-                         f" -> {summary['imported']} samples, {skipped} skipped -> {summary['out']}\n")
+        sys.stdout.write(
+            f"{summary['file']}: {summary['contexts']} contexts, {summary['questions']} questions"
+            f" -> {summary['imported']} samples, {skipped} skipped -> {summary['out']}\n"
+        )
         sys.stdout.write("by type: " + ", ".join(f"{k} {v}" for k, v in summary["by_kind"].items()) + "\n")
         sys.stdout.write("by scale: " + ", ".join(f"{k} {v}" for k, v in summary["by_scale"].items()) + "\n")
         shown = 20
         for q in summary["skipped_questions"][:shown]:
-            sys.stdout.write(f"skipped {q['uid'] or '(no uid)'} (context {q['context']}, question {q['question']}): "
-                             f"{q['reason']}\n")
+            sys.stdout.write(
+                f"skipped {q['uid'] or '(no uid)'} (context {q['context']}, question {q['question']}): {q['reason']}\n"
+            )
         if len(summary["skipped_questions"]) > shown:
-            sys.stdout.write(f"... and {len(summary['skipped_questions']) - shown} more skipped "
-                             "(every one in --format json)\n")
+            sys.stdout.write(
+                f"... and {len(summary['skipped_questions']) - shown} more skipped (every one in --format json)\n"
+            )
     return 0 if summary["reconciles"] else 1
 
 

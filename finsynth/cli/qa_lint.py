@@ -32,8 +32,9 @@ def _run_qa_lint(args: argparse.Namespace) -> int:
         if args.format == "json":
             print_json({"rules": rows})
         else:
-            sys.stdout.write(markdown_table(["rule", "scope", "severity", "rationale"],
-                                            [list(r.values()) for r in rows]) + "\n")
+            sys.stdout.write(
+                markdown_table(["rule", "scope", "severity", "rationale"], [list(r.values()) for r in rows]) + "\n"
+            )
         return 0
     if args.explain:
         rule = QA_RULES.get(args.explain)
@@ -61,8 +62,15 @@ def _run_qa_lint(args: argparse.Namespace) -> int:
         return 1 if result.errors else 0
     for f in result.findings:
         sys.stdout.write(f"{f.sample_id or '(dataset)'}: {f.severity} {f.rule}: {f.message}\n")
-    sys.stdout.write(f"linted {len(samples)} sample(s)" + (f" against {len(test)} test sample(s)" if test else "")
-                     + f": {result.errors} error(s), {result.warnings} warning(s)\n\n")
-    sys.stdout.write(markdown_table(["rule", "severity", "findings"],
-                                    [[r.id, r.severity, result.by_rule[r.id]] for r in QA_RULES.values()]) + "\n")
+    sys.stdout.write(
+        f"linted {len(samples)} sample(s)"
+        + (f" against {len(test)} test sample(s)" if test else "")
+        + f": {result.errors} error(s), {result.warnings} warning(s)\n\n"
+    )
+    sys.stdout.write(
+        markdown_table(
+            ["rule", "severity", "findings"], [[r.id, r.severity, result.by_rule[r.id]] for r in QA_RULES.values()]
+        )
+        + "\n"
+    )
     return 1 if result.errors else 0

@@ -11,8 +11,11 @@ from finsynth.cli.app import _add_format, _require, print_json
 def register(qa: argparse._SubParsersAction) -> list[argparse.ArgumentParser]:
     """Add `qa tables` to the `finsynth qa` subcommands; return the parsers added (for `--debug`)."""
     p = qa.add_parser("tables", help="arithmetic QA computed from table cells, each answer rechecked (offline)")
-    p.add_argument("file", metavar="FILE",
-                   help="a TAT-QA JSON file, a QA samples JSONL (import-tatqa) or `finsynth ingest` chunks JSONL")
+    p.add_argument(
+        "file",
+        metavar="FILE",
+        help="a TAT-QA JSON file, a QA samples JSONL (import-tatqa) or `finsynth ingest` chunks JSONL",
+    )
     p.add_argument("--out", metavar="DIR", required=True, help="output directory (writes table_qa.jsonl)")
     p.add_argument("--lang", default="zh,en", metavar="LANGS", help="question languages, comma-separated (zh,en)")
     _add_format(p)
@@ -35,10 +38,13 @@ def _run_qa_tables(args: argparse.Namespace) -> int:
     if args.format == "json":
         print_json(summary)
     else:
-        sys.stdout.write(f"{summary['file']}: {summary['tables_read']} tables, {summary['tables_with_questions']} "
-                         f"with questions -> {summary['questions']} checked questions -> {summary['out']}\n")
-        sys.stdout.write("by op/language: " + ", ".join(f"{k} {v}" for k, v in summary["by_op_language"].items())
-                         + "\n")
+        sys.stdout.write(
+            f"{summary['file']}: {summary['tables_read']} tables, {summary['tables_with_questions']} "
+            f"with questions -> {summary['questions']} checked questions -> {summary['out']}\n"
+        )
+        sys.stdout.write(
+            "by op/language: " + ", ".join(f"{k} {v}" for k, v in summary["by_op_language"].items()) + "\n"
+        )
         for reason, n in summary["tables_skipped"].items():
             sys.stdout.write(f"tables skipped {n}: {reason}\n")
         for reason, n in summary["skipped"].items():

@@ -85,8 +85,10 @@ class Variant(_Strict):
     @model_validator(mode="after")
     def _coherent(self) -> Variant:
         if self.source == "corpus" and (self.relabel or self.compose or self.quarantine != "stop"):
-            raise ValueError("a corpus variant takes fix and mutate only; use source: build for relabel, compose "
-                             "or a quarantine policy")
+            raise ValueError(
+                "a corpus variant takes fix and mutate only; use source: build for relabel, compose "
+                "or a quarantine policy"
+            )
         if self.source != "corpus" and self.mutate:
             raise ValueError("mutate applies to source: corpus")
         if self.source == "zero-shot" and (self.fix is not None or self.relabel or self.compose or self.extra_rows):
@@ -105,8 +107,11 @@ class Variant(_Strict):
         if self.source == "build":
             parts.append("build" + (" --allow-errors" if self.quarantine == "errors" else ""))
         if self.relabel:
-            parts.append(f"relabel {','.join(self.relabel)} ({self.annotator}"
-                         + (f" + model {self.annotator_model}" if self.annotator_model else "") + ")")
+            parts.append(
+                f"relabel {','.join(self.relabel)} ({self.annotator}"
+                + (f" + model {self.annotator_model}" if self.annotator_model else "")
+                + ")"
+            )
         if self.compose:
             parts.append(f"compose {Path(self.compose).name}")
         if self.extra_rows:
@@ -130,8 +135,9 @@ class Recipe(_Strict):
         if self.baseline not in self.variants:
             raise ValueError(f"baseline {self.baseline!r} is not one of the variants ({', '.join(self.variants)})")
         for name, v in self.variants.items():
-            if v.source == "zero-shot" and (v.data_from not in self.variants
-                                            or self.variants[v.data_from].source == "zero-shot"):
+            if v.source == "zero-shot" and (
+                v.data_from not in self.variants or self.variants[v.data_from].source == "zero-shot"
+            ):
                 raise ValueError(f"variant {name}: data_from {v.data_from!r} is not a variant with data")
         return self
 
@@ -209,8 +215,9 @@ def _mutate_bad_enum(records: list[Record]) -> tuple[list[Record], int]:
     return out, k
 
 
-def write_variant_rows(out: Path, train: Sequence[Record], val: Sequence[Record], tests: Sequence[Record],
-                       info: dict[str, Any]) -> dict[str, Any]:
+def write_variant_rows(
+    out: Path, train: Sequence[Record], val: Sequence[Record], tests: Sequence[Record], info: dict[str, Any]
+) -> dict[str, Any]:
     """train/val/test.jsonl as the build writes them (`prompts.chat_row`) and the variant's manifest."""
     from finsynth.prompts import chat_row
 
@@ -218,8 +225,11 @@ def write_variant_rows(out: Path, train: Sequence[Record], val: Sequence[Record]
     write_jsonl_atomic(out / "train.jsonl", [chat_row(r.item) for r in train])
     write_jsonl_atomic(out / "val.jsonl", [chat_row(r.item) for r in val])
     write_jsonl_atomic(out / "test.jsonl", [chat_row(r.item) for r in tests])
-    manifest = {"counts": {"train": len(train), "val": len(val), "test": len(tests)},
-                "mean_train_count": round(sum(r.item.count for r in train) / max(len(train), 1), 3), **info}
+    manifest = {
+        "counts": {"train": len(train), "val": len(val), "test": len(tests)},
+        "mean_train_count": round(sum(r.item.count for r in train) / max(len(train), 1), 3),
+        **info,
+    }
     write_json_atomic(out / "manifest.json", manifest)
     return manifest
 
@@ -230,8 +240,13 @@ def prepare_corpus_variant(name: str, variant: Variant, corpus: Path, out: Path,
     from finsynth.build import stratified_split
 
     records, tests, bad = load_corpus(corpus)
-    info: dict[str, Any] = {"variant": name, "source": "corpus", "change": variant.change(), "seed": build_seed,
-                            "unloadable_rows": bad}
+    info: dict[str, Any] = {
+        "variant": name,
+        "source": "corpus",
+        "change": variant.change(),
+        "seed": build_seed,
+        "unloadable_rows": bad,
+    }
     if variant.fix is not None:
         plan = plan_fixes(variant.fix or None, variant.no_fix)
         records, fixes = fix_records(records, plan.apply)
@@ -269,10 +284,19 @@ def prepare_build_variant(name: str, variant: Variant, recipe: Recipe, corpus: P
     elif variant.annotator_model:
         model_path = recipe.resolve(variant.annotator_model)
     config = BuildConfig(
-        raw_dir=raw, out_dir=out, seed=recipe.build_seed, val_fraction=0.1, allow_errors=variant.quarantine == "errors",
-        fix=variant.fix is not None, fix_select=variant.fix or None, no_fix=variant.no_fix,
-        relabel=[t.upper() for t in variant.relabel], force_relabel=variant.force_relabel, llm=variant.annotator,
-        annotator_model=model_path, compose=recipe.resolve(variant.compose) if variant.compose else None,
+        raw_dir=raw,
+        out_dir=out,
+        seed=recipe.build_seed,
+        val_fraction=0.1,
+        allow_errors=variant.quarantine == "errors",
+        fix=variant.fix is not None,
+        fix_select=variant.fix or None,
+        no_fix=variant.no_fix,
+        relabel=[t.upper() for t in variant.relabel],
+        force_relabel=variant.force_relabel,
+        llm=variant.annotator,
+        annotator_model=model_path,
+        compose=recipe.resolve(variant.compose) if variant.compose else None,
     )
     try:
         result = build(config)
@@ -286,10 +310,15 @@ def prepare_build_variant(name: str, variant: Variant, recipe: Recipe, corpus: P
     # a `mode: weight` build keeps every row once with a loss weight: its count is the weighted mean
     weights = [((r["sample"].get("provenance") or {}).get("compose") or {}).get("weight", 1.0) for r in train_rows]
     weighted_mean = sum(w * c for w, c in zip(weights, counts, strict=True)) / max(sum(weights), 1e-9)
-    info = {"variant": name, "source": "build", "change": variant.change(),
-            "counts": {k: manifest["counts"].get(k) for k in ("read", "quarantined", "quarantined_by_stage")},
-            "fixed": manifest.get("fixed"), "train": len(train_rows),
-            "mean_train_count": round(weighted_mean if train_rows else 0.0, 3)}
+    info = {
+        "variant": name,
+        "source": "build",
+        "change": variant.change(),
+        "counts": {k: manifest["counts"].get(k) for k in ("read", "quarantined", "quarantined_by_stage")},
+        "fixed": manifest.get("fixed"),
+        "train": len(train_rows),
+        "mean_train_count": round(weighted_mean if train_rows else 0.0, 3),
+    }
     write_json_atomic(out / "outcome_variant.json", info)
     return info
 
@@ -306,8 +335,9 @@ def prepare_variant(name: str, recipe: Recipe, corpus: Path, out: Path) -> dict[
 
 def case_scores(eval_report: dict[str, Any]) -> dict[str, tuple[int, int]]:
     """Per test case id: (counts towards total, counts towards strict) from a `finsynth eval --format json` report."""
-    return {c["id"]: (int(c["verdict"] in ("strict", "loose")), int(c["verdict"] == "strict"))
-            for c in eval_report["cases"]}
+    return {
+        c["id"]: (int(c["verdict"] in ("strict", "loose")), int(c["verdict"] == "strict")) for c in eval_report["cases"]
+    }
 
 
 class Comparison(BaseModel):
@@ -327,9 +357,16 @@ class Comparison(BaseModel):
     confidence: float = 0.95
 
 
-def paired_bootstrap(variant: dict[int, dict[str, tuple[int, int]]], baseline: dict[int, dict[str, tuple[int, int]]],
-                     *, variant_name: str = "variant", baseline_name: str = "baseline",
-                     n_boot: int = DEFAULT_BOOTSTRAP, seed: int = 0, confidence: float = 0.95) -> Comparison:
+def paired_bootstrap(
+    variant: dict[int, dict[str, tuple[int, int]]],
+    baseline: dict[int, dict[str, tuple[int, int]]],
+    *,
+    variant_name: str = "variant",
+    baseline_name: str = "baseline",
+    n_boot: int = DEFAULT_BOOTSTRAP,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> Comparison:
     """Δ mean total (and strict) of `variant` over `baseline`, each `{seed: {case id: (total, strict)}}`, on the
     seeds and cases both have, with a percentile bootstrap interval that resamples seeds and cases (with
     replacement, independently): the seed-to-seed spread and the case-to-case spread both enter the interval."""
@@ -340,8 +377,7 @@ def paired_bootstrap(variant: dict[int, dict[str, tuple[int, int]]], baseline: d
     if not cases:
         raise ValueError(f"{variant_name} and {baseline_name} share no test case")
     # d[s][c] = (Δ total, Δ strict) of case c under seed s
-    d = [[(variant[s][c][0] - baseline[s][c][0], variant[s][c][1] - baseline[s][c][1]) for c in cases]
-         for s in seeds]
+    d = [[(variant[s][c][0] - baseline[s][c][0], variant[s][c][1] - baseline[s][c][1]) for c in cases] for s in seeds]
     n_s, n_c = len(seeds), len(cases)
 
     def stat(seed_idx: Sequence[int], case_idx: Sequence[int], k: int) -> float:
@@ -364,17 +400,24 @@ def paired_bootstrap(variant: dict[int, dict[str, tuple[int, int]]], baseline: d
 
     every_seed, every_case = range(n_s), range(n_c)
     return Comparison(
-        variant=variant_name, baseline=baseline_name, seeds=seeds, cases=n_c,
+        variant=variant_name,
+        baseline=baseline_name,
+        seeds=seeds,
+        cases=n_c,
         baseline_total=[float(sum(baseline[s][c][0] for c in cases)) for s in seeds],
         variant_total=[float(sum(variant[s][c][0] for c in cases)) for s in seeds],
-        delta_total=round(stat(every_seed, every_case, 0), 2), interval=interval(boots[0]),
-        delta_strict=round(stat(every_seed, every_case, 1), 2), strict_interval=interval(boots[1]),
+        delta_total=round(stat(every_seed, every_case, 0), 2),
+        interval=interval(boots[0]),
+        delta_strict=round(stat(every_seed, every_case, 1), 2),
+        strict_interval=interval(boots[1]),
         method=f"paired bootstrap over {n_s} seed(s) x {n_c} cases ({n_boot} resamples, percentile)",
-        confidence=confidence)
+        confidence=confidence,
+    )
 
 
-def seed_interval(baseline: Sequence[float], variant: Sequence[float], confidence: float = 0.95
-                  ) -> tuple[float, tuple[float, float]]:
+def seed_interval(
+    baseline: Sequence[float], variant: Sequence[float], confidence: float = 0.95
+) -> tuple[float, tuple[float, float]]:
     """Δ mean and a paired t interval over seeds alone, for measurements whose per-case verdicts were not kept
     (wider than the bootstrap over cases: it knows only the seed-to-seed spread of the totals)."""
     from scipy import stats
@@ -388,24 +431,49 @@ def seed_interval(baseline: Sequence[float], variant: Sequence[float], confidenc
     return round(mean, 2), (round(mean - half, 2), round(mean + half, 2))
 
 
-def measurement(recipe: Recipe, comparison: Comparison, *, model: str, device: str, versions: str, date: str,
-                count_ratio: tuple[float | None, float | None] | None = None, data: str = "") -> Measurement:
+def measurement(
+    recipe: Recipe,
+    comparison: Comparison,
+    *,
+    model: str,
+    device: str,
+    versions: str,
+    date: str,
+    count_ratio: tuple[float | None, float | None] | None = None,
+    data: str = "",
+) -> Measurement:
     """The evidence record of a variant's comparison (its `measures` say which rule and kind)."""
     variant = recipe.variants[comparison.variant]
     measures = variant.measures or Measures()
     recipe_path = recipe.path.as_posix() if recipe.path else recipe.name
     return Measurement(
-        rule=measures.rule, change=measures.change or variant.change(), kind=measures.kind,
-        variant=comparison.variant, baseline=comparison.baseline, model=model, device=device, versions=versions,
-        data=data or f"shared corpus, build seed {recipe.build_seed}", cases=comparison.cases,
-        seeds=comparison.seeds, baseline_total=comparison.baseline_total, variant_total=comparison.variant_total,
-        delta_total=comparison.delta_total, interval=comparison.interval, interval_method=comparison.method,
-        confidence=comparison.confidence, delta_strict=comparison.delta_strict, count_ratio=count_ratio,
-        recipe=recipe_path, date=date)
+        rule=measures.rule,
+        change=measures.change or variant.change(),
+        kind=measures.kind,
+        variant=comparison.variant,
+        baseline=comparison.baseline,
+        model=model,
+        device=device,
+        versions=versions,
+        data=data or f"shared corpus, build seed {recipe.build_seed}",
+        cases=comparison.cases,
+        seeds=comparison.seeds,
+        baseline_total=comparison.baseline_total,
+        variant_total=comparison.variant_total,
+        delta_total=comparison.delta_total,
+        interval=comparison.interval,
+        interval_method=comparison.method,
+        confidence=comparison.confidence,
+        delta_strict=comparison.delta_strict,
+        count_ratio=count_ratio,
+        recipe=recipe_path,
+        date=date,
+    )
 
 
 def merge_evidence(evidence: EvidenceFile, new: Sequence[Measurement]) -> EvidenceFile:
     """The evidence with `new` replacing any earlier record of the same (rule, change, model, recipe)."""
+
     def key(m: Measurement) -> tuple:
         return (m.rule, m.change, m.model, m.recipe, m.variant, m.baseline)
 
@@ -432,8 +500,9 @@ def plan_recipe(diagnosis: Any, out_dir: Path, baseline_recipe: str = "count_anc
     import yaml
 
     tie = diagnosis.count_tie
-    have: dict[tuple[str, int], int] = {(t, int(k)): n for t, dist in tie.by_type_distribution.items()
-                                        for k, n in dist.items()}
+    have: dict[tuple[str, int], int] = {
+        (t, int(k)): n for t, dist in tie.by_type_distribution.items() for k, n in dist.items()
+    }
     total = sum(have.values())
     added = sum(item.count for item in diagnosis.plan if item.action in ("add", "rebalance") and item.metric_counts)
     wanted: dict[tuple[tuple[str, ...], tuple[int, ...]], list[int]] = {}  # cell -> [rows to add, first item]
@@ -442,36 +511,65 @@ def plan_recipe(diagnosis: Any, out_dir: Path, baseline_recipe: str = "count_anc
         if item.action in ("add", "rebalance") and item.metric_counts:
             key = (tuple(item.sample_type.split(",")), tuple(item.metric_counts))
             if not sum(n for (t, k), n in have.items() if t in key[0] and k in key[1]):
-                notes.append(f"plan item {i + 1} ({item.action} {item.count} type {item.sample_type}): the corpus has "
-                             "no such row to up-sample; it needs new data (finsynth generate)")
+                notes.append(
+                    f"plan item {i + 1} ({item.action} {item.count} type {item.sample_type}): the corpus has "
+                    "no such row to up-sample; it needs new data (finsynth generate)"
+                )
                 continue
             wanted.setdefault(key, [0, i + 1])[0] += item.count
         elif item.action != "review":
-            notes.append(f"plan item {i + 1} ({item.action} {item.count} type {item.sample_type}) is not realised "
-                         "by copies: " + item.reason[:160])
+            notes.append(
+                f"plan item {i + 1} ({item.action} {item.count} type {item.sample_type}) is not realised "
+                "by copies: " + item.reason[:160]
+            )
     slices = []
     for (types, ks), (n_add, first) in wanted.items():
         cell = sum(n for (t, k), n in have.items() if t in types and k in ks)
-        slices.append({"name": f"plan-{first}-{''.join(types)}-{''.join(map(str, ks))}",
-                       "where": {"type": list(types) if len(types) > 1 else types[0],
-                                 "count": list(ks) if len(ks) > 1 else ks[0]},
-                       "share": round(min(0.9, (cell + n_add) / (total + added)), 4)})
+        slices.append(
+            {
+                "name": f"plan-{first}-{''.join(types)}-{''.join(map(str, ks))}",
+                "where": {
+                    "type": list(types) if len(types) > 1 else types[0],
+                    "count": list(ks) if len(ks) > 1 else ks[0],
+                },
+                "share": round(min(0.9, (cell + n_add) / (total + added)), 4),
+            }
+        )
     counts: dict[int, float] = {}
     for (_t, k), n in have.items():
         counts[k] = counts.get(k, 0) + n
-    compose = {"counts": {k: round(n / total, 4) for k, n in sorted(counts.items())}, "types": "free",
-               "max_upsample": 3, "slices": slices}
+    compose = {
+        "counts": {k: round(n / total, 4) for k, n in sorted(counts.items())},
+        "types": "free",
+        "max_upsample": 3,
+        "slices": slices,
+    }
     out_dir.mkdir(parents=True, exist_ok=True)
     compose_path = out_dir / "plan_compose.yaml"
-    write_text_atomic(compose_path, "# written by finsynth diagnose --recipe-out: the data plan as compose slices\n"
-                      + yaml.safe_dump(compose, allow_unicode=True, sort_keys=False))
-    recipe = {"name": "diagnose-plan", "description": "finsynth diagnose's data plan, realised by up-sampling the "
-              "corpus's own rows of the cells it names", "baseline": "corpus", "seeds": [0, 1, 2],
-              "variants": {"corpus": {"source": "corpus"},
-                           "plan": {"compose": compose_path.name, "measures": {"kind": "recipe",
-                                                                                "change": "diagnose data plan"},
-                                    "description": "; ".join(s["name"] for s in slices) or "no realisable item"}}}
+    write_text_atomic(
+        compose_path,
+        "# written by finsynth diagnose --recipe-out: the data plan as compose slices\n"
+        + yaml.safe_dump(compose, allow_unicode=True, sort_keys=False),
+    )
+    recipe = {
+        "name": "diagnose-plan",
+        "description": "finsynth diagnose's data plan, realised by up-sampling the "
+        "corpus's own rows of the cells it names",
+        "baseline": "corpus",
+        "seeds": [0, 1, 2],
+        "variants": {
+            "corpus": {"source": "corpus"},
+            "plan": {
+                "compose": compose_path.name,
+                "measures": {"kind": "recipe", "change": "diagnose data plan"},
+                "description": "; ".join(s["name"] for s in slices) or "no realisable item",
+            },
+        },
+    }
     recipe_path = out_dir / "plan.yaml"
-    write_text_atomic(recipe_path, "# written by finsynth diagnose --recipe-out; run it with benchmarks/outcome.py "
-                      "--recipe\n" + yaml.safe_dump(recipe, allow_unicode=True, sort_keys=False))
+    write_text_atomic(
+        recipe_path,
+        "# written by finsynth diagnose --recipe-out; run it with benchmarks/outcome.py "
+        "--recipe\n" + yaml.safe_dump(recipe, allow_unicode=True, sort_keys=False),
+    )
     return recipe_path, notes

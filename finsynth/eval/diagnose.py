@@ -39,7 +39,12 @@ Mode = Literal[
 ]
 Cause = Literal["out_of_distribution", "label_conflict", "hard_example"]
 MODE_ORDER: tuple[Mode, ...] = (
-    "invalid_json", "background_extraction", "over_extraction", "under_extraction", "wrong_metric", "type_error"
+    "invalid_json",
+    "background_extraction",
+    "over_extraction",
+    "under_extraction",
+    "wrong_metric",
+    "type_error",
 )
 
 # Which sample type teaches what each scenario tests (GUIDE section 2).
@@ -144,7 +149,7 @@ class Diagnosis(BaseModel):
     count_tie: CountTie
     extra_metric_names: dict[str, dict[str, int]] = Field(
         description="most frequent over-extracted names (canonical) -> bad cases adding it, "
-                    "training samples labelling it"
+        "training samples labelling it"
     )
     cases: list[CaseDiagnosis]
     plan: list[PlanItem]
@@ -202,14 +207,22 @@ def count_tie(samples: Sequence[Sample], gold: Sequence[TestCase], report: EvalR
         f"the training set averages {train_mean:.2f} metrics per paragraph against {test_mean:.2f} in the test "
         f"set, and only {100 * low_train:.0f}% of training paragraphs have 0-1 metrics against "
         f"{100 * low_test:.0f}% of test cases; the model predicts {pred_mean:.2f} per case, "
-        + ("following the training prior" if abs(pred_mean - train_mean) < abs(pred_mean - test_mean)
-           else "between the two")
+        + (
+            "following the training prior"
+            if abs(pred_mean - train_mean) < abs(pred_mean - test_mean)
+            else "between the two"
+        )
     )
     return CountTie(
-        train_n=len(train_counts), test_n=len(test_counts), train_mean=round(train_mean, 3),
-        test_mean=round(test_mean, 3), pred_mean=round(pred_mean, 3),
-        train_distribution=_distribution(train_counts), test_distribution=_distribution(test_counts),
-        train_share_at_most_1=round(low_train, 4), test_share_at_most_1=round(low_test, 4),
+        train_n=len(train_counts),
+        test_n=len(test_counts),
+        train_mean=round(train_mean, 3),
+        test_mean=round(test_mean, 3),
+        pred_mean=round(pred_mean, 3),
+        train_distribution=_distribution(train_counts),
+        test_distribution=_distribution(test_counts),
+        train_share_at_most_1=round(low_train, 4),
+        test_share_at_most_1=round(low_test, 4),
         by_type_mean={t: round(float(np.mean(v)), 3) for t, v in sorted(by_type.items())},
         by_type_distribution={t: _distribution(v) for t, v in sorted(by_type.items())},
         sentence=sentence,
@@ -283,15 +296,22 @@ def diagnose(
         for j in order:
             s = samples[int(j)]
             names = [m.metric_name for m in s.output.metrics]
-            near.append(Neighbour(
-                sample_id=s.id, type=s.type, source=f"{s.provenance.source}:{s.provenance.line}",
-                similarity=round(float(sims[row, j]), 4), count=len(names), metrics=names,
-                shares_gold=[g for g in case.gold_names if any(matcher.same(g, n) for n in names)],
-                labels_extra=[e for e in case.extra if any(matcher.same(n, e) for n in names)],
-            ))
+            near.append(
+                Neighbour(
+                    sample_id=s.id,
+                    type=s.type,
+                    source=f"{s.provenance.source}:{s.provenance.line}",
+                    similarity=round(float(sims[row, j]), 4),
+                    count=len(names),
+                    metrics=names,
+                    shares_gold=[g for g in case.gold_names if any(matcher.same(g, n) for n in names)],
+                    labels_extra=[e for e in case.extra if any(matcher.same(n, e) for n in names)],
+                )
+            )
         nearest = near[0].similarity if near else 0.0
         conflicts = [
-            n for n in near
+            n
+            for n in near
             if n.similarity >= similar_threshold
             and (n.shares_gold or n.labels_extra)
             and (n.count != case.gold_count or n.labels_extra)
@@ -304,38 +324,68 @@ def diagnose(
             if (len(names) != case.gold_count or len(matched) != case.gold_count) and all(
                 c.sample_id != s.id for c in conflicts
             ):
-                conflicts.insert(0, Neighbour(
-                    sample_id=s.id, type=s.type, source=f"{s.provenance.source}:{s.provenance.line}",
-                    similarity=round(similarity, 4), count=len(names), metrics=names, shares_gold=matched,
-                    labels_extra=[e for e in case.extra if any(matcher.same(n, e) for n in names)],
-                ))
+                conflicts.insert(
+                    0,
+                    Neighbour(
+                        sample_id=s.id,
+                        type=s.type,
+                        source=f"{s.provenance.source}:{s.provenance.line}",
+                        similarity=round(similarity, 4),
+                        count=len(names),
+                        metrics=names,
+                        shares_gold=matched,
+                        labels_extra=[e for e in case.extra if any(matcher.same(n, e) for n in names)],
+                    ),
+                )
         if nearest < ood_threshold:
             cause: Cause = "out_of_distribution"
-            detail = (f"nearest training paragraph has similarity {nearest:.3f}, below the {ood_quantile:.0%} "
-                      f"quantile of training nearest-neighbour similarity ({ood_threshold:.3f})")
+            detail = (
+                f"nearest training paragraph has similarity {nearest:.3f}, below the {ood_quantile:.0%} "
+                f"quantile of training nearest-neighbour similarity ({ood_threshold:.3f})"
+            )
         elif conflicts:
             cause = "label_conflict"
             c0 = conflicts[0]
-            what = (f"labels the predicted extra {'、'.join(c0.labels_extra)}" if c0.labels_extra
-                    else f"labels {c0.count} metrics where the gold has {case.gold_count}")
+            what = (
+                f"labels the predicted extra {'、'.join(c0.labels_extra)}"
+                if c0.labels_extra
+                else f"labels {c0.count} metrics where the gold has {case.gold_count}"
+            )
             detail = f"similar training sample {c0.source} (similarity {c0.similarity:.3f}) {what}"
         else:
             cause = "hard_example"
-            detail = (f"in distribution (nearest similarity {nearest:.3f}) and no similar training sample "
-                      f"disagrees with the gold")
+            detail = (
+                f"in distribution (nearest similarity {nearest:.3f}) and no similar training sample "
+                f"disagrees with the gold"
+            )
         extra_counts = {e: len(_samples_labelling(e, labels, matcher)) for e in case.extra}
         for e in case.extra:
             extra_names[lexicon.canonical(e)] += 1
         types = SCENARIO_TYPES.get(case.scenario, ())
         pool = sum((type_counts.get(t, Counter()) for t in types), Counter())
         share = round(pool[case.gold_count] / sum(pool.values()), 4) if pool else None
-        diagnoses.append(CaseDiagnosis(
-            index=case.index, id=case.id, scenario=case.scenario, title=case.title, verdict=case.verdict,
-            gold=case.gold_names, pred=case.pred_names, gold_count=case.gold_count, pred_count=case.pred_count,
-            modes=modes, primary=modes[0], cause=cause, cause_detail=detail, nearest_similarity=nearest,
-            neighbours=near, conflicts=conflicts, extra_in_training_labels=extra_counts,
-            train_share_of_gold_count=share,
-        ))
+        diagnoses.append(
+            CaseDiagnosis(
+                index=case.index,
+                id=case.id,
+                scenario=case.scenario,
+                title=case.title,
+                verdict=case.verdict,
+                gold=case.gold_names,
+                pred=case.pred_names,
+                gold_count=case.gold_count,
+                pred_count=case.pred_count,
+                modes=modes,
+                primary=modes[0],
+                cause=cause,
+                cause_detail=detail,
+                nearest_similarity=nearest,
+                neighbours=near,
+                conflicts=conflicts,
+                extra_in_training_labels=extra_counts,
+                train_share_of_gold_count=share,
+            )
+        )
 
     primary: Counter[Mode | None] = Counter(d.primary for d in diagnoses)
     fail_primary = Counter(d.primary for d in diagnoses if d.verdict == "fail")
@@ -353,16 +403,24 @@ def diagnose(
     plan = data_plan(diagnoses, tie, type_counts, augment_per_case=augment_per_case, lexicon=lexicon)
     leading = max(MODE_ORDER, key=lambda m: (primary.get(m, 0), -MODE_ORDER.index(m))) if diagnoses else None
     return Diagnosis(
-        matcher=report.matcher, n_cases=len(report.cases), n_bad=len(diagnoses),
+        matcher=report.matcher,
+        n_cases=len(report.cases),
+        n_bad=len(diagnoses),
         n_fail=sum(d.verdict == "fail" for d in diagnoses),
-        predicted_metrics=report.overall.pred_metrics, gold_metrics=report.overall.gold_metrics,
+        predicted_metrics=report.overall.pred_metrics,
+        gold_metrics=report.overall.gold_metrics,
         modes={m: primary[m] for m in MODE_ORDER if primary[m]},
         modes_any={m: any_mode[m] for m in MODE_ORDER if any_mode[m]},
         modes_fail_only={m: fail_primary[m] for m in MODE_ORDER if fail_primary[m]},
-        leading_mode=leading, causes=dict(Counter(d.cause for d in diagnoses).most_common()),
-        mode_by_scenario=by_scenario, ood_threshold=round(ood_threshold, 4),
-        similar_threshold=round(similar_threshold, 4), count_tie=tie,
-        extra_metric_names=extras, cases=diagnoses, plan=plan,
+        leading_mode=leading,
+        causes=dict(Counter(d.cause for d in diagnoses).most_common()),
+        mode_by_scenario=by_scenario,
+        ood_threshold=round(ood_threshold, 4),
+        similar_threshold=round(similar_threshold, 4),
+        count_tie=tie,
+        extra_metric_names=extras,
+        cases=diagnoses,
+        plan=plan,
     )
 
 
@@ -430,30 +488,46 @@ def data_plan(
         total = sum(have.values())
         reason = _WHY[mode].format(t=sample_type, k=k, style=_RESTRAINT_STYLE.get(sample_type, ""))
         scen = Counter(d.scenario for d in cases).most_common(1)[0][0]
-        reason += (f" ({len(cases)} bad case(s), mostly {scen}; the corpus has {have.get(k, 0)} of {total} type "
-                   f"{sample_type} samples with {k} metric(s))")
+        reason += (
+            f" ({len(cases)} bad case(s), mostly {scen}; the corpus has {have.get(k, 0)} of {total} type "
+            f"{sample_type} samples with {k} metric(s))"
+        )
         added = Counter(canonical(e) for d in cases for e in d.extra_in_training_labels)
         if mode in ("over_extraction", "background_extraction") and added:
             trained = {canonical(e): n for d in cases for e, n in d.extra_in_training_labels.items()}
             shown = _spellings((e for d in cases for e in d.extra_in_training_labels), canonical)
             reason += "; added most: " + "; ".join(
-                f"{shown[name]} ×{k} (a label in {trained[name]} training samples)"
-                for name, k in added.most_common(3)
+                f"{shown[name]} ×{k} (a label in {trained[name]} training samples)" for name, k in added.most_common(3)
             )
-        plan.append(PlanItem(action="add", sample_type=sample_type, count=len(cases) * augment_per_case,
-                             reason=reason, cases=[d.index for d in cases], metric_counts=[k]))
+        plan.append(
+            PlanItem(
+                action="add",
+                sample_type=sample_type,
+                count=len(cases) * augment_per_case,
+                reason=reason,
+                cases=[d.index for d in cases],
+                metric_counts=[k],
+            )
+        )
     # 2. Label conflicts: the exact training samples to review.
     conflicted = [d for d in diagnoses if d.cause == "label_conflict"]
     if conflicted:
         sources = sorted({n.source + " " + n.sample_id for d in conflicted for n in d.conflicts})
         types = Counter(n.type for d in conflicted for n in d.conflicts)
-        plan.append(PlanItem(
-            action="fix", sample_type=",".join(sorted(types)), count=len(sources),
-            reason=(f"{len(conflicted)} bad case(s) have a similar training paragraph labelled against the gold "
+        plan.append(
+            PlanItem(
+                action="fix",
+                sample_type=",".join(sorted(types)),
+                count=len(sources),
+                reason=(
+                    f"{len(conflicted)} bad case(s) have a similar training paragraph labelled against the gold "
                     f"(another count, or the very metric the model over-extracted); review these samples for padded "
-                    f"or inconsistent labels before adding data"),
-            cases=[d.index for d in conflicted], samples=sources,
-        ))
+                    f"or inconsistent labels before adding data"
+                ),
+                cases=[d.index for d in conflicted],
+                samples=sources,
+            )
+        )
     # 3. The count prior: how many 0-1 metric samples bring the training share of low counts to the test's.
     over = [d for d in diagnoses if d.primary in ("over_extraction", "background_extraction")]
     if over and tie.test_share_at_most_1 > tie.train_share_at_most_1:
@@ -485,27 +559,43 @@ def data_plan(
     # 4. Out-of-distribution topics.
     ood = [d for d in diagnoses if d.cause == "out_of_distribution"]
     if ood:
-        plan.append(PlanItem(
-            action="add", sample_type="A", count=len(ood) * augment_per_case,
-            reason=("no training paragraph resembles these test paragraphs (topics: "
-                    + "、".join(sorted({d.title for d in ood})) + "); add samples on these topics"),
-            cases=[d.index for d in ood],
-        ))
+        plan.append(
+            PlanItem(
+                action="add",
+                sample_type="A",
+                count=len(ood) * augment_per_case,
+                reason=(
+                    "no training paragraph resembles these test paragraphs (topics: "
+                    + "、".join(sorted({d.title for d in ood}))
+                    + "); add samples on these topics"
+                ),
+                cases=[d.index for d in ood],
+            )
+        )
     if plan:
-        plan.append(PlanItem(
-            action="review", sample_type="all", count=0,
-            reason=("mix the targeted samples about 70/30 with existing data (seed 003) and re-evaluate per "
-                    "scenario on >= 50 cases (GUIDE lesson 8)"),
-        ))
+        plan.append(
+            PlanItem(
+                action="review",
+                sample_type="all",
+                count=0,
+                reason=(
+                    "mix the targeted samples about 70/30 with existing data (seed 003) and re-evaluate per "
+                    "scenario on >= 50 cases (GUIDE lesson 8)"
+                ),
+            )
+        )
     return plan
 
 
 # --- rendering -------------------------------------------------------------------------------------
 
 MODE_LABEL = {
-    "invalid_json": "invalid JSON or schema", "background_extraction": "extracted from a background paragraph",
-    "over_extraction": "over-extraction", "under_extraction": "under-extraction",
-    "wrong_metric": "wrong metric", "type_error": "type error",
+    "invalid_json": "invalid JSON or schema",
+    "background_extraction": "extracted from a background paragraph",
+    "over_extraction": "over-extraction",
+    "under_extraction": "under-extraction",
+    "wrong_metric": "wrong metric",
+    "type_error": "type error",
 }
 
 
@@ -604,9 +694,17 @@ def render_markdown(diag: Diagnosis) -> str:
     return "\n".join(out) + "\n"
 
 
-def diagnose_files(pred: str, gold_path: str, train: Sequence[str], *, matcher: str = "fuzzy",
-                   threshold: float | None = None, model_path: str | None = None, ood_quantile: float = 0.1,
-                   augment_per_case: int = 3):
+def diagnose_files(
+    pred: str,
+    gold_path: str,
+    train: Sequence[str],
+    *,
+    matcher: str = "fuzzy",
+    threshold: float | None = None,
+    model_path: str | None = None,
+    ood_quantile: float = 0.1,
+    augment_per_case: int = 3,
+):
     """`finsynth diagnose` as a function: score `pred` against `gold_path`, load the training rows under
     `train` and diagnose. Returns (diagnosis, the training LoadResult, whose quarantine the caller reports).
 
@@ -630,6 +728,7 @@ def diagnose_files(pred: str, gold_path: str, train: Sequence[str], *, matcher: 
     if not loaded.samples:
         raise UserError(f"no valid training samples under {' '.join(train)}")
     labels = scorer if matcher != "reference" else get_matcher("fuzzy")
-    result = diagnose(report, gold, loaded.samples, labels, ood_quantile=ood_quantile,
-                      augment_per_case=augment_per_case)
+    result = diagnose(
+        report, gold, loaded.samples, labels, ood_quantile=ood_quantile, augment_per_case=augment_per_case
+    )
     return result, loaded

@@ -172,8 +172,10 @@ def gold_extraction(gold: str | Mapping[str, Any] | Extraction, where: str = "go
             return _gold_from_text(strip_wrappers(gold))
         return Extraction.model_validate(gold)
     except ValidationError as exc:
-        raise InputError(f"{where}: not a gold extraction ({schema_errors(exc)}); pass the gold assistant reply "
-                         "`finsynth build` wrote (the analysis and metrics JSON)") from exc
+        raise InputError(
+            f"{where}: not a gold extraction ({schema_errors(exc)}); pass the gold assistant reply "
+            "`finsynth build` wrote (the analysis and metrics JSON)"
+        ) from exc
 
 
 @cache
@@ -233,8 +235,9 @@ def type_accuracy(reply: ParsedReply, gold: Extraction, matcher: Matcher | None 
     return sum(want[p.gold].metric_type == pred[p.pred].metric_type for p in pairs) / len(pairs)
 
 
-def fired_lint_rules(extraction: Extraction, sample_type: str | None = None, paragraph: str = "",
-                     weights: RewardWeights | None = None) -> list[str]:
+def fired_lint_rules(
+    extraction: Extraction, sample_type: str | None = None, paragraph: str = "", weights: RewardWeights | None = None
+) -> list[str]:
     """The ids of the weighted lint rules that fire on a reply's analysis, for a sample of `sample_type`
     (A-D; None or "test" for a test case, which style-mismatch does not judge)."""
     rules = dict((weights or RewardWeights()).lint_rules)
@@ -244,14 +247,17 @@ def fired_lint_rules(extraction: Extraction, sample_type: str | None = None, par
         return []
     # the rules read the analysis, the metric names and the type only: the row need not be a valid
     # training sample (an empty paragraph is fine), so it is built without validation
-    item = Sample.model_construct(type=sample_type if typed else "A",
-                                  input=ParagraphInput.model_construct(chapter_title="", paragraph=paragraph),
-                                  output=extraction)
+    item = Sample.model_construct(
+        type=sample_type if typed else "A",
+        input=ParagraphInput.model_construct(chapter_title="", paragraph=paragraph),
+        output=extraction,
+    )
     return sorted({f.rule for f in lint_sample(item, rules=chosen)})
 
 
-def lint_penalty(reply: ParsedReply, sample_type: str | None = None, paragraph: str = "",
-                 weights: RewardWeights | None = None) -> float:
+def lint_penalty(
+    reply: ParsedReply, sample_type: str | None = None, paragraph: str = "", weights: RewardWeights | None = None
+) -> float:
     """Minus the summed weights of the lint rules that fire on the analysis, capped at -1; -1 for an
     unparseable reply (no analysis to check)."""
     if reply.extraction is None:
@@ -263,8 +269,7 @@ def lint_penalty(reply: ParsedReply, sample_type: str | None = None, paragraph: 
 
 # --- QA -----------------------------------------------------------------------------------------
 
-_ANSWER_LINE = re.compile(r"(?:final\s+answer|answer|最终答案|答案)\s*(?:is\s*)?[:：]\s*(?P<answer>.+)",
-                          re.IGNORECASE)
+_ANSWER_LINE = re.compile(r"(?:final\s+answer|answer|最终答案|答案)\s*(?:is\s*)?[:：]\s*(?P<answer>.+)", re.IGNORECASE)
 
 
 def _answer_from_object(obj: Mapping[str, Any]) -> tuple[Any, str] | None:
@@ -333,8 +338,9 @@ def magnitude_credit(pred: float, gold: float) -> float:
     return MAGNITUDE_CREDIT * (1.0 - distance) if distance < 1.0 else 0.0
 
 
-def qa_exact(completion: str | Sequence[Mapping[str, Any]] | None, answer: Any, scale: str = "",
-             kind: str | None = None) -> float:
+def qa_exact(
+    completion: str | Sequence[Mapping[str, Any]] | None, answer: Any, scale: str = "", kind: str | None = None
+) -> float:
     """The QA reward of one reply against the gold `answer` (spans) and its `scale`: for a numeric gold
     (kind arithmetic or count, or, with no kind, a single span that is a number) 1 on an exact match
     after scale normalisation, else `magnitude_credit`; for span answers TAT-QA's F1."""
@@ -364,10 +370,15 @@ def _total(values: dict[str, float], weights: RewardWeights, task: Task) -> floa
     return sum(weights.for_task(task)[name] * value for name, value in values.items())
 
 
-def extraction_breakdown(completion: str | Sequence[Mapping[str, Any]] | None,
-                         gold: str | Mapping[str, Any] | Extraction, *, sample_type: str | None = None,
-                         paragraph: str = "", weights: RewardWeights | None = None,
-                         matcher: Matcher | None = None) -> dict[str, float]:
+def extraction_breakdown(
+    completion: str | Sequence[Mapping[str, Any]] | None,
+    gold: str | Mapping[str, Any] | Extraction,
+    *,
+    sample_type: str | None = None,
+    paragraph: str = "",
+    weights: RewardWeights | None = None,
+    matcher: Matcher | None = None,
+) -> dict[str, float]:
     """Every extraction component of one reply, and the weighted `total`."""
     weights = weights or RewardWeights()
     reply, want = parse_completion(completion), gold_extraction(gold)
@@ -381,28 +392,45 @@ def extraction_breakdown(completion: str | Sequence[Mapping[str, Any]] | None,
     return {**values, "total": _total(values, weights, "extraction")}
 
 
-def qa_breakdown(completion: str | Sequence[Mapping[str, Any]] | None, answer: Any, scale: str = "", *,
-                 kind: str | None = None, weights: RewardWeights | None = None) -> dict[str, float]:
+def qa_breakdown(
+    completion: str | Sequence[Mapping[str, Any]] | None,
+    answer: Any,
+    scale: str = "",
+    *,
+    kind: str | None = None,
+    weights: RewardWeights | None = None,
+) -> dict[str, float]:
     """The QA component of one reply, and the weighted `total`."""
     weights = weights or RewardWeights()
     values = {"qa_exact": qa_exact(completion, answer, scale, kind)}
     return {**values, "total": _total(values, weights, "qa")}
 
 
-def reward_breakdown(task: Task, completion: str | Sequence[Mapping[str, Any]] | None, *,
-                     weights: RewardWeights | None = None, **columns: Any) -> dict[str, float]:
+def reward_breakdown(
+    task: Task,
+    completion: str | Sequence[Mapping[str, Any]] | None,
+    *,
+    weights: RewardWeights | None = None,
+    **columns: Any,
+) -> dict[str, float]:
     """The task's components and weighted `total` for one reply; `columns` are one row's dataset columns
     (extraction: `gold`, optional `sample_type`, `paragraph`; qa: `answer`, optional `scale`, `kind`)."""
     _components(task)
     if task == "extraction":
         if "gold" not in columns:
             raise InputError("extraction rewards need the gold extraction (column `gold`)")
-        return extraction_breakdown(completion, columns["gold"], sample_type=columns.get("sample_type"),
-                                    paragraph=columns.get("paragraph") or "", weights=weights)
+        return extraction_breakdown(
+            completion,
+            columns["gold"],
+            sample_type=columns.get("sample_type"),
+            paragraph=columns.get("paragraph") or "",
+            weights=weights,
+        )
     if "answer" not in columns:
         raise InputError("qa rewards need the gold answer (column `answer`)")
-    return qa_breakdown(completion, columns["answer"], columns.get("scale") or "", kind=columns.get("kind"),
-                        weights=weights)
+    return qa_breakdown(
+        completion, columns["answer"], columns.get("scale") or "", kind=columns.get("kind"), weights=weights
+    )
 
 
 # --- trl ----------------------------------------------------------------------------------------
@@ -435,10 +463,12 @@ _COMPONENT_OF_ROW: dict[str, Callable[[_Row, RewardWeights], float]] = {
     "name_f1": lambda row, w: name_f1(row.reply(), row.gold()),
     "count": lambda row, w: count(row.reply(), row.gold()),
     "type_accuracy": lambda row, w: type_accuracy(row.reply(), row.gold()),
-    "lint_penalty": lambda row, w: lint_penalty(row.reply(), row.columns.get("sample_type"),
-                                                row.columns.get("paragraph") or "", w),
-    "qa_exact": lambda row, w: qa_exact(row.completion, row.answer(), row.columns.get("scale") or "",
-                                        row.columns.get("kind")),
+    "lint_penalty": lambda row, w: lint_penalty(
+        row.reply(), row.columns.get("sample_type"), row.columns.get("paragraph") or "", w
+    ),
+    "qa_exact": lambda row, w: qa_exact(
+        row.completion, row.answer(), row.columns.get("scale") or "", row.columns.get("kind")
+    ),
 }
 
 
@@ -455,20 +485,24 @@ class RewardFunction:
         self.component = component
         self.weights = weights or RewardWeights()
 
-    def __call__(self, prompts: Sequence[Any] | None = None, completions: Sequence[Any] = (),
-                 **columns: Any) -> list[float]:
+    def __call__(
+        self, prompts: Sequence[Any] | None = None, completions: Sequence[Any] = (), **columns: Any
+    ) -> list[float]:
         n = len(completions)
         lists = {k: v for k, v in columns.items() if isinstance(v, list | tuple) and len(v) == n}
         score = _COMPONENT_OF_ROW[self.component]
-        return [score(_Row(completion, {k: v[i] for k, v in lists.items()}, f"row {i + 1}"), self.weights)
-                for i, completion in enumerate(completions)]
+        return [
+            score(_Row(completion, {k: v[i] for k, v in lists.items()}, f"row {i + 1}"), self.weights)
+            for i, completion in enumerate(completions)
+        ]
 
     def __repr__(self) -> str:
         return f"RewardFunction({self.component!r})"
 
 
-def trl_reward_functions(task: Task, weights: RewardWeights | None = None) -> tuple[list[Callable[..., list[float]]],
-                                                                                       list[float]]:
+def trl_reward_functions(
+    task: Task, weights: RewardWeights | None = None
+) -> tuple[list[Callable[..., list[float]]], list[float]]:
     """The task's reward components as trl reward functions, and their weights (GRPOConfig's
     `reward_weights`): trl's weighted sum is `reward_breakdown(...)["total"]`."""
     weights = weights or RewardWeights()

@@ -48,7 +48,7 @@ Scoring = Literal["honest", "reference"]
 SCORING: dict[str, str] = {
     "honest": "an invalid-JSON or schema-invalid prediction fails whatever the gold",
     "reference": "as the reference script: an invalid prediction counts as the metrics recovered from it "
-                 "(an empty-gold case then scores strict)",
+    "(an empty-gold case then scores strict)",
 }
 
 
@@ -158,8 +158,11 @@ class EvalReport(BaseModel):
 
     matcher: str
     threshold: float
-    scoring: Scoring = Field("reference", description="honest: an invalid output fails; reference: as the "
-                             "reference script (reports written before the field existed scored this way)")
+    scoring: Scoring = Field(
+        "reference",
+        description="honest: an invalid output fails; reference: as the "
+        "reference script (reports written before the field existed scored this way)",
+    )
     pred_path: str
     gold_path: str
     alignment: str
@@ -298,8 +301,9 @@ def load_gold(path: str | os.PathLike[str]) -> list[TestCase]:
     return cases
 
 
-def align(predictions: Sequence[Prediction], gold: Sequence[TestCase],
-          partial: bool = False) -> tuple[list[Prediction], str, list[TestCase]]:
+def align(
+    predictions: Sequence[Prediction], gold: Sequence[TestCase], partial: bool = False
+) -> tuple[list[Prediction], str, list[TestCase]]:
     """Pair each gold case with its prediction: by `id`, else by `index`, else by order; returns the
     predictions, the mode, and the gold cases they pair with (all of them unless `partial`).
 
@@ -360,7 +364,8 @@ def align(predictions: Sequence[Prediction], gold: Sequence[TestCase],
     if missing and not partial:
         raise AlignmentError(
             f"{where}: no prediction for {len(missing)} gold case(s), first {mode.split()[0]} {missing[0]!r}; "
-            f"`partial` scores the cases that have one", setting="partial"
+            f"`partial` scores the cases that have one",
+            setting="partial",
         )
     kept = [case for key, case in zip(wanted, gold, strict=True) if key in by_key]
     gold = kept
@@ -391,8 +396,9 @@ def verdict_of(gold_count: int, pred_count: int, matched: int) -> Verdict:
     return "fail"
 
 
-def score_case(index: int, case: TestCase, pred: Prediction, matcher: Matcher,
-               scoring: Scoring | None = None) -> CaseResult:
+def score_case(
+    index: int, case: TestCase, pred: Prediction, matcher: Matcher, scoring: Scoring | None = None
+) -> CaseResult:
     """Match one prediction against its gold case and give the verdict (under `scoring`, by default
     the matcher's convention: see `scoring_for`)."""
     gold_names = [m.metric_name for m in case.output.metrics]
@@ -403,8 +409,12 @@ def score_case(index: int, case: TestCase, pred: Prediction, matcher: Matcher,
     matched_gold = {p.gold for p in pairs}
     matched_pred = {p.pred for p in pairs}
     out_pairs = [
-        Pair(gold=gold_names[p.gold], pred=pred_names[p.pred], score=p.score,
-             type_ok=gold_types[p.gold] == (pred_types[p.pred] or "").strip().lower())
+        Pair(
+            gold=gold_names[p.gold],
+            pred=pred_names[p.pred],
+            score=p.score,
+            type_ok=gold_types[p.gold] == (pred_types[p.pred] or "").strip().lower(),
+        )
         for p in sorted(pairs, key=lambda p: p.gold)
     ]
     invalid = not (pred.json_valid and pred.schema_valid)
@@ -461,15 +471,28 @@ def summarize(cases: Sequence[CaseResult]) -> Summary:
     type_correct = sum(c.type_correct for c in cases)
     valid = sum(c.json_valid for c in cases)
     return Summary(
-        n=n, strict=strict, loose=loose, fail=n - strict - loose, total=strict + loose,
-        total_rate=_ratio(strict + loose, n), strict_rate=_ratio(strict, n),
-        precision=precision, recall=recall, f1=f1,
+        n=n,
+        strict=strict,
+        loose=loose,
+        fail=n - strict - loose,
+        total=strict + loose,
+        total_rate=_ratio(strict + loose, n),
+        strict_rate=_ratio(strict, n),
+        precision=precision,
+        recall=recall,
+        f1=f1,
         type_accuracy=_ratio(type_correct, matched),
-        json_valid=valid, json_valid_rate=_ratio(valid, n), schema_valid=sum(c.schema_valid for c in cases),
+        json_valid=valid,
+        json_valid_rate=_ratio(valid, n),
+        schema_valid=sum(c.schema_valid for c in cases),
         invalid_output=sum(c.invalid_output for c in cases),
-        gold_metrics=gold, pred_metrics=pred, matched=matched,
-        exact_hits=sum(c.exact_hits for c in cases), type_correct=type_correct,
-        mean_pred_count=_ratio(pred, n), mean_gold_count=_ratio(gold, n),
+        gold_metrics=gold,
+        pred_metrics=pred,
+        matched=matched,
+        exact_hits=sum(c.exact_hits for c in cases),
+        type_correct=type_correct,
+        mean_pred_count=_ratio(pred, n),
+        mean_gold_count=_ratio(gold, n),
     )
 
 
@@ -559,8 +582,15 @@ def evaluate_files(
     predictions = load_predictions(pred_path)
     if isinstance(matcher, str):
         matcher = get_matcher(matcher, threshold=threshold, model_path=model_path, lexicon=lexicon)
-    return evaluate(predictions, gold, matcher, pred_path=str(pred_path), gold_path=str(gold_path), progress=progress,
-                    partial=partial)
+    return evaluate(
+        predictions,
+        gold,
+        matcher,
+        pred_path=str(pred_path),
+        gold_path=str(gold_path),
+        progress=progress,
+        partial=partial,
+    )
 
 
 # --- comparing runs --------------------------------------------------------------------------------
@@ -590,8 +620,12 @@ class Comparison(BaseModel):
 
 def _cell(summary: Summary) -> RunCell:
     return RunCell(
-        n=summary.n, strict=summary.strict, loose=summary.loose, total=summary.total,
-        total_rate=summary.total_rate, mean_pred_count=summary.mean_pred_count,
+        n=summary.n,
+        strict=summary.strict,
+        loose=summary.loose,
+        total=summary.total,
+        total_rate=summary.total_rate,
+        mean_pred_count=summary.mean_pred_count,
         mean_gold_count=summary.mean_gold_count,
     )
 
@@ -609,9 +643,15 @@ def _cells_from_statuses(rows: list[Any], path: str) -> tuple[RunCell, dict[str,
     def cell(verdicts: list[str], pred: int | None, gold: int | None) -> RunCell:
         n = len(verdicts)
         strict, loose = verdicts.count("strict"), verdicts.count("loose")
-        return RunCell(n=n, strict=strict, loose=loose, total=strict + loose, total_rate=_ratio(strict + loose, n),
-                       mean_pred_count=_ratio(pred, n) if pred is not None else None,
-                       mean_gold_count=_ratio(gold, n) if gold is not None else None)
+        return RunCell(
+            n=n,
+            strict=strict,
+            loose=loose,
+            total=strict + loose,
+            total_rate=_ratio(strict + loose, n),
+            mean_pred_count=_ratio(pred, n) if pred is not None else None,
+            mean_gold_count=_ratio(gold, n) if gold is not None else None,
+        )
 
     has_counts = all(isinstance(r, dict) and "pred_count" in r and "gold_count" in r for r in rows)
     per = {s: cell(v, *(counts[s] if has_counts else (None, None))) for s, v in groups.items()}
@@ -662,8 +702,9 @@ def compare_runs(
             kind = "recorded verdicts"
         else:
             if gold_path is None:
-                raise InputError(f"{path}: neither an eval report nor recorded verdicts; pass `gold` to evaluate it",
-                                 setting="gold")
+                raise InputError(
+                    f"{path}: neither an eval report nor recorded verdicts; pass `gold` to evaluate it", setting="gold"
+                )
             if matcher_obj is None:
                 matcher_obj = get_matcher(str(matcher), threshold=threshold, model_path=model_path)
             report = evaluate_files(path, gold_path, matcher_obj)
@@ -685,28 +726,55 @@ def _num(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
 
-SUMMARY_COLUMNS = ("n", "strict", "loose", "total", "total%", "P", "R", "F1", "type acc", "json ok", "invalid",
-                   "pred/case", "gold/case")
+SUMMARY_COLUMNS = (
+    "n",
+    "strict",
+    "loose",
+    "total",
+    "total%",
+    "P",
+    "R",
+    "F1",
+    "type acc",
+    "json ok",
+    "invalid",
+    "pred/case",
+    "gold/case",
+)
 
 
 def summary_row(name: str, s: Summary) -> list[str]:
     """One table row for a summary."""
     return [
-        name, str(s.n), str(s.strict), str(s.loose), str(s.total), pct(s.total_rate), pct(s.precision),
-        pct(s.recall), pct(s.f1), pct(s.type_accuracy), f"{s.json_valid}/{s.n}", str(s.invalid_output),
-        _num(s.mean_pred_count), _num(s.mean_gold_count),
+        name,
+        str(s.n),
+        str(s.strict),
+        str(s.loose),
+        str(s.total),
+        pct(s.total_rate),
+        pct(s.precision),
+        pct(s.recall),
+        pct(s.f1),
+        pct(s.type_accuracy),
+        f"{s.json_valid}/{s.n}",
+        str(s.invalid_output),
+        _num(s.mean_pred_count),
+        _num(s.mean_gold_count),
     ]
 
 
 def scoring_line(report: EvalReport) -> str:
     """One sentence saying which scoring convention the report used and how many outputs were invalid."""
     o = report.overall
-    return (f"Scoring: {report.scoring} ({SCORING[report.scoring]}); invalid output {o.invalid_output}/{o.n} "
-            f"(JSON valid {o.json_valid}, schema valid {o.schema_valid}).")
+    return (
+        f"Scoring: {report.scoring} ({SCORING[report.scoring]}); invalid output {o.invalid_output}/{o.n} "
+        f"(JSON valid {o.json_valid}, schema valid {o.schema_valid})."
+    )
 
 
-def render_markdown(report: EvalReport, *, failures: bool = True, max_failures: int | None = 50,
-                    all_cases: bool = False) -> str:
+def render_markdown(
+    report: EvalReport, *, failures: bool = True, max_failures: int | None = 50, all_cases: bool = False
+) -> str:
     """The report as markdown: overall, per scenario, then (up to `max_failures`) the bad cases, and
     with `all_cases` every case with its JSON status (`finsynth eval --cases --format md`)."""
     out = [
@@ -727,14 +795,26 @@ def render_markdown(report: EvalReport, *, failures: bool = True, max_failures: 
         out += ["", f"Recorded verdicts reproduced: {ra.agree}/{ra.compared}."]
     if failures:
         rows = [
-            [str(c.index), c.status, c.scenario, "、".join(c.gold_names) or "-", "、".join(c.pred_names) or "-",
-             "、".join(c.missed) or "-", "、".join(c.extra) or "-"]
-            for c in report.cases if c.verdict != "strict"
+            [
+                str(c.index),
+                c.status,
+                c.scenario,
+                "、".join(c.gold_names) or "-",
+                "、".join(c.pred_names) or "-",
+                "、".join(c.missed) or "-",
+                "、".join(c.extra) or "-",
+            ]
+            for c in report.cases
+            if c.verdict != "strict"
         ]
         if rows:
             shown = rows if max_failures is None else rows[:max_failures]
-            out += ["", "### Cases not strictly correct", "",
-                    markdown_table(("#", "", "scenario", "gold", "predicted", "missed", "extra"), shown)]
+            out += [
+                "",
+                "### Cases not strictly correct",
+                "",
+                markdown_table(("#", "", "scenario", "gold", "predicted", "missed", "extra"), shown),
+            ]
             if len(shown) < len(rows):
                 out += ["", f"... and {len(rows) - len(shown)} more (all cases: --cases, or --format json)"]
     if all_cases:

@@ -7,14 +7,22 @@ and `run.py` (the `ingest` entry function and its local/Ray engines).
 """
 
 from finsynth.ingest.models import (
-           ChunkRow,
-           DocumentReport,
-           IngestOptions,
-           IngestResult,
-           IngestSummary,
-           Source,
+    ChunkRow,
+    DocumentReport,
+    IngestOptions,
+    IngestResult,
+    IngestSummary,
+    Source,
 )
 from finsynth.ingest.run import ingest, process_document
 
-__all__ = ["ChunkRow", "DocumentReport", "IngestOptions", "IngestResult", "IngestSummary", "Source", "ingest",
-           "process_document"]
+__all__ = [
+    "ChunkRow",
+    "DocumentReport",
+    "IngestOptions",
+    "IngestResult",
+    "IngestSummary",
+    "Source",
+    "ingest",
+    "process_document",
+]

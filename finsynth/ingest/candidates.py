@@ -30,18 +30,37 @@ def candidate(paragraph: str) -> Candidate:
     n = len(mentions)
     top = subjects.most_common(1)[0][1] if subjects else 0
     if n == 0:
-        return Candidate(mentions=out, subjects=ordered, suggested_type="B", scenario="empty_output_background",
-                         reason="no quantitative mention: a background paragraph with an empty output")
+        return Candidate(
+            mentions=out,
+            subjects=ordered,
+            suggested_type="B",
+            scenario="empty_output_background",
+            reason="no quantitative mention: a background paragraph with an empty output",
+        )
     if (n >= 4 and top * 2 >= n) or (n >= 5 and len(subjects) <= 2):
-        return Candidate(mentions=out, subjects=ordered, suggested_type="B",
-                         scenario="boundary_many_numbers_one_core",
-                         reason=f"{n} quantities, dominant subject {ordered[0] if ordered else '?'}: "
-                                "many numbers, few core metrics")
+        return Candidate(
+            mentions=out,
+            subjects=ordered,
+            suggested_type="B",
+            scenario="boundary_many_numbers_one_core",
+            reason=f"{n} quantities, dominant subject {ordered[0] if ordered else '?'}: many numbers, few core metrics",
+        )
     if len(subjects) <= 1:
-        return Candidate(mentions=out, subjects=ordered, suggested_type="C", scenario="single_metric",
-                         reason=f"{n} quantit{'y' if n == 1 else 'ies'} of one subject")
+        return Candidate(
+            mentions=out,
+            subjects=ordered,
+            suggested_type="C",
+            scenario="single_metric",
+            reason=f"{n} quantit{'y' if n == 1 else 'ies'} of one subject",
+        )
     if len(subjects) == 2:
-        return Candidate(mentions=out, subjects=ordered, suggested_type="A", scenario="multi_metric",
-                         reason="two analysed subjects")
-    return Candidate(mentions=out, subjects=ordered, suggested_type="C", scenario="multi_metric",
-                     reason=f"{len(subjects)} subjects, none dominant")
+        return Candidate(
+            mentions=out, subjects=ordered, suggested_type="A", scenario="multi_metric", reason="two analysed subjects"
+        )
+    return Candidate(
+        mentions=out,
+        subjects=ordered,
+        suggested_type="C",
+        scenario="multi_metric",
+        reason=f"{len(subjects)} subjects, none dominant",
+    )

@@ -49,7 +49,7 @@ def _pieces(text: str, max_chars: int, target: int) -> list[str]:
             units.append(sentence)
             continue
         for clause in _CLAUSE.findall(sentence):
-            units.extend(clause[i:i + max_chars] for i in range(0, len(clause), max_chars))
+            units.extend(clause[i : i + max_chars] for i in range(0, len(clause), max_chars))
     out: list[str] = []
     for unit in units:
         if out and len(out[-1]) + len(unit) <= target:
@@ -100,8 +100,9 @@ def _chunk_run(units: list[_Unit], min_chars: int, max_chars: int, target: int) 
     return chunks
 
 
-def chunk_blocks(blocks: list[Block], min_chars: int, max_chars: int, target: int
-                 ) -> tuple[list[Chunk], list[OutlineEntry]]:
+def chunk_blocks(
+    blocks: list[Block], min_chars: int, max_chars: int, target: int
+) -> tuple[list[Chunk], list[OutlineEntry]]:
     """Blocks in reading order -> chunks, and the document's outline (its headings)."""
     path = HeadingPath()
     outline: list[OutlineEntry] = []
@@ -118,9 +119,14 @@ def chunk_blocks(blocks: list[Block], min_chars: int, max_chars: int, target: in
         if block.kind == "heading":
             end_run()
             path.push(block.level, block.text)
-            outline.append(OutlineEntry(level=len(path.stack), title=block.text,
-                                        page=block.pages[0] if block.pages else None,
-                                        line=block.lines[0] if block.lines else None))
+            outline.append(
+                OutlineEntry(
+                    level=len(path.stack),
+                    title=block.text,
+                    page=block.pages[0] if block.pages else None,
+                    line=block.lines[0] if block.lines else None,
+                )
+            )
         elif block.kind == "table":
             end_run()
             rows = block.rows or []

@@ -94,12 +94,15 @@ def classify_pages(pages: list[list[str]], edges: list[tuple[int, int]] | None =
             continue
         keys = [mask(t) for t in page]
         heads.update(set(keys[:n_head]))
-        feet.update(set(keys[len(keys) - n_foot:]))
+        feet.update(set(keys[len(keys) - n_foot :]))
         anywhere.update({t.strip() for t in page if _stamp_like(t)})
     running_head = {k for k, n in heads.items() if n >= need and k}
     running_foot = {k for k, n in feet.items() if n >= need and k}
-    stamped = ({k for k, n in anywhere.items() if n >= max(3, -(-len(with_text) * 3 // 5)) and k}
-               if len(with_text) >= 3 else set())
+    stamped = (
+        {k for k, n in anywhere.items() if n >= max(3, -(-len(with_text) * 3 // 5)) and k}
+        if len(with_text) >= 3
+        else set()
+    )
     reasons: list[list[str | None]] = []
     for page, (n_head, n_foot) in zip(pages, limits, strict=True):
         page_reasons: list[str | None] = [None] * len(page)

@@ -18,8 +18,14 @@ from finsynth.schema import ParagraphInput
 ChunkKind = Literal["text", "table"]
 DocFormat = Literal["pdf", "docx", "markdown", "text"]
 Engine = Literal["local", "ray"]
-SUFFIXES: dict[str, DocFormat] = {".pdf": "pdf", ".docx": "docx", ".md": "markdown", ".markdown": "markdown",
-                                  ".txt": "text", ".text": "text"}
+SUFFIXES: dict[str, DocFormat] = {
+    ".pdf": "pdf",
+    ".docx": "docx",
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".txt": "text",
+    ".text": "text",
+}
 
 
 class IngestOptions(BaseModel):
@@ -39,8 +45,10 @@ class IngestOptions(BaseModel):
     @model_validator(mode="after")
     def _bounds(self) -> IngestOptions:
         if not self.min_chars <= self.target_chars <= self.max_chars:
-            raise ValueError(f"chunk bounds must satisfy min_chars ({self.min_chars}) <= target_chars "
-                             f"({self.target_chars}) <= max_chars ({self.max_chars})")
+            raise ValueError(
+                f"chunk bounds must satisfy min_chars ({self.min_chars}) <= target_chars "
+                f"({self.target_chars}) <= max_chars ({self.max_chars})"
+            )
         return self
 
 
@@ -162,15 +170,18 @@ class IngestSummary(BaseModel):
         for doc in docs:
             for reason, n in doc.blocks_dropped.items():
                 dropped[reason] = dropped.get(reason, 0) + n
-        return (all(d.reconciles() for d in docs) and self.files == len(docs)
-                and self.files_skipped == len(self.skipped)
-                and self.files_failed == sum(not d.ok for d in docs)
-                and self.pages_read == sum(d.pages for d in docs)
-                and self.blocks_read == sum(d.blocks_read for d in docs)
-                and self.blocks_kept == sum(d.blocks_kept for d in docs)
-                and self.blocks_dropped == dropped
-                and self.chunks_written == sum(d.chunks for d in docs)
-                and self.blocks_read == self.blocks_kept + sum(self.blocks_dropped.values()))
+        return (
+            all(d.reconciles() for d in docs)
+            and self.files == len(docs)
+            and self.files_skipped == len(self.skipped)
+            and self.files_failed == sum(not d.ok for d in docs)
+            and self.pages_read == sum(d.pages for d in docs)
+            and self.blocks_read == sum(d.blocks_read for d in docs)
+            and self.blocks_kept == sum(d.blocks_kept for d in docs)
+            and self.blocks_dropped == dropped
+            and self.chunks_written == sum(d.chunks for d in docs)
+            and self.blocks_read == self.blocks_kept + sum(self.blocks_dropped.values())
+        )
 
 
 class IngestResult(BaseModel):

@@ -37,7 +37,7 @@ _CJK_SPACE = re.compile(rf"(?<={_CJK_OR_PUNCT}) +(?={_CJK_OR_PUNCT})")
 def decode(data: bytes) -> tuple[str, str]:
     """`(text, encoding)` under the module's encoding rule; ValueError when no encoding fits."""
     if data.startswith(codecs.BOM_UTF8):
-        return data[len(codecs.BOM_UTF8):].decode("utf-8"), "utf-8-sig"
+        return data[len(codecs.BOM_UTF8) :].decode("utf-8"), "utf-8-sig"
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
             return data.decode("utf-16"), "utf-16"
@@ -89,5 +89,11 @@ def join_lines(lines: list[str]) -> str:
 
 
 def _latin_break(last: str, first: str) -> bool:
-    return (last.isascii() and first.isascii() and last.isprintable() and first.isprintable()
-            and last not in _NO_SPACE_AFTER and first not in _NO_SPACE_BEFORE)
+    return (
+        last.isascii()
+        and first.isascii()
+        and last.isprintable()
+        and first.isprintable()
+        and last not in _NO_SPACE_AFTER
+        and first not in _NO_SPACE_BEFORE
+    )

@@ -33,8 +33,13 @@ def ocr_page(page, resolution: int = 300) -> list[str]:
     with tempfile.TemporaryDirectory() as tmp:
         image = Path(tmp) / "page.png"
         page.to_image(resolution=resolution).save(image)
-        done = subprocess.run(["tesseract", str(image), "stdout", "-l", "chi_sim+eng", "--psm", "4"],
-                              capture_output=True, text=True, timeout=300, check=False)
+        done = subprocess.run(
+            ["tesseract", str(image), "stdout", "-l", "chi_sim+eng", "--psm", "4"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
     if done.returncode != 0:
         raise RuntimeError(f"tesseract failed: {done.stderr.strip()[:200]}")
     return [line.strip() for line in done.stdout.splitlines()]

@@ -59,17 +59,20 @@ def collect(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], list[S
                     elif found.suffix.lower() in SUFFIXES:
                         out[str(found)] = found
                     elif found.is_file():
-                        skipped[str(found)] = (f"unsupported type {found.suffix}" if found.suffix
-                                               else "no extension")
+                        skipped[str(found)] = f"unsupported type {found.suffix}" if found.suffix else "no extension"
         elif path.is_file():
             if path.suffix.lower() not in SUFFIXES:
-                raise InputError(f"{path}: unsupported file type {path.suffix or '(none)'}; give .pdf, .docx, "
-                                 ".md or .txt files (or a directory of them)")
+                raise InputError(
+                    f"{path}: unsupported file type {path.suffix or '(none)'}; give .pdf, .docx, "
+                    ".md or .txt files (or a directory of them)"
+                )
             out[str(path)] = path
         else:
             raise InputError(f"{path}: no such file or directory")
-    return ([out[key] for key in sorted(out)],
-            [SkippedFile(file=key, reason=skipped[key]) for key in sorted(skipped) if key not in out])
+    return (
+        [out[key] for key in sorted(out)],
+        [SkippedFile(file=key, reason=skipped[key]) for key in sorted(skipped) if key not in out],
+    )
 
 
 def _redact_blocks(blocks: list[Block], counts: Counter[str]) -> None:
@@ -112,12 +115,25 @@ def process_document(path: str | os.PathLike[str], options: IngestOptions) -> Do
     for index, chunk in enumerate(chunks):
         title = chunk.heading_path[-1] if chunk.heading_path else ""
         inp = ParagraphInput(chapter_title=title, paragraph=chunk.text)
-        source = Source(file=str(path), format=doc.format, pages=chunk.pages, lines=chunk.lines,
-                        heading_path=chunk.heading_path, kind="table" if chunk.kind == "table" else "text",
-                        table=chunk.rows, index=index)
-        rows.append(ChunkRow(id=content_id(ID_PREFIX, inp), chapter_title=inp.chapter_title,
-                             paragraph=inp.paragraph, source=source,
-                             candidates=candidate(inp.paragraph) if options.candidates else None))
+        source = Source(
+            file=str(path),
+            format=doc.format,
+            pages=chunk.pages,
+            lines=chunk.lines,
+            heading_path=chunk.heading_path,
+            kind="table" if chunk.kind == "table" else "text",
+            table=chunk.rows,
+            index=index,
+        )
+        rows.append(
+            ChunkRow(
+                id=content_id(ID_PREFIX, inp),
+                chapter_title=inp.chapter_title,
+                paragraph=inp.paragraph,
+                source=source,
+                candidates=candidate(inp.paragraph) if options.candidates else None,
+            )
+        )
     report.encoding = doc.encoding
     report.pages = doc.pages
     report.pages_ocr = doc.pages_ocr
@@ -164,8 +180,11 @@ def _run_ray(files: list[str], options: IngestOptions) -> list[DocumentResult]:
     try:
         import ray
     except ImportError as exc:
-        raise UserError("engine ray needs Ray, which is not installed: pip install 'finsynth[ray]' "
-                        "(or use the local engine with N workers on one machine)", setting="engine") from exc
+        raise UserError(
+            "engine ray needs Ray, which is not installed: pip install 'finsynth[ray]' "
+            "(or use the local engine with N workers on one machine)",
+            setting="engine",
+        ) from exc
     started = False
     if not ray.is_initialized():
         ray.init(num_cpus=options.workers, include_dashboard=False, log_to_driver=False)
@@ -182,8 +201,7 @@ def _run_ray(files: list[str], options: IngestOptions) -> list[DocumentResult]:
 
 
 def _summary(results: list[DocumentResult], options: IngestOptions) -> IngestSummary:
-    summary = IngestSummary(engine=options.engine, workers=options.workers,
-                            documents=[r.report for r in results])
+    summary = IngestSummary(engine=options.engine, workers=options.workers, documents=[r.report for r in results])
     dropped: Counter[str] = Counter()
     redactions: Counter[str] = Counter()
     reasons: set[str] = set()
@@ -231,9 +249,12 @@ def outline_path(out: str | os.PathLike[str]) -> Path:
     return out.with_name(out.name.removesuffix(".jsonl") + ".outline.md")
 
 
-def ingest(paths: Iterable[str | os.PathLike[str]], options: IngestOptions | None = None,
-           out: str | os.PathLike[str] | None = None,
-           on_progress: Callable[[int], None] | None = None) -> IngestResult:
+def ingest(
+    paths: Iterable[str | os.PathLike[str]],
+    options: IngestOptions | None = None,
+    out: str | os.PathLike[str] | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> IngestResult:
     """Ingest documents; with `out`, write the rows (JSONL) and `<out>.outline.md` atomically.
     `on_progress(n)` is told of every `n` files done (for a progress bar sized by `len(collect(paths)[0])`;
     the Ray engine tells it once, at the end)."""
@@ -243,8 +264,12 @@ def ingest(paths: Iterable[str | os.PathLike[str]], options: IngestOptions | Non
     files = [str(f) for f in found]
     if not files:
         seen = f" (skipped {len(skipped)}: {_names(skipped)})" if skipped else ""
-        raise InputError("no .pdf, .docx, .md or .txt file found in "
-                         + ", ".join(str(p) for p in paths) + seen + "; name the documents to ingest")
+        raise InputError(
+            "no .pdf, .docx, .md or .txt file found in "
+            + ", ".join(str(p) for p in paths)
+            + seen
+            + "; name the documents to ingest"
+        )
     tick = on_progress or (lambda _n: None)
     if options.engine == "ray":
         results = _run_ray(files, options)
@@ -285,7 +310,7 @@ def shown_names(files: list[str]) -> tuple[str, dict[str, str]]:
     parents = [str(Path(f).parent) for f in files]
     root = os.path.commonpath(parents) if len(files) > 1 else parents[0]
     relative = {f: os.path.relpath(f, root) for f in files}
-    cut = {f: (r if len(r) <= SHOWN_NAME_CHARS else "…" + r[-(SHOWN_NAME_CHARS - 1):]) for f, r in relative.items()}
+    cut = {f: (r if len(r) <= SHOWN_NAME_CHARS else "…" + r[-(SHOWN_NAME_CHARS - 1) :]) for f, r in relative.items()}
     return root, cut if len(set(cut.values())) == len(cut) else relative
 
 
@@ -311,8 +336,10 @@ def summary_markdown(summary: IngestSummary) -> str:
     root, names = shown_names([doc.file for doc in summary.documents])
     lines += [f"files under `{root}`:", ""]
     ocr_column = any(doc.pages_ocr for doc in summary.documents)
-    lines += ["| file | pages |" + (" OCR pages |" if ocr_column else "") + " read | kept | dropped | chunks |",
-              "|---|---|" + ("---|" if ocr_column else "") + "---|---|---|---|"]
+    lines += [
+        "| file | pages |" + (" OCR pages |" if ocr_column else "") + " read | kept | dropped | chunks |",
+        "|---|---|" + ("---|" if ocr_column else "") + "---|---|---|---|",
+    ]
     for doc in summary.documents:
         name = names[doc.file]
         if not doc.ok:

@@ -87,13 +87,21 @@ def decide(tally: Tally, limits: Limits) -> Trip | None:
 def explain(trip: Trip, tally: Tally, endpoint: str, timeout: float) -> str:
     """The abort reason a user reads: what happened and what to check."""
     if trip == "auth":
-        return (f"authentication failed ({tally.auth}) at {endpoint}: check OPENAI_API_KEY "
-                "(or the variable api_key_env names) and that the key may use this model")
+        return (
+            f"authentication failed ({tally.auth}) at {endpoint}: check OPENAI_API_KEY "
+            "(or the variable api_key_env names) and that the key may use this model"
+        )
     if trip == "unreachable":
-        return (f"no call answered: {tally.unreachable} attempts could not connect ({tally.last_error}) at "
-                f"{endpoint}: check OPENAI_BASE_URL and that the server is up")
+        return (
+            f"no call answered: {tally.unreachable} attempts could not connect ({tally.last_error}) at "
+            f"{endpoint}: check OPENAI_BASE_URL and that the server is up"
+        )
     if trip == "silent":
-        return (f"no call answered within the {timeout:g} s timeout at {endpoint}: check OPENAI_BASE_URL and that "
-                "the server is up, or raise the timeout (FINSYNTH_TIMEOUT)")
-    return (f"{tally.failed_jobs} of {tally.jobs} jobs failed on transport after their retries at {endpoint} "
-            f"(last: {tally.last_error}): check the server, its rate limits and --concurrency")
+        return (
+            f"no call answered within the {timeout:g} s timeout at {endpoint}: check OPENAI_BASE_URL and that "
+            "the server is up, or raise the timeout (FINSYNTH_TIMEOUT)"
+        )
+    return (
+        f"{tally.failed_jobs} of {tally.jobs} jobs failed on transport after their retries at {endpoint} "
+        f"(last: {tally.last_error}): check the server, its rate limits and --concurrency"
+    )

@@ -62,8 +62,11 @@ CUT_OFF = "reply was cut off (finish_reason=length)"
 
 def plain_reask(messages: list[dict[str, str]], raw: str, errors: list[str]) -> list[dict[str, str]]:
     """The default re-ask: the failed reply, then a user turn listing its errors."""
-    feedback = "The reply above failed validation:\n" + "\n".join(f"- {e}" for e in errors) + \
-        "\nReply again, fixing every error."
+    feedback = (
+        "The reply above failed validation:\n"
+        + "\n".join(f"- {e}" for e in errors)
+        + "\nReply again, fixing every error."
+    )
     return [*messages, {"role": "assistant", "content": raw}, {"role": "user", "content": feedback}]
 
 
@@ -201,14 +204,15 @@ class _Progress:
             TextColumn("[bold]{task.description}"),
             BarColumn(bar_width=16),
             MofNCompleteColumn(),
-            TextColumn("hit {task.fields[hits]} reask {task.fields[reasks]} retry {task.fields[retries]}"
-                       " [red]fail {task.fields[failed]}[/red] {task.fields[tokens]} tok"),
+            TextColumn(
+                "hit {task.fields[hits]} reask {task.fields[reasks]} retry {task.fields[retries]}"
+                " [red]fail {task.fields[failed]}[/red] {task.fields[tokens]} tok"
+            ),
             TextColumn("eta"),
             TimeRemainingColumn(),
             transient=False,
         )
-        self.task = self.progress.add_task(description, total=total, hits=0, reasks=0, retries=0, failed=0,
-                                           tokens="0")
+        self.task = self.progress.add_task(description, total=total, hits=0, reasks=0, retries=0, failed=0, tokens="0")
 
     def __enter__(self) -> Self:
         if self.progress is not None:
@@ -221,8 +225,15 @@ class _Progress:
 
     def update(self, stats: EngineStats, usage: Usage, done: int) -> None:
         if self.progress is not None:
-            self.progress.update(self.task, completed=done, hits=stats.cache_hits, reasks=stats.reasks,
-                                 retries=stats.retries, failed=stats.failed, tokens=_compact(usage.total_tokens))
+            self.progress.update(
+                self.task,
+                completed=done,
+                hits=stats.cache_hits,
+                reasks=stats.reasks,
+                retries=stats.retries,
+                failed=stats.failed,
+                tokens=_compact(usage.total_tokens),
+            )
 
 
 def _compact(n: int) -> str:
@@ -254,7 +265,9 @@ class LLMEngine:
         self.concurrency = max(1, concurrency or config.concurrency)
         self.max_reasks = config.max_reasks if max_reasks is None else max_reasks
         self.policy = policy or RetryPolicy(
-            max_retries=config.max_retries, base=config.backoff_base, cap=config.backoff_max,
+            max_retries=config.max_retries,
+            base=config.backoff_base,
+            cap=config.backoff_max,
             retry_after_max=config.retry_after_max,
         )
         self.params = config.sampling_params()
@@ -316,8 +329,14 @@ class LLMEngine:
         self.stats.elapsed_s = round(self.stats.elapsed_s + time.perf_counter() - started, 3)
         return out
 
-    async def _drain(self, jobs: Iterator[Job], order: list[tuple[str, str]], results: dict[str, JobResult],
-                     client: Any, total: int | None) -> None:
+    async def _drain(
+        self,
+        jobs: Iterator[Job],
+        order: list[tuple[str, str]],
+        results: dict[str, JobResult],
+        client: Any,
+        total: int | None,
+    ) -> None:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[_State | None] = asyncio.Queue()
         finished = asyncio.Event()
@@ -339,8 +358,14 @@ class LLMEngine:
                     seen.add(key)
                     produced["unique"] += 1
                     self.tally.jobs = max(self.tally.jobs, produced["unique"])
-                    queue.put_nowait(_State(job=job, messages=list(job.messages),
-                                            result=JobResult(id=job.id, ok=False), extra={"key": key}))
+                    queue.put_nowait(
+                        _State(
+                            job=job,
+                            messages=list(job.messages),
+                            result=JobResult(id=job.id, ok=False),
+                            extra={"key": key},
+                        )
+                    )
                     await asyncio.sleep(0)  # let the workers send what is queued while we render more
             produced["done"] = True
             self.tally.jobs = produced["unique"]  # `total` counted identical conversations, done once
@@ -390,8 +415,15 @@ class LLMEngine:
                     queue.put_nowait(None)
                 await asyncio.gather(*workers, return_exceptions=True)
 
-    async def _step(self, state: _State, client: Any, queue: asyncio.Queue, loop: asyncio.AbstractEventLoop,
-                    timers: dict, finish: Callable[[_State], None]) -> None:
+    async def _step(
+        self,
+        state: _State,
+        client: Any,
+        queue: asyncio.Queue,
+        loop: asyncio.AbstractEventLoop,
+        timers: dict,
+        finish: Callable[[_State], None],
+    ) -> None:
         """One call for one job: cache or live, then finish, re-ask, or schedule a retry."""
         job, result = state.job, state.result
         key = cache_key(self.config.model, job.template_hash, state.messages, self.params)
@@ -450,8 +482,14 @@ class LLMEngine:
             state.retries_this_call = 0
             self.tally.attempt_answered()
             reply = response
-            self.cache.put(key, model=self.config.model, template_hash=job.template_hash, messages=state.messages,
-                           params=self.params, reply=reply)
+            self.cache.put(
+                key,
+                model=self.config.model,
+                template_hash=job.template_hash,
+                messages=state.messages,
+                params=self.params,
+                reply=reply,
+            )
             result.calls += 1
             self.stats.live_calls += 1
             self.usage.add_call(reply.prompt_tokens, reply.completion_tokens, cached=False)
@@ -475,4 +513,3 @@ class LLMEngine:
             return
         result.failure = "validation"
         finish(state)
-

@@ -14,8 +14,9 @@ from finsynth.qa.schema import Program, QASample, Table
 from finsynth.qa.tatqa import parse_number
 
 # Full-width forms Chinese filings use for the ASCII ones `parse_number` reads.
-_WIDTH = str.maketrans({"（": "(", "）": ")", "－": "-", "−": "-", "–": "-", "，": ",", "％": "%", "．": ".",
-                        "\uff04": "$", "￥": "¥"})  # \uff04: the full-width dollar sign
+_WIDTH = str.maketrans(
+    {"（": "(", "）": ")", "－": "-", "−": "-", "–": "-", "，": ",", "％": "%", "．": ".", "\uff04": "$", "￥": "¥"}
+)  # \uff04: the full-width dollar sign
 _EMPTY = {"", "-", "--", "—", "——", "n/a", "na", "nm", "*", "不适用", "/"}
 _CURRENCY = re.compile(r"^(us\$|hk\$|rmb|\$|€|£|¥)")
 _CELL_UNIT = re.compile(r"(百万元|千元|万元|亿元|元|美元|亿|万)$")
@@ -49,7 +50,7 @@ def parse_cell(text: str) -> CellValue | None:
     if match:
         currency = match.group(1)
         unit = unit or (currency.upper() if currency in ("us$", "hk$", "rmb") else currency)
-        core = core[match.end():]
+        core = core[match.end() :]
     percent = core.endswith("%")
     core = core.rstrip("%")
     if not core or re.search(r"[^\d.,()\-]", core):
@@ -127,7 +128,7 @@ def check(sample: QASample) -> list[str]:
     if not math.isclose(value, program.result, rel_tol=1e-9, abs_tol=1e-9):
         problems.append(f"the cells give {value!r}, program.result is {program.result!r}")
     # half a unit of the last decimal, plus the float noise of a value that sits exactly on the half
-    half = 0.5 * 10 ** -program.decimals * (1 + 1e-6) + 1e-12 * abs(value)
+    half = 0.5 * 10**-program.decimals * (1 + 1e-6) + 1e-12 * abs(value)
     if program.op in ("max", "min") and sample.answer.value is None:
         pass  # the answer is the row's label (a span); the extreme value is program.result
     elif sample.answer.value is None:
@@ -139,8 +140,9 @@ def check(sample: QASample) -> list[str]:
         if len(rows) != 1:
             problems.append(f"the {program.op} is tied between rows {rows}")
         elif sample.answer.text.strip() != row_label(table, rows[0]):
-            problems.append(f"answer.text {sample.answer.text!r} is not the {program.op} row "
-                            f"{row_label(table, rows[0])!r}")
+            problems.append(
+                f"answer.text {sample.answer.text!r} is not the {program.op} row {row_label(table, rows[0])!r}"
+            )
     else:
         number = number_in_text(sample.answer.text)
         if number is None:

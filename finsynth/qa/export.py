@@ -38,17 +38,23 @@ DATASET_PREFIX = "finsynth_qa_sft"
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 
 QA_SYSTEM: dict[str, str] = {
-    "zh": ("你是一位金融文档问答专家。只依据给定的段落和表格回答问题，不使用任何外部信息。输出 JSON："
-           "先在 analysis 中说明问题要求什么、答案在哪里，再在 steps 中逐步推理（计算写出代入数值的算式），"
-           "最后给出 answer 和 scale（\"\"、thousand、million、billion、percent 之一）。"),
-    "en": ("You are an expert in question answering over financial documents. Answer from the given "
-           "paragraphs and table only, never from outside knowledge. Reply with JSON: first the analysis "
-           "(what the question asks and where the answer is), then the steps (the reasoning; a calculation "
-           "writes its expression with the values), then the answer and its scale (one of \"\", thousand, "
-           "million, billion, percent)."),
+    "zh": (
+        "你是一位金融文档问答专家。只依据给定的段落和表格回答问题，不使用任何外部信息。输出 JSON："
+        "先在 analysis 中说明问题要求什么、答案在哪里，再在 steps 中逐步推理（计算写出代入数值的算式），"
+        '最后给出 answer 和 scale（""、thousand、million、billion、percent 之一）。'
+    ),
+    "en": (
+        "You are an expert in question answering over financial documents. Answer from the given "
+        "paragraphs and table only, never from outside knowledge. Reply with JSON: first the analysis "
+        "(what the question asks and where the answer is), then the steps (the reasoning; a calculation "
+        'writes its expression with the values), then the answer and its scale (one of "", thousand, '
+        "million, billion, percent)."
+    ),
 }
-_INSTRUCTION = {"zh": "根据下面的段落和表格回答问题。\n【问题】{question}",
-                "en": "Answer the question from the paragraphs and the table below.\nQuestion: {question}"}
+_INSTRUCTION = {
+    "zh": "根据下面的段落和表格回答问题。\n【问题】{question}",
+    "en": "Answer the question from the paragraphs and the table below.\nQuestion: {question}",
+}
 _PARAGRAPHS = {"zh": "【段落】", "en": "Paragraphs:"}
 _TABLE = {"zh": "【表格】", "en": "Table:"}
 
@@ -86,31 +92,47 @@ def user_prompt(sample: QASample) -> str:
 
 def assistant_reply(sample: QASample) -> str:
     """The assistant turn: `{"analysis", "steps", "answer", "scale"}` as one canonical JSON line."""
-    answer: Any = sample.answer.spans if sample.kind == "multi-span" and len(sample.answer.spans) > 1 \
-        else sample.answer.text
-    reply = {"analysis": sample.reasoning.analysis, "steps": list(sample.reasoning.steps), "answer": answer,
-             "scale": sample.answer.scale}
+    answer: Any = (
+        sample.answer.spans if sample.kind == "multi-span" and len(sample.answer.spans) > 1 else sample.answer.text
+    )
+    reply = {
+        "analysis": sample.reasoning.analysis,
+        "steps": list(sample.reasoning.steps),
+        "answer": answer,
+        "scale": sample.answer.scale,
+    }
     return json.dumps(reply, ensure_ascii=False, separators=(",", ":"))
 
 
 def prompt_messages(sample: QASample) -> list[dict[str, str]]:
     """System + user messages of a sample (the SFT prompt and the GRPO `prompt` alike)."""
-    return [{"role": "system", "content": QA_SYSTEM[sample_language(sample)]},
-            {"role": "user", "content": user_prompt(sample)}]
+    return [
+        {"role": "system", "content": QA_SYSTEM[sample_language(sample)]},
+        {"role": "user", "content": user_prompt(sample)},
+    ]
 
 
 def chat_row(sample: QASample) -> dict[str, Any]:
     """The sample as a built row (`finsynth.prompts.chat_row`'s shape: prompt, completion, the sample)."""
-    return {"id": sample.id, "kind": sample.kind, "prompt": prompt_messages(sample),
-            "completion": [{"role": "assistant", "content": assistant_reply(sample)}],
-            "sample": sample.model_dump(mode="json")}
+    return {
+        "id": sample.id,
+        "kind": sample.kind,
+        "prompt": prompt_messages(sample),
+        "completion": [{"role": "assistant", "content": assistant_reply(sample)}],
+        "sample": sample.model_dump(mode="json"),
+    }
 
 
 def to_sft_format(sample: QASample, fmt: str) -> dict[str, Any]:
     """One SFT row in an export format; alpaca keeps the instruction and the context apart."""
     if fmt == "alpaca":
-        return {"id": sample.id, "instruction": instruction_text(sample), "input": input_text(sample),
-                "output": assistant_reply(sample), "system": QA_SYSTEM[sample_language(sample)]}
+        return {
+            "id": sample.id,
+            "instruction": instruction_text(sample),
+            "input": input_text(sample),
+            "output": assistant_reply(sample),
+            "system": QA_SYSTEM[sample_language(sample)],
+        }
     if fmt not in SFT_FORMATS:
         raise ConfigError(f"unknown QA export format {fmt!r}; choose from {SFT_FORMATS}")
     return to_format(chat_row(sample), fmt)
@@ -137,8 +159,13 @@ def reference_answer(sample: QASample) -> str:
 def grpo_row(sample: QASample) -> dict[str, Any]:
     """trl's GRPO row: `prompt` (chat messages), `answer`, `scale` and `kind` (the reward's columns: a span that
     looks like a number, such as a year, is scored by F1, not by closeness), `id`."""
-    return {"prompt": prompt_messages(sample), "answer": reference_answer(sample), "scale": sample.answer.scale,
-            "kind": sample.kind, "id": sample.id}
+    return {
+        "prompt": prompt_messages(sample),
+        "answer": reference_answer(sample),
+        "scale": sample.answer.scale,
+        "kind": sample.kind,
+        "id": sample.id,
+    }
 
 
 def _file(fmt: str) -> str:
@@ -149,11 +176,16 @@ def qa_dataset_info() -> dict[str, Any]:
     """LLaMA-Factory `dataset_info.json` for the three SFT exports (file names relative to the export folder):
     alpaca's columns, sharegpt's default from/value tags, and the messages files' OpenAI role/content tags."""
     return {
-        f"{DATASET_PREFIX}_alpaca": {"file_name": _file("alpaca"), "formatting": "alpaca",
-                                     "columns": {"prompt": "instruction", "query": "input", "response": "output",
-                                                 "system": "system"}},
-        f"{DATASET_PREFIX}_sharegpt": {"file_name": _file("sharegpt"), "formatting": "sharegpt",
-                                       "columns": {"messages": "conversations", "system": "system"}},
+        f"{DATASET_PREFIX}_alpaca": {
+            "file_name": _file("alpaca"),
+            "formatting": "alpaca",
+            "columns": {"prompt": "instruction", "query": "input", "response": "output", "system": "system"},
+        },
+        f"{DATASET_PREFIX}_sharegpt": {
+            "file_name": _file("sharegpt"),
+            "formatting": "sharegpt",
+            "columns": {"messages": "conversations", "system": "system"},
+        },
         f"{DATASET_PREFIX}_messages": messages_dataset(_file("messages")),
     }
 
@@ -176,4 +208,3 @@ def export_qa(sft: Sequence[QASample], rl: Sequence[QASample], out_dir: str | os
 def load_back_sft(out_dir: str | os.PathLike[str], fmt: str) -> list[tuple[str, str, str, str]]:
     """An SFT export read back as (id, system, user, assistant) rows (what the round-trip tests compare)."""
     return load_back(Path(out_dir) / "export" / fmt, fmt).get(SFT_SPLIT, [])
-

@@ -147,15 +147,20 @@ def parse_chunk(row: Any, path: str, line: int) -> Chunk:
         raise ValueError(f"row is {type(row).__name__}, expected an object with id and text")  # noqa: TRY004
     text = row.get("text", row.get("paragraph"))
     if text is None:
-        raise ValueError("text: missing (a chunk row needs \"text\", or \"paragraph\" as finsynth ingest writes)")
+        raise ValueError('text: missing (a chunk row needs "text", or "paragraph" as finsynth ingest writes)')
     chunk_id = row.get("id")
     if chunk_id is None:
-        raise ValueError("id: missing (give every chunk a unique \"id\")")
+        raise ValueError('id: missing (give every chunk a unique "id")')
     source = _source_of(row.get("source"), Path(path).name)
     if source.chunk_id is None:
         source = source.model_copy(update={"chunk_id": str(chunk_id)})
-    return Chunk(id=str(chunk_id), text=str(text), title=str(row.get("chapter_title") or row.get("title") or ""),
-                 source=source, line=line)
+    return Chunk(
+        id=str(chunk_id),
+        text=str(text),
+        title=str(row.get("chapter_title") or row.get("title") or ""),
+        source=source,
+        line=line,
+    )
 
 
 def read_chunks(path: str | os.PathLike[str]) -> ChunkFile:
@@ -173,8 +178,9 @@ def read_chunks(path: str | os.PathLike[str]) -> ChunkFile:
         out.read += 1
 
         def reject(field: str, reason: str, line: int = line, raw: str = raw) -> None:
-            out.quarantined.append(QuarantineRow(path=str(path), line=line, field=field, reason=reason, raw=raw,
-                                                 stage="qa-input"))
+            out.quarantined.append(
+                QuarantineRow(path=str(path), line=line, field=field, reason=reason, raw=raw, stage="qa-input")
+            )
 
         if text is None:
             reject("<row>", f"bad UTF-8: {raw.partition(chr(0))[2]}")
@@ -253,11 +259,13 @@ class QAGenResult(BaseModel):
 
     def reconciles(self) -> bool:
         s = self.stats
-        return (s.chunks == s.chunks_with_questions + s.chunks_without_questions + s.chunks_quarantined
-                and s.questions == s.answered + s.questions_quarantined
-                and s.answered == len(self.samples)
-                and len(self.quarantined) == s.chunks_quarantined + s.questions_quarantined + s.rows_quarantined
-                and s.rows_read in (0, s.chunks + s.rows_quarantined))
+        return (
+            s.chunks == s.chunks_with_questions + s.chunks_without_questions + s.chunks_quarantined
+            and s.questions == s.answered + s.questions_quarantined
+            and s.answered == len(self.samples)
+            and len(self.quarantined) == s.chunks_quarantined + s.questions_quarantined + s.rows_quarantined
+            and s.rows_read in (0, s.chunks + s.rows_quarantined)
+        )
 
     def failure(self) -> str | None:
         """Why the run counts as failed (the CLI exits 1): the engine stopped, or most jobs failed."""
@@ -270,10 +278,16 @@ class QAGenResult(BaseModel):
 
     def summary(self) -> dict[str, Any]:
         """The run as the CLI reports it (no secrets: the endpoint is `EndpointConfig.public()`)."""
-        return {**self.stats.model_dump(mode="json"), "samples": len(self.samples),
-                "quarantine_rows": len(self.quarantined), "reconciles": self.reconciles(),
-                "failure": self.failure(), "usage": self.usage.model_dump(mode="json"),
-                "out": self.out_path, "quarantine": self.quarantine_path}
+        return {
+            **self.stats.model_dump(mode="json"),
+            "samples": len(self.samples),
+            "quarantine_rows": len(self.quarantined),
+            "reconciles": self.reconciles(),
+            "failure": self.failure(),
+            "usage": self.usage.model_dump(mode="json"),
+            "out": self.out_path,
+            "quarantine": self.quarantine_path,
+        }
 
 
 # --- augmentation ---------------------------------------------------------------------------------
@@ -308,20 +322,35 @@ def _prompt_text(text: str) -> str:
     return " ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
-def question_messages(chunk: Chunk, options: QAGenConfig,
-                      templates: Templates = DEFAULT_TEMPLATES) -> list[dict[str, str]]:
+def question_messages(
+    chunk: Chunk, options: QAGenConfig, templates: Templates = DEFAULT_TEMPLATES
+) -> list[dict[str, str]]:
     """The conversation asking for the questions one chunk supports."""
-    content = templates.render(QUESTIONS_TEMPLATE, text=_prompt_text(chunk.text), title=chunk.title,
-                               kinds=options.qtypes, difficulties=options.difficulties, language=options.language,
-                               style=options.style, length=options.question_length)
+    content = templates.render(
+        QUESTIONS_TEMPLATE,
+        text=_prompt_text(chunk.text),
+        title=chunk.title,
+        kinds=options.qtypes,
+        difficulties=options.difficulties,
+        language=options.language,
+        style=options.style,
+        length=options.question_length,
+    )
     return [{"role": "user", "content": content}]
 
 
-def answer_messages(chunk: Chunk, question: GeneratedQuestion, options: QAGenConfig,
-                    templates: Templates = DEFAULT_TEMPLATES) -> list[dict[str, str]]:
+def answer_messages(
+    chunk: Chunk, question: GeneratedQuestion, options: QAGenConfig, templates: Templates = DEFAULT_TEMPLATES
+) -> list[dict[str, str]]:
     """A fresh conversation for one question: the question and its own chunk, nothing else."""
-    content = templates.render(ANSWER_TEMPLATE, text=_prompt_text(chunk.text), title=chunk.title,
-                               question=question.question, kind=question.kind, language=options.language)
+    content = templates.render(
+        ANSWER_TEMPLATE,
+        text=_prompt_text(chunk.text),
+        title=chunk.title,
+        question=question.question,
+        kind=question.kind,
+        language=options.language,
+    )
     return [{"role": "user", "content": content}]
 
 
@@ -396,17 +425,20 @@ def questions_validator(options: QAGenConfig):
             return QuestionsVerdict(errors=[str(exc)])
         items = data.get("questions")
         if not isinstance(items, list):
-            return QuestionsVerdict(errors=['missing field: "questions" must be a list (empty when the passage '
-                                            "supports no question)"])
+            return QuestionsVerdict(
+                errors=['missing field: "questions" must be a list (empty when the passage supports no question)']
+            )
         errors: list[str] = []
         questions: list[GeneratedQuestion] = []
         seen: dict[str, int] = {}
         for number, item in enumerate(items, start=1):
             where = f"questions[{number}]"
             # the run's own kinds and difficulties first: the error then lists what this run asks for
-            wrong_choice = [f"{where}: {name} {item.get(name)!r} is not asked for; use one of {allowed}"
-                            for name, allowed in (("kind", options.qtypes), ("difficulty", options.difficulties))
-                            if isinstance(item, dict) and item.get(name) not in allowed]
+            wrong_choice = [
+                f"{where}: {name} {item.get(name)!r} is not asked for; use one of {allowed}"
+                for name, allowed in (("kind", options.qtypes), ("difficulty", options.difficulties))
+                if isinstance(item, dict) and item.get(name) not in allowed
+            ]
             if wrong_choice:
                 errors.extend(wrong_choice)
                 continue
@@ -482,8 +514,9 @@ def answer_validator(chunk: Chunk, question: GeneratedQuestion):
         if errors:
             return AnswerVerdict(errors=errors)
         answer = Answer(text=text, spans=spans, value=reply.value, scale=reply.scale, unit=reply.unit)
-        return AnswerVerdict(answer=answer, reasoning=Reasoning(analysis=reply.analysis.strip(), steps=steps,
-                                                                answer=text))
+        return AnswerVerdict(
+            answer=answer, reasoning=Reasoning(analysis=reply.analysis.strip(), steps=steps, answer=text)
+        )
 
     return validate
 
@@ -491,13 +524,21 @@ def answer_validator(chunk: Chunk, question: GeneratedQuestion):
 # --- the run ----------------------------------------------------------------------------------------
 
 
-def _quarantine(chunk: Chunk, field: str, stage: str, reason: str, result: JobResult | None,
-                **extra: Any) -> QuarantineRow:
+def _quarantine(
+    chunk: Chunk, field: str, stage: str, reason: str, result: JobResult | None, **extra: Any
+) -> QuarantineRow:
     return QuarantineRow(
-        path=chunk.source.file, line=chunk.line, field=field, stage=stage, reason=reason,
+        path=chunk.source.file,
+        line=chunk.line,
+        field=field,
+        stage=stage,
+        reason=reason,
         raw=(result.raw or "") if result is not None else "",
-        extra={"chunk_id": chunk.id, **extra,
-               **({"failure": result.failure, "reasks": result.reasks} if result is not None else {})},
+        extra={
+            "chunk_id": chunk.id,
+            **extra,
+            **({"failure": result.failure, "reasks": result.reasks} if result is not None else {}),
+        },
     )
 
 
@@ -508,8 +549,10 @@ def _count(values: Iterable[str]) -> dict[str, int]:
 def require_endpoint(endpoint: EndpointConfig) -> None:
     """Raise the one-line `UserError` of a run without an endpoint (`finsynth.llm.config.load_config`)."""
     if not endpoint.configured:
-        raise UserError("qa generate needs an LLM endpoint: set OPENAI_BASE_URL and/or OPENAI_API_KEY (or "
-                        "base_url in finsynth.toml); for offline QA from tables use `finsynth qa tables`")
+        raise UserError(
+            "qa generate needs an LLM endpoint: set OPENAI_BASE_URL and/or OPENAI_API_KEY (or "
+            "base_url in finsynth.toml); for offline QA from tables use `finsynth qa tables`"
+        )
 
 
 def generate_qa(
@@ -531,17 +574,30 @@ def generate_qa(
     hashes = {name: templates.hash(name) for name in names}
     question_hash = templates.combined_hash([QUESTIONS_TEMPLATE, REASK_TEMPLATE])
     answer_hash = templates.combined_hash([ANSWER_TEMPLATE, REASK_TEMPLATE])
-    stats = QAGenStats(model=endpoint.model, endpoint=endpoint.public(), template_hashes=hashes,
-                       chunks=len(chunks))
+    stats = QAGenStats(model=endpoint.model, endpoint=endpoint.public(), template_hashes=hashes, chunks=len(chunks))
     reask = qa_reasker(options.language, templates)
     cache = ResponseCache(Path(cache_path) if cache_path is not None else None)
     try:
-        engine = LLMEngine(endpoint, cache, concurrency=options.concurrency, max_reasks=options.max_reasks,
-                           progress=progress, description="qa questions", seed=options.seed,
-                           **(engine_options or {}))
-        question_jobs = (Job(id=f"questions:{chunk.id}", messages=question_messages(chunk, options, templates),
-                             template_hash=question_hash, validate=questions_validator(options), reask=reask)
-                         for chunk in chunks)
+        engine = LLMEngine(
+            endpoint,
+            cache,
+            concurrency=options.concurrency,
+            max_reasks=options.max_reasks,
+            progress=progress,
+            description="qa questions",
+            seed=options.seed,
+            **(engine_options or {}),
+        )
+        question_jobs = (
+            Job(
+                id=f"questions:{chunk.id}",
+                messages=question_messages(chunk, options, templates),
+                template_hash=question_hash,
+                validate=questions_validator(options),
+                reask=reask,
+            )
+            for chunk in chunks
+        )
         question_results = engine.run(question_jobs, total=len(chunks))
         asked: list[tuple[Chunk, int, GeneratedQuestion, JobResult]] = []  # chunk, question number, question
         quarantined: list[QuarantineRow] = []
@@ -549,8 +605,9 @@ def generate_qa(
             verdict = result.validation
             if not (result.ok and isinstance(verdict, QuestionsVerdict)):
                 stats.chunks_quarantined += 1
-                quarantined.append(_quarantine(chunk, "questions", "qa-questions",
-                                               "; ".join(result.errors) or "no reply", result))
+                quarantined.append(
+                    _quarantine(chunk, "questions", "qa-questions", "; ".join(result.errors) or "no reply", result)
+                )
                 continue
             if verdict.questions:
                 stats.chunks_with_questions += 1
@@ -559,31 +616,55 @@ def generate_qa(
             asked.extend((chunk, n, q, result) for n, q in enumerate(verdict.questions, start=1))
         stats.questions = len(asked)
         engine.description = "qa answers"
-        answer_jobs = (Job(id=f"answer:{chunk.id}:{n}", messages=answer_messages(chunk, q, options, templates),
-                           template_hash=answer_hash, validate=answer_validator(chunk, q), reask=reask)
-                       for chunk, n, q, _ in asked)
+        answer_jobs = (
+            Job(
+                id=f"answer:{chunk.id}:{n}",
+                messages=answer_messages(chunk, q, options, templates),
+                template_hash=answer_hash,
+                validate=answer_validator(chunk, q),
+                reask=reask,
+            )
+            for chunk, n, q, _ in asked
+        )
         answer_results = engine.run(answer_jobs, total=len(asked))
     finally:
         cache.close()
     samples: list[QASample] = []
     for (chunk, n, question, asked_result), result in zip(asked, answer_results, strict=True):
         verdict = result.validation
-        about = {"question": question.question, "kind": question.kind, "difficulty": question.difficulty,
-                 "question_number": n}
+        about = {
+            "question": question.question,
+            "kind": question.kind,
+            "difficulty": question.difficulty,
+            "question_number": n,
+        }
         if not (result.ok and isinstance(verdict, AnswerVerdict)):
             stats.questions_quarantined += 1
-            quarantined.append(_quarantine(chunk, "answer", "qa-answer", "; ".join(result.errors) or "no reply",
-                                           result, **about))
+            quarantined.append(
+                _quarantine(chunk, "answer", "qa-answer", "; ".join(result.errors) or "no reply", result, **about)
+            )
             continue
         if not verdict.answerable or verdict.answer is None or verdict.reasoning is None:
             stats.questions_quarantined += 1
             stats.unanswerable += 1
-            quarantined.append(_quarantine(chunk, "answer", "qa-answer", "unanswerable: the model says the chunk "
-                                           "does not answer this question", result, **about))
+            quarantined.append(
+                _quarantine(
+                    chunk,
+                    "answer",
+                    "qa-answer",
+                    "unanswerable: the model says the chunk does not answer this question",
+                    result,
+                    **about,
+                )
+            )
             continue
         provenance: dict[str, Any] = {
-            "generator": GENERATOR, "model": endpoint.model, "templates": hashes,
-            "question_template_hash": question_hash, "answer_template_hash": answer_hash, "seed": options.seed,
+            "generator": GENERATOR,
+            "model": endpoint.model,
+            "templates": hashes,
+            "question_template_hash": question_hash,
+            "answer_template_hash": answer_hash,
+            "seed": options.seed,
             "reasks": {"questions": asked_result.reasks, "answer": result.reasks},
         }
         text = chunk.text
@@ -592,12 +673,21 @@ def generate_qa(
             if augmented != chunk.text:
                 text = augmented
                 provenance["augmentation"] = PUNCTUATION_REMOVED
-        samples.append(QASample(
-            id=f"{chunk.id}-q{n}", context=chunk.context(text), question=question.question,
-            answer=verdict.answer, reasoning=verdict.reasoning, kind=question.kind, difficulty=question.difficulty,
-            source=chunk.source, grounding=Grounding(paragraphs=[chunk.id], answer_from="text"),
-            language=options.language, provenance=provenance,
-        ))
+        samples.append(
+            QASample(
+                id=f"{chunk.id}-q{n}",
+                context=chunk.context(text),
+                question=question.question,
+                answer=verdict.answer,
+                reasoning=verdict.reasoning,
+                kind=question.kind,
+                difficulty=question.difficulty,
+                source=chunk.source,
+                grounding=Grounding(paragraphs=[chunk.id], answer_from="text"),
+                language=options.language,
+                provenance=provenance,
+            )
+        )
     stats.answered = len(samples)
     stats.augmented = len({s.source.chunk_id for s in samples if "augmentation" in s.provenance})
     stats.by_kind = _count(s.kind for s in samples)
@@ -627,8 +717,15 @@ def generate_qa_file(
     read = read_chunks(chunks_path)
     if not read.read:
         raise InputError(f"{chunks_path}: holds no rows; give one JSON chunk a line (what finsynth ingest writes)")
-    result = generate_qa(read.chunks, endpoint, options, cache_path=cache_path, progress=progress,
-                         templates=templates, engine_options=engine_options)
+    result = generate_qa(
+        read.chunks,
+        endpoint,
+        options,
+        cache_path=cache_path,
+        progress=progress,
+        templates=templates,
+        engine_options=engine_options,
+    )
     result.quarantined = [*read.quarantined, *result.quarantined]
     result.stats.rows_read = read.read
     result.stats.rows_quarantined = len(read.quarantined)

@@ -69,8 +69,17 @@ _NUMBER = re.compile(
     r"(?![A-Za-z\d])(?P<close>\))?(?P<pct>\s?%)?(?:\s?(?P<word>thousand|million|billion)\b)?"
     r"(?P<cn>万亿|千亿|百亿|十亿|亿|千万|百万|十万|万)?",
 )
-_CN_MULTIPLIER = {"万亿": 1e12, "千亿": 1e11, "百亿": 1e10, "十亿": 1e9, "亿": 1e8, "千万": 1e7, "百万": 1e6,
-                  "十万": 1e5, "万": 1e4}
+_CN_MULTIPLIER = {
+    "万亿": 1e12,
+    "千亿": 1e11,
+    "百亿": 1e10,
+    "十亿": 1e9,
+    "亿": 1e8,
+    "千万": 1e7,
+    "百万": 1e6,
+    "十万": 1e5,
+    "万": 1e4,
+}
 
 
 @dataclass(frozen=True)
@@ -174,8 +183,7 @@ class _Pool:
         self.text = context_text(context)
         self.words = frozenset(w.lower() for w in _LATIN_WORDS.findall(_ascii(self.text)))
         found = _context_numbers(context)
-        self.direct = np.unique(np.abs(np.array([n.written for n in found] + [n.value for n in found],
-                                                dtype=float)))
+        self.direct = np.unique(np.abs(np.array([n.written for n in found] + [n.value for n in found], dtype=float)))
         self.operands = np.unique(np.array([n.written for n in found] + [n.value for n in found], dtype=float))
         runs = _runs(context.table.rows) if context.table is not None else []
         self.runs = np.unique(np.abs(np.array(runs, dtype=float)))
@@ -211,8 +219,9 @@ class _Pool:
         base = (self._base or self)._reachable()
         if self._cross is None:
             new = np.array(self.steps, dtype=float)
-            self._cross = [np.abs(new), *_one_step(new, self.operands), *_one_step(self.operands, new)] \
-                if new.size else []
+            self._cross = (
+                [np.abs(new), *_one_step(new, self.operands), *_one_step(self.operands, new)] if new.size else []
+            )
         cross = self._cross
         for t, tolerance in targets:
             t = abs(t)
@@ -250,7 +259,7 @@ def _readings(n: Number) -> list[float]:
 def _targets(n: Number) -> list[tuple[float, float]]:
     """The number's readings, each with half a unit of its last written digit (a little widened: operands
     are rounded too) in that reading's scale: 22% is 22 +- 0.005 and 0.22 +- 0.00005."""
-    tolerance = 0.5 * 10.0 ** -n.decimals * 1.01
+    tolerance = 0.5 * 10.0**-n.decimals * 1.01
     out = [(abs(n.written), tolerance)]
     if n.value != n.written and n.written != 0:
         out.append((abs(n.value), tolerance * abs(n.value / n.written)))
@@ -316,11 +325,20 @@ def _latin_entities(text: str) -> list[str]:
         run = m.group(0).rstrip(".'’-")
         words = run.split()
         lone = len(words) == 1
-        if lone and _SENTENCE_START.search(text[: m.start()]) and not (
-                run.isupper() and len(run) > 1) and not _COMPANY_WORDS.search(run):
+        if (
+            lone
+            and _SENTENCE_START.search(text[: m.start()])
+            and not (run.isupper() and len(run) > 1)
+            and not _COMPANY_WORDS.search(run)
+        ):
             continue  # a capitalised first word of a sentence is not a name
-        if lone and not (run.isupper() and len(run) > 1) and not any(c.isupper() for c in run[1:]) \
-                and m.start() > 0 and text[m.start() - 1] not in " \t":
+        if (
+            lone
+            and not (run.isupper() and len(run) > 1)
+            and not any(c.isupper() for c in run[1:])
+            and m.start() > 0
+            and text[m.start() - 1] not in " \t"
+        ):
             continue
         names.append(run)
     return names
@@ -410,9 +428,13 @@ def ungrounded(answer_text: str, context: Context, *, steps: Sequence[str] = (),
             intermediate.extend(v for value in expression_values(step) for v in (value, value * 100))
     if intermediate:
         pool = pool.with_steps(intermediate)
-    messages = [f"number {n.text!r} is not in the context" if not computed else
-                f"number {n.text!r} is neither in the context nor one arithmetic step from its numbers"
-                for n in numbers(answer_text) if not _grounded_number(n, pool, computed)]
+    messages = [
+        f"number {n.text!r} is not in the context"
+        if not computed
+        else f"number {n.text!r} is neither in the context nor one arithmetic step from its numbers"
+        for n in numbers(answer_text)
+        if not _grounded_number(n, pool, computed)
+    ]
     text, words = pool.text, pool.words
     for name in _latin_entities(_ascii(answer_text)):
         if not _latin_grounded(name, words):
@@ -421,4 +443,3 @@ def ungrounded(answer_text: str, context: Context, *, steps: Sequence[str] = (),
         if name not in text:
             messages.append(f"name {name!r} does not occur in the context")
     return messages
-

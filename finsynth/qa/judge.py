@@ -71,8 +71,34 @@ RULE_CAPS: dict[str, tuple[str, int]] = {
 OTHER_ERROR_CAP = ("correctness", 2)
 MIN_QUESTION_CHARS = 8  # shorter is not a question a reader can act on ("Revenue?")
 MAX_QUESTION_CHARS = 400
-_QUESTION_WORDS = ("what", "which", "how", "when", "where", "who", "why", "is", "are", "was", "were", "do", "does",
-                   "did", "can", "in which", "多少", "什么", "哪", "几", "如何", "怎样", "为什么", "是否", "吗", "请")
+_QUESTION_WORDS = (
+    "what",
+    "which",
+    "how",
+    "when",
+    "where",
+    "who",
+    "why",
+    "is",
+    "are",
+    "was",
+    "were",
+    "do",
+    "does",
+    "did",
+    "can",
+    "in which",
+    "多少",
+    "什么",
+    "哪",
+    "几",
+    "如何",
+    "怎样",
+    "为什么",
+    "是否",
+    "吗",
+    "请",
+)
 
 
 class _Model(BaseModel):
@@ -186,8 +212,9 @@ class JudgeResult(BaseModel):
 
 
 def _load_failure(path: Path, line: int, raw: str, reason: str, field: str = "<row>") -> QuarantineRow:
-    return QuarantineRow(path=str(path), line=line, field=field, reason=reason, raw=raw.partition("\x00")[0],
-                         stage="load")
+    return QuarantineRow(
+        path=str(path), line=line, field=field, reason=reason, raw=raw.partition("\x00")[0], stage="load"
+    )
 
 
 def load_qa(paths: Iterable[str | os.PathLike[str]], on_progress: ProgressHook = None) -> LoadedQA:
@@ -214,13 +241,17 @@ def load_qa(paths: Iterable[str | os.PathLike[str]], on_progress: ProgressHook =
             except ValidationError as exc:
                 first = exc.errors()[0]
                 field = ".".join(str(p) for p in first["loc"]) if first["type"] != "json_invalid" else ""
-                result.quarantined.append(_load_failure(path, line, raw, f"not a QA sample: {schema_errors(exc)}",
-                                                        field or "<row>"))
+                result.quarantined.append(
+                    _load_failure(path, line, raw, f"not a QA sample: {schema_errors(exc)}", field or "<row>")
+                )
                 continue
             if sample.id in result.where:
                 first_path, first_line = result.where[sample.id]
-                result.quarantined.append(_load_failure(
-                    path, line, raw, f"duplicate id {sample.id!r} (first at {first_path}:{first_line})", "id"))
+                result.quarantined.append(
+                    _load_failure(
+                        path, line, raw, f"duplicate id {sample.id!r} (first at {first_path}:{first_line})", "id"
+                    )
+                )
                 continue
             result.where[sample.id] = (str(path), line)
             result.samples.append(sample)
@@ -235,8 +266,9 @@ def is_verifiable(sample: QASample) -> bool:
     return sample.program is not None or sample.answer.value is not None
 
 
-def offline_checks(samples: Sequence[QASample], test: Sequence[QASample] | None = None,
-                   on_progress: ProgressHook = None) -> tuple[dict[str, OfflineChecks], list[str]]:
+def offline_checks(
+    samples: Sequence[QASample], test: Sequence[QASample] | None = None, on_progress: ProgressHook = None
+) -> tuple[dict[str, OfflineChecks], list[str]]:
     """Per sample id its lint findings; and the dataset-wide findings (`rule: message`)."""
     from finsynth.qa.lint import lint_qa
 
@@ -264,8 +296,11 @@ def _criterion(score: int, reason: str) -> Criterion:
 
 def _asks(question: str) -> bool:
     text = question.strip().lower()
-    return text.endswith(("?", "？")) or any(text.startswith(w + " ") or w in question for w in _QUESTION_WORDS
-                                              if not w.isascii()) or text.split(" ", 1)[0] in _QUESTION_WORDS
+    return (
+        text.endswith(("?", "？"))
+        or any(text.startswith(w + " ") or w in question for w in _QUESTION_WORDS if not w.isascii())
+        or text.split(" ", 1)[0] in _QUESTION_WORDS
+    )
 
 
 def offline_rubric(sample: QASample, checks: OfflineChecks) -> Rubric:
@@ -338,8 +373,9 @@ def apply_caps(rubric: Rubric, checks: OfflineChecks) -> tuple[Rubric, list[str]
     for criterion, (cap, rule) in bounds.items():
         current: Criterion = getattr(rubric, criterion)
         if current.score > cap:
-            updates[criterion] = Criterion(score=cap, reason=f"capped at {cap} by lint {rule}; judge said "
-                                                             f"{current.score}: {current.reason}")
+            updates[criterion] = Criterion(
+                score=cap, reason=f"capped at {cap} by lint {rule}; judge said {current.score}: {current.reason}"
+            )
             caps.append(f"{criterion} {current.score} -> {cap} (lint {rule})")
     return rubric.model_copy(update=updates), caps
 
@@ -362,8 +398,7 @@ def split_of(rubric: Rubric, checks: OfflineChecks, config: JudgeConfig) -> tupl
     if not checks.verifiable:
         reasons.append("not verifiable (no program, no numeric value): not usable for RL")
     else:
-        reasons += [f"{c} {scores[c]} < rl-min {config.rl_min}" for c in RL_CRITERIA
-                    if scores[c] < config.rl_min]
+        reasons += [f"{c} {scores[c]} < rl-min {config.rl_min}" for c in RL_CRITERIA if scores[c] < config.rl_min]
     return "rejected", reasons
 
 
@@ -408,18 +443,24 @@ def parse_rubric(raw: str) -> RubricVerdict:
     return RubricVerdict(rubric=Rubric(**criteria))
 
 
-def judge_messages(sample: QASample, checks: OfflineChecks,
-                   templates: Templates | None = None) -> list[dict[str, str]]:
+def judge_messages(sample: QASample, checks: OfflineChecks, templates: Templates | None = None) -> list[dict[str, str]]:
     """One conversation asking for the rubric of `sample` (its context, question, reasoning and answer,
     and what the offline checks found)."""
     from finsynth.prompts import DEFAULT_TEMPLATES
     from finsynth.qa.export import input_text, sample_language
 
     content = (templates or DEFAULT_TEMPLATES).render(
-        JUDGE_TEMPLATE, language=sample_language(sample), context=input_text(sample),
-        question=sample.question, kind=sample.kind, answer=sample.answer.text,
-        scale=sample.answer.scale, analysis=sample.reasoning.analysis, steps=sample.reasoning.steps,
-        findings=[*checks.errors, *checks.warnings])
+        JUDGE_TEMPLATE,
+        language=sample_language(sample),
+        context=input_text(sample),
+        question=sample.question,
+        kind=sample.kind,
+        answer=sample.answer.text,
+        scale=sample.answer.scale,
+        analysis=sample.reasoning.analysis,
+        steps=sample.reasoning.steps,
+        findings=[*checks.errors, *checks.warnings],
+    )
     return [{"role": "user", "content": content}]
 
 
@@ -432,33 +473,60 @@ def choose_judge(choice: str, endpoint: EndpointConfig) -> tuple[JudgeKind, str]
         return "offline", "--judge offline: the deterministic offline rubric from the offline checks"
     if choice == "llm":
         if not endpoint.configured:
-            raise ConfigError("judge llm needs an LLM endpoint: set OPENAI_BASE_URL and/or OPENAI_API_KEY "
-                              "(or base_url in finsynth.toml), or use the offline judge", setting="judge")
+            raise ConfigError(
+                "judge llm needs an LLM endpoint: set OPENAI_BASE_URL and/or OPENAI_API_KEY "
+                "(or base_url in finsynth.toml), or use the offline judge",
+                setting="judge",
+            )
         return "llm", f"--judge llm: the LLM rubric at {where}"
     if endpoint.configured:
         return "llm", f"--judge auto: an endpoint is configured, the LLM rubric at {where}"
-    return "offline", ("--judge auto: no endpoint configured (OPENAI_BASE_URL / OPENAI_API_KEY unset), so the "
-                       "deterministic offline rubric runs")
+    return "offline", (
+        "--judge auto: no endpoint configured (OPENAI_BASE_URL / OPENAI_API_KEY unset), so the "
+        "deterministic offline rubric runs"
+    )
 
 
-def _quarantine(sample: QASample, where: tuple[str, int], stage: str, reason: str, raw: str = "",
-                **extra: Any) -> QuarantineRow:
-    return QuarantineRow(path=where[0], line=where[1], field=None, reason=reason, stage=stage,
-                         raw=raw or sample.model_dump_json(), extra={"id": sample.id, **extra})
+def _quarantine(
+    sample: QASample, where: tuple[str, int], stage: str, reason: str, raw: str = "", **extra: Any
+) -> QuarantineRow:
+    return QuarantineRow(
+        path=where[0],
+        line=where[1],
+        field=None,
+        reason=reason,
+        stage=stage,
+        raw=raw or sample.model_dump_json(),
+        extra={"id": sample.id, **extra},
+    )
 
 
-def judge_samples(loaded: LoadedQA, endpoint: EndpointConfig, config: JudgeConfig | None = None, *,
-                  test: Sequence[QASample] | None = None, cache_path: str | os.PathLike[str] | None = None,
-                  templates: Templates | None = None, progress: bool = False,
-                  engine_options: dict[str, Any] | None = None, on_progress: ProgressHook = None) -> JudgeResult:
+def judge_samples(
+    loaded: LoadedQA,
+    endpoint: EndpointConfig,
+    config: JudgeConfig | None = None,
+    *,
+    test: Sequence[QASample] | None = None,
+    cache_path: str | os.PathLike[str] | None = None,
+    templates: Templates | None = None,
+    progress: bool = False,
+    engine_options: dict[str, Any] | None = None,
+    on_progress: ProgressHook = None,
+) -> JudgeResult:
     """Judge every loaded sample and split (see the module docstring); nothing is written here.
     `on_progress(n)` is told of samples linted, then (offline judge) of samples scored by the rubric."""
     config = config or JudgeConfig()
     kind, why = choose_judge(config.judge, endpoint)
     samples = loaded.samples
     checks, dataset = offline_checks(samples, test, on_progress) if samples else ({}, [])
-    result = JudgeResult(judge=kind, judge_reason=why, read=loaded.read, quarantined=list(loaded.quarantined),
-                         dataset_findings=dataset, model=endpoint.model if kind == "llm" else None)
+    result = JudgeResult(
+        judge=kind,
+        judge_reason=why,
+        read=loaded.read,
+        quarantined=list(loaded.quarantined),
+        dataset_findings=dataset,
+        model=endpoint.model if kind == "llm" else None,
+    )
     rubrics: dict[str, Rubric] = {}
     if kind == "offline":
         rubrics = {s.id: offline_rubric(s, checks[s.id]) for s in ticking(samples, on_progress)}
@@ -472,29 +540,57 @@ def judge_samples(loaded: LoadedQA, endpoint: EndpointConfig, config: JudgeConfi
         templates = templates or DEFAULT_TEMPLATES
         thash = templates.combined_hash([JUDGE_TEMPLATE, REASK_TEMPLATE])
         reaskers = {lang: qa_reasker(lang, templates) for lang in ("zh", "en")}
-        jobs = (Job(id=s.id, messages=judge_messages(s, checks[s.id], templates), template_hash=thash,
-                    validate=parse_rubric, reask=reaskers[sample_language(s)]) for s in samples)
+        jobs = (
+            Job(
+                id=s.id,
+                messages=judge_messages(s, checks[s.id], templates),
+                template_hash=thash,
+                validate=parse_rubric,
+                reask=reaskers[sample_language(s)],
+            )
+            for s in samples
+        )
         cache = ResponseCache(Path(cache_path) if cache_path is not None else None)
         try:
-            engine = LLMEngine(endpoint, cache, concurrency=config.concurrency, max_reasks=config.max_reasks,
-                               progress=progress, description="qa judge", seed=config.seed,
-                               **(engine_options or {}))
+            engine = LLMEngine(
+                endpoint,
+                cache,
+                concurrency=config.concurrency,
+                max_reasks=config.max_reasks,
+                progress=progress,
+                description="qa judge",
+                seed=config.seed,
+                **(engine_options or {}),
+            )
             results = engine.run(jobs, total=len(samples))
         finally:
             cache.close()
         result.aborted = engine.stats.aborted
-        result.engine = {"live_calls": engine.stats.live_calls, "cache_hits": engine.stats.cache_hits,
-                         "reasks": engine.stats.reasks, "retries": engine.stats.retries,
-                         "tokens": engine.usage.total_tokens}
+        result.engine = {
+            "live_calls": engine.stats.live_calls,
+            "cache_hits": engine.stats.cache_hits,
+            "reasks": engine.stats.reasks,
+            "retries": engine.stats.retries,
+            "tokens": engine.usage.total_tokens,
+        }
         for sample, job in zip(samples, results, strict=True):
             verdict = job.validation
             if job.ok and isinstance(verdict, RubricVerdict) and verdict.rubric is not None:
                 rubrics[sample.id] = verdict.rubric
                 continue
             result.judge_failed += 1
-            result.quarantined.append(_quarantine(
-                sample, loaded.where[sample.id], "judge", "judge failed: " + ("; ".join(job.errors) or "no reply"),
-                failure=job.failure, reasks=job.reasks, reply=job.raw or "", model=endpoint.model))
+            result.quarantined.append(
+                _quarantine(
+                    sample,
+                    loaded.where[sample.id],
+                    "judge",
+                    "judge failed: " + ("; ".join(job.errors) or "no reply"),
+                    failure=job.failure,
+                    reasks=job.reasks,
+                    reply=job.raw or "",
+                    model=endpoint.model,
+                )
+            )
     for sample in samples:
         rubric = rubrics.get(sample.id)
         if rubric is None:
@@ -502,10 +598,30 @@ def judge_samples(loaded: LoadedQA, endpoint: EndpointConfig, config: JudgeConfi
         found = checks[sample.id]
         capped, caps = apply_caps(rubric, found)
         split, reasons = split_of(capped, found, config)
-        result.judgements.append(Judgement(id=sample.id, judge=kind, rubric=capped, judge_scores=rubric.scores(),
-                                           caps=caps, checks=found, split=split, reasons=reasons))
-        scored = sample.model_copy(update={"provenance": {**sample.provenance, "judge": {
-            "judge": kind, "scores": capped.scores(), **({"model": endpoint.model} if kind == "llm" else {})}}})
+        result.judgements.append(
+            Judgement(
+                id=sample.id,
+                judge=kind,
+                rubric=capped,
+                judge_scores=rubric.scores(),
+                caps=caps,
+                checks=found,
+                split=split,
+                reasons=reasons,
+            )
+        )
+        scored = sample.model_copy(
+            update={
+                "provenance": {
+                    **sample.provenance,
+                    "judge": {
+                        "judge": kind,
+                        "scores": capped.scores(),
+                        **({"model": endpoint.model} if kind == "llm" else {}),
+                    },
+                }
+            }
+        )
         if split == "sft":
             result.sft.append(scored)
             if config.rl_include_sft and rl_usable(capped, found, config):
@@ -513,8 +629,9 @@ def judge_samples(loaded: LoadedQA, endpoint: EndpointConfig, config: JudgeConfi
         elif split == "rl":
             result.rl.append(scored)
         else:
-            result.rejected.append(_quarantine(sample, loaded.where[sample.id], "split", "; ".join(reasons),
-                                               scores=capped.scores()))
+            result.rejected.append(
+                _quarantine(sample, loaded.where[sample.id], "split", "; ".join(reasons), scores=capped.scores())
+            )
     return result
 
 
@@ -540,14 +657,17 @@ def load_human(path: str | os.PathLike[str], known: Iterable[str]) -> dict[str, 
             raise InputError(f'{path}:{line}: a label row needs "id" (a sample id) and criteria scores 1-5')
         sample_id = row["id"]
         if sample_id not in ids:
-            raise InputError(f"{path}:{line}: unknown id {sample_id!r}: no input sample has it; "
-                             "label samples of the files being judged")
+            raise InputError(
+                f"{path}:{line}: unknown id {sample_id!r}: no input sample has it; "
+                "label samples of the files being judged"
+            )
         if sample_id in labels:
             raise InputError(f"{path}:{line}: a second label row for {sample_id!r}")
         unknown = sorted(set(row) - {"id", *CRITERIA})
         if unknown:
-            raise InputError(f"{path}:{line}: unknown field(s) {', '.join(unknown)}; criteria are "
-                             f"{', '.join(CRITERIA)}")
+            raise InputError(
+                f"{path}:{line}: unknown field(s) {', '.join(unknown)}; criteria are {', '.join(CRITERIA)}"
+            )
         scores = {}
         for criterion in CRITERIA:
             if criterion not in row:
@@ -602,9 +722,12 @@ def agreement(judgements: Sequence[Judgement], labels: dict[str, dict[str, int]]
         judge, human = [p[0] for p in pairs], [p[1] for p in pairs]
         n = len(pairs)
         out[criterion] = Agreement(
-            n=n, exact=round(sum(x == y for x, y in pairs) / n, 4) if n else None,
+            n=n,
+            exact=round(sum(x == y for x, y in pairs) / n, 4) if n else None,
             within_one=round(sum(abs(x - y) <= 1 for x, y in pairs) / n, 4) if n else None,
-            quadratic_kappa=quadratic_weighted_kappa(judge, human), spearman=spearman(judge, human))
+            quadratic_kappa=quadratic_weighted_kappa(judge, human),
+            spearman=spearman(judge, human),
+        )
     return out
 
 
@@ -617,13 +740,15 @@ def distribution(judgements: Sequence[Judgement]) -> dict[str, dict[str, Any]]:
     for criterion in CRITERIA:
         values = [j.rubric.scores()[criterion] for j in judgements]
         counts = Counter(values)
-        out[criterion] = {"counts": {str(v): counts.get(v, 0) for v in range(1, 6)},
-                          "mean": round(sum(values) / len(values), 3) if values else None}
+        out[criterion] = {
+            "counts": {str(v): counts.get(v, 0) for v in range(1, 6)},
+            "mean": round(sum(values) / len(values), 3) if values else None,
+        }
     return out
 
 
 def _reason_kind(reason: str) -> str:
-    """"lint ungrounded-answer: number ..." -> "lint ungrounded-answer"; "grounding 2 < sft-min 4" ->
+    """ "lint ungrounded-answer: number ..." -> "lint ungrounded-answer"; "grounding 2 < sft-min 4" ->
     "grounding < sft-min"; "not verifiable (...)" -> "not verifiable"."""
     if reason.startswith("lint "):
         return reason.split(":", 1)[0]
@@ -641,14 +766,20 @@ def warnings_of(result: JudgeResult, config: JudgeConfig) -> list[str]:
     verifiable = sum(1 for j in result.judgements if j.checks.verifiable)
     in_sft = sum(1 for j in result.judgements if j.split == "sft" and rl_usable(j.rubric, j.checks, config))
     if not verifiable:
-        why = ("no judged sample has a verifiable answer (a numeric value or a table program); `qa tables` "
-               "writes verifiable ones")
+        why = (
+            "no judged sample has a verifiable answer (a numeric value or a table program); `qa tables` "
+            "writes verifiable ones"
+        )
     elif in_sft and not config.rl_include_sft:
-        why = (f"RL takes only verifiable samples that miss SFT (the splits are disjoint by default) and all {in_sft} "
-               "that qualify passed SFT; pass --rl-include-sft to put them in RL as well")
+        why = (
+            f"RL takes only verifiable samples that miss SFT (the splits are disjoint by default) and all {in_sft} "
+            "that qualify passed SFT; pass --rl-include-sft to put them in RL as well"
+        )
     else:
-        why = (f"no verifiable sample without lint errors reaches --rl-min {config.rl_min} on grounding and "
-               "correctness; lower --rl-min or fix the samples")
+        why = (
+            f"no verifiable sample without lint errors reaches --rl-min {config.rl_min} on grounding and "
+            "correctness; lower --rl-min or fix the samples"
+        )
     return [f"the RL split is empty (rl.jsonl and grpo/train.jsonl have 0 rows): {why}"]
 
 
@@ -658,21 +789,35 @@ def summary(result: JudgeResult, config: JudgeConfig) -> dict[str, Any]:
     for q in result.rejected:
         reasons.update({_reason_kind(r) for r in q.reason.split("; ")})
     return {
-        "judge": result.judge, "judge_reason": result.judge_reason, "model": result.model,
+        "judge": result.judge,
+        "judge_reason": result.judge_reason,
+        "model": result.model,
         "thresholds": {"sft_min": config.sft_min, "rl_min": config.rl_min, "rl_include_sft": config.rl_include_sft},
-        "counts": {"read": result.read, "sft": len(result.sft), "rl": len(result.rl),
-                   "rl_from_sft": len(result.rl_from_sft), "rejected": len(result.rejected),
-                   "quarantined": len(result.quarantined),
-                   "quarantined_by_stage": dict(sorted(Counter(q.stage for q in result.quarantined).items())),
-                   "judged": len(result.judgements), "judge_failed": result.judge_failed,
-                   "capped": sum(1 for j in result.judgements if j.caps),
-                   "reconciles": result.reconciles()},
+        "counts": {
+            "read": result.read,
+            "sft": len(result.sft),
+            "rl": len(result.rl),
+            "rl_from_sft": len(result.rl_from_sft),
+            "rejected": len(result.rejected),
+            "quarantined": len(result.quarantined),
+            "quarantined_by_stage": dict(sorted(Counter(q.stage for q in result.quarantined).items())),
+            "judged": len(result.judgements),
+            "judge_failed": result.judge_failed,
+            "capped": sum(1 for j in result.judgements if j.caps),
+            "reconciles": result.reconciles(),
+        },
         "rejected_reasons": dict(sorted(reasons.items())),
         "distribution": distribution(result.judgements),
         "dataset_findings": result.dataset_findings,
-        "human": ({"labels": result.human_labels, "unjudged": result.human_unjudged,
-                   "agreement": {c: a.model_dump() for c, a in result.agreement.items()}}
-                  if result.agreement is not None else None),
+        "human": (
+            {
+                "labels": result.human_labels,
+                "unjudged": result.human_unjudged,
+                "agreement": {c: a.model_dump() for c, a in result.agreement.items()},
+            }
+            if result.agreement is not None
+            else None
+        ),
         "aborted": result.aborted,
         "warnings": warnings_of(result, config),
     }
@@ -683,40 +828,79 @@ def render_report(doc: dict[str, Any]) -> str:
     from finsynth.markdown import markdown_table
 
     c = doc["counts"]
-    lines = ["# QA judge report", "",
-             f"Judge: **{doc['judge']}**" + (f" (model {doc['model']})" if doc["model"] else "")
-             + f". {doc['judge_reason']}.", "",
-             f"Thresholds: SFT every criterion >= {doc['thresholds']['sft_min']}; RL a verifiable answer with "
-             f"grounding and correctness >= {doc['thresholds']['rl_min']} ("
-             + ("SFT samples that qualify are also in RL: " + str(c["rl_from_sft"])
-                if doc["thresholds"]["rl_include_sft"] else "not in SFT") + ").", "",
-             "## Counts", "",
-             markdown_table(["read", "sft", "rl", "rejected", "quarantined", "reconciles"],
-                            [[c["read"], c["sft"], c["rl"], c["rejected"], c["quarantined"],
-                              "yes" if c["reconciles"] else "NO"]]), "",
-             f"Judged {c['judged']}, judge failures {c['judge_failed']}, scores lowered by offline caps "
-             f"{c['capped']}; quarantine by stage: "
-             + (", ".join(f"{k} {v}" for k, v in c["quarantined_by_stage"].items()) or "none") + ".", "",
-             "## Score distribution", "",
-             markdown_table(["criterion", "1", "2", "3", "4", "5", "mean"],
-                            [[name, *d["counts"].values(), "-" if d["mean"] is None else d["mean"]]
-                             for name, d in doc["distribution"].items()]), ""]
+    lines = [
+        "# QA judge report",
+        "",
+        f"Judge: **{doc['judge']}**"
+        + (f" (model {doc['model']})" if doc["model"] else "")
+        + f". {doc['judge_reason']}.",
+        "",
+        f"Thresholds: SFT every criterion >= {doc['thresholds']['sft_min']}; RL a verifiable answer with "
+        f"grounding and correctness >= {doc['thresholds']['rl_min']} ("
+        + (
+            "SFT samples that qualify are also in RL: " + str(c["rl_from_sft"])
+            if doc["thresholds"]["rl_include_sft"]
+            else "not in SFT"
+        )
+        + ").",
+        "",
+        "## Counts",
+        "",
+        markdown_table(
+            ["read", "sft", "rl", "rejected", "quarantined", "reconciles"],
+            [[c["read"], c["sft"], c["rl"], c["rejected"], c["quarantined"], "yes" if c["reconciles"] else "NO"]],
+        ),
+        "",
+        f"Judged {c['judged']}, judge failures {c['judge_failed']}, scores lowered by offline caps "
+        f"{c['capped']}; quarantine by stage: "
+        + (", ".join(f"{k} {v}" for k, v in c["quarantined_by_stage"].items()) or "none")
+        + ".",
+        "",
+        "## Score distribution",
+        "",
+        markdown_table(
+            ["criterion", "1", "2", "3", "4", "5", "mean"],
+            [
+                [name, *d["counts"].values(), "-" if d["mean"] is None else d["mean"]]
+                for name, d in doc["distribution"].items()
+            ],
+        ),
+        "",
+    ]
     if doc.get("warnings"):
         lines += ["## Warnings", "", *(f"- **{w}**" for w in doc["warnings"]), ""]
     if doc["rejected_reasons"]:
-        lines += ["## Why samples were rejected", "",
-                  markdown_table(["reason", "samples"], list(doc["rejected_reasons"].items())), ""]
+        lines += [
+            "## Why samples were rejected",
+            "",
+            markdown_table(["reason", "samples"], list(doc["rejected_reasons"].items())),
+            "",
+        ]
     if doc["dataset_findings"]:
         lines += ["## Dataset-wide lint findings", "", *(f"- {f}" for f in doc["dataset_findings"]), ""]
     human = doc.get("human")
     if human is not None:
-        lines += ["## Agreement with human labels", "",
-                  f"{human['labels']} labelled sample(s), {human['unjudged']} of them not judged (quarantined).",
-                  "",
-                  markdown_table(["criterion", "n", "exact", "within 1", "quadratic kappa", "Spearman"],
-                                 [[k, a["n"], *("-" if a[f] is None else a[f] for f in
-                                                ("exact", "within_one", "quadratic_kappa", "spearman"))]
-                                  for k, a in human["agreement"].items()]), ""]
+        lines += [
+            "## Agreement with human labels",
+            "",
+            f"{human['labels']} labelled sample(s), {human['unjudged']} of them not judged (quarantined).",
+            "",
+            markdown_table(
+                ["criterion", "n", "exact", "within 1", "quadratic kappa", "Spearman"],
+                [
+                    [
+                        k,
+                        a["n"],
+                        *(
+                            "-" if a[f] is None else a[f]
+                            for f in ("exact", "within_one", "quadratic_kappa", "spearman")
+                        ),
+                    ]
+                    for k, a in human["agreement"].items()
+                ],
+            ),
+            "",
+        ]
     if doc["aborted"]:
         lines += [f"**The LLM run stopped early:** {doc['aborted']}", ""]
     return "\n".join(lines)
@@ -750,13 +934,20 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def judge_files(paths: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[str],
-                endpoint: EndpointConfig, config: JudgeConfig | None = None, *,
-                test_path: str | os.PathLike[str] | None = None, human_path: str | os.PathLike[str] | None = None,
-                cache_path: str | os.PathLike[str] | None = None,
-                templates: Templates | None = None, progress: bool = False,
-                engine_options: dict[str, Any] | None = None,
-                on_progress: ProgressHook = None) -> tuple[JudgeResult, dict[str, Any]]:
+def judge_files(
+    paths: Sequence[str | os.PathLike[str]],
+    out_dir: str | os.PathLike[str],
+    endpoint: EndpointConfig,
+    config: JudgeConfig | None = None,
+    *,
+    test_path: str | os.PathLike[str] | None = None,
+    human_path: str | os.PathLike[str] | None = None,
+    cache_path: str | os.PathLike[str] | None = None,
+    templates: Templates | None = None,
+    progress: bool = False,
+    engine_options: dict[str, Any] | None = None,
+    on_progress: ProgressHook = None,
+) -> tuple[JudgeResult, dict[str, Any]]:
     """`finsynth qa judge`: read, judge, split and write every output of OUT atomically (see the CLI);
     returns the result and the manifest document. Input files with no row at all are an `InputError`.
     `on_progress(n)` is told of rows read, samples linted and (offline judge) samples scored: 3 per input
@@ -770,8 +961,10 @@ def judge_files(paths: Sequence[str | os.PathLike[str]], out_dir: str | os.PathL
     choose_judge(config.judge, endpoint)  # a missing endpoint for --judge llm fails before any reading
     loaded = load_qa(paths, on_progress)
     if loaded.read == 0:
-        raise InputError(f"{', '.join(str(p) for p in paths)}: no QA samples (empty input); give the JSONL that "
-                         "`qa import-tatqa`, `qa tables` or `qa generate` writes")
+        raise InputError(
+            f"{', '.join(str(p) for p in paths)}: no QA samples (empty input); give the JSONL that "
+            "`qa import-tatqa`, `qa tables` or `qa generate` writes"
+        )
     if on_progress is not None and loaded.quarantined:
         on_progress(2 * len(loaded.quarantined))  # not linted, not scored
     test = None
@@ -782,8 +975,17 @@ def judge_files(paths: Sequence[str | os.PathLike[str]], out_dir: str | os.PathL
             raise InputError(f"test {q.path}:{q.line}: {q.reason}"[:400], setting="test")
         test = test_loaded.samples
     labels = load_human(human_path, loaded.where) if human_path is not None else None
-    result = judge_samples(loaded, endpoint, config, test=test, cache_path=cache_path, templates=templates,
-                           progress=progress, engine_options=engine_options, on_progress=on_progress)
+    result = judge_samples(
+        loaded,
+        endpoint,
+        config,
+        test=test,
+        cache_path=cache_path,
+        templates=templates,
+        progress=progress,
+        engine_options=engine_options,
+        on_progress=on_progress,
+    )
     if labels is not None:
         judged = {j.id for j in result.judgements}
         result.human_labels = len(labels)
@@ -799,18 +1001,27 @@ def judge_files(paths: Sequence[str | os.PathLike[str]], out_dir: str | os.PathL
     write_text_atomic(out / "report.md", render_report(doc))
     outputs = ["sft.jsonl", "rl.jsonl", "quarantine.jsonl", "scores.jsonl", *exported, "report.md"]
     used = [JUDGE_TEMPLATE, REASK_TEMPLATE] if result.judge == "llm" else []
-    judge_info = {"kind": result.judge, "reason": result.judge_reason, "model": result.model,
-                  "endpoint": ({k: v for k, v in endpoint.public().items() if k in ("model", "temperature",
-                                                                                    "max_tokens", "seed")}
-                               if result.judge == "llm" else None),
-                  "thresholds": doc["thresholds"], "aborted": result.aborted}
+    judge_info = {
+        "kind": result.judge,
+        "reason": result.judge_reason,
+        "model": result.model,
+        "endpoint": (
+            {k: v for k, v in endpoint.public().items() if k in ("model", "temperature", "max_tokens", "seed")}
+            if result.judge == "llm"
+            else None
+        ),
+        "thresholds": doc["thresholds"],
+        "aborted": result.aborted,
+    }
     manifest = JudgeManifest(
-        version=__version__, seed=config.seed,
+        version=__version__,
+        seed=config.seed,
         inputs=[{"name": Path(p).name, "sha256": _sha256(Path(p))} for p in loaded.files],
         test={"name": Path(test_path).name, "sha256": _sha256(Path(test_path))} if test_path is not None else None,
         human={"name": Path(human_path).name, "sha256": _sha256(Path(human_path))} if human_path else None,
         templates={name: (templates or DEFAULT_TEMPLATES).hash(name) for name in used},
-        judge=judge_info, counts=doc["counts"],
+        judge=judge_info,
+        counts=doc["counts"],
         outputs={name: _sha256(out / name) for name in outputs},
     ).model_dump(mode="json")
     write_json_atomic(out / "manifest.json", manifest)

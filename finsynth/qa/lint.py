@@ -128,15 +128,26 @@ _PARAGRAPH = "Substantially all of our contracts with Lockheed Martin are fixed-
 _CN_PARAGRAPH = "招商银行2024年实现营业收入3,375亿元，同比下降0.5%；净利润1,484亿元，同比增长1.2%。"
 
 
-def example_sample(question: str, answer: str, *, kind: str = "span", id: str = "q1", value: float | None = None,
-                   scale: str = "", steps: Sequence[str] = (), table: list[list[str]] | None = None,
-                   paragraph: str = _PARAGRAPH, program: dict[str, Any] | None = None,
-                   chunk_id: str | None = None) -> dict[str, Any]:
+def example_sample(
+    question: str,
+    answer: str,
+    *,
+    kind: str = "span",
+    id: str = "q1",
+    value: float | None = None,
+    scale: str = "",
+    steps: Sequence[str] = (),
+    table: list[list[str]] | None = None,
+    paragraph: str = _PARAGRAPH,
+    program: dict[str, Any] | None = None,
+    chunk_id: str | None = None,
+) -> dict[str, Any]:
     """A QA sample as a JSON object, for rule examples and tests: one paragraph, an optional table."""
     sample = QASample(
         id=id,
-        context=Context(paragraphs=[Paragraph(id="p1", order=1, text=paragraph)],
-                        table=Table.from_rows(table) if table else None),
+        context=Context(
+            paragraphs=[Paragraph(id="p1", order=1, text=paragraph)], table=Table.from_rows(table) if table else None
+        ),
         question=question,
         answer=Answer(text=answer, spans=[answer], value=value, scale=scale),  # type: ignore[arg-type]
         reasoning=Reasoning(steps=list(steps)),
@@ -154,9 +165,17 @@ def _one(*samples: dict[str, Any], note: str = "", test: Sequence[dict[str, Any]
 
 def _chunks(counts: Sequence[int], note: str) -> QAExample:
     """Samples over len(counts) chunks, chunk k holding counts[k] questions (fixed-count's examples)."""
-    rows = [example_sample(f"What is the revenue of segment {k} in year {q}?", "1,496.5", id=f"c{k}q{q}",
-                           table=_TABLE, chunk_id=f"chunk-{k}")
-            for k, n in enumerate(counts) for q in range(n)]
+    rows = [
+        example_sample(
+            f"What is the revenue of segment {k} in year {q}?",
+            "1,496.5",
+            id=f"c{k}q{q}",
+            table=_TABLE,
+            chunk_id=f"chunk-{k}",
+        )
+        for k, n in enumerate(counts)
+        for q in range(n)
+    ]
     return QAExample(rows=tuple(rows), note=note)
 
 
@@ -167,16 +186,27 @@ def _chunks(counts: Sequence[int], note: str) -> QAExample:
     id="ungrounded-answer",
     severity="error",
     rationale="An answer whose numbers or names are not in the context (nor one step from its numbers) "
-              "teaches the model to invent figures; a financial answer must be checkable against its source.",
+    "teaches the model to invent figures; a financial answer must be checkable against its source.",
     fix="Regenerate the answer from the context, or add the reasoning step that computes the number; "
-        "a name must be written as the context writes it.",
-    fires=_one(example_sample("What is the revenue in 2019?", "1,596.5", kind="span", table=_TABLE),
-               example_sample("哪家银行的营业收入下降了？", "工商银行", paragraph=_CN_PARAGRAPH, id="q2"),
-               note="a changed number; a swapped bank"),
-    passes=_one(example_sample("What is the change in Other from 2018 to 2019?", "-12.6", kind="arithmetic",
-                               value=-12.6, scale="million", table=_TABLE, steps=["44.1-56.7"]),
-                example_sample("哪家银行的营业收入下降了？", "招商银行", paragraph=_CN_PARAGRAPH, id="q2"),
-                note="a difference of two cells; the bank the paragraph names"),
+    "a name must be written as the context writes it.",
+    fires=_one(
+        example_sample("What is the revenue in 2019?", "1,596.5", kind="span", table=_TABLE),
+        example_sample("哪家银行的营业收入下降了？", "工商银行", paragraph=_CN_PARAGRAPH, id="q2"),
+        note="a changed number; a swapped bank",
+    ),
+    passes=_one(
+        example_sample(
+            "What is the change in Other from 2018 to 2019?",
+            "-12.6",
+            kind="arithmetic",
+            value=-12.6,
+            scale="million",
+            table=_TABLE,
+            steps=["44.1-56.7"],
+        ),
+        example_sample("哪家银行的营业收入下降了？", "招商银行", paragraph=_CN_PARAGRAPH, id="q2"),
+        note="a difference of two cells; the bank the paragraph names",
+    ),
 )
 def ungrounded_answer(sample: QASample) -> Iterator[str]:
     """A number or a named entity of the answer that the context does not support: not written there
@@ -195,13 +225,31 @@ _GROWTH = {"op": "growth", "cells": [[1, 2], [1, 1]], "result": 20.0, "decimals"
     id="answer-contradicts-program",
     severity="error",
     rationale="A computed answer that its own program recomputes to a different value is a wrong label; "
-              "the RL reward is grounded on the program, so the two must agree.",
+    "the RL reward is grounded on the program, so the two must agree.",
     fix="Recompute the answer from the program's cells (or fix the program's operands) and write the result.",
-    fires=_one(example_sample("What is the growth of revenue from 2018 to 2019?", "25.00", kind="arithmetic",
-                              value=25.0, scale="percent", table=_PROGRAM_TABLE, program=_GROWTH),
-               note="(120 - 100) / 100 is 20%, not 25%"),
-    passes=_one(example_sample("What is the growth of revenue from 2018 to 2019?", "20.00", kind="arithmetic",
-                               value=20.0, scale="percent", table=_PROGRAM_TABLE, program=_GROWTH)),
+    fires=_one(
+        example_sample(
+            "What is the growth of revenue from 2018 to 2019?",
+            "25.00",
+            kind="arithmetic",
+            value=25.0,
+            scale="percent",
+            table=_PROGRAM_TABLE,
+            program=_GROWTH,
+        ),
+        note="(120 - 100) / 100 is 20%, not 25%",
+    ),
+    passes=_one(
+        example_sample(
+            "What is the growth of revenue from 2018 to 2019?",
+            "20.00",
+            kind="arithmetic",
+            value=20.0,
+            scale="percent",
+            table=_PROGRAM_TABLE,
+            program=_GROWTH,
+        )
+    ),
 )
 def answer_contradicts_program(sample: QASample) -> Iterator[str]:
     """A computed answer that disagrees with its recomputation (`finsynth.qa.checker.check`: the
@@ -213,7 +261,7 @@ def answer_contradicts_program(sample: QASample) -> Iterator[str]:
 
 def _contains_tokens(haystack: list[str], needle: list[str]) -> bool:
     n = len(needle)
-    return any(haystack[i:i + n] == needle for i in range(len(haystack) - n + 1))
+    return any(haystack[i : i + n] == needle for i in range(len(haystack) - n + 1))
 
 
 def _span_in(span: str, question: str) -> bool:
@@ -229,9 +277,11 @@ def _span_in(span: str, question: str) -> bool:
 
 
 # "December 30, 2019", "30 June", "7月27日", "截至…止52周": a date or period in the question is not a figure it states
-_DATE_DAY = re.compile(r"\b(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?\s+\d{1,2}\b"
-                       r"|\b\d{1,2}\s+(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\b"
-                       r"|\d{1,2}月\d{1,2}日|止\d+周")
+_DATE_DAY = re.compile(
+    r"\b(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?\s+\d{1,2}\b"
+    r"|\b\d{1,2}\s+(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\b"
+    r"|\d{1,2}月\d{1,2}日|止\d+周"
+)
 
 
 _YEAR = re.compile(r"(?:19|20)\d\d")
@@ -245,8 +295,12 @@ def _leaked_numbers(answer: str, question: str) -> list[str]:
         if n.decimals == 0 and abs(n.written) <= SMALL_COUNT:
             continue
         # a year the question names ("in 2019") is not the amount -2,019 the answer computes
-        same = [q for q in asked if abs(n.written) in (abs(q.written), abs(q.value))
-                and not (_YEAR.fullmatch(q.text.strip()) and q.text.strip() != n.text.strip())]
+        same = [
+            q
+            for q in asked
+            if abs(n.written) in (abs(q.written), abs(q.value))
+            and not (_YEAR.fullmatch(q.text.strip()) and q.text.strip() != n.text.strip())
+        ]
         if same:
             leaked.append(n.text)
     return leaked
@@ -255,26 +309,40 @@ def _leaked_numbers(answer: str, question: str) -> list[str]:
 def _offers_choices(question: str) -> bool:
     """A question that lists its options ("2019 or 2018?", "A还是B") names its answer by design."""
     low = f" {question.lower()} "
-    return (" or " in low or "还是" in question or (" between " in low and "which" in low)
-            or " which of " in low or bool(re.search(r"中哪一?[项个年]", question)))
+    return (
+        " or " in low
+        or "还是" in question
+        or (" between " in low and "which" in low)
+        or " which of " in low
+        or bool(re.search(r"中哪一?[项个年]", question))
+    )
 
 
 @qa_rule(
     id="answer-in-question",
     severity="error",
     rationale="A question that states its answer teaches copying, not reading or computing; for a computed "
-              "answer the computation is skipped entirely.",
+    "answer the computation is skipped entirely.",
     fix="Rewrite the question without the answer (ask for the figure, do not quote it); for a choice "
-        "question keep both options.",
-    fires=_one(example_sample("Revenue rose from 1,202.9 to 1,496.5, a change of 293.6; what is the change?",
-                              "293.6", kind="arithmetic", value=293.6, table=_TABLE),
-               example_sample("Which customer, Lockheed Martin, holds the fixed-price contracts?", "Lockheed Martin",
-                              id="q2"),
-               note="the computed value in the question (error); the span in the question (warning)"),
-    passes=_one(example_sample("What is the change in revenue from 2018 to 2019?", "293.6", kind="arithmetic",
-                               value=293.6, table=_TABLE),
-                example_sample("In which year was revenue higher, 2019 or 2018?", "2019", id="q2", table=_TABLE),
-                note="a choice question names its options by design"),
+    "question keep both options.",
+    fires=_one(
+        example_sample(
+            "Revenue rose from 1,202.9 to 1,496.5, a change of 293.6; what is the change?",
+            "293.6",
+            kind="arithmetic",
+            value=293.6,
+            table=_TABLE,
+        ),
+        example_sample("Which customer, Lockheed Martin, holds the fixed-price contracts?", "Lockheed Martin", id="q2"),
+        note="the computed value in the question (error); the span in the question (warning)",
+    ),
+    passes=_one(
+        example_sample(
+            "What is the change in revenue from 2018 to 2019?", "293.6", kind="arithmetic", value=293.6, table=_TABLE
+        ),
+        example_sample("In which year was revenue higher, 2019 or 2018?", "2019", id="q2", table=_TABLE),
+        note="a choice question names its options by design",
+    ),
 )
 def answer_in_question(sample: QASample) -> Iterator[Hit]:
     """The answer is written in the question: a number of a computed answer (error; whole numbers up to
@@ -332,8 +400,12 @@ class QADatasetView:
 
 
 def _finding(rule_id: str, sample: QASample | None, message: str, severity: QASeverity | None = None) -> QAFinding:
-    return QAFinding(rule=rule_id, severity=severity or cast(QASeverity, QA_RULES[rule_id].severity),
-                     sample_id=sample.id if sample else None, message=message)
+    return QAFinding(
+        rule=rule_id,
+        severity=severity or cast(QASeverity, QA_RULES[rule_id].severity),
+        sample_id=sample.id if sample else None,
+        message=message,
+    )
 
 
 _DUP_Q = "What is the revenue in 2019?"
@@ -343,13 +415,18 @@ _DUP_Q = "What is the revenue in 2019?"
     id="duplicate-question",
     severity="error",
     rationale="The same question over the same context twice over-weights one example and, with different "
-              "answers, teaches both.",
+    "answers, teaches both.",
     fix="Keep one copy (the first); if the answers differ, decide which is right.",
-    fires=_one(example_sample(_DUP_Q, "1,496.5", table=_TABLE),
-               example_sample("what is the  revenue in 2019 ?", "1,496.5", table=_TABLE, id="q2"),
-               note="the same question up to case and spacing"),
-    passes=_one(example_sample(_DUP_Q, "1,496.5", table=_TABLE),
-                example_sample(_DUP_Q, "1,496.5", table=_TABLE[:2], id="q2"), note="another context"),
+    fires=_one(
+        example_sample(_DUP_Q, "1,496.5", table=_TABLE),
+        example_sample("what is the  revenue in 2019 ?", "1,496.5", table=_TABLE, id="q2"),
+        note="the same question up to case and spacing",
+    ),
+    passes=_one(
+        example_sample(_DUP_Q, "1,496.5", table=_TABLE),
+        example_sample(_DUP_Q, "1,496.5", table=_TABLE[:2], id="q2"),
+        note="another context",
+    ),
     scope="dataset",
 )
 def duplicate_question(view: QADatasetView) -> Iterator[QAFinding]:
@@ -361,8 +438,9 @@ def duplicate_question(view: QADatasetView) -> Iterator[QAFinding]:
             key = normalize(view.samples[i].question)
             if key in first:
                 earlier = view.samples[first[key]]
-                yield _finding("duplicate-question", view.samples[i],
-                               f"question repeats {earlier.id} over the same context")
+                yield _finding(
+                    "duplicate-question", view.samples[i], f"question repeats {earlier.id} over the same context"
+                )
             else:
                 first[key] = i
 
@@ -372,12 +450,19 @@ def duplicate_question(view: QADatasetView) -> Iterator[QAFinding]:
     severity="warning",
     rationale="Paraphrased copies of one question over one context over-weight it and hide in splits.",
     fix="Keep one of the copies, or ask about another cell or another figure.",
-    fires=_one(example_sample("What was the total revenue of the company in fiscal 2019?", "1,496.5", table=_TABLE),
-               example_sample("What was the total revenue of the company in fiscal year 2019?", "1,496.5",
-                              table=_TABLE, id="q2"), note="one word added"),
-    passes=_one(example_sample("What was the total revenue of the company in fiscal 2019?", "1,496.5", table=_TABLE),
-                example_sample("What is the change in Other from 2018 to 2019?", "-12.6", kind="arithmetic",
-                               table=_TABLE, id="q2")),
+    fires=_one(
+        example_sample("What was the total revenue of the company in fiscal 2019?", "1,496.5", table=_TABLE),
+        example_sample(
+            "What was the total revenue of the company in fiscal year 2019?", "1,496.5", table=_TABLE, id="q2"
+        ),
+        note="one word added",
+    ),
+    passes=_one(
+        example_sample("What was the total revenue of the company in fiscal 2019?", "1,496.5", table=_TABLE),
+        example_sample(
+            "What is the change in Other from 2018 to 2019?", "-12.6", kind="arithmetic", table=_TABLE, id="q2"
+        ),
+    ),
     scope="dataset",
 )
 def near_duplicate_question(view: QADatasetView) -> Iterator[QAFinding]:
@@ -392,13 +477,19 @@ def near_duplicate_question(view: QADatasetView) -> Iterator[QAFinding]:
         questions = [view.samples[i].question for i in members]
         reported: set[int] = set()
         for a, b, similarity in near_duplicate_pairs(questions, threshold=view.threshold):
-            if b in reported or normalize(questions[a]) == normalize(questions[b]) \
-                    or not _same_ask(view.samples[members[a]], view.samples[members[b]]):
+            if (
+                b in reported
+                or normalize(questions[a]) == normalize(questions[b])
+                or not _same_ask(view.samples[members[a]], view.samples[members[b]])
+            ):
                 continue
             reported.add(b)
-            yield _finding("near-duplicate-question", view.samples[members[b]],
-                           f"question near-duplicates {view.samples[members[a]].id} over the same context "
-                           f"(Jaccard {similarity:.2f})")
+            yield _finding(
+                "near-duplicate-question",
+                view.samples[members[b]],
+                f"question near-duplicates {view.samples[members[a]].id} over the same context "
+                f"(Jaccard {similarity:.2f})",
+            )
 
 
 # words that name what a question computes; questions differing in one ask for different things
@@ -406,11 +497,13 @@ _OPERATION_WORDS = re.compile(
     r"\b(?:change|changes|percentage|percent|average|total|sum|difference|increase|decrease|ratio|proportion|"
     r"respective|respectively|growth|rate|highest|lowest|largest|smallest|maximum|minimum|how many|net|gross)\b"
     r"|变化|变动|增长|下降|增速|增幅|降幅|占比|比例|平均|合计|总|差额|最高|最低|最大|最小|多少个|几",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 
 
 def _same_ask(a: QASample, b: QASample) -> bool:
     """Whether two similar questions ask for the same thing: the same digits, operation words and answer."""
+
     def digits(q: str) -> list[str]:
         return sorted(re.findall(r"\d+", q))
 
@@ -420,8 +513,11 @@ def _same_ask(a: QASample, b: QASample) -> bool:
     def answer(s: QASample) -> list[str]:
         return sorted(normalize_span(x, s.answer.scale) for x in (s.answer.spans or [s.answer.text]))
 
-    return (digits(a.question) == digits(b.question) and operations(a.question) == operations(b.question)
-            and answer(a) == answer(b))
+    return (
+        digits(a.question) == digits(b.question)
+        and operations(a.question) == operations(b.question)
+        and answer(a) == answer(b)
+    )
 
 
 def _leak_text(sample: QASample) -> str:
@@ -432,12 +528,16 @@ def _leak_text(sample: QASample) -> str:
     id="split-leakage",
     severity="error",
     rationale="Scores must be honest: a training question over a test sample's context (near-identical "
-              "question and context) is the test answer seen in training.",
+    "question and context) is the test answer seen in training.",
     fix="Drop the training sample, or keep the whole context (every question over it) on one side of the split.",
-    fires=_one(example_sample(_DUP_Q, "1,496.5", table=_TABLE),
-               test=[example_sample("What is the revenue in the year 2019?", "1,496.5", table=_TABLE, id="t1")]),
-    passes=_one(example_sample(_DUP_Q, "1,496.5", table=_TABLE),
-                test=[example_sample("哪家银行的营业收入下降了？", "招商银行", paragraph=_CN_PARAGRAPH, id="t1")]),
+    fires=_one(
+        example_sample(_DUP_Q, "1,496.5", table=_TABLE),
+        test=[example_sample("What is the revenue in the year 2019?", "1,496.5", table=_TABLE, id="t1")],
+    ),
+    passes=_one(
+        example_sample(_DUP_Q, "1,496.5", table=_TABLE),
+        test=[example_sample("哪家银行的营业收入下降了？", "招商银行", paragraph=_CN_PARAGRAPH, id="t1")],
+    ),
     scope="dataset",
 )
 def split_leakage(view: QADatasetView) -> Iterator[QAFinding]:
@@ -449,18 +549,20 @@ def split_leakage(view: QADatasetView) -> Iterator[QAFinding]:
     search = NearDupSearch([_leak_text(s) for s in view.samples], threshold=view.threshold)
     for sample, hit in zip(view.samples, search.earliest_near([_leak_text(t) for t in view.test]), strict=True):
         if hit is not None:
-            yield _finding("split-leakage", sample,
-                           f"question and context near-duplicate test sample {view.test[hit[0]].id} "
-                           f"(Jaccard {hit[1]:.2f})")
+            yield _finding(
+                "split-leakage",
+                sample,
+                f"question and context near-duplicate test sample {view.test[hit[0]].id} (Jaccard {hit[1]:.2f})",
+            )
 
 
 @qa_rule(
     id="fixed-question-count",
     severity="error",
     rationale="Audit lesson 1 (fixed-count) for QA: every chunk with the same number of questions teaches the "
-              "generator's quota, not what a chunk supports; chunks differ in what they can answer.",
+    "generator's quota, not what a chunk supports; chunks differ in what they can answer.",
     fix="Let each chunk decide how many questions it supports (0 for a chunk with nothing to ask), "
-        "and drop padded questions.",
+    "and drop padded questions.",
     fires=_chunks([3] * 20, "20 chunks, 3 questions each"),
     passes=_chunks([1, 2, 3, 4, 2] * 4, "20 chunks with 1 to 4 questions"),
     scope="dataset",
@@ -476,8 +578,12 @@ def fixed_question_count(view: QADatasetView) -> Iterator[QAFinding]:
     if count <= 1 or share < FIXED_COUNT_WARNING:
         return
     severity: QASeverity = "error" if share >= FIXED_COUNT_ERROR else "warning"
-    yield _finding("fixed-question-count", None,
-                   f"{n} of {len(counts)} chunks ({share:.0%}) have exactly {count} questions", severity=severity)
+    yield _finding(
+        "fixed-question-count",
+        None,
+        f"{n} of {len(counts)} chunks ({share:.0%}) have exactly {count} questions",
+        severity=severity,
+    )
 
 
 # --- running ------------------------------------------------------------------------------------
@@ -488,9 +594,14 @@ def select_qa_rules(select: Iterable[str] | None = None) -> list[QARule]:
     return QA_RULES.select(select)
 
 
-def lint_qa(samples: Sequence[QASample], test: Sequence[QASample] | None = None, *,
-            rules: Iterable[str] | None = None, threshold: float = NEAR_DUP_THRESHOLD,
-            on_progress: ProgressHook = None) -> QALintResult:
+def lint_qa(
+    samples: Sequence[QASample],
+    test: Sequence[QASample] | None = None,
+    *,
+    rules: Iterable[str] | None = None,
+    threshold: float = NEAR_DUP_THRESHOLD,
+    on_progress: ProgressHook = None,
+) -> QALintResult:
     """Run the chosen rules (all by default) over `samples`; `test` is the test set split leakage
     compares with. Findings come per sample in sample order (rules in registry order), then the
     dataset-wide ones; the same inputs give the same result. `on_progress(n)` is told of samples as the
@@ -501,8 +612,14 @@ def lint_qa(samples: Sequence[QASample], test: Sequence[QASample] | None = None,
     for sample in ticking(samples, on_progress):
         for r in (r for r in chosen if r.scope == "sample"):
             for hit in hits(r.check(sample)):
-                findings.append(QAFinding(rule=r.id, severity=cast(QASeverity, hit.severity or r.severity),
-                                          sample_id=sample.id, message=hit.message))
+                findings.append(
+                    QAFinding(
+                        rule=r.id,
+                        severity=cast(QASeverity, hit.severity or r.severity),
+                        sample_id=sample.id,
+                        message=hit.message,
+                    )
+                )
     view = QADatasetView(samples=samples, test=test or (), threshold=threshold)
     for r in (r for r in chosen if r.scope == "dataset"):
         findings.extend(r.check(view))
@@ -515,5 +632,4 @@ def lint_qa(samples: Sequence[QASample], test: Sequence[QASample] | None = None,
 
 def rules_table() -> list[dict[str, str]]:
     """One row per rule: id, scope, severity, rationale (`finsynth qa lint --rules`)."""
-    return [{"id": r.id, "scope": r.scope, "severity": r.severity, "rationale": r.rationale}
-            for r in QA_RULES.values()]
+    return [{"id": r.id, "scope": r.scope, "severity": r.severity, "rationale": r.rationale} for r in QA_RULES.values()]

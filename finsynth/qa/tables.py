@@ -52,12 +52,19 @@ _NOT_A_NAME = re.compile(
 _PER_SHARE = re.compile(r"per share|\beps\b|每股", re.IGNORECASE)
 _COUNT_LABEL = re.compile(r"\bshares\b(?!.based)|number of|employees|headcount|股数|人数", re.IGNORECASE)
 _RATE_LABEL = re.compile(r"%|margin|\brate\b|ratio|percent|率|占比|比例", re.IGNORECASE)
-_SCALES = [("billion", re.compile(r"in billions|billions of|[$€£]\s?bn\b|十亿", re.IGNORECASE)),
-           ("million", re.compile(r"in millions|millions of|\bmillions\b|[$€£]\s?m\b|\bm[$€£]|百万", re.IGNORECASE)),
-           ("thousand", re.compile(r"in thousands|thousands of|\bthousands\b|'000|’000|\(000s?\)|千元",
-                                   re.IGNORECASE))]
-_UNITS = [("亿元", re.compile(r"亿元")), ("万元", re.compile(r"万元")), ("元", re.compile(r"元|人民币|rmb", re.I)),
-          ("€", re.compile(r"€|euro", re.I)), ("£", re.compile(r"£")), ("$", re.compile(r"\$|dollar", re.I))]
+_SCALES = [
+    ("billion", re.compile(r"in billions|billions of|[$€£]\s?bn\b|十亿", re.IGNORECASE)),
+    ("million", re.compile(r"in millions|millions of|\bmillions\b|[$€£]\s?m\b|\bm[$€£]|百万", re.IGNORECASE)),
+    ("thousand", re.compile(r"in thousands|thousands of|\bthousands\b|'000|’000|\(000s?\)|千元", re.IGNORECASE)),
+]
+_UNITS = [
+    ("亿元", re.compile(r"亿元")),
+    ("万元", re.compile(r"万元")),
+    ("元", re.compile(r"元|人民币|rmb", re.I)),
+    ("€", re.compile(r"€|euro", re.I)),
+    ("£", re.compile(r"£")),
+    ("$", re.compile(r"\$|dollar", re.I)),
+]
 _ZH_CURRENCY = {"$": "美元", "€": "欧元", "£": "英镑", "元": "元", "RMB": "元"}
 _ZH_SCALE = {"thousand": "千", "million": "百万", "billion": "十亿"}
 
@@ -109,8 +116,9 @@ def analyse(table: Table) -> Layout | None:
     """Header rows, value columns (their year, group, units) of a table; None when it has no numeric body."""
     rows = table.rows
     width = max((len(r) for r in rows), default=0)
-    body = next((i for i, r in enumerate(rows)
-                 if any(parse_cell(c) is not None and not _is_year_cell(c) for c in r[1:])), None)
+    body = next(
+        (i for i, r in enumerate(rows) if any(parse_cell(c) is not None and not _is_year_cell(c) for c in r[1:])), None
+    )
     if body is None or width < 2:
         return None
     header = rows[:body]
@@ -124,8 +132,17 @@ def analyse(table: Table) -> Layout | None:
                 last = text.strip() or last
                 filled.append(last)
             grouped.append(filled)
-    layout = Layout(body=body, columns=list(range(1, width)), names={}, years={}, groups={}, column_units={},
-                    table_units=_units_in(title_text), percent_columns=set(), derived_columns=set())
+    layout = Layout(
+        body=body,
+        columns=list(range(1, width)),
+        names={},
+        years={},
+        groups={},
+        column_units={},
+        table_units=_units_in(title_text),
+        percent_columns=set(),
+        derived_columns=set(),
+    )
     for c in layout.columns:
         all_text = " ".join(r[c].strip() for r in header if c < len(r) and r[c].strip())
         # a title row (one text over all columns) names no column; its units apply to the whole table
@@ -142,20 +159,30 @@ def analyse(table: Table) -> Layout | None:
             layout.derived_columns.add(c)
         elif "%" in own:
             layout.percent_columns.add(c)
-    raw = {c: f"{layout.groups[c]} {year}年".strip() if (year := layout.years[c]) is not None else layout.names[c]
-           for c in layout.columns}
-    clean = {c: zh_header(layout.groups[c], year) if (year := layout.years[c]) is not None
-             else zh_header(layout.names[c]) or layout.names[c] for c in layout.columns}
+    raw = {
+        c: f"{layout.groups[c]} {year}年".strip() if (year := layout.years[c]) is not None else layout.names[c]
+        for c in layout.columns
+    }
+    clean = {
+        c: zh_header(layout.groups[c], year)
+        if (year := layout.years[c]) is not None
+        else zh_header(layout.names[c]) or layout.names[c]
+        for c in layout.columns
+    }
     taken = Counter(clean.values())
     # two headers that differ only in what cleaning drops (US$ 2019 vs RMB 2019) keep their own words
     layout.zh_names = {c: clean[c] if taken[clean[c]] == 1 else raw[c] for c in layout.columns}
     return layout
 
 
-_MONTH = (r"(Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|"
-          r"Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?")
-_MONTH_NUMBER = {m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct",
-                                            "nov", "dec"), start=1)}
+_MONTH = (
+    r"(Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|"
+    r"Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?"
+)
+_MONTH_NUMBER = {
+    m: i
+    for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1)
+}
 _YEAR_AFTER = r"(?:,?\s+((?:19|20)\d{2})\b)?"
 _MONTH_DAY = re.compile(rf"\b{_MONTH}\s+(\d{{1,2}})\b{_YEAR_AFTER},?", re.IGNORECASE)
 _DAY_MONTH = re.compile(rf"\b(\d{{1,2}})\s+{_MONTH}\b{_YEAR_AFTER},?", re.IGNORECASE)
@@ -165,7 +192,9 @@ _HEADER_NOISE = re.compile(
     r"\([^()]*\b(?:dollars?|millions?|thousands?|billions?)\b[^()]*\)"
     r"|\(\s*(?:US|S|A|HK|NT|C)?[$€£¥]\s*(?:millions?|thousands?|billions?|m|bn|'000)?\s*\)"
     r"|(?:\b(?:US|S|A|HK|NT|C))?[$€£¥]\s*(?:'000|’000|bn\b|m\b)?|`|\bRMB\s*[’']?\s*(?:millions?|thousands?|'000)?"
-    r"|\bNone\b", re.IGNORECASE)
+    r"|\bNone\b",
+    re.IGNORECASE,
+)
 _PERIOD_ENDED = re.compile(r"\b(?:(years?)|(\d+)\s+weeks?)?[\s-]*ended\s*$", re.IGNORECASE)
 _AS_OF = re.compile(r"\b(?:as of|as at|at)\s*$", re.IGNORECASE)
 _FISCAL = re.compile(r"^(?:fiscal(?: year)?|FY)\b\s*(.*)$", re.IGNORECASE)
@@ -198,11 +227,16 @@ def zh_header(text: str, year: int | None = None) -> str:
     month, day = (found.group(1), found.group(2)) if found.re is _MONTH_DAY else (found.group(2), found.group(1))
     written = int(found.group(3)) if found.group(3) else year
     date = (f"{written}年" if written is not None else "") + f"{_MONTH_NUMBER[month.lower()[:3]]}月{int(day)}日"
-    before, after = text[:found.start()], text[found.end():].strip(" ,")
+    before, after = text[: found.start()], text[found.end() :].strip(" ,")
     if period := _PERIOD_ENDED.search(before):
-        label = (f"截至{date}止年度" if period.group(1) else f"截至{date}止{period.group(2)}周" if period.group(2)
-                 else f"截至{date}")
-        before = before[:period.start()]
+        label = (
+            f"截至{date}止年度"
+            if period.group(1)
+            else f"截至{date}止{period.group(2)}周"
+            if period.group(2)
+            else f"截至{date}"
+        )
+        before = before[: period.start()]
     else:
         label = date
         before = _AS_OF.sub("", before)
@@ -216,7 +250,7 @@ def cell_unit(layout: Layout, label: str, cell: CellValue, column: int) -> Unit:
         return Unit(percent=True)
     if _PER_SHARE.search(label):
         return Unit(percent=False, unit="per share")
-    row_scale, row_unit = _units_in(label[label.find("("):] if "(" in label else "")
+    row_scale, row_unit = _units_in(label[label.find("(") :] if "(" in label else "")
     col_scale, col_unit = layout.column_units[column]
     table_scale, table_unit = layout.table_units
     unit = cell.unit or row_unit or col_unit or table_unit
@@ -303,14 +337,29 @@ class _Operand:
 
 
 class _Builder:
-    def __init__(self, table: Table, context: Context, source: Source, languages: Sequence[str], id_prefix: str,
-                 layout: Layout, skipped: Counter[str]):
+    def __init__(
+        self,
+        table: Table,
+        context: Context,
+        source: Source,
+        languages: Sequence[str],
+        id_prefix: str,
+        layout: Layout,
+        skipped: Counter[str],
+    ):
         self.table, self.context, self.source, self.languages = table, context, source, languages
         self.id_prefix, self.layout, self.skipped = id_prefix, layout, skipped
         self.samples: list[QASample] = []
 
-    def add(self, op: Operation, operands: list[_Operand], result: float, decimals: int, words: dict[str, str],
-            answer_row: int | None = None) -> None:
+    def add(
+        self,
+        op: Operation,
+        operands: list[_Operand],
+        result: float,
+        decimals: int,
+        words: dict[str, str],
+        answer_row: int | None = None,
+    ) -> None:
         """One question per language; each kept only when the checker recomputes it."""
         first = operands[0]
         points = op in ("change", "difference") and first.unit.percent
@@ -321,8 +370,9 @@ class _Builder:
         cols = ".".join(sorted({str(o.column) for o in operands}, key=int))
         cells = [(o.row, o.column) for o in operands]
         for lang in self.languages:
-            names = {k: (v if not k.endswith("_col") else _col_name(self.layout, int(v), lang))
-                     for k, v in words.items()}
+            names = {
+                k: (v if not k.endswith("_col") else _col_name(self.layout, int(v), lang)) for k, v in words.items()
+            }
             names = {k.removesuffix("_col"): v for k, v in names.items()}
             if "items" in names:
                 names["items"] = _join(names["items"].split("\x1f"), lang)
@@ -338,16 +388,25 @@ class _Builder:
                 spans = [text]
             sample = QASample(
                 id=f"{self.id_prefix}-{op}-r{rows}-c{cols}-{lang}",
-                context=self.context, question=question,
-                answer=Answer(text=text, spans=spans, value=None if answer_row is not None else value,
-                              scale=cast(Scale, "percent" if out_unit.percent else out_unit.scale),
-                              unit="%" if out_unit.percent else (out_unit.unit or None)),
-                reasoning=Reasoning(analysis=self._analysis(op, lang, len(operands)),
-                                    steps=self._steps(op, operands, result, decimals, lang, answer_row),
-                                    answer=shown),
+                context=self.context,
+                question=question,
+                answer=Answer(
+                    text=text,
+                    spans=spans,
+                    value=None if answer_row is not None else value,
+                    scale=cast(Scale, "percent" if out_unit.percent else out_unit.scale),
+                    unit="%" if out_unit.percent else (out_unit.unit or None),
+                ),
+                reasoning=Reasoning(
+                    analysis=self._analysis(op, lang, len(operands)),
+                    steps=self._steps(op, operands, result, decimals, lang, answer_row),
+                    answer=shown,
+                ),
                 kind="span" if answer_row is not None else "arithmetic",
-                difficulty=_difficulty(op, len(operands)), source=self.source,
-                grounding=Grounding(cells=cells, answer_from="table"), language=cast(Language, lang),
+                difficulty=_difficulty(op, len(operands)),
+                source=self.source,
+                grounding=Grounding(cells=cells, answer_from="table"),
+                language=cast(Language, lang),
                 program=Program(op=op, cells=cells, result=result, decimals=decimals),
                 provenance={"generator": "tables", "template": f"{op}-{lang}"},
             )
@@ -359,49 +418,71 @@ class _Builder:
     @staticmethod
     def _analysis(op: str, lang: str, n: int) -> str:
         if lang == "zh":
-            return {"change": "题目问两年之间的变动，需要表中两年的数值，相减即可。",
-                    "growth": "题目问增长率，需要两年的数值：（新值−旧值）÷旧值×100%。",
-                    "average": f"题目问平均值，需要表中{n}个数值，求和后除以{n}。",
-                    "share": "题目问占比，需要该项与合计的数值：该项÷合计×100%。",
-                    "sum": f"题目问合计，需要表中{n}个数值，相加即可。",
-                    "difference": "题目问两项的差额，需要两项同一列的数值，前者减后者。",
-                    "max": f"题目问最大的一项，需要比较{n}个数值。",
-                    "min": f"题目问最小的一项，需要比较{n}个数值。"}[op]
-        return {"change": "The question asks for a change between two years: the two values from the table, "
-                          "new minus old.",
-                "growth": "The question asks for a growth rate: (new - old) / old x 100 from two years' values.",
-                "average": f"The question asks for an average: the {n} values from the table, summed, divided by {n}.",
-                "share": "The question asks for a share: the item divided by the total, x 100.",
-                "sum": f"The question asks for a sum: the {n} values from the table, added.",
-                "difference": "The question asks for a difference: the first item minus the second, same column.",
-                "max": f"The question asks for the largest item: compare the {n} values.",
-                "min": f"The question asks for the smallest item: compare the {n} values."}[op]
+            return {
+                "change": "题目问两年之间的变动，需要表中两年的数值，相减即可。",
+                "growth": "题目问增长率，需要两年的数值：（新值−旧值）÷旧值×100%。",
+                "average": f"题目问平均值，需要表中{n}个数值，求和后除以{n}。",
+                "share": "题目问占比，需要该项与合计的数值：该项÷合计×100%。",
+                "sum": f"题目问合计，需要表中{n}个数值，相加即可。",
+                "difference": "题目问两项的差额，需要两项同一列的数值，前者减后者。",
+                "max": f"题目问最大的一项，需要比较{n}个数值。",
+                "min": f"题目问最小的一项，需要比较{n}个数值。",
+            }[op]
+        return {
+            "change": "The question asks for a change between two years: the two values from the table, new minus old.",
+            "growth": "The question asks for a growth rate: (new - old) / old x 100 from two years' values.",
+            "average": f"The question asks for an average: the {n} values from the table, summed, divided by {n}.",
+            "share": "The question asks for a share: the item divided by the total, x 100.",
+            "sum": f"The question asks for a sum: the {n} values from the table, added.",
+            "difference": "The question asks for a difference: the first item minus the second, same column.",
+            "max": f"The question asks for the largest item: compare the {n} values.",
+            "min": f"The question asks for the smallest item: compare the {n} values.",
+        }[op]
 
-    def _steps(self, op: str, operands: list[_Operand], result: float, decimals: int, lang: str,
-               answer_row: int | None) -> list[str]:
+    def _steps(
+        self, op: str, operands: list[_Operand], result: float, decimals: int, lang: str, answer_row: int | None
+    ) -> list[str]:
         def shown(o: _Operand) -> str:
             return self.table.rows[o.row][o.column].strip()
 
-        steps = [(f"{o.label}（{_col_name(self.layout, o.column, lang)}）：{shown(o)}" if lang == "zh" else
-                  f"{o.label} ({_col_name(self.layout, o.column, lang)}): {shown(o)}") for o in operands]
+        steps = [
+            (
+                f"{o.label}（{_col_name(self.layout, o.column, lang)}）：{shown(o)}"
+                if lang == "zh"
+                else f"{o.label} ({_col_name(self.layout, o.column, lang)}): {shown(o)}"
+            )
+            for o in operands
+        ]
         v = [_fmt(o.cell.value, o.cell.decimals) for o in operands]
         r = _fmt(result, decimals)
-        formula = {"change": f"{v[-1]} - {v[0]} = {r}", "difference": f"{v[0]} - {v[-1]} = {r}",
-                   "growth": f"({v[-1]} - {v[0]}) / {v[0]} x 100 = {r}",
-                   "share": f"{v[0]} / {v[-1]} x 100 = {r}",
-                   "sum": " + ".join(v) + f" = {r}",
-                   "average": f"({' + '.join(v)}) / {len(v)} = {r}"}.get(op)
+        formula = {
+            "change": f"{v[-1]} - {v[0]} = {r}",
+            "difference": f"{v[0]} - {v[-1]} = {r}",
+            "growth": f"({v[-1]} - {v[0]}) / {v[0]} x 100 = {r}",
+            "share": f"{v[0]} / {v[-1]} x 100 = {r}",
+            "sum": " + ".join(v) + f" = {r}",
+            "average": f"({' + '.join(v)}) / {len(v)} = {r}",
+        }.get(op)
         if formula:
             steps.append(formula.replace("x", "×") if lang == "zh" else formula)
         else:
             who = row_label(self.table, answer_row) if answer_row is not None else ""
-            steps.append(f"最{'大' if op == 'max' else '小'}的是{who}：{r}" if lang == "zh" else
-                         f"The {'largest' if op == 'max' else 'smallest'} is {who}: {r}")
+            steps.append(
+                f"最{'大' if op == 'max' else '小'}的是{who}：{r}"
+                if lang == "zh"
+                else f"The {'largest' if op == 'max' else 'smallest'} is {who}: {r}"
+            )
         return steps
 
 
-def table_questions(table: Table, *, context: Context | None = None, source: Source,
-                    languages: Sequence[str] = ("zh", "en"), id_prefix: str) -> tuple[list[QASample], Counter[str]]:
+def table_questions(
+    table: Table,
+    *,
+    context: Context | None = None,
+    source: Source,
+    languages: Sequence[str] = ("zh", "en"),
+    id_prefix: str,
+) -> tuple[list[QASample], Counter[str]]:
     """Every question the table supports, checked; and each question not asked, counted by reason."""
     skipped: Counter[str] = Counter()
     layout = analyse(table)
@@ -512,8 +593,13 @@ def table_questions(table: Table, *, context: Context | None = None, source: Sou
                 continue
             d = max(o.cell.decimals for o in present)
             for a, b in pairwise(present):
-                build.add("difference", [a, b], a.cell.value - b.cell.value, d,
-                          {"item": a.label, "other": b.label, "col_col": str(c)})
+                build.add(
+                    "difference",
+                    [a, b],
+                    a.cell.value - b.cell.value,
+                    d,
+                    {"item": a.label, "other": b.label, "col_col": str(c)},
+                )
             if len(present) >= 3:
                 values = [o.cell.value for o in present]
                 for op, pick in (("max", max(values)), ("min", min(values))):
@@ -521,28 +607,37 @@ def table_questions(table: Table, *, context: Context | None = None, source: Sou
                     if len(winners) > 1:
                         skipped[f"tie for the {'largest' if op == 'max' else 'smallest'}"] += 1
                         continue
-                    build.add(cast(Operation, op), present, pick, d,
-                              {"items": "\x1f".join(o.label for o in present), "col_col": str(c)},
-                              answer_row=winners[0].row)
+                    build.add(
+                        cast(Operation, op),
+                        present,
+                        pick,
+                        d,
+                        {"items": "\x1f".join(o.label for o in present), "col_col": str(c)},
+                        answer_row=winners[0].row,
+                    )
             total = operand(total_row, c) if total_row is not None else None
             if total is None or len(present) < len(ops):
                 skipped["no total row the parts add up to"] += 1
                 continue
             parts_sum = math.fsum(o.cell.value for o in present)
-            if total.unit != present[0].unit or abs(parts_sum - total.cell.value) > 0.5 * 10 ** -d * len(present):
+            if total.unit != present[0].unit or abs(parts_sum - total.cell.value) > 0.5 * 10**-d * len(present):
                 skipped["no total row the parts add up to"] += 1
                 continue
             if present[0].unit.percent:
                 skipped["percent cells: no sum or share"] += 1
                 continue
-            build.add("sum", present, parts_sum, d, {"items": "\x1f".join(o.label for o in present),
-                                                     "col_col": str(c)})
+            build.add("sum", present, parts_sum, d, {"items": "\x1f".join(o.label for o in present), "col_col": str(c)})
             if total.cell.value <= 0 or any(o.cell.value < 0 for o in present):
                 skipped["negative part or total: no shares"] += 1
                 continue
             for o in present:
-                build.add("share", [o, total], o.cell.value / total.cell.value * 100, 2,
-                          {"item": o.label, "total": total.label, "col_col": str(c)})
+                build.add(
+                    "share",
+                    [o, total],
+                    o.cell.value / total.cell.value * 100,
+                    2,
+                    {"item": o.label, "total": total.label, "col_col": str(c)},
+                )
     return build.samples, skipped
 
 
@@ -586,11 +681,17 @@ def _tables_in(path: Path) -> tuple[str, list[tuple[Table, Source]]]:
             rows = row["source"].get("table")
             if rows:
                 pages = row["source"].get("pages") or [None]
-                out.append((Table.from_rows(rows, id=str(row.get("id") or table_id(rows))),
-                            Source(file=row["source"]["file"], page=pages[0], chunk_id=row.get("id"))))
+                out.append(
+                    (
+                        Table.from_rows(rows, id=str(row.get("id") or table_id(rows))),
+                        Source(file=row["source"]["file"], page=pages[0], chunk_id=row.get("id")),
+                    )
+                )
         else:
-            raise InputError(f"{path}:{n}: neither a QA sample (with 'question') nor an ingest chunk "
-                             "(with 'source'); give `qa import-tatqa` or `finsynth ingest` output")
+            raise InputError(
+                f"{path}:{n}: neither a QA sample (with 'question') nor an ingest chunk "
+                "(with 'source'); give `qa import-tatqa` or `finsynth ingest` output"
+            )
     return kind, out
 
 
@@ -614,8 +715,9 @@ def generate_table_qa(path: str | Path, *, languages: Sequence[str] = ("zh", "en
             tables_skipped["duplicate table"] += 1
             continue
         seen.add(key)
-        got, why = table_questions(table, source=source, languages=languages,
-                                   id_prefix=table.id or table_id(table.rows))
+        got, why = table_questions(
+            table, source=source, languages=languages, id_prefix=table.id or table_id(table.rows)
+        )
         skipped.update(why)
         if got:
             with_questions += 1

@@ -59,8 +59,12 @@ def _format(value: float) -> str:
 
 def _cells(rows: list[list[str]], spans: Sequence[str]) -> list[tuple[int, int]]:
     wanted = {normalize_span(s) for s in spans if s.strip()}
-    return [(i, j) for i, row in enumerate(rows) for j, cell in enumerate(row)
-            if cell.strip() and normalize_span(cell) in wanted]
+    return [
+        (i, j)
+        for i, row in enumerate(rows)
+        for j, cell in enumerate(row)
+        if cell.strip() and normalize_span(cell) in wanted
+    ]
 
 
 def read_tatqa(path: str | Path) -> list[dict[str, Any]]:
@@ -85,27 +89,40 @@ def import_tatqa(path: str | Path) -> tuple[list[QASample], dict[str, Any]]:
     for number, context in enumerate(contexts, start=1):
         rows = [[str(c) for c in r] for r in (context.get("table") or {}).get("table") or []]
         table = Table.from_rows(rows, id=(context.get("table") or {}).get("uid")) if rows else None
-        paragraphs = [Paragraph(id=str(p["uid"]), order=int(p["order"]), text=str(p["text"]))
-                      for p in sorted(context.get("paragraphs") or [], key=lambda p: p["order"])]
+        paragraphs = [
+            Paragraph(id=str(p["uid"]), order=int(p["order"]), text=str(p["text"]))
+            for p in sorted(context.get("paragraphs") or [], key=lambda p: p["order"])
+        ]
         by_order = {str(p.order): p.id for p in paragraphs}
         for q in sorted(context["questions"], key=lambda q: q.get("order", 0)):
             questions += 1
             uid = str(q.get("uid") or "")
             raw = q.get("answer")
             scale = q.get("scale") or ""
-            reason = ("no uid" if not uid else "duplicate uid" if uid in seen
-                      else "no answer" if raw in (None, "", [])
-                      else f"unknown answer type {q.get('answer_type')!r}" if q.get("answer_type") not in KINDS
-                      else f"unknown scale {scale!r}" if scale not in SCALES else None)
+            reason = (
+                "no uid"
+                if not uid
+                else "duplicate uid"
+                if uid in seen
+                else "no answer"
+                if raw in (None, "", [])
+                else f"unknown answer type {q.get('answer_type')!r}"
+                if q.get("answer_type") not in KINDS
+                else f"unknown scale {scale!r}"
+                if scale not in SCALES
+                else None
+            )
             if reason is not None:
                 skipped[reason] += 1
-                skipped_questions.append({"uid": uid or None, "context": number,
-                                          "question": q.get("order"), "reason": reason})
+                skipped_questions.append(
+                    {"uid": uid or None, "context": number, "question": q.get("order"), "reason": reason}
+                )
                 continue
             seen.add(uid)
             value = _number(raw)
-            spans = [str(s) for s in raw] if isinstance(raw, list) else [_format(value) if value is not None
-                                                                           else str(raw)]
+            spans = (
+                [str(s) for s in raw] if isinstance(raw, list) else [_format(value) if value is not None else str(raw)]
+            )
             text = ", ".join(spans) if len(spans) > 1 else spans[0]
             derivation = str(q.get("derivation") or "")
             answer_from = q.get("answer_from")
@@ -115,29 +132,45 @@ def import_tatqa(path: str | Path) -> tuple[list[QASample], dict[str, Any]]:
             if rel:
                 analysis += f" (paragraph {', '.join(rel)})"
             shown = text + (f" {scale}" if scale and scale != "percent" else "%" if scale else "")
-            samples.append(QASample(
-                id=uid,
-                context=Context(paragraphs=paragraphs, table=table),
-                question=str(q["question"]),
-                answer=Answer(text=text, spans=spans, value=value, scale=cast(Scale, scale),
-                              unit="%" if scale == "percent" else None),
-                reasoning=Reasoning(analysis=analysis + ".", steps=[derivation] if derivation else [],
-                                    answer=shown),
-                kind=q["answer_type"],
-                source=Source(file=name, chunk_id=table.id if table else None),
-                grounding=Grounding(paragraphs=[by_order.get(r, r) for r in rel],
-                                    cells=_cells(rows, spans) if answer_from != "text" else [],
-                                    answer_from=answer_from),
-            ))
+            samples.append(
+                QASample(
+                    id=uid,
+                    context=Context(paragraphs=paragraphs, table=table),
+                    question=str(q["question"]),
+                    answer=Answer(
+                        text=text,
+                        spans=spans,
+                        value=value,
+                        scale=cast(Scale, scale),
+                        unit="%" if scale == "percent" else None,
+                    ),
+                    reasoning=Reasoning(
+                        analysis=analysis + ".", steps=[derivation] if derivation else [], answer=shown
+                    ),
+                    kind=q["answer_type"],
+                    source=Source(file=name, chunk_id=table.id if table else None),
+                    grounding=Grounding(
+                        paragraphs=[by_order.get(r, r) for r in rel],
+                        cells=_cells(rows, spans) if answer_from != "text" else [],
+                        answer_from=answer_from,
+                    ),
+                )
+            )
     kinds: dict[str, int] = defaultdict(int)
     scales: dict[str, int] = defaultdict(int)
     for s in samples:
         kinds[s.kind] += 1
         scales[s.answer.scale or "none"] += 1
-    summary = {"file": str(path), "contexts": len(contexts), "questions": questions,
-               "imported": len(samples), "skipped": dict(sorted(skipped.items())),
-               "skipped_questions": skipped_questions,
-               "by_kind": dict(sorted(kinds.items())), "by_scale": dict(sorted(scales.items()))}
+    summary = {
+        "file": str(path),
+        "contexts": len(contexts),
+        "questions": questions,
+        "imported": len(samples),
+        "skipped": dict(sorted(skipped.items())),
+        "skipped_questions": skipped_questions,
+        "by_kind": dict(sorted(kinds.items())),
+        "by_scale": dict(sorted(scales.items())),
+    }
     summary["reconciles"] = questions == len(samples) + sum(skipped.values())
     return samples, summary
 
@@ -228,8 +261,7 @@ def _best_alignment(scores: list[list[float]]) -> float:
     return float(sum(scores[r][c] for r, c in zip(rows, cols, strict=True)))
 
 
-def score_answer(pred: Any, pred_scale: str, gold: Sequence[str], gold_scale: str,
-                 kind: str) -> tuple[float, float]:
+def score_answer(pred: Any, pred_scale: str, gold: Sequence[str], gold_scale: str, kind: str) -> tuple[float, float]:
     """(EM, F1) of one predicted answer (a string, a number or a list of spans) against gold spans."""
     if pred is None or pred == "" or pred == []:
         return 0.0, 0.0
@@ -246,9 +278,11 @@ def score_answer(pred: Any, pred_scale: str, gold: Sequence[str], gold_scale: st
     return em, round(f1, 4)
 
 
-PREDICTION_ROW = ('{"id" or "uid", "answer": a string, a number or a list of spans, optional "scale"} per JSONL row, '
-                  'a QA sample row (its answer object is read), or the official prediction file '
-                  '({uid: [answer, scale]})')
+PREDICTION_ROW = (
+    '{"id" or "uid", "answer": a string, a number or a list of spans, optional "scale"} per JSONL row, '
+    "a QA sample row (its answer object is read), or the official prediction file "
+    "({uid: [answer, scale]})"
+)
 
 
 def read_json_document(path: str | Path) -> Any:
@@ -266,8 +300,10 @@ def read_json_document(path: str | Path) -> Any:
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         column = exc.start - data.rfind(b"\n", 0, exc.start)
-        raise InputError(f"{path}:{line}: not UTF-8: byte 0x{data[exc.start]:02x} at column {column} (byte offset "
-                         f"{exc.start}); save the file as UTF-8") from exc
+        raise InputError(
+            f"{path}:{line}: not UTF-8: byte 0x{data[exc.start]:02x} at column {column} (byte offset "
+            f"{exc.start}); save the file as UTF-8"
+        ) from exc
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -288,16 +324,17 @@ def _official_prediction_file(path: Path) -> dict[str, Any] | None:
         return doc
     if isinstance(doc, dict) and doc and not {"id", "uid", "answer"} & set(doc):
         uid = next(k for k, v in doc.items() if not (isinstance(v, list) and len(v) == 2))
-        raise InputError(f"{path}: {uid}: not [answer, scale] (the official prediction file maps each uid to "
-                         f"[answer, scale]); a prediction is {PREDICTION_ROW}")
+        raise InputError(
+            f"{path}: {uid}: not [answer, scale] (the official prediction file maps each uid to "
+            f"[answer, scale]); a prediction is {PREDICTION_ROW}"
+        )
     return None
 
 
 def _is_answer_value(value: Any) -> bool:
     if value is None or isinstance(value, str | int | float):
         return not isinstance(value, bool)
-    return isinstance(value, list) and all(isinstance(v, str | int | float) and not isinstance(v, bool)
-                                           for v in value)
+    return isinstance(value, list) and all(isinstance(v, str | int | float) and not isinstance(v, bool) for v in value)
 
 
 def _prediction(row: dict[str, Any], where: str) -> tuple[Any, Any]:
@@ -313,8 +350,9 @@ def _prediction(row: dict[str, Any], where: str) -> tuple[Any, Any]:
         elif "value" in answer:
             answer_value = answer.get("value")
         else:
-            raise InputError(f"{where}: 'answer' is an object with no 'spans', 'text' or 'value'; a prediction is "
-                             f"{PREDICTION_ROW}")
+            raise InputError(
+                f"{where}: 'answer' is an object with no 'spans', 'text' or 'value'; a prediction is {PREDICTION_ROW}"
+            )
         answer, scale = answer_value, scale if scale is not None else answer.get("scale")
     if not _is_answer_value(answer):
         raise InputError(f"{where}: 'answer' is {type(answer).__name__}; a prediction is {PREDICTION_ROW}")
@@ -327,8 +365,9 @@ def load_predictions(path: str | Path) -> dict[str, dict[str, Any]]:
     path = Path(path)
     official = _official_prediction_file(path)
     if official is not None:
-        rows: Iterable[tuple[str, Any]] = ((f"{path}: {uid}", {"uid": uid, "answer": pair[0], "scale": pair[1]})
-                                           for uid, pair in official.items())
+        rows: Iterable[tuple[str, Any]] = (
+            (f"{path}: {uid}", {"uid": uid, "answer": pair[0], "scale": pair[1]}) for uid, pair in official.items()
+        )
     else:
         rows = ((f"{path}:{n}", row) for n, row in json_rows(path))
     out: dict[str, dict[str, Any]] = {}
@@ -369,8 +408,10 @@ def load_gold(path: str | Path, on_progress: ProgressHook = None) -> list[QASamp
             try:
                 rows.append(QASample.model_validate(row))
             except ValidationError as exc:
-                raise InputError(f"{path}:{n}: not a QA sample (`finsynth qa import-tatqa` writes them): "
-                                 f"{exc.error_count()} error(s), first: {exc.errors()[0]['msg']}") from exc
+                raise InputError(
+                    f"{path}:{n}: not a QA sample (`finsynth qa import-tatqa` writes them): "
+                    f"{exc.error_count()} error(s), first: {exc.errors()[0]['msg']}"
+                ) from exc
     if not rows:
         raise InputError(f"{path}: no gold QA samples")
     return rows
@@ -383,8 +424,9 @@ def _mean(values: list[float]) -> float:
 METRICS = ("official", "lenient")
 
 
-def score_questions(predictions: dict[str, dict[str, Any]], gold: Iterable[QASample],
-                    metric: str = "official") -> list[dict[str, Any]]:
+def score_questions(
+    predictions: dict[str, dict[str, Any]], gold: Iterable[QASample], metric: str = "official"
+) -> list[dict[str, Any]]:
     """One row per gold question: its official EM and F1 (`finsynth.qa.tatqa_official`, as TAT-QA's
     `tatqa_eval.py` scores it) and, with `metric="lenient"`, this module's lenient EM and F1 beside them; a
     missing prediction scores 0."""
@@ -399,30 +441,43 @@ def score_questions(predictions: dict[str, dict[str, Any]], gold: Iterable[QASam
         spans = tatqa_official.gold_spans(sample.kind, sample.answer.spans, sample.answer.value)
         em, f1 = tatqa_official.score(answer, scale or "", spans, sample.answer.scale, sample.kind)
         row: dict[str, Any] = {
-            "id": sample.id, "kind": sample.kind, "scale": sample.answer.scale,
-            "answer_from": sample.grounding.answer_from, "predicted": pred is not None,
-            "pred_answer": answer, "pred_scale": scale,
+            "id": sample.id,
+            "kind": sample.kind,
+            "scale": sample.answer.scale,
+            "answer_from": sample.grounding.answer_from,
+            "predicted": pred is not None,
+            "pred_answer": answer,
+            "pred_scale": scale,
             # the official "Scale score": a non-empty prediction whose scale is the gold one
-            "scale_correct": bool(answer) and scale == sample.answer.scale, "em": em, "f1": f1,
+            "scale_correct": bool(answer) and scale == sample.answer.scale,
+            "em": em,
+            "f1": f1,
         }
         if metric == "lenient":
             row["lenient_em"], row["lenient_f1"] = (
                 score_answer(answer, scale or "", sample.answer.spans, sample.answer.scale, sample.kind)
-                if pred is not None else (0.0, 0.0))
+                if pred is not None
+                else (0.0, 0.0)
+            )
         rows.append(row)
     return rows
 
 
-def evaluate(predictions: dict[str, dict[str, Any]], gold: Iterable[QASample],
-             metric: str = "official") -> dict[str, Any]:
+def evaluate(
+    predictions: dict[str, dict[str, Any]], gold: Iterable[QASample], metric: str = "official"
+) -> dict[str, Any]:
     """EM and F1 overall, per answer type, per gold scale and per answer source: the official TAT-QA metric, and
     with `metric="lenient"` the lenient one beside it (`lenient_em`, `lenient_f1`)."""
     questions = score_questions(predictions, gold, metric)
     fields = ["em", "f1", "lenient_em", "lenient_f1"] if metric == "lenient" else ["em", "f1"]
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for q in questions:
-        for key in ("overall", f"kind:{q['kind']}", f"scale:{q['scale'] or 'none'}",
-                    f"from:{q['answer_from'] or 'unknown'}"):
+        for key in (
+            "overall",
+            f"kind:{q['kind']}",
+            f"scale:{q['scale'] or 'none'}",
+            f"from:{q['answer_from'] or 'unknown'}",
+        ):
             groups[key].append(q)
 
     def block(key: str) -> dict[str, Any]:
@@ -438,14 +493,20 @@ def evaluate(predictions: dict[str, dict[str, Any]], gold: Iterable[QASample],
     gold_ids = {q["id"] for q in questions}
     return {
         "metric": metric,
-        "metric_note": ("em, f1: the official TAT-QA metric (tatqa_eval.py); lenient_em, lenient_f1: scale "
-                        "mismatches rescaled, spans aligned as separate bags") if metric == "lenient" else
-                       "em, f1: the official TAT-QA metric (tatqa_eval.py)",
-        "gold": len(gold_ids), "predictions": len(predictions),
+        "metric_note": (
+            "em, f1: the official TAT-QA metric (tatqa_eval.py); lenient_em, lenient_f1: scale "
+            "mismatches rescaled, spans aligned as separate bags"
+        )
+        if metric == "lenient"
+        else "em, f1: the official TAT-QA metric (tatqa_eval.py)",
+        "gold": len(gold_ids),
+        "predictions": len(predictions),
         "missing": sum(1 for q in questions if not q["predicted"]),
         "unmatched_predictions": len(set(predictions) - gold_ids),
         "overall": block("overall"),
-        "by_kind": by("kind:"), "by_scale": by("scale:"), "by_answer_from": by("from:"),
+        "by_kind": by("kind:"),
+        "by_scale": by("scale:"),
+        "by_answer_from": by("from:"),
     }
 
 
@@ -461,9 +522,12 @@ def render_eval_text(report: dict[str, Any]) -> str:
     rows += [[f"type {k}", *cells(v)] for k, v in report["by_kind"].items()]
     rows += [[f"scale {k}", *cells(v)] for k, v in report["by_scale"].items()]
     rows += [[f"from {k}", *cells(v)] for k, v in report["by_answer_from"].items()]
-    head = (f"{report['gold']} gold, {report['predictions']} predictions, {report['missing']} missing, "
-            f"{report['unmatched_predictions']} not in gold; scale accuracy {report['overall']['scale_accuracy']}\n"
-            f"EM, F1: the official TAT-QA metric (tatqa_eval.py)"
-            + ("; lenient: scale mismatches rescaled, spans aligned as separate bags" if lenient else "") + "\n\n")
+    head = (
+        f"{report['gold']} gold, {report['predictions']} predictions, {report['missing']} missing, "
+        f"{report['unmatched_predictions']} not in gold; scale accuracy {report['overall']['scale_accuracy']}\n"
+        f"EM, F1: the official TAT-QA metric (tatqa_eval.py)"
+        + ("; lenient: scale mismatches rescaled, spans aligned as separate bags" if lenient else "")
+        + "\n\n"
+    )
     header = ["group", "n", "EM", "F1", *(["lenient EM", "lenient F1"] if lenient else [])]
     return head + markdown_table(header, rows) + "\n"

@@ -45,8 +45,13 @@ def scale_factor(word: str) -> int | float:
     """A scale word's multiplier: a word that contains hundred/thousand/million/billion/percent, else 1 (ints,
     so that a whole number stays an int, as it does in the official scorer)."""
     word = word.lower()
-    for name, factor in (("hundred", 100), ("thousand", 1_000), ("million", 1_000_000),
-                         ("billion", 1_000_000_000), ("percent", 0.01)):
+    for name, factor in (
+        ("hundred", 100),
+        ("thousand", 1_000),
+        ("million", 1_000_000),
+        ("billion", 1_000_000_000),
+        ("percent", 0.01),
+    ):
         if name in word:
             return factor
     return 1

@@ -172,12 +172,21 @@ class ComposeConfig(_Strict):
         if (self.match is None) == (self.counts is None):
             raise ValueError("give exactly one target: `match: test` or `counts: {0: 0.1, 1: 0.45, ...}`")
         if self.mode == "weight":
-            copying = [name for name, on in (("slices", bool(self.slices)), ("replay", self.replay is not None),
-                                             ("size", self.size != "auto")) if on]
+            copying = [
+                name
+                for name, on in (
+                    ("slices", bool(self.slices)),
+                    ("replay", self.replay is not None),
+                    ("size", self.size != "auto"),
+                )
+                if on
+            ]
             if copying:
-                raise ValueError(f"mode: weight keeps every training row once and weighs it; "
-                                 f"{', '.join(f'`{n}`' for n in copying)} need(s) mode: copies (remove them, or "
-                                 f"set mode: copies)")
+                raise ValueError(
+                    f"mode: weight keeps every training row once and weighs it; "
+                    f"{', '.join(f'`{n}`' for n in copying)} need(s) mode: copies (remove them, or "
+                    f"set mode: copies)"
+                )
         return self
 
     @property
@@ -221,8 +230,10 @@ def _validation_message(exc: ValidationError) -> str:
 def parse_compose_config(data: Any, source: str = "compose config", base_dir: Path | None = None) -> ComposeConfig:
     """Validate a decoded compose document; a bad field is a one-line `UserError` naming it."""
     if not isinstance(data, dict):
-        raise UserError(f"{source}: expected a mapping of compose settings (match/counts, types, size, "
-                        f"max_upsample, slices, replay), got {type(data).__name__}")
+        raise UserError(
+            f"{source}: expected a mapping of compose settings (match/counts, types, size, "
+            f"max_upsample, slices, replay), got {type(data).__name__}"
+        )
     try:
         config = ComposeConfig.model_validate(data)
     except ValidationError as exc:
@@ -264,7 +275,7 @@ def _round_to_total(values: dict[Any, float], total: int) -> dict[Any, int]:
     floors = {k: math.floor(v) for k, v in values.items()}
     left = total - sum(floors.values())
     order = sorted(values, key=lambda k: (-(values[k] - floors[k]), k))
-    for k in order[:max(left, 0)]:
+    for k in order[: max(left, 0)]:
         floors[k] += 1
     return floors
 
@@ -298,8 +309,9 @@ def _by_type(cells: dict[tuple[str, int], int], types: Sequence[str]) -> dict[st
     return table
 
 
-def _fit(available: dict[tuple[str, int], int], count_target: dict[int, float],
-         type_target: dict[str, float] | None) -> dict[tuple[str, int], float]:
+def _fit(
+    available: dict[tuple[str, int], int], count_target: dict[int, float], type_target: dict[str, float] | None
+) -> dict[tuple[str, int], float]:
     """Cell shares (summing to 1) with the count marginal `count_target`: each count's share spread over
     the types in proportion to the rows they have, or, with `type_target`, by iterative proportional
     fitting (count marginal fitted last, so it holds whenever any row has that count)."""
@@ -333,12 +345,14 @@ def _fit(available: dict[tuple[str, int], int], count_target: dict[int, float],
 def _copy(record: Record, new_id: str, **compose: Any) -> Record:
     sample = record.item
     provenance = Provenance.model_validate({**sample.provenance.model_dump(mode="json"), "compose": compose})
-    return Record(path=record.path, line=record.line,
-                  item=sample.model_copy(update={"id": new_id, "provenance": provenance}))
+    return Record(
+        path=record.path, line=record.line, item=sample.model_copy(update={"id": new_id, "provenance": provenance})
+    )
 
 
-def _multiply(rows: list[Record], n: int, rng: random.Random, suffix: str = "",
-              **compose: Any) -> tuple[list[Record], list[Record], int]:
+def _multiply(
+    rows: list[Record], n: int, rng: random.Random, suffix: str = "", **compose: Any
+) -> tuple[list[Record], list[Record], int]:
     """(kept rows with their copies, rows left out, copies added): `n` rows drawn from `rows`."""
     order = sorted(rows, key=lambda r: (r.item.id, r.path, r.line))
     rng.shuffle(order)
@@ -360,36 +374,58 @@ def _multiply(rows: list[Record], n: int, rng: random.Random, suffix: str = "",
 
 
 def _out_row(record: Record, reason: str) -> QuarantineRow:
-    return QuarantineRow(path=record.path, line=record.line, field=None, reason=reason, stage="compose",
-                         raw=json.dumps(record.item.model_dump(mode="json"), ensure_ascii=False),
-                         extra={"id": record.item.id, "type": record.item.type, "count": record.item.count})
+    return QuarantineRow(
+        path=record.path,
+        line=record.line,
+        field=None,
+        reason=reason,
+        stage="compose",
+        raw=json.dumps(record.item.model_dump(mode="json"), ensure_ascii=False),
+        extra={"id": record.item.id, "type": record.item.type, "count": record.item.count},
+    )
 
 
-def _count_target(config: ComposeConfig, tests: Sequence[TestCase] | None
-                  ) -> tuple[dict[int, float], Literal["test", "explicit"]]:
+def _count_target(
+    config: ComposeConfig, tests: Sequence[TestCase] | None
+) -> tuple[dict[int, float], Literal["test", "explicit"]]:
     if config.counts is not None:
         return {c: config.counts.get(c, 0.0) for c in COUNTS}, "explicit"
     if not tests:
-        raise UserError("compose: `match: test` needs the build's test cases (none were loaded from the raw "
-                        "directory); put the test set there or give explicit `counts:`")
+        raise UserError(
+            "compose: `match: test` needs the build's test cases (none were loaded from the raw "
+            "directory); put the test set there or give explicit `counts:`"
+        )
     dist = Counter(t.count for t in tests)
     return {c: dist.get(c, 0) / len(tests) for c in COUNTS}, "test"
 
 
-def _apply_slices(config: ComposeConfig, cells: dict[tuple[str, int], int], available: dict[tuple[str, int], int],
-                  cap: dict[tuple[str, int], int], warnings: list[str], notes: list[str]) -> list[dict[str, Any]]:
+def _apply_slices(
+    config: ComposeConfig,
+    cells: dict[tuple[str, int], int],
+    available: dict[tuple[str, int], int],
+    cap: dict[tuple[str, int], int],
+    warnings: list[str],
+    notes: list[str],
+) -> list[dict[str, Any]]:
     done = []
     for slc in config.slices:
         keys = sorted(k for k in available if slc.where.matches(*k))
         total = sum(cells.values())
         have = sum(cells[k] for k in keys)
-        entry = {"name": slc.name, "where": slc.where.model_dump(exclude_none=True), "share": slc.share,
-                 "before": round(have / total, 4) if total else 0.0, "added": 0}
+        entry = {
+            "name": slc.name,
+            "where": slc.where.model_dump(exclude_none=True),
+            "share": slc.share,
+            "before": round(have / total, 4) if total else 0.0,
+            "added": 0,
+        }
         if not keys:
             warnings.append(f"slice {slc.name}: matches no training rows; nothing to upsample")
         elif have / total >= slc.share:
-            notes.append(f"slice {slc.name}: already {have / total:.1%} of the composed split (asked "
-                         f"{slc.share:.0%}); left as it is")
+            notes.append(
+                f"slice {slc.name}: already {have / total:.1%} of the composed split (asked "
+                f"{slc.share:.0%}); left as it is"
+            )
         else:
             need = math.ceil((slc.share * total - have) / (1 - slc.share) - 1e-9)
             weights = {k: float(cells[k] or available[k]) for k in keys}
@@ -411,34 +447,50 @@ def _apply_slices(config: ComposeConfig, cells: dict[tuple[str, int], int], avai
             entry["added"] = added
             reached = sum(cells[k] for k in keys) / sum(cells.values())
             if added < need:
-                warnings.append(f"slice {slc.name}: reached {reached:.1%} of the composed split, not the asked "
-                                f"{slc.share:.0%}: its rows are already repeated max_upsample "
-                                f"{config.max_upsample:g}x")
+                warnings.append(
+                    f"slice {slc.name}: reached {reached:.1%} of the composed split, not the asked "
+                    f"{slc.share:.0%}: its rows are already repeated max_upsample "
+                    f"{config.max_upsample:g}x"
+                )
         done.append(entry)
     return done
 
 
-def _load_replay(config: ComposeConfig, seed: int, n_wanted: int, holdout: Sequence[Sample | TestCase],
-                 warnings: list[str], notes: list[str]) -> tuple[list[Record], dict[str, Any]]:
+def _load_replay(
+    config: ComposeConfig,
+    seed: int,
+    n_wanted: int,
+    holdout: Sequence[Sample | TestCase],
+    warnings: list[str],
+    notes: list[str],
+) -> tuple[list[Record], dict[str, Any]]:
     replay = config.replay
     assert replay is not None
     path = replay.path if replay.path.is_absolute() else config.base_dir / replay.path
     loaded = load_paths([path])
-    info: dict[str, Any] = {"path": replay.path.as_posix(), "share": replay.share, "read": loaded.read,
-                            "quarantined_on_load": len(loaded.quarantined),
-                            "sha256": hashlib.sha256(b"".join(Path(f).read_bytes() for f in loaded.files)).hexdigest()}
+    info: dict[str, Any] = {
+        "path": replay.path.as_posix(),
+        "share": replay.share,
+        "read": loaded.read,
+        "quarantined_on_load": len(loaded.quarantined),
+        "sha256": hashlib.sha256(b"".join(Path(f).read_bytes() for f in loaded.files)).hexdigest(),
+    }
     rows = [r for r in loaded.records if isinstance(r.item, Sample)]
     if loaded.quarantined:
-        warnings.append(f"replay {replay.path}: {len(loaded.quarantined)} row(s) did not load and are not used "
-                        f"(finsynth lint {replay.path} names them)")
+        warnings.append(
+            f"replay {replay.path}: {len(loaded.quarantined)} row(s) did not load and are not used "
+            f"(finsynth lint {replay.path} names them)"
+        )
     if len(rows) < len(loaded.records):
         notes.append(f"replay {replay.path}: {len(loaded.records) - len(rows)} test case(s) ignored")
     if holdout and rows:
         index = NearDupIndex([h.input.paragraph for h in holdout], threshold=DEFAULT_THRESHOLD)
         clean = [r for r in rows if not index.query(r.item.input.paragraph)]
         if len(clean) < len(rows):
-            warnings.append(f"replay {replay.path}: {len(rows) - len(clean)} row(s) dropped: their paragraphs "
-                            f"(near-)duplicate a validation or test paragraph (Jaccard >= {DEFAULT_THRESHOLD})")
+            warnings.append(
+                f"replay {replay.path}: {len(rows) - len(clean)} row(s) dropped: their paragraphs "
+                f"(near-)duplicate a validation or test paragraph (Jaccard >= {DEFAULT_THRESHOLD})"
+            )
         info["leaking_dropped"] = len(rows) - len(clean)
         rows = clean
     if not rows:
@@ -446,17 +498,25 @@ def _load_replay(config: ComposeConfig, seed: int, n_wanted: int, holdout: Seque
     limit = math.floor(config.max_upsample * len(rows))
     n = min(n_wanted, limit)
     if n < n_wanted:
-        warnings.append(f"replay {replay.path}: {n} row(s), not the {n_wanted} its share asks for: its "
-                        f"{len(rows)} usable row(s) are repeated max_upsample {config.max_upsample:g}x")
-    chosen, _left, copies = _multiply(rows, n, random.Random(f"{seed}:compose:replay"), suffix=REPLAY_SUFFIX,
-                                      replay=replay.path.as_posix())
+        warnings.append(
+            f"replay {replay.path}: {n} row(s), not the {n_wanted} its share asks for: its "
+            f"{len(rows)} usable row(s) are repeated max_upsample {config.max_upsample:g}x"
+        )
+    chosen, _left, copies = _multiply(
+        rows, n, random.Random(f"{seed}:compose:replay"), suffix=REPLAY_SUFFIX, replay=replay.path.as_posix()
+    )
     info.update({"usable": len(rows), "rows": len(chosen), "unique": len(chosen) - copies, "copies": copies})
     return chosen, info
 
 
-def compose(records: Sequence[Record], config: ComposeConfig, seed: int, *,
-            tests: Sequence[TestCase] | None = None,
-            holdout: Sequence[Sample | TestCase] = ()) -> ComposeResult:
+def compose(
+    records: Sequence[Record],
+    config: ComposeConfig,
+    seed: int,
+    *,
+    tests: Sequence[TestCase] | None = None,
+    holdout: Sequence[Sample | TestCase] = (),
+) -> ComposeResult:
     """Compose the training split `records` towards `config`'s target (deterministic in `seed`).
 
     `tests` gives the count prior for `match: test` and the mean-count ratios; `holdout` (validation
@@ -479,11 +539,15 @@ def compose(records: Sequence[Record], config: ComposeConfig, seed: int, *,
     reachable = {c: (0.0 if c in missing else target[c]) for c in COUNTS}
     if missing:
         if not sum(reachable.values()):
-            raise UserError(f"compose: the training split has no rows with {', '.join(map(str, missing))} "
-                            f"metric(s), the only counts the target asks for")
-        warnings.append(f"target count(s) {', '.join(map(str, missing))} ({_pct({c: target[c] for c in missing})}) "
-                        f"cannot be reached: the training split has no row with that many metrics; the other "
-                        f"counts' shares are renormalised")
+            raise UserError(
+                f"compose: the training split has no rows with {', '.join(map(str, missing))} "
+                f"metric(s), the only counts the target asks for"
+            )
+        warnings.append(
+            f"target count(s) {', '.join(map(str, missing))} ({_pct({c: target[c] for c in missing})}) "
+            f"cannot be reached: the training split has no row with that many metrics; the other "
+            f"counts' shares are renormalised"
+        )
         total = sum(reachable.values())
         reachable = {c: v / total for c, v in reachable.items()}
 
@@ -511,25 +575,30 @@ def compose(records: Sequence[Record], config: ComposeConfig, seed: int, *,
     if config.size == "auto":
         size = min(len(records), math.floor(limit + 1e-9))
         if size < len(records):
-            binding = min((k for k, s in q.items() if s > 0),
-                          key=lambda k: config.max_upsample * available[k] / q[k])
-            message = (f"size: {size} rows, not the split's {len(records)}: at the target, cell "
-                       f"{binding[0]}x{binding[1]} ({available[binding]} rows) would need more than max_upsample "
-                       f"{config.max_upsample:g}x copies at the full size")
+            binding = min((k for k, s in q.items() if s > 0), key=lambda k: config.max_upsample * available[k] / q[k])
+            message = (
+                f"size: {size} rows, not the split's {len(records)}: at the target, cell "
+                f"{binding[0]}x{binding[1]} ({available[binding]} rows) would need more than max_upsample "
+                f"{config.max_upsample:g}x copies at the full size"
+            )
             (warnings if size < len(records) / 2 else notes).append(message)
     else:
         size = config.size
     if size < 1:
-        raise UserError(f"compose: no composed row fits: with max_upsample {config.max_upsample:g}x the target "
-                        f"{_pct(reachable)} allows {size} rows; raise max_upsample or change the target")
+        raise UserError(
+            f"compose: no composed row fits: with max_upsample {config.max_upsample:g}x the target "
+            f"{_pct(reachable)} allows {size} rows; raise max_upsample or change the target"
+        )
     desired = _round_to_total({k: size * s for k, s in q.items()}, size)
     cells = {k: min(n, cap[k]) for k, n in desired.items()}
     capped = {k: desired[k] - cells[k] for k in cells if desired[k] > cells[k]}
     if capped and config.size != "auto":
         names = ", ".join(f"{t}x{c} {cells[(t, c)]}/{desired[(t, c)]}" for t, c in sorted(capped))
-        warnings.append(f"max_upsample {config.max_upsample:g}x stops {len(capped)} cell(s) short of size {size} "
-                        f"({names}); reached {sum(cells.values())} rows, counts "
-                        f"{_pct(_shares(_distribution(cells)))} against the target {_pct(reachable)}")
+        warnings.append(
+            f"max_upsample {config.max_upsample:g}x stops {len(capped)} cell(s) short of size {size} "
+            f"({names}); reached {sum(cells.values())} rows, counts "
+            f"{_pct(_shares(_distribution(cells)))} against the target {_pct(reachable)}"
+        )
 
     if type_target is not None:
         row: Counter[str] = Counter()
@@ -538,8 +607,10 @@ def compose(records: Sequence[Record], config: ComposeConfig, seed: int, *,
         total = sum(row.values()) or 1
         off = {t: row[t] / total for t in types if abs(row[t] / total - type_target[t]) > config.tolerance}
         if off:
-            warnings.append("types: the count target takes precedence; type shares reached "
-                            + ", ".join(f"{t} {off[t]:.0%} (asked {type_target[t]:.0%})" for t in sorted(off)))
+            warnings.append(
+                "types: the count target takes precedence; type shares reached "
+                + ", ".join(f"{t} {off[t]:.0%} (asked {type_target[t]:.0%})" for t in sorted(off))
+            )
 
     slices = _apply_slices(config, cells, available, cap, warnings, notes)
 
@@ -552,8 +623,10 @@ def compose(records: Sequence[Record], config: ComposeConfig, seed: int, *,
         kept, left, added = _multiply(rows, n, rng)
         composed.extend(kept)
         copies += added
-        reason = (f"composition: cell {key[0]}x{key[1]} downsampled {len(rows)} -> {n} rows "
-                  f"(target share of count {key[1]}: {reachable[key[1]]:.1%})")
+        reason = (
+            f"composition: cell {key[0]}x{key[1]} downsampled {len(rows)} -> {n} rows "
+            f"(target share of count {key[1]}: {reachable[key[1]]:.1%})"
+        )
         composed_out.extend(_out_row(r, reason) for r in left)
 
     replay_info: dict[str, Any] = {}
@@ -565,8 +638,10 @@ def compose(records: Sequence[Record], config: ComposeConfig, seed: int, *,
     ids = Counter(r.item.id for r in final)
     clash = sorted(i for i, n in ids.items() if n > 1)
     if clash:
-        raise UserError(f"compose: composed ids are not unique ({', '.join(clash[:3])}); an input id already "
-                        f"ends in {COPY_SUFFIX}K or {REPLAY_SUFFIX}: rename it")
+        raise UserError(
+            f"compose: composed ids are not unique ({', '.join(clash[:3])}); an input id already "
+            f"ends in {COPY_SUFFIX}K or {REPLAY_SUFFIX}: rename it"
+        )
     kept_unique = len(composed) - copies
     if kept_unique + len(composed_out) != len(records):  # never hand back a composition that loses rows
         raise AssertionError(f"compose accounting: {kept_unique} kept + {len(composed_out)} out != {len(records)}")
@@ -576,20 +651,30 @@ def compose(records: Sequence[Record], config: ComposeConfig, seed: int, *,
     reached_share = _shares(after["all"])
     deviation = max(abs(reached_share[c] - reachable[c]) for c in COUNTS)
     if deviation > config.tolerance:
-        causes = [cause for cause, on in (("max_upsample", bool(capped) and config.size != "auto"),
-                                          ("slices", any(s["added"] for s in slices)),
-                                          ("replay", bool(replay_rows))) if on]
-        warnings.append(f"the composed training split is {deviation:.1%} off the target at worst (tolerance "
-                        f"{config.tolerance:.0%}): reached {_pct(reached_share)} against {_pct(reachable)}"
-                        + (f" ({', '.join(causes)})" if causes else ""))
+        causes = [
+            cause
+            for cause, on in (
+                ("max_upsample", bool(capped) and config.size != "auto"),
+                ("slices", any(s["added"] for s in slices)),
+                ("replay", bool(replay_rows)),
+            )
+            if on
+        ]
+        warnings.append(
+            f"the composed training split is {deviation:.1%} off the target at worst (tolerance "
+            f"{config.tolerance:.0%}): reached {_pct(reached_share)} against {_pct(reachable)}"
+            + (f" ({', '.join(causes)})" if causes else "")
+        )
 
     before = _by_type(available, types)
     moved = {t: (sum(before[t].values()) / len(records), sum(after[t].values()) / (len(final) or 1)) for t in types}
     moved = {t: v for t, v in moved.items() if abs(v[1] - v[0]) > TYPE_SHIFT_NOTE}
     if moved and config.types == "free":
-        notes.append("type shares moved (types: free follows the counts each type has): "
-                     + ", ".join(f"{t} {b:.0%} -> {a:.0%}" for t, (b, a) in sorted(moved.items()))
-                     + "; set `types: keep` or explicit shares to hold them")
+        notes.append(
+            "type shares moved (types: free follows the counts each type has): "
+            + ", ".join(f"{t} {b:.0%} -> {a:.0%}" for t, (b, a) in sorted(moved.items()))
+            + "; set `types: keep` or explicit shares to hold them"
+        )
     slice_rows = []
     for entry in slices:
         where = _slice_of(config, entry["name"]).where
@@ -597,8 +682,10 @@ def compose(records: Sequence[Record], config: ComposeConfig, seed: int, *,
         slice_rows.append(CompositionSlice(**entry, reached=reached))
         warned = any(w.startswith(f"slice {entry['name']}:") for w in warnings)
         if not warned and reached < entry["share"] - config.tolerance:
-            warnings.append(f"slice {entry['name']}: diluted to {reached:.1%} of the training file (asked "
-                            f"{entry['share']:.0%}) by later slices or replay; order the slices or lower their shares")
+            warnings.append(
+                f"slice {entry['name']}: diluted to {reached:.1%} of the training file (asked "
+                f"{entry['share']:.0%}) by later slices or replay; order the slices or lower their shares"
+            )
     test_mean = None
     if tests:
         test_mean = sum(t.count for t in tests) / len(tests)
@@ -633,14 +720,17 @@ def compose(records: Sequence[Record], config: ComposeConfig, seed: int, *,
     )
     composed_out.sort(key=lambda q_: (q_.path, q_.line))
     return ComposeResult(
-        records=final, composed_out=composed_out, summary=summary,
+        records=final,
+        composed_out=composed_out,
+        summary=summary,
         cells={t: {str(c): n for (tt, c), n in sorted(cells.items()) if tt == t} for t in types},
         replay=replay_info,
     )
 
 
-def cell_weights(available: dict[tuple[str, int], int], q: dict[tuple[str, int], float],
-                 max_upsample: float) -> dict[tuple[str, int], float]:
+def cell_weights(
+    available: dict[tuple[str, int], int], q: dict[tuple[str, int], float], max_upsample: float
+) -> dict[tuple[str, int], float]:
     """The loss weight of each type x count cell: its target share over its natural share (`q[k]` over
     `available[k] / rows`), which averages 1 over the rows; weights above `max_upsample` are clipped to it and
     the unclipped cells scaled up to keep the mean at 1 (water-filling, at most one round per cell). When every
@@ -662,10 +752,17 @@ def cell_weights(available: dict[tuple[str, int], int], q: dict[tuple[str, int],
     return weights
 
 
-def _compose_by_weight(groups: dict[tuple[str, int], list[Record]], q: dict[tuple[str, int], float],
-                       target: dict[int, float], target_source: Literal["test", "explicit"],
-                       reachable: dict[int, float], config: ComposeConfig, tests: Sequence[TestCase] | None,
-                       warnings: list[str], notes: list[str]) -> ComposeResult:
+def _compose_by_weight(
+    groups: dict[tuple[str, int], list[Record]],
+    q: dict[tuple[str, int], float],
+    target: dict[int, float],
+    target_source: Literal["test", "explicit"],
+    reachable: dict[int, float],
+    config: ComposeConfig,
+    tests: Sequence[TestCase] | None,
+    warnings: list[str],
+    notes: list[str],
+) -> ComposeResult:
     """`mode: weight`: every training row kept once, none copied or dropped, each carrying its cell's loss weight
     in `provenance.compose.weight` (rounded to WEIGHT_DIGITS); `python -m train sft` multiplies the row's
     per-token loss by it. The summary's `after` counts are weight sums (effective rows), rounded to the split."""
@@ -673,37 +770,54 @@ def _compose_by_weight(groups: dict[tuple[str, int], list[Record]], q: dict[tupl
     rows = sum(available.values())
     types = sorted({t for t, _c in available})
     weights = cell_weights(available, q, config.max_upsample)
-    final = sorted((_copy(r, r.item.id, weight=round(weights[key], WEIGHT_DIGITS))
-                    for key, cell in groups.items() for r in cell), key=lambda r: (r.item.id, r.path, r.line))
+    final = sorted(
+        (_copy(r, r.item.id, weight=round(weights[key], WEIGHT_DIGITS)) for key, cell in groups.items() for r in cell),
+        key=lambda r: (r.item.id, r.path, r.line),
+    )
     effective = {k: available[k] * weights[k] for k in available}
     mass = sum(effective.values())
     clipped = sorted(k for k, w in weights.items() if w >= config.max_upsample - 1e-9)
     if mass < rows - 1e-6:
-        warnings.append(f"weights average {mass / rows:.3f}, not 1: every cell the target asks for is clipped at "
-                        f"max_upsample {config.max_upsample:g}x; raise max_upsample or change the target")
+        warnings.append(
+            f"weights average {mass / rows:.3f}, not 1: every cell the target asks for is clipped at "
+            f"max_upsample {config.max_upsample:g}x; raise max_upsample or change the target"
+        )
     reached = {c: sum(v for (_t, cc), v in effective.items() if cc == c) / (mass or 1.0) for c in COUNTS}
     deviation = max(abs(reached[c] - reachable[c]) for c in COUNTS)
     if deviation > config.tolerance:
-        warnings.append(f"the weighted training split is {deviation:.1%} off the target at worst (tolerance "
-                        f"{config.tolerance:.0%}): reached {_pct(reached)} against {_pct(reachable)}"
-                        + (" (max_upsample)" if clipped else ""))
-    notes.append(f"mode: weight: all {rows} training rows kept once (none copied or dropped), each weighted by its "
-                 f"type x count cell (target share / natural share, mean {mass / rows:.3f}, at most max_upsample "
-                 f"{config.max_upsample:g}); the counts after are weight sums. Cell weights: "
-                 + ", ".join(f"{t}x{c} {w:.3f}" for (t, c), w in sorted(weights.items())))
+        warnings.append(
+            f"the weighted training split is {deviation:.1%} off the target at worst (tolerance "
+            f"{config.tolerance:.0%}): reached {_pct(reached)} against {_pct(reachable)}"
+            + (" (max_upsample)" if clipped else "")
+        )
+    notes.append(
+        f"mode: weight: all {rows} training rows kept once (none copied or dropped), each weighted by its "
+        f"type x count cell (target share / natural share, mean {mass / rows:.3f}, at most max_upsample "
+        f"{config.max_upsample:g}); the counts after are weight sums. Cell weights: "
+        + ", ".join(f"{t}x{c} {w:.3f}" for (t, c), w in sorted(weights.items()))
+    )
     zero = sum(available[k] for k, w in weights.items() if w == 0)
     if zero:
-        notes.append(f"{zero} row(s) weigh 0 (their count has no share in the target): they stay in train.jsonl "
-                     f"and add nothing to the loss")
+        notes.append(
+            f"{zero} row(s) weigh 0 (their count has no share in the target): they stay in train.jsonl "
+            f"and add nothing to the loss"
+        )
     effective_rows = _round_to_total(effective, rows) if mass else dict.fromkeys(effective, 0)
     before, after = _by_type(available, types), _by_type(effective_rows, types)
-    moved = {t: (sum(n for (tt, _c), n in available.items() if tt == t) / rows,
-                 sum(v for (tt, _c), v in effective.items() if tt == t) / (mass or 1.0)) for t in types}
+    moved = {
+        t: (
+            sum(n for (tt, _c), n in available.items() if tt == t) / rows,
+            sum(v for (tt, _c), v in effective.items() if tt == t) / (mass or 1.0),
+        )
+        for t in types
+    }
     moved = {t: v for t, v in moved.items() if abs(v[1] - v[0]) > TYPE_SHIFT_NOTE}
     if moved and config.types == "free":
-        notes.append("type shares moved (types: free follows the counts each type has): "
-                     + ", ".join(f"{t} {b:.0%} -> {a:.0%}" for t, (b, a) in sorted(moved.items()))
-                     + "; set `types: keep` or explicit shares to hold them")
+        notes.append(
+            "type shares moved (types: free follows the counts each type has): "
+            + ", ".join(f"{t} {b:.0%} -> {a:.0%}" for t, (b, a) in sorted(moved.items()))
+            + "; set `types: keep` or explicit shares to hold them"
+        )
     test_mean = sum(t.count for t in tests) / len(tests) if tests else None
     before_mean = _mean(before["all"])
     after_mean = sum(c * v for (_t, c), v in effective.items()) / (mass or 1.0)
@@ -712,16 +826,32 @@ def _compose_by_weight(groups: dict[tuple[str, int], list[Record]], q: dict[tupl
         return round(mean / test_mean, 3) if test_mean else None
 
     summary = Composition(
-        target_source=target_source, target={c: round(target[c], 4) for c in COUNTS},
-        reachable_target={c: round(reachable[c], 4) for c in COUNTS}, before=before, after=after,
-        before_mean=round(before_mean, 3), after_mean=round(after_mean, 3),
+        target_source=target_source,
+        target={c: round(target[c], 4) for c in COUNTS},
+        reachable_target={c: round(reachable[c], 4) for c in COUNTS},
+        before=before,
+        after=after,
+        before_mean=round(before_mean, 3),
+        after_mean=round(after_mean, 3),
         test_mean=round(test_mean, 3) if test_mean is not None else None,
-        before_ratio=ratio(before_mean), after_ratio=ratio(after_mean), size_requested=config.size,
-        max_upsample=config.max_upsample, rows_before=rows, rows_after=len(final), kept=len(final), copies=0,
-        composed_out=0, replay_rows=0, warnings=warnings, notes=notes, config_sha256=config.sha256(),
+        before_ratio=ratio(before_mean),
+        after_ratio=ratio(after_mean),
+        size_requested=config.size,
+        max_upsample=config.max_upsample,
+        rows_before=rows,
+        rows_after=len(final),
+        kept=len(final),
+        copies=0,
+        composed_out=0,
+        replay_rows=0,
+        warnings=warnings,
+        notes=notes,
+        config_sha256=config.sha256(),
     )
     return ComposeResult(
-        records=final, composed_out=[], summary=summary,
+        records=final,
+        composed_out=[],
+        summary=summary,
         cells={t: {str(c): n for (tt, c), n in sorted(effective_rows.items()) if tt == t} for t in types},
     )
 

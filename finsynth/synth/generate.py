@@ -41,22 +41,80 @@ GENERATE_TEMPLATES = {t: f"generate_{t.lower()}.j2" for t in "ABCD"}
 SHARED_TEMPLATE = "_generate_rules.j2"
 COUNT_RANGE = {"A": (1, 3), "B": (0, 2), "C": (1, 4), "D": (2, 3)}
 INDUSTRIES = [
-    "白酒", "光伏", "储能", "动力电池", "半导体设备", "创新药", "医疗器械", "银行", "保险", "证券",
-    "煤炭", "火电", "水电", "钢铁", "化工", "玻纤", "水泥", "工程机械", "汽车整车", "汽车零部件",
-    "家电", "消费电子", "零售", "餐饮连锁", "调味品", "乳制品", "养殖", "物流快递", "航空", "航运",
-    "港口", "高速公路", "房地产开发", "物业管理", "建筑央企", "云计算", "软件SaaS", "游戏", "广告营销",
-    "通信运营", "光模块", "军工电子", "环保水务", "燃气", "电网设备", "风电整机", "锂矿", "黄金", "铜冶炼",
+    "白酒",
+    "光伏",
+    "储能",
+    "动力电池",
+    "半导体设备",
+    "创新药",
+    "医疗器械",
+    "银行",
+    "保险",
+    "证券",
+    "煤炭",
+    "火电",
+    "水电",
+    "钢铁",
+    "化工",
+    "玻纤",
+    "水泥",
+    "工程机械",
+    "汽车整车",
+    "汽车零部件",
+    "家电",
+    "消费电子",
+    "零售",
+    "餐饮连锁",
+    "调味品",
+    "乳制品",
+    "养殖",
+    "物流快递",
+    "航空",
+    "航运",
+    "港口",
+    "高速公路",
+    "房地产开发",
+    "物业管理",
+    "建筑央企",
+    "云计算",
+    "软件SaaS",
+    "游戏",
+    "广告营销",
+    "通信运营",
+    "光模块",
+    "军工电子",
+    "环保水务",
+    "燃气",
+    "电网设备",
+    "风电整机",
+    "锂矿",
+    "黄金",
+    "铜冶炼",
     "跨境电商",
 ]
 FOCUS = {
-    "A": ["围绕一两个经营结果展开，给出原因与趋势", "先给结论再用数据支撑，分析集中在少数指标",
-          "对比分析几个相互关联的财务结果"],
-    "B": ["数字很多但只有一个结果被深入分析，其余是原因、拆分或背景", "以行业与宏观数据为主、公司指标只是顺带提及",
-          "纯背景介绍段落，罗列规模与历史数据但不做深入分析", "一个结果配大量归因数据和子项拆分"],
-    "C": ["只围绕一个指标做深入的归因分析，其他数字都是佐证", "并列深入分析几个相互关联的指标，每个都有原因和趋势",
-          "先总后分：一个总量指标加上被单独深入分析的几个关键分项", "分析的深度集中在两三个指标上，穿插少量背景数据"],
-    "D": ["同时深入分析一个财务指标和一个经营指标，并说明二者关系", "经营数据驱动财务结果，两类指标都被展开分析",
-          "财务指标为主线，辅以被深入分析的经营效率指标"],
+    "A": [
+        "围绕一两个经营结果展开，给出原因与趋势",
+        "先给结论再用数据支撑，分析集中在少数指标",
+        "对比分析几个相互关联的财务结果",
+    ],
+    "B": [
+        "数字很多但只有一个结果被深入分析，其余是原因、拆分或背景",
+        "以行业与宏观数据为主、公司指标只是顺带提及",
+        "纯背景介绍段落，罗列规模与历史数据但不做深入分析",
+        "一个结果配大量归因数据和子项拆分",
+    ],
+    "C": [
+        "只围绕一个指标做深入的归因分析，其他数字都是佐证",
+        "并列深入分析几个相互关联的指标，每个都有原因和趋势",
+        "先总后分：一个总量指标加上被单独深入分析的几个关键分项",
+        "分析的深度集中在两三个指标上，穿插少量背景数据",
+    ],
+    "D": [
+        "同时深入分析一个财务指标和一个经营指标，并说明二者关系",
+        "经营数据驱动财务结果，两类指标都被展开分析",
+        "财务指标为主线，辅以被深入分析的经营效率指标",
+    ],
 }
 
 
@@ -143,12 +201,15 @@ def pick_examples(pool: list[Sample], index: int, seed: int, k: int = 2) -> list
         return []
     rng = random.Random(f"{seed}:{index}")
     chosen = rng.sample(pool, min(k, len(pool)))
-    return [{"chapter_title": s.input.chapter_title, "paragraph": s.input.paragraph, "output": s.output.to_json()}
-            for s in chosen]
+    return [
+        {"chapter_title": s.input.chapter_title, "paragraph": s.input.paragraph, "output": s.output.to_json()}
+        for s in chosen
+    ]
 
 
-def generate_messages(sample_type: str, item: GenerateItem, examples: list[dict],
-                      templates: Templates = DEFAULT_TEMPLATES) -> list[dict[str, str]]:
+def generate_messages(
+    sample_type: str, item: GenerateItem, examples: list[dict], templates: Templates = DEFAULT_TEMPLATES
+) -> list[dict[str, str]]:
     """System + user messages for one generation request."""
     mentions: list[str] = []
     if item.input is not None and sample_type in ("B", "D"):
@@ -159,10 +220,14 @@ def generate_messages(sample_type: str, item: GenerateItem, examples: list[dict]
         )
     user = templates.render(
         GENERATE_TEMPLATES[sample_type],
-        examples=examples, index=item.index, industry=item.industry, focus=item.focus,
+        examples=examples,
+        index=item.index,
+        industry=item.industry,
+        focus=item.focus,
         chapter_title=item.input.chapter_title if item.input else "",
         paragraph=" ".join(item.input.paragraph.split("\n")) if item.input else "",
-        mentions=mentions, categories=exclusion_categories(),
+        mentions=mentions,
+        categories=exclusion_categories(),
     )
     return [{"role": "system", "content": templates.render(ANNOTATOR_SYSTEM)}, {"role": "user", "content": user}]
 
@@ -193,9 +258,12 @@ def generate_validator(sample_type: str, item: GenerateItem):
         title = str(data.pop("chapter_title", "") or "").strip()
         if not paragraph:
             return Validation(errors=["missing field: paragraph"], json_valid=True, data=data)
-        verdict = validate_extraction(json.dumps(data, ensure_ascii=False), sample_type,
-                                      ParagraphInput(chapter_title=title, paragraph=paragraph),
-                                      checks=[_count_check(sample_type)])
+        verdict = validate_extraction(
+            json.dumps(data, ensure_ascii=False),
+            sample_type,
+            ParagraphInput(chapter_title=title, paragraph=paragraph),
+            checks=[_count_check(sample_type)],
+        )
         if verdict.data is not None:
             verdict.data = {"chapter_title": title, "paragraph": paragraph, **verdict.data}
         return verdict
@@ -214,8 +282,12 @@ def plan_items(
     industries = INDUSTRIES[:]
     rng.shuffle(industries)
     focus = FOCUS[sample_type]
-    return [GenerateItem(index=i + 1, industry=industries[i % len(industries)], focus=focus[i % len(focus)],
-                         source="generated") for i in range(n)]
+    return [
+        GenerateItem(
+            index=i + 1, industry=industries[i % len(industries)], focus=focus[i % len(focus)], source="generated"
+        )
+        for i in range(n)
+    ]
 
 
 def run_id(sample_type: str, jobs: list[Job], model: str) -> str:
@@ -250,18 +322,32 @@ def generate(
         raise ConfigError(f"sample_type must be one of A, B, C, D, not {sample_type!r}", setting="sample_type")
     config = config or load_config()
     if not config.configured:
-        raise ConfigError("generate needs an endpoint: set OPENAI_BASE_URL and/or OPENAI_API_KEY, or base_url in a "
-                         "finsynth.toml (copy finsynth.example.toml, which documents every key)")
-    jobs, items = build_jobs(sample_type, n, from_paragraphs=from_paragraphs, examples_dir=examples_dir,
-                             templates=templates, seed=seed)
+        raise ConfigError(
+            "generate needs an endpoint: set OPENAI_BASE_URL and/or OPENAI_API_KEY, or base_url in a "
+            "finsynth.toml (copy finsynth.example.toml, which documents every key)"
+        )
+    jobs, items = build_jobs(
+        sample_type, n, from_paragraphs=from_paragraphs, examples_dir=examples_dir, templates=templates, seed=seed
+    )
     names = [ANNOTATOR_SYSTEM, GENERATE_TEMPLATES[sample_type], SHARED_TEMPLATE, REASK_TEMPLATE]
-    stats = GenerateStats(type=sample_type, requested=len(jobs), mode="annotate" if from_paragraphs else "new",
-                          model=config.model, endpoint=config.public(),
-                          template_hashes={name: templates.hash(name) for name in names})
+    stats = GenerateStats(
+        type=sample_type,
+        requested=len(jobs),
+        mode="annotate" if from_paragraphs else "new",
+        model=config.model,
+        endpoint=config.public(),
+        template_hashes={name: templates.hash(name) for name in names},
+    )
     cache = ResponseCache(cache_path)
     try:
-        engine = LLMEngine(config, cache, concurrency=concurrency, max_reasks=max_reasks, progress=progress,
-                           description=f"generate {sample_type}")
+        engine = LLMEngine(
+            config,
+            cache,
+            concurrency=concurrency,
+            max_reasks=max_reasks,
+            progress=progress,
+            description=f"generate {sample_type}",
+        )
         results = engine.run(jobs)
     finally:
         cache.close()
@@ -272,20 +358,45 @@ def generate(
     for item, result in zip(items, results, strict=True):
         validation = result.validation
         if result.ok and validation is not None and validation.extraction is not None:
-            inp = item.input or ParagraphInput(chapter_title=validation.data.get("chapter_title", ""),
-                                               paragraph=validation.data["paragraph"])
-            samples.append(Sample(
-                type=cast(SampleType, sample_type), input=inp, output=validation.extraction,
-                provenance=Provenance(source=item.source or "generated", line=item.line, annotator="openai",
-                                      template_hash=thash, model=config.model, run=rid, index=item.index),
-            ))
+            inp = item.input or ParagraphInput(
+                chapter_title=validation.data.get("chapter_title", ""), paragraph=validation.data["paragraph"]
+            )
+            samples.append(
+                Sample(
+                    type=cast(SampleType, sample_type),
+                    input=inp,
+                    output=validation.extraction,
+                    provenance=Provenance(
+                        source=item.source or "generated",
+                        line=item.line,
+                        annotator="openai",
+                        template_hash=thash,
+                        model=config.model,
+                        run=rid,
+                        index=item.index,
+                    ),
+                )
+            )
         else:
-            quarantined.append(QuarantineRow(
-                path=item.source or "generated", line=item.line or item.index, field="output", stage="generate",
-                reason="; ".join(result.errors) or "no reply", raw=result.raw or "",
-                extra={"type": sample_type, "index": item.index, "failure": result.failure, "reasks": result.reasks,
-                       "retries": result.retries, "transport_errors": result.transport_errors, "model": config.model},
-            ))
+            quarantined.append(
+                QuarantineRow(
+                    path=item.source or "generated",
+                    line=item.line or item.index,
+                    field="output",
+                    stage="generate",
+                    reason="; ".join(result.errors) or "no reply",
+                    raw=result.raw or "",
+                    extra={
+                        "type": sample_type,
+                        "index": item.index,
+                        "failure": result.failure,
+                        "reasks": result.reasks,
+                        "retries": result.retries,
+                        "transport_errors": result.transport_errors,
+                        "model": config.model,
+                    },
+                )
+            )
     stats.accepted, stats.quarantined = len(samples), len(quarantined)
     stats.engine = engine.stats
     stats.cost = engine.usage.cost(config.model, config.prices)
@@ -298,8 +409,15 @@ def generate(
     return out
 
 
-def build_jobs(sample_type: str, n: int, *, from_paragraphs=None, examples_dir="data/raw",
-               templates: Templates = DEFAULT_TEMPLATES, seed: int = 0) -> tuple[list[Job], list[GenerateItem]]:
+def build_jobs(
+    sample_type: str,
+    n: int,
+    *,
+    from_paragraphs=None,
+    examples_dir="data/raw",
+    templates: Templates = DEFAULT_TEMPLATES,
+    seed: int = 0,
+) -> tuple[list[Job], list[GenerateItem]]:
     """The engine jobs of a generation run (also what `--dry-run` renders)."""
     sample_type = sample_type.upper()
     names = [ANNOTATOR_SYSTEM, GENERATE_TEMPLATES[sample_type], SHARED_TEMPLATE, REASK_TEMPLATE]
@@ -307,8 +425,14 @@ def build_jobs(sample_type: str, n: int, *, from_paragraphs=None, examples_dir="
     pool = load_examples(sample_type, examples_dir)
     items = plan_items(sample_type, n, from_paragraphs, seed)
     reask = reasker(templates)
-    jobs = [Job(id=f"{sample_type}-{item.index}",
-                messages=generate_messages(sample_type, item, pick_examples(pool, item.index, seed), templates),
-                template_hash=thash, validate=generate_validator(sample_type, item), reask=reask)
-            for item in items]
+    jobs = [
+        Job(
+            id=f"{sample_type}-{item.index}",
+            messages=generate_messages(sample_type, item, pick_examples(pool, item.index, seed), templates),
+            template_hash=thash,
+            validate=generate_validator(sample_type, item),
+            reask=reask,
+        )
+        for item in items
+    ]
     return jobs, items

@@ -108,8 +108,10 @@ def annotator_choice(llm: str, config: EndpointConfig) -> tuple[str, str]:
         return "openai", f"--llm openai: {endpoint}"
     if config.configured:
         return "openai", f"--llm auto: an endpoint is configured, {endpoint}"
-    return "rules", ("--llm auto: no endpoint configured (OPENAI_BASE_URL / OPENAI_API_KEY unset), so the offline "
-                     "rules annotator runs")
+    return "rules", (
+        "--llm auto: no endpoint configured (OPENAI_BASE_URL / OPENAI_API_KEY unset), so the offline "
+        "rules annotator runs"
+    )
 
 
 def mention_hints(sample: Sample) -> list[str]:
@@ -171,8 +173,14 @@ def relabel_validator(sample: Sample):
     """The validator for one relabel reply: schema, same metrics, lint errors and style rules."""
 
     def validate(raw: str) -> Validation:
-        return validate_extraction(raw, sample.type, sample.input, checks=[_same_metrics(sample)],
-                                   transform=_keep_metrics(sample), sample_id=sample.id)
+        return validate_extraction(
+            raw,
+            sample.type,
+            sample.input,
+            checks=[_same_metrics(sample)],
+            transform=_keep_metrics(sample),
+            sample_id=sample.id,
+        )
 
     return validate
 
@@ -237,23 +245,37 @@ def relabel(
     of_type = [i for i, s in enumerate(samples) if s.type in types]
     needed = {i: needs_relabel(samples[i]) for i in of_type}
     targets = [i for i in of_type if force or needed[i]]
-    stats = RelabelStats(annotator=annotator, annotator_reason=why, forced=force, requested=len(of_type),
-                         needed=len(targets), kept_clean=len(of_type) - len(targets),
-                         passed_through=len(samples) - len(of_type))
+    stats = RelabelStats(
+        annotator=annotator,
+        annotator_reason=why,
+        forced=force,
+        requested=len(of_type),
+        needed=len(targets),
+        kept_clean=len(of_type) - len(targets),
+        passed_through=len(samples) - len(of_type),
+    )
     target_set = set(targets)
     out: dict[int, Sample] = {i: s for i, s in enumerate(samples) if i not in target_set}
     quarantined: list[QuarantineRow] = []
     changes: dict[int, RelabelChange] = {}
     usage = Usage()
 
-    def change(i: int, status: Literal["changed", "kept", "kept_on_failure", "quarantined"], reason: str,
-               after: Sample | None) -> None:
+    def change(
+        i: int, status: Literal["changed", "kept", "kept_on_failure", "quarantined"], reason: str, after: Sample | None
+    ) -> None:
         sample = samples[i]
         changes[i] = RelabelChange(
-            id=sample.id, type=sample.type, source=sample.provenance.source, line=sample.provenance.line,
-            status=status, reason=reason, before=sample.output.analysis,
-            after=(after or sample).output.analysis, needed=finding_messages(needed[i]),
-            content_hash=row_content_hash(after or sample))
+            id=sample.id,
+            type=sample.type,
+            source=sample.provenance.source,
+            line=sample.provenance.line,
+            status=status,
+            reason=reason,
+            before=sample.output.analysis,
+            after=(after or sample).output.analysis,
+            needed=finding_messages(needed[i]),
+            content_hash=row_content_hash(after or sample),
+        )
 
     def failed(i: int, reason: str, raw: str, transport: bool, **extra: object) -> None:
         """A relabel that did not produce a valid analysis: keep the original unless it is itself broken."""
@@ -291,8 +313,12 @@ def relabel(
                 failed(i, "; ".join(errors), extraction.to_json(), transport=False, failure="lint")
             else:
                 out[i] = candidate
-                change(i, "changed" if candidate.output.analysis != sample.output.analysis else "kept",
-                       "rules annotator", candidate)
+                change(
+                    i,
+                    "changed" if candidate.output.analysis != sample.output.analysis else "kept",
+                    "rules annotator",
+                    candidate,
+                )
     else:
         names = {t: [ANNOTATOR_SYSTEM, RELABEL_TEMPLATES[t], REASK_TEMPLATE] for t in types}
         hashes = {t: templates.combined_hash(names[t]) for t in types}
@@ -303,14 +329,26 @@ def relabel(
         stats.endpoint = config.public()
         reask = reasker(templates)
         jobs = (  # lazy: rendered as the queue drains
-            Job(id=samples[i].id, messages=relabel_messages(samples[i], templates),
-                template_hash=hashes[samples[i].type], validate=relabel_validator(samples[i]), reask=reask)
+            Job(
+                id=samples[i].id,
+                messages=relabel_messages(samples[i], templates),
+                template_hash=hashes[samples[i].type],
+                validate=relabel_validator(samples[i]),
+                reask=reask,
+            )
             for i in targets
         )
         cache = ResponseCache(Path(cache_path) if cache_path is not None else None)
         try:
-            engine = LLMEngine(config, cache, concurrency=concurrency, max_reasks=max_reasks, progress=progress,
-                               description=f"relabel {','.join(sorted(types))}", **(engine_options or {}))
+            engine = LLMEngine(
+                config,
+                cache,
+                concurrency=concurrency,
+                max_reasks=max_reasks,
+                progress=progress,
+                description=f"relabel {','.join(sorted(types))}",
+                **(engine_options or {}),
+            )
             results = engine.run(jobs, total=len(targets))
         finally:
             cache.close()
@@ -322,17 +360,35 @@ def relabel(
         for i, result in zip(targets, results, strict=True):
             sample = samples[i]
             if result.ok and result.validation is not None and result.validation.extraction is not None:
-                out[i] = _with_provenance(sample, result.validation.extraction.analysis, "openai",
-                                          hashes[sample.type], config.model)
-                change(i, "changed" if out[i].output.analysis != sample.output.analysis else "kept",
-                       f"openai {config.model}", out[i])
+                out[i] = _with_provenance(
+                    sample, result.validation.extraction.analysis, "openai", hashes[sample.type], config.model
+                )
+                change(
+                    i,
+                    "changed" if out[i].output.analysis != sample.output.analysis else "kept",
+                    f"openai {config.model}",
+                    out[i],
+                )
             else:
-                failed(i, "; ".join(result.errors) or "no reply", result.raw or "",
-                       transport=result.failure in ("transport", "aborted"),
-                       failure=result.failure, reasks=result.reasks, retries=result.retries, calls=result.calls,
-                       transport_errors=result.transport_errors, model=config.model)
+                failed(
+                    i,
+                    "; ".join(result.errors) or "no reply",
+                    result.raw or "",
+                    transport=result.failure in ("transport", "aborted"),
+                    failure=result.failure,
+                    reasks=result.reasks,
+                    retries=result.retries,
+                    calls=result.calls,
+                    transport_errors=result.transport_errors,
+                    model=config.model,
+                )
     stats.relabelled = sum(1 for c in changes.values() if c.status == "changed")
     stats.quarantined = len(quarantined)
-    return RelabelResult(samples=[out[i] for i in sorted(out)], quarantined=quarantined, usage=usage,
-                         stats=stats, read=len(samples), changes=[changes[i] for i in sorted(changes)])
-
+    return RelabelResult(
+        samples=[out[i] for i in sorted(out)],
+        quarantined=quarantined,
+        usage=usage,
+        stats=stats,
+        read=len(samples),
+        changes=[changes[i] for i in sorted(changes)],
+    )

@@ -80,8 +80,11 @@ def validate_extraction(
     """
     parsed = parse_reply(raw)
     if parsed.extraction is None:
-        return Validation(errors=[parsed.error or "no extraction"], json_valid=parsed.json_valid,
-                          data=parsed.data if isinstance(parsed.data, dict) else None)
+        return Validation(
+            errors=[parsed.error or "no extraction"],
+            json_valid=parsed.json_valid,
+            data=parsed.data if isinstance(parsed.data, dict) else None,
+        )
     extraction = parsed.extraction
     errors: list[str] = []
     for check in checks:

@@ -32,10 +32,10 @@ _HAN_NUMBERS = "一二三四五六七八九十"
 _HAN_VALUE = {c: i for i, c in enumerate(_HAN_NUMBERS, start=1)}
 _BOUNDARY = re.compile(r"[\n。；;：:！？!?，,]|\s+")
 _DIGIT_MARK = re.compile(
-    r"(?P<mark>[(（](?P<paren>\d{1,2})[)）]"          # (1) （1）
-    r"|(?P<dot>\d{1,2})(?:[.．](?![\d.．])|[、)）])"    # 1. 1、 1) 1）, never 1.6T or 3.5万
-    r"|(?P<circled>[①-⑳⑴-⒇])"                       # ① ⑴
-    r"|(?P<han>[一二三四五六七八九十])[、.．]"          # 一、
+    r"(?P<mark>[(（](?P<paren>\d{1,2})[)）]"  # (1) （1）
+    r"|(?P<dot>\d{1,2})(?:[.．](?![\d.．])|[、)）])"  # 1. 1、 1) 1）, never 1.6T or 3.5万
+    r"|(?P<circled>[①-⑳⑴-⒇])"  # ① ⑴
+    r"|(?P<han>[一二三四五六七八九十])[、.．]"  # 一、
     r"|(?P<bullet>-(?=\s*[^\s\d\-—])|[•·●▪*](?=\s*\S)))"  # - item, • item (not -3% or ——)
 )
 _MARK_AT_START = re.compile(r"(?:^|(?<=[\n。；;：:！？!?，,\s]))\s*(?:" + _DIGIT_MARK.pattern + ")")
@@ -79,7 +79,7 @@ def _counts_up(markers: Sequence[Marker]) -> list[Marker]:
         if first.number != 1:
             continue
         run = [first]
-        for m in markers[i + 1:]:
+        for m in markers[i + 1 :]:
             if m.number == run[-1].number + 1:
                 run.append(m)
         if len(run) >= 2 and len(run) > len(best):
@@ -99,10 +99,11 @@ def list_markers(text: str, metric_names: Sequence[str] = ()) -> list[Marker]:
             continue  # a dash or dot inside a line is punctuation, not a bullet
         found.setdefault(kind, []).append(Marker(number, *match.span("mark"), kind))
     # circled and parenthesised markers count anywhere: "①" and "（2）" are never amounts
-    circled = [Marker(_circled_value(m.group()), m.start(), m.end(), "circled")
-               for m in re.finditer(r"[①-⑳⑴-⒇]", text)]
-    parens = [Marker(int(m.group(1)) if m.group(1) else _HAN_VALUE[m.group(2)], m.start(), m.end(), "parenthesised")
-              for m in re.finditer(r"[(（](?:(\d{1,2})|([一二三四五六七八九十]))[)）]", text)]
+    circled = [Marker(_circled_value(m.group()), m.start(), m.end(), "circled") for m in re.finditer(r"[①-⑳⑴-⒇]", text)]
+    parens = [
+        Marker(int(m.group(1)) if m.group(1) else _HAN_VALUE[m.group(2)], m.start(), m.end(), "parenthesised")
+        for m in re.finditer(r"[(（](?:(\d{1,2})|([一二三四五六七八九十]))[)）]", text)
+    ]
     for kind, anywhere in (("circled", circled), ("parenthesised", parens)):
         if len(anywhere) > len(found.get(kind, [])):
             found[kind] = anywhere
@@ -122,7 +123,7 @@ def list_markers(text: str, metric_names: Sequence[str] = ()) -> list[Marker]:
             continue
         marker = Marker(_HAN_VALUE[match.group("ord") or match.group("shi")], *match.span("mark"), "ordinal")
         ordinals.append(marker)
-        reach = text[match.end(): match.end() + _ORDINAL_REACH]
+        reach = text[match.end() : match.end() + _ORDINAL_REACH]
         if any(name and name in reach for name in metric_names):
             naming.append(marker)
     run = _counts_up(ordinals)
@@ -175,8 +176,10 @@ class Item:
     end: int
 
 
-_SEGMENT_TOKEN = re.compile(r"(?P<mark>[①-⑳⑴-⒇]|[(（](?:\d{1,2}|[一二三四五六七八九十])[)）])"
-                            r"|(?P<open>[（(【\[])|(?P<close>[）)】\]])|(?P<brk>[；;。！？!?\n])")
+_SEGMENT_TOKEN = re.compile(
+    r"(?P<mark>[①-⑳⑴-⒇]|[(（](?:\d{1,2}|[一二三四五六七八九十])[)）])"
+    r"|(?P<open>[（(【\[])|(?P<close>[）)】\]])|(?P<brk>[；;。！？!?\n])"
+)
 
 
 def _segments(text: str) -> list[tuple[int, int]]:
@@ -230,7 +233,7 @@ def _segment_item(text: str, start: int, end: int, marker_at: int) -> tuple[str,
     lead = _LEAD_IN.match(segment, offset)
     head = None
     if lead:
-        if not segment[lead.end():].strip():
+        if not segment[lead.end() :].strip():
             return "lead", None
         head = _HEAD.match(segment, lead.end())
     if head is None:  # no lead-in, or what looked like one is the head itself ("28nm及以下收入占比：")

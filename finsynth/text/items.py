@@ -58,7 +58,7 @@ def same_metric(subject: str, name: str) -> bool:
 def _strip_prefix(name: str) -> str:
     for prefix in sorted(_SAME_PREFIXES, key=len, reverse=True):
         if prefix and name.startswith(prefix):
-            return name[len(prefix):]
+            return name[len(prefix) :]
     return name
 
 
@@ -138,11 +138,11 @@ def _clean_name(name: str) -> str:
         before = name
         cuts = list(_NAME_CUT.finditer(name))
         if cuts and cuts[-1].end() < len(name):
-            name = name[cuts[-1].end():]
+            name = name[cuts[-1].end() :]
         # "吨煤耗下降和燃煤采购价": a change clause before 和 is its own statement, not part of the name
         joint = max(name.rfind("和"), name.rfind("及"), name.rfind("与"), name.rfind("、"))
         if joint > 0 and _DIRECTION_WORD.search(name[:joint]):
-            name = name[joint + 1:]
+            name = name[joint + 1 :]
         name = _OWNER_BEFORE_PERIOD.sub("", name.strip("，,、 ：:“”\"'（）()"))
         name = _NAME_LEAD.sub("", _PERIOD_LEAD.sub("", name))
         name = NAME_TRAIL.sub("", _FROM_TAIL.sub("", name))
@@ -170,7 +170,7 @@ def _is_quantity(paragraph: str, mention: Mention) -> bool:
         return False
     if mention.unit:
         return True  # 点, 分, 折
-    around = paragraph[max(0, mention.start - 1):mention.start] + paragraph[mention.end:mention.end + 1]
+    around = paragraph[max(0, mention.start - 1) : mention.start] + paragraph[mention.end : mention.end + 1]
     return "/" not in around and bool(_BARE_VALUE_BEFORE.search(paragraph, 0, mention.start))
 
 
@@ -181,14 +181,25 @@ def _qualifiers_dropped(paragraph: str, mentions: list[Mention]) -> list[Mention
     out: list[Mention] = []
     for index, mention in enumerate(mentions):
         following = mentions[index + 1] if index + 1 < len(mentions) else None
-        if (following is not None and mention.kind == "count" and mention.unit in _DURATIONS
-                and following.subject and paragraph.startswith(following.subject, mention.end)
-                and not re.search(r"[，,。；;：:、（）()]", paragraph[mention.end:following.start])):
+        if (
+            following is not None
+            and mention.kind == "count"
+            and mention.unit in _DURATIONS
+            and following.subject
+            and paragraph.startswith(following.subject, mention.end)
+            and not re.search(r"[，,。；;：:、（）()]", paragraph[mention.end : following.start])
+        ):
             head = mention.subject
             start = mention.start - len(head) if head and paragraph.endswith(head, 0, mention.start) else mention.start
-            mentions[index + 1] = Mention(following.text, following.value, following.unit, following.start,
-                                          following.end, following.kind,
-                                          paragraph[start:mention.end] + following.subject)
+            mentions[index + 1] = Mention(
+                following.text,
+                following.value,
+                following.unit,
+                following.start,
+                following.end,
+                following.kind,
+                paragraph[start : mention.end] + following.subject,
+            )
             continue
         out.append(mention)
     return out
@@ -305,7 +316,7 @@ def period_in(text: str) -> str:
 
 
 def growth_stem(core: str) -> str:
-    """"新能源品类收入增速" -> "新能源品类收入"; "" when the core metric is not a growth rate."""
+    """ "新能源品类收入增速" -> "新能源品类收入"; "" when the core metric is not a growth rate."""
     for suffix in _GROWTH_SUFFIXES:
         if core.endswith(suffix) and len(core) > len(suffix) + 1:
             return core[: -len(suffix)]
@@ -345,7 +356,7 @@ def quantity_candidates(paragraph: str, core_names: list[str]) -> tuple[list[Can
         name = item_name(paragraph, mention, floor)
         previous = items[-1] if items and items[-1].sentence == index else None
         continues = previous_end > sentence_start
-        between = paragraph[floor:mention.start]
+        between = paragraph[floor : mention.start]
         # "从年初的148美元降至6月的112美元" (one clause): the period names the end point of a change,
         # not another period's item
         end_point = previous_owner is None and _TO_BEFORE.search(between) and not re.search(r"[，,、]", between)
@@ -376,8 +387,9 @@ def quantity_candidates(paragraph: str, core_names: list[str]) -> tuple[list[Can
             if not name:
                 name = _fallback_name(paragraph, mention, sentence_start)
             start = paragraph.rfind(name, sentence_start, mention.start)
-            items.append(Candidate(name=name, mentions=[mention], sentence=index,
-                                   start=start if start >= 0 else mention.start))
+            items.append(
+                Candidate(name=name, mentions=[mention], sentence=index, start=start if start >= 0 else mention.start)
+            )
             if not period:
                 previous_base = name
         previous_owner = owner
@@ -386,8 +398,9 @@ def quantity_candidates(paragraph: str, core_names: list[str]) -> tuple[list[Can
     return _claim_unquantified_cores(paragraph, _merge_growth(items), core_values), core_values
 
 
-def _claim_unquantified_cores(paragraph: str, items: list[Candidate],
-                              core_values: dict[str, list[Mention]]) -> list[Candidate]:
+def _claim_unquantified_cores(
+    paragraph: str, items: list[Candidate], core_values: dict[str, list[Mention]]
+) -> list[Candidate]:
     """A core metric that no mention quantified is written under a longer name ("吨铝利润" as
     "电解铝吨铝利润", "客座率" as "高铁客座率"): the first item that names it is its own figure, not an
     exclusion. A growth-rate metric ("广告收入增速") takes only the changes of the item it names
@@ -435,8 +448,9 @@ def _merge_growth(items: list[Candidate]) -> list[Candidate]:
     out: list[Candidate] = []
     for item in items:
         stem = growth_stem(item.name) if item.name.endswith(("增速", "增长率", "增幅")) else ""
-        base = next((o for o in out if stem and len(stem) >= 2 and o.name.startswith(stem)
-                     and not growth_stem(o.name)), None)
+        base = next(
+            (o for o in out if stem and len(stem) >= 2 and o.name.startswith(stem) and not growth_stem(o.name)), None
+        )
         if base is not None:
             base.mentions.extend(item.mentions)
         else:
@@ -450,7 +464,7 @@ def _name_series(paragraph: str, items: list[Candidate]) -> None:
     for item in items:
         if names[item.name] < 2:
             continue
-        head = paragraph[max(0, item.start - 8):item.start]
+        head = paragraph[max(0, item.start - 8) : item.start]
         period = re.search(r"(?:" + PERIOD_TOKEN.pattern + r")$", head)
         if period and re.search(r"\d|季度|半年", period.group()):
             item.name = period.group() + item.name
@@ -461,11 +475,11 @@ def _fallback_name(paragraph: str, mention: Mention, floor: int) -> str:
     """A name for a mention whose subject names nothing: the clause's words before it, cleaned."""
     left, _ = clause_bounds(paragraph, mention.start, mention.end)
     left = max(left, floor)
-    words = _clean_name(re.sub(r"^[\s（）()“”\"'：:]+", "", paragraph[left:mention.start]))
+    words = _clean_name(re.sub(r"^[\s（）()“”\"'：:]+", "", paragraph[left : mention.start]))
     if len(words) >= 2 and words in paragraph:
         return words[-16:]
     # the clause before: "净利率提升，从12.8%升至14.6%"
-    head = paragraph[max(floor, paragraph.rfind("，", floor, left - 1) + 1):max(floor, left - 1)]
+    head = paragraph[max(floor, paragraph.rfind("，", floor, left - 1) + 1) : max(floor, left - 1)]
     words = _clean_name(head)
     if len(words) >= 2 and words in paragraph:
         return words[-16:]

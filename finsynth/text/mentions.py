@@ -162,7 +162,7 @@ def _clean_subject(text: str) -> str:
     if any(ch.isdigit() for ch in text) or "季度" in text or "半年" in text:
         match = _PERIOD_IN_SUBJECT.match(text)
         if match and match.end() < len(text):
-            text = _LEADING.sub("", _strip_tail(text[match.end():])).strip()
+            text = _LEADING.sub("", _strip_tail(text[match.end() :])).strip()
     return text[-24:]
 
 
@@ -175,6 +175,8 @@ _HAS_FULLWIDTH = re.compile("[０-９％＋－．]")
 def _fullwidth_to_ascii(text: str) -> str:
     """Full-width digits and signs to ASCII, length kept (offsets stay valid)."""
     return text.translate(_FULLWIDTH) if _HAS_FULLWIDTH.search(text) else text
+
+
 _SENTENCE_STARTS = "\n。；;：:！？!?"
 
 
@@ -183,6 +185,8 @@ def _at_sentence_start(text: str, start: int) -> bool:
     while i > 0 and text[i - 1] in " \t（(":
         i -= 1
     return i == 0 or text[i - 1] in _SENTENCE_STARTS
+
+
 _LIST_MARKER_AFTER = re.compile(r"[.．、)）](?!\d)")
 _DURATION_PREFIXES = ("连续", "近", "过去", "未来", "最近", "长达")
 _STRONG_UNITS = ("pctpt", "pct", "price", "amount")
@@ -210,8 +214,14 @@ def _cn_value(text: str) -> float | None:
 def _kind_of(match: re.Match[str]) -> tuple[str, str]:
     unit = match.group("unit")
     if unit:
-        for group, kind in (("pctpt", "pct_point"), ("pct", "percent"), ("price", "price"),
-                            ("amount", "amount"), ("mult", "multiple"), ("count", "count")):
+        for group, kind in (
+            ("pctpt", "pct_point"),
+            ("pct", "percent"),
+            ("price", "price"),
+            ("amount", "amount"),
+            ("mult", "multiple"),
+            ("count", "count"),
+        ):
             if match.group(group):
                 return kind, unit.strip()
         return ("amount" if "亿" in match.group("bare") else "count"), unit.strip()
@@ -227,7 +237,7 @@ def _skip(text: str, match: re.Match[str], start: int) -> bool:
     """Periods, identifiers, list markers: numbers that are not quantitative items."""
     num_start, num_end = match.start("num"), match.end("num")
     unit = match.group("unit")
-    after = text[num_end:num_end + 1]
+    after = text[num_end : num_end + 1]
     period = (
         _PERIOD.match(text, num_start)
         if after in _PERIOD_NEXT or (num_end - num_start == 4 and text.startswith(("19", "20"), num_start))
@@ -238,9 +248,12 @@ def _skip(text: str, match: re.Match[str], start: int) -> bool:
     glued = start > 0 and text[start - 1].isascii() and (text[start - 1].isalnum() or text[start - 1] in "._")
     if glued and not (unit and any(match.group(g) for g in _STRONG_UNITS)):
         return True  # glued to a name: H1, A100, NT3, T+3 -- unless money/percent make it a value (ROE21%)
-    if unit and match.group("count") and unit.strip() in ("个月", "天", "周", "日", "小时") and text[
-        max(0, start - 2):start
-    ].endswith(_DURATION_PREFIXES):
+    if (
+        unit
+        and match.group("count")
+        and unit.strip() in ("个月", "天", "周", "日", "小时")
+        and text[max(0, start - 2) : start].endswith(_DURATION_PREFIXES)
+    ):
         return True  # 连续4个月
     if not unit:
         digits = match.group("num").replace(",", "")
@@ -249,7 +262,7 @@ def _skip(text: str, match: re.Match[str], start: int) -> bool:
             return True  # a bare year
         if not code and _LIST_MARKER_AFTER.match(text, num_end) and _at_sentence_start(text, start):
             return True  # "1." "2、" "（3）" at a sentence start
-        if not code and start > 0 and text[start - 1] in "（(" and text[num_end:num_end + 1] in ")）":
+        if not code and start > 0 and text[start - 1] in "（(" and text[num_end : num_end + 1] in ")）":
             return True
     return False
 
@@ -273,8 +286,15 @@ def _scan(text: str) -> list[tuple[int, int, float | None, str, str]]:
     if _HAS_CN_MULTIPLE.search(text):
         for match in _CN_MENTION.finditer(text):
             unit = match.group("unit")
-            found.append((match.start(), match.end(), _cn_value(match.group("num")), unit,
-                          "multiple" if unit == "倍" else "pct_point"))
+            found.append(
+                (
+                    match.start(),
+                    match.end(),
+                    _cn_value(match.group("num")),
+                    unit,
+                    "multiple" if unit == "倍" else "pct_point",
+                )
+            )
         found.sort()
     for index, (start, end, number, unit, _kind) in enumerate(found):
         if not unit and index + 1 < len(found):
@@ -300,13 +320,13 @@ class _Subjects:
         previous_end = self.found[index - 1][1] if index else 0
         window = self.text[previous_end:start]
         breaks = list(_CLAUSE_BREAK.finditer(window))
-        subject = _clean_subject(window[breaks[-1].end():] if breaks else window)
+        subject = _clean_subject(window[breaks[-1].end() :] if breaks else window)
         if not subject:
             # "净利率提升，从12.8%升至14.6%": the clause before a bare connective names it;
             # "毛利率31.2%，同比改善4.6个百分点": else the previous number's subject, same sentence
             before = window[: breaks[-1].start()] if breaks else ""
             inner = list(_CLAUSE_BREAK.finditer(before))
-            subject = _clean_subject(before[inner[-1].end():] if inner else before)
+            subject = _clean_subject(before[inner[-1].end() :] if inner else before)
             if not subject and index and not any(b.group() in "。；;！？!?\n" for b in breaks):
                 subject = self[index - 1]
         self.memo[index] = subject

@@ -310,8 +310,9 @@ class FuzzyMatcher:
 
 @lru_cache(maxsize=500_000)
 def _similarity_cached(lexicon: Lexicon, gold: str, pred: str) -> float:
-    return max((pair_score(a, b, lexicon) for a in _variants(lexicon, gold) for b in _variants(lexicon, pred)),
-               default=0.0)
+    return max(
+        (pair_score(a, b, lexicon) for a in _variants(lexicon, gold) for b in _variants(lexicon, pred)), default=0.0
+    )
 
 
 def lexicon_of(matcher: object) -> Lexicon:
@@ -336,7 +337,8 @@ class EmbeddingMatcher:
         if not model_path:
             raise MatcherUnavailable(
                 "model_path: the embedding matcher needs a local sentence-transformers model directory",
-                setting="model_path")
+                setting="model_path",
+            )
         path = Path(model_path)
         if not path.is_dir():
             raise MatcherUnavailable(
@@ -381,8 +383,9 @@ class EmbeddingMatcher:
         return assign(scores, self.threshold)
 
 
-def get_matcher(name: str, *, threshold: float | None = None, model_path: str | None = None,
-                lexicon: Lexicon | None = None) -> Matcher:
+def get_matcher(
+    name: str, *, threshold: float | None = None, model_path: str | None = None, lexicon: Lexicon | None = None
+) -> Matcher:
     """Build a matcher by name (`fuzzy`, `reference`, `embedding`); `lexicon` serves `fuzzy`."""
     if name == "reference":
         return ReferenceMatcher() if threshold is None else ReferenceMatcher(threshold)

@@ -52,7 +52,7 @@ def shingles(text: str, n: int = DEFAULT_NGRAM) -> set[str]:
     norm = normalize(text)
     if len(norm) <= n:
         return {norm} if norm else set()
-    return {norm[i:i + n] for i in range(len(norm) - n + 1)}
+    return {norm[i : i + n] for i in range(len(norm) - n + 1)}
 
 
 def jaccard(a: str | set[str] | frozenset[str], b: str | set[str] | frozenset[str], n: int = DEFAULT_NGRAM) -> float:
@@ -77,9 +77,19 @@ _CHUNK_CHARS = 1 << 21  # characters per vectorised block
 _CACHE_GRAMS = 1 << 15  # n-gram hashes permuted per pass (128 KiB of uint32)
 _U64 = np.uint64
 _SAFE_RANGES = (
-    (0x20, 0x7F), (0xA0, 0x100), (0x2000, 0x2070), (0x2100, 0x2190), (0x2190, 0x2300), (0x2460, 0x2500),
-    (0x2500, 0x2600), (0x3000, 0x3040), (0x3300, 0x3400), (0x3400, 0x4DC0), (0x4E00, 0xA000),
-    (0xF900, 0xFB00), (0xFF00, 0xFFF0),
+    (0x20, 0x7F),
+    (0xA0, 0x100),
+    (0x2000, 0x2070),
+    (0x2100, 0x2190),
+    (0x2190, 0x2300),
+    (0x2460, 0x2500),
+    (0x2500, 0x2600),
+    (0x3000, 0x3040),
+    (0x3300, 0x3400),
+    (0x3400, 0x4DC0),
+    (0x4E00, 0xA000),
+    (0xF900, 0xFB00),
+    (0xFF00, 0xFFF0),
 )
 
 
@@ -155,8 +165,9 @@ def _normalized_codes(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     return codes, offsets
 
 
-def _sketch_block(texts: Sequence[str], num_perm: int, n: int,
-                  present: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _sketch_block(
+    texts: Sequence[str], num_perm: int, n: int, present: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """MinHash signatures and content hashes (uint64, equal for equal normalised texts)."""
     codes, offsets = _normalized_codes(texts)
     if present is not None:
@@ -180,7 +191,7 @@ def _sketch_block(texts: Sequence[str], num_perm: int, n: int,
     acc = np.zeros(max(codes.size - n + 1, 0), dtype=np.uint64)
     with np.errstate(over="ignore"):
         for k in range(n):
-            acc = acc * _U64(0x100000001B3) + wide[k:k + acc.size]
+            acc = acc * _U64(0x100000001B3) + wide[k : k + acc.size]
     starts = np.repeat(offsets[:-1], grams_per_doc)
     within = np.arange(starts.size, dtype=np.int64) - np.repeat(np.cumsum(grams_per_doc) - grams_per_doc, grams_per_doc)
     hashes = (_splitmix64(acc[starts + within]) >> _U64(32)).astype(np.uint32)
@@ -208,7 +219,7 @@ def _sketch_block(texts: Sequence[str], num_perm: int, n: int,
                 sig[rows[lo:hi]] = block_sig.T
     # texts shorter than n are one shingle: themselves
     for i in np.flatnonzero((lengths > 0) & (grams_per_doc == 0)):
-        sig[i] = _short_signature(codes[offsets[i]:offsets[i + 1]], num_perm)
+        sig[i] = _short_signature(codes[offsets[i] : offsets[i + 1]], num_perm)
     return sig, content
 
 
@@ -231,8 +242,9 @@ def sketch(
     return _sketch(texts, num_perm, n)
 
 
-def _sketch(texts: Sequence[str], num_perm: int, n: int,
-            present: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _sketch(
+    texts: Sequence[str], num_perm: int, n: int, present: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """`sketch`, marking in `present` (0x110000 booleans) every normalised code point met, if given."""
     sig = np.empty((len(texts), num_perm), dtype=np.uint32)
     content = np.empty(len(texts), dtype=np.uint64)
@@ -288,7 +300,7 @@ def _band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
     keys = np.empty((bands, sig.shape[0]), dtype=np.uint64)
     with np.errstate(over="ignore"):
         for band in range(bands):
-            part = sig[:, band * rows:(band + 1) * rows].astype(np.uint64)
+            part = sig[:, band * rows : (band + 1) * rows].astype(np.uint64)
             acc = np.full(sig.shape[0], np.uint64(band + 1) * np.uint64(0x9E3779B97F4A7C15), dtype=np.uint64)
             for col in range(rows):
                 acc = _splitmix64(acc ^ part[:, col])
@@ -351,7 +363,7 @@ def _identical_groups(
     reps.extend(order[starts[sizes == 1]].tolist())
     for start, size in zip(starts[sizes > 1].tolist(), sizes[sizes > 1].tolist(), strict=True):
         by_text: dict[str, list[int]] = {}
-        for i in sorted(order[start:start + size].tolist()):
+        for i in sorted(order[start : start + size].tolist()):
             by_text.setdefault(norm(i), []).append(i)
         for members in by_text.values():
             reps.append(members[0])
@@ -435,12 +447,12 @@ def near_duplicate_pairs(
 # probability LSH_RECALL) gets a link, unless (pathological data) it is near only texts further
 # back in its buckets than _CHAIN_WINDOW members, or ranks below the checks allowed per text.
 
-_REP_CHECKS = 4        # exact checks of a leftover against cluster representatives
-_CHAIN_CHECKS = 8      # exact checks of a leftover against other earlier members
-_CHAIN_WINDOW = 256    # earlier members per bucket a leftover is compared with
+_REP_CHECKS = 4  # exact checks of a leftover against cluster representatives
+_CHAIN_CHECKS = 8  # exact checks of a leftover against other earlier members
+_CHAIN_WINDOW = 256  # earlier members per bucket a leftover is compared with
 _PAIR_BLOCK = 1 << 12  # pairs verified per numpy pass
 _PACK_CHARS = 1 << 18  # characters packed per numpy pass
-_GRAM_BITS = 16        # bits per character rank in a packed n-gram
+_GRAM_BITS = 16  # bits per character rank in a packed n-gram
 _ID_BITS = 3 * _GRAM_BITS
 _ID_MASK = _U64((1 << _ID_BITS) - 1)
 _SORT_TEXTS = (1 << (64 - _ID_BITS)) - 1  # texts per sort block: their number fits above the id
@@ -523,7 +535,7 @@ def _packed_grams(texts: Sequence[str], rank: np.ndarray, n: int) -> tuple[np.nd
         m = max(r.size - n + 1, 0)
         acc = np.zeros(m, dtype=np.uint64)
         for k in range(n):
-            acc = (acc << shift) | r[k:k + m]
+            acc = (acc << shift) | r[k : k + m]
         first = np.repeat(starts[:-1], grams)
         ids = acc[first + np.arange(first.size) - np.repeat(np.cumsum(grams) - grams, grams)]
         doc = np.repeat(np.arange(count, dtype=np.uint64), grams)
@@ -540,7 +552,7 @@ def _packed_grams(texts: Sequence[str], rank: np.ndarray, n: int) -> tuple[np.nd
             keys = keys[np.concatenate([[True], keys[1:] != keys[:-1]])]
         if filled + keys.size > out.size:
             out = np.concatenate([out[:filled], np.empty(keys.size + out.size // 2, dtype=np.uint64)])
-        np.bitwise_and(keys, _ID_MASK, out=out[filled:filled + keys.size])
+        np.bitwise_and(keys, _ID_MASK, out=out[filled : filled + keys.size])
         filled += keys.size
         count_parts.append(np.bincount((keys >> _U64(_ID_BITS)).astype(np.int64), minlength=count))
     counts = np.concatenate(count_parts) if count_parts else np.zeros(0, dtype=np.int64)
@@ -565,7 +577,7 @@ class _Exact:
     def _grams(self, i: int) -> np.ndarray:
         at = int(self.slot[i])
         if at >= 0:
-            return self.ids[self.offsets[at]:self.offsets[at + 1]]
+            return self.ids[self.offsets[at] : self.offsets[at + 1]]
         got = self.other.get(i)
         if got is None:
             if len(self.other) >= _SHINGLE_CACHE:
@@ -593,7 +605,7 @@ class _Exact:
             return np.array([self(p, q) for p, q in zip(left.tolist(), right.tolist(), strict=True)], dtype=np.float64)
         out = np.empty(left.size, dtype=np.float64)
         for lo in range(0, left.size, _PAIR_BLOCK):
-            pl, pr = self.slot[left[lo:lo + _PAIR_BLOCK]], self.slot[right[lo:lo + _PAIR_BLOCK]]
+            pl, pr = self.slot[left[lo : lo + _PAIR_BLOCK]], self.slot[right[lo : lo + _PAIR_BLOCK]]
             keys, sizes = [], []
             for side in (pl, pr):
                 size = self.ends[side] - self.starts[side]
@@ -609,7 +621,7 @@ class _Exact:
                 common = key_l[key_r[at] == key_l]
                 inter = np.bincount((common >> _U64(_ID_BITS)).astype(np.int64), minlength=pl.size)
             union = sizes[0] + sizes[1] - inter
-            out[lo:lo + pl.size] = np.where(union > 0, inter / np.maximum(union, 1), 1.0)
+            out[lo : lo + pl.size] = np.where(union > 0, inter / np.maximum(union, 1), 1.0)
         return out
 
 
@@ -640,7 +652,7 @@ def _agreement(sig: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarr
     out = np.empty(left.size, dtype=np.int64)
     step = 1 << 16
     for lo in range(0, left.size, step):
-        out[lo:lo + step] = np.count_nonzero(sig[left[lo:lo + step]] == sig[right[lo:lo + step]], axis=1)
+        out[lo : lo + step] = np.count_nonzero(sig[left[lo : lo + step]] == sig[right[lo : lo + step]], axis=1)
     return out
 
 
@@ -729,7 +741,7 @@ class NearDupSearch:
             for b in text_buckets[text_start[p] : text_start[p + 1]]:
                 lo, hi = starts[b], starts[b + 1]
                 end = bisect_left(members, p, lo, hi)
-                mates.update(members[max(lo, end - _CHAIN_WINDOW):end])
+                mates.update(members[max(lo, end - _CHAIN_WINDOW) : end])
             mates.discard(guess)  # verified above
             if not mates:
                 continue

@@ -21,13 +21,33 @@ EXCLUSION_CATEGORIES: tuple[str, ...] = ("归因项", "子项拆分", "规模背
 
 # Spellings seen in real data (and close variants) -> canonical category.
 _CATEGORY_ALIASES: dict[str, str] = {
-    "归因项": "归因项", "归因": "归因项", "归因因素": "归因项", "驱动因素": "归因项",
-    "子项拆分": "子项拆分", "子项": "子项拆分", "拆分项": "子项拆分", "结构拆分": "子项拆分", "子项拆解": "子项拆分",
-    "规模背景": "规模背景", "背景": "规模背景", "背景数据": "规模背景", "规模数据": "规模背景",
-    "定性无数值": "定性无数值", "定性描述": "定性无数值", "定性": "定性无数值", "无数值": "定性无数值",
-    "历史参照": "历史参照", "历史数据": "历史参照", "历史对比": "历史参照", "历史参考": "历史参照",
-    "行业宏观数据": "行业/宏观数据", "行业数据": "行业/宏观数据", "宏观数据": "行业/宏观数据",
-    "行业背景": "行业/宏观数据", "宏观背景": "行业/宏观数据", "行业宏观": "行业/宏观数据",
+    "归因项": "归因项",
+    "归因": "归因项",
+    "归因因素": "归因项",
+    "驱动因素": "归因项",
+    "子项拆分": "子项拆分",
+    "子项": "子项拆分",
+    "拆分项": "子项拆分",
+    "结构拆分": "子项拆分",
+    "子项拆解": "子项拆分",
+    "规模背景": "规模背景",
+    "背景": "规模背景",
+    "背景数据": "规模背景",
+    "规模数据": "规模背景",
+    "定性无数值": "定性无数值",
+    "定性描述": "定性无数值",
+    "定性": "定性无数值",
+    "无数值": "定性无数值",
+    "历史参照": "历史参照",
+    "历史数据": "历史参照",
+    "历史对比": "历史参照",
+    "历史参考": "历史参照",
+    "行业宏观数据": "行业/宏观数据",
+    "行业数据": "行业/宏观数据",
+    "宏观数据": "行业/宏观数据",
+    "行业背景": "行业/宏观数据",
+    "宏观背景": "行业/宏观数据",
+    "行业宏观": "行业/宏观数据",
 }
 _SEPARATORS = re.compile(r"[/／、\s·]")
 
@@ -60,7 +80,7 @@ class ExcludedItem:
 
 
 def canonical_category(raw: str) -> str | None:
-    """"定性/无数值" -> "定性无数值", "行业宏观数据" -> "行业/宏观数据"; None when not a category."""
+    """ "定性/无数值" -> "定性无数值", "行业宏观数据" -> "行业/宏观数据"; None when not a category."""
     key = _SEPARATORS.sub("", raw.strip())
     return _CATEGORY_ALIASES.get(key)
 
@@ -68,7 +88,7 @@ def canonical_category(raw: str) -> str | None:
 @lru_cache(maxsize=4096)
 def _parse_items(text: str) -> tuple[ExcludedItem, ...]:
     marker = EXCLUSION_MARKER.search(text)
-    body = text[marker.end():] if marker else text
+    body = text[marker.end() :] if marker else text
     items: list[ExcludedItem] = []
     for sentence in _SENTENCE.split(body):
         dash = _DASH.search(sentence)
@@ -78,7 +98,7 @@ def _parse_items(text: str) -> tuple[ExcludedItem, ...]:
         colon = max(head.rfind("："), head.rfind(":"))
         if colon < 0:
             continue
-        raw_cat = head[colon + 1:].strip()
+        raw_cat = head[colon + 1 :].strip()
         if not raw_cat or len(raw_cat) > 10:
             continue
         category = canonical_category(raw_cat)
@@ -98,7 +118,7 @@ def _parse_items(text: str) -> tuple[ExcludedItem, ...]:
             values = tail.group("values").strip()
             name = name[: tail.start()].strip()
         if name:
-            reason = sentence[dash.end():].strip().rstrip("。；;")
+            reason = sentence[dash.end() :].strip().rstrip("。；;")
             items.append(ExcludedItem(name=name, category=category, reason=reason, values=values))
     return tuple(items)
 
@@ -125,7 +145,7 @@ def has_exclusion_list(text: str) -> bool:
 
 @lru_cache(maxsize=4096)
 def classify_analysis(text: str) -> Style:
-    """"exclusion" (per-item exclusion list), "hybrid" (exclusion plus a financial/business
+    """ "exclusion" (per-item exclusion list), "hybrid" (exclusion plus a financial/business
     classification rationale), else "prose"."""
     if not has_exclusion_list(text):
         return "prose"

@@ -21,15 +21,55 @@ from finsynth.text.mentions import QUANTITY_KINDS, Mention, extract_mentions
 
 # Words right before a number that give it a sign. "降至/增至/提升至" name a level (no sign), so a word
 # followed by 至/到 never counts; qualifiers (约, 近, 超, 了) may sit between the word and the number.
-_NEGATIVE = ("下降", "减少", "下滑", "回落", "降低", "下跌", "缩小", "收窄", "下调", "减", "降", "跌",
-             "降幅", "减幅", "跌幅", "下滑幅度", "下降幅度", "负增长", "少", "流出")
-_POSITIVE = ("增长", "提升", "提高", "上升", "上涨", "增加", "扩大", "改善", "上调", "增", "升", "涨", "增幅",
-             "涨幅", "提升幅度", "多", "回升", "反弹", "净流入")
+_NEGATIVE = (
+    "下降",
+    "减少",
+    "下滑",
+    "回落",
+    "降低",
+    "下跌",
+    "缩小",
+    "收窄",
+    "下调",
+    "减",
+    "降",
+    "跌",
+    "降幅",
+    "减幅",
+    "跌幅",
+    "下滑幅度",
+    "下降幅度",
+    "负增长",
+    "少",
+    "流出",
+)
+_POSITIVE = (
+    "增长",
+    "提升",
+    "提高",
+    "上升",
+    "上涨",
+    "增加",
+    "扩大",
+    "改善",
+    "上调",
+    "增",
+    "升",
+    "涨",
+    "增幅",
+    "涨幅",
+    "提升幅度",
+    "多",
+    "回升",
+    "反弹",
+    "净流入",
+)
 _QUALIFIER = re.compile(
     r"(?:累计|合计|约|近|超过|超|逾|了|达到|达|高达|仅|大约|接近|将近|约为|为|分别为|分别|幅度为|幅度|\s)*$"
 )
 _WORDS = sorted(((w, -1) for w in _NEGATIVE), key=lambda x: -len(x[0])) + sorted(
-    ((w, 1) for w in _POSITIVE), key=lambda x: -len(x[0]))
+    ((w, 1) for w in _POSITIVE), key=lambda x: -len(x[0])
+)
 _WORDS.sort(key=lambda x: -len(x[0]))
 _SHORT_LEAD = re.compile(r"(?:同比|环比|较[^，,。；;]{0,6}|分别|大幅|小幅|略|再|累计|均|则|又|也)$")
 _SIGN_CHARS = {"-": -1, "−": -1, "－": -1, "+": 1, "＋": 1}
@@ -72,7 +112,7 @@ def value_span(text: str, mention: Mention) -> tuple[int, int]:
     """The mention with the words that give it its sign: "同比下降约22%" for the 22% of
     "叶腊石采购价同比下降约22%", "降幅约13.4%"; just the mention when no direction word precedes it."""
     start = mention.start
-    if text[start:start + 1] not in _SIGN_CHARS:
+    if text[start : start + 1] not in _SIGN_CHARS:
         found = _word_before(text, start)
         if found is not None:
             start = found[0]
@@ -171,7 +211,7 @@ def value_mismatches(paragraph: str, values: str, name: str = "") -> list[ValueP
         cited_sign = direction(name + values, len(name) + cited.start)
         cited_text = values[slice(*value_span(values, cited))]
         unit = cited.unit
-        if unit in _VERB_UNITS and values[cited.end:cited.end + 1] in "至到":
+        if unit in _VERB_UNITS and values[cited.end : cited.end + 1] in "至到":
             unit = ""  # compared without the unit
         unit_ok = [m for m in same if units_agree(unit, m.unit)]
         if not unit_ok:
@@ -197,8 +237,24 @@ _BROKEN_TAIL = re.compile(
     r"|(?<![服自跟盲])从|(?<![自理经缘])由|(?<![比相])较|(?<![蒙遭])被|(?<![相针绝面核应反])对|(?<![行作认成因称以视])为)$"
 )  # a connective at the end, not the end of a word (温和, 存在, 比较, 作为)
 # what a human label adds to the paragraph's words and is still the same thing ("智能座舱收入增速")
-_LABEL_SUFFIXES = ("增速", "增幅", "降幅", "变化", "变动", "同比", "环比", "金额", "规模", "绝对值", "数量", "水平",
-                   "占比", "预测", "目标", "情况")
+_LABEL_SUFFIXES = (
+    "增速",
+    "增幅",
+    "降幅",
+    "变化",
+    "变动",
+    "同比",
+    "环比",
+    "金额",
+    "规模",
+    "绝对值",
+    "数量",
+    "水平",
+    "占比",
+    "预测",
+    "目标",
+    "情况",
+)
 _IGNORABLE = re.compile(r"[的了之\s]")
 MAX_PIECES = 3  # a name pieced from more spans than this is not the paragraph's wording
 

@@ -30,8 +30,23 @@ def _as_text(value: float) -> str:
 def perturb(q: dict, rng: random.Random):
     """(answer, scale) or None (no prediction); the families the issue lists and the formats users write."""
     gold, scale = q["answer"], q["scale"]
-    family = rng.choice(["exact", "exact", "scale", "round", "sign", "drop", "text", "format", "percent",
-                         "missing", "missing", "empty", "case"])
+    family = rng.choice(
+        [
+            "exact",
+            "exact",
+            "scale",
+            "round",
+            "sign",
+            "drop",
+            "text",
+            "format",
+            "percent",
+            "missing",
+            "missing",
+            "empty",
+            "case",
+        ]
+    )
     number = gold if isinstance(gold, int | float) and not isinstance(gold, bool) else None
     spans = list(gold) if isinstance(gold, list) else [str(gold)]
     if family == "missing":
@@ -62,8 +77,9 @@ def perturb(q: dict, rng: random.Random):
         return [s + rng.choice([" total", " in 2019", " the"]) for s in spans][::-1], scale
     if family == "format":
         if number is not None:
-            return rng.choice([_as_text(number), f"${_as_text(number)}", f"{number} {scale}".strip(),
-                               [str(number)]]), rng.choice([scale, ""])
+            return rng.choice(
+                [_as_text(number), f"${_as_text(number)}", f"{number} {scale}".strip(), [str(number)]]
+            ), rng.choice([scale, ""])
         return list(reversed(spans)), scale
     if family == "percent":
         if number is not None and scale == "percent":
@@ -90,8 +106,15 @@ def main(official_dir: str, dev_path: str) -> None:
             metric = TaTQAEmAndF1()
             metric(ground_truth=q, prediction=pred[0], pred_scale=pred[1])
             detail = metric.get_raw()[0]
-            rows.append({"uid": q["uid"], "answer": pred[0], "scale": pred[1],
-                         "em": float(detail["em"]), "f1": float(detail["f1"])})
+            rows.append(
+                {
+                    "uid": q["uid"],
+                    "answer": pred[0],
+                    "scale": pred[1],
+                    "em": float(detail["em"]),
+                    "f1": float(detail["f1"]),
+                }
+            )
     out = Path(__file__).with_name("tatqa_official_cases.jsonl")
     out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     print(f"{len(rows)} predictions -> {out}")

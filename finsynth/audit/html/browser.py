@@ -101,16 +101,21 @@ def _key(path: str | None, line: int | None) -> str:
 def _view(record: Record) -> SampleView:
     item = record.item
     return SampleView(
-        key=_key(record.path, record.line), sample_id=item.id, type=item.type, path=record.path,
-        line=record.line, paragraph=item.input.paragraph, analysis=item.output.analysis,
-        metrics=[MetricView(name=m.metric_name, metric_type=m.metric_type, score=m.score)
-                 for m in item.output.metrics],
+        key=_key(record.path, record.line),
+        sample_id=item.id,
+        type=item.type,
+        path=record.path,
+        line=record.line,
+        paragraph=item.input.paragraph,
+        analysis=item.output.analysis,
+        metrics=[MetricView(name=m.metric_name, metric_type=m.metric_type, score=m.score) for m in item.output.metrics],
         content_hash=row_content_hash(item) if isinstance(item, Sample) else None,
     )
 
 
-def browse_findings(records: Sequence[Record], lint: LintResult, limit: int = BROWSER_LIMIT,
-                    against: Sequence[Record] | None = None) -> FindingsBrowser:
+def browse_findings(
+    records: Sequence[Record], lint: LintResult, limit: int = BROWSER_LIMIT, against: Sequence[Record] | None = None
+) -> FindingsBrowser:
     """Pick at most `limit` findings (fair per rule, deterministic) and attach the samples they name;
     `against` (the test set) supplies the test cases that split-leakage findings point at."""
     by_rule: dict[str, list[int]] = {}
@@ -135,11 +140,20 @@ def browse_findings(records: Sequence[Record], lint: LintResult, limit: int = BR
         key = _key(f.path, f.line)
         sample = samples.get(key)
         related_key = _key(f.related.path, f.related.line) if f.related else None
-        views.append(FindingView(
-            rule=f.rule, severity=f.severity, message=f.message, sample_key=key if sample else None,
-            sample_id=f.sample_id, type=sample.type if sample else None, path=f.path, line=f.line,
-            spans=f.spans, related_key=related_key if related_key in related else None,
-        ))
+        views.append(
+            FindingView(
+                rule=f.rule,
+                severity=f.severity,
+                message=f.message,
+                sample_key=key if sample else None,
+                sample_id=f.sample_id,
+                type=sample.type if sample else None,
+                path=f.path,
+                line=f.line,
+                spans=f.spans,
+                related_key=related_key if related_key in related else None,
+            )
+        )
     return FindingsBrowser(
         findings=views,
         samples=dict(sorted(samples.items(), key=lambda kv: (kv[1].path, kv[1].line))),

@@ -23,8 +23,16 @@ from finsynth.text.style import STYLES
 
 # Fonts that exist on plain Linux machines (Noto CJK, WenQuanYi, Droid), macOS and Windows, then the
 # generic family: the first one installed draws the Chinese.
-CJK_FONTS = ["Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei",
-             "Droid Sans Fallback", "PingFang SC", "Microsoft YaHei", "DejaVu Sans"]
+CJK_FONTS = [
+    "Noto Sans CJK SC",
+    "Source Han Sans SC",
+    "WenQuanYi Zen Hei",
+    "WenQuanYi Micro Hei",
+    "Droid Sans Fallback",
+    "PingFang SC",
+    "Microsoft YaHei",
+    "DejaVu Sans",
+]
 TYPE_COLOURS = {"A": "#4C78A8", "B": "#F58518", "C": "#54A24B", "D": "#B279A2"}
 TEST_COLOUR = "#333333"
 SEVERITY_COLOURS = {"error": "#D62728", "warning": "#F2A93B", "info": "#9E9E9E"}
@@ -68,7 +76,7 @@ def to_svg(fig: Figure, label: str) -> str:
     with _style():
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None}, bbox_inches="tight")
     text = buf.getvalue()
-    text = text[_SVG_START.search(text).start():]  # type: ignore[union-attr]  # matplotlib SVG always has <svg
+    text = text[_SVG_START.search(text).start() :]  # type: ignore[union-attr]  # matplotlib SVG always has <svg
     text = _METADATA.sub("", text, count=1)
     # natural width, shrinking to fit a narrow window; the viewBox keeps the aspect ratio
     text = _SIZE.sub(r'<svg\1 style="width:\g<width>;max-width:100%;height:auto"', text, count=1)
@@ -97,8 +105,15 @@ def count_figure(report: Report) -> Figure:
             offset = 0.2 if cmp else 0.0
             ax.bar([c - offset for c in COUNTS], share, 0.4 if cmp else 0.7, color=colour, label="training")
             if cmp:
-                ax.bar([c + offset for c in COUNTS], [cmp.test_share[c] for c in COUNTS], 0.4,
-                       color="white", edgecolor=TEST_COLOUR, hatch="///", label="test set (all cases)")
+                ax.bar(
+                    [c + offset for c in COUNTS],
+                    [cmp.test_share[c] for c in COUNTS],
+                    0.4,
+                    color="white",
+                    edgecolor=TEST_COLOUR,
+                    hatch="///",
+                    label="test set (all cases)",
+                )
             mean = report.mean_count if key == "all" else report.mean_count_by_type[key]
             title = "all types" if key == "all" else f"type {key}: {TYPE_NAMES.get(key, '')}"
             ax.set_title(f"{title}\nn={total}, mean {mean:.2f}", fontsize=9)
@@ -108,15 +123,19 @@ def count_figure(report: Report) -> Figure:
         axes[0].yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
         if cmp:
             axes[0].legend(loc="upper right", frameon=False)
-            fig.suptitle(f"Metric count: training vs test set (mean {cmp.train_mean:.2f} vs {cmp.test_mean:.2f}, "
-                         f"ratio {cmp.mean_ratio:.2f}, JS divergence {cmp.js_divergence:.3f})", fontsize=10)
+            fig.suptitle(
+                f"Metric count: training vs test set (mean {cmp.train_mean:.2f} vs {cmp.test_mean:.2f}, "
+                f"ratio {cmp.mean_ratio:.2f}, JS divergence {cmp.js_divergence:.3f})",
+                fontsize=10,
+            )
         else:
             fig.suptitle("Metric count per type (no test set given)", fontsize=10)
     return fig
 
 
-def _stacked_shares(ax, rows: dict[str, dict[str, int]], keys: list[str], colours: dict[str, str],
-                    labels: dict[str, str]) -> None:
+def _stacked_shares(
+    ax, rows: dict[str, dict[str, int]], keys: list[str], colours: dict[str, str], labels: dict[str, str]
+) -> None:
     names = list(rows)
     left = [0.0] * len(names)
     for key in keys:
@@ -126,8 +145,15 @@ def _stacked_shares(ax, rows: dict[str, dict[str, int]], keys: list[str], colour
         for bar, n in zip(bars, names, strict=True):
             value = rows[n].get(key, 0)
             if bar.get_width() >= 0.08:
-                ax.text(bar.get_x() + bar.get_width() / 2, bar.get_y() + bar.get_height() / 2, str(value),
-                        ha="center", va="center", color="white", fontsize=8)
+                ax.text(
+                    bar.get_x() + bar.get_width() / 2,
+                    bar.get_y() + bar.get_height() / 2,
+                    str(value),
+                    ha="center",
+                    va="center",
+                    color="white",
+                    fontsize=8,
+                )
         left = [a + b for a, b in zip(left, widths, strict=True)]
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
@@ -141,8 +167,7 @@ def balance_figure(report: Report) -> Figure:
     fig = _figure(6.5, 0.5 + 0.45 * len(rows))
     with _style():
         ax = fig.subplots()
-        _stacked_shares(ax, rows, ["financial", "business"], METRIC_TYPE_COLOURS,
-                        {t: f"type {t}" for t in rows})
+        _stacked_shares(ax, rows, ["financial", "business"], METRIC_TYPE_COLOURS, {t: f"type {t}" for t in rows})
         ax.set_xlabel("share of the type's metrics")
     return fig
 

@@ -29,8 +29,14 @@ ASSETS = Path(__file__).parent / "assets"
 
 @lru_cache(maxsize=1)
 def _environment() -> Environment:
-    env = Environment(loader=FileSystemLoader(str(ASSETS)), autoescape=select_autoescape(["html", "j2"]),
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, auto_reload=False)
+    env = Environment(
+        loader=FileSystemLoader(str(ASSETS)),
+        autoescape=select_autoescape(["html", "j2"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,
+    )
     env.filters["pct"] = lambda x: f"{x:.0%}"
     return env
 
@@ -90,12 +96,21 @@ def _sample_cards(browser: FindingsBrowser) -> list[dict]:
             ours, theirs = _differences(sample.paragraph, other.paragraph)
             label = f"differs from {other.sample_id}"
             marks["paragraph"] += [(Span(field="paragraph", start=a, end=b), "diff", label) for a, b in ours]
-            other_marks = [(Span(field="paragraph", start=a, end=b), "diff", f"differs from {sample.sample_id}")
-                           for a, b in theirs]
+            other_marks = [
+                (Span(field="paragraph", start=a, end=b), "diff", f"differs from {sample.sample_id}") for a, b in theirs
+            ]
             related.append({"sample": other, "paragraph": highlight(other.paragraph, other_marks)})
-        cards.append({"anchor": f"s{index}", "key": key, "sample": sample, "findings": found, "related": related,
-                      "paragraph": highlight(sample.paragraph, marks["paragraph"]),
-                      "analysis": highlight(sample.analysis, marks["analysis"])})
+        cards.append(
+            {
+                "anchor": f"s{index}",
+                "key": key,
+                "sample": sample,
+                "findings": found,
+                "related": related,
+                "paragraph": highlight(sample.paragraph, marks["paragraph"]),
+                "analysis": highlight(sample.analysis, marks["analysis"]),
+            }
+        )
     return cards
 
 
@@ -104,8 +119,9 @@ def _json_for_script(payload: dict) -> str:
     return json.dumps(payload, ensure_ascii=False, sort_keys=True).replace("</", "<\\/")
 
 
-def render_html(report: Report, browser: FindingsBrowser | None = None, title: str = "finsynth data report",
-                source: str = "") -> str:
+def render_html(
+    report: Report, browser: FindingsBrowser | None = None, title: str = "finsynth data report", source: str = ""
+) -> str:
     """The whole report page as a string (deterministic for the same inputs)."""
     assessment = assess(report)
     charts = report_charts(report)
@@ -113,28 +129,34 @@ def render_html(report: Report, browser: FindingsBrowser | None = None, title: s
     # one row per rule and severity found (fixed-count reports an error for the set and warnings per type), so the
     # rows of a severity add up to the page's total of that severity
     by_severity = report.lint_rule_severity or {}
-    rules = [{"id": r.id, "severity": severity, "rationale": r.rationale, "count": n,
-              "evidence": evidence_summary(r.id)}
-             for r in RULES.values() for severity, n in (by_severity.get(r.id) or {r.severity: 0}).items()]
-    return _environment().get_template("report.html.j2").render(
-        title=title,
-        source=source,
-        report=report,
-        assessment=assessment,
-        charts={k: Markup(v) for k, v in charts.items()},
-        counts=COUNTS,
-        type_names=TYPE_NAMES,
-        rules=rules,
-        browser=browser,
-        cards=cards,
-        anchors={card["key"]: card["anchor"] for card in cards},
-        rule_ids=sorted(browser.total_by_rule) if browser else [],
-        types=sorted({s.type for s in browser.samples.values()}) if browser else [],
-        severities=SEVERITIES,
-        data=Markup(_json_for_script(report.to_json())),
-        css=page_css(),
-        script=Markup((ASSETS / "report.js").read_text(encoding="utf-8")),
-        review_script=review_script(),
+    rules = [
+        {"id": r.id, "severity": severity, "rationale": r.rationale, "count": n, "evidence": evidence_summary(r.id)}
+        for r in RULES.values()
+        for severity, n in (by_severity.get(r.id) or {r.severity: 0}).items()
+    ]
+    return (
+        _environment()
+        .get_template("report.html.j2")
+        .render(
+            title=title,
+            source=source,
+            report=report,
+            assessment=assessment,
+            charts={k: Markup(v) for k, v in charts.items()},
+            counts=COUNTS,
+            type_names=TYPE_NAMES,
+            rules=rules,
+            browser=browser,
+            cards=cards,
+            anchors={card["key"]: card["anchor"] for card in cards},
+            rule_ids=sorted(browser.total_by_rule) if browser else [],
+            types=sorted({s.type for s in browser.samples.values()}) if browser else [],
+            severities=SEVERITIES,
+            data=Markup(_json_for_script(report.to_json())),
+            css=page_css(),
+            script=Markup((ASSETS / "report.js").read_text(encoding="utf-8")),
+            review_script=review_script(),
+        )
     )
 
 
@@ -152,10 +174,14 @@ def environment() -> Environment:
     return _environment()
 
 
-def write_html(path: str | os.PathLike[str], report: Report, browser: FindingsBrowser | None = None,
-               title: str = "finsynth data report", source: str = "") -> Path:
+def write_html(
+    path: str | os.PathLike[str],
+    report: Report,
+    browser: FindingsBrowser | None = None,
+    title: str = "finsynth data report",
+    source: str = "",
+) -> Path:
     """Render the report and write it atomically to `path`."""
     path = Path(path)
     write_text_atomic(path, render_html(report, browser, title=title, source=source))
     return path
-

@@ -35,15 +35,19 @@ def category_counts(changes: Sequence[RelabelChange]) -> dict[str, dict[str, int
 
 def render_relabel_page(changes: Sequence[RelabelChange], info: dict) -> str:
     counts: Counter[str] = Counter(c.status for c in changes)
-    return environment().get_template("relabel.html.j2").render(
-        title="finsynth relabel review",
-        info=info,
-        statuses=STATUSES,
-        counts={s: counts.get(s, 0) for s in STATUSES},
-        categories=category_counts(changes),
-        changes=sorted(changes, key=lambda c: (STATUSES.index(c.status), c.source, c.line, c.id)),
-        css=page_css(),
-        review_script=review_script(),
+    return (
+        environment()
+        .get_template("relabel.html.j2")
+        .render(
+            title="finsynth relabel review",
+            info=info,
+            statuses=STATUSES,
+            counts={s: counts.get(s, 0) for s in STATUSES},
+            categories=category_counts(changes),
+            changes=sorted(changes, key=lambda c: (STATUSES.index(c.status), c.source, c.line, c.id)),
+            css=page_css(),
+            review_script=review_script(),
+        )
     )
 
 

@@ -45,24 +45,40 @@ class Example(kit.Example):
         return shown
 
 
-def example(analysis: str, *, type: str = "A", paragraph: str | None = None,
-            metrics: Sequence[tuple[str, str, float]] = (("毛利率", "financial", 0.95),),
-            title: str = "盈利能力分析", note: str = "") -> Example:
+def example(
+    analysis: str,
+    *,
+    type: str = "A",
+    paragraph: str | None = None,
+    metrics: Sequence[tuple[str, str, float]] = (("毛利率", "financial", 0.95),),
+    title: str = "盈利能力分析",
+    note: str = "",
+) -> Example:
     """A one-row example for a sample rule: the analysis under test in an otherwise plain sample."""
     if paragraph is None:
         paragraph = "公司2025H1毛利率为35.8%，同比提升2.3个百分点，主要受益于产品结构升级。"
-    row = {"type": type, "input": {"chapter_title": title, "paragraph": paragraph},
-           "output": {"analysis": analysis,
-                      "metrics": [{"metric_name": n, "metric_type": t, "score": s, "reason": "段落核心分析对象"}
-                                  for n, t, s in metrics]}}
+    row = {
+        "type": type,
+        "input": {"chapter_title": title, "paragraph": paragraph},
+        "output": {
+            "analysis": analysis,
+            "metrics": [
+                {"metric_name": n, "metric_type": t, "score": s, "reason": "段落核心分析对象"} for n, t, s in metrics
+            ],
+        },
+    }
     return Example(rows=(row,), note=note)
 
 
 # example texts several families use
-B_PARAGRAPH = ("受益于原材料价格大幅下降，中国巨石2025H1毛利率提升至31.2%，同比改善4.6个百分点。"
-               "玻纤纱均价同比下降约12%，叶腊石采购价同比下降22%。")
-B_ANALYSIS = ("本段核心分析对象是毛利率（31.2%，同比+4.6pct）。逐项排除：玻纤纱均价（同比-12%）：归因项——是毛利率"
-              "提升的收入端背景。叶腊石采购价（同比-22%）：归因项——是成本端原因之一，不是分析主体。")
+B_PARAGRAPH = (
+    "受益于原材料价格大幅下降，中国巨石2025H1毛利率提升至31.2%，同比改善4.6个百分点。"
+    "玻纤纱均价同比下降约12%，叶腊石采购价同比下降22%。"
+)
+B_ANALYSIS = (
+    "本段核心分析对象是毛利率（31.2%，同比+4.6pct）。逐项排除：玻纤纱均价（同比-12%）：归因项——是毛利率"
+    "提升的收入端背景。叶腊石采购价（同比-22%）：归因项——是成本端原因之一，不是分析主体。"
+)
 PROSE = "段落围绕毛利率展开，35.8%的水平和2.3个百分点的提升都来自产品结构升级，是段落唯一的分析主体。"
 
 
@@ -78,4 +94,4 @@ def listed(items: Sequence[str]) -> str:
 
 
 def bigrams(text: str) -> list[str]:
-    return [text[i:i + 2] for i in range(len(text) - 1)] or [text]
+    return [text[i : i + 2] for i in range(len(text) - 1)] or [text]

@@ -37,19 +37,26 @@ def _rows(*examples: Example) -> tuple[dict[str, Any], ...]:
     return tuple(row for ex in examples for row in ex.rows)
 
 
-_LONG = ("公司2025H1实现营收623亿元，同比增长11.3%，其中运营商网络业务收入346亿元，毛利率为35.8%，"
-         "同比提升2.3个百分点，主要受益于产品结构升级和海外市场放量。")
+_LONG = (
+    "公司2025H1实现营收623亿元，同比增长11.3%，其中运营商网络业务收入346亿元，毛利率为35.8%，"
+    "同比提升2.3个百分点，主要受益于产品结构升级和海外市场放量。"
+)
 _COUNT_METRICS = (("营收", "financial", 0.95), ("毛利率", "financial", 0.9), ("运营商网络业务收入", "financial", 0.8))
 
 
 def _count_example(counts: Sequence[int], note: str) -> Example:
     """Samples with the given metric counts, each paragraph distinct (fixed-count's examples)."""
-    rows = _rows(*(example("段落围绕营收、毛利率和运营商网络业务收入展开。", paragraph=f"第{i}段：" + _LONG,
-                           metrics=_COUNT_METRICS[:n]) for i, n in enumerate(counts)))
+    rows = _rows(
+        *(
+            example(
+                "段落围绕营收、毛利率和运营商网络业务收入展开。",
+                paragraph=f"第{i}段：" + _LONG,
+                metrics=_COUNT_METRICS[:n],
+            )
+            for i, n in enumerate(counts)
+        )
+    )
     return Example(rows=rows, note=note)
-
-
-
 
 
 class DatasetView:
@@ -57,8 +64,9 @@ class DatasetView:
     record's link to the earlier record it repeats or near-duplicates on its side, and each training
     sample's nearest-in-order test case (`links`, `leaks`)."""
 
-    def __init__(self, records: Sequence[Record], against: Sequence[Record] | None = None,
-                 threshold: float = NEAR_DUP_THRESHOLD) -> None:
+    def __init__(
+        self, records: Sequence[Record], against: Sequence[Record] | None = None, threshold: float = NEAR_DUP_THRESHOLD
+    ) -> None:
         self.records = list(records)
         self.threshold = threshold
         in_records = [r for r in self.records if isinstance(r.item, TestCase)]
@@ -93,14 +101,22 @@ class DatasetView:
         of k records gives k - 1 links, not k * (k - 1) / 2 pairs."""
         training, search = self._training
         tests = [k for k, r in enumerate(self.records) if isinstance(r.item, TestCase)]
-        sides = [(training, search), (tests, NearDupSearch([self.records[k].item.input.paragraph for k in tests],
-                                                            threshold=self.threshold))]
+        sides = [
+            (training, search),
+            (tests, NearDupSearch([self.records[k].item.input.paragraph for k in tests], threshold=self.threshold)),
+        ]
         out: list[tuple[int, PairLink]] = []
         for where, side in sides:
             for cluster in side.clusters():
                 for m in cluster.members:
-                    out.append((where[m.index], PairLink(self.records[where[m.index]], self.records[where[m.anchor]],
-                                                         m.similarity, m.identical)))
+                    out.append(
+                        (
+                            where[m.index],
+                            PairLink(
+                                self.records[where[m.index]], self.records[where[m.anchor]], m.similarity, m.identical
+                            ),
+                        )
+                    )
         out.sort(key=lambda item: item[0])
         return [link for _, link in out]
 
@@ -114,8 +130,11 @@ class DatasetView:
         if not training or not tests:
             return []
         found = search.earliest_near([r.item.input.paragraph for r in tests])
-        return [PairLink(self.records[k], tests[hit[0]], hit[1], False)
-                for k, hit in zip(training, found, strict=True) if hit is not None]
+        return [
+            PairLink(self.records[k], tests[hit[0]], hit[1], False)
+            for k, hit in zip(training, found, strict=True)
+            if hit is not None
+        ]
 
 
 @dataclass(slots=True)
@@ -128,8 +147,9 @@ class PairLink:
     identical: bool
 
 
-def _finding(rule_id: str, record: Record | None, message: str, severity: Severity | None = None,
-             related: Record | None = None) -> Finding:
+def _finding(
+    rule_id: str, record: Record | None, message: str, severity: Severity | None = None, related: Record | None = None
+) -> Finding:
     return Finding(
         rule=rule_id,
         severity=severity or RULES[rule_id].severity,
@@ -150,7 +170,7 @@ def _where(record: Record) -> str:
     severity="error",
     rationale="Lesson 1: 260 samples all with 2 metrics taught the model to pad or cut to 2 (29% perfect match)",
     fix="Let each paragraph decide its count: add 0-, 1-, 3- and 4-metric paragraphs (type C exists for this) "
-        "and drop padded weak metrics; `finsynth report` shows the distribution against the test set.",
+    "and drop padded weak metrics; `finsynth report` shows the distribution against the test set.",
     fires=_count_example([2] * 20, "20 samples, all with 2 metrics"),
     passes=_count_example([1, 2, 3, 1, 2] * 4, "20 samples with 1, 2 and 3 metrics"),
     scope="dataset",
@@ -162,9 +182,12 @@ def fixed_count(view: DatasetView) -> Iterator[Finding]:
     dominant = dominant_count([s.count for s in samples])
     if dominant is not None and dominant[2] >= FIXED_COUNT_ERROR:
         count, n, share = dominant
-        yield _finding("fixed-count", None,
-                       f"{n} of {len(samples)} samples ({share:.0%}) have exactly {count} metric(s); "
-                       f"the model will learn to pad or cut to {count}")
+        yield _finding(
+            "fixed-count",
+            None,
+            f"{n} of {len(samples)} samples ({share:.0%}) have exactly {count} metric(s); "
+            f"the model will learn to pad or cut to {count}",
+        )
     by_type: dict[str, list[int]] = {}
     for s in samples:
         by_type.setdefault(s.type, []).append(s.count)
@@ -173,9 +196,12 @@ def fixed_count(view: DatasetView) -> Iterator[Finding]:
         dominant = dominant_count(counts)
         if dominant is not None and dominant[2] >= FIXED_COUNT_WARNING:
             count, n, share = dominant
-            yield _finding("fixed-count", None,
-                           f"type {sample_type}: {n} of {len(counts)} samples ({share:.0%}) "
-                           f"have exactly {count} metric(s)", severity="warning")
+            yield _finding(
+                "fixed-count",
+                None,
+                f"type {sample_type}: {n} of {len(counts)} samples ({share:.0%}) have exactly {count} metric(s)",
+                severity="warning",
+            )
 
 
 @rule(
@@ -191,8 +217,9 @@ def duplicate(view: DatasetView) -> Iterator[Finding]:
     """A paragraph identical (after normalisation) to an earlier one."""
     for link in view.links:
         if link.identical:
-            yield _finding("duplicate", link.record, f"paragraph is identical to {_where(link.other)}",
-                           related=link.other)
+            yield _finding(
+                "duplicate", link.record, f"paragraph is identical to {_where(link.other)}", related=link.other
+            )
 
 
 @rule(
@@ -200,7 +227,7 @@ def duplicate(view: DatasetView) -> Iterator[Finding]:
     severity="warning",
     rationale="Lesson 9 (data quality first): lightly edited copies over-weight one example and hide in splits",
     fix="Keep one of the copies (the build keeps the first), or rewrite the other into a genuinely "
-        "different paragraph.",
+    "different paragraph.",
     fires=Example(
         rows=_rows(example(PROSE, paragraph=_LONG), example(PROSE, paragraph=_LONG.replace("623", "641"))),
         note="one number changed",
@@ -212,9 +239,12 @@ def near_duplicate(view: DatasetView) -> Iterator[Finding]:
     """A paragraph whose character-trigram Jaccard with an earlier one is >= 0.8 (not identical)."""
     for link in view.links:
         if not link.identical:
-            yield _finding("near-duplicate", link.record,
-                           f"paragraph near-duplicates {_where(link.other)} (Jaccard {link.similarity:.2f})",
-                           related=link.other)
+            yield _finding(
+                "near-duplicate",
+                link.record,
+                f"paragraph near-duplicates {_where(link.other)} (Jaccard {link.similarity:.2f})",
+                related=link.other,
+            )
 
 
 @rule(
@@ -222,9 +252,12 @@ def near_duplicate(view: DatasetView) -> Iterator[Finding]:
     severity="error",
     rationale="Lesson 9 (data quality first): one paragraph with two different metric sets teaches both answers",
     fix="Decide which metric set is right for the paragraph and keep only that row.",
-    fires=Example(rows=_rows(example(PROSE, paragraph=_LONG),
-                             example(PROSE, paragraph=_LONG, metrics=(("营收", "financial", 0.95),))),
-                  note="the same paragraph labelled 毛利率 and 营收"),
+    fires=Example(
+        rows=_rows(
+            example(PROSE, paragraph=_LONG), example(PROSE, paragraph=_LONG, metrics=(("营收", "financial", 0.95),))
+        ),
+        note="the same paragraph labelled 毛利率 and 营收",
+    ),
     passes=Example(rows=_rows(example(PROSE, paragraph=_LONG), example(PROSE, paragraph=_LONG))),
     scope="dataset",
 )
@@ -250,18 +283,17 @@ def label_conflict(view: DatasetView) -> Iterator[Finding]:
     severity="error",
     rationale="Lesson 8: scores must be honest; a training paragraph that near-duplicates a test case inflates them",
     fix="Drop the training row (the build does with --allow-errors) or replace the test case; "
-        "never train on the test set.",
+    "never train on the test set.",
     fires=Example(rows=_rows(example(PROSE, paragraph=_LONG)), against=_rows(example(PROSE, paragraph=_LONG))),
-    passes=Example(
-        rows=_rows(example(PROSE, paragraph=_LONG)), against=_rows(example(PROSE, paragraph=B_PARAGRAPH))
-    ),
+    passes=Example(rows=_rows(example(PROSE, paragraph=_LONG)), against=_rows(example(PROSE, paragraph=B_PARAGRAPH))),
     scope="dataset",
 )
 def split_leakage(view: DatasetView) -> Iterator[Finding]:
     """A training paragraph identical or near-identical (Jaccard >= 0.8) to a test-set paragraph."""
     for leak in view.leaks:
-        yield _finding("split-leakage", leak.record,
-                       f"training paragraph near-duplicates test case {_where(leak.other)} "
-                       f"(Jaccard {leak.similarity:.2f})",
-                       related=leak.other)
-
+        yield _finding(
+            "split-leakage",
+            leak.record,
+            f"training paragraph near-duplicates test case {_where(leak.other)} (Jaccard {leak.similarity:.2f})",
+            related=leak.other,
+        )

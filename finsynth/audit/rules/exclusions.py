@@ -91,8 +91,12 @@ def uncovered_mentions(item: Item) -> list[Mention]:
     def is_cited(mention: Mention) -> bool:
         return mention.value is not None and abs(mention.value) in cited
 
-    out = [m for core, ms in owned.items() for m in ms
-           if not is_cited(m) and not _names_its_own_subject(paragraph, m, core)]
+    out = [
+        m
+        for core, ms in owned.items()
+        for m in ms
+        if not is_cited(m) and not _names_its_own_subject(paragraph, m, core)
+    ]
     for quantity in quantities:
         if canonical(quantity.name) in named:
             continue
@@ -101,8 +105,11 @@ def uncovered_mentions(item: Item) -> list[Mention]:
         if growth is not None and sentence in core_sentences[growth]:
             continue
         cited_clauses = {_start_of(paragraph, m.start, _CLAUSE_START) for m in quantity.mentions if is_cited(m)}
-        out += [Mention(m.text, m.value, m.unit, m.start, m.end, m.kind, quantity.name) for m in quantity.mentions
-                if not is_cited(m) and _start_of(paragraph, m.start, _CLAUSE_START) not in cited_clauses]
+        out += [
+            Mention(m.text, m.value, m.unit, m.start, m.end, m.kind, quantity.name)
+            for m in quantity.mentions
+            if not is_cited(m) and _start_of(paragraph, m.start, _CLAUSE_START) not in cited_clauses
+        ]
     return sorted(out, key=lambda m: m.start)
 
 
@@ -111,9 +118,13 @@ def uncovered_mentions(item: Item) -> list[Mention]:
     severity="warning",
     rationale="Lesson 3: per-item exclusion (v6: 55%->65%) works by naming every non-extracted number with its reason",
     fix="Add the missing item to the exclusion list with its category and reason "
-        "('叶腊石采购价（同比-22%）：归因项——…'), or extract it if it is core.",
-    fires=example("本段核心分析对象是毛利率（31.2%，同比+4.6pct）。逐项排除：玻纤纱均价（同比-12%）：归因项——是收入端背景。",
-                  type="B", paragraph=B_PARAGRAPH, note="叶腊石采购价 (-22%) is neither extracted nor excluded"),
+    "('叶腊石采购价（同比-22%）：归因项——…'), or extract it if it is core.",
+    fires=example(
+        "本段核心分析对象是毛利率（31.2%，同比+4.6pct）。逐项排除：玻纤纱均价（同比-12%）：归因项——是收入端背景。",
+        type="B",
+        paragraph=B_PARAGRAPH,
+        note="叶腊石采购价 (-22%) is neither extracted nor excluded",
+    ),
     passes=example(B_ANALYSIS, type="B", paragraph=B_PARAGRAPH),
 )
 def exclusion_coverage(item: Item) -> Iterator[Hit]:
@@ -133,12 +144,16 @@ def exclusion_coverage(item: Item) -> Iterator[Hit]:
         )
 
 
-_FRAGMENT_ANALYSIS = ("本段核心分析对象是毛利率（31.2%，同比+4.6pct）。"
-                      "逐项排除：玻纤纱均价（同比-12%）：归因项——是收入端背景。"
-                      "在叶腊石采购价（同比-22%）：归因项——是成本端原因之一。")
-_SIGN_LOST_ANALYSIS = ("本段核心分析对象是毛利率（31.2%，同比+4.6pct）。"
-                       "逐项排除：玻纤纱均价（12%）：归因项——是收入端背景。"
-                       "叶腊石采购价（同比-22%）：归因项——是成本端原因之一。")
+_FRAGMENT_ANALYSIS = (
+    "本段核心分析对象是毛利率（31.2%，同比+4.6pct）。"
+    "逐项排除：玻纤纱均价（同比-12%）：归因项——是收入端背景。"
+    "在叶腊石采购价（同比-22%）：归因项——是成本端原因之一。"
+)
+_SIGN_LOST_ANALYSIS = (
+    "本段核心分析对象是毛利率（31.2%，同比+4.6pct）。"
+    "逐项排除：玻纤纱均价（12%）：归因项——是收入端背景。"
+    "叶腊石采购价（同比-22%）：归因项——是成本端原因之一。"
+)
 
 
 def _exclusions(item: Item) -> list:
@@ -151,11 +166,12 @@ def _exclusions(item: Item) -> list:
     id="ungrounded-exclusion",
     severity="warning",
     rationale="Lesson 3: per-item exclusion teaches the model to name each number as the paragraph does; "
-              "clause fragments ('在碳酸锂价格', '的背景下') and invented names teach it to cut text at random",
+    "clause fragments ('在碳酸锂价格', '的背景下') and invented names teach it to cut text at random",
     fix="Name the item with the paragraph's own noun phrase for the quantity (叶腊石采购价, not 在叶腊石采购价 "
-        "or 叶腊石采购); split parallel items only where the paragraph names each one.",
-    fires=example(_FRAGMENT_ANALYSIS, type="B", paragraph=B_PARAGRAPH,
-                  note="'在叶腊石采购价' opens with a preposition"),
+    "or 叶腊石采购); split parallel items only where the paragraph names each one.",
+    fires=example(
+        _FRAGMENT_ANALYSIS, type="B", paragraph=B_PARAGRAPH, note="'在叶腊石采购价' opens with a preposition"
+    ),
     passes=example(B_ANALYSIS, type="B", paragraph=B_PARAGRAPH),
 )
 def ungrounded_exclusion(item: Item) -> Iterator[Hit]:
@@ -181,9 +197,9 @@ def ungrounded_exclusion(item: Item) -> Iterator[Hit]:
     id="exclusion-value-mismatch",
     severity="warning",
     rationale="Lesson 3: an exclusion restates the paragraph's evidence; 同比-3% cited as 3% (or 4.6个百分点 as "
-              "4.6%) teaches the model to misread direction and units",
+    "4.6%) teaches the model to misread direction and units",
     fix="Cite the value as the paragraph writes it, direction included: '同比下降22%' or '同比-22%', never "
-        "'22%'; keep 个百分点/pct apart from %, and 万 apart from 亿.",
+    "'22%'; keep 个百分点/pct apart from %, and 万 apart from 亿.",
     fires=example(
         _SIGN_LOST_ANALYSIS, type="B", paragraph=B_PARAGRAPH, note="玻纤纱均价 fell 12%; '12%' drops the sign"
     ),
@@ -201,6 +217,7 @@ def exclusion_value_mismatch(item: Item) -> Iterator[Hit]:
         if problems:
             start = analysis.find(excluded.values) if excluded.values else -1
             bounds = [(start, start + len(excluded.values))] if start >= 0 else []
-            yield Hit(f"exclusion item {excluded.name!r}: " + "; ".join(p.describe() for p in problems),
-                      text_spans("analysis", bounds))
-
+            yield Hit(
+                f"exclusion item {excluded.name!r}: " + "; ".join(p.describe() for p in problems),
+                text_spans("analysis", bounds),
+            )

@@ -36,11 +36,12 @@ class LintOptions:
     id="length",
     severity="error",
     rationale="GUIDE section 5: training truncates at max_length 2048 tokens; a cut row loses its metrics JSON "
-              "(or its analysis) and teaches the model to stop mid-answer",
+    "(or its analysis) and teaches the model to stop mid-answer",
     fix="Split the paragraph at a chapter or sentence boundary (finsynth ingest cuts chunks that fit), or "
-        "shorten the analysis; raise --max-tokens only if training uses a longer max_length.",
-    fires=example(PROSE, paragraph="公司2025H1毛利率为35.8%，同比提升2.3个百分点。" * 160,
-                  note="a paragraph of 4,160 characters"),
+    "shorten the analysis; raise --max-tokens only if training uses a longer max_length.",
+    fires=example(
+        PROSE, paragraph="公司2025H1毛利率为35.8%，同比提升2.3个百分点。" * 160, note="a paragraph of 4,160 characters"
+    ),
     passes=example(PROSE),
 )
 def length(item: Item, options: LintOptions) -> Iterator[str]:
@@ -50,14 +51,17 @@ def length(item: Item, options: LintOptions) -> Iterator[str]:
     than the budget and would be truncated."""
     paragraph, analysis = len(item.input.paragraph), len(item.output.analysis)
     if paragraph + analysis > options.max_chars:
-        yield (f"paragraph ({paragraph:,} characters) and analysis ({analysis:,}) run past {options.max_chars:,} "
-               f"characters; the row cannot fit in {options.max_tokens:,} training tokens")
+        yield (
+            f"paragraph ({paragraph:,} characters) and analysis ({analysis:,}) run past {options.max_chars:,} "
+            f"characters; the row cannot fit in {options.max_tokens:,} training tokens"
+        )
         return
     if options.tokenizer is not None:
         from finsynth.audit.tokens import chat_row_tokens
 
         n = chat_row_tokens(item, options.tokenizer)
         if n > options.max_tokens:
-            yield (f"the rendered training row has {n:,} tokens, past max_length {options.max_tokens:,}; "
-                   "it would be truncated")
-
+            yield (
+                f"the rendered training row has {n:,} tokens, past max_length {options.max_tokens:,}; "
+                "it would be truncated"
+            )

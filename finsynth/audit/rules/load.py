@@ -14,11 +14,13 @@ from finsynth.io import QuarantineRow
     id="unreadable-row",
     severity="error",
     rationale="Every input row ends up trained on or in quarantine with its reason; a set whose rows do not "
-              "load is not the set the reviewer thinks it is",
+    "load is not the set the reviewer thinks it is",
     fix="Fix the row named by file, line and field (the reason says what the data contract expected), or "
-        "delete it; `finsynth build` quarantines it otherwise.",
-    fires=Example(raw='{"type": "A", "input": {"chapter_title": "盈利能力", "paragraph": "毛利率35.8%"}, "output": ',
-                  note="a row cut off mid-object"),
+    "delete it; `finsynth build` quarantines it otherwise.",
+    fires=Example(
+        raw='{"type": "A", "input": {"chapter_title": "盈利能力", "paragraph": "毛利率35.8%"}, "output": ',
+        note="a row cut off mid-object",
+    ),
     passes=Example(raw=json.dumps(example(PROSE).rows[0], ensure_ascii=False)),
     scope="load",
 )
@@ -27,6 +29,10 @@ def unreadable_row(row: QuarantineRow) -> Iterator[Finding]:
     breaks the data contract (a missing analysis, a score given as a string). Reported with its file,
     line, field and reason, as an error."""
     field = f"{row.field}: " if row.field else ""
-    yield Finding(rule="unreadable-row", severity="error", path=row.path, line=row.line,
-                  message=f"row does not load: {field}{row.reason}")
-
+    yield Finding(
+        rule="unreadable-row",
+        severity="error",
+        path=row.path,
+        line=row.line,
+        message=f"row does not load: {field}{row.reason}",
+    )

@@ -11,8 +11,9 @@ from rapidfuzz import fuzz
 from finsynth.audit.rules.base import PROSE, Item, bigrams, example, rule
 from finsynth.text.names import canonical, surface_variants
 
-GROUNDING_MIN = 0.5            # name-to-text similarity below this is "far from anything"
-INVENTED_RUN = 4               # ... and a name with this many unsupported characters in a row is renamed
+GROUNDING_MIN = 0.5  # name-to-text similarity below this is "far from anything"
+INVENTED_RUN = 4  # ... and a name with this many unsupported characters in a row is renamed
+
 
 def grounding(name: str, text: str) -> float:
     """How well `name` is found in `text`, 0..1: 1.0 for a substring, else the better of rapidfuzz's
@@ -37,7 +38,7 @@ def invented_run(name: str, text: str) -> int:
     for variant in surface_variants(name):
         covered = [ch in _NAME_GLUE for ch in variant]
         for i in range(len(variant) - 1):
-            if variant[i:i + 2] in text:
+            if variant[i : i + 2] in text:
                 covered[i] = covered[i + 1] = True
         if len(variant) == 1 and variant in text:
             covered[0] = True
@@ -70,7 +71,7 @@ def metric_not_in_analysis(item: Item) -> Iterator[str]:
     id="ungrounded-metric",
     severity="warning",
     rationale="Lesson 9: names come from the paragraph; a 32B model 'improved' "
-              "泽布替尼全球销售额 -> 核心产品全球销售额",
+    "泽布替尼全球销售额 -> 核心产品全球销售额",
     fix="Use the paragraph's own wording for the metric name (泽布替尼全球销售额, not 核心产品全球销售额).",
     fires=example(
         "段落围绕核心产品全球销售额展开，是唯一的分析主体。",
@@ -101,14 +102,18 @@ def ungrounded_metric(item: Item) -> Iterator[str]:
     id="duplicate-metric",
     severity="error",
     rationale="Lesson 3 (the matcher undercounts spellings): one metric listed twice under two spellings (营收 and "
-              "营业收入) is counted once by evaluation and teaches the model to pad the list",
+    "营业收入) is counted once by evaluation and teaches the model to pad the list",
     fix="Keep one of the two names (the paragraph's own wording) and drop the other metric.",
-    fires=example("段落围绕营收展开，营业收入的增长是分析主体。",
-                  paragraph="公司2025H1营收达到120亿元，营业收入同比增长18%。",
-                  metrics=(("营收", "financial", 0.95), ("营业收入", "financial", 0.9))),
-    passes=example("段落围绕营收及其增速展开，两者都是分析主体。",
-                   paragraph="公司2025H1营收达到120亿元，营收增速为18%。",
-                   metrics=(("营收", "financial", 0.95), ("营收增速", "financial", 0.9))),
+    fires=example(
+        "段落围绕营收展开，营业收入的增长是分析主体。",
+        paragraph="公司2025H1营收达到120亿元，营业收入同比增长18%。",
+        metrics=(("营收", "financial", 0.95), ("营业收入", "financial", 0.9)),
+    ),
+    passes=example(
+        "段落围绕营收及其增速展开，两者都是分析主体。",
+        paragraph="公司2025H1营收达到120亿元，营收增速为18%。",
+        metrics=(("营收", "financial", 0.95), ("营收增速", "financial", 0.9)),
+    ),
 )
 def duplicate_metric(item: Item) -> Iterator[str]:
     """Two metrics of one sample that the lexicon spells the same, such as 营收 and 营业收入 or EPS and 每股收益.
@@ -130,16 +135,19 @@ def duplicate_metric(item: Item) -> Iterator[str]:
     severity="warning",
     rationale="GUIDE section 1: metrics are listed highest score first; training and evaluation read them in order",
     fix="Sort the metrics by score, highest first.",
-    fires=example("段落围绕毛利率和净利率展开，两者都是分析主体。",
-                  paragraph="公司毛利率为35.8%，净利率为12.1%，均同比提升。",
-                  metrics=(("净利率", "financial", 0.8), ("毛利率", "financial", 0.95))),
-    passes=example("段落围绕毛利率和净利率展开，两者都是分析主体。",
-                   paragraph="公司毛利率为35.8%，净利率为12.1%，均同比提升。",
-                   metrics=(("毛利率", "financial", 0.95), ("净利率", "financial", 0.8))),
+    fires=example(
+        "段落围绕毛利率和净利率展开，两者都是分析主体。",
+        paragraph="公司毛利率为35.8%，净利率为12.1%，均同比提升。",
+        metrics=(("净利率", "financial", 0.8), ("毛利率", "financial", 0.95)),
+    ),
+    passes=example(
+        "段落围绕毛利率和净利率展开，两者都是分析主体。",
+        paragraph="公司毛利率为35.8%，净利率为12.1%，均同比提升。",
+        metrics=(("毛利率", "financial", 0.95), ("净利率", "financial", 0.8)),
+    ),
 )
 def score_order(item: Item) -> Iterator[str]:
     """Metrics are not ordered by score, highest first."""
     scores = [m.score for m in item.output.metrics]
     if any(a < b for a, b in pairwise(scores)):
         yield f"metrics are not ordered by score, highest first: {', '.join(f'{s:g}' for s in scores)}"
-

@@ -19,10 +19,12 @@ from finsynth.text.style import classify_analysis, exclusion_items
     severity="error",
     rationale="Lesson 6: numbered lists '1. 2. 3.' in the analysis (v12) fell 56%->44%; single-metric cases 9/10->4/10",
     fix="Rewrite the items as flowing sentences that say why each metric is (or is not) core; keep the "
-        "numbers, drop the markers.",
+    "numbers, drop the markers.",
     fires=example("本段核心指标：1. 毛利率提升2.3个百分点；2. 产品结构升级。", note="1. and 2. count up"),
-    passes=example("公司1.6T光模块放量，2025H1毛利率35.8%，较9.8元的单位成本摊薄明显，是段落唯一的分析主体。",
-                   note="1.6T, 2025H1 and 9.8元 are numbers, not markers"),
+    passes=example(
+        "公司1.6T光模块放量，2025H1毛利率35.8%，较9.8元的单位成本摊薄明显，是段落唯一的分析主体。",
+        note="1.6T, 2025H1 and 9.8元 are numbers, not markers",
+    ),
 )
 def numbered_list(item: Item) -> Iterator[Hit]:
     """The analysis is a list: two or more markers counting up from 1 (`1.` `1、` `1)` `(1)` `（1）`
@@ -33,8 +35,10 @@ def numbered_list(item: Item) -> Iterator[Hit]:
     if markers:
         kind = markers[0].kind
         shown = " ".join(str(m.number) for m in markers[:4]) if kind != "bulleted" else f"{len(markers)} bullets"
-        yield Hit(f"analysis enumerates with {kind} list markers ({shown}); write prose instead",
-                  text_spans("analysis", ((m.start, m.end) for m in markers)))
+        yield Hit(
+            f"analysis enumerates with {kind} list markers ({shown}); write prose instead",
+            text_spans("analysis", ((m.start, m.end) for m in markers)),
+        )
 
 
 @rule(
@@ -42,8 +46,8 @@ def numbered_list(item: Item) -> Iterator[Hit]:
     severity="error",
     rationale="Lesson 6: semicolon enumerations 'X——要点；Y——要点' (v12.1) fell 56%->44%, predictions/case 100->120",
     fix="Say in sentences what the paragraph analyses and why: name the core metric with its evidence, "
-        "then why the other numbers are context. Parallel 'head——point' items teach the model to list "
-        "everything it sees.",
+    "then why the other numbers are context. Parallel 'head——point' items teach the model to list "
+    "everything it sees.",
     fires=example(
         "段落分析快递企业的单票经济性。核心指标：单票收入（2.41元，同比-3%）——价格竞争的直接体现；"
         "单票成本（2.05元，同比-6%）——自动化分拣摊薄成本。",
@@ -63,9 +67,11 @@ def semicolon_enumeration(item: Item) -> Iterator[Hit]:
     rationale are the required style there, not an enumeration of metrics, and do not count."""
     items = parallel_items(item.output.analysis)
     if items:
-        yield Hit(f"analysis enumerates {len(items)} items in parallel ({listed([i.head for i in items])}); "
-                  "write prose instead", text_spans("analysis", ((i.start, i.end) for i in items)))
-
+        yield Hit(
+            f"analysis enumerates {len(items)} items in parallel ({listed([i.head for i in items])}); "
+            "write prose instead",
+            text_spans("analysis", ((i.start, i.end) for i in items)),
+        )
 
 
 _COUNT_WORD = r"(?:\d+|[一二两三四五六七八九十])"
@@ -73,17 +79,46 @@ _WHOSE = r"(?:本段落?|该段落?|此段|段落|这段)?(?:中|的)?"
 _INDICATOR = r"(?:(?:核心|关键|重要|被深度分析|被分析|深度分析)的?)?(?:指标|核心指标)"
 _COUNT_ANCHOR = re.compile(
     r"[\s【\[（(「“\"'*#]*"
-    r"(?P<anchor>" + _WHOSE + _INDICATOR + r"(?:数量|个数|数目|数)\s*(?:[:：=＝]|为|是|共)?\s*" + _COUNT_WORD
-    + r"|" + _WHOSE + r"(?:共|总共|一共|只|仅|仅仅|只是)?"
+    r"(?P<anchor>"
+    + _WHOSE
+    + _INDICATOR
+    + r"(?:数量|个数|数目|数)\s*(?:[:：=＝]|为|是|共)?\s*"
+    + _COUNT_WORD
+    + r"|"
+    + _WHOSE
+    + r"(?:共|总共|一共|只|仅|仅仅|只是)?"
     + r"(?:有|包含|含有|涉及|提取出?|识别出?|给出|深度分析了?|分析了)\s*"
-    + _COUNT_WORD + r"\s*[个项](?:核心|关键|重要)?(?:指标|核心指标|被深度分析|值得)"
-    + r"|" + _WHOSE + r"(?:共|总共|一共|仅|只)\s*" + _COUNT_WORD + r"\s*[个项](?:核心|关键)?指标"
-    + r"|" + _WHOSE + _INDICATOR + r"\s*(?:共|有|为|是)\s*" + _COUNT_WORD + r"\s*[个项]"
-    + r"|" + _WHOSE + _INDICATOR + r"\s*[（(]\s*(?:共|有)?\s*" + _COUNT_WORD + r"\s*[个项]\s*[）)]"
-    + r"|" + _COUNT_WORD + r"\s*[个项](?:核心|关键)指标\s*[:：]"
-    + r"|" + _WHOSE + _INDICATOR + r"\s*[:：=＝]\s*" + _COUNT_WORD + r"\s*[个项]"
+    + _COUNT_WORD
+    + r"\s*[个项](?:核心|关键|重要)?(?:指标|核心指标|被深度分析|值得)"
+    + r"|"
+    + _WHOSE
+    + r"(?:共|总共|一共|仅|只)\s*"
+    + _COUNT_WORD
+    + r"\s*[个项](?:核心|关键)?指标"
+    + r"|"
+    + _WHOSE
+    + _INDICATOR
+    + r"\s*(?:共|有|为|是)\s*"
+    + _COUNT_WORD
+    + r"\s*[个项]"
+    + r"|"
+    + _WHOSE
+    + _INDICATOR
+    + r"\s*[（(]\s*(?:共|有)?\s*"
+    + _COUNT_WORD
+    + r"\s*[个项]\s*[）)]"
+    + r"|"
+    + _COUNT_WORD
+    + r"\s*[个项](?:核心|关键)指标\s*[:：]"
+    + r"|"
+    + _WHOSE
+    + _INDICATOR
+    + r"\s*[:：=＝]\s*"
+    + _COUNT_WORD
+    + r"\s*[个项]"
     + r")"
 )
+
 
 def _anchor_match(analysis: str) -> re.Match[str] | None:
     match = _COUNT_ANCHOR.match(analysis)
@@ -105,7 +140,7 @@ def _without_count_anchor(analysis: str) -> str | None:
     end = _SENTENCE_END.search(analysis, match.end("anchor"))
     if end is None or end.start() - match.end("anchor") > 12:  # "本段有2个指标被深度分析" + at most a few words
         return None
-    return (analysis[:match.start("anchor")] + analysis[end.end():]).strip() or None
+    return (analysis[: match.start("anchor")] + analysis[end.end() :]).strip() or None
 
 
 def _with_analysis(item: Item, analysis: str | None) -> Item | None:
@@ -196,21 +231,27 @@ def _rewrite_count_anchor(item: Item) -> Item | None:
 # a short opening sentence with no number that only names the topic ("段落分析家电企业的经营质量。")
 _TOPIC_SENTENCE = re.compile(r"[^。；;！？!?\n\d]{4,30}[。；;\n]")
 
+
 @rule(
     id="count-anchor",
     severity="error",
     rationale="Lesson 5: opening with '核心指标数量：2' (v10) fell 52%->46%: the model commits to a count, then pads",
     fix="Reason about the paragraph first; say the count, if at all, as the conclusion after the reasoning "
-        "(`--fix count-anchor:move`). Cutting the sentence (`count-anchor:cut`) was measured harmful on the 0.5B "
-        "model (see the evidence): type C's count statements are the only place the corpus says in words that a "
-        "paragraph has one metric.",
+    "(`--fix count-anchor:move`). Cutting the sentence (`count-anchor:cut`) was measured harmful on the 0.5B "
+    "model (see the evidence): type C's count statements are the only place the corpus says in words that a "
+    "paragraph has one metric.",
     fires=example("本段只有1个指标被深度分析。段落围绕毛利率展开。", note="a restraint opening commits to a count too"),
     passes=example("段落围绕毛利率展开，给出35.8%的水平和同比提升，是唯一被深度分析的指标。"),
-    fixes={"cut": unsafe(_drop_count_anchor, "deletes the opening sentence; the count is then said nowhere but in "
-                                             "the metrics list"),
-           "move": unsafe(_move_count_anchor, "moves the count to a new closing sentence the fix writes"),
-           "rewrite": unsafe(_rewrite_count_anchor, "replaces the opening with a sentence the fix writes, naming the "
-                                                    "metrics and the paragraph's other numbers")},
+    fixes={
+        "cut": unsafe(
+            _drop_count_anchor, "deletes the opening sentence; the count is then said nowhere but in the metrics list"
+        ),
+        "move": unsafe(_move_count_anchor, "moves the count to a new closing sentence the fix writes"),
+        "rewrite": unsafe(
+            _rewrite_count_anchor,
+            "replaces the opening with a sentence the fix writes, naming the metrics and the paragraph's other numbers",
+        ),
+    },
 )
 def count_anchor(item: Item) -> Iterator[Hit]:
     """The analysis opens by announcing a metric count ("核心指标数量：2", "本段有3个指标被深度分析",
@@ -227,8 +268,10 @@ def count_anchor(item: Item) -> Iterator[Hit]:
     match = _anchor_match(analysis)
     if match:
         opening = re.split(r"[。；;\n]", analysis.strip(), maxsplit=1)[0][:40]
-        yield Hit(f"analysis opens by announcing a metric count ({opening!r}); reason first, count last",
-                  text_spans("analysis", [match.span("anchor")]))
+        yield Hit(
+            f"analysis opens by announcing a metric count ({opening!r}); reason first, count last",
+            text_spans("analysis", [match.span("anchor")]),
+        )
 
 
 EXPECTED_STYLES: dict[str, tuple[str, ...]] = {
@@ -249,7 +292,7 @@ _STYLE_WORDS = {
     severity="error",
     rationale="Lesson 4: exclusion style forced onto A/C/D (v9) fell 48%->40%; asymmetric styles (v9.1) rose to 52%",
     fix="Write the type's style: prose for A and C; for B name the core metric(s) then every other number "
-        "with '逐项排除：X（值）：类别——理由'; for D add a financial/business rationale to each extracted metric.",
+    "with '逐项排除：X（值）：类别——理由'; for D add a financial/business rationale to each extracted metric.",
     fires=example(B_ANALYSIS, paragraph=B_PARAGRAPH, note="type A written in B's exclusion style"),
     passes=example(B_ANALYSIS, type="B", paragraph=B_PARAGRAPH),
 )
@@ -268,7 +311,8 @@ def style_mismatch(item: Item) -> Iterator[Hit]:
             start = analysis.find(excluded.name)
             if start >= 0:
                 bounds.append((start, start + len(excluded.name)))
-        yield Hit(f"type {item.type} analysis is {style} ({_STYLE_WORDS[style]}); "
-                  f"type {item.type} needs {_STYLE_WORDS[expected[0]]}", text_spans("analysis", bounds))
-
-
+        yield Hit(
+            f"type {item.type} analysis is {style} ({_STYLE_WORDS[style]}); "
+            f"type {item.type} needs {_STYLE_WORDS[expected[0]]}",
+            text_spans("analysis", bounds),
+        )

@@ -49,8 +49,9 @@ def read_docx(path: Path) -> ReadDocument:
     try:
         document = docx.Document(str(path))
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
-        raise UnreadableFile(f"not a readable DOCX ({type(exc).__name__}: {str(exc)[:120] or 'no detail'}); "
-                             "save it from Word as .docx") from exc
+        raise UnreadableFile(
+            f"not a readable DOCX ({type(exc).__name__}: {str(exc)[:120] or 'no detail'}); save it from Word as .docx"
+        ) from exc
     except Exception as exc:  # python-docx / lxml raise their own types for a damaged package
         raise UnreadableFile(f"not a readable DOCX ({type(exc).__name__}: {str(exc)[:120]})") from exc
     doc = ReadDocument(format="docx", blocks=[])
@@ -111,4 +112,3 @@ def read_docx(path: Path) -> ReadDocument:
         open_list = None
         doc.blocks.append(Block("text", text, pages=[on_page]))
     return doc
-

@@ -57,8 +57,12 @@ def _table_row(line: Line) -> bool:
     if line.wide_gaps < 2:
         return False
     label = next((i for i, cell in enumerate(cells) if is_number(cell)), len(cells))
-    return (label <= 2 and len(cells) - label >= 2 and all(is_number(c) for c in cells[label:])
-            and not any(p in text for p in "，。；！？"))
+    return (
+        label <= 2
+        and len(cells) - label >= 2
+        and all(is_number(c) for c in cells[label:])
+        and not any(p in text for p in "，。；！？")
+    )
 
 
 @dataclass
@@ -114,8 +118,9 @@ def _lines(page, number: int, column: int = 0) -> list[Line]:
         sizes = [c["size"] for c in chars]
         size = statistics.median(sizes) if sizes else 0.0
         wide = sum(1 for a, b in itertools.pairwise(chars) if size and b["x0"] - a["x1"] > size)
-        out.append(Line(text, line["x0"], line["x1"], line["top"], line["bottom"], size, number, column,
-                        wide_gaps=wide))
+        out.append(
+            Line(text, line["x0"], line["x1"], line["top"], line["bottom"], size, number, column, wide_gaps=wide)
+        )
     return out
 
 
@@ -123,8 +128,11 @@ def _gutter(page, boxes: list[tuple[float, float, float, float]]) -> tuple[float
     """(x, top, bottom) of the gutter of a two-column page, or None for a one-column page. The ruled tables'
     `boxes` (kept out of the text) take their place as words: a column may hold only a table."""
     width, height = page.width, page.height
-    words = [w for w in page.extract_words(x_tolerance=3, y_tolerance=3)
-             if height * 0.06 < w["top"] and w["bottom"] < height * 0.94]
+    words = [
+        w
+        for w in page.extract_words(x_tolerance=3, y_tolerance=3)
+        if height * 0.06 < w["top"] and w["bottom"] < height * 0.94
+    ]
     words += [{"x0": x0, "x1": x1, "top": top, "bottom": bottom, "text": ""} for x0, top, x1, bottom in boxes]
     if len(words) < 10:
         return None
@@ -228,8 +236,10 @@ def read_pdf(path: Path, ocr: bool = True) -> ReadDocument:
     except Exception as exc:  # pdfminer/pdfplumber raise many types for a damaged or non-PDF file
         raise UnreadableFile(f"not a readable PDF ({type(exc).__name__}: {str(exc)[:120] or 'no detail'})") from exc
     if doc.pages_without_text:
-        doc.notes.append(f"pages without a text layer, not read: {doc.pages_without_text}; "
-                         + (ocr_mod.unavailable() or "OCR turned off"))
+        doc.notes.append(
+            f"pages without a text layer, not read: {doc.pages_without_text}; "
+            + (ocr_mod.unavailable() or "OCR turned off")
+        )
     _assemble(doc, pages)
     return doc
 
@@ -261,8 +271,11 @@ def _edges(lines: list[Line]) -> tuple[int, int]:
 
     def apart(upper: Line, lower: Line) -> bool:
         # a header or footer is set off by a gap, or printed in another size than the body next to it
-        return (lower.column != upper.column or lower.top - upper.bottom > 1.5 * max(upper.size, lower.size)
-                or abs(upper.size - lower.size) > 0.5)
+        return (
+            lower.column != upper.column
+            or lower.top - upper.bottom > 1.5 * max(upper.size, lower.size)
+            or abs(upper.size - lower.size) > 0.5
+        )
 
     head = next((k + 1 for k in range(min(EDGE_LINES, len(lines) - 1)) if apart(lines[k], lines[k + 1])), 0)
     last = len(lines) - 1
@@ -313,8 +326,12 @@ def _assemble(doc: ReadDocument, pages: list[_Page]) -> None:
 
     def same_flow(prev: Line, line: Line) -> bool:
         """The next line of the same column, without a wide gap (a new page or column is a flow break)."""
-        return (prev.page == line.page and prev.column == line.column and not line.gap_before
-                and not (prev.size and line.top - prev.bottom > 1.5 * prev.size))
+        return (
+            prev.page == line.page
+            and prev.column == line.column
+            and not line.gap_before
+            and not (prev.size and line.top - prev.bottom > 1.5 * prev.size)
+        )
 
     def hard_break(prev: Line, line: Line) -> bool:
         """Layout that starts a paragraph whatever the text says: a wide gap or a blank line inside a
@@ -323,8 +340,12 @@ def _assemble(doc: ReadDocument, pages: list[_Page]) -> None:
             return True
         if line.gap_before and prev.page != line.page:
             return True
-        return ((uses_indent and indented(line)) or _LIST_ITEM.match(line.text) is not None
-                or _table_row(prev) or _table_row(line))
+        return (
+            (uses_indent and indented(line))
+            or _LIST_ITEM.match(line.text) is not None
+            or _table_row(prev)
+            or _table_row(line)
+        )
 
     def wrapped(prev: Line, line: Line) -> bool:
         """The layout wrapped `prev` into `line`: `prev` does not end a sentence and the room left at its
@@ -343,8 +364,7 @@ def _assemble(doc: ReadDocument, pages: list[_Page]) -> None:
     def goes_on(prev: Line, line: Line) -> bool:
         """`line` continues the sentence of `prev`, so it is no heading either (a wrapped "三、四线城市" is
         text), unless its font is larger."""
-        return (not hard_break(prev, line) and wrapped(prev, line)
-                and (not body_size or line.size < body_size * 1.15))
+        return not hard_break(prev, line) and wrapped(prev, line) and (not body_size or line.size < body_size * 1.15)
 
     def starts_paragraph(prev: Line, line: Line) -> bool:
         if hard_break(prev, line):

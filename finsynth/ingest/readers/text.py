@@ -58,7 +58,7 @@ def _tab_cells(line: str) -> list[str] | None:
 def _indent(raw: str) -> int:
     """The depth of a line's indentation, in spaces (a tab 4, an ideographic space 2)."""
     stripped = raw.lstrip(" \t\u3000")
-    lead = raw[:len(raw) - len(stripped)]
+    lead = raw[: len(raw) - len(stripped)]
     return lead.count(" ") + 4 * lead.count("\t") + 2 * lead.count("\u3000")
 
 
@@ -121,7 +121,7 @@ def _parse(doc: ReadDocument, raw_lines: list[str], markdown: bool) -> None:
         if markdown and _FENCE.match(raw):
             flush()
             end = next((j for j in range(i + 1, n) if _FENCE.match(raw_lines[j])), n)
-            body = "\n".join(raw_lines[i + 1:end]).strip()
+            body = "\n".join(raw_lines[i + 1 : end]).strip()
             if body:
                 keep(Block("text", body, lines=[number, min(end + 1, n)]))
             else:
@@ -154,8 +154,11 @@ def _parse(doc: ReadDocument, raw_lines: list[str], markdown: bool) -> None:
             end = i
             while end < n and _TABLE_ROW.match(raw_lines[end]):
                 end += 1
-            rows = [[normalize(c) for c in _cells(raw_lines[j])] for j in range(i, end)
-                    if not _TABLE_RULE.match(raw_lines[j])]
+            rows = [
+                [normalize(c) for c in _cells(raw_lines[j])]
+                for j in range(i, end)
+                if not _TABLE_RULE.match(raw_lines[j])
+            ]
             width = max(len(r) for r in rows)
             keep(Block("table", rows=[r + [""] * (width - len(r)) for r in rows], lines=[number, end]))
             i = end
@@ -182,8 +185,10 @@ def _parse(doc: ReadDocument, raw_lines: list[str], markdown: bool) -> None:
                 continue
             flush()
             # lines i..end all matched _LIST in the loop above
-            items = [normalize(_inline(_LIST.match(raw_lines[j]).group("text")))  # type: ignore[union-attr]
-                     for j in range(i, end)]
+            items = [
+                normalize(_inline(_LIST.match(raw_lines[j]).group("text")))  # type: ignore[union-attr]
+                for j in range(i, end)
+            ]
             keep(Block("list", "\n".join(f"- {item}" for item in items), lines=[number, end]))
             i = end
             continue

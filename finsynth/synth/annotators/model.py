@@ -68,8 +68,10 @@ def name_score(gold: ExcludedItem, pred: ExcludedItem) -> float:
 
 def pair_items(gold: Sequence[ExcludedItem], pred: Sequence[ExcludedItem]) -> list[tuple[int, int]]:
     """One-to-one (gold index, predicted index) pairs, greedy best-first, ties on item order."""
-    scored = sorted(((name_score(g, p), i, j) for i, g in enumerate(gold) for j, p in enumerate(pred)),
-                    key=lambda x: (-x[0], x[1], x[2]))
+    scored = sorted(
+        ((name_score(g, p), i, j) for i, g in enumerate(gold) for j, p in enumerate(pred)),
+        key=lambda x: (-x[0], x[1], x[2]),
+    )
     used_g: set[int] = set()
     used_p: set[int] = set()
     out = []
@@ -83,8 +85,7 @@ def pair_items(gold: Sequence[ExcludedItem], pred: Sequence[ExcludedItem]) -> li
 
 
 def as_item(paragraph: str, candidate: Candidate) -> ExcludedItem:
-    return ExcludedItem(name=candidate.name, category=candidate.category, reason="",
-                        values=candidate.values(paragraph))
+    return ExcludedItem(name=candidate.name, category=candidate.category, reason="", values=candidate.values(paragraph))
 
 
 def training_pairs(samples: Iterable[Sample]) -> list[tuple[list[str], str]]:
@@ -115,7 +116,7 @@ class CategoryModel:
 
     vocabulary: dict[str, int]
     weights: np.ndarray  # (features, labels)
-    bias: np.ndarray     # (labels,)
+    bias: np.ndarray  # (labels,)
     rows: int = 0
     examples: int = 0
 
@@ -150,19 +151,28 @@ class CategoryModel:
 
     def to_json(self) -> dict:
         features = sorted(self.vocabulary, key=self.vocabulary.__getitem__)
-        return {"format": FORMAT, "labels": list(LABELS), "features": features, "rows": self.rows,
-                "examples": self.examples, "bias": [round(float(b), 6) for b in self.bias],
-                "weights": [[round(float(w), 6) for w in row] for row in self.weights]}
+        return {
+            "format": FORMAT,
+            "labels": list(LABELS),
+            "features": features,
+            "rows": self.rows,
+            "examples": self.examples,
+            "bias": [round(float(b), 6) for b in self.bias],
+            "weights": [[round(float(w), 6) for w in row] for row in self.weights],
+        }
 
     @classmethod
     def from_json(cls, data: dict) -> CategoryModel:
         if data.get("format") != FORMAT or tuple(data.get("labels", ())) != LABELS:
             raise ValueError(f"not a {FORMAT} file (format {data.get('format')!r})")
         features = data["features"]
-        return cls(vocabulary={f: i for i, f in enumerate(features)},
-                   weights=np.asarray(data["weights"], dtype=float).reshape(len(features), len(LABELS)),
-                   bias=np.asarray(data["bias"], dtype=float), rows=data.get("rows", 0),
-                   examples=data.get("examples", 0))
+        return cls(
+            vocabulary={f: i for i, f in enumerate(features)},
+            weights=np.asarray(data["weights"], dtype=float).reshape(len(features), len(LABELS)),
+            bias=np.asarray(data["bias"], dtype=float),
+            rows=data.get("rows", 0),
+            examples=data.get("examples", 0),
+        )
 
 
 def fit_model(samples: Sequence[Sample]) -> CategoryModel:
@@ -208,5 +218,6 @@ def load_model(path: str | os.PathLike[str] = DEFAULT_MODEL_PATH) -> CategoryMod
     try:
         return CategoryModel.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
     except (OSError, ValueError, KeyError, TypeError) as error:
-        raise UserError(f"{path}: not a usable annotator model ({error}); "
-                        "refit it with `finsynth annotator fit data/raw`") from error
+        raise UserError(
+            f"{path}: not a usable annotator model ({error}); refit it with `finsynth annotator fit data/raw`"
+        ) from error

@@ -77,14 +77,63 @@ class CategoryPredictor(Protocol):
         ...
 
 
-INDUSTRY_CUES = ("行业", "全行业", "全国", "全球", "国内市场", "海外市场", "市场规模", "宏观", "GDP", "CPI", "PPI",
-                 "社零", "统计局", "协会", "据", "央行", "同业", "竞争对手", "可比公司", "渗透率", "大盘", "指数",
-                 "BNEF", "IDC", "中汽协", "乘联会", "海关", "政策", "整体市场", "市场整体", "全市场")
+INDUSTRY_CUES = (
+    "行业",
+    "全行业",
+    "全国",
+    "全球",
+    "国内市场",
+    "海外市场",
+    "市场规模",
+    "宏观",
+    "GDP",
+    "CPI",
+    "PPI",
+    "社零",
+    "统计局",
+    "协会",
+    "据",
+    "央行",
+    "同业",
+    "竞争对手",
+    "可比公司",
+    "渗透率",
+    "大盘",
+    "指数",
+    "BNEF",
+    "IDC",
+    "中汽协",
+    "乘联会",
+    "海关",
+    "政策",
+    "整体市场",
+    "市场整体",
+    "全市场",
+)
 # heads of names that drive a result rather than split it ("天然气价格", "原材料成本")
 DRIVER_HEADS = frozenset({"价格", "均价", "单价", "成本", "费用", "汇率", "利率", "价差"})
 # in an item's own name: market prices and economy-wide figures, not the company's
-MARKET_CUES = ("市场均价", "市场价", "现货", "期货", "LME", "国际", "原油", "国债", "收益率", "全社会", "社会消费品",
-               "房地产", "预算", "CR", "市占率", "份额", "交易所", "大宗", "指数")
+MARKET_CUES = (
+    "市场均价",
+    "市场价",
+    "现货",
+    "期货",
+    "LME",
+    "国际",
+    "原油",
+    "国债",
+    "收益率",
+    "全社会",
+    "社会消费品",
+    "房地产",
+    "预算",
+    "CR",
+    "市占率",
+    "份额",
+    "交易所",
+    "大宗",
+    "指数",
+)
 _HISTORY_BEFORE = re.compile(
     r"(?:上年同期|去年同期|上年末|去年末|去年|上年|年初|历史|此前|以往|峰值|高点|低点|前期|上一轮|过去|曾)"
     r"(?:的|为|是|达到|达)?(?:约|近|超)?$"
@@ -95,10 +144,54 @@ _TO_AFTER = re.compile(r"\s*(?:的)?(?:提升|提高|增|升|降|下降|下滑|�
 # anywhere in the clause / just before the number
 BREAKDOWN_CUES = ("其中", "分别", "细分", "构成", "分产品", "分地区", "分业务")
 BREAKDOWN_LEADS = ("拆分", "板块", "分部", "子公司", "单季", "季度", "贡献了", "来自")
-CAUSE_CUES = ("受益于", "得益于", "由于", "因为", "主要因", "驱动", "带动", "推动", "叠加", "导致", "原因", "拉动",
-              "成本", "价格", "均价", "单价", "采购", "原材料", "费用", "汇率", "补贴", "影响", "使得", "促使")
-QUALITATIVE_CUES = ("表示", "认为", "显著", "旺盛", "持续", "策略", "有望", "预计", "趋势", "景气", "改善", "承压",
-                    "优势", "成效", "稳健", "良好", "压力", "回暖", "平滑", "竞争")
+CAUSE_CUES = (
+    "受益于",
+    "得益于",
+    "由于",
+    "因为",
+    "主要因",
+    "驱动",
+    "带动",
+    "推动",
+    "叠加",
+    "导致",
+    "原因",
+    "拉动",
+    "成本",
+    "价格",
+    "均价",
+    "单价",
+    "采购",
+    "原材料",
+    "费用",
+    "汇率",
+    "补贴",
+    "影响",
+    "使得",
+    "促使",
+)
+QUALITATIVE_CUES = (
+    "表示",
+    "认为",
+    "显著",
+    "旺盛",
+    "持续",
+    "策略",
+    "有望",
+    "预计",
+    "趋势",
+    "景气",
+    "改善",
+    "承压",
+    "优势",
+    "成效",
+    "稳健",
+    "良好",
+    "压力",
+    "回暖",
+    "平滑",
+    "竞争",
+)
 
 REASONS = {
     "归因项": "是{core}变动的原因或驱动因素，属于归因链条的一环，不是分析主体",
@@ -136,8 +229,14 @@ def _is_total(name: str) -> bool:
     return name.endswith(head) and bool(_TOTAL_STEM.search(name[: len(name) - len(head)]))
 
 
-def classify_mention(paragraph: str, mention: Mention, core_names: list[str], sentence: str,
-                     previous_end: int = 0, siblings: frozenset[str] = frozenset()) -> str:
+def classify_mention(
+    paragraph: str,
+    mention: Mention,
+    core_names: list[str],
+    sentence: str,
+    previous_end: int = 0,
+    siblings: frozenset[str] = frozenset(),
+) -> str:
     """The exclusion category of one non-core mention, from cue words and position.
 
     `previous_end` is where the mention before this one ends: position cues ("从X提升至", "上年同期
@@ -146,21 +245,24 @@ def classify_mention(paragraph: str, mention: Mention, core_names: list[str], se
     """
     left, right = clause_bounds(paragraph, mention.start, mention.end)
     clause = paragraph[left:right]
-    before = paragraph[max(left, previous_end):mention.start]
-    after = paragraph[mention.end:right]
+    before = paragraph[max(left, previous_end) : mention.start]
+    after = paragraph[mention.end : right]
     if _has(clause, INDUSTRY_CUES) or _has(mention.subject, INDUSTRY_CUES + MARKET_CUES):
         return "行业/宏观数据"
     if (_FROM_BEFORE.search(before) and _TO_AFTER.match(after)) or _HISTORY_BEFORE.search(before):
         return "历史参照"
-    if _HISTORY_HEAD.match(paragraph[left:mention.start].strip()):
+    if _HISTORY_HEAD.match(paragraph[left : mention.start].strip()):
         return "历史参照"  # "上年同期的上网电价为0.405元/千瓦时"
     if any(_extends(mention.subject, name) for name in core_names):
         return "子项拆分"
     if _has(clause, BREAKDOWN_CUES) or _has(before, BREAKDOWN_LEADS):
         return "子项拆分"
     head = _head(mention.subject) if mention.subject else ""
-    if head and head not in DRIVER_HEADS and not _is_total(mention.subject) and (
-        head in siblings or any(_head(name) == head and name != mention.subject for name in core_names)
+    if (
+        head
+        and head not in DRIVER_HEADS
+        and not _is_total(mention.subject)
+        and (head in siblings or any(_head(name) == head and name != mention.subject for name in core_names))
     ):
         return "子项拆分"  # one of several "X收入", or a part of the core "营业收入" (never their total)
     if _has(clause, CAUSE_CUES) or _has(mention.subject, CAUSE_CUES):
@@ -200,8 +302,11 @@ def _period_month(token: str, year: int) -> int | None:
 
 def _latest_period(paragraph: str) -> tuple[int, int]:
     """(year, month count) of the latest reported, not forecast, period the paragraph writes."""
-    tokens = [m for m in PERIOD_TOKEN.finditer(paragraph)
-              if not _FORECAST.search(paragraph[max(0, m.start() - 6):m.end() + 1])]
+    tokens = [
+        m
+        for m in PERIOD_TOKEN.finditer(paragraph)
+        if not _FORECAST.search(paragraph[max(0, m.start() - 6) : m.end() + 1])
+    ]
     years = [int(y) for m in tokens for y in re.findall(r"(?:19|20)\d{2}", m.group())]
     year = max(years) if years else 0
     months = [month for m in tokens if (month := _period_month(m.group(), year)) is not None]
@@ -217,7 +322,7 @@ def _earlier_period(paragraph: str, item: Candidate, latest: tuple[int, int]) ->
     last = item.mentions[-1]
     left, _ = clause_bounds(paragraph, last.start, last.end)
     floor = max(left, item.mentions[-2].end if len(item.mentions) > 1 else left)
-    token = period_in(item.name) or period_in(paragraph[floor:last.start])
+    token = period_in(item.name) or period_in(paragraph[floor : last.start])
     month = _period_month(token, year) if token else None
     return month is not None and month < newest
 
@@ -230,8 +335,10 @@ _CAUSE_PHRASE = re.compile(
     r"(?P<body>[^，,。；;！？!?]{2,90}?)(?:的?(?:影响|推动|带动|驱动|拉动|支撑|影响下|背景下|等因素))?(?=[，,。；;！？!?]|$)"
 )
 _PARTS = re.compile(r"以及|和|及|、|叠加|与")
-_QUAL_LEAD = re.compile(r"^(?:公司|期内|同时|此外|另外|整体来看|总体来看|管理层(?:表示|指出|认为|称)|我们(?:认为|预计)|"
-                        r"预计|其中|而|但|且|并|将|也|还|继续|持续推进)+")
+_QUAL_LEAD = re.compile(
+    r"^(?:公司|期内|同时|此外|另外|整体来看|总体来看|管理层(?:表示|指出|认为|称)|我们(?:认为|预计)|"
+    r"预计|其中|而|但|且|并|将|也|还|继续|持续推进)+"
+)
 
 
 _CODE = re.compile(r"[A-Za-z]+\d+[A-Za-z\d]*|\d+[A-Za-z]+")
@@ -276,7 +383,7 @@ def qualitative_candidates(paragraph: str, core_names: list[str], covered: list[
             a = start + clause.start()
             if quantified(a, a + len(text)) or re.search(r"\d", _CODE.sub("", text)):
                 continue
-            lead_in = paragraph[a + len(text):a + len(text) + 1] in ("：", ":")
+            lead_in = paragraph[a + len(text) : a + len(text) + 1] in ("：", ":")
             if _CAUSE_PHRASE.match(_QUAL_LEAD.sub("", text)) or lead_in:
                 continue  # a cause (listed above), or the lead-in of a list ("需要关注的风险因素包括：")
             parts = text.split("、")
@@ -351,13 +458,20 @@ def candidates(sample: Sample) -> tuple[list[Candidate], dict[str, list[Mention]
             # "从82美元/桶降至71美元/桶": one item, the current value's category
             last = item.mentions[-1]
             later = Mention(last.text, last.value, last.unit, last.start, last.end, last.kind, item.name)
-            item.category = classify_mention(paragraph, later, core_names, paragraph[start:end], item.mentions[-2].end,
-                                             siblings)
+            item.category = classify_mention(
+                paragraph, later, core_names, paragraph[start:end], item.mentions[-2].end, siblings
+            )
         if item.category != "行业/宏观数据" and _earlier_period(paragraph, item, latest):
             item.category = "历史参照"
     for item in items:
-        item.level_of = next((core for core in core_names if (stem := growth_stem(core))
-                              and (names_core(item.name, stem) or same_metric(item.name, stem))), None)
+        item.level_of = next(
+            (
+                core
+                for core in core_names
+                if (stem := growth_stem(core)) and (names_core(item.name, stem) or same_metric(item.name, stem))
+            ),
+            None,
+        )
     covered = [(m.start, m.end) for m in all_mentions]
     quals = qualitative_candidates(paragraph, core_names, covered)
     for qual in quals:
@@ -371,8 +485,11 @@ def candidates(sample: Sample) -> tuple[list[Candidate], dict[str, list[Mention]
         item.features = features(paragraph, item, core_names, core_sentences, siblings)
         if item.level_of:
             # labellers cite a growth metric's level either with the core or as an item of its own
-            item.features += ["growth_level", f"growth_level|head:{_head(item.name)}",
-                              f"growth_level|mk:{item.mentions[0].kind}"]
+            item.features += [
+                "growth_level",
+                f"growth_level|head:{_head(item.name)}",
+                f"growth_level|mk:{item.mentions[0].kind}",
+            ]
         if not item.qualitative and heads[_head(item.name)] >= 3:
             # one of three or more parallel items ("大零售IT业务收入", "银行IT业务收入", …): a breakdown
             item.features.append(f"parallel:{min(heads[_head(item.name)], 5)}")
@@ -420,8 +537,9 @@ def _with_context(item: Candidate, context: list[str]) -> list[str]:
     return context + [f"{item.cue}|{c}" for c in context]
 
 
-def features(paragraph: str, item: Candidate, core_names: list[str], core_sentences: set[int],
-             siblings: frozenset[str]) -> list[str]:
+def features(
+    paragraph: str, item: Candidate, core_names: list[str], core_sentences: set[int], siblings: frozenset[str]
+) -> list[str]:
     """Context features of a candidate for the fitted category model: its kind, the rules' guess,
     cue words around it, its name's characters and head, and its relation to the core metrics."""
     sentences = sentence_spans(paragraph)
@@ -430,15 +548,26 @@ def features(paragraph: str, item: Candidate, core_names: list[str], core_senten
     position = item.mentions[0].start if item.mentions else item.start
     left, right = clause_bounds(paragraph, position, position + 1)
     clause = paragraph[left:right]
-    before = paragraph[max(s_start, item.start - 4):item.start]
+    before = paragraph[max(s_start, item.start - 4) : item.start]
     name = item.name
-    out = [f"kind:{'qual' if item.qualitative else 'quant'}", f"rule:{item.category or 'none'}",
-           f"cue:{item.cue or '-'}", f"head:{_head(name)}", f"before:{before[-2:]}"]
+    out = [
+        f"kind:{'qual' if item.qualitative else 'quant'}",
+        f"rule:{item.category or 'none'}",
+        f"cue:{item.cue or '-'}",
+        f"head:{_head(name)}",
+        f"before:{before[-2:]}",
+    ]
     out += [f"mk:{m.kind}" for m in item.mentions[:3]]
     out.append(f"n_mentions:{min(len(item.mentions), 3)}")
     out += [f"bi:{name[i : i + 2]}" for i in range(len(name) - 1)]
-    for cues, tag in ((INDUSTRY_CUES, "ind"), (MARKET_CUES, "mkt"), (CAUSE_CUES, "cause"), (BREAKDOWN_CUES, "brk"),
-                      (BREAKDOWN_LEADS, "lead"), (QUALITATIVE_CUES, "qual")):
+    for cues, tag in (
+        (INDUSTRY_CUES, "ind"),
+        (MARKET_CUES, "mkt"),
+        (CAUSE_CUES, "cause"),
+        (BREAKDOWN_CUES, "brk"),
+        (BREAKDOWN_LEADS, "lead"),
+        (QUALITATIVE_CUES, "qual"),
+    ):
         out += [f"{tag}_clause:{c}" for c in cues if c in clause]
         out += [f"{tag}_name:{c}" for c in cues if c in name]
         if any(c in sentence for c in cues):
@@ -466,7 +595,7 @@ def features(paragraph: str, item: Candidate, core_names: list[str], core_senten
     else:
         out.append("after_core")
     out.append(f"sentence:{min(item.sentence, 4)}")
-    lead = paragraph[max(left, item.start - 4):item.start]
+    lead = paragraph[max(left, item.start - 4) : item.start]
     out += [f"lead:{lead[-k:]}" for k in (1, 2, 4) if len(lead) >= k]
     if re.search(r"\d", sentence):
         out.append("sentence_has_number")
@@ -480,7 +609,7 @@ def features(paragraph: str, item: Candidate, core_names: list[str], core_senten
         out.append("has_change" if any(direction(paragraph, m.start) for m in item.mentions) else "level_only")
         if PERIOD_TOKEN.search(name) or period_in(values):
             out.append("period_named")
-        if s_start < item.start and re.search(r"[A-Za-z\u4e00-\u9fff]{2,}", paragraph[s_start:item.start]):
+        if s_start < item.start and re.search(r"[A-Za-z\u4e00-\u9fff]{2,}", paragraph[s_start : item.start]):
             out.append("has_prefix")
     out += [f"core_head:{_head(core)}" for core in core_names[:2]]
     company = _COMPANY.match(paragraph)
@@ -511,8 +640,9 @@ def _parallel_categories(found: list[Candidate], model: CategoryPredictor) -> di
     return out
 
 
-def annotate(sample: Sample, templates: Templates = DEFAULT_TEMPLATES,
-             model: CategoryPredictor | None = None) -> Extraction:
+def annotate(
+    sample: Sample, templates: Templates = DEFAULT_TEMPLATES, model: CategoryPredictor | None = None
+) -> Extraction:
     """A deterministic B-style analysis for `sample`; its metrics are kept unchanged. With `model`
     (a fitted `finsynth.synth.annotators.model.CategoryModel`) the categories, and which qualitative
     clauses are listed, come from the model; else from the cue-word rules."""
@@ -538,10 +668,19 @@ def annotate(sample: Sample, templates: Templates = DEFAULT_TEMPLATES,
         chosen = _within_budget(chosen)
     core_text = "和".join(core_names)
     context = {
-        "core": [{"name": name, "vals": "，".join(paragraph[slice(*cited_span(paragraph, m))]
-                                                   for m in core_values[name])} for name in core_names],
-        "items": [{"name": item.name, "vals": item.values(paragraph), "category": item.category,
-                   "reason": REASONS[item.category].format(core=core_text or "段落主题")} for item in chosen],
+        "core": [
+            {"name": name, "vals": "，".join(paragraph[slice(*cited_span(paragraph, m))] for m in core_values[name])}
+            for name in core_names
+        ],
+        "items": [
+            {
+                "name": item.name,
+                "vals": item.values(paragraph),
+                "category": item.category,
+                "reason": REASONS[item.category].format(core=core_text or "段落主题"),
+            }
+            for item in chosen
+        ],
         "framework": _framework([item.category for item in chosen], core_text),
     }
     analysis = templates.render(RULES_TEMPLATE, **context).strip()
@@ -601,4 +740,3 @@ def _within_budget(chosen: list[Candidate]) -> list[Candidate]:
     room = min(MAX_RULE_QUALITATIVE, max(0, RULE_ITEM_BUDGET - quantities))
     keep = {id(c) for c in _by_priority([c for c in chosen if c.qualitative])[:room]}
     return [c for c in chosen if not c.qualitative or id(c) in keep]
-

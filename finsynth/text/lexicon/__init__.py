@@ -146,15 +146,20 @@ def read_lexicon_file(path: str | Path) -> LexiconFile:
     path = Path(path)
     doc = read_yaml(path, "lexicon", LexiconError, " (a lexicon is a YAML file)")
     if not isinstance(doc, dict):
-        raise LexiconError(f"{path}: a lexicon file is a YAML mapping with 'category' and 'terms' "
-                           f"(and optionally markers, families, dimensions, examples)")
+        raise LexiconError(
+            f"{path}: a lexicon file is a YAML mapping with 'category' and 'terms' "
+            f"(and optionally markers, families, dimensions, examples)"
+        )
     try:
         return LexiconFile.model_validate(doc)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = field_path(first["loc"])
-        hint = ("; allowed keys: " + ", ".join(LexiconFile.model_fields)) if first["type"] == "extra_forbidden" \
-            and len(first["loc"]) == 1 else ""
+        hint = (
+            ("; allowed keys: " + ", ".join(LexiconFile.model_fields))
+            if first["type"] == "extra_forbidden" and len(first["loc"]) == 1
+            else ""
+        )
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         raise LexiconError(f"{path}: field {field}: {first['msg']}{hint}{more}") from exc
 
@@ -191,8 +196,10 @@ class Lexicon:
                 raise LexiconError(f"{where}.canonical: {term.canonical!r} is only punctuation")
             if canon in self.rewrites and self.rewrites[canon].canonical != canon:
                 other = self.rewrites[canon]
-                raise LexiconError(f"{where}.canonical: {term.canonical!r} is already a form of "
-                                   f"{other.canonical!r} ({other.file}); add your forms to that term instead")
+                raise LexiconError(
+                    f"{where}.canonical: {term.canonical!r} is already a form of "
+                    f"{other.canonical!r} ({other.file}); add your forms to that term instead"
+                )
             if term.qualifier:
                 self.qualifiers.add(canon)
             self.surfaces.setdefault(canon, [])
@@ -206,28 +213,55 @@ class Lexicon:
                 if form == canon:
                     continue
                 if form in canonicals and form != canon:
-                    raise LexiconError(f"{where}.forms.{fi}: {raw!r} is the canonical spelling of another "
-                                       f"term; rewriting it would split that term")
+                    raise LexiconError(
+                        f"{where}.forms.{fi}: {raw!r} is the canonical spelling of another "
+                        f"term; rewriting it would split that term"
+                    )
                 known = self.rewrites.get(form)
                 if known is not None and known.canonical != canon:
-                    raise LexiconError(f"{where}.forms.{fi}: {raw!r} is already a form of {known.canonical!r} "
-                                       f"({known.file}); one spelling can mean one metric only")
-                self.rewrites[form] = Rewrite(form=form, canonical=canon, category=doc.category, source=term.source,
-                                              ref=term.ref, file=origin, qualifier=term.qualifier)
+                    raise LexiconError(
+                        f"{where}.forms.{fi}: {raw!r} is already a form of {known.canonical!r} "
+                        f"({known.file}); one spelling can mean one metric only"
+                    )
+                self.rewrites[form] = Rewrite(
+                    form=form,
+                    canonical=canon,
+                    category=doc.category,
+                    source=term.source,
+                    ref=term.ref,
+                    file=origin,
+                    qualifier=term.qualifier,
+                )
             canonicals.add(canon)
 
-        def rule(kind: Literal["marker", "family", "dimension"], entry: Marker | Family | Dimension,
-                 reason: str) -> Rule:
-            return Rule(kind=kind, name=entry.name, reason=reason, category=doc.category, source=entry.source,
-                        ref=entry.ref, file=origin)
+        def rule(
+            kind: Literal["marker", "family", "dimension"], entry: Marker | Family | Dimension, reason: str
+        ) -> Rule:
+            return Rule(
+                kind=kind,
+                name=entry.name,
+                reason=reason,
+                category=doc.category,
+                source=entry.source,
+                ref=entry.ref,
+                file=origin,
+            )
 
         for marker in doc.markers:
-            folded = marker.model_copy(update={"contains": [fold(c) for c in marker.contains],
-                                               "suffixes": [fold(s) or s for s in marker.suffixes]})
+            folded = marker.model_copy(
+                update={
+                    "contains": [fold(c) for c in marker.contains],
+                    "suffixes": [fold(s) or s for s in marker.suffixes],
+                }
+            )
             self.markers.append((folded, rule("marker", marker, marker.reason)))
         for family in doc.families:
-            self.families.append(([fold(m) for m in family.members],
-                                  rule("family", family, f"different {family.name.replace('_', ' ')}")))
+            self.families.append(
+                (
+                    [fold(m) for m in family.members],
+                    rule("family", family, f"different {family.name.replace('_', ' ')}"),
+                )
+            )
         for dim in doc.dimensions:
             classes = {k: [fold(w) for w in v] for k, v in dim.classes.items()}
             self.dimensions.append((classes, rule("dimension", dim, dim.reason)))
@@ -296,7 +330,7 @@ class Lexicon:
                 continue
             for other in self.surfaces[canon]:
                 if other != surface and len(other) >= 2:
-                    swapped = name[:start] + other + name[start + len(surface):]
+                    swapped = name[:start] + other + name[start + len(surface) :]
                     if swapped not in out and swapped != name:
                         out.append(swapped)
             if len(out) >= 24:
@@ -306,14 +340,26 @@ class Lexicon:
 
 # Model numbers, node sizes, units: 1.6t vs 800g, t700 vs t800, 28nm, 300mm (syntax, not vocabulary).
 _CODE = re.compile(r"[a-z]*\d+(?:\.\d+)?[a-z]*")
-_SPEC_RULE = Rule(kind="marker", name="spec_number", reason="different model/spec numbers", category="syntax",
-                  source="research_usage", ref="a model or spec number (T700/T800, 800G/1.6T) names a product",
-                  file="finsynth.text.lexicon")
+_SPEC_RULE = Rule(
+    kind="marker",
+    name="spec_number",
+    reason="different model/spec numbers",
+    category="syntax",
+    source="research_usage",
+    ref="a model or spec number (T700/T800, 800G/1.6T) names a product",
+    file="finsynth.text.lexicon",
+)
 
 
-_SUBJECT_RULE = Rule(kind="marker", name="subject", reason="different subject", category="syntax",
-                     source="research_usage", file="finsynth.text.lexicon",
-                     ref="the same measure of two different things (铜业务毛利率 vs 锂矿业务毛利率)")
+_SUBJECT_RULE = Rule(
+    kind="marker",
+    name="subject",
+    reason="different subject",
+    category="syntax",
+    source="research_usage",
+    file="finsynth.text.lexicon",
+    ref="the same measure of two different things (铜业务毛利率 vs 锂矿业务毛利率)",
+)
 
 
 def _different_subject(a: str, b: str) -> bool:
