@@ -257,3 +257,87 @@ def test_nan_check_cpu_smoke(built, tiny, tmp_path, capsys):
     assert new["settings"]["sdpa_cudnn"] is False and new["settings"]["padding_side"] == "right"
     kernel = next(p for p in summary["parts"] if p["part"] == "kernel")
     assert ("skipped" in kernel) != torch.cuda.is_available()
+
+
+def test_trl_model_config_flags_and_the_old_spellings(tmp_path):
+    """`SFTArguments` is trl's `ModelConfig`: its flags work, and the old spellings land on the same fields."""
+    from train.sft import lora_config
+
+    ours, _ = parse_sft(["--model_name_or_path", "m", "--lora_target_modules", "q_proj", "--load_in_4bit", "true"])
+    assert (ours.model, ours.quant, ours.target_modules) == ("m", "4bit", ["q_proj"])
+    assert lora_config(ours).target_modules == {"q_proj"}  # a set of names, not trl's one-string regex
+    ours, _ = parse_sft(["--model", "m", "--target-modules", "q_proj", "v_proj", "--quant", "none"])
+    assert (ours.target_modules, ours.load_in_8bit, ours.load_in_4bit) == (["q_proj", "v_proj"], False, False)
+    yml = tmp_path / "c.yaml"
+    yml.write_text("target_modules: [o_proj]\ngroup_by_length: false\n", encoding="utf-8")
+    ours, config = parse_sft(["--model", "m", f"--config={yml}"])
+    assert ours.target_modules == ["o_proj"] and config.train_sampling_strategy == "random"
+    with pytest.raises(ConfigError, match="use_peft"):
+        parse_sft(["--model", "m", "--use_peft", "false"])
+
+
+def test_trl_helpers_build_the_reference_quantisation_and_lora(monkeypatch, tmp_path):
+    """`get_quantization_config` / `get_peft_config` give exactly the settings written out by hand before."""
+    import os
+
+    from peft import LoraConfig
+    from transformers import BitsAndBytesConfig
+
+    from train.sft import lora_config, quantization_config
+
+    ours, _ = parse_sft(model="m", llm_int8_threshold=5.0)
+    assert quantization_config(ours, ours.llm_int8_threshold).to_dict() == (
+        BitsAndBytesConfig(load_in_8bit=True, llm_int8_threshold=5.0).to_dict()
+    )
+    nf4 = BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=torch.bfloat16,
+    ).to_dict()
+    assert quantization_config(parse_sft(model="m", quant="4bit")[0]).to_dict() == nf4
+    assert quantization_config("4bit").to_dict() == nf4 and quantization_config("none") is None
+    modules = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    reference = LoraConfig(
+        r=16, lora_alpha=32, lora_dropout=0.05, target_modules=modules, bias="none", task_type="CAUSAL_LM"
+    )
+    assert lora_config(ours).to_dict() == reference.to_dict()
+
+    class Duck:  # train grpo's arguments: the lora_* fields only
+        lora_r, lora_alpha, lora_dropout, target_modules = 16, 32, 0.05, modules
+
+    assert lora_config(Duck()).to_dict() == reference.to_dict()
+    # trl's `--config` reads the YAML's `env:` mapping into the environment
+    monkeypatch.delenv("FINSYNTH_TRAINKIT_PROBE", raising=False)
+    yml = tmp_path / "env.yaml"
+    yml.write_text("env:\n  FINSYNTH_TRAINKIT_PROBE: on\nlora_r: 4\n", encoding="utf-8")
+    assert parse_sft(["--model", "m", "--config", str(yml)])[0].lora_r == 4
+    assert os.environ.pop("FINSYNTH_TRAINKIT_PROBE") == "True"  # YAML `on` is a boolean, as trl writes it
+
+
+def test_bench_and_nan_check_settings_are_typed_on_trls_parser(tmp_path):
+    """`train bench` / `train nan-check` parse dataclasses with the same TrlParser as `train sft` (flags, YAML)."""
+    import argparse
+
+    from train import bench, nan_check
+
+    cfg = bench.parse(["--configs", "a", "d", "--max-length", "512", "--work_dir", "w", "--shape", "tiny"])
+    assert isinstance(cfg, bench.BenchConfig)
+    assert (cfg.configs, cfg.max_length, cfg.work_dir, cfg.shape, cfg.steps) == (["a", "d"], 512, "w", "tiny", 4)
+    yml = tmp_path / "n.yaml"
+    yml.write_text("model: m\nparts: [kernel, new]\nsteps: 3\n", encoding="utf-8")
+    check = nan_check.parse(["--config", str(yml), "--steps", "2"])
+    assert isinstance(check, nan_check.NanCheckConfig) and (check.model, check.parts, check.steps) == (
+        "m",
+        ["kernel", "new"],
+        2,
+    )
+    with pytest.raises(ConfigError, match="--model"):
+        nan_check.parse([])
+    with pytest.raises(ConfigError, match="shape"):
+        bench.parse(["--shape", "huge"])
+    for parser in (bench.parser(), nan_check.parser()):
+        for action in parser._actions:
+            if action.help != argparse.SUPPRESS:
+                assert action.help and len(action.help) > 8, action.option_strings
+    assert "--one" not in bench.parser().format_help() and "{qwen3-14b,tiny}" in bench.parser().format_help()

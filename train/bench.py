@@ -29,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +87,7 @@ def estimated_pairs(rows: list[dict[str, Any]]) -> list[list[int]]:
     return pairs
 
 
-def length_pairs(args: argparse.Namespace) -> tuple[list[list[int]], str]:
+def length_pairs(args: BenchConfig) -> tuple[list[list[int]], str]:
     """(prompt, total) pairs for the training rows and where they came from."""
     if args.lengths:
         doc = json.loads(Path(args.lengths).read_text(encoding="utf-8"))
@@ -215,7 +216,7 @@ def _reference_collate(pad_id: int):
     return collate
 
 
-def run_one(spec: str, args: argparse.Namespace) -> dict[str, Any]:
+def run_one(spec: str, args: BenchConfig) -> dict[str, Any]:
     """One configuration in this process: build, warm up, measure; returns the row."""
     import torch
     from datasets import Dataset
@@ -364,26 +365,42 @@ def run_one(spec: str, args: argparse.Namespace) -> dict[str, Any]:
     return row
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--configs", nargs="+", default=DEFAULT_CONFIGS, help="a b b-mbN c d (see module doc)")
-    p.add_argument(
-        "--shape",
-        choices=sorted(SHAPES),
+@dataclass
+class BenchConfig:
+    """`python -m train bench` settings (trl's `TrlParser`, as `train sft`: flags, or keys of a `--config` YAML)."""
+
+    configs: list[str] = field(
+        default_factory=lambda: list(DEFAULT_CONFIGS), metadata={"help": "a b b-mbN c d (see module doc)"}
+    )
+    shape: str = field(
         default="qwen3-14b",
-        help="model shape, one of: " + ", ".join(sorted(SHAPES)) + " (default: qwen3-14b)",
+        metadata={"help": "model shape (default: qwen3-14b)", "choices": sorted(SHAPES)},
     )
-    p.add_argument("--data", default="data/built", help="built data (lengths estimated from its text)")
-    p.add_argument("--lengths", default=None, help="JSON from `python -m train lengths --out` (measured)")
-    p.add_argument("--warmup", type=int, default=1, help="optimiser steps before timing")
-    p.add_argument("--steps", type=int, default=4, help="timed optimiser steps")
-    p.add_argument("--max-length", type=int, default=2048, help="cap on a drawn sample's tokens (default: 2048)")
-    p.add_argument("--seed", type=int, default=0, help="seed of weights, drawn lengths and token ids (default: 0)")
-    p.add_argument(
-        "--work-dir", default="/tmp/finsynth-bench", help="trainer output directories (default: %(default)s)"
+    data: str = field(default="data/built", metadata={"help": "built data (lengths estimated from its text)"})
+    lengths: str | None = field(default=None, metadata={"help": "JSON from `python -m train lengths --out` (measured)"})
+    warmup: int = field(default=1, metadata={"help": "optimiser steps before timing"})
+    steps: int = field(default=4, metadata={"help": "timed optimiser steps"})
+    max_length: int = field(default=2048, metadata={"help": "cap on a drawn sample's tokens (default: 2048)"})
+    seed: int = field(default=0, metadata={"help": "seed of weights, drawn lengths and token ids (default: 0)"})
+    work_dir: str = field(
+        default="/tmp/finsynth-bench", metadata={"help": "trainer output directories (default: /tmp/finsynth-bench)"}
     )
-    p.add_argument("--log", default=None, help="append every child's full output here")
-    p.add_argument("--child-timeout", type=int, default=900, help="seconds allowed per configuration")
-    p.add_argument("--one", default=None, help=argparse.SUPPRESS)
+    log: str | None = field(default=None, metadata={"help": "append every child's full output here"})
+    child_timeout: int = field(default=900, metadata={"help": "seconds allowed per configuration"})
+    one: str | None = field(default=None, metadata={"help": argparse.SUPPRESS})  # a child process: one config
+
+
+def parser():
+    from .config import make_parser
+
+    return make_parser((BenchConfig,), prog="python -m train bench", description=__doc__.split("\n\n")[0])
+
+
+def parse(argv: list[str]) -> BenchConfig:
+    from .config import parse_settings
+
+    (cfg,) = parse_settings(parser(), argv)
+    return cfg
 
 
 def _text(value: bytes | str | None) -> str:
@@ -392,7 +409,7 @@ def _text(value: bytes | str | None) -> str:
     return value.decode(errors="replace") if isinstance(value, bytes) else value
 
 
-def main(args: argparse.Namespace) -> int:
+def main(args: BenchConfig) -> int:
     """Run each configuration in a fresh process; print the rows and a JSON summary last."""
     if args.one:
         print("BENCH_ROW " + json.dumps(run_one(args.one, args)), flush=True)

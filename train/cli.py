@@ -25,7 +25,7 @@ from .config import check_file
 if TYPE_CHECKING:
     from .runlog import TrainingDivergedError
 
-PASS_THROUGH = ("sft", "grpo", "infer")  # commands whose flags their own (trl) parser reads
+PASS_THROUGH = ("sft", "grpo", "infer", "bench", "nan-check")  # commands whose own TrlParser reads their flags
 
 # peft imports bitsandbytes whenever it is installed; on a CPU with AVX512-BF16 its CPU backend then tries to
 # fetch a 4-bit kernel from the hub's kernels-community and logs a warning when it cannot. `train` never runs
@@ -177,14 +177,16 @@ def _run_grpo(args: argparse.Namespace) -> int:
 
 def _run_bench(args: argparse.Namespace) -> int:
     from .bench import main as bench_main
+    from .bench import parse
 
-    return bench_main(args)
+    return bench_main(parse(args.argv))
 
 
 def _run_nan_check(args: argparse.Namespace) -> int:
     from .nan_check import main as nan_check_main
+    from .nan_check import parse
 
-    return nan_check_main(args)
+    return nan_check_main(parse(args.argv))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -238,20 +240,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_run_convert)
 
-    from .bench import add_arguments as add_bench_arguments
-
-    p = sub.add_parser("bench", help="GPU training-throughput benchmark (Qwen3-14B shape, random weights)")
-    add_bench_arguments(p)
+    # bench and nan-check: typed settings (`BenchConfig`, `NanCheckConfig`) on the same TrlParser
+    p = sub.add_parser(
+        "bench", add_help=False, help="GPU training-throughput benchmark (Qwen3-14B shape, random weights)"
+    )
     p.set_defaults(func=_run_bench)
-
-    from .nan_check import add_arguments as add_nan_check_arguments
-
     p = sub.add_parser(
         "nan-check",
+        add_help=False,
         help="GPU check of the padded bf16 sdpa NaN: old vs new training defaults, "
         "per-step losses, tokens/s (JSON last line)",
     )
-    add_nan_check_arguments(p)
     p.set_defaults(func=_run_nan_check)
     add_debug_flag(parser, sub)
     return parser

@@ -1,12 +1,14 @@
 """Training and inference settings, parsed with trl's `TrlParser` (as `python -m train grpo` is).
 
-`python -m train sft` parses two dataclasses: `SFTArguments` (ours: what trl lacks: the data, the model, the
-quantisation, the LoRA adapter, auto-batch, the loss, attention, eval, resume) and trl's own `SFTConfig` (every
+`python -m train sft` parses two dataclasses: `SFTArguments` (trl's `ModelConfig`: the LoRA adapter, the
+quantisation, attention, with our defaults; and what trl lacks: the data, the model directory, `--quant`,
+auto-batch, the loss, eval, resume) and trl's own `SFTConfig` (every
 optimisation, logging and saving setting under trl's names: `--learning_rate` or `--learning-rate`,
 `--num_train_epochs`, `--max_steps`, `--seed`, `--bf16 false`, ...). Its defaults are the reference run
 (`finsynth/reference.yaml`, which the LLaMA-Factory export reads too) with the departures of `SFT_DEFAULTS`.
-`python -m train infer` parses `InferConfig` the same way. Precedence: defaults < YAML file (`--config FILE`,
-any field as a key) < flags; an unknown YAML key is an error.
+`python -m train infer` parses `InferConfig` the same way. One `TrlParser.parse_args_and_config` call per command
+(trl reads `--config FILE` and its `env:` mapping): defaults < YAML file (any field as a key) < flags; an unknown
+YAML key is an error.
 
 A bad setting raises `ConfigError`, a missing path `finsynth.io.InputError` (`check_paths`; for `sft` run by
 `precheck_sft` before trl's `SFTConfig`, and so torch, is imported): both are `finsynth.io.UserError`s, one line
@@ -17,17 +19,19 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# a plain dataclass: importing it loads neither torch nor transformers (`precheck_sft` runs before either)
+from trl.trainer.model_config import ModelConfig
+
 from finsynth.errors import ConfigError as ConfigError  # re-exported: the taxonomy lives in finsynth.errors
 from finsynth.errors import UnavailableError as UnavailableError
 from finsynth.export import LORA, TRAINING
-from finsynth.io import InputError, read_yaml
+from finsynth.io import InputError
 
 QUANT_CHOICES = ("8bit", "4bit", "none")
 INFER_QUANT_CHOICES = ("auto", *QUANT_CHOICES)
@@ -82,7 +86,7 @@ SFT_DEFAULTS: dict[str, Any] = {
     "dataloader_num_workers": 0,
 }
 # Old names of trl settings, still accepted as flags and YAML keys
-RENAMED = {"out": "output_dir", "warmup_ratio": "warmup_steps"}
+RENAMED = {"out": "output_dir", "warmup_ratio": "warmup_steps", "target_modules": "lora_target_modules"}
 
 
 def _help(text: str, **more: Any) -> dict[str, Any]:
@@ -90,15 +94,40 @@ def _help(text: str, **more: Any) -> dict[str, Any]:
 
 
 @dataclass
-class SFTArguments:
-    """What trl's `SFTConfig` does not cover (everything else is trl's flag, with the defaults of `SFT_DEFAULTS`)."""
+class SFTArguments(ModelConfig):
+    """trl's `ModelConfig` (the LoRA adapter, the quantisation, attention: trl's flags, our defaults) and what
+    trl's `SFTConfig` does not cover (everything else is trl's flag, with the defaults of `SFT_DEFAULTS`).
 
+    `--quant` is the one quantisation switch: it sets trl's `load_in_8bit` / `load_in_4bit` (given themselves, they
+    win), so `get_quantization_config` and `get_peft_config` build the bitsandbytes and LoRA settings."""
+
+    # trl ModelConfig fields, with our defaults (finsynth/reference.yaml, shared with the LLaMA-Factory export)
+    dtype: str | None = field(
+        default="bfloat16",
+        metadata=_help("compute dtype of a 4-bit base (trl's ModelConfig.dtype)", choices=["bfloat16", "float16"]),
+    )
+    attn_implementation: str | None = field(
+        default="sdpa", metadata=_help("attention kernel family of transformers", choices=ATTN_CHOICES)
+    )
+    use_peft: bool = field(default=True, metadata=_help("train a LoRA adapter (always on: `train sft` is LoRA SFT)"))
+    lora_r: int = field(default=LORA["r"], metadata=_help("LoRA rank"))
+    lora_alpha: int = field(default=LORA["alpha"], metadata=_help("LoRA alpha (scale = alpha / r)"))
+    lora_dropout: float = field(default=LORA["dropout"], metadata=_help("dropout on the LoRA input"))
+    lora_target_modules: list[str] | None = field(
+        default_factory=lambda: list(LORA["target_modules"]),
+        metadata=_help("modules that get LoRA adapters (old spelling: --target_modules)"),
+    )
+    use_bnb_nested_quant: bool = field(
+        default=True, metadata=_help("double quantisation of a 4-bit base (nf4 QLoRA; trl's default is off)")
+    )
+    # ours
     data: str = field(
         default="data/built",
         metadata=_help("built data directory (`python -m finsynth build` output: train.jsonl, optional val.jsonl)"),
     )
     model: str = field(
-        default="", metadata=_help("local base model directory (required; nothing is fetched from a hub)")
+        default="",
+        metadata=_help("local base model directory (required; nothing is fetched from a hub; = --model_name_or_path)"),
     )
     quant: str = field(
         default="8bit",
@@ -109,13 +138,6 @@ class SFTArguments:
         ),
     )
     llm_int8_threshold: float = field(default=6.0, metadata=_help("outlier threshold of 8-bit quantisation"))
-    # the LoRA adapter: finsynth/reference.yaml, shared with the LLaMA-Factory export
-    lora_r: int = field(default=LORA["r"], metadata=_help("LoRA rank"))
-    lora_alpha: int = field(default=LORA["alpha"], metadata=_help("LoRA alpha (scale = alpha / r)"))
-    lora_dropout: float = field(default=LORA["dropout"], metadata=_help("dropout on the LoRA input"))
-    target_modules: list[str] = field(
-        default_factory=lambda: list(LORA["target_modules"]), metadata=_help("modules that get LoRA adapters")
-    )
     auto_batch: bool = field(
         default=True,
         metadata=_help(
@@ -149,11 +171,29 @@ class SFTArguments:
     # Not a flag of ours: trl's --gradient_checkpointing (widened to auto|on|off) lands here, see `parse_sft`
     gradient_checkpointing: str = field(default="auto", init=False)
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        # trl turns a one-module list into a string, which peft reads as a regex of the whole module name
+        if isinstance(self.lora_target_modules, str):
+            self.lora_target_modules = [self.lora_target_modules]
+
+    @property
+    def target_modules(self) -> list[str]:
+        """The old name of `lora_target_modules` (what the run log and the LLaMA-Factory export call it)."""
+        return list(self.lora_target_modules or ())
+
     def validate(self) -> SFTArguments:
+        self.model = self.model or self.model_name_or_path or ""
+        self.model_name_or_path = self.model or None
+        if self.load_in_4bit or self.load_in_8bit:  # trl's spellings of --quant
+            self.quant = "4bit" if self.load_in_4bit else "8bit"
         _choice(self.quant, "quant", QUANT_CHOICES)
+        self.load_in_8bit, self.load_in_4bit = self.quant == "8bit", self.quant == "4bit"
         _choice(self.loss, "loss", LOSS_CHOICES)
-        _choice(self.attn_implementation, "attn_implementation", ATTN_CHOICES)
+        _choice(str(self.attn_implementation), "attn_implementation", ATTN_CHOICES)
         _choice(self.gradient_checkpointing, "gradient_checkpointing", CHECKPOINTING_CHOICES)
+        if not self.use_peft:
+            raise ConfigError("use_peft must stay true: `python -m train sft` trains a LoRA adapter")
         if not self.model:
             raise ConfigError("--model is required (a local model directory, e.g. Qwen3-14B)")
         return self
@@ -182,13 +222,37 @@ def checkpointing_mode(value: Any) -> str:
     raise argparse.ArgumentTypeError(f"expected one of auto, on, off (or a boolean), got {value!r}")
 
 
+def _renamed(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Settings under their current names: the old ones (`RENAMED`, `group_by_length`) still work as keys."""
+    out = {RENAMED.get(k, k): v for k, v in settings.items()}
+    if "group_by_length" in out:
+        out["train_sampling_strategy"] = "group_by_length" if out.pop("group_by_length") else "random"
+    return out
+
+
 def make_parser(dataclass_types: Iterable[type], **kwargs: Any):
-    """trl's `TrlParser` whose errors are `ConfigError`s (one line, exit 2) instead of usage + `SystemExit`."""
+    """trl's `TrlParser` whose errors are `ConfigError`s (one line, exit 2) instead of usage + `SystemExit`, and
+    whose settings (the `--config` YAML keys, `parse_settings`' values) take the old names too."""
     from trl import TrlParser
 
     class Parser(TrlParser):
+        source = "settings"  # what a settings error names: the YAML file, or the caller's values
+        strict = True  # an unknown setting is an error (off in `precheck_sft`'s look at our fields only)
+
         def error(self, message: str):  # raises instead of exiting (argparse prints usage, exits)
             raise ConfigError(message)
+
+        def set_defaults_with_config(self, **settings: Any) -> list[str]:
+            settings = _renamed(settings)
+            dests = {action.dest for action in self._actions}
+            unknown = sorted(set(settings) - dests)
+            if unknown and self.strict:
+                raise ConfigError(f"{self.source}: unknown settings {unknown}")
+            return super().set_defaults_with_config(**settings)
+
+        def parse_args_into_dataclasses(self, *args: Any, **kw: Any) -> Any:
+            # never a `<script>.args` file next to sys.argv[0] (HfArgumentParser's default): flags and YAML only
+            return super().parse_args_into_dataclasses(*args, **{**kw, "look_for_args_file": False})
 
     return Parser(dataclass_types, allow_abbrev=False, **kwargs)
 
@@ -224,6 +288,15 @@ def sft_parser():
         default=suppress,
         metavar="RATIO",
         help="alias of --warmup_steps (a value below 1 is a share of the total steps)",
+    )
+    parser.add_argument(
+        "--target-modules",
+        "--target_modules",
+        dest="lora_target_modules",
+        nargs="+",
+        default=suppress,
+        metavar="MODULE",
+        help="alias of --lora_target_modules: the modules that get LoRA adapters",
     )
     parser.add_argument(
         "--no-bf16",
@@ -270,72 +343,50 @@ def sft_parser():
     return parser
 
 
-def _pop_config(argv: list[str]) -> str | None:
-    """Remove `--config FILE` (or `--config=FILE`) from `argv`; the file, if any."""
+def _config_file(argv: list[str]) -> str | None:
+    """The `--config FILE` of `argv` (checked to exist), with `--config=FILE` split for trl's parser in place."""
     for i, arg in enumerate(argv):
-        if arg == "--config":
+        if arg.startswith("--config="):
+            argv[i : i + 1] = ["--config", arg.split("=", 1)[1]]
+        if argv[i] == "--config":
             if i + 1 >= len(argv):
                 raise ConfigError("--config needs a YAML file")
-            path = argv[i + 1]
-            del argv[i : i + 2]
-            return path
-        if arg.startswith("--config="):
-            del argv[i]
-            return arg.split("=", 1)[1]
+            check_file(argv[i + 1], "--config")
+            return argv[i + 1]
     return None
-
-
-def _settings(path: str | None, values: Mapping[str, Any]) -> dict[str, Any]:
-    """The YAML file's settings, then `values`, old names renamed (`RENAMED`, `group_by_length`)."""
-    settings: dict[str, Any] = {}
-    if path is not None:
-        check_file(path, "--config")
-        loaded = read_yaml(path, "config", ConfigError) or {}
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: expected a mapping of settings")
-        settings.update(loaded)
-    settings.update(values)
-    settings = {RENAMED.get(k, k): v for k, v in settings.items()}
-    if "group_by_length" in settings:
-        settings["train_sampling_strategy"] = "group_by_length" if settings.pop("group_by_length") else "random"
-    return settings
 
 
 def parse_settings(
     parser, argv: Iterable[str] = (), values: Mapping[str, Any] | None = None, *, known_only: bool = False
 ) -> tuple[Any, ...]:
-    """`parser`'s dataclasses from its defaults < the `--config` YAML < `values` < the flags in `argv`.
+    """`parser`'s dataclasses through trl's `TrlParser.parse_args_and_config`: defaults < `values` < the
+    `--config` YAML < the flags in `argv`.
 
-    The YAML keys (and `values`) become parser defaults through trl's `set_defaults_with_config`, so they are
-    converted like flags; an unknown key is a `ConfigError`, and so is any parsing error. An `env:` mapping in
-    the YAML sets environment variables (trl's convention). `known_only`: flags and keys the parser does not
-    know are ignored (the cheap first pass of `precheck_sft`)."""
+    `values` and the YAML keys become parser defaults (trl's `set_defaults_with_config`), so they are converted like
+    flags; an unknown key is a `ConfigError`, and so is any parsing error. An `env:` mapping in the YAML sets
+    environment variables (trl's). `known_only`: flags and keys the parser does not know are ignored (the cheap
+    look of `precheck_sft`)."""
+    import yaml
+
     argv = list(argv)
-    path = _pop_config(argv)
-    settings = _settings(path, values or {})
-    env = settings.pop("env", None)
-    dests = {a.dest for a in parser._actions}
-    unknown = sorted(set(settings) - dests)
-    if unknown and not known_only:
-        raise ConfigError(f"{path or 'settings'}: unknown settings {unknown}")
-    if env is not None and not known_only:
-        if not isinstance(env, dict):
-            raise ConfigError(f"{path}: `env` must be a mapping of environment variables")
-        for key, value in env.items():
-            os.environ[str(key)] = str(value)
-    parser.set_defaults_with_config(**{k: v for k, v in settings.items() if k in dests})
+    path = _config_file(argv)
+    parser.strict = not known_only
+    if values:
+        parser.source = "settings"
+        parser.set_defaults_with_config(**values)
+    parser.source = path or "settings"
     try:
         with warnings.catch_warnings():
             # trl's SFTConfig defaults the deprecated alias gradient_checkpointing (transformers 5): not ours to fix
             warnings.filterwarnings(
                 "ignore", message=".*gradient_checkpointing.* is deprecated", category=FutureWarning
             )
-            parsed = parser.parse_args_into_dataclasses(
-                argv, return_remaining_strings=known_only, look_for_args_file=False
-            )
+            parsed = parser.parse_args_and_config(argv, return_remaining_strings=known_only)
     except ConfigError:
         raise
-    except ValueError as exc:  # unused flags, or a dataclass refusing a combination of settings
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--config {path}: not valid YAML: " + " ".join(str(exc).split())) from exc
+    except ValueError as exc:  # a YAML file that is not a mapping, unused flags, a dataclass refusing a combination
         raise ConfigError(" ".join(str(exc).split())) from exc
     return tuple(parsed[:-1]) if known_only else tuple(parsed)
 
@@ -382,7 +433,7 @@ def sft_record(ours: SFTArguments, config: Any) -> dict[str, Any]:
     """The run log's `config`: every setting as parsed (trl's SFTConfig, then ours), before the run's adjustments
     (the memory plan, the optimiser fallback, the measured max_length: the run log records those separately)."""
     record = {k: v for k, v in config.to_dict().items() if k not in ("activation_checkpointing",)}
-    return {**record, **dataclasses.asdict(ours)}
+    return {**record, **dataclasses.asdict(ours), "target_modules": ours.target_modules}
 
 
 # --- python -m train infer -----------------------------------------------------------------------------------

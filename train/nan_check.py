@@ -28,6 +28,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,24 +45,43 @@ PARTS = ["kernel", "batches", "old", "fix", "new", "padfree"]
 BACKENDS = ("CUDNN_ATTENTION", "EFFICIENT_ATTENTION", "MATH")
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, help="local model directory (e.g. Qwen2.5-Coder-0.5B-Instruct)")
-    p.add_argument("--data", default="data/built", help="built data directory (default: data/built)")
-    p.add_argument("--steps", type=int, default=20, help="optimiser steps per training configuration (default: 20)")
-    p.add_argument("--quant", default="none", help="base weights, one of: 8bit, 4bit, none (default: none)")
-    p.add_argument(
-        "--parts",
-        nargs="+",
-        default=PARTS,
-        metavar="PART",
-        help=f"what to run, any of: kernel, batches, {', '.join(CONFIGS)} (default: {' '.join(PARTS)})",
+@dataclass
+class NanCheckConfig:
+    """`python -m train nan-check` settings (trl's `TrlParser`, as `train sft`: flags, or keys of a `--config`
+    YAML)."""
+
+    model: str = field(metadata={"help": "local model directory (e.g. Qwen2.5-Coder-0.5B-Instruct)"})
+    data: str = field(default="data/built", metadata={"help": "built data directory (default: data/built)"})
+    steps: int = field(default=20, metadata={"help": "optimiser steps per training configuration (default: 20)"})
+    quant: str = field(default="none", metadata={"help": "base weights, one of: 8bit, 4bit, none (default: none)"})
+    parts: list[str] = field(
+        default_factory=lambda: list(PARTS),
+        metadata={
+            "help": f"what to run, any of: kernel, batches, {', '.join(CONFIGS)} (default: {' '.join(PARTS)})",
+            "metavar": "PART",
+        },
     )
-    p.add_argument("--work-dir", default="/tmp/finsynth-nan-check", help="run directories (default: %(default)s)")
-    p.add_argument("--child-timeout", type=int, default=600, help="seconds allowed per part (default: 600)")
-    p.add_argument("--one", default=None, help=argparse.SUPPRESS)
+    work_dir: str = field(
+        default="/tmp/finsynth-nan-check", metadata={"help": "run directories (default: /tmp/finsynth-nan-check)"}
+    )
+    child_timeout: int = field(default=600, metadata={"help": "seconds allowed per part (default: 600)"})
+    one: str | None = field(default=None, metadata={"help": argparse.SUPPRESS})  # a child process: one part
 
 
-def _cfg(name: str, args: argparse.Namespace, **extra: Any):
+def parser():
+    from .config import make_parser
+
+    return make_parser((NanCheckConfig,), prog="python -m train nan-check", description=__doc__.split("\n\n")[0])
+
+
+def parse(argv: list[str]) -> NanCheckConfig:
+    from .config import parse_settings
+
+    (cfg,) = parse_settings(parser(), argv)
+    return cfg
+
+
+def _cfg(name: str, args: NanCheckConfig, **extra: Any):
     """(SFTArguments, SFTConfig) of configuration `name`: the `train sft` defaults plus its changes."""
     from .config import parse_sft
 
@@ -126,7 +146,7 @@ def kernel_probe() -> dict[str, Any]:
     }
 
 
-def batch_probe(args: argparse.Namespace) -> dict[str, Any]:
+def batch_probe(args: NanCheckConfig) -> dict[str, Any]:
     """Every first-epoch micro-batch of the old collation, forward + backward per SDPA backend (fresh LoRA)."""
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
@@ -169,7 +189,7 @@ def batch_probe(args: argparse.Namespace) -> dict[str, Any]:
     return {"part": "batches", "micro_batches": len(shapes), "padded_lengths": shapes, "nonfinite": bad}
 
 
-def train_probe(name: str, args: argparse.Namespace) -> dict[str, Any]:
+def train_probe(name: str, args: NanCheckConfig) -> dict[str, Any]:
     """`args.steps` optimiser steps of the sft trainer under configuration `name`."""
     import torch
     from transformers import TrainerCallback
@@ -279,7 +299,7 @@ def _environment() -> dict[str, Any]:
     return env
 
 
-def run_one(part: str, args: argparse.Namespace) -> dict[str, Any]:
+def run_one(part: str, args: NanCheckConfig) -> dict[str, Any]:
     if part == "kernel":
         import torch
 
@@ -293,7 +313,7 @@ def run_one(part: str, args: argparse.Namespace) -> dict[str, Any]:
     raise ConfigError(f"unknown part {part!r}: one of kernel, batches, {', '.join(CONFIGS)}")
 
 
-def main(args: argparse.Namespace) -> int:
+def main(args: NanCheckConfig) -> int:
     """Each part in a fresh process; one JSON row per part, then the summary as the last line."""
     if args.one:
         print("NAN_CHECK_ROW " + json.dumps(run_one(args.one, args)), flush=True)

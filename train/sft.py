@@ -62,9 +62,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from trl.trainer.model_config import ModelConfig
+
 from finsynth.io import write_json_atomic
 
-from .config import SFTArguments, UnavailableError, has_activation_checkpointing, sft_record
+from .config import QUANT_CHOICES, SFTArguments, UnavailableError, has_activation_checkpointing, sft_record
 from .data import (
     data_fingerprint,
     load_split,
@@ -107,36 +109,52 @@ def has_cuda() -> bool:
     return torch.cuda.is_available()
 
 
-def quantization_config(quant: str, llm_int8_threshold: float = 6.0):
-    """bitsandbytes settings: int8 (LLM.int8 with outlier threshold) or nf4 with double quantisation."""
-    if quant == "none":
-        return None
-    import torch
-    from transformers import BitsAndBytesConfig
+def _model_args(quant: str) -> ModelConfig:
+    """trl's `ModelConfig` for a `--quant` value alone (`train grpo`, `train infer`): our 4-bit is nf4 with double
+    quantisation in bf16."""
+    if quant not in QUANT_CHOICES:
+        raise ValueError(f"unknown quant {quant!r}")
+    return ModelConfig(
+        load_in_8bit=quant == "8bit", load_in_4bit=quant == "4bit", dtype="bfloat16", use_bnb_nested_quant=True
+    )
 
-    if quant == "8bit":
-        return BitsAndBytesConfig(load_in_8bit=True, llm_int8_threshold=llm_int8_threshold)
-    if quant == "4bit":
-        return BitsAndBytesConfig(
-            load_in_4bit=True,
-            bnb_4bit_quant_type="nf4",
-            bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=torch.bfloat16,
-        )
-    raise ValueError(f"unknown quant {quant!r}")
+
+def quant_name(quant: str | ModelConfig) -> str:
+    if isinstance(quant, str):
+        return quant
+    return "4bit" if quant.load_in_4bit else "8bit" if quant.load_in_8bit else "none"
+
+
+def quantization_config(quant: str | ModelConfig, llm_int8_threshold: float = 6.0):
+    """bitsandbytes settings from trl's `get_quantization_config`: int8 (LLM.int8 with outlier threshold, which
+    trl does not set) or nf4 with double quantisation; None for `none`."""
+    from trl import get_quantization_config
+
+    qc = get_quantization_config(_model_args(quant) if isinstance(quant, str) else quant)
+    if qc is not None and qc.load_in_8bit:
+        qc.llm_int8_threshold = llm_int8_threshold
+    return qc
 
 
 def load_base_model(
-    path: str, quant: str, *, bf16: bool = True, llm_int8_threshold: float = 6.0, attn_implementation: str = "sdpa"
+    path: str,
+    quant: str | ModelConfig,
+    *,
+    bf16: bool = True,
+    llm_int8_threshold: float = 6.0,
+    attn_implementation: str = "sdpa",
 ):
-    """The base model, quantised on load when asked; one device per process (DDP-safe device map)."""
+    """The base model, quantised on load when asked (`quant`: a `--quant` value, or trl's `ModelConfig`, whose
+    `load_in_8bit` / `load_in_4bit` say it); one device per process (DDP-safe device map)."""
     import torch
     from accelerate import PartialState
     from transformers import AutoModelForCausalLM
 
     cuda = torch.cuda.is_available()
-    if quant != "none" and not cuda:
-        raise UnavailableError(f"--quant {quant} needs a CUDA GPU (bitsandbytes int8/nf4); use --quant none on CPU")
+    if quant_name(quant) != "none" and not cuda:
+        raise UnavailableError(
+            f"--quant {quant_name(quant)} needs a CUDA GPU (bitsandbytes int8/nf4); use --quant none on CPU"
+        )
     kwargs: dict[str, Any] = {
         "dtype": torch.bfloat16 if (cuda and bf16) else torch.float32,
         "attn_implementation": attn_implementation,
@@ -148,17 +166,20 @@ def load_base_model(
     return AutoModelForCausalLM.from_pretrained(path, **kwargs)
 
 
-def lora_config(ours: SFTArguments):
-    from peft import LoraConfig
+def lora_config(ours: Any):
+    """peft's LoRA settings from trl's `get_peft_config`: `ours` is trl's `ModelConfig` (`SFTArguments`), or any
+    settings with `lora_r`, `lora_alpha`, `lora_dropout` and `target_modules` (`train grpo`)."""
+    from trl import get_peft_config
 
-    return LoraConfig(
-        r=ours.lora_r,
-        lora_alpha=ours.lora_alpha,
-        lora_dropout=ours.lora_dropout,
-        target_modules=list(ours.target_modules),
-        bias="none",
-        task_type="CAUSAL_LM",
-    )
+    if not isinstance(ours, ModelConfig):
+        modules = list(ours.target_modules)
+        ours = ModelConfig(
+            use_peft=True, lora_r=ours.lora_r, lora_alpha=ours.lora_alpha, lora_dropout=ours.lora_dropout
+        )
+        # set after construction: trl's ModelConfig turns a one-module list into a string, which peft would read
+        # as a regex of the whole module name (`SFTArguments.__post_init__` undoes it the same way)
+        ours.lora_target_modules = modules
+    return get_peft_config(ours)
 
 
 def sft_arguments(ours: SFTArguments, config, max_length: int, has_eval: bool, plan: dict[str, Any] | None = None):
@@ -329,7 +350,7 @@ def build_trainer(ours: SFTArguments, config):
     max_length = resolve_max_length(lengths, config.max_length)
     model = load_base_model(
         ours.model,
-        ours.quant,
+        ours,
         bf16=bool(config.bf16),
         llm_int8_threshold=ours.llm_int8_threshold,
         attn_implementation=ours.attn_implementation,
