@@ -29,7 +29,9 @@ def test_wheel_ships_templates_and_renders_prompts(repo_root: Path, tmp_path: Pa
     (wheel,) = wheel_dir.glob("finsynth-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "finsynth/_templates/system.j2" in names and "finsynth/_templates/relabel_b.j2" in names
-    assert "train/sft.py" in names
+    # train/ ships under a name of ours: a top-level `train` would clash with any other project's `train`
+    assert "finsynth_train/sft.py" in names and "finsynth_train/__main__.py" in names
+    assert not [name for name in names if name.split("/")[0] == "train"]
     for asset in ("report.html.j2", "report.css", "report.js"):
         assert f"finsynth/audit/html/assets/{asset}" in names
     # the metric lexicon is data shipped in the wheel (issue 13), every built-in file of it
@@ -49,6 +51,12 @@ def test_wheel_ships_templates_and_renders_prompts(repo_root: Path, tmp_path: Pa
     ).stdout.splitlines()
     assert out[0].startswith(str(target)) and out[0].endswith("_templates")
     assert out[1] == system_prompt()
+
+    # `python -m finsynth_train` runs from the installed wheel (its help needs none of the training stack)
+    done = subprocess.run(
+        [sys.executable, "-m", "finsynth_train", "--help"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0 and "python -m finsynth_train" in done.stdout, done.stderr
 
     # the lexicon loads from the installed wheel: EPS and 每股收益 are one metric there too
     code = (

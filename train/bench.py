@@ -420,7 +420,7 @@ def main(args: BenchConfig) -> int:
         cmd = [
             sys.executable,
             "-m",
-            "train",
+            __package__ or "train",  # `finsynth_train` when installed from the wheel
             "bench",
             "--one",
             spec,

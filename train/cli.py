@@ -20,8 +20,6 @@ from typing import TYPE_CHECKING
 from finsynth.cli import add_debug_flag, print_error, run_command
 from finsynth.io import SPLITS, InputError
 
-from .config import check_file
-
 if TYPE_CHECKING:
     from .runlog import TrainingDivergedError
 
@@ -101,6 +99,8 @@ def _run_tiny(args: argparse.Namespace) -> int:
 
 
 def _run_lengths(args: argparse.Namespace) -> int:
+    from .config import check_file
+
     if not Path(args.tokenizer).exists():
         raise InputError(f"--tokenizer {args.tokenizer}: no such directory; pass a local model directory")
     check_file(str(Path(args.data) / "train.jsonl"), "--data", "pass a `python -m finsynth build` output directory")
@@ -190,7 +190,8 @@ def _run_nan_check(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m train", description=__doc__.split("\n\n")[0])
+    # `train` in the checkout, `finsynth_train` as the wheel installs it (pyproject.toml: the name is not ours alone)
+    parser = argparse.ArgumentParser(prog=f"python -m {__package__ or 'train'}", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     # sft, grpo and infer leave the rest of the command line to trl's TrlParser (train/config.py), so `--help`

@@ -326,7 +326,7 @@ def main(args: NanCheckConfig) -> int:
         cmd = [
             sys.executable,
             "-m",
-            "train",
+            __package__ or "train",  # `finsynth_train` when installed from the wheel
             "nan-check",
             "--one",
             part,
