@@ -229,7 +229,7 @@ def run_one(spec: str, args: BenchConfig) -> dict[str, Any]:
     reference = overrides.pop("reference", False)
     cuda = torch.cuda.is_available()
     total_steps = args.warmup + args.steps
-    common = {
+    common: dict[str, Any] = {
         "max_steps": total_steps,
         "logging_steps": 1,
         "save_strategy": "no",

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 from finsynth.cli import add_debug_flag, print_error, run_command
 from finsynth.io import SPLITS, InputError
 
+from .paths import check_file
+
 if TYPE_CHECKING:
     from .runlog import TrainingDivergedError
 
@@ -99,8 +101,6 @@ def _run_tiny(args: argparse.Namespace) -> int:
 
 
 def _run_lengths(args: argparse.Namespace) -> int:
-    from .config import check_file
-
     if not Path(args.tokenizer).exists():
         raise InputError(f"--tokenizer {args.tokenizer}: no such directory; pass a local model directory")
     check_file(str(Path(args.data) / "train.jsonl"), "--data", "pass a `python -m finsynth build` output directory")

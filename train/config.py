@@ -33,6 +33,8 @@ from finsynth.errors import UnavailableError as UnavailableError
 from finsynth.export import LORA, TRAINING
 from finsynth.io import InputError
 
+from .paths import check_file, check_model_dir
+
 QUANT_CHOICES = ("8bit", "4bit", "none")
 INFER_QUANT_CHOICES = ("auto", *QUANT_CHOICES)
 CHECKPOINTING_CHOICES = ("auto", "on", "off")
@@ -40,21 +42,6 @@ LOSS_CHOICES = ("completion", "full")
 BACKEND_CHOICES = ("transformers", "vllm")
 CACHE_CHOICES = ("dynamic", "static")
 ATTN_CHOICES = ("sdpa", "eager", "flash_attention_2", "flash_attention_3", "flex_attention")
-
-
-def check_model_dir(
-    path: str,
-    flag: str = "--model",
-    hint: str = "pass a local model directory (e.g. a downloaded Qwen3-14B; hub ids are not fetched)",
-) -> None:
-    """`path` must be a local directory (a model, an adapter): nothing is downloaded from a hub."""
-    if not Path(path).is_dir():
-        raise InputError(f"{flag} {path}: no such directory; {hint}")
-
-
-def check_file(path: str, flag: str, hint: str = "") -> None:
-    if not Path(path).is_file():
-        raise InputError(f"{flag} {path}: no such file" + (f"; {hint}" if hint else ""))
 
 
 def _choice(value: str, name: str, choices: tuple[str, ...]) -> None:
@@ -102,6 +89,9 @@ class SFTArguments(ModelConfig):
     win), so `get_quantization_config` and `get_peft_config` build the bitsandbytes and LoRA settings."""
 
     # trl ModelConfig fields, with our defaults (finsynth/reference.yaml, shared with the LLaMA-Factory export)
+    model_name_or_path: str | None = field(default=None, metadata=_help("trl's spelling of --model"))
+    load_in_8bit: bool = field(default=False, metadata=_help("trl's spelling of --quant 8bit"))
+    load_in_4bit: bool = field(default=False, metadata=_help("trl's spelling of --quant 4bit"))
     dtype: str | None = field(
         default="bfloat16",
         metadata=_help("compute dtype of a 4-bit base (trl's ModelConfig.dtype)", choices=["bfloat16", "float16"]),
@@ -157,9 +147,6 @@ class SFTArguments(ModelConfig):
         default=True, metadata=_help("validation loss each epoch when val.jsonl exists (--no-eval: no validation)")
     )
     resume: bool = field(default=False, metadata=_help("continue from the last checkpoint-* under --output_dir"))
-    attn_implementation: str = field(
-        default="sdpa", metadata=_help("attention kernel family of transformers", choices=ATTN_CHOICES)
-    )
     # cuDNN's SDPA backward NaNs with an explicit mask on H100/H200 (see train/sft.py): off in training
     sdpa_cudnn: bool = field(
         default=False,

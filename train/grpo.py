@@ -548,7 +548,7 @@ def run_grpo(ours: GRPOArguments, config: Any) -> dict[str, Any]:
 
         model = PeftModel.from_pretrained(model, ours.adapter, is_trainable=True)
     else:
-        peft_config = lora_config(ours)  # type: ignore[arg-type]  # duck-typed: the lora_* fields
+        peft_config = lora_config(ours)  # duck-typed: the lora_* fields
     out = Path(config.output_dir)
     guard = make_guard()
     budget = _budget_callback(ours.time_budget_s) if ours.time_budget_s else None

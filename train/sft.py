@@ -353,7 +353,7 @@ def build_trainer(ours: SFTArguments, config):
         ours,
         bf16=bool(config.bf16),
         llm_int8_threshold=ours.llm_int8_threshold,
-        attn_implementation=ours.attn_implementation,
+        attn_implementation=ours.attn_implementation or "sdpa",
     )
     plan = memory_plan(ours, config, model, max_length, _device_bytes())
     args = sft_arguments(ours, config, max_length, has_eval=bool(val_rows), plan=plan)
