@@ -259,6 +259,9 @@ def test_nan_check_cpu_smoke(built, tiny, tmp_path, capsys):
     assert ("skipped" in kernel) != torch.cuda.is_available()
 
 
+LORA_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
 def test_trl_model_config_flags_and_the_old_spellings(tmp_path):
     """`SFTArguments` is trl's `ModelConfig`: its flags work, and the old spellings land on the same fields."""
     from train.sft import lora_config
@@ -274,6 +277,13 @@ def test_trl_model_config_flags_and_the_old_spellings(tmp_path):
     assert ours.target_modules == ["o_proj"] and config.train_sampling_strategy == "random"
     with pytest.raises(ConfigError, match="use_peft"):
         parse_sft(["--model", "m", "--use_peft", "false"])
+    # the run log's `config` keeps every key it had before trl's ModelConfig (readers: infer's quant auto, reports)
+    from train.config import sft_record
+
+    before = {"data", "model", "quant", "llm_int8_threshold", "lora_r", "lora_alpha", "lora_dropout", "target_modules"}
+    before |= {"auto_batch", "loss", "eval", "resume", "attn_implementation", "sdpa_cudnn", "gradient_checkpointing"}
+    record = sft_record(*parse_sft(model="m"))
+    assert before <= set(record) and record["target_modules"] == list(LORA_MODULES) and record["quant"] == "8bit"
 
 
 def test_trl_helpers_build_the_reference_quantisation_and_lora(monkeypatch, tmp_path):
@@ -297,7 +307,7 @@ def test_trl_helpers_build_the_reference_quantisation_and_lora(monkeypatch, tmp_
     ).to_dict()
     assert quantization_config(parse_sft(model="m", quant="4bit")[0]).to_dict() == nf4
     assert quantization_config("4bit").to_dict() == nf4 and quantization_config("none") is None
-    modules = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    modules = list(LORA_MODULES)
     reference = LoraConfig(
         r=16, lora_alpha=32, lora_dropout=0.05, target_modules=modules, bias="none", task_type="CAUSAL_LM"
     )
