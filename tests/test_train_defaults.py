@@ -313,10 +313,9 @@ def test_trl_helpers_build_the_reference_quantisation_and_lora(monkeypatch, tmp_
     )
     assert lora_config(ours).to_dict() == reference.to_dict()
 
-    class Duck:  # train grpo's arguments: the lora_* fields only
-        lora_r, lora_alpha, lora_dropout, target_modules = 16, 32, 0.05, modules
+    from train.grpo import GRPOArguments
 
-    assert lora_config(Duck()).to_dict() == reference.to_dict()
+    assert lora_config(GRPOArguments(model="m")).to_dict() == reference.to_dict()  # train grpo's: the same
     # trl's `--config` reads the YAML's `env:` mapping into the environment
     monkeypatch.delenv("FINSYNTH_TRAINKIT_PROBE", raising=False)
     yml = tmp_path / "env.yaml"

@@ -117,6 +117,19 @@ def test_parse_uses_trl_flags_yaml_and_our_defaults(built, tiny, tmp_path):
     assert (config.learning_rate, config.num_generations, ours.reward) == (3e-6, 2, "qa")
 
 
+def test_parse_model_lora_and_quant_are_trls_model_config(built, tiny):
+    """`GRPOArguments` is trl's `ModelConfig` as `train sft`'s are: trl's flags and the old spellings."""
+    from trl import ModelConfig
+
+    ours, _ = parse(["--data", str(built), "--model", str(tiny), "--target_modules", "q_proj", "--lora-r", "8"])
+    assert isinstance(ours, ModelConfig) and (ours.target_modules, ours.lora_r, ours.quant) == (["q_proj"], 8, "none")
+    assert (ours.load_in_8bit, ours.load_in_4bit, ours.model_name_or_path) == (False, False, str(tiny))
+    ours, _ = parse(["--data", str(built), "--model_name_or_path", str(tiny), "--quant", "4bit"])
+    assert (ours.model, ours.load_in_4bit) == (str(tiny), True)
+    with pytest.raises(ConfigError, match="quant"):
+        parse(["--data", str(built), "--model", str(tiny), "--quant", "3bit"])
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

@@ -81,12 +81,13 @@ def _help(text: str, **more: Any) -> dict[str, Any]:
 
 
 @dataclass
-class SFTArguments(ModelConfig):
-    """trl's `ModelConfig` (the LoRA adapter, the quantisation, attention: trl's flags, our defaults) and what
-    trl's `SFTConfig` does not cover (everything else is trl's flag, with the defaults of `SFT_DEFAULTS`).
+class LoraModelArguments(ModelConfig):
+    """trl's `ModelConfig` (the LoRA adapter, the quantisation, attention: trl's flags) with our defaults, the
+    base of `SFTArguments` and `train grpo`'s `GRPOArguments`.
 
-    `--quant` is the one quantisation switch: it sets trl's `load_in_8bit` / `load_in_4bit` (given themselves, they
-    win), so `get_quantization_config` and `get_peft_config` build the bitsandbytes and LoRA settings."""
+    `--model` names the local base model (trl's `--model_name_or_path` too), and `--quant` is the one quantisation
+    switch: it sets trl's `load_in_8bit` / `load_in_4bit` (given themselves, they win), so `get_quantization_config`
+    and `get_peft_config` build the bitsandbytes and LoRA settings."""
 
     # trl ModelConfig fields, with our defaults (finsynth/reference.yaml, shared with the LLaMA-Factory export)
     model_name_or_path: str | None = field(default=None, metadata=_help("trl's spelling of --model"))
@@ -111,10 +112,6 @@ class SFTArguments(ModelConfig):
         default=True, metadata=_help("double quantisation of a 4-bit base (nf4 QLoRA; trl's default is off)")
     )
     # ours
-    data: str = field(
-        default="data/built",
-        metadata=_help("built data directory (`python -m finsynth build` output: train.jsonl, optional val.jsonl)"),
-    )
     model: str = field(
         default="",
         metadata=_help("local base model directory (required; nothing is fetched from a hub; = --model_name_or_path)"),
@@ -126,6 +123,43 @@ class SFTArguments(ModelConfig):
             "CUDA GPU",
             choices=QUANT_CHOICES,
         ),
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        # trl turns a one-module list into a string, which peft reads as a regex of the whole module name
+        if isinstance(self.lora_target_modules, str):
+            self.lora_target_modules = [self.lora_target_modules]
+
+    @property
+    def target_modules(self) -> list[str]:
+        """The old name of `lora_target_modules` (what the run log and the LLaMA-Factory export call it)."""
+        return list(self.lora_target_modules or ())
+
+    def validate_model(self) -> None:
+        """`--model` / `--model_name_or_path` and `--quant` / `load_in_*` agree; a setting outside its choices, no
+        model or no LoRA is a `ConfigError`."""
+        self.model = self.model or self.model_name_or_path or ""
+        self.model_name_or_path = self.model or None
+        if self.load_in_4bit or self.load_in_8bit:  # trl's spellings of --quant
+            self.quant = "4bit" if self.load_in_4bit else "8bit"
+        _choice(self.quant, "quant", QUANT_CHOICES)
+        self.load_in_8bit, self.load_in_4bit = self.quant == "8bit", self.quant == "4bit"
+        _choice(str(self.attn_implementation), "attn_implementation", ATTN_CHOICES)
+        if not self.use_peft:
+            raise ConfigError("use_peft must stay true: `python -m train` trains a LoRA adapter")
+        if not self.model:
+            raise ConfigError("--model is required (a local model directory, e.g. Qwen3-14B)")
+
+
+@dataclass
+class SFTArguments(LoraModelArguments):
+    """`LoraModelArguments` (trl's `ModelConfig`) and what trl's `SFTConfig` does not cover (everything else is
+    trl's flag, with the defaults of `SFT_DEFAULTS`)."""
+
+    data: str = field(
+        default="data/built",
+        metadata=_help("built data directory (`python -m finsynth build` output: train.jsonl, optional val.jsonl)"),
     )
     llm_int8_threshold: float = field(default=6.0, metadata=_help("outlier threshold of 8-bit quantisation"))
     auto_batch: bool = field(
@@ -158,31 +192,10 @@ class SFTArguments(ModelConfig):
     # Not a flag of ours: trl's --gradient_checkpointing (widened to auto|on|off) lands here, see `parse_sft`
     gradient_checkpointing: str = field(default="auto", init=False)
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        # trl turns a one-module list into a string, which peft reads as a regex of the whole module name
-        if isinstance(self.lora_target_modules, str):
-            self.lora_target_modules = [self.lora_target_modules]
-
-    @property
-    def target_modules(self) -> list[str]:
-        """The old name of `lora_target_modules` (what the run log and the LLaMA-Factory export call it)."""
-        return list(self.lora_target_modules or ())
-
     def validate(self) -> SFTArguments:
-        self.model = self.model or self.model_name_or_path or ""
-        self.model_name_or_path = self.model or None
-        if self.load_in_4bit or self.load_in_8bit:  # trl's spellings of --quant
-            self.quant = "4bit" if self.load_in_4bit else "8bit"
-        _choice(self.quant, "quant", QUANT_CHOICES)
-        self.load_in_8bit, self.load_in_4bit = self.quant == "8bit", self.quant == "4bit"
+        self.validate_model()
         _choice(self.loss, "loss", LOSS_CHOICES)
-        _choice(str(self.attn_implementation), "attn_implementation", ATTN_CHOICES)
         _choice(self.gradient_checkpointing, "gradient_checkpointing", CHECKPOINTING_CHOICES)
-        if not self.use_peft:
-            raise ConfigError("use_peft must stay true: `python -m train sft` trains a LoRA adapter")
-        if not self.model:
-            raise ConfigError("--model is required (a local model directory, e.g. Qwen3-14B)")
         return self
 
     def check_paths(self) -> SFTArguments:
@@ -248,6 +261,19 @@ def _action(parser: argparse.ArgumentParser, dest: str) -> argparse.Action:
     return next(a for a in parser._actions if a.dest == dest and a.option_strings[0] == f"--{dest}")
 
 
+def add_target_modules_alias(parser: argparse.ArgumentParser) -> None:
+    """`--target-modules`, the old spelling of trl's `--lora_target_modules` (`LoraModelArguments`)."""
+    parser.add_argument(
+        "--target-modules",
+        "--target_modules",
+        dest="lora_target_modules",
+        nargs="+",
+        default=argparse.SUPPRESS,
+        metavar="MODULE",
+        help="alias of --lora_target_modules: the modules that get LoRA adapters",
+    )
+
+
 def sft_parser():
     """`TrlParser((SFTArguments, SFTConfig))` with `SFT_DEFAULTS`, the old flag spellings and auto|on|off
     gradient checkpointing. Imports trl's `SFTConfig` (and so torch)."""
@@ -276,15 +302,7 @@ def sft_parser():
         metavar="RATIO",
         help="alias of --warmup_steps (a value below 1 is a share of the total steps)",
     )
-    parser.add_argument(
-        "--target-modules",
-        "--target_modules",
-        dest="lora_target_modules",
-        nargs="+",
-        default=suppress,
-        metavar="MODULE",
-        help="alias of --lora_target_modules: the modules that get LoRA adapters",
-    )
+    add_target_modules_alias(parser)
     parser.add_argument(
         "--no-bf16",
         "--no_bf16",

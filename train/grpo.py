@@ -51,10 +51,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from finsynth.export import LORA
 from finsynth.io import InputError, write_json_atomic
 
-from .config import QUANT_CHOICES, ConfigError, UnavailableError, check_model_dir, parse_settings
+from .config import QUANT_CHOICES, ConfigError, LoraModelArguments, UnavailableError, check_model_dir, parse_settings
 from .data import CHAT_TEMPLATE_KWARGS, load_split
 from .validation import MATCHERS
 
@@ -89,8 +88,9 @@ STATUS_KEPT_START = "kept_start"  # the guard found nothing better than the star
 
 
 @dataclass
-class GRPOArguments:
-    """What trl's `GRPOConfig` does not cover: the data, the model, the reward and the adapter."""
+class GRPOArguments(LoraModelArguments):
+    """What trl's `GRPOConfig` does not cover: the data, the reward and the adapter, and the model, LoRA and
+    quantisation as trl's `ModelConfig` (`LoraModelArguments`, shared with `train sft`)."""
 
     data: str = field(
         default="data/built",
@@ -98,17 +98,13 @@ class GRPOArguments:
             "help": "a `finsynth build` output directory (extraction) or a `finsynth qa judge` `grpo/` directory (qa)"
         },
     )
-    model: str = field(default="", metadata={"help": "local base model directory (required)"})
     adapter: str | None = field(default=None, metadata={"help": "an SFT adapter to continue (else a fresh LoRA)"})
     reward: str = field(default="extraction", metadata={"help": "extraction | qa"})
     split: str = field(default="train", metadata={"help": "which split's prompts to train on"})
     limit: int | None = field(default=None, metadata={"help": "use only the first N prompts"})
-    quant: str = field(default="none", metadata={"help": "8bit | 4bit | none (bf16 LoRA)"})
-    lora_r: int = LORA["r"]
-    lora_alpha: int = LORA["alpha"]
-    lora_dropout: float = LORA["dropout"]
-    target_modules: list[str] = field(default_factory=lambda: list(LORA["target_modules"]))
-    attn_implementation: str = "sdpa"
+    quant: str = field(
+        default="none", metadata={"help": "base weights: 8bit, 4bit or none (bf16 LoRA)", "choices": QUANT_CHOICES}
+    )
     sdpa_cudnn: bool = False  # cuDNN's SDPA backward NaNs with an explicit mask on H100/H200 (train/sft.py)
     bf16_model: bool = field(default=True, metadata={"help": "load the base in bf16 on a GPU"})
     time_budget_s: float | None = field(
@@ -150,12 +146,9 @@ class GRPOArguments:
     samples_per_step: int = field(default=4, metadata={"help": "completions recorded per sample step (one a prompt)"})
 
     def check(self) -> GRPOArguments:
-        if not self.model:
-            raise ConfigError("--model is required (a local model directory)")
+        self.validate_model()
         if self.reward not in REWARDS:
             raise ConfigError(f"--reward must be one of {REWARDS}, got {self.reward!r}")
-        if self.quant not in QUANT_CHOICES:
-            raise ConfigError(f"--quant must be one of {QUANT_CHOICES}, got {self.quant!r}")
         check_model_dir(self.model)
         if self.adapter:
             check_model_dir(self.adapter, "--adapter", "pass the `adapter` directory a `python -m train sft` run wrote")
@@ -187,10 +180,11 @@ def parse(argv: list[str]) -> tuple[GRPOArguments, Any]:
     `train.config.parse_settings` as `train sft`: a bad flag, key or value is one `ConfigError` line)."""
     from trl import GRPOConfig
 
-    from .config import make_parser
+    from .config import add_target_modules_alias, make_parser
     from .sft import has_cuda
 
     parser = make_parser((GRPOArguments, GRPOConfig), prog="python -m train grpo")
+    add_target_modules_alias(parser)
     cuda = has_cuda()  # GRPOConfig refuses bf16 without a GPU at construction, before any flag could fix it
     parser.set_defaults(**GRPO_DEFAULTS, bf16=cuda, use_cpu=not cuda)
     ours, config = parse_settings(parser, argv)
@@ -422,6 +416,7 @@ def _config_record(ours: GRPOArguments, config: Any, weights: list[float], names
     )
     return {
         **asdict(ours),
+        "target_modules": ours.target_modules,  # the run log's name before trl's ModelConfig
         **{k: getattr(config, k) for k in keep},
         "reward_functions": names,
         "reward_weights": weights,
@@ -541,14 +536,16 @@ def run_grpo(ours: GRPOArguments, config: Any) -> dict[str, Any]:
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_source, padding_side="left")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = load_base_model(ours.model, ours.quant, bf16=ours.bf16_model, attn_implementation=ours.attn_implementation)
+    model = load_base_model(
+        ours.model, ours, bf16=ours.bf16_model, attn_implementation=ours.attn_implementation or "sdpa"
+    )
     peft_config = None
     if ours.adapter:
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, ours.adapter, is_trainable=True)
     else:
-        peft_config = lora_config(ours)  # duck-typed: the lora_* fields
+        peft_config = lora_config(ours)
     out = Path(config.output_dir)
     guard = make_guard()
     budget = _budget_callback(ours.time_budget_s) if ours.time_budget_s else None

@@ -166,19 +166,11 @@ def load_base_model(
     return AutoModelForCausalLM.from_pretrained(path, **kwargs)
 
 
-def lora_config(ours: Any):
-    """peft's LoRA settings from trl's `get_peft_config`: `ours` is trl's `ModelConfig` (`SFTArguments`), or any
-    settings with `lora_r`, `lora_alpha`, `lora_dropout` and `target_modules` (`train grpo`)."""
+def lora_config(ours: ModelConfig):
+    """peft's LoRA settings of `ours` (`LoraModelArguments`: `train sft`'s and `train grpo`'s), from trl's
+    `get_peft_config`."""
     from trl import get_peft_config
 
-    if not isinstance(ours, ModelConfig):
-        modules = list(ours.target_modules)
-        ours = ModelConfig(
-            use_peft=True, lora_r=ours.lora_r, lora_alpha=ours.lora_alpha, lora_dropout=ours.lora_dropout
-        )
-        # set after construction: trl's ModelConfig turns a one-module list into a string, which peft would read
-        # as a regex of the whole module name (`SFTArguments.__post_init__` undoes it the same way)
-        ours.lora_target_modules = modules
     return get_peft_config(ours)
 
 
