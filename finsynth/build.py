@@ -13,7 +13,6 @@ written to `composed_out.jsonl` and counted as `composed_out`, apart from quaran
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 from collections import Counter
 from collections.abc import Callable
@@ -118,18 +117,6 @@ def raw_files(config: BuildConfig) -> list[Path]:
     return files
 
 
-def _quarantine(record: Record, reason: str, stage: str, **extra: Any) -> QuarantineRow:
-    return QuarantineRow(
-        path=record.path,
-        line=record.line,
-        field=None,
-        reason=reason,
-        stage=stage,
-        raw=json.dumps(record.item.model_dump(mode="json"), ensure_ascii=False),
-        extra=extra,
-    )
-
-
 def drop_lint_errors(records: list[Record], lint: LintResult) -> tuple[list[Record], list[QuarantineRow]]:
     """With --allow-errors: rows carrying sample-level error findings go to quarantine, not to training."""
     errors: dict[tuple[str | None, int], list[str]] = {}
@@ -140,7 +127,7 @@ def drop_lint_errors(records: list[Record], lint: LintResult) -> tuple[list[Reco
     for record in records:
         reasons = errors.get((record.path, record.line))
         if reasons:
-            dropped.append(_quarantine(record, "; ".join(reasons), "lint"))
+            dropped.append(QuarantineRow.of(record, "; ".join(reasons), "lint"))
         else:
             kept.append(record)
     return kept, dropped
@@ -166,7 +153,7 @@ def dedupe(train: list[Record], threshold: float) -> tuple[list[Record], list[Qu
                 removed.add(j)
                 kind = "duplicate" if similarity >= 1.0 else "near-duplicate"
                 dropped.append(
-                    _quarantine(
+                    QuarantineRow.of(
                         ordered[j],
                         f"{kind} of {record.item.id} (Jaccard {similarity:.2f})",
                         "dedupe",

@@ -374,15 +374,8 @@ def _multiply(
 
 
 def _out_row(record: Record, reason: str) -> QuarantineRow:
-    return QuarantineRow(
-        path=record.path,
-        line=record.line,
-        field=None,
-        reason=reason,
-        stage="compose",
-        raw=json.dumps(record.item.model_dump(mode="json"), ensure_ascii=False),
-        extra={"id": record.item.id, "type": record.item.type, "count": record.item.count},
-    )
+    extra = {"id": record.item.id, "type": record.item.type, "count": record.item.count}
+    return QuarantineRow.of(record, reason, "compose", **extra)
 
 
 def _count_target(
