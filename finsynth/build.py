@@ -17,7 +17,7 @@ import random
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 from pydantic import BaseModel, Field
 
@@ -40,12 +40,28 @@ from finsynth.io import (
     write_jsonl_atomic,
     write_text_atomic,
 )
-from finsynth.manifest import Manifest
+from finsynth.manifest import (
+    ComposeTarget,
+    CompositionCounts,
+    CompositionInfo,
+    CountMeans,
+    Counts,
+    FileRef,
+    FixPlanInfo,
+    InputFile,
+    Manifest,
+    MeanRatio,
+    RelabelInfo,
+    ReviewInfo,
+    SkippedFileInfo,
+    SplitCounts,
+    TestCounts,
+)
 from finsynth.prompts import Templates, chat_row
 from finsynth.schema import Sample, TestCase
 
 if TYPE_CHECKING:
-    from finsynth.synth.compose import ComposeConfig
+    from finsynth.synth.compose import ComposeConfig, ComposeResult
 from finsynth.text.similarity import NearDupIndex, normalize
 
 # Paragraphs at or above this character-trigram Jaccard are the same paragraph lightly edited: one of
@@ -95,7 +111,7 @@ class BuildResult(BaseModel):
     """What a build produced, for the terminal summary and for callers."""
 
     out_dir: str
-    manifest: dict[str, Any]
+    manifest: Manifest  # `manifest.to_json()` is what manifest.json holds
     lint: LintResult
     report_markdown: str
 
@@ -190,14 +206,14 @@ def stratified_split(records: list[Record], val_fraction: float, seed: int) -> t
     return sorted(train, key=lambda r: r.item.id), sorted(val, key=lambda r: r.item.id)
 
 
-def _count_summary(records: list[Record]) -> dict[str, Any]:
+def _count_summary(records: list[Record]) -> SplitCounts:
     by_type: dict[str, Counter] = {}
     for r in records:
         by_type.setdefault(r.item.type, Counter())[r.item.count] += 1
-    return {
-        "total": len(records),
-        "by_type": {t: {str(k): v for k, v in sorted(c.items())} for t, c in sorted(by_type.items())},
-    }
+    return SplitCounts(
+        total=len(records),
+        by_type={t: {str(k): v for k, v in sorted(c.items())} for t, c in sorted(by_type.items())},
+    )
 
 
 def _composition_source(summary: Composition) -> str:
@@ -218,7 +234,7 @@ def _by_type_json(table: dict[str, dict[int, int]]) -> dict[str, dict[str, int]]
 
 def _relabel(
     records: list[Record], config: BuildConfig, progress: bool
-) -> tuple[list[Record], list[QuarantineRow], dict, list]:
+) -> tuple[list[Record], list[QuarantineRow], RelabelInfo | None, list]:
     """Regenerate the analyses of the asked-for types (the rows that need it, or all with `force_relabel`)
     through the LLM engine or the rules annotator. Raises `RelabelAbortedError` when the engine stopped early:
     nothing is written then, so no row is lost."""
@@ -226,7 +242,7 @@ def _relabel(
 
     targets = [r for r in records if isinstance(r.item, Sample) and r.item.type in config.relabel]
     if not targets:
-        return records, [], {}, []
+        return records, [], None, []
     result = relabel(
         [cast(Sample, r.item) for r in targets],
         types=set(config.relabel),
@@ -255,23 +271,21 @@ def _relabel(
         else:
             out.append(record)
     stats = result.stats
-    info = {
-        "llm": config.llm,
-        "annotator": stats.annotator,
-        "annotator_reason": stats.annotator_reason,
-        "types": sorted(config.relabel),
-        "forced": config.force_relabel,
-        "requested": stats.requested,
-        "needed": stats.needed,
-        "relabelled": stats.relabelled,
-        "kept_clean": stats.kept_clean,
-        "kept_on_failure": stats.kept_on_failure,
-        "quarantined": len(result.quarantined),
-    }
-    for key in ("usage", "stats"):
-        value = getattr(result, key, None)
-        if value is not None:
-            info[key] = value.model_dump(mode="json") if isinstance(value, BaseModel) else value
+    info = RelabelInfo(
+        llm=config.llm,
+        annotator=stats.annotator,
+        annotator_reason=stats.annotator_reason,
+        types=sorted(config.relabel),
+        forced=config.force_relabel,
+        requested=stats.requested,
+        needed=stats.needed,
+        relabelled=stats.relabelled,
+        kept_clean=stats.kept_clean,
+        kept_on_failure=stats.kept_on_failure,
+        quarantined=len(result.quarantined),
+        usage=result.usage.model_dump(mode="json"),
+        stats=stats.model_dump(mode="json"),
+    )
     return out, list(result.quarantined), info, list(result.changes)
 
 
@@ -298,7 +312,7 @@ def build(config: BuildConfig, on_stage: Callable[[str], None] | None = None, pr
     if not train_records:
         raise BuildError(f"{config.raw_dir}: no valid training samples ({len(quarantined)} quarantined)")
 
-    relabel_info: dict[str, Any] = {}
+    relabel_info: RelabelInfo | None = None
     relabel_changes: list = []
     if config.relabel:
         stage("relabel")
@@ -376,7 +390,7 @@ def build(config: BuildConfig, on_stage: Callable[[str], None] | None = None, pr
         from finsynth.audit.html.relabel_page import write_relabel_page
 
         write_jsonl_atomic(diff_path, [c.model_dump(mode="json") for c in relabel_changes])
-        write_relabel_page(page_path, relabel_changes, relabel_info)
+        write_relabel_page(page_path, relabel_changes, relabel_info.model_dump(mode="json") if relabel_info else {})
     else:
         diff_path.unlink(missing_ok=True)
         page_path.unlink(missing_ok=True)
@@ -416,57 +430,8 @@ def build(config: BuildConfig, on_stage: Callable[[str], None] | None = None, pr
     )
 
     read = loaded.read
-    document: dict[str, Any] = {
-        "tool": "finsynth",
-        "version": __version__,
-        "seed": config.seed,
-        "val_fraction": config.val_fraction,
-        "dedupe_threshold": config.dedupe_threshold,
-        "inputs": [{"path": f.relative_to(config.raw_dir).as_posix(), "sha256": _sha256(f)} for f in files],
-        "templates": templates.hashes(),
-        "relabel": relabel_info,
-        "fixed": dict(sorted(Counter(f"{f.rule}:{f.strategy}" for f in fixes).items())),
-        "fix_plan": fix_plan.model_dump() if fix_plan is not None else None,
-        "review": (
-            {
-                "patch": {"name": cast(Path, config.review).name, "sha256": _sha256(cast(Path, config.review))},
-                **review_result.counts(),
-            }
-            if review_result is not None
-            else {}
-        ),
-        "warnings": bucket_warnings,
-        "input_warnings": [w for w in loaded.warnings if not any(w.startswith(s.path) for s in loaded.skipped)],
-        "skipped_files": [s.model_dump() for s in loaded.skipped],
-        "counts": {
-            "read": read,
-            "accepted": read - len(loaded.quarantined),
-            "quarantined": len(quarantined),
-            "quarantined_by_stage": dict(sorted(Counter(q.stage for q in quarantined).items())),
-            "train": _count_summary(train),
-            "val": _count_summary(val),
-            "test": {
-                "total": len(test_records),
-                "by_scenario": dict(
-                    sorted(Counter(cast(TestCase, r.item).scenario.value for r in test_records).items())
-                ),
-            },
-        },
-        "lint": {k: v for k, v in sorted(final_lint.counts.items()) if v},
-        "lint_before_quarantine": (
-            {k: v for k, v in sorted(lint.counts.items()) if v} if final_lint is not lint else None
-        ),
-        "outputs": {
-            name: _sha256(out / name)
-            for name in (*BUILT_SPLITS, "quarantine.jsonl", "report.md", "report.html")
-            + (("composed_out.jsonl",) if composition is not None else ())
-            + (("fixes.jsonl",) if config.fix else ())
-            + (("relabel.diff.jsonl", "relabel.html") if config.relabel else ())
-            + (("review.jsonl",) if review_result is not None else ())
-        },
-    }
-    train_from_raw = len(train)
-    composed_out = 0
+    train_from_raw, composed_out = len(train), 0
+    composition_counts = composition_info = None
     if composition is not None:
         summary = composition.summary
         train_from_raw, composed_out = summary.kept, summary.composed_out
@@ -475,45 +440,101 @@ def build(config: BuildConfig, on_stage: Callable[[str], None] | None = None, pr
                 f"row accounting failed: {len(train)} training rows written, composition reports "
                 f"{summary.kept} kept + {summary.copies} copies + {summary.replay_rows} replay"
             )
-        document["counts"]["composed_out"] = composed_out
-        document["counts"]["composition"] = {
-            "train_before": summary.rows_before,
-            "kept": summary.kept,
-            "copies": summary.copies,
-            "replay_rows": summary.replay_rows,
-            "composed_out": composed_out,
-            "train_rows": len(train),
-        }
-        document["composition"] = {
-            # a composition is made only from a compose file (config.compose, parsed as compose_config)
-            "file": {"name": cast(Path, config.compose).name, "sha256": _sha256(cast(Path, config.compose))},
-            "config": cast("ComposeConfig", compose_config).model_dump(mode="json"),
-            "config_sha256": summary.config_sha256,
-            "target": {
-                "source": summary.target_source,
-                "counts": {str(c): v for c, v in summary.target.items()},
-                "reachable": {str(c): v for c, v in summary.reachable_target.items()},
-            },
-            "cells": composition.cells,
-            "before": _by_type_json(summary.before),
-            "after": _by_type_json(summary.after),
-            "mean": {"before": summary.before_mean, "after": summary.after_mean, "test": summary.test_mean},
-            "mean_ratio": {"before": summary.before_ratio, "after": summary.after_ratio},
-            "slices": [s.model_dump(mode="json") for s in summary.slices],
-            "replay": composition.replay,
-            "warnings": summary.warnings,
-            "notes": summary.notes,
-        }
+        composition_counts = CompositionCounts(
+            train_before=summary.rows_before,
+            kept=summary.kept,
+            copies=summary.copies,
+            replay_rows=summary.replay_rows,
+            composed_out=composed_out,
+            train_rows=len(train),
+        )
+        # a composition is made only from a compose file (config.compose, parsed as compose_config)
+        composition_info = _composition_info(
+            composition, cast(Path, config.compose), cast("ComposeConfig", compose_config)
+        )
     counted = train_from_raw + len(val) + len(test_records) + len(quarantined) + composed_out
-    document["counts"]["reconciles"] = counted == read
-    manifest = Manifest.model_validate(document).to_json()  # the contract, checked before it is written
+    manifest = Manifest(
+        version=__version__,
+        seed=config.seed,
+        val_fraction=config.val_fraction,
+        dedupe_threshold=config.dedupe_threshold,
+        inputs=[InputFile(path=f.relative_to(config.raw_dir).as_posix(), sha256=_sha256(f)) for f in files],
+        templates=templates.hashes(),
+        relabel=relabel_info,
+        fixed=dict(sorted(Counter(f"{f.rule}:{f.strategy}" for f in fixes).items())),
+        fix_plan=FixPlanInfo.model_validate(fix_plan.model_dump()) if fix_plan is not None else None,
+        review=(
+            ReviewInfo(patch=_file_ref(cast(Path, config.review)), **review_result.counts())
+            if review_result is not None
+            else None
+        ),
+        warnings=bucket_warnings,
+        input_warnings=[w for w in loaded.warnings if not any(w.startswith(s.path) for s in loaded.skipped)],
+        skipped_files=[SkippedFileInfo.model_validate(s.model_dump()) for s in loaded.skipped],
+        counts=Counts(
+            read=read,
+            accepted=read - len(loaded.quarantined),
+            quarantined=len(quarantined),
+            quarantined_by_stage=dict(sorted(Counter(q.stage for q in quarantined).items())),
+            train=_count_summary(train),
+            val=_count_summary(val),
+            test=TestCounts(
+                total=len(test_records),
+                by_scenario=dict(sorted(Counter(cast(TestCase, r.item).scenario.value for r in test_records).items())),
+            ),
+            composed_out=composed_out if composition is not None else None,
+            composition=composition_counts,
+            reconciles=counted == read,
+        ),
+        lint={k: v for k, v in sorted(final_lint.counts.items()) if v},
+        lint_before_quarantine=(
+            {k: v for k, v in sorted(lint.counts.items()) if v} if final_lint is not lint else None
+        ),
+        outputs={
+            name: _sha256(out / name)
+            for name in (*BUILT_SPLITS, "quarantine.jsonl", "report.md", "report.html")
+            + (("composed_out.jsonl",) if composition is not None else ())
+            + (("fixes.jsonl",) if config.fix else ())
+            + (("relabel.diff.jsonl", "relabel.html") if config.relabel else ())
+            + (("review.jsonl",) if review_result is not None else ())
+        },
+        composition=composition_info,
+    )
     if counted != read:  # a row went missing or was doubled: never write a manifest that hides it
         raise BuildError(
             f"row accounting failed: read {read}, wrote {counted} "
             f"(train+val+test+quarantine{'+composed_out' if composition is not None else ''})"
         )
-    write_json_atomic(out / "manifest.json", manifest)
+    write_json_atomic(out / "manifest.json", manifest.to_json())
     return BuildResult(out_dir=str(out), manifest=manifest, lint=final_lint, report_markdown=report_md)
+
+
+def _file_ref(path: Path) -> FileRef:
+    return FileRef(name=path.name, sha256=_sha256(path))
+
+
+def _composition_info(composition: ComposeResult, path: Path, config: ComposeConfig) -> CompositionInfo:
+    """The manifest's account of a --compose run: the file, the target, the cells, before and after."""
+    summary = composition.summary
+    return CompositionInfo(
+        file=_file_ref(path),
+        config=config.model_dump(mode="json"),
+        config_sha256=summary.config_sha256,
+        target=ComposeTarget(
+            source=summary.target_source,
+            counts={str(c): v for c, v in summary.target.items()},
+            reachable={str(c): v for c, v in summary.reachable_target.items()},
+        ),
+        cells=composition.cells,
+        before=_by_type_json(summary.before),
+        after=_by_type_json(summary.after),
+        mean=CountMeans(before=summary.before_mean, after=summary.after_mean, test=summary.test_mean),
+        mean_ratio=MeanRatio(before=summary.before_ratio, after=summary.after_ratio),
+        slices=[s.model_dump(mode="json") for s in summary.slices],
+        replay=composition.replay,
+        warnings=summary.warnings,
+        notes=summary.notes,
+    )
 
 
 def quarantine_impact(before: list[Record], after: list[Record]) -> list[str]:
