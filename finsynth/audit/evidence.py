@@ -71,6 +71,14 @@ class Measurement(BaseModel):
             return "helpful"
         return "no clear effect"
 
+    def short(self) -> str:
+        """Δ total with its interval, the model and the seeds, in one short phrase."""
+        low, high = self.interval
+        return (
+            f"Δ total {self.delta_total:+.1f} of {self.cases} [{low:+.1f}, {high:+.1f}] on "
+            f"{self.model.split(' ')[0]}, {len(self.seeds)} seeds"
+        )
+
     def describe(self) -> str:
         """One line: the change, Δ with its interval, the model, the seeds and the recipe."""
         low, high = self.interval

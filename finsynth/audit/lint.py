@@ -295,11 +295,12 @@ def plan_fixes(select: Sequence[str] | None = None, exclude: Sequence[str] = ())
             if not named:
                 others = [f"{r.id}:{s}" for s in r.fix_names if s != strategy]
                 plan.skipped[key] = (
-                    f"measured harmful ({measured.describe()}); not applied by default: name it to "
+                    f"measured harmful ({measured.short()}; `finsynth lint --explain {r.id}`); not applied by "
+                    "default: name it to "
                     f"apply it anyway" + (f", or try {' / '.join(others)}" if others else "")
                 )
                 continue
-            plan.warnings.append(f"{key} is applied as asked, but was measured harmful: {measured.describe()}")
+            plan.warnings.append(f"{key} is applied as asked, but was measured harmful: {measured.short()}")
         plan.apply.append(key)
     return plan
 

@@ -183,11 +183,14 @@ def _run_build(args: argparse.Namespace) -> int:
     if plan is not None:
         fixed = manifest.fixed
         rows = sum(fixed.values())
-        console.print(
-            f"fix: {rows} row(s) fixed"
-            + (f" ({', '.join(f'{k} {v}' for k, v in fixed.items())})" if fixed else "")
-            + f" by {', '.join(plan.apply) or 'no strategy'}; before/after: {result.out_dir}/fixes.jsonl"
-        )
+        if plan.apply:
+            console.print(
+                f"fix: {rows} row(s) fixed"
+                + (f" ({', '.join(f'{k} {v}' for k, v in fixed.items())})" if fixed else "")
+                + f" by {', '.join(plan.apply)}; before/after: {result.out_dir}/fixes.jsonl"
+            )
+        else:
+            console.print("fix: no autofix applied (0 rows fixed)")
         for key, why in plan.skipped.items():
             err_console.print(f"[yellow]fix skipped:[/yellow] {key}: {why}")
         for warning in plan.warnings:

@@ -80,6 +80,9 @@ class Variant(_Strict):
     compose: str | None = None
     extra_rows: list[str] = Field(default_factory=list)  # more raw sample files (e.g. reviewed `generate` output)
     mutate: Literal["bad-enum"] | None = None  # corpus only: lesson 6's enumerated analyses in A and C
+    # corpus only: rows added to the training split from its own rows (`background`: synth.background's 0-metric
+    # paragraphs from B rows' macro sentences), after the split, so a derived row never lands in validation
+    augment: list[Literal["background"]] = Field(default_factory=list)
     measures: Measures | None = None
 
     @model_validator(mode="after")
@@ -89,8 +92,8 @@ class Variant(_Strict):
                 "a corpus variant takes fix and mutate only; use source: build for relabel, compose "
                 "or a quarantine policy"
             )
-        if self.source != "corpus" and self.mutate:
-            raise ValueError("mutate applies to source: corpus")
+        if self.source != "corpus" and (self.mutate or self.augment):
+            raise ValueError("mutate and augment apply to source: corpus")
         if self.source == "zero-shot" and (self.fix is not None or self.relabel or self.compose or self.extra_rows):
             raise ValueError("a zero-shot variant trains nothing: it takes no data settings")
         return self
@@ -104,6 +107,8 @@ class Variant(_Strict):
             parts.append("fix " + (" ".join(self.fix) if self.fix else "(default selection)"))
         if self.mutate:
             parts.append(f"mutate {self.mutate}")
+        if self.augment:
+            parts.append("augment " + ", ".join(self.augment))
         if self.source == "build":
             parts.append("build" + (" --allow-errors" if self.quarantine == "errors" else ""))
         if self.relabel:
@@ -238,6 +243,7 @@ def prepare_corpus_variant(name: str, variant: Variant, corpus: Path, out: Path,
     """The corpus as it is (split like the build), with the variant's fixes or mutation on its rows alone."""
     from finsynth.audit.lint import fix_records, plan_fixes
     from finsynth.build import stratified_split
+    from finsynth.schema import Sample
 
     records, tests, bad = load_corpus(corpus)
     info: dict[str, Any] = {
@@ -255,6 +261,12 @@ def prepare_corpus_variant(name: str, variant: Variant, corpus: Path, out: Path,
     if variant.mutate == "bad-enum":
         records, info["mutated"] = _mutate_bad_enum(records)
     train, val = stratified_split(records, 0.1, build_seed)  # ids, types and counts unchanged: the corpus split
+    if "background" in variant.augment:
+        from finsynth.synth.background import background_samples
+
+        made = background_samples([r.item for r in train if isinstance(r.item, Sample)])
+        train = [*train, *(Record(path=r.provenance.source, line=r.provenance.line, item=r) for r in made)]
+        info["augmented"] = {"background": len(made)}
     return write_variant_rows(out, train, val, tests, info)
 
 
