@@ -255,3 +255,14 @@ def test_rows_taken_out_after_loading_are_quarantined_by_one_helper():
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "QuarantineRow":
                 makers.append(f"{rel}:{node.lineno}")
     assert makers == [], f"use QuarantineRow.of(record, reason, stage, ...) instead of QuarantineRow(...): {makers}"
+
+
+def test_the_build_is_a_sequence_of_short_stages():
+    """Issue 26 item 2: `build()` runs stages (`BuildState -> StageResult`); no function of build.py is long."""
+    tree = ast.parse((PACKAGE / "build.py").read_text(encoding="utf-8"))
+    long = {
+        node.name: node.end_lineno - node.lineno + 1
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef) and node.end_lineno and node.end_lineno - node.lineno + 1 > 100
+    }
+    assert long == {}, f"split these into stages or helpers: {long}"

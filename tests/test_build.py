@@ -154,3 +154,19 @@ def test_the_manifest_of_a_build_is_typed_and_is_what_manifest_json_holds(offlin
     assert (
         plain.relabel is None and plain.review is None and plain.to_json()["relabel"] == plain.to_json()["review"] == {}
     )
+
+
+def test_a_stage_carries_its_rows_on_and_its_quarantine_over(raw_copy: Path, tmp_path: Path) -> None:
+    """Issue 26 item 2: stages are plain functions of a `BuildState`; run one after another on the starter
+    corpus plus a duplicate row, every row read is still going, a test case, or quarantined with its stage."""
+    from finsynth.build import BuildState, _dedupe, _load
+
+    first = _rows(raw_copy / "type_a.jsonl")[0]
+    (raw_copy / "extra.jsonl").write_text(first.replace('"id": "', '"id": "zz-', 1) + "\n", encoding="utf-8")
+    state = BuildState(config=BuildConfig(raw_dir=raw_copy, out_dir=tmp_path / "out"))
+    seen: list[str] = []
+    loaded = state.run("load", _load, seen.append)
+    state.tests = loaded.tests
+    assert state.run("dedupe", _dedupe, seen.append) is None and seen == ["load", "dedupe"]
+    assert [(q.stage, q.extra["kept_id"]) for q in state.quarantined] == [("dedupe", json.loads(first)["id"])]
+    assert len(state.records) + len(state.tests) + len(state.quarantined) == loaded.result.read

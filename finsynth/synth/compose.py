@@ -374,8 +374,9 @@ def _multiply(
 
 
 def _out_row(record: Record, reason: str) -> QuarantineRow:
-    extra = {"id": record.item.id, "type": record.item.type, "count": record.item.count}
-    return QuarantineRow.of(record, reason, "compose", **extra)
+    return QuarantineRow.of(
+        record, reason, "compose", id=record.item.id, type=record.item.type, count=record.item.count
+    )
 
 
 def _count_target(
