@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
 
 from finsynth.cli.app import (
     _add_format,
@@ -15,6 +16,9 @@ from finsynth.cli.app import (
     settings_error,
 )
 from finsynth.io import UserError
+
+if TYPE_CHECKING:
+    from finsynth.build import BuildResult
 
 
 @command
@@ -77,8 +81,6 @@ def _build_parser(sub: argparse._SubParsersAction) -> None:
 def _run_build(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from rich.table import Table
-
     _require(args.raw, "--raw", "pass the directory of raw sample files (default data/raw)")
     from pydantic import ValidationError
 
@@ -135,10 +137,39 @@ def _run_build(args: argparse.Namespace) -> int:
     finally:  # also when a user error propagates to run_command
         if status:
             status.stop()
-    manifest = result.manifest
     if quiet:
-        print_json(manifest.to_json())
+        print_json(result.manifest.to_json())
         return 0
+    _print_summary(result)
+    return 0
+
+
+def _print_summary(result: BuildResult) -> None:
+    """The terminal summary of a build, from its typed manifest: the splits and their accounting, what each
+    asked-for stage did, the warnings, and where the reports are."""
+    manifest = result.manifest
+    _print_counts(result)
+    _print_stages(result)
+    for skipped in manifest.skipped_files:
+        err_console.print(f"[yellow]skipped:[/yellow] {skipped.path} ({skipped.rows} row(s)): {skipped.reason}")
+    for warning in manifest.input_warnings + manifest.warnings:
+        err_console.print(f"[yellow]warning:[/yellow] {warning}")
+    lint_summary = ", ".join(f"{k}={v}" for k, v in manifest.lint.items()) or "clean"
+    before = manifest.lint_before_quarantine
+    console.print(
+        f"lint of the output: {lint_summary}"
+        + (f" (before quarantine: {', '.join(f'{k}={v}' for k, v in before.items()) or 'clean'})" if before else "")
+    )
+    console.print(
+        f"report: {result.out_dir}/report.md, {result.out_dir}/report.html  manifest: {result.out_dir}/manifest.json"
+    )
+
+
+def _print_counts(result: BuildResult) -> None:
+    """The split table and the row accounting (with --compose: kept, copies, replay, composed out)."""
+    from rich.table import Table
+
+    manifest = result.manifest
     counts = manifest.counts
     table = Table(title=f"finsynth build -> {result.out_dir}")
     for column in ("split", "rows", "by type: {count: n}"):
@@ -179,6 +210,11 @@ def _run_build(args: argparse.Namespace) -> int:
             f"read {counts.read} rows = {counts.train.total} train + {counts.val.total} val + "
             f"{counts.test.total} test + {counts.quarantined} quarantined ({reconciled})"
         )
+
+
+def _print_stages(result: BuildResult) -> None:
+    """What --fix, --relabel and --apply-review did, each when asked for."""
+    manifest = result.manifest
     plan = manifest.fix_plan
     if plan is not None:
         fixed = manifest.fixed
@@ -224,20 +260,6 @@ def _run_build(args: argparse.Namespace) -> int:
                 f"[yellow]review warning:[/yellow] {review.refused} decision(s) refused "
                 f"(their rows changed or are gone); see {result.out_dir}/review.jsonl"
             )
-    for skipped in manifest.skipped_files:
-        err_console.print(f"[yellow]skipped:[/yellow] {skipped.path} ({skipped.rows} row(s)): {skipped.reason}")
-    for warning in manifest.input_warnings + manifest.warnings:
-        err_console.print(f"[yellow]warning:[/yellow] {warning}")
-    lint_summary = ", ".join(f"{k}={v}" for k, v in manifest.lint.items()) or "clean"
-    before = manifest.lint_before_quarantine
-    console.print(
-        f"lint of the output: {lint_summary}"
-        + (f" (before quarantine: {', '.join(f'{k}={v}' for k, v in before.items()) or 'clean'})" if before else "")
-    )
-    console.print(
-        f"report: {result.out_dir}/report.md, {result.out_dir}/report.html  manifest: {result.out_dir}/manifest.json"
-    )
-    return 0
 
 
 def _stop_advice(errors: list) -> str:
