@@ -1,9 +1,10 @@
 """`finsynth build`: raw annotated rows in, a validated, linted, deduplicated, split training set out.
 
-Stages (each a plain function of data): load + quarantine -> (optional relabel) -> lint (split leakage
-among its errors) -> dedupe -> stratified split -> (optional count composition of the training split,
-`--compose FILE`, see finsynth.synth.compose) -> render chat rows -> write. Same inputs and seed give
-byte-identical outputs: nothing time- or machine-dependent is written, and every order is sorted.
+Stages, each a plain function `BuildState -> StageResult(records, quarantined, stats)` (datatrove's shape):
+load + quarantine -> (optional relabel, fix, review) -> lint (split leakage among its errors) -> dedupe ->
+stratified split -> (optional count composition of the training split, `--compose FILE`, see
+finsynth.synth.compose) -> write (chat rows, quarantine, reports, and the `Manifest` model last). Same inputs
+and seed give byte-identical outputs: nothing time- or machine-dependent is written, and every order is sorted.
 
 Row accounting: read = train + val + test + quarantined, where, with --compose, train counts the
 distinct raw rows kept (copies and replay rows are added on top) and the rows composition dropped are
@@ -13,12 +14,12 @@ written to `composed_out.jsonl` and counted as `composed_out`, apart from quaran
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Generic, TypeVar, cast
 
 from pydantic import BaseModel, Field
 
@@ -32,6 +33,7 @@ from finsynth.errors import RelabelAbortedError as RelabelAbortedError  # re-exp
 from finsynth.io import (
     BUILT_SPLITS,
     InputError,
+    LoadResult,
     QuarantineRow,
     Record,
     UserError,
@@ -41,12 +43,29 @@ from finsynth.io import (
     write_jsonl_atomic,
     write_text_atomic,
 )
-from finsynth.manifest import Manifest
+from finsynth.manifest import (
+    ComposeTarget,
+    CompositionCounts,
+    CompositionInfo,
+    CountMeans,
+    Counts,
+    FileRef,
+    FixPlanInfo,
+    InputFile,
+    Manifest,
+    MeanRatio,
+    RelabelInfo,
+    ReviewInfo,
+    SkippedFileInfo,
+    SplitCounts,
+    TestCounts,
+)
 from finsynth.prompts import Templates, chat_row
 from finsynth.schema import Sample, TestCase
 
 if TYPE_CHECKING:
-    from finsynth.synth.compose import ComposeConfig
+    from finsynth.audit.review import ReviewDecision, ReviewResult
+    from finsynth.synth.compose import ComposeConfig, ComposeResult
 from finsynth.text.similarity import NearDupIndex, normalize
 
 # Paragraphs at or above this character-trigram Jaccard are the same paragraph lightly edited: one of
@@ -96,7 +115,7 @@ class BuildResult(BaseModel):
     """What a build produced, for the terminal summary and for callers."""
 
     out_dir: str
-    manifest: dict[str, Any]
+    manifest: Manifest  # `manifest.to_json()` is what manifest.json holds
     lint: LintResult
     report_markdown: str
 
@@ -118,18 +137,6 @@ def raw_files(config: BuildConfig) -> list[Path]:
     return files
 
 
-def _quarantine(record: Record, reason: str, stage: str, **extra: Any) -> QuarantineRow:
-    return QuarantineRow(
-        path=record.path,
-        line=record.line,
-        field=None,
-        reason=reason,
-        stage=stage,
-        raw=json.dumps(record.item.model_dump(mode="json"), ensure_ascii=False),
-        extra=extra,
-    )
-
-
 def drop_lint_errors(records: list[Record], lint: LintResult) -> tuple[list[Record], list[QuarantineRow]]:
     """With --allow-errors: rows carrying sample-level error findings go to quarantine, not to training."""
     errors: dict[tuple[str | None, int], list[str]] = {}
@@ -140,7 +147,7 @@ def drop_lint_errors(records: list[Record], lint: LintResult) -> tuple[list[Reco
     for record in records:
         reasons = errors.get((record.path, record.line))
         if reasons:
-            dropped.append(_quarantine(record, "; ".join(reasons), "lint"))
+            dropped.append(QuarantineRow.of(record, "; ".join(reasons), "lint"))
         else:
             kept.append(record)
     return kept, dropped
@@ -166,7 +173,7 @@ def dedupe(train: list[Record], threshold: float) -> tuple[list[Record], list[Qu
                 removed.add(j)
                 kind = "duplicate" if similarity >= 1.0 else "near-duplicate"
                 dropped.append(
-                    _quarantine(
+                    QuarantineRow.of(
                         ordered[j],
                         f"{kind} of {record.item.id} (Jaccard {similarity:.2f})",
                         "dedupe",
@@ -203,14 +210,14 @@ def stratified_split(records: list[Record], val_fraction: float, seed: int) -> t
     return sorted(train, key=lambda r: r.item.id), sorted(val, key=lambda r: r.item.id)
 
 
-def _count_summary(records: list[Record]) -> dict[str, Any]:
+def _count_summary(records: list[Record]) -> SplitCounts:
     by_type: dict[str, Counter] = {}
     for r in records:
         by_type.setdefault(r.item.type, Counter())[r.item.count] += 1
-    return {
-        "total": len(records),
-        "by_type": {t: {str(k): v for k, v in sorted(c.items())} for t, c in sorted(by_type.items())},
-    }
+    return SplitCounts(
+        total=len(records),
+        by_type={t: {str(k): v for k, v in sorted(c.items())} for t, c in sorted(by_type.items())},
+    )
 
 
 def _composition_source(summary: Composition) -> str:
@@ -229,17 +236,91 @@ def _by_type_json(table: dict[str, dict[int, int]]) -> dict[str, dict[str, int]]
     return {t: {str(c): n for c, n in sorted(d.items()) if n} for t, d in table.items()}
 
 
-def _relabel(
-    records: list[Record], config: BuildConfig, progress: bool
-) -> tuple[list[Record], list[QuarantineRow], dict, list]:
+S = TypeVar("S")
+
+
+@dataclass
+class StageResult(Generic[S]):
+    """What a stage gives back (datatrove's shape): the training rows going on, the rows it took out (each
+    with its reason and stage), and what it has to report (`stats`: for the manifest, summary and report)."""
+
+    records: list[Record]
+    quarantined: list[QuarantineRow]
+    stats: S
+
+
+@dataclass
+class BuildState:
+    """What the stages of one build share: the config, the training rows still going (`records`), the test
+    cases, and the quarantine so far. A stage is a plain function `BuildState -> StageResult`."""
+
+    config: BuildConfig
+    progress: bool = False
+    records: list[Record] = field(default_factory=list)
+    tests: list[Record] = field(default_factory=list)
+    quarantined: list[QuarantineRow] = field(default_factory=list)
+
+    def run(self, name: str, stage: Callable[[BuildState], StageResult[S]], on_stage: Callable[[str], None]) -> S:
+        """Announce the stage, run it, carry its rows on and its quarantine over; its stats come back."""
+        on_stage(name)
+        result = stage(self)
+        self.records = result.records
+        self.quarantined.extend(result.quarantined)
+        return result.stats
+
+
+@dataclass
+class Loaded:
+    files: list[Path]  # the raw files, sorted
+    result: LoadResult
+    tests: list[Record]  # the test cases, by id: lint and the splits hold them apart from training rows
+
+
+@dataclass
+class Relabelled:
+    info: RelabelInfo | None
+    changes: list = field(default_factory=list)  # RelabelChange per targeted row, for the review page
+
+
+@dataclass
+class Fixed:
+    plan: FixPlan
+    fixes: list[Fix]
+
+
+@dataclass
+class Linted:
+    lint: LintResult  # on the rows as they reached lint (`rows`), before --allow-errors took any out
+    rows: list[Record]
+
+
+@dataclass
+class Split:
+    train: list[Record]
+    val: list[Record]
+
+
+def _load(state: BuildState) -> StageResult[Loaded]:
+    """The raw files read: samples go on, test cases wait aside, rows that are not valid are quarantined."""
+    files = raw_files(state.config)
+    loaded = load_paths(files)
+    tests = sorted((r for r in loaded.records if isinstance(r.item, TestCase)), key=lambda r: r.item.id)
+    records = [r for r in loaded.records if isinstance(r.item, Sample)]
+    if not records:
+        raise BuildError(f"{state.config.raw_dir}: no valid training samples ({len(loaded.quarantined)} quarantined)")
+    return StageResult(records, list(loaded.quarantined), Loaded(files, loaded, tests))
+
+
+def _relabel(state: BuildState) -> StageResult[Relabelled]:
     """Regenerate the analyses of the asked-for types (the rows that need it, or all with `force_relabel`)
     through the LLM engine or the rules annotator. Raises `RelabelAbortedError` when the engine stopped early:
     nothing is written then, so no row is lost."""
     from finsynth.synth.relabel import relabel  # imported lazily: the engine pulls in the openai client
 
+    config, records = state.config, state.records
     targets = [r for r in records if isinstance(r.item, Sample) and r.item.type in config.relabel]
     if not targets:
-        return records, [], {}, []
+        return StageResult(records, [], Relabelled(None))
     result = relabel(
         [cast(Sample, r.item) for r in targets],
         types=set(config.relabel),
@@ -247,12 +328,12 @@ def _relabel(
         concurrency=config.concurrency,
         cache_path=config.out_dir / ".cache" / "llm.sqlite",
         templates=config.templates,
-        progress=progress,
+        progress=state.progress,
         force=config.force_relabel,
         annotator_model=config.annotator_model,
     )
-    if result.stats.aborted:
-        stats = result.stats
+    stats = result.stats
+    if stats.aborted:
         raise RelabelAbortedError(
             f"relabel stopped early: {stats.aborted}; nothing was written ({stats.needed} row(s) to relabel, "
             f"{stats.kept_on_failure} kept their original analysis)"
@@ -263,33 +344,90 @@ def _relabel(
     for record in records:
         if record.item.id in by_id:
             out.append(Record(path=record.path, line=record.line, item=by_id[record.item.id]))
-        elif record.item.id in target_ids:
-            continue  # relabel quarantined it, with its raw reply
-        else:
+        elif record.item.id not in target_ids:  # a target missing from the samples: relabel quarantined it
             out.append(record)
-    stats = result.stats
-    info = {
-        "llm": config.llm,
-        "annotator": stats.annotator,
-        "annotator_reason": stats.annotator_reason,
-        "types": sorted(config.relabel),
-        "forced": config.force_relabel,
-        "requested": stats.requested,
-        "needed": stats.needed,
-        "relabelled": stats.relabelled,
-        "kept_clean": stats.kept_clean,
-        "kept_on_failure": stats.kept_on_failure,
-        "quarantined": len(result.quarantined),
-    }
-    for key in ("usage", "stats"):
-        value = getattr(result, key, None)
-        if value is not None:
-            info[key] = value.model_dump(mode="json") if isinstance(value, BaseModel) else value
-    return out, list(result.quarantined), info, list(result.changes)
+    info = RelabelInfo(
+        llm=config.llm,
+        annotator=stats.annotator,
+        annotator_reason=stats.annotator_reason,
+        types=sorted(config.relabel),
+        forced=config.force_relabel,
+        requested=stats.requested,
+        needed=stats.needed,
+        relabelled=stats.relabelled,
+        kept_clean=stats.kept_clean,
+        kept_on_failure=stats.kept_on_failure,
+        quarantined=len(result.quarantined),
+        usage=result.usage.model_dump(mode="json"),
+        stats=stats.model_dump(mode="json"),
+    )
+    return StageResult(out, list(result.quarantined), Relabelled(info, list(result.changes)))
+
+
+def _fix(state: BuildState) -> StageResult[Fixed]:
+    """--fix: the selected autofixes (`fix_select` less `no_fix`) rewrite the rows they apply to."""
+    try:
+        plan = plan_fixes(state.config.fix_select or None, state.config.no_fix)
+    except ValueError as exc:  # an unknown rule or strategy in the selection
+        raise UserError(f"fix selection: {exc}") from exc
+    records, fixes = fix_records(state.records, plan.apply)
+    return StageResult(records, [], Fixed(plan, fixes))
+
+
+def _review(decisions: list[tuple[int, ReviewDecision]]) -> Callable[[BuildState], StageResult[ReviewResult]]:
+    """--apply-review: the patch's decisions (read before any work) accept, edit or reject rows."""
+
+    def stage(state: BuildState) -> StageResult[ReviewResult]:
+        from finsynth.audit.review import apply_review
+
+        result = apply_review(state.records, decisions)
+        return StageResult(result.records, list(result.quarantined), result)
+
+    return stage
+
+
+def _lint(state: BuildState) -> StageResult[Linted]:
+    """Lint the rows against the test cases; errors stop the build unless --allow-errors quarantines them."""
+    linted = state.records
+    lint = lint_records(linted, against=state.tests or None)
+    if not lint.has_errors:
+        return StageResult(linted, [], Linted(lint, linted))
+    if not state.config.allow_errors:
+        raise BuildError(f"lint found {sum(f.severity == 'error' for f in lint.findings)} error(s)", lint)
+    kept, dropped = drop_lint_errors(linted, lint)
+    return StageResult(kept, dropped, Linted(lint, linted))
+
+
+def _dedupe(state: BuildState) -> StageResult[None]:
+    kept, dropped = dedupe(state.records, state.config.dedupe_threshold)
+    return StageResult(kept, dropped, None)
+
+
+def _split(state: BuildState) -> StageResult[Split]:
+    train, val = stratified_split(state.records, state.config.val_fraction, state.config.seed)
+    return StageResult(state.records, [], Split(train, val))
+
+
+def _compose(config: ComposeConfig, split: Split) -> Callable[[BuildState], StageResult[ComposeResult]]:
+    """--compose: re-weight the training split by metric count (its dropped rows are not quarantine)."""
+
+    def stage(state: BuildState) -> StageResult[ComposeResult]:
+        from finsynth.synth.compose import compose
+
+        tests = [cast(TestCase, r.item) for r in state.tests]
+        result = compose(
+            split.train, config, state.config.seed, tests=tests, holdout=[r.item for r in split.val + state.tests]
+        )
+        return StageResult(state.records, [], result)
+
+    return stage
 
 
 def build(config: BuildConfig, on_stage: Callable[[str], None] | None = None, progress: bool = False) -> BuildResult:
-    """Run the whole build and write `out_dir`; raises BuildError when lint errors stop it."""
+    """Run the whole build and write `out_dir`; raises BuildError when lint errors stop it.
+
+    The stages run in order on one `BuildState`: load -> relabel -> fix -> review (each when asked for) ->
+    lint -> dedupe -> split -> compose (when asked for) -> write."""
     stage = on_stage or (lambda _name: None)
     compose_config = None
     if config.compose is not None:  # a bad compose file fails before any work
@@ -301,185 +439,129 @@ def build(config: BuildConfig, on_stage: Callable[[str], None] | None = None, pr
         from finsynth.audit.review import load_review
 
         review_decisions = load_review(config.review)
-    stage("load")
-    files = raw_files(config)
-    loaded = load_paths(files)
-    quarantined = list(loaded.quarantined)
-    train_records = [r for r in loaded.records if isinstance(r.item, Sample)]
-    linted_before = list(train_records)  # the valid rows as read: what quarantine's impact is measured against
-    test_records = sorted((r for r in loaded.records if isinstance(r.item, TestCase)), key=lambda r: r.item.id)
-    if not train_records:
-        raise BuildError(f"{config.raw_dir}: no valid training samples ({len(quarantined)} quarantined)")
-
-    relabel_info: dict[str, Any] = {}
-    relabel_changes: list = []
-    if config.relabel:
-        stage("relabel")
-        train_records, relabel_quarantine, relabel_info, relabel_changes = _relabel(train_records, config, progress)
-        quarantined.extend(relabel_quarantine)
-
-    fixes: list[Fix] = []
-    fix_plan: FixPlan | None = None
-    if config.fix:
-        stage("fix")
-        try:
-            fix_plan = plan_fixes(config.fix_select or None, config.no_fix)
-        except ValueError as exc:  # an unknown rule or strategy in the selection
-            raise UserError(f"fix selection: {exc}") from exc
-        train_records, fixes = fix_records(train_records, fix_plan.apply)
-
-    review_result = None
-    if config.review is not None:
-        from finsynth.audit.review import apply_review
-
-        stage("review")
-        review_result = apply_review(train_records, review_decisions)
-        train_records = review_result.records
-        quarantined.extend(review_result.quarantined)
-
-    stage("lint")
-    lint = lint_records(train_records, against=test_records or None)
-    linted = train_records
-    if lint.has_errors:
-        if not config.allow_errors:
-            raise BuildError(f"lint found {sum(f.severity == 'error' for f in lint.findings)} error(s)", lint)
-        train_records, lint_dropped = drop_lint_errors(train_records, lint)
-        quarantined.extend(lint_dropped)
-
-    stage("dedupe")
-    train_records, dedupe_dropped = dedupe(train_records, config.dedupe_threshold)
-    quarantined.extend(dedupe_dropped)
-
-    stage("split")
-    train, val = stratified_split(train_records, config.val_fraction, config.seed)
-
-    composition = None
-    if compose_config is not None:
-        from finsynth.synth.compose import compose
-
-        stage("compose")
-        composition = compose(
-            train,
-            compose_config,
-            config.seed,
-            tests=[cast(TestCase, r.item) for r in test_records],
-            holdout=[r.item for r in val + test_records],
-        )
-        train = composition.records
-
+    state = BuildState(config=config, progress=progress)
+    loaded = state.run("load", _load, stage)
+    state.tests = loaded.tests
+    linted_before = list(state.records)  # the valid rows as read: what quarantine's impact is measured against
+    relabelled = state.run("relabel", _relabel, stage) if config.relabel else Relabelled(None)
+    fixed = state.run("fix", _fix, stage) if config.fix else None
+    reviewed = state.run("review", _review(review_decisions), stage) if config.review is not None else None
+    linted = state.run("lint", _lint, stage)
+    state.run("dedupe", _dedupe, stage)
+    split = state.run("split", _split, stage)
+    composition = state.run("compose", _compose(compose_config, split), stage) if compose_config is not None else None
+    built = Built(loaded, split, composition, compose_config, relabelled, fixed, reviewed, linted, linted_before)
     stage("write")
-    out = config.out_dir
-    templates = config.templates
-    outputs = {
-        "train.jsonl": [chat_row(r.item, templates) for r in train],
-        "val.jsonl": [chat_row(r.item, templates) for r in val],
-        "test.jsonl": [chat_row(r.item, templates) for r in test_records],
-    }
-    for name, rows in outputs.items():
-        write_jsonl_atomic(out / name, rows)
-    quarantined.sort(key=lambda q: (q.path, q.line, q.stage))
-    write_jsonl_atomic(out / "quarantine.jsonl", quarantined)
+    _write_rows(state, built)
+    final_lint, bucket_warnings, report_md = _write_reports(state, built, stage)
+    manifest = _manifest(state, built, final_lint, bucket_warnings)
+    write_json_atomic(config.out_dir / "manifest.json", manifest.to_json())
+    return BuildResult(out_dir=str(config.out_dir), manifest=manifest, lint=final_lint, report_markdown=report_md)
+
+
+@dataclass
+class Built:
+    """The stats of every stage of a build, for the write stage, the report and the manifest."""
+
+    loaded: Loaded
+    split: Split
+    composition: ComposeResult | None
+    compose_config: ComposeConfig | None
+    relabelled: Relabelled
+    fixed: Fixed | None
+    reviewed: ReviewResult | None
+    linted: Linted
+    as_read: list[Record]  # the valid rows as read: what quarantine's impact is measured against
+
+    @property
+    def train(self) -> list[Record]:
+        """The training rows written: the split's, or the composed ones with --compose."""
+        return self.composition.records if self.composition is not None else self.split.train
+
+
+def _write_rows(state: BuildState, built: Built) -> None:
+    """The splits, the quarantine and each asked-for stage's own file; a stage not asked for leaves none
+    behind (a stale file from an earlier build would mislead)."""
+    out, config, templates = state.config.out_dir, state.config, state.config.templates
+    for name, records in (("train.jsonl", built.train), ("val.jsonl", built.split.val), ("test.jsonl", state.tests)):
+        write_jsonl_atomic(out / name, [chat_row(r.item, templates) for r in records])
+    state.quarantined.sort(key=lambda q: (q.path, q.line, q.stage))
+    write_jsonl_atomic(out / "quarantine.jsonl", state.quarantined)
     composed_out_path = out / "composed_out.jsonl"
-    if composition is not None:
-        write_jsonl_atomic(composed_out_path, composition.composed_out)
+    if built.composition is not None:
+        write_jsonl_atomic(composed_out_path, built.composition.composed_out)
     else:
-        composed_out_path.unlink(missing_ok=True)  # a stale one from an earlier --compose build would mislead
+        composed_out_path.unlink(missing_ok=True)
     diff_path, page_path = out / "relabel.diff.jsonl", out / "relabel.html"
     if config.relabel:
         from finsynth.audit.html.relabel_page import write_relabel_page
 
-        write_jsonl_atomic(diff_path, [c.model_dump(mode="json") for c in relabel_changes])
-        write_relabel_page(page_path, relabel_changes, relabel_info)
+        info = built.relabelled.info
+        write_jsonl_atomic(diff_path, [c.model_dump(mode="json") for c in built.relabelled.changes])
+        write_relabel_page(page_path, built.relabelled.changes, info.model_dump(mode="json") if info else {})
     else:
         diff_path.unlink(missing_ok=True)
         page_path.unlink(missing_ok=True)
     review_path = out / "review.jsonl"
-    if review_result is not None:
-        write_jsonl_atomic(review_path, [o.model_dump(mode="json") for o in review_result.outcomes])
+    if built.reviewed is not None:
+        write_jsonl_atomic(review_path, [o.model_dump(mode="json") for o in built.reviewed.outcomes])
     else:
         review_path.unlink(missing_ok=True)
     fixes_path = out / "fixes.jsonl"  # what --fix rewrote, before and after, for review
-    if config.fix:
-        write_jsonl_atomic(fixes_path, sorted(fixes, key=lambda f: (f.path, f.line, f.rule)))
+    if built.fixed is not None:
+        write_jsonl_atomic(fixes_path, sorted(built.fixed.fixes, key=lambda f: (f.path, f.line, f.rule)))
     else:
         fixes_path.unlink(missing_ok=True)
+
+
+def _write_reports(
+    state: BuildState, built: Built, on_stage: Callable[[str], None]
+) -> tuple[LintResult, list[str], str]:
+    """report.md and report.html; returns the lint of the written rows, the quarantine warnings and the
+    Markdown report."""
+    config, composition, val = state.config, built.composition, built.split.val
     # the report and the summary describe what was written: when rows left the set, lint the rows that stayed
-    final_lint = lint
-    if len(train_records) != len(linted):
-        stage("lint (final)")
-        final_lint = lint_records(train_records, against=test_records or None)
-    bucket_warnings = quarantine_impact(before=linted_before, after=train_records)
+    final_lint = built.linted.lint
+    if len(state.records) != len(built.linted.rows):
+        on_stage("lint (final)")
+        final_lint = lint_records(state.records, against=state.tests or None)
+    bucket_warnings = quarantine_impact(before=built.as_read, after=state.records)
     report = build_report(
-        [cast(Sample, r.item) for r in train + val],
+        [cast(Sample, r.item) for r in built.train + val],
         lint=final_lint,
-        against=[cast(TestCase, r.item) for r in test_records] or None,
+        against=[cast(TestCase, r.item) for r in state.tests] or None,
         composition=composition.summary if composition is not None else None,
         warnings=bucket_warnings,
     )
     report_md = render_markdown(report)
-    write_text_atomic(out / "report.md", report_md)
+    write_text_atomic(config.out_dir / "report.md", report_md)
     # the browser shows what lint found in the raw rows, including rows --allow-errors quarantined
     write_html(
-        out / "report.html",
+        config.out_dir / "report.html",
         report,
-        browse_findings(linted, lint, against=test_records),
+        browse_findings(built.linted.rows, built.linted.lint, against=state.tests),
         title="finsynth build report",
-        source=f"{len(train) + len(val)} training samples from {config.raw_dir.as_posix()} (seed {config.seed})"
+        source=f"{len(built.train) + len(val)} training samples from {config.raw_dir.as_posix()} (seed {config.seed})"
         + (_composition_source(composition.summary) if composition is not None else ""),
     )
+    return final_lint, bucket_warnings, report_md
 
-    read = loaded.read
-    document: dict[str, Any] = {
-        "tool": "finsynth",
-        "version": __version__,
-        "seed": config.seed,
-        "val_fraction": config.val_fraction,
-        "dedupe_threshold": config.dedupe_threshold,
-        "inputs": [{"path": f.relative_to(config.raw_dir).as_posix(), "sha256": _sha256(f)} for f in files],
-        "templates": templates.hashes(),
-        "relabel": relabel_info,
-        "fixed": dict(sorted(Counter(f"{f.rule}:{f.strategy}" for f in fixes).items())),
-        "fix_plan": fix_plan.model_dump() if fix_plan is not None else None,
-        "review": (
-            {
-                "patch": {"name": cast(Path, config.review).name, "sha256": _sha256(cast(Path, config.review))},
-                **review_result.counts(),
-            }
-            if review_result is not None
-            else {}
-        ),
-        "warnings": bucket_warnings,
-        "input_warnings": [w for w in loaded.warnings if not any(w.startswith(s.path) for s in loaded.skipped)],
-        "skipped_files": [s.model_dump() for s in loaded.skipped],
-        "counts": {
-            "read": read,
-            "accepted": read - len(loaded.quarantined),
-            "quarantined": len(quarantined),
-            "quarantined_by_stage": dict(sorted(Counter(q.stage for q in quarantined).items())),
-            "train": _count_summary(train),
-            "val": _count_summary(val),
-            "test": {
-                "total": len(test_records),
-                "by_scenario": dict(
-                    sorted(Counter(cast(TestCase, r.item).scenario.value for r in test_records).items())
-                ),
-            },
-        },
-        "lint": {k: v for k, v in sorted(final_lint.counts.items()) if v},
-        "lint_before_quarantine": (
-            {k: v for k, v in sorted(lint.counts.items()) if v} if final_lint is not lint else None
-        ),
-        "outputs": {
-            name: _sha256(out / name)
-            for name in (*BUILT_SPLITS, "quarantine.jsonl", "report.md", "report.html")
-            + (("composed_out.jsonl",) if composition is not None else ())
-            + (("fixes.jsonl",) if config.fix else ())
-            + (("relabel.diff.jsonl", "relabel.html") if config.relabel else ())
-            + (("review.jsonl",) if review_result is not None else ())
-        },
-    }
-    train_from_raw = len(train)
-    composed_out = 0
+
+def _manifest(state: BuildState, built: Built, final_lint: LintResult, bucket_warnings: list[str]) -> Manifest:
+    """The build's `Manifest`, made after every output is written (it holds their hashes); raises
+    `BuildError` when the rows do not reconcile, so no manifest hides a lost or doubled row."""
+    config, loaded, composition, out = state.config, built.loaded, built.composition, state.config.out_dir
+    train, val, tests, quarantined, lint = (
+        built.train,
+        built.split.val,
+        state.tests,
+        state.quarantined,
+        built.linted.lint,
+    )
+    result, fixes = loaded.result, built.fixed.fixes if built.fixed is not None else []
+    read = result.read
+    train_from_raw, composed_out = len(train), 0
+    composition_counts = composition_info = None
     if composition is not None:
         summary = composition.summary
         train_from_raw, composed_out = summary.kept, summary.composed_out
@@ -488,45 +570,100 @@ def build(config: BuildConfig, on_stage: Callable[[str], None] | None = None, pr
                 f"row accounting failed: {len(train)} training rows written, composition reports "
                 f"{summary.kept} kept + {summary.copies} copies + {summary.replay_rows} replay"
             )
-        document["counts"]["composed_out"] = composed_out
-        document["counts"]["composition"] = {
-            "train_before": summary.rows_before,
-            "kept": summary.kept,
-            "copies": summary.copies,
-            "replay_rows": summary.replay_rows,
-            "composed_out": composed_out,
-            "train_rows": len(train),
-        }
-        document["composition"] = {
-            # a composition is made only from a compose file (config.compose, parsed as compose_config)
-            "file": {"name": cast(Path, config.compose).name, "sha256": _sha256(cast(Path, config.compose))},
-            "config": cast("ComposeConfig", compose_config).model_dump(mode="json"),
-            "config_sha256": summary.config_sha256,
-            "target": {
-                "source": summary.target_source,
-                "counts": {str(c): v for c, v in summary.target.items()},
-                "reachable": {str(c): v for c, v in summary.reachable_target.items()},
-            },
-            "cells": composition.cells,
-            "before": _by_type_json(summary.before),
-            "after": _by_type_json(summary.after),
-            "mean": {"before": summary.before_mean, "after": summary.after_mean, "test": summary.test_mean},
-            "mean_ratio": {"before": summary.before_ratio, "after": summary.after_ratio},
-            "slices": [s.model_dump(mode="json") for s in summary.slices],
-            "replay": composition.replay,
-            "warnings": summary.warnings,
-            "notes": summary.notes,
-        }
-    counted = train_from_raw + len(val) + len(test_records) + len(quarantined) + composed_out
-    document["counts"]["reconciles"] = counted == read
-    manifest = Manifest.model_validate(document).to_json()  # the contract, checked before it is written
+        composition_counts = CompositionCounts(
+            train_before=summary.rows_before,
+            kept=summary.kept,
+            copies=summary.copies,
+            replay_rows=summary.replay_rows,
+            composed_out=composed_out,
+            train_rows=len(train),
+        )
+        # a composition is made only from a compose file (config.compose, parsed as compose_config)
+        composition_info = _composition_info(
+            composition, cast(Path, config.compose), cast("ComposeConfig", built.compose_config)
+        )
+    counted = train_from_raw + len(val) + len(tests) + len(quarantined) + composed_out
+    manifest = Manifest(
+        version=__version__,
+        seed=config.seed,
+        val_fraction=config.val_fraction,
+        dedupe_threshold=config.dedupe_threshold,
+        inputs=[InputFile(path=f.relative_to(config.raw_dir).as_posix(), sha256=_sha256(f)) for f in loaded.files],
+        templates=config.templates.hashes(),
+        relabel=built.relabelled.info,
+        fixed=dict(sorted(Counter(f"{f.rule}:{f.strategy}" for f in fixes).items())),
+        fix_plan=FixPlanInfo.model_validate(built.fixed.plan.model_dump()) if built.fixed is not None else None,
+        review=(
+            ReviewInfo(patch=_file_ref(cast(Path, config.review)), **built.reviewed.counts())
+            if built.reviewed is not None
+            else None
+        ),
+        warnings=bucket_warnings,
+        input_warnings=[w for w in result.warnings if not any(w.startswith(s.path) for s in result.skipped)],
+        skipped_files=[SkippedFileInfo.model_validate(s.model_dump()) for s in result.skipped],
+        counts=Counts(
+            read=read,
+            accepted=read - len(result.quarantined),
+            quarantined=len(quarantined),
+            quarantined_by_stage=dict(sorted(Counter(q.stage for q in quarantined).items())),
+            train=_count_summary(train),
+            val=_count_summary(val),
+            test=TestCounts(
+                total=len(tests),
+                by_scenario=dict(sorted(Counter(cast(TestCase, r.item).scenario.value for r in tests).items())),
+            ),
+            composed_out=composed_out if composition is not None else None,
+            composition=composition_counts,
+            reconciles=counted == read,
+        ),
+        lint={k: v for k, v in sorted(final_lint.counts.items()) if v},
+        lint_before_quarantine=(
+            {k: v for k, v in sorted(lint.counts.items()) if v} if final_lint is not lint else None
+        ),
+        outputs={
+            name: _sha256(out / name)
+            for name in (*BUILT_SPLITS, "quarantine.jsonl", "report.md", "report.html")
+            + (("composed_out.jsonl",) if composition is not None else ())
+            + (("fixes.jsonl",) if config.fix else ())
+            + (("relabel.diff.jsonl", "relabel.html") if config.relabel else ())
+            + (("review.jsonl",) if built.reviewed is not None else ())
+        },
+        composition=composition_info,
+    )
     if counted != read:  # a row went missing or was doubled: never write a manifest that hides it
         raise BuildError(
             f"row accounting failed: read {read}, wrote {counted} "
             f"(train+val+test+quarantine{'+composed_out' if composition is not None else ''})"
         )
-    write_json_atomic(out / "manifest.json", manifest)
-    return BuildResult(out_dir=str(out), manifest=manifest, lint=final_lint, report_markdown=report_md)
+    return manifest
+
+
+def _file_ref(path: Path) -> FileRef:
+    return FileRef(name=path.name, sha256=_sha256(path))
+
+
+def _composition_info(composition: ComposeResult, path: Path, config: ComposeConfig) -> CompositionInfo:
+    """The manifest's account of a --compose run: the file, the target, the cells, before and after."""
+    summary = composition.summary
+    return CompositionInfo(
+        file=_file_ref(path),
+        config=config.model_dump(mode="json"),
+        config_sha256=summary.config_sha256,
+        target=ComposeTarget(
+            source=summary.target_source,
+            counts={str(c): v for c, v in summary.target.items()},
+            reachable={str(c): v for c, v in summary.reachable_target.items()},
+        ),
+        cells=composition.cells,
+        before=_by_type_json(summary.before),
+        after=_by_type_json(summary.after),
+        mean=CountMeans(before=summary.before_mean, after=summary.after_mean, test=summary.test_mean),
+        mean_ratio=MeanRatio(before=summary.before_ratio, after=summary.after_ratio),
+        slices=[s.model_dump(mode="json") for s in summary.slices],
+        replay=composition.replay,
+        warnings=summary.warnings,
+        notes=summary.notes,
+    )
 
 
 def quarantine_impact(before: list[Record], after: list[Record]) -> list[str]:

@@ -56,6 +56,22 @@ class QuarantineRow(BaseModel):
     stage: str = "load"
     extra: dict[str, Any] = Field(default_factory=dict)
 
+    @classmethod
+    def of(
+        cls, record: Record, reason: str, stage: str, *, field: str | None = None, raw: str | None = None, **extra: Any
+    ) -> QuarantineRow:
+        """A valid row that a stage after loading takes out (the one helper of build, relabel, review and
+        compose): where it was read, and the row itself as JSON unless `raw` (a model's reply) says more."""
+        return cls(
+            path=record.path,
+            line=record.line,
+            field=field,
+            reason=reason,
+            stage=stage,
+            raw=json.dumps(record.item.model_dump(mode="json"), ensure_ascii=False) if raw is None else raw,
+            extra=extra,
+        )
+
 
 class SkippedFile(BaseModel):
     """A file that holds no sample rows at all, skipped whole: where, how many rows it has, and why."""

@@ -6,6 +6,13 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# CI runs every property test on the same examples (derandomized, no example database): a red CI is then a
+# regression, reproducible by `CI=true pytest`, not a new random find. Locally, hypothesis explores as usual.
+settings.register_profile("ci", derandomize=True, database=None)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("FINSYNTH_SHARED", REPO.parent / "shared"))

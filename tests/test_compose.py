@@ -311,7 +311,7 @@ def corpus_build(corpus_dir: Path, tmp_path_factory, repo_root: Path):
 
 def test_real_corpus_match_test_reaches_the_prior(corpus_build):
     result, out = corpus_build
-    manifest = result.manifest
+    manifest = result.manifest.to_json()
     comp = manifest["composition"]
     prior = {"0": 5 / 50, "1": 23 / 50, "2": 17 / 50, "3": 5 / 50, "4": 0.0}
     assert comp["target"]["counts"] == pytest.approx(prior)

@@ -325,9 +325,9 @@ def test_report_on_a_build_directory_uses_its_splits_and_test_set(raw_dir: Path,
     # the command: manifest, reports and quarantine in the directory are not read as samples
     assert main(["report", str(built), "--format", "html", "-o", str(out)]) == 0
     html = out.read_text(encoding="utf-8")
-    n_train = manifest["counts"]["train"]["total"] + manifest["counts"]["val"]["total"]
+    n_train = manifest.counts.train.total + manifest.counts.val.total
     assert f"training samples<b>{n_train}</b>" in html
-    assert f"test cases<b>{manifest['counts']['test']['total']}</b>" in html
+    assert f"test cases<b>{manifest.counts.test.total}</b>" in html
     assert "in line with the test set" in _summary(html)
 
 

@@ -958,8 +958,9 @@ def test_build_fix_keeps_the_type_c_rows_and_records_every_fix(corpus_dir, tmp_p
         (raw / name).write_text((corpus_dir / name).read_text(encoding="utf-8"), encoding="utf-8")
     # bare --fix skips the cut (measured harmful) and says why; the named strategy applies it
     bare = build(BuildConfig(raw_dir=raw, out_dir=tmp_path / "bare", fix=True))
-    assert bare.manifest["fixed"] == {} and bare.manifest["lint"]["count-anchor"] == 72
-    assert "measured harmful" in bare.manifest["fix_plan"]["skipped"]["count-anchor:cut"]
+    assert bare.manifest.fixed == {} and bare.manifest.lint["count-anchor"] == 72
+    assert bare.manifest.fix_plan is not None
+    assert "measured harmful" in bare.manifest.fix_plan.skipped["count-anchor:cut"]
     result = build(BuildConfig(raw_dir=raw, out_dir=tmp_path / "out", fix=True, fix_select=["count-anchor:cut"]))
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["fixed"] == {"count-anchor:cut": 72} and "count-anchor" not in manifest["lint"]

@@ -154,17 +154,8 @@ def apply_review(records: list[Record], decisions: list[tuple[int, ReviewDecisio
         stamp = {"decision": d.decision, "reviewer": d.reviewer, "time": d.time.isoformat(), "note": d.note}
         if d.decision == "reject":
             rejected.add(where)
-            quarantined.append(
-                QuarantineRow(
-                    path=record.path,
-                    line=record.line,
-                    field=None,
-                    stage="review",
-                    reason=f"rejected by {d.reviewer} at {d.time.isoformat()}" + (f": {d.note}" if d.note else ""),
-                    raw=json.dumps(sample.model_dump(mode="json"), ensure_ascii=False),
-                    extra={"id": sample.id},
-                )
-            )
+            reason = f"rejected by {d.reviewer} at {d.time.isoformat()}" + (f": {d.note}" if d.note else "")
+            quarantined.append(QuarantineRow.of(record, reason, "review", id=sample.id))
         else:
             update: dict = {"provenance": sample.provenance.model_copy(update={"review": stamp})}
             if d.decision == "edit":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
 
 from finsynth.cli.app import (
     _add_format,
@@ -15,6 +16,9 @@ from finsynth.cli.app import (
     settings_error,
 )
 from finsynth.io import UserError
+
+if TYPE_CHECKING:
+    from finsynth.build import BuildResult
 
 
 @command
@@ -77,8 +81,6 @@ def _build_parser(sub: argparse._SubParsersAction) -> None:
 def _run_build(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from rich.table import Table
-
     _require(args.raw, "--raw", "pass the directory of raw sample files (default data/raw)")
     from pydantic import ValidationError
 
@@ -135,105 +137,25 @@ def _run_build(args: argparse.Namespace) -> int:
     finally:  # also when a user error propagates to run_command
         if status:
             status.stop()
-    manifest = result.manifest
     if quiet:
-        print_json(manifest)
+        print_json(result.manifest.to_json())
         return 0
-    counts = manifest["counts"]
-    table = Table(title=f"finsynth build -> {result.out_dir}")
-    for column in ("split", "rows", "by type: {count: n}"):
-        table.add_column(column)
-    for split in ("train", "val"):
-        table.add_row(split, str(counts[split]["total"]), json.dumps(counts[split]["by_type"]))
-    table.add_row("test", str(counts["test"]["total"]), json.dumps(counts["test"]["by_scenario"], ensure_ascii=False))
-    table.add_row("quarantine", str(counts["quarantined"]), json.dumps(counts["quarantined_by_stage"]))
-    composition = manifest.get("composition")
-    if composition:
-        table.add_row("composed out", str(counts["composed_out"]), "composed_out.jsonl")
-    console.print(table)
-    if composition:
-        comp = counts["composition"]
-        console.print(
-            f"read {counts['read']} rows = {comp['kept']} train (+ {comp['copies']} copies + {comp['replay_rows']} "
-            f"replay = {counts['train']['total']} train rows) + {counts['val']['total']} val + "
-            f"{counts['test']['total']} test + {counts['quarantined']} quarantined + {counts['composed_out']} "
-            f"composed out ({'reconciled' if counts['reconciles'] else 'NOT reconciled'})"
-        )
-        mean, ratio = composition["mean"], composition["mean_ratio"]
-        against = (
-            f" vs {mean['test']:.2f} per test case (ratio {ratio['before']:.2f} -> {ratio['after']:.2f})"
-            if mean["test"] is not None
-            else ""
-        )
-        console.print(
-            f"compose ({composition['file']['name']}): train {comp['train_before']} -> {comp['train_rows']} "
-            f"rows, mean count {mean['before']:.2f} -> {mean['after']:.2f}{against}"
-        )
-        for note in composition["notes"]:
-            console.print(f"compose note: {note}")
-        for warning in composition["warnings"]:
-            err_console.print(f"[yellow]compose warning:[/yellow] {warning}")
-    else:
-        console.print(
-            f"read {counts['read']} rows = {counts['train']['total']} train + {counts['val']['total']} val + "
-            f"{counts['test']['total']} test + {counts['quarantined']} quarantined "
-            f"({'reconciled' if counts['reconciles'] else 'NOT reconciled'})"
-        )
-    plan = manifest.get("fix_plan")
-    if plan is not None:
-        fixed = manifest.get("fixed") or {}
-        rows = sum(fixed.values())
-        if plan["apply"]:
-            console.print(
-                f"fix: {rows} row(s) fixed"
-                + (f" ({', '.join(f'{k} {v}' for k, v in fixed.items())})" if fixed else "")
-                + f" by {', '.join(plan['apply'])}; before/after: {result.out_dir}/fixes.jsonl"
-            )
-        else:
-            console.print("fix: no autofix applied (0 rows fixed)")
-        for key, why in plan["skipped"].items():
-            err_console.print(f"[yellow]fix skipped:[/yellow] {key}: {why}")
-        for warning in plan["warnings"]:
-            err_console.print(f"[yellow]fix warning:[/yellow] {warning}")
-    relabel = manifest.get("relabel") or {}
-    if relabel:
-        usage = relabel.get("usage") or {}
-        cost = (relabel.get("stats") or {}).get("cost")
-        console.print(f"relabel annotator: {relabel.get('annotator_reason') or relabel['llm']}")
-        console.print(
-            f"relabel (types {','.join(relabel['types'])}{', --force' if relabel.get('forced') else ''}): "
-            f"{relabel.get('requested', 0)} rows, {relabel.get('needed', 0)} "
-            f"{'targeted (--force: all)' if relabel.get('forced') else 'failing their rules'}; "
-            f"{relabel['relabelled']} relabelled, {relabel.get('kept_clean', 0)} left as they were, "
-            f"{relabel.get('kept_on_failure', 0)} kept their original after a failed relabel, "
-            f"{relabel['quarantined']} quarantined; {usage.get('calls', 0)} live call(s), "
-            f"{usage.get('cached_calls', 0)} cached, {usage.get('prompt_tokens', 0)}+"
-            f"{usage.get('completion_tokens', 0)} tokens"
-            + (f", cost {cost:.4f}" if cost is not None else "")
-            + f"; review: {result.out_dir}/relabel.html, {result.out_dir}/relabel.diff.jsonl"
-        )
-    review = manifest.get("review") or {}
-    if review:
-        console.print(
-            "review ("
-            + review["patch"]["name"]
-            + "): "
-            + ", ".join(f"{k} {v}" for k, v in review.items() if k != "patch")
-            + f"; per decision: {result.out_dir}/review.jsonl"
-        )
-        if review.get("refused"):
-            err_console.print(
-                f"[yellow]review warning:[/yellow] {review['refused']} decision(s) refused "
-                f"(their rows changed or are gone); see {result.out_dir}/review.jsonl"
-            )
-    for skipped in manifest.get("skipped_files") or []:
-        err_console.print(
-            f"[yellow]skipped:[/yellow] {skipped['path']} ({skipped['rows']} row(s)): {skipped['reason']}"
-        )
-    for warning in (manifest.get("input_warnings") or []) + (manifest.get("warnings") or []):
+    _print_summary(result)
+    return 0
+
+
+def _print_summary(result: BuildResult) -> None:
+    """The terminal summary of a build, from its typed manifest: the splits and their accounting, what each
+    asked-for stage did, the warnings, and where the reports are."""
+    manifest = result.manifest
+    _print_counts(result)
+    _print_stages(result)
+    for skipped in manifest.skipped_files:
+        err_console.print(f"[yellow]skipped:[/yellow] {skipped.path} ({skipped.rows} row(s)): {skipped.reason}")
+    for warning in manifest.input_warnings + manifest.warnings:
         err_console.print(f"[yellow]warning:[/yellow] {warning}")
-    lint_summary = ", ".join(f"{k}={v}" for k, v in manifest["lint"].items()) or "clean"
-    before = manifest.get("lint_before_quarantine")
+    lint_summary = ", ".join(f"{k}={v}" for k, v in manifest.lint.items()) or "clean"
+    before = manifest.lint_before_quarantine
     console.print(
         f"lint of the output: {lint_summary}"
         + (f" (before quarantine: {', '.join(f'{k}={v}' for k, v in before.items()) or 'clean'})" if before else "")
@@ -241,7 +163,103 @@ def _run_build(args: argparse.Namespace) -> int:
     console.print(
         f"report: {result.out_dir}/report.md, {result.out_dir}/report.html  manifest: {result.out_dir}/manifest.json"
     )
-    return 0
+
+
+def _print_counts(result: BuildResult) -> None:
+    """The split table and the row accounting (with --compose: kept, copies, replay, composed out)."""
+    from rich.table import Table
+
+    manifest = result.manifest
+    counts = manifest.counts
+    table = Table(title=f"finsynth build -> {result.out_dir}")
+    for column in ("split", "rows", "by type: {count: n}"):
+        table.add_column(column)
+    for split, split_counts in (("train", counts.train), ("val", counts.val)):
+        table.add_row(split, str(split_counts.total), json.dumps(split_counts.by_type))
+    table.add_row("test", str(counts.test.total), json.dumps(counts.test.by_scenario, ensure_ascii=False))
+    table.add_row("quarantine", str(counts.quarantined), json.dumps(counts.quarantined_by_stage))
+    composition = manifest.composition
+    if composition:
+        table.add_row("composed out", str(counts.composed_out), "composed_out.jsonl")
+    console.print(table)
+    reconciled = "reconciled" if counts.reconciles else "NOT reconciled"
+    if composition and counts.composition:
+        comp = counts.composition
+        console.print(
+            f"read {counts.read} rows = {comp.kept} train (+ {comp.copies} copies + {comp.replay_rows} "
+            f"replay = {counts.train.total} train rows) + {counts.val.total} val + "
+            f"{counts.test.total} test + {counts.quarantined} quarantined + {counts.composed_out} "
+            f"composed out ({reconciled})"
+        )
+        mean, ratio = composition.mean, composition.mean_ratio
+        against = (
+            f" vs {mean.test:.2f} per test case (ratio {ratio.before:.2f} -> {ratio.after:.2f})"
+            if mean.test is not None and ratio.before is not None and ratio.after is not None
+            else ""
+        )
+        console.print(
+            f"compose ({composition.file.name}): train {comp.train_before} -> {comp.train_rows} "
+            f"rows, mean count {mean.before:.2f} -> {mean.after:.2f}{against}"
+        )
+        for note in composition.notes:
+            console.print(f"compose note: {note}")
+        for warning in composition.warnings:
+            err_console.print(f"[yellow]compose warning:[/yellow] {warning}")
+    else:
+        console.print(
+            f"read {counts.read} rows = {counts.train.total} train + {counts.val.total} val + "
+            f"{counts.test.total} test + {counts.quarantined} quarantined ({reconciled})"
+        )
+
+
+def _print_stages(result: BuildResult) -> None:
+    """What --fix, --relabel and --apply-review did, each when asked for."""
+    manifest = result.manifest
+    plan = manifest.fix_plan
+    if plan is not None:
+        fixed = manifest.fixed
+        rows = sum(fixed.values())
+        if plan.apply:
+            console.print(
+                f"fix: {rows} row(s) fixed"
+                + (f" ({', '.join(f'{k} {v}' for k, v in fixed.items())})" if fixed else "")
+                + f" by {', '.join(plan.apply)}; before/after: {result.out_dir}/fixes.jsonl"
+            )
+        else:
+            console.print("fix: no autofix applied (0 rows fixed)")
+        for key, why in plan.skipped.items():
+            err_console.print(f"[yellow]fix skipped:[/yellow] {key}: {why}")
+        for warning in plan.warnings:
+            err_console.print(f"[yellow]fix warning:[/yellow] {warning}")
+    relabel = manifest.relabel
+    if relabel is not None:
+        usage = relabel.usage or {}
+        cost = (relabel.stats or {}).get("cost")
+        console.print(f"relabel annotator: {relabel.annotator_reason or relabel.llm}")
+        console.print(
+            f"relabel (types {','.join(relabel.types)}{', --force' if relabel.forced else ''}): "
+            f"{relabel.requested} rows, {relabel.needed} "
+            f"{'targeted (--force: all)' if relabel.forced else 'failing their rules'}; "
+            f"{relabel.relabelled} relabelled, {relabel.kept_clean} left as they were, "
+            f"{relabel.kept_on_failure} kept their original after a failed relabel, "
+            f"{relabel.quarantined} quarantined; {usage.get('calls', 0)} live call(s), "
+            f"{usage.get('cached_calls', 0)} cached, {usage.get('prompt_tokens', 0)}+"
+            f"{usage.get('completion_tokens', 0)} tokens"
+            + (f", cost {cost:.4f}" if cost is not None else "")
+            + f"; review: {result.out_dir}/relabel.html, {result.out_dir}/relabel.diff.jsonl"
+        )
+    review = manifest.review
+    if review is not None:
+        console.print(
+            f"review ({review.patch.name}): "
+            + ", ".join(f"{k} {v}" for k, v in review.counts().items())
+            + f"; per decision: {result.out_dir}/review.jsonl"
+        )
+        if review.refused:
+            err_console.print(
+                f"[yellow]review warning:[/yellow] {review.refused} decision(s) refused "
+                f"(their rows changed or are gone); see {result.out_dir}/review.jsonl"
+            )
 
 
 def _stop_advice(errors: list) -> str:

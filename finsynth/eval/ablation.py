@@ -326,8 +326,12 @@ def prepare_build_variant(name: str, variant: Variant, recipe: Recipe, corpus: P
         "variant": name,
         "source": "build",
         "change": variant.change(),
-        "counts": {k: manifest["counts"].get(k) for k in ("read", "quarantined", "quarantined_by_stage")},
-        "fixed": manifest.get("fixed"),
+        "counts": {
+            "read": manifest.counts.read,
+            "quarantined": manifest.counts.quarantined,
+            "quarantined_by_stage": manifest.counts.quarantined_by_stage,
+        },
+        "fixed": manifest.fixed,
         "train": len(train_rows),
         "mean_train_count": round(weighted_mean if train_rows else 0.0, 3),
     }

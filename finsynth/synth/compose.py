@@ -374,14 +374,8 @@ def _multiply(
 
 
 def _out_row(record: Record, reason: str) -> QuarantineRow:
-    return QuarantineRow(
-        path=record.path,
-        line=record.line,
-        field=None,
-        reason=reason,
-        stage="compose",
-        raw=json.dumps(record.item.model_dump(mode="json"), ensure_ascii=False),
-        extra={"id": record.item.id, "type": record.item.type, "count": record.item.count},
+    return QuarantineRow.of(
+        record, reason, "compose", id=record.item.id, type=record.item.type, count=record.item.count
     )
 
 
@@ -509,6 +503,197 @@ def _load_replay(
     return chosen, info
 
 
+def _reachable(target: dict[int, float], per_count: dict[int, int], warnings: list[str]) -> dict[int, float]:
+    """The target over the counts the split can supply: those it cannot are warned of, the rest renormalised."""
+    missing = [c for c in COUNTS if target[c] > 0 and per_count[c] == 0]
+    reachable = {c: (0.0 if c in missing else target[c]) for c in COUNTS}
+    if missing:
+        if not sum(reachable.values()):
+            raise UserError(
+                f"compose: the training split has no rows with {', '.join(map(str, missing))} "
+                f"metric(s), the only counts the target asks for"
+            )
+        warnings.append(
+            f"target count(s) {', '.join(map(str, missing))} ({_pct({c: target[c] for c in missing})}) "
+            f"cannot be reached: the training split has no row with that many metrics; the other "
+            f"counts' shares are renormalised"
+        )
+        total = sum(reachable.values())
+        reachable = {c: v / total for c, v in reachable.items()}
+    return reachable
+
+
+def _type_target(
+    config: ComposeConfig, available: dict[tuple[str, int], int], types: list[str], warnings: list[str]
+) -> dict[str, float] | None:
+    """The type shares to hold (`types: keep` or explicit shares), None with `types: free`."""
+    type_target: dict[str, float] | None = None
+    if config.types == "keep":
+        n_by_type: Counter[str] = Counter()
+        for (t, _c), n in available.items():
+            n_by_type[t] += n
+        rows = sum(available.values())
+        type_target = {t: n_by_type[t] / rows for t in types}
+    elif isinstance(config.types, dict):
+        absent = [t for t, s in config.types.items() if s > 0 and t not in types]
+        if absent:
+            warnings.append(f"types: {', '.join(absent)} asked for but absent from the training split")
+        type_target = {t: config.types.get(cast(SampleType, t), 0.0) for t in types}
+        if not sum(type_target.values()):
+            raise UserError("compose: `types` gives no share to any type in the training split")
+        total = sum(type_target.values())
+        type_target = {t: v / total for t, v in type_target.items()}
+    return type_target
+
+
+def _size(
+    config: ComposeConfig,
+    available: dict[tuple[str, int], int],
+    q: dict[tuple[str, int], float],
+    reachable: dict[int, float],
+    warnings: list[str],
+    notes: list[str],
+) -> int:
+    """Rows of the composed split: `size`, or with `auto` the split's own size as far as max_upsample allows."""
+    n_rows = sum(available.values())
+    limit = min((config.max_upsample * available[k] / share for k, share in q.items() if share > 0), default=0.0)
+    if config.size == "auto":
+        size = min(n_rows, math.floor(limit + 1e-9))
+        if size < n_rows:
+            binding = min((k for k, s in q.items() if s > 0), key=lambda k: config.max_upsample * available[k] / q[k])
+            message = (
+                f"size: {size} rows, not the split's {n_rows}: at the target, cell "
+                f"{binding[0]}x{binding[1]} ({available[binding]} rows) would need more than max_upsample "
+                f"{config.max_upsample:g}x copies at the full size"
+            )
+            (warnings if size < n_rows / 2 else notes).append(message)
+    else:
+        size = config.size
+    if size < 1:
+        raise UserError(
+            f"compose: no composed row fits: with max_upsample {config.max_upsample:g}x the target "
+            f"{_pct(reachable)} allows {size} rows; raise max_upsample or change the target"
+        )
+    return size
+
+
+def _fill_cells(
+    groups: dict[tuple[str, int], list[Record]],
+    cells: dict[tuple[str, int], int],
+    seed: int,
+    reachable: dict[int, float],
+) -> tuple[list[Record], list[QuarantineRow], int]:
+    """Each type x count cell filled to its row count (seeded per cell): the rows, those composed out, and the
+    number of copies added."""
+    composed: list[Record] = []
+    composed_out: list[QuarantineRow] = []
+    copies = 0
+    for key, rows in sorted(groups.items()):
+        n = cells[key]
+        rng = random.Random(f"{seed}:compose:{key[0]}:{key[1]}")
+        kept, left, added = _multiply(rows, n, rng)
+        composed.extend(kept)
+        copies += added
+        reason = (
+            f"composition: cell {key[0]}x{key[1]} downsampled {len(rows)} -> {n} rows "
+            f"(target share of count {key[1]}: {reachable[key[1]]:.1%})"
+        )
+        composed_out.extend(_out_row(r, reason) for r in left)
+    return composed, composed_out, copies
+
+
+def _off_target(
+    config: ComposeConfig, after: dict[int, int], reachable: dict[int, float], causes: list[str]
+) -> str | None:
+    """The warning when the composed split's count shares end up further than `tolerance` off the target."""
+    reached_share = _shares(after)
+    deviation = max(abs(reached_share[c] - reachable[c]) for c in COUNTS)
+    if deviation <= config.tolerance:
+        return None
+    return (
+        f"the composed training split is {deviation:.1%} off the target at worst (tolerance "
+        f"{config.tolerance:.0%}): reached {_pct(reached_share)} against {_pct(reachable)}"
+        + (f" ({', '.join(causes)})" if causes else "")
+    )
+
+
+def _slice_rows(
+    config: ComposeConfig, slices: list[dict[str, Any]], after_cells: Counter[tuple[str, int]], warnings: list[str]
+) -> list[CompositionSlice]:
+    """Each slice with the share it reached in the composed file; a warning for one diluted below its share."""
+    n_final = sum(after_cells.values())
+    slice_rows = []
+    for entry in slices:
+        where = _slice_of(config, entry["name"]).where
+        reached = round(sum(n for k, n in after_cells.items() if where.matches(*k)) / (n_final or 1), 4)
+        slice_rows.append(CompositionSlice(**entry, reached=reached))
+        warned = any(w.startswith(f"slice {entry['name']}:") for w in warnings)
+        if not warned and reached < entry["share"] - config.tolerance:
+            warnings.append(
+                f"slice {entry['name']}: diluted to {reached:.1%} of the training file (asked "
+                f"{entry['share']:.0%}) by later slices or replay; order the slices or lower their shares"
+            )
+    return slice_rows
+
+
+def _cells(
+    config: ComposeConfig,
+    available: dict[tuple[str, int], int],
+    q: dict[tuple[str, int], float],
+    reachable: dict[int, float],
+    type_target: dict[str, float] | None,
+    warnings: list[str],
+    notes: list[str],
+) -> tuple[dict[tuple[str, int], int], dict[tuple[str, int], int], list[dict[str, Any]]]:
+    """Rows per type x count cell at the composed size, capped at max_upsample copies, then the slices applied;
+    with the cells max_upsample held short (and by how many rows) and the slices' accounts."""
+    types = sorted({t for t, _c in available})
+    cap = {k: math.floor(config.max_upsample * a + 1e-9) for k, a in available.items()}
+    size = _size(config, available, q, reachable, warnings, notes)
+    desired = _round_to_total({k: size * s for k, s in q.items()}, size)
+    cells = {k: min(n, cap[k]) for k, n in desired.items()}
+    capped = {k: desired[k] - cells[k] for k in cells if desired[k] > cells[k]}
+    if capped and config.size != "auto":
+        names = ", ".join(f"{t}x{c} {cells[(t, c)]}/{desired[(t, c)]}" for t, c in sorted(capped))
+        warnings.append(
+            f"max_upsample {config.max_upsample:g}x stops {len(capped)} cell(s) short of size {size} "
+            f"({names}); reached {sum(cells.values())} rows, counts "
+            f"{_pct(_shares(_distribution(cells)))} against the target {_pct(reachable)}"
+        )
+
+    if type_target is not None:
+        row: Counter[str] = Counter()
+        for (t, _c), n in cells.items():
+            row[t] += n
+        total = sum(row.values()) or 1
+        off = {t: row[t] / total for t in types if abs(row[t] / total - type_target[t]) > config.tolerance}
+        if off:
+            warnings.append(
+                "types: the count target takes precedence; type shares reached "
+                + ", ".join(f"{t} {off[t]:.0%} (asked {type_target[t]:.0%})" for t in sorted(off))
+            )
+
+    slices = _apply_slices(config, cells, available, cap, warnings, notes)
+    return cells, capped, slices
+
+
+def _means(before: dict[int, int], after: dict[int, int], tests: Sequence[TestCase] | None) -> dict[str, Any]:
+    """Mean metric count before and after, the test set's, and the ratios to it (the summary's fields)."""
+    test_mean = sum(t.count for t in tests) / len(tests) if tests else None
+    before_mean, after_mean = _mean(before), _mean(after)
+
+    def ratio(mean: float) -> float | None:
+        return round(mean / test_mean, 3) if test_mean else None
+
+    return {
+        "before_mean": round(before_mean, 3),
+        "after_mean": round(after_mean, 3),
+        "test_mean": round(test_mean, 3) if test_mean is not None else None,
+        "before_ratio": ratio(before_mean),
+        "after_ratio": ratio(after_mean),
+    }
+
+
 def compose(
     records: Sequence[Record],
     config: ComposeConfig,
@@ -534,100 +719,15 @@ def compose(
     types = sorted({t for t, _c in available})
     per_count = _distribution(available)
 
-    # counts the split cannot supply: warn, then renormalise the rest
-    missing = [c for c in COUNTS if target[c] > 0 and per_count[c] == 0]
-    reachable = {c: (0.0 if c in missing else target[c]) for c in COUNTS}
-    if missing:
-        if not sum(reachable.values()):
-            raise UserError(
-                f"compose: the training split has no rows with {', '.join(map(str, missing))} "
-                f"metric(s), the only counts the target asks for"
-            )
-        warnings.append(
-            f"target count(s) {', '.join(map(str, missing))} ({_pct({c: target[c] for c in missing})}) "
-            f"cannot be reached: the training split has no row with that many metrics; the other "
-            f"counts' shares are renormalised"
-        )
-        total = sum(reachable.values())
-        reachable = {c: v / total for c, v in reachable.items()}
-
-    type_target: dict[str, float] | None = None
-    if config.types == "keep":
-        n_by_type: Counter[str] = Counter()
-        for (t, _c), n in available.items():
-            n_by_type[t] += n
-        type_target = {t: n_by_type[t] / len(records) for t in types}
-    elif isinstance(config.types, dict):
-        absent = [t for t, s in config.types.items() if s > 0 and t not in types]
-        if absent:
-            warnings.append(f"types: {', '.join(absent)} asked for but absent from the training split")
-        type_target = {t: config.types.get(cast(SampleType, t), 0.0) for t in types}
-        if not sum(type_target.values()):
-            raise UserError("compose: `types` gives no share to any type in the training split")
-        total = sum(type_target.values())
-        type_target = {t: v / total for t, v in type_target.items()}
+    reachable = _reachable(target, per_count, warnings)
+    type_target = _type_target(config, available, types, warnings)
     q = _fit(available, reachable, type_target)
     if config.mode == "weight":
         return _compose_by_weight(groups, q, target, target_source, reachable, config, tests, warnings, notes)
 
-    cap = {k: math.floor(config.max_upsample * a + 1e-9) for k, a in available.items()}
-    limit = min((config.max_upsample * available[k] / share for k, share in q.items() if share > 0), default=0.0)
-    if config.size == "auto":
-        size = min(len(records), math.floor(limit + 1e-9))
-        if size < len(records):
-            binding = min((k for k, s in q.items() if s > 0), key=lambda k: config.max_upsample * available[k] / q[k])
-            message = (
-                f"size: {size} rows, not the split's {len(records)}: at the target, cell "
-                f"{binding[0]}x{binding[1]} ({available[binding]} rows) would need more than max_upsample "
-                f"{config.max_upsample:g}x copies at the full size"
-            )
-            (warnings if size < len(records) / 2 else notes).append(message)
-    else:
-        size = config.size
-    if size < 1:
-        raise UserError(
-            f"compose: no composed row fits: with max_upsample {config.max_upsample:g}x the target "
-            f"{_pct(reachable)} allows {size} rows; raise max_upsample or change the target"
-        )
-    desired = _round_to_total({k: size * s for k, s in q.items()}, size)
-    cells = {k: min(n, cap[k]) for k, n in desired.items()}
-    capped = {k: desired[k] - cells[k] for k in cells if desired[k] > cells[k]}
-    if capped and config.size != "auto":
-        names = ", ".join(f"{t}x{c} {cells[(t, c)]}/{desired[(t, c)]}" for t, c in sorted(capped))
-        warnings.append(
-            f"max_upsample {config.max_upsample:g}x stops {len(capped)} cell(s) short of size {size} "
-            f"({names}); reached {sum(cells.values())} rows, counts "
-            f"{_pct(_shares(_distribution(cells)))} against the target {_pct(reachable)}"
-        )
+    cells, capped, slices = _cells(config, available, q, reachable, type_target, warnings, notes)
 
-    if type_target is not None:
-        row: Counter[str] = Counter()
-        for (t, _c), n in cells.items():
-            row[t] += n
-        total = sum(row.values()) or 1
-        off = {t: row[t] / total for t in types if abs(row[t] / total - type_target[t]) > config.tolerance}
-        if off:
-            warnings.append(
-                "types: the count target takes precedence; type shares reached "
-                + ", ".join(f"{t} {off[t]:.0%} (asked {type_target[t]:.0%})" for t in sorted(off))
-            )
-
-    slices = _apply_slices(config, cells, available, cap, warnings, notes)
-
-    composed: list[Record] = []
-    composed_out: list[QuarantineRow] = []
-    copies = 0
-    for key, rows in sorted(groups.items()):
-        n = cells[key]
-        rng = random.Random(f"{seed}:compose:{key[0]}:{key[1]}")
-        kept, left, added = _multiply(rows, n, rng)
-        composed.extend(kept)
-        copies += added
-        reason = (
-            f"composition: cell {key[0]}x{key[1]} downsampled {len(rows)} -> {n} rows "
-            f"(target share of count {key[1]}: {reachable[key[1]]:.1%})"
-        )
-        composed_out.extend(_out_row(r, reason) for r in left)
+    composed, composed_out, copies = _fill_cells(groups, cells, seed, reachable)
 
     replay_info: dict[str, Any] = {}
     replay_rows: list[Record] = []
@@ -648,23 +748,14 @@ def compose(
 
     after_cells: Counter[tuple[str, int]] = Counter((r.item.type, r.item.count) for r in final)
     after = _by_type(dict(after_cells), types)
-    reached_share = _shares(after["all"])
-    deviation = max(abs(reached_share[c] - reachable[c]) for c in COUNTS)
-    if deviation > config.tolerance:
-        causes = [
-            cause
-            for cause, on in (
-                ("max_upsample", bool(capped) and config.size != "auto"),
-                ("slices", any(s["added"] for s in slices)),
-                ("replay", bool(replay_rows)),
-            )
-            if on
-        ]
-        warnings.append(
-            f"the composed training split is {deviation:.1%} off the target at worst (tolerance "
-            f"{config.tolerance:.0%}): reached {_pct(reached_share)} against {_pct(reachable)}"
-            + (f" ({', '.join(causes)})" if causes else "")
-        )
+    causes = {
+        "max_upsample": bool(capped) and config.size != "auto",
+        "slices": any(s["added"] for s in slices),
+        "replay": bool(replay_rows),
+    }
+    off_target = _off_target(config, after["all"], reachable, [cause for cause, on in causes.items() if on])
+    if off_target:
+        warnings.append(off_target)
 
     before = _by_type(available, types)
     moved = {t: (sum(before[t].values()) / len(records), sum(after[t].values()) / (len(final) or 1)) for t in types}
@@ -675,36 +766,14 @@ def compose(
             + ", ".join(f"{t} {b:.0%} -> {a:.0%}" for t, (b, a) in sorted(moved.items()))
             + "; set `types: keep` or explicit shares to hold them"
         )
-    slice_rows = []
-    for entry in slices:
-        where = _slice_of(config, entry["name"]).where
-        reached = round(sum(n for k, n in after_cells.items() if where.matches(*k)) / (len(final) or 1), 4)
-        slice_rows.append(CompositionSlice(**entry, reached=reached))
-        warned = any(w.startswith(f"slice {entry['name']}:") for w in warnings)
-        if not warned and reached < entry["share"] - config.tolerance:
-            warnings.append(
-                f"slice {entry['name']}: diluted to {reached:.1%} of the training file (asked "
-                f"{entry['share']:.0%}) by later slices or replay; order the slices or lower their shares"
-            )
-    test_mean = None
-    if tests:
-        test_mean = sum(t.count for t in tests) / len(tests)
-    before_mean, after_mean = _mean(before["all"]), _mean(after["all"])
-
-    def ratio(mean: float) -> float | None:
-        return round(mean / test_mean, 3) if test_mean else None
-
+    slice_rows = _slice_rows(config, slices, after_cells, warnings)
     summary = Composition(
         target_source=target_source,
         target={c: round(target[c], 4) for c in COUNTS},
         reachable_target={c: round(reachable[c], 4) for c in COUNTS},
         before=before,
         after=after,
-        before_mean=round(before_mean, 3),
-        after_mean=round(after_mean, 3),
-        test_mean=round(test_mean, 3) if test_mean is not None else None,
-        before_ratio=ratio(before_mean),
-        after_ratio=ratio(after_mean),
+        **_means(before["all"], after["all"], tests),
         size_requested=config.size,
         max_upsample=config.max_upsample,
         rows_before=len(records),

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field
 
 from finsynth.errors import ConfigError
-from finsynth.io import QuarantineRow, UserError
+from finsynth.io import QuarantineRow, Record, UserError
 from finsynth.llm.cache import ResponseCache
 from finsynth.llm.config import EndpointConfig, load_config
 from finsynth.llm.engine import Job, LLMEngine
@@ -186,14 +186,10 @@ def relabel_validator(sample: Sample):
 
 
 def _quarantine(sample: Sample, reason: str, raw: str, **extra: object) -> QuarantineRow:
-    return QuarantineRow(
-        path=sample.provenance.source or "<relabel>",
-        line=sample.provenance.line,
-        field="output.analysis",
-        reason=reason,
-        raw=raw,
-        stage="relabel",
-        extra={"id": sample.id, "type": sample.type, **extra},
+    """A relabel that failed on a broken row: the row as it was read, with the model's reply as `raw`."""
+    where = Record(path=sample.provenance.source or "<relabel>", line=sample.provenance.line, item=sample)
+    return QuarantineRow.of(
+        where, reason, "relabel", field="output.analysis", raw=raw, **{"id": sample.id, "type": sample.type, **extra}
     )
 
 
