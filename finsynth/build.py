@@ -583,6 +583,7 @@ def _manifest(state: BuildState, built: Built, final_lint: LintResult, bucket_wa
             composition, cast(Path, config.compose), cast("ComposeConfig", built.compose_config)
         )
     counted = train_from_raw + len(val) + len(tests) + len(quarantined) + composed_out
+    skip_warnings = {s.warning for s in result.skipped}  # listed as skipped_files, not again as remarks
     manifest = Manifest(
         version=__version__,
         seed=config.seed,
@@ -599,7 +600,7 @@ def _manifest(state: BuildState, built: Built, final_lint: LintResult, bucket_wa
             else None
         ),
         warnings=bucket_warnings,
-        input_warnings=[w for w in result.warnings if not any(w.startswith(s.path) for s in result.skipped)],
+        input_warnings=[w for w in result.warnings if w not in skip_warnings],
         skipped_files=[SkippedFileInfo.model_validate(s.model_dump()) for s in result.skipped],
         counts=Counts(
             read=read,

@@ -80,6 +80,11 @@ class SkippedFile(BaseModel):
     rows: int
     reason: str
 
+    @property
+    def warning(self) -> str:
+        """The loader's one-line remark about the skip (in `LoadResult.warnings`)."""
+        return f"{self.path}: skipped, not sample rows: {self.reason}"
+
 
 class LoadResult(BaseModel):
     """Outcome of reading one or more files."""
@@ -317,10 +322,8 @@ def load_file(path: str | os.PathLike[str], kind: Kind = "auto", skip_foreign: b
         raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     reason = foreign_rows_reason(rows) if skip_foreign else None
     if reason is not None:
-        return LoadResult(
-            skipped=[SkippedFile(path=str(path), rows=len(rows), reason=reason)],
-            warnings=[f"{path}: skipped, not sample rows: {reason}"],
-        )
+        skipped = SkippedFile(path=str(path), rows=len(rows), reason=reason)
+        return LoadResult(skipped=[skipped], warnings=[skipped.warning])
     for line, text, raw in rows:
         result.read += 1
         if text is None:

@@ -101,3 +101,19 @@ def one_error_line(capsys, *names: str) -> str:
     for name in names:
         assert name in lines[0], lines[0]
     return lines[0]
+
+
+def write_enumerated_type_c(corpus_dir: Path, path: Path) -> Path:
+    """The corpus's 72 type C rows with every analysis enumerated (lesson 6's fault, a lint error) at `path`."""
+    import json
+
+    from finsynth.eval.ablation import enumerate_analysis
+    from finsynth.io import load_file
+
+    rows = []
+    for i, record in enumerate(load_file(corpus_dir / "type_c.jsonl").records):
+        row = record.item.model_dump(mode="json", exclude={"provenance"})
+        row["output"]["analysis"] = enumerate_analysis(record.item, i)
+        rows.append(json.dumps(row, ensure_ascii=False))
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path

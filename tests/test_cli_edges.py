@@ -139,16 +139,9 @@ def test_apply_review_with_a_directory_says_it_is_a_directory(raw_dir, empty_dir
 
 def test_text_and_md_reports_do_not_point_at_a_findings_browser(corpus_dir, tmp_path, capsys):
     """The verdict sentence is shared by every format; only the HTML page has a findings browser."""
-    from finsynth.eval.ablation import enumerate_analysis
-    from finsynth.io import load_file
+    from conftest import write_enumerated_type_c
 
-    rows = []
-    for i, record in enumerate(load_file(corpus_dir / "type_c.jsonl").records):  # lesson 6's fault: an error
-        row = record.item.model_dump(mode="json", exclude={"provenance"})
-        row["output"]["analysis"] = enumerate_analysis(record.item, i)
-        rows.append(json.dumps(row, ensure_ascii=False))
-    path = tmp_path / "type_c.jsonl"
-    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    path = write_enumerated_type_c(corpus_dir, tmp_path / "type_c.jsonl")  # lesson 6's fault: an error
     assert main(["report", str(path), "--format", "md"]) == 0
     out = capsys.readouterr().out
     assert "finding(s) first" in out and "browser" not in out

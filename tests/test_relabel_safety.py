@@ -123,19 +123,13 @@ def test_reports_after_quarantine_describe_the_output(offline, corpus_dir):
     """--allow-errors on the corpus with its C analyses enumerated (lesson 6's fault, an error) quarantines those
     rows: the report, the manifest's lint and the summary describe what was written, and name the type x count
     buckets quarantine emptied or halved."""
-    from finsynth.eval.ablation import enumerate_analysis
-    from finsynth.io import load_file
+    from conftest import write_enumerated_type_c
 
     raw = offline / "raw"
     raw.mkdir()
     for name in ("type_a.jsonl", "type_b.jsonl", "type_d.jsonl", "test_cases.jsonl"):
         (raw / name).write_bytes((corpus_dir / name).read_bytes())
-    rows = []
-    for i, record in enumerate(load_file(corpus_dir / "type_c.jsonl").records):
-        row = record.item.model_dump(mode="json", exclude={"provenance"})
-        row["output"]["analysis"] = enumerate_analysis(record.item, i)
-        rows.append(json.dumps(row, ensure_ascii=False))
-    (raw / "type_c.jsonl").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    write_enumerated_type_c(corpus_dir, raw / "type_c.jsonl")
     out = offline / "corpus"
     assert _build("--raw", str(raw), "--out", str(out), "--allow-errors") == 0
     manifest = json.loads((out / "manifest.json").read_text())

@@ -71,6 +71,12 @@ class Measurement(BaseModel):
             return "helpful"
         return "no clear effect"
 
+    @property
+    def delta_text(self) -> str:
+        """Δ total and its interval as every report writes them: "-9.7 [-14.8, -4.5]"."""
+        low, high = self.interval
+        return f"{self.delta_total:+.1f} [{low:+.1f}, {high:+.1f}]"
+
     def short(self) -> str:
         """Δ total with its interval, the model and the seeds, in one short phrase."""
         low, high = self.interval
@@ -146,6 +152,4 @@ def evidence_summary(rule_id: str, evidence: EvidenceFile | None = None) -> str:
     measurements = for_rule(rule_id, evidence)
     if not measurements:
         return "not measured"
-    return "; ".join(
-        f"{m.change}: {m.delta_total:+.1f} [{m.interval[0]:+.1f}, {m.interval[1]:+.1f}]" for m in measurements
-    )
+    return "; ".join(f"{m.change}: {m.delta_text}" for m in measurements)

@@ -400,8 +400,7 @@ def _skew_fix(cmp: CountComparison) -> str:
     composed = [m for m in shipped_evidence().measurements if m.kind == "recipe" and "compose" in m.change]
     if composed:
         advice += "; re-weighting the split to the test prior was: " + "; ".join(
-            f"{m.change.split('; ')[-1]} gave Δ total {m.delta_total:+.1f} [{m.interval[0]:+.1f}, "
-            f"{m.interval[1]:+.1f}] ({m.effect}, {m.model.split(' ')[0]})"
+            f"{m.change.split('; ')[-1]} gave Δ total {m.delta_text} ({m.effect}, {m.model.split(' ')[0]})"
             for m in composed
         )
     return advice + (
@@ -483,12 +482,9 @@ def assess(report: Report) -> Assessment:
 
 def _evidence_note(rule_id: str) -> str:
     """What a real model said of a rule, for the verdict: its measurements in short, or that there are none."""
-    measured = for_rule(rule_id)
-    if not measured:
+    if not for_rule(rule_id):
         return "its effect on a trained model is not measured"
-    return "measured: " + "; ".join(
-        f"{m.change} {m.delta_total:+.1f} [{m.interval[0]:+.1f}, {m.interval[1]:+.1f}]" for m in measured
-    )
+    return "measured: " + evidence_summary(rule_id)
 
 
 def _bar(share: float, width: int = 20) -> str:
